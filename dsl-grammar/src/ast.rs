@@ -1,0 +1,321 @@
+//! The syntax tree. Every node carries the [`Span`] it was parsed from.
+
+use rust_decimal::Decimal;
+
+use crate::span::Span;
+
+/// A name as written, with its place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ident {
+    pub name: String,
+    pub span: Span,
+}
+
+/// A literal value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lit {
+    pub kind: LitKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum LitKind {
+    Str(String),
+    Int(i64),
+    /// A number with a fractional part, kept exact.
+    Dec(Decimal),
+    Bool(bool),
+    /// Money in 元, exact to the fen.
+    Money(Decimal),
+    /// A duration in seconds (`3h`, `2d`, `1h30m`).
+    Duration(i64),
+}
+
+/// A literal or a name (a ladder level or a `param`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scalar {
+    Lit(Lit),
+    Name(Ident),
+}
+
+impl Scalar {
+    pub fn span(&self) -> Span {
+        match self {
+            Scalar::Lit(l) => l.span,
+            Scalar::Name(i) => i.span,
+        }
+    }
+}
+
+/// A `param` value: a scalar or a list.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ValueExpr {
+    Scalar(Scalar),
+    List(Vec<ValueExpr>, Span),
+}
+
+impl ValueExpr {
+    pub fn span(&self) -> Span {
+        match self {
+            ValueExpr::Scalar(s) => s.span(),
+            ValueExpr::List(_, s) => *s,
+        }
+    }
+}
+
+/// Verbatim rhai source with the span of its first character.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RhaiCode {
+    pub text: String,
+    pub span: Span,
+}
+
+/// One parsed file.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct File {
+    pub items: Vec<Item>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Item {
+    Policy(PolicyHeader),
+    Ladder(Ladder),
+    Param(Param),
+    Table(Table),
+    Rules(RuleSet),
+    Calc(Calc),
+}
+
+impl Item {
+    pub fn name(&self) -> &Ident {
+        match self {
+            Item::Policy(p) => &p.name,
+            Item::Ladder(l) => &l.name,
+            Item::Param(p) => &p.name,
+            Item::Table(t) => &t.name,
+            Item::Rules(r) => &r.name,
+            Item::Calc(c) => &c.name,
+        }
+    }
+
+    /// The keyword that introduces the item.
+    pub fn keyword(&self) -> &'static str {
+        match self {
+            Item::Policy(_) => "policy",
+            Item::Ladder(_) => "ladder",
+            Item::Param(_) => "param",
+            Item::Table(_) => "table",
+            Item::Rules(_) => "rules",
+            Item::Calc(_) => "calc",
+        }
+    }
+}
+
+/// `policy 名称 { version "1.0" summary "…" }`
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyHeader {
+    pub name: Ident,
+    pub fields: Vec<(Ident, String)>,
+    pub span: Span,
+}
+
+/// `ladder 城市网格 { 微网格 -> 一般网格 -> 社区 }`
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ladder {
+    pub name: Ident,
+    pub levels: Vec<Ident>,
+    pub span: Span,
+}
+
+/// `param 名称 = 值`
+#[derive(Debug, Clone, PartialEq)]
+pub struct Param {
+    pub name: Ident,
+    pub value: ValueExpr,
+    pub span: Span,
+}
+
+/// DMN hit policies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HitPolicy {
+    Unique,
+    First,
+    Priority,
+    Any,
+    Collect(Option<Aggregator>),
+    RuleOrder,
+    OutputOrder,
+}
+
+impl HitPolicy {
+    /// The policy as written in a table header.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            HitPolicy::Unique => "unique",
+            HitPolicy::First => "first",
+            HitPolicy::Priority => "priority",
+            HitPolicy::Any => "any",
+            HitPolicy::Collect(None) => "collect",
+            HitPolicy::Collect(Some(Aggregator::Sum)) => "collect sum",
+            HitPolicy::Collect(Some(Aggregator::Min)) => "collect min",
+            HitPolicy::Collect(Some(Aggregator::Max)) => "collect max",
+            HitPolicy::Collect(Some(Aggregator::Count)) => "collect count",
+            HitPolicy::RuleOrder => "rule order",
+            HitPolicy::OutputOrder => "output order",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Aggregator {
+    Sum,
+    Min,
+    Max,
+    Count,
+}
+
+/// A decision table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Table {
+    pub name: Ident,
+    pub params: Vec<Ident>,
+    pub hit: HitPolicy,
+    pub hit_span: Option<Span>,
+    pub inputs: Vec<InputCol>,
+    pub outputs: Vec<OutputCol>,
+    pub rows: Vec<Row>,
+    pub span: Span,
+}
+
+/// An input column: a path into the inputs or a rhai expression.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InputCol {
+    Path(Vec<Ident>, Span),
+    Rhai(RhaiCode),
+}
+
+impl InputCol {
+    pub fn span(&self) -> Span {
+        match self {
+            InputCol::Path(_, s) => *s,
+            InputCol::Rhai(c) => c.span,
+        }
+    }
+}
+
+/// An output column, optionally with its ordered list of allowed values
+/// (used by `priority` and `output order`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutputCol {
+    pub name: Ident,
+    pub values: Option<Vec<Scalar>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub cells: Vec<Cell>,
+    pub outputs: Vec<OutCell>,
+    pub span: Span,
+}
+
+/// An input cell: one or more unary tests, any of which may match.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cell {
+    pub tests: Vec<Test>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CmpOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+/// A unary test.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Test {
+    /// `-`: anything.
+    Any(Span),
+    /// A bare literal or name: equality.
+    Eq(Scalar),
+    Cmp(CmpOp, Scalar, Span),
+    Range {
+        lo: Scalar,
+        lo_incl: bool,
+        hi: Scalar,
+        hi_incl: bool,
+        span: Span,
+    },
+    In(Vec<Scalar>, Span),
+    Not(Vec<Test>, Span),
+    Rhai(RhaiCode),
+}
+
+impl Test {
+    pub fn span(&self) -> Span {
+        match self {
+            Test::Any(s) | Test::Cmp(_, _, s) | Test::Range { span: s, .. } => *s,
+            Test::In(_, s) | Test::Not(_, s) => *s,
+            Test::Eq(v) => v.span(),
+            Test::Rhai(c) => c.span,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum OutCell {
+    /// `-`: no value.
+    Null(Span),
+    Value(Scalar),
+}
+
+impl OutCell {
+    pub fn span(&self) -> Span {
+        match self {
+            OutCell::Null(s) => *s,
+            OutCell::Value(v) => v.span(),
+        }
+    }
+}
+
+/// How a rule set picks among matching rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RulesMode {
+    /// The first matching rule in document order.
+    First,
+    /// Every matching rule, in document order.
+    All,
+}
+
+/// `rules 名称(参数) hit first { rule … }`
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleSet {
+    pub name: Ident,
+    pub params: Vec<Ident>,
+    pub mode: RulesMode,
+    pub rules: Vec<Rule>,
+    pub span: Span,
+}
+
+/// `rule 名称 when <rhai> then { 输出: <rhai>, … }`
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    pub name: Ident,
+    pub when: RhaiCode,
+    pub outputs: Vec<(Ident, RhaiCode)>,
+    pub span: Span,
+}
+
+/// `calc 名称(参数) -> 元 { <rhai> }`
+#[derive(Debug, Clone, PartialEq)]
+pub struct Calc {
+    pub name: Ident,
+    pub params: Vec<Ident>,
+    pub returns: Option<Ident>,
+    pub body: RhaiCode,
+    pub span: Span,
+}

@@ -1,0 +1,22 @@
+//! The wangge policy language: the pest grammar, a syntax tree whose nodes
+//! carry source spans, name resolution across the files of a policy set,
+//! table lints, and diagnostics. It knows nothing of rhai, storage or gRPC.
+
+pub mod ast;
+pub mod diagnostic;
+pub mod fullwidth;
+pub mod lint;
+pub mod parser;
+pub mod resolve;
+pub mod set;
+pub mod source;
+pub mod span;
+pub mod suggest;
+pub mod value;
+
+pub use diagnostic::{render, Diagnostic, DiagnosticJson, Severity};
+pub use parser::parse_file;
+pub use resolve::Symbols;
+pub use set::{parse_set, ParsedSet};
+pub use span::{LineCol, SourceFile, SourceSet, Span};
+pub use value::Const;

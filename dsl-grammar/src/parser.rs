@@ -1,0 +1,681 @@
+//! pest → syntax tree. Parsing goes item by item: a broken item is reported
+//! and skipped up to the next line that starts with an item keyword, so one
+//! run reports every broken item, not just the first. Parsing never panics.
+
+use std::str::FromStr;
+
+use pest::iterators::Pair;
+use pest::Parser as _;
+use rust_decimal::Decimal;
+
+use crate::ast::*;
+use crate::diagnostic::Diagnostic;
+use crate::fullwidth;
+use crate::span::Span;
+
+#[derive(pest_derive::Parser)]
+#[grammar = "grammar.pest"]
+struct PolicyParser;
+
+/// Words that start a top-level item.
+pub const ITEM_KEYWORDS: &[&str] = &["policy", "ladder", "param", "table", "rules", "calc"];
+
+/// Parses one file. Always returns a tree of what could be parsed, and
+/// every diagnostic found.
+pub fn parse_file(text: &str, file: u32) -> (File, Vec<Diagnostic>) {
+    let (patched, mut diags) = fullwidth::patch(text, file);
+    let mut items = Vec::new();
+    let mut pos = 0;
+    while pos < patched.len() {
+        let rest = &patched[pos..];
+        if PolicyParser::parse(Rule::only_trivia, rest).is_ok() {
+            break;
+        }
+        match PolicyParser::parse(Rule::item_prefix, rest) {
+            Ok(mut pairs) => {
+                let Some(prefix) = pairs.next() else { break };
+                let end = prefix.as_span().end();
+                let mut b = Builder {
+                    file,
+                    base: pos,
+                    diags: &mut diags,
+                };
+                for p in prefix.into_inner() {
+                    if let Some(item) = b.item(p) {
+                        items.push(item);
+                    }
+                }
+                if end == 0 {
+                    break;
+                }
+                pos += end;
+            }
+            Err(e) => {
+                diags.push(syntax_error(&e, rest, file, pos));
+                match next_item_start(&patched, pos + 1) {
+                    Some(next) => pos = next,
+                    None => break,
+                }
+            }
+        }
+    }
+    (File { items }, diags)
+}
+
+/// The next line start at or after `from` that begins with an item keyword.
+fn next_item_start(text: &str, from: usize) -> Option<usize> {
+    let mut at = from;
+    loop {
+        let nl = text.get(at..)?.find('\n')?;
+        at += nl + 1;
+        let line = text.get(at..)?;
+        for kw in ITEM_KEYWORDS {
+            if let Some(after) = line.strip_prefix(kw) {
+                if after
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_whitespace() || c == '{')
+                {
+                    return Some(at);
+                }
+            }
+        }
+    }
+}
+
+/// A friendly name for what the parser expected.
+fn describe(r: Rule) -> &'static str {
+    match r {
+        Rule::EOI => "end of file",
+        Rule::ident | Rule::path => "a name",
+        Rule::string | Rule::str_text => "a string",
+        Rule::number => "a number",
+        Rule::money => "an amount in 元",
+        Rule::duration => "a duration",
+        Rule::boolean => "`true` or `false`",
+        Rule::value | Rule::list => "a value",
+        Rule::kw_policy
+        | Rule::kw_ladder
+        | Rule::kw_param
+        | Rule::kw_table
+        | Rule::kw_rules
+        | Rule::kw_calc => "an item (`policy`, `ladder`, `param`, `table`, `rules` or `calc`)",
+        Rule::kw_rule => "`rule`",
+        Rule::kw_hit | Rule::hit_clause | Rule::rules_hit => "`hit`",
+        Rule::kw_when => "`when`",
+        Rule::kw_then => "`then`",
+        Rule::hit_policy
+        | Rule::hp_unique
+        | Rule::hp_first
+        | Rule::hp_priority
+        | Rule::hp_any
+        | Rule::hp_collect
+        | Rule::hp_rule_order
+        | Rule::hp_output_order => "a hit policy (`unique`, `first`, `priority`, `any`, `collect`, `rule order`, `output order`)",
+        Rule::rules_mode => "`first` or `all`",
+        Rule::aggregator => "`sum`, `min`, `max` or `count`",
+        Rule::params => "a parameter list `(…)`",
+        Rule::header => "the header row `| 输入 || 输出 |`",
+        Rule::row => "a row `| … || … |`",
+        Rule::input_col => "an input column",
+        Rule::output_col => "an output column",
+        Rule::value_list => "a value list `[…]`",
+        Rule::in_cell | Rule::not_test | Rule::in_test | Rule::range_test | Rule::cmp_test | Rule::eq_test | Rule::any_test => "a cell test",
+        Rule::out_cell => "an output value",
+        Rule::range_open | Rule::range_close => "a range bracket",
+        Rule::cmp_op => "a comparison",
+        Rule::rule => "a `rule`",
+        Rule::when_expr => "a condition",
+        Rule::assign => "an output `名称: 表达式`",
+        Rule::out_expr => "an expression",
+        Rule::rhai_block | Rule::rhai_body => "a rhai block `{…}`",
+        Rule::policy_field => "a field such as `version \"1.0\"`",
+        _ => "more input",
+    }
+}
+
+fn syntax_error(e: &pest::error::Error<Rule>, rest: &str, file: u32, base: usize) -> Diagnostic {
+    let at = match e.location {
+        pest::error::InputLocation::Pos(p) => p,
+        pest::error::InputLocation::Span((s, _)) => s,
+    };
+    let found = rest.get(at..).and_then(|s| s.chars().next());
+    let len = found.map(char::len_utf8).unwrap_or(0);
+    let span = Span::new(file, base + at, base + at + len);
+    let mut expected: Vec<&'static str> = match &e.variant {
+        pest::error::ErrorVariant::ParsingError { positives, .. } => {
+            positives.iter().map(|r| describe(*r)).collect()
+        }
+        pest::error::ErrorVariant::CustomError { .. } => Vec::new(),
+    };
+    expected.sort_unstable();
+    expected.dedup();
+    let found_text = match found {
+        Some('\n') | Some('\r') => "end of line".to_string(),
+        Some(c) => format!("`{c}`"),
+        None => "end of file".to_string(),
+    };
+    let message = if expected.is_empty() {
+        format!("unexpected {found_text}")
+    } else {
+        format!("expected {}, found {found_text}", join_or(&expected))
+    };
+    let mut d = Diagnostic::error("wangge::syntax", span, message).with_label("here");
+    if let Some(c) = found {
+        if let Some(help) = punctuation_help(c) {
+            d = d.with_help(help);
+        }
+    }
+    d
+}
+
+fn punctuation_help(c: char) -> Option<String> {
+    match c {
+        '"' => Some("strings must be closed on the same line".to_string()),
+        '|' => Some("every table row has the same number of cells as the header: `| 输入… || 输出… |`".to_string()),
+        _ => None,
+    }
+}
+
+fn join_or(items: &[&str]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => (*one).to_string(),
+        [init @ .., last] => format!("{} or {}", init.join(", "), last),
+    }
+}
+
+struct Builder<'d> {
+    file: u32,
+    base: usize,
+    diags: &'d mut Vec<Diagnostic>,
+}
+
+type P<'i> = Pair<'i, Rule>;
+
+impl Builder<'_> {
+    fn span(&self, p: &P) -> Span {
+        let s = p.as_span();
+        Span::new(self.file, self.base + s.start(), self.base + s.end())
+    }
+
+    fn ident(&self, p: &P) -> Ident {
+        Ident {
+            name: p.as_str().to_string(),
+            span: self.span(p),
+        }
+    }
+
+    fn item(&mut self, p: P) -> Option<Item> {
+        Some(match p.as_rule() {
+            Rule::policy => Item::Policy(self.policy(p)?),
+            Rule::ladder => Item::Ladder(self.ladder(p)?),
+            Rule::param => Item::Param(self.param(p)?),
+            Rule::table => Item::Table(self.table(p)?),
+            Rule::rules => Item::Rules(self.rules(p)?),
+            Rule::calc => Item::Calc(self.calc(p)?),
+            _ => return None,
+        })
+    }
+
+    /// The inner pairs that are not keywords.
+    fn parts<'i>(p: P<'i>) -> impl Iterator<Item = P<'i>> {
+        p.into_inner().filter(|q| {
+            !matches!(
+                q.as_rule(),
+                Rule::kw_policy
+                    | Rule::kw_ladder
+                    | Rule::kw_param
+                    | Rule::kw_table
+                    | Rule::kw_rules
+                    | Rule::kw_rule
+                    | Rule::kw_calc
+                    | Rule::kw_hit
+                    | Rule::kw_when
+                    | Rule::kw_then
+                    | Rule::kw_in
+                    | Rule::kw_not
+            )
+        })
+    }
+
+    fn policy(&mut self, p: P) -> Option<PolicyHeader> {
+        let span = self.span(&p);
+        let mut parts = Self::parts(p);
+        let name = self.ident(&parts.next()?);
+        let mut fields = Vec::new();
+        for f in parts {
+            let mut inner = f.into_inner();
+            let key = self.ident(&inner.next()?);
+            let value = self.string(inner.next()?);
+            fields.push((key, value));
+        }
+        Some(PolicyHeader { name, fields, span })
+    }
+
+    fn ladder(&mut self, p: P) -> Option<Ladder> {
+        let span = self.span(&p);
+        let mut parts = Self::parts(p);
+        let name = self.ident(&parts.next()?);
+        let levels = parts.map(|q| self.ident(&q)).collect();
+        Some(Ladder { name, levels, span })
+    }
+
+    fn param(&mut self, p: P) -> Option<Param> {
+        let span = self.span(&p);
+        let mut parts = Self::parts(p);
+        let name = self.ident(&parts.next()?);
+        let value = self.value(parts.next()?)?;
+        Some(Param { name, value, span })
+    }
+
+    fn value(&mut self, p: P) -> Option<ValueExpr> {
+        let inner = p.into_inner().next()?;
+        if inner.as_rule() == Rule::list {
+            let span = self.span(&inner);
+            let mut items = Vec::new();
+            for v in inner.into_inner() {
+                items.push(self.value(v)?);
+            }
+            return Some(ValueExpr::List(items, span));
+        }
+        Some(ValueExpr::Scalar(self.scalar(inner)?))
+    }
+
+    fn scalar(&mut self, p: P) -> Option<Scalar> {
+        if p.as_rule() == Rule::ident {
+            return Some(Scalar::Name(self.ident(&p)));
+        }
+        Some(Scalar::Lit(self.literal(p)?))
+    }
+
+    fn literal(&mut self, p: P) -> Option<Lit> {
+        let span = self.span(&p);
+        let text = p.as_str();
+        let kind = match p.as_rule() {
+            Rule::string => LitKind::Str(self.string(p)),
+            Rule::boolean => LitKind::Bool(text == "true"),
+            Rule::number => {
+                if text.contains('.') {
+                    match Decimal::from_str(text) {
+                        Ok(d) => LitKind::Dec(d),
+                        Err(_) => return self.bad_literal(span, "number", text),
+                    }
+                } else {
+                    match text.parse::<i64>() {
+                        Ok(i) => LitKind::Int(i),
+                        Err(_) => return self.bad_literal(span, "number", text),
+                    }
+                }
+            }
+            Rule::money => {
+                let digits = text.trim_end_matches('元');
+                match Decimal::from_str(digits) {
+                    Ok(d) if d.scale() <= 2 => LitKind::Money(d),
+                    Ok(_) => {
+                        self.diags.push(
+                            Diagnostic::error(
+                                "wangge::literal",
+                                span,
+                                format!("money `{text}` has more than two decimals"),
+                            )
+                            .with_label("money is exact to the fen (分)")
+                            .with_help("write at most two decimals, e.g. `12.50元`"),
+                        );
+                        return None;
+                    }
+                    Err(_) => return self.bad_literal(span, "amount", text),
+                }
+            }
+            Rule::duration => match parse_duration(text) {
+                Some(secs) => LitKind::Duration(secs),
+                None => return self.bad_literal(span, "duration", text),
+            },
+            _ => return None,
+        };
+        Some(Lit { kind, span })
+    }
+
+    fn bad_literal<T>(&mut self, span: Span, what: &str, text: &str) -> Option<T> {
+        self.diags.push(
+            Diagnostic::error(
+                "wangge::literal",
+                span,
+                format!("{what} `{text}` is out of range"),
+            )
+            .with_label("out of range"),
+        );
+        None
+    }
+
+    fn string(&mut self, p: P) -> String {
+        let span = self.span(&p);
+        let raw = p.into_inner().next().map(|t| t.as_str()).unwrap_or("");
+        let mut out = String::with_capacity(raw.len());
+        let mut chars = raw.chars();
+        while let Some(c) = chars.next() {
+            if c != '\\' {
+                out.push(c);
+                continue;
+            }
+            match chars.next() {
+                Some('n') => out.push('\n'),
+                Some('t') => out.push('\t'),
+                Some('"') => out.push('"'),
+                Some('\\') => out.push('\\'),
+                other => {
+                    let shown = other.map(String::from).unwrap_or_default();
+                    self.diags.push(
+                        Diagnostic::error(
+                            "wangge::literal",
+                            span,
+                            format!("unknown escape `\\{shown}` in a string"),
+                        )
+                        .with_label("in this string")
+                        .with_help("known escapes are `\\n`, `\\t`, `\\\"` and `\\\\`"),
+                    );
+                }
+            }
+        }
+        out
+    }
+
+    fn params(&self, p: P) -> Vec<Ident> {
+        p.into_inner().map(|q| self.ident(&q)).collect()
+    }
+
+    fn rhai(&self, p: &P, trim: bool) -> RhaiCode {
+        let text = if trim {
+            p.as_str().trim_end()
+        } else {
+            p.as_str()
+        };
+        let mut span = self.span(p);
+        span.end = span.start + text.len();
+        RhaiCode {
+            text: text.to_string(),
+            span,
+        }
+    }
+
+    fn rhai_block(&self, p: P) -> Option<RhaiCode> {
+        let body = p.into_inner().next()?;
+        Some(self.rhai(&body, false))
+    }
+
+    fn table(&mut self, p: P) -> Option<Table> {
+        let span = self.span(&p);
+        let mut parts = Self::parts(p);
+        let name = self.ident(&parts.next()?);
+        let params = self.params(parts.next()?);
+        let mut table = Table {
+            name,
+            params,
+            hit: HitPolicy::Unique,
+            hit_span: None,
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+            rows: Vec::new(),
+            span,
+        };
+        for q in parts {
+            match q.as_rule() {
+                Rule::hit_clause => {
+                    let hp = Self::parts(q).next()?;
+                    table.hit_span = Some(self.span(&hp));
+                    table.hit = self.hit_policy(hp)?;
+                }
+                Rule::header => {
+                    for col in q.into_inner() {
+                        match col.as_rule() {
+                            Rule::input_col => table.inputs.push(self.input_col(col)?),
+                            Rule::output_col => table.outputs.push(self.output_col(col)?),
+                            _ => {}
+                        }
+                    }
+                }
+                Rule::row => table.rows.push(self.row(q)?),
+                _ => {}
+            }
+        }
+        Some(table)
+    }
+
+    fn hit_policy(&self, p: P) -> Option<HitPolicy> {
+        let hp = p.into_inner().next()?;
+        Some(match hp.as_rule() {
+            Rule::hp_unique => HitPolicy::Unique,
+            Rule::hp_first => HitPolicy::First,
+            Rule::hp_priority => HitPolicy::Priority,
+            Rule::hp_any => HitPolicy::Any,
+            Rule::hp_rule_order => HitPolicy::RuleOrder,
+            Rule::hp_output_order => HitPolicy::OutputOrder,
+            Rule::hp_collect => HitPolicy::Collect(hp.into_inner().next().map(|a| {
+                match a.as_str() {
+                    "sum" => Aggregator::Sum,
+                    "min" => Aggregator::Min,
+                    "max" => Aggregator::Max,
+                    _ => Aggregator::Count,
+                }
+            })),
+            _ => return None,
+        })
+    }
+
+    fn input_col(&self, p: P) -> Option<InputCol> {
+        let inner = p.into_inner().next()?;
+        match inner.as_rule() {
+            Rule::rhai_block => Some(InputCol::Rhai(self.rhai_block(inner)?)),
+            _ => {
+                let span = self.span(&inner);
+                Some(InputCol::Path(
+                    inner.into_inner().map(|i| self.ident(&i)).collect(),
+                    span,
+                ))
+            }
+        }
+    }
+
+    fn output_col(&mut self, p: P) -> Option<OutputCol> {
+        let mut inner = p.into_inner();
+        let name = self.ident(&inner.next()?);
+        let values = match inner.next() {
+            Some(list) => {
+                let mut vs = Vec::new();
+                for v in list.into_inner() {
+                    vs.push(self.scalar(v)?);
+                }
+                Some(vs)
+            }
+            None => None,
+        };
+        Some(OutputCol { name, values })
+    }
+
+    fn row(&mut self, p: P) -> Option<Row> {
+        let span = self.span(&p);
+        let mut row = Row {
+            cells: Vec::new(),
+            outputs: Vec::new(),
+            span,
+        };
+        for c in p.into_inner() {
+            match c.as_rule() {
+                Rule::in_cell => {
+                    let cspan = self.span(&c);
+                    let mut tests = Vec::new();
+                    for t in c.into_inner() {
+                        tests.push(self.test(t)?);
+                    }
+                    row.cells.push(Cell { tests, span: cspan });
+                }
+                Rule::out_cell => {
+                    let v = c.into_inner().next()?;
+                    row.outputs.push(if v.as_rule() == Rule::any_test {
+                        OutCell::Null(self.span(&v))
+                    } else {
+                        OutCell::Value(self.scalar(v)?)
+                    });
+                }
+                _ => {}
+            }
+        }
+        Some(row)
+    }
+
+    fn test(&mut self, p: P) -> Option<Test> {
+        let span = self.span(&p);
+        Some(match p.as_rule() {
+            Rule::any_test => Test::Any(span),
+            Rule::eq_test => Test::Eq(self.scalar(p.into_inner().next()?)?),
+            Rule::cmp_test => {
+                let mut inner = p.into_inner();
+                let op = match inner.next()?.as_str() {
+                    ">=" => CmpOp::Ge,
+                    "<=" => CmpOp::Le,
+                    "!=" => CmpOp::Ne,
+                    ">" => CmpOp::Gt,
+                    "<" => CmpOp::Lt,
+                    _ => CmpOp::Eq,
+                };
+                Test::Cmp(op, self.scalar(inner.next()?)?, span)
+            }
+            Rule::range_test => {
+                let mut inner = p.into_inner();
+                let lo_incl = inner.next()?.as_str() == "[";
+                let lo = self.scalar(inner.next()?)?;
+                let hi = self.scalar(inner.next()?)?;
+                let hi_incl = inner.next()?.as_str() == "]";
+                Test::Range {
+                    lo,
+                    lo_incl,
+                    hi,
+                    hi_incl,
+                    span,
+                }
+            }
+            Rule::in_test => {
+                let mut vs = Vec::new();
+                for v in Self::parts(p) {
+                    vs.push(self.scalar(v)?);
+                }
+                Test::In(vs, span)
+            }
+            Rule::not_test => {
+                let mut ts = Vec::new();
+                for t in Self::parts(p) {
+                    ts.push(self.test(t)?);
+                }
+                Test::Not(ts, span)
+            }
+            Rule::rhai_block => Test::Rhai(self.rhai_block(p)?),
+            _ => return None,
+        })
+    }
+
+    fn rules(&mut self, p: P) -> Option<RuleSet> {
+        let span = self.span(&p);
+        let mut parts = Self::parts(p);
+        let name = self.ident(&parts.next()?);
+        let params = self.params(parts.next()?);
+        let mut set = RuleSet {
+            name,
+            params,
+            mode: RulesMode::First,
+            rules: Vec::new(),
+            span,
+        };
+        for q in parts {
+            match q.as_rule() {
+                Rule::rules_hit => {
+                    let mode = Self::parts(q).next()?;
+                    set.mode = if mode.as_str() == "all" {
+                        RulesMode::All
+                    } else {
+                        RulesMode::First
+                    };
+                }
+                Rule::rule => set.rules.push(self.rule(q)?),
+                _ => {}
+            }
+        }
+        Some(set)
+    }
+
+    fn rule(&mut self, p: P) -> Option<Rule_> {
+        let span = self.span(&p);
+        let mut parts = Self::parts(p);
+        let name = self.ident(&parts.next()?);
+        let when = self.rhai(&parts.next()?, true);
+        let mut outputs = Vec::new();
+        for a in parts {
+            let mut inner = a.into_inner();
+            let key = self.ident(&inner.next()?);
+            let expr = self.rhai(&inner.next()?, true);
+            outputs.push((key, expr));
+        }
+        Some(Rule_ {
+            name,
+            when,
+            outputs,
+            span,
+        })
+    }
+
+    fn calc(&mut self, p: P) -> Option<Calc> {
+        let span = self.span(&p);
+        let mut parts = Self::parts(p);
+        let name = self.ident(&parts.next()?);
+        let params = self.params(parts.next()?);
+        let mut returns = None;
+        let mut body = None;
+        for q in parts {
+            match q.as_rule() {
+                Rule::ident => returns = Some(self.ident(&q)),
+                Rule::rhai_body => body = Some(self.rhai(&q, false)),
+                _ => {}
+            }
+        }
+        Some(Calc {
+            name,
+            params,
+            returns,
+            body: body?,
+            span,
+        })
+    }
+}
+
+/// The AST's rule node (the grammar's `Rule` enum is pest's).
+type Rule_ = crate::ast::Rule;
+
+/// `1h30m` → 5400 seconds.
+pub fn parse_duration(text: &str) -> Option<i64> {
+    let mut total: i64 = 0;
+    let mut num: i64 = 0;
+    let mut have_digits = false;
+    for c in text.chars() {
+        if let Some(d) = c.to_digit(10) {
+            num = num.checked_mul(10)?.checked_add(i64::from(d))?;
+            have_digits = true;
+            continue;
+        }
+        let unit = match c {
+            'd' => 86_400,
+            'h' => 3_600,
+            'm' => 60,
+            's' => 1,
+            _ => return None,
+        };
+        if !have_digits {
+            return None;
+        }
+        total = total.checked_add(num.checked_mul(unit)?)?;
+        num = 0;
+        have_digits = false;
+    }
+    if have_digits {
+        return None;
+    }
+    Some(total)
+}

@@ -1,0 +1,399 @@
+//! Names across the files of one policy set: duplicate definitions, unknown
+//! names (with the nearest known one), the shape of tables, and the values
+//! of `param`s and ladder levels.
+
+use std::collections::{BTreeMap, HashSet};
+
+use crate::ast::*;
+use crate::diagnostic::Diagnostic;
+use crate::span::Span;
+use crate::suggest::help_for;
+use crate::value::Const;
+
+/// Known return types of `calc`.
+pub const CALC_TYPES: &[&str] = &["元", "数", "整数", "文本", "布尔"];
+/// Known fields of the `policy` header.
+pub const POLICY_FIELDS: &[&str] = &["version", "summary", "description"];
+
+/// Everything a policy set defines, by name.
+#[derive(Debug, Clone, Default)]
+pub struct Symbols {
+    /// Item name → (keyword, span of the name).
+    pub items: BTreeMap<String, (&'static str, Span)>,
+    /// `param` values.
+    pub params: BTreeMap<String, Const>,
+    /// Ladder level → the ladders that have it.
+    pub levels: BTreeMap<String, Vec<String>>,
+    pub header: Option<PolicyHeader>,
+}
+
+impl Symbols {
+    /// The value of a literal, a `param` or a ladder level (its name).
+    pub fn scalar(&self, s: &Scalar) -> Option<Const> {
+        match s {
+            Scalar::Lit(l) => Some(Const::from(&l.kind)),
+            Scalar::Name(id) => self.name(&id.name),
+        }
+    }
+
+    pub fn name(&self, name: &str) -> Option<Const> {
+        if let Some(v) = self.params.get(name) {
+            return Some(v.clone());
+        }
+        self.levels
+            .contains_key(name)
+            .then(|| Const::Str(name.to_string()))
+    }
+
+    fn value_names(&self) -> impl Iterator<Item = &str> + Clone {
+        self.params
+            .keys()
+            .chain(self.levels.keys())
+            .map(String::as_str)
+    }
+
+    /// The header field, e.g. `version`.
+    pub fn header_field(&self, key: &str) -> Option<&str> {
+        self.header.as_ref().and_then(|h| {
+            h.fields
+                .iter()
+                .find(|(k, _)| k.name == key)
+                .map(|(_, v)| v.as_str())
+        })
+    }
+}
+
+/// Resolves the names of all files of one policy set.
+pub fn resolve(files: &[File]) -> (Symbols, Vec<Diagnostic>) {
+    let mut r = Resolver::default();
+    let items: Vec<&Item> = files.iter().flat_map(|f| f.items.iter()).collect();
+    for item in &items {
+        r.declare(item);
+    }
+    r.eval_params(&items);
+    for item in &items {
+        match item {
+            Item::Table(t) => r.table(t),
+            Item::Rules(rs) => r.rules(rs),
+            Item::Calc(c) => r.calc(c),
+            Item::Ladder(_) | Item::Param(_) | Item::Policy(_) => {}
+        }
+    }
+    (r.symbols, r.diags)
+}
+
+#[derive(Default)]
+struct Resolver {
+    symbols: Symbols,
+    diags: Vec<Diagnostic>,
+}
+
+impl Resolver {
+    fn declare(&mut self, item: &Item) {
+        let name = item.name();
+        if let Item::Policy(h) = item {
+            if let Some(first) = &self.symbols.header {
+                self.diags.push(
+                    Diagnostic::error(
+                        "wangge::duplicate",
+                        name.span,
+                        format!("a second `policy` header `{}`", name.name),
+                    )
+                    .with_label("second header")
+                    .with_related(first.name.span, "the policy set is already named here")
+                    .with_help("a policy set has one `policy` header; keep it in one file"),
+                );
+                return;
+            }
+            for (k, _) in &h.fields {
+                if !POLICY_FIELDS.contains(&k.name.as_str()) {
+                    let mut d = Diagnostic::error(
+                        "wangge::unknown-name",
+                        k.span,
+                        format!("unknown policy field `{}`", k.name),
+                    )
+                    .with_label("unknown field");
+                    if let Some(h) = help_for(&k.name, POLICY_FIELDS.iter().copied()) {
+                        d = d.with_help(h);
+                    }
+                    self.diags.push(d);
+                }
+            }
+            self.symbols.header = Some(h.clone());
+            return;
+        }
+        if let Some((kw, first)) = self.symbols.items.get(&name.name) {
+            self.diags.push(
+                Diagnostic::error(
+                    "wangge::duplicate",
+                    name.span,
+                    format!("`{}` is defined twice", name.name),
+                )
+                .with_label(format!("second definition ({})", item.keyword()))
+                .with_related(*first, format!("first defined here ({kw})")),
+            );
+            return;
+        }
+        self.symbols
+            .items
+            .insert(name.name.clone(), (item.keyword(), name.span));
+        if let Item::Ladder(l) = item {
+            let mut seen: HashSet<&str> = HashSet::new();
+            for lv in &l.levels {
+                if !seen.insert(&lv.name) {
+                    self.diags.push(
+                        Diagnostic::error(
+                            "wangge::duplicate",
+                            lv.span,
+                            format!("level `{}` appears twice in ladder `{}`", lv.name, l.name.name),
+                        )
+                        .with_label("repeated level"),
+                    );
+                    continue;
+                }
+                self.symbols
+                    .levels
+                    .entry(lv.name.clone())
+                    .or_default()
+                    .push(l.name.name.clone());
+            }
+        }
+    }
+
+    /// Params may name ladder levels and earlier params.
+    fn eval_params(&mut self, items: &[&Item]) {
+        for item in items {
+            let Item::Param(p) = item else { continue };
+            if self.symbols.items.get(&p.name.name).map(|(_, s)| *s) != Some(p.name.span) {
+                continue; // a duplicate, already reported
+            }
+            if let Some(v) = self.value(&p.value) {
+                self.symbols.params.insert(p.name.name.clone(), v);
+            }
+        }
+    }
+
+    fn value(&mut self, v: &ValueExpr) -> Option<Const> {
+        match v {
+            ValueExpr::Scalar(s) => self.scalar(s),
+            ValueExpr::List(items, _) => {
+                let mut out = Vec::with_capacity(items.len());
+                for i in items {
+                    out.push(self.value(i)?);
+                }
+                Some(Const::List(out))
+            }
+        }
+    }
+
+    fn scalar(&mut self, s: &Scalar) -> Option<Const> {
+        if let Some(c) = self.symbols.scalar(s) {
+            return Some(c);
+        }
+        if let Scalar::Name(id) = s {
+            self.unknown(id, "value", self.symbols.value_names().map(str::to_string).collect());
+        }
+        None
+    }
+
+    fn unknown(&mut self, id: &Ident, what: &str, candidates: Vec<String>) {
+        let mut d = Diagnostic::error(
+            "wangge::unknown-name",
+            id.span,
+            format!("unknown {what} `{}`", id.name),
+        )
+        .with_label(format!("not a known {what}"));
+        if let Some(h) = help_for(&id.name, candidates.iter().map(String::as_str)) {
+            d = d.with_help(h);
+        }
+        self.diags.push(d);
+    }
+
+    fn params_unique(&mut self, params: &[Ident]) {
+        let mut seen = HashSet::new();
+        for p in params {
+            if !seen.insert(p.name.as_str()) {
+                self.diags.push(
+                    Diagnostic::error(
+                        "wangge::duplicate",
+                        p.span,
+                        format!("parameter `{}` is declared twice", p.name),
+                    )
+                    .with_label("repeated parameter"),
+                );
+            }
+        }
+    }
+
+    fn table(&mut self, t: &Table) {
+        self.params_unique(&t.params);
+        let param_names: Vec<String> = t.params.iter().map(|p| p.name.clone()).collect();
+        for col in &t.inputs {
+            if let InputCol::Path(path, _) = col {
+                if let Some(root) = path.first() {
+                    if !param_names.contains(&root.name) {
+                        self.unknown(root, "table input", param_names.clone());
+                    }
+                }
+            }
+        }
+        let mut outs = HashSet::new();
+        for o in &t.outputs {
+            if !outs.insert(o.name.name.as_str()) {
+                self.diags.push(
+                    Diagnostic::error(
+                        "wangge::duplicate",
+                        o.name.span,
+                        format!("output column `{}` appears twice", o.name.name),
+                    )
+                    .with_label("repeated column"),
+                );
+            }
+            for v in o.values.iter().flatten() {
+                self.scalar(v);
+            }
+        }
+        match t.hit {
+            HitPolicy::Priority | HitPolicy::OutputOrder
+                if t.outputs.iter().all(|o| o.values.is_none()) =>
+            {
+                self.diags.push(
+                    Diagnostic::error(
+                        "wangge::hit-policy",
+                        t.hit_span.unwrap_or(t.name.span),
+                        format!(
+                            "hit policy `{}` needs an output column with a value list",
+                            t.hit.as_str()
+                        ),
+                    )
+                    .with_label("no priorities to order by")
+                    .with_help("list the values in priority order, e.g. `|| 等级: [\"大事\", \"难事\", \"小事\"] |`"),
+                );
+            }
+            HitPolicy::Collect(Some(agg)) if t.outputs.len() != 1 => {
+                self.diags.push(
+                    Diagnostic::error(
+                        "wangge::hit-policy",
+                        t.hit_span.unwrap_or(t.name.span),
+                        format!(
+                            "`collect {}` needs exactly one output column, found {}",
+                            match agg {
+                                Aggregator::Sum => "sum",
+                                Aggregator::Min => "min",
+                                Aggregator::Max => "max",
+                                Aggregator::Count => "count",
+                            },
+                            t.outputs.len()
+                        ),
+                    )
+                    .with_label("aggregates one column"),
+                );
+            }
+            _ => {}
+        }
+        for (i, row) in t.rows.iter().enumerate() {
+            let n = i + 1;
+            if row.cells.len() != t.inputs.len() || row.outputs.len() != t.outputs.len() {
+                self.diags.push(
+                    Diagnostic::error(
+                        "wangge::table-shape",
+                        row.span,
+                        format!(
+                            "row {n} has {} input and {} output cells, the header has {} and {}",
+                            row.cells.len(),
+                            row.outputs.len(),
+                            t.inputs.len(),
+                            t.outputs.len()
+                        ),
+                    )
+                    .with_label("wrong number of cells")
+                    .with_help("inputs and outputs are separated by `||`; each cell by `|`"),
+                );
+            }
+            for cell in &row.cells {
+                for test in &cell.tests {
+                    self.test(test);
+                }
+            }
+            for (j, out) in row.outputs.iter().enumerate() {
+                let OutCell::Value(v) = out else { continue };
+                let Some(value) = self.scalar(v) else { continue };
+                let Some(col) = t.outputs.get(j) else { continue };
+                let Some(list) = &col.values else { continue };
+                let allowed: Vec<Const> =
+                    list.iter().filter_map(|s| self.symbols.scalar(s)).collect();
+                if !allowed.contains(&value) {
+                    self.diags.push(
+                        Diagnostic::error(
+                            "wangge::value-list",
+                            v.span(),
+                            format!(
+                                "`{}` is not in the value list of output `{}`",
+                                value.display(),
+                                col.name.name
+                            ),
+                        )
+                        .with_label("not an allowed value")
+                        .with_related(col.name.span, "value list declared here")
+                        .with_help(format!(
+                            "allowed: {}",
+                            allowed.iter().map(Const::display).collect::<Vec<_>>().join(", ")
+                        )),
+                    );
+                }
+            }
+        }
+    }
+
+    fn test(&mut self, t: &Test) {
+        match t {
+            Test::Any(_) | Test::Rhai(_) => {}
+            Test::Eq(s) | Test::Cmp(_, s, _) => {
+                self.scalar(s);
+            }
+            Test::Range { lo, hi, .. } => {
+                self.scalar(lo);
+                self.scalar(hi);
+            }
+            Test::In(vs, _) => {
+                for v in vs {
+                    self.scalar(v);
+                }
+            }
+            Test::Not(ts, _) => {
+                for t in ts {
+                    self.test(t);
+                }
+            }
+        }
+    }
+
+    fn rules(&mut self, rs: &RuleSet) {
+        self.params_unique(&rs.params);
+        let mut seen: BTreeMap<&str, Span> = BTreeMap::new();
+        for r in &rs.rules {
+            if let Some(first) = seen.get(r.name.name.as_str()) {
+                self.diags.push(
+                    Diagnostic::error(
+                        "wangge::duplicate",
+                        r.name.span,
+                        format!("rule `{}` is defined twice in `{}`", r.name.name, rs.name.name),
+                    )
+                    .with_label("second definition")
+                    .with_related(*first, "first defined here"),
+                );
+            } else {
+                seen.insert(&r.name.name, r.name.span);
+            }
+        }
+    }
+
+    fn calc(&mut self, c: &Calc) {
+        self.params_unique(&c.params);
+        if let Some(ret) = &c.returns {
+            if !CALC_TYPES.contains(&ret.name.as_str()) {
+                self.unknown(ret, "result type", CALC_TYPES.iter().map(|s| s.to_string()).collect());
+            }
+        }
+    }
+}

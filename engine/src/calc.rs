@@ -1,0 +1,104 @@
+//! Calculations: rhai bodies with a declared result type. `-> 元` rounds
+//! half away from zero (四舍五入) to the fen and returns exact money.
+
+use rhai::Dynamic;
+use rust_decimal::prelude::FromPrimitive;
+use rust_decimal::{Decimal, RoundingStrategy};
+use serde_json::Value;
+use wangge_dsl::ast;
+use wangge_dsl::Diagnostic;
+
+use crate::error::EvalError;
+use crate::explain::{Decision, Explanation, InputSeen};
+use crate::host::RhaiHost;
+use crate::script::{Script, ScriptEnv};
+use crate::value::{dynamic_to_json, json_to_dynamic, money_string};
+
+/// A compiled calculation.
+#[derive(Debug, Clone)]
+pub struct CompiledCalc {
+    pub name: String,
+    pub params: Vec<String>,
+    pub returns: Option<String>,
+    body: Script,
+}
+
+pub(crate) fn compile(c: &ast::Calc, env: &ScriptEnv) -> Result<CompiledCalc, Diagnostic> {
+    let params: Vec<&str> = c.params.iter().map(|p| p.name.as_str()).collect();
+    let body = env.compile(&c.body, &c.name.name, &params, false)?;
+    Ok(CompiledCalc {
+        name: c.name.name.clone(),
+        params: params.iter().map(|p| p.to_string()).collect(),
+        returns: c.returns.as_ref().map(|r| r.name.clone()),
+        body,
+    })
+}
+
+fn wrong(item: &str, expected: &str, d: &Dynamic) -> EvalError {
+    EvalError::ResultType {
+        item: item.to_string(),
+        expected: expected.to_string(),
+        found: format!("a `{}` (`{d}`)", d.type_name()),
+    }
+}
+
+impl CompiledCalc {
+    pub fn evaluate(&self, host: &RhaiHost, args: &[&Value], version: &str) -> Result<Decision, EvalError> {
+        let bound: Vec<(&str, Dynamic)> = self
+            .params
+            .iter()
+            .map(String::as_str)
+            .zip(args.iter().map(|v| json_to_dynamic(v)))
+            .collect();
+        let out = self.body.run(host, bound, &self.name)?;
+        let result = match self.returns.as_deref() {
+            Some("元") => {
+                let d = if let Ok(d) = out.as_decimal() {
+                    d
+                } else if let Ok(i) = out.as_int() {
+                    Decimal::from(i)
+                } else if let Some(d) = out.as_float().ok().and_then(Decimal::from_f64) {
+                    d
+                } else {
+                    return Err(wrong(&self.name, "an amount in 元", &out));
+                };
+                money_string(d.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero))
+            }
+            Some("数") if out.is_int() || out.is_float() || out.is_decimal() => dynamic_to_json(&out),
+            Some("数") => return Err(wrong(&self.name, "a number", &out)),
+            Some("整数") if out.is_int() => dynamic_to_json(&out),
+            Some("整数") => return Err(wrong(&self.name, "an integer", &out)),
+            Some("文本") if out.is_string() => dynamic_to_json(&out),
+            Some("文本") => return Err(wrong(&self.name, "text", &out)),
+            Some("布尔") if out.is_bool() => dynamic_to_json(&out),
+            Some("布尔") => return Err(wrong(&self.name, "a boolean", &out)),
+            _ => dynamic_to_json(&out),
+        };
+        Ok(Decision {
+            kind: "calc",
+            item: self.name.clone(),
+            policy_version: version.to_string(),
+            result,
+            explanation: Explanation::Calc {
+                inputs: self
+                    .params
+                    .iter()
+                    .zip(args)
+                    .map(|(n, v)| InputSeen {
+                        name: n.clone(),
+                        value: (*v).clone(),
+                    })
+                    .collect(),
+                params: self
+                    .body
+                    .consts
+                    .iter()
+                    .map(|(n, v)| InputSeen {
+                        name: n.clone(),
+                        value: dynamic_to_json(v),
+                    })
+                    .collect(),
+            },
+        })
+    }
+}

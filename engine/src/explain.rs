@@ -1,0 +1,140 @@
+//! Decisions and their explanations: which rows, rules or inputs produced a
+//! result, with the values they saw and the policy version that decided.
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// The result of evaluating one table, rule set or calc.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Decision {
+    /// `table`, `rules` or `calc`.
+    pub kind: &'static str,
+    pub item: String,
+    /// Content hash of the policy set that decided.
+    pub policy_version: String,
+    pub result: Value,
+    pub explanation: Explanation,
+}
+
+/// Why a result came out as it did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Explanation {
+    Table {
+        hit_policy: &'static str,
+        /// Each input column with the value it saw.
+        inputs: Vec<InputSeen>,
+        /// Every matching row, in table order.
+        matched: Vec<RowMatch>,
+        /// The rows whose outputs make up the result.
+        selected: Vec<usize>,
+    },
+    Rules {
+        mode: &'static str,
+        /// The rules whose condition held, in order.
+        matched: Vec<RuleMatch>,
+        /// How many conditions were evaluated.
+        evaluated: usize,
+    },
+    Calc {
+        /// The inputs the calculation was given.
+        inputs: Vec<InputSeen>,
+        /// The `param`s its body refers to.
+        params: Vec<InputSeen>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InputSeen {
+    pub name: String,
+    pub value: Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RowMatch {
+    /// 1-based row number in the table.
+    pub row: usize,
+    /// `file:line` of the row.
+    pub at: String,
+    pub outputs: Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RuleMatch {
+    pub rule: String,
+    pub at: String,
+    pub condition: String,
+    pub outputs: Value,
+}
+
+impl Decision {
+    /// A human-readable account of the decision.
+    pub fn render(&self) -> String {
+        let mut out = format!(
+            "{} `{}` (policy {}):\n  result: {}\n",
+            self.kind,
+            self.item,
+            short_hash(&self.policy_version),
+            self.result
+        );
+        match &self.explanation {
+            Explanation::Table {
+                hit_policy,
+                inputs,
+                matched,
+                selected,
+            } => {
+                out.push_str(&format!("  hit policy: {hit_policy}\n  inputs:\n"));
+                for i in inputs {
+                    out.push_str(&format!("    {} = {}\n", i.name, i.value));
+                }
+                if matched.is_empty() {
+                    out.push_str("  no row matched\n");
+                }
+                for m in matched {
+                    let mark = if selected.contains(&m.row) { "*" } else { " " };
+                    out.push_str(&format!(
+                        "  {mark} row {} ({}) matched → {}\n",
+                        m.row, m.at, m.outputs
+                    ));
+                }
+            }
+            Explanation::Rules {
+                mode,
+                matched,
+                evaluated,
+            } => {
+                out.push_str(&format!(
+                    "  mode: {mode}; {evaluated} condition(s) evaluated\n"
+                ));
+                if matched.is_empty() {
+                    out.push_str("  no rule matched\n");
+                }
+                for m in matched {
+                    out.push_str(&format!(
+                        "  * rule `{}` ({}) when {} → {}\n",
+                        m.rule, m.at, m.condition, m.outputs
+                    ));
+                }
+            }
+            Explanation::Calc { inputs, params } => {
+                out.push_str("  inputs:\n");
+                for i in inputs {
+                    out.push_str(&format!("    {} = {}\n", i.name, i.value));
+                }
+                if !params.is_empty() {
+                    out.push_str("  params:\n");
+                    for p in params {
+                        out.push_str(&format!("    {} = {}\n", p.name, p.value));
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The first 12 hex digits of a content hash.
+pub fn short_hash(hash: &str) -> &str {
+    hash.get(..12).unwrap_or(hash)
+}

@@ -1,0 +1,122 @@
+//! The rhai host: one registration function builds the hardened engine used
+//! by production and tests alike. The engine is raw (no packages but the
+//! standard one, no `eval`, no modules, no clock), strict about variables,
+//! bounded in operations, call depth, expression depth and data sizes, and
+//! watched by a wall-clock budget through the progress callback. After
+//! set-up it is frozen behind an `Arc` and shared.
+
+use std::cell::Cell;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rhai::packages::{Package, StandardPackage};
+use rhai::{Dynamic, Engine};
+
+/// Limits on every script evaluation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    pub max_operations: u64,
+    pub max_call_levels: usize,
+    pub max_expr_depth: usize,
+    pub max_fn_expr_depth: usize,
+    pub max_string_size: usize,
+    pub max_array_size: usize,
+    pub max_map_size: usize,
+    /// Wall-clock budget of one evaluation (a safety watchdog, not domain time).
+    pub time_budget: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_operations: 2_000_000,
+            max_call_levels: 32,
+            max_expr_depth: 64,
+            max_fn_expr_depth: 32,
+            max_string_size: 64 * 1024,
+            max_array_size: 10_000,
+            max_map_size: 10_000,
+            time_budget: Duration::from_millis(50),
+        }
+    }
+}
+
+/// Value returned by the progress callback when the time budget is spent.
+pub const BUDGET_TOKEN: &str = "time budget exceeded";
+
+thread_local! {
+    static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+/// The shared, frozen rhai engine with its limits.
+#[derive(Clone)]
+pub struct RhaiHost {
+    engine: Arc<Engine>,
+    limits: Limits,
+}
+
+impl std::fmt::Debug for RhaiHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RhaiHost").field("limits", &self.limits).finish()
+    }
+}
+
+impl Default for RhaiHost {
+    fn default() -> Self {
+        RhaiHost::new(Limits::default())
+    }
+}
+
+/// The one registration function: builds the hardened engine.
+pub fn build_engine(limits: &Limits) -> Engine {
+    let mut engine = Engine::new_raw();
+    engine.register_global_module(StandardPackage::new().as_shared_module());
+    engine.set_strict_variables(true);
+    engine.set_fail_on_invalid_map_property(false);
+    engine.set_max_operations(limits.max_operations);
+    engine.set_max_call_levels(limits.max_call_levels);
+    engine.set_max_expr_depths(limits.max_expr_depth, limits.max_fn_expr_depth);
+    engine.set_max_string_size(limits.max_string_size);
+    engine.set_max_array_size(limits.max_array_size);
+    engine.set_max_map_size(limits.max_map_size);
+    engine.disable_symbol("eval");
+    engine.on_print(|_| {});
+    engine.on_debug(|_, _, _| {});
+    engine.on_progress(|ops| {
+        // Reading the clock costs more than an operation: look every 256.
+        if ops & 0xFF != 0 {
+            return None;
+        }
+        match DEADLINE.with(Cell::get) {
+            Some(deadline) if Instant::now() >= deadline => Some(Dynamic::from(BUDGET_TOKEN)),
+            _ => None,
+        }
+    });
+    engine
+}
+
+impl RhaiHost {
+    pub fn new(limits: Limits) -> Self {
+        RhaiHost {
+            engine: Arc::new(build_engine(&limits)),
+            limits,
+        }
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Runs `f` under the wall-clock budget.
+    pub fn run<T>(&self, f: impl FnOnce(&Engine) -> T) -> T {
+        let deadline = Instant::now() + self.limits.time_budget;
+        let previous = DEADLINE.with(|d| d.replace(Some(deadline)));
+        let out = f(&self.engine);
+        DEADLINE.with(|d| d.set(previous));
+        out
+    }
+}

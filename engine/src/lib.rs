@@ -1,0 +1,20 @@
+//! The wangge engine: compiles a policy set's syntax tree into an executable,
+//! immutable [`PolicySet`] (native decision tables, rhai rules and calcs in a
+//! hardened host) and evaluates items with an explanation of every result.
+//! It never imports gRPC or storage code and never reads the system clock
+//! for domain time.
+
+pub mod calc;
+pub mod error;
+pub mod explain;
+pub mod host;
+pub mod policy;
+pub mod rules;
+pub mod script;
+pub mod table;
+pub mod value;
+
+pub use error::EvalError;
+pub use explain::{Decision, Explanation};
+pub use host::{build_engine, Limits, RhaiHost};
+pub use policy::{compile, Compiled, Evaluable, PolicySet};

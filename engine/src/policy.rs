@@ -1,0 +1,210 @@
+//! A compiled, immutable policy set: every table, rule set and calc of one
+//! directory of `.wg` files, identified by a content hash of its sources.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use rhai::Dynamic;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use wangge_dsl::ast::Item;
+use wangge_dsl::suggest::help_for;
+use wangge_dsl::{parse_set, Diagnostic, ParsedSet, SourceSet};
+
+use crate::calc::{self, CompiledCalc};
+use crate::error::EvalError;
+use crate::explain::Decision;
+use crate::host::RhaiHost;
+use crate::rules::{self, CompiledRules};
+use crate::script::ScriptEnv;
+use crate::table::{CompiledTable, TableCompiler};
+use crate::value::const_to_dynamic;
+
+/// An item that can be evaluated.
+#[derive(Debug, Clone)]
+pub enum Evaluable {
+    Table(Arc<CompiledTable>),
+    Rules(Arc<CompiledRules>),
+    Calc(Arc<CompiledCalc>),
+}
+
+impl Evaluable {
+    pub fn params(&self) -> &[String] {
+        match self {
+            Evaluable::Table(t) => &t.params,
+            Evaluable::Rules(r) => &r.params,
+            Evaluable::Calc(c) => &c.params,
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Evaluable::Table(_) => "table",
+            Evaluable::Rules(_) => "rules",
+            Evaluable::Calc(_) => "calc",
+        }
+    }
+}
+
+/// A compiled policy set. Immutable; share it behind an `Arc`.
+#[derive(Debug, Clone)]
+pub struct PolicySet {
+    /// Name from the `policy` header, if any.
+    pub name: Option<String>,
+    /// `version` from the `policy` header, if any.
+    pub label: Option<String>,
+    /// SHA-256 of the sources, hex: the version every decision records.
+    pub hash: String,
+    /// Ladders by name, lowest level first.
+    pub ladders: BTreeMap<String, Vec<String>>,
+    items: BTreeMap<String, Evaluable>,
+    host: RhaiHost,
+}
+
+/// The outcome of compiling: the set (when there were no errors) and every
+/// diagnostic, errors and warnings, in source order.
+#[derive(Debug)]
+pub struct Compiled {
+    pub set: Option<PolicySet>,
+    pub sources: SourceSet,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// SHA-256 over the files' contents, in path order.
+pub fn content_hash(sources: &SourceSet) -> String {
+    let mut h = Sha256::new();
+    for f in &sources.files {
+        h.update((f.text.len() as u64).to_le_bytes());
+        h.update(f.text.as_bytes());
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Parses, resolves, lints and compiles a policy set.
+pub fn compile(sources: SourceSet, host: &RhaiHost) -> Compiled {
+    let ParsedSet {
+        sources,
+        files,
+        symbols,
+        mut diagnostics,
+    } = parse_set(sources);
+    let params: BTreeMap<String, Dynamic> = symbols
+        .params
+        .iter()
+        .map(|(k, v)| (k.clone(), const_to_dynamic(v)))
+        .collect();
+    let env = ScriptEnv {
+        host,
+        sources: &sources,
+        params: &params,
+    };
+    let tc = TableCompiler {
+        env: &env,
+        symbols: &symbols,
+    };
+    let mut items = BTreeMap::new();
+    let mut ladders = BTreeMap::new();
+    for item in files.iter().flat_map(|f| f.items.iter()) {
+        // Skip duplicates: the first definition is the one in the symbol table.
+        let name = item.name();
+        if symbols.items.get(&name.name).map(|(_, s)| *s) != Some(name.span) {
+            continue;
+        }
+        match item {
+            Item::Table(t) => match tc.compile(t) {
+                Ok(c) => {
+                    items.insert(t.name.name.clone(), Evaluable::Table(Arc::new(c)));
+                }
+                Err(d) => diagnostics.extend(d),
+            },
+            Item::Rules(r) => match rules::compile(r, &env) {
+                Ok(c) => {
+                    items.insert(r.name.name.clone(), Evaluable::Rules(Arc::new(c)));
+                }
+                Err(d) => diagnostics.extend(d),
+            },
+            Item::Calc(c) => match calc::compile(c, &env) {
+                Ok(cc) => {
+                    items.insert(c.name.name.clone(), Evaluable::Calc(Arc::new(cc)));
+                }
+                Err(d) => diagnostics.push(d),
+            },
+            Item::Ladder(l) => {
+                ladders.insert(
+                    l.name.name.clone(),
+                    l.levels.iter().map(|i| i.name.clone()).collect(),
+                );
+            }
+            Item::Param(_) | Item::Policy(_) => {}
+        }
+    }
+    diagnostics.sort_by_key(|d| (d.span.file, d.span.start, d.severity));
+    let set = (!diagnostics.iter().any(Diagnostic::is_error)).then(|| PolicySet {
+        name: symbols.header.as_ref().map(|h| h.name.name.clone()),
+        label: symbols.header_field("version").map(str::to_string),
+        hash: content_hash(&sources),
+        ladders,
+        items,
+        host: host.clone(),
+    });
+    Compiled {
+        set,
+        sources,
+        diagnostics,
+    }
+}
+
+impl PolicySet {
+    /// Names and kinds of everything that can be evaluated.
+    pub fn items(&self) -> impl Iterator<Item = (&str, &Evaluable)> {
+        self.items.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    pub fn get(&self, name: &str) -> Result<&Evaluable, EvalError> {
+        self.items.get(name).ok_or_else(|| EvalError::UnknownItem {
+            name: name.to_string(),
+            help: help_for(name, self.items.keys().map(String::as_str)),
+        })
+    }
+
+    /// Evaluates `item` with `input`, a JSON object keyed by parameter name.
+    pub fn evaluate(&self, item: &str, input: &Value) -> Result<Decision, EvalError> {
+        let ev = self.get(item)?;
+        let params = ev.params();
+        let Value::Object(obj) = input else {
+            let example = params
+                .iter()
+                .map(|p| format!("\"{p}\": {{…}}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(EvalError::InputNotObject {
+                item: item.to_string(),
+                example: format!("{{{example}}}"),
+            });
+        };
+        if let Some(key) = obj.keys().find(|k| !params.contains(k)) {
+            return Err(EvalError::UnknownInput {
+                item: item.to_string(),
+                key: key.clone(),
+                help: help_for(key, params.iter().map(String::as_str)),
+            });
+        }
+        let mut args = Vec::with_capacity(params.len());
+        for p in params {
+            match obj.get(p) {
+                Some(v) => args.push(v),
+                None => {
+                    return Err(EvalError::MissingInput {
+                        item: item.to_string(),
+                        param: p.clone(),
+                    })
+                }
+            }
+        }
+        match ev {
+            Evaluable::Table(t) => t.evaluate(&self.host, &args, &self.hash),
+            Evaluable::Rules(r) => r.evaluate(&self.host, &args, &self.hash),
+            Evaluable::Calc(c) => c.evaluate(&self.host, &args, &self.hash),
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! Rule sets: `when` conditions and `then` outputs in rhai, fired in order.
+
+use rhai::Dynamic;
+use serde_json::{Map, Value};
+use wangge_dsl::ast::{self, RulesMode};
+use wangge_dsl::Diagnostic;
+
+use crate::error::EvalError;
+use crate::explain::{Decision, Explanation, RuleMatch};
+use crate::host::RhaiHost;
+use crate::script::{Script, ScriptEnv};
+use crate::value::{dynamic_to_json, json_to_dynamic};
+
+#[derive(Debug, Clone)]
+struct CRule {
+    name: String,
+    when: Script,
+    outputs: Vec<(String, Script)>,
+    at: String,
+}
+
+/// A compiled rule set.
+#[derive(Debug, Clone)]
+pub struct CompiledRules {
+    pub name: String,
+    pub params: Vec<String>,
+    pub mode: RulesMode,
+    rules: Vec<CRule>,
+}
+
+pub(crate) fn compile(rs: &ast::RuleSet, env: &ScriptEnv) -> Result<CompiledRules, Vec<Diagnostic>> {
+    let params: Vec<&str> = rs.params.iter().map(|p| p.name.as_str()).collect();
+    let mut diags = Vec::new();
+    let mut rules = Vec::new();
+    for r in &rs.rules {
+        let item = format!("{}.{}", rs.name.name, r.name.name);
+        let when = env.compile(&r.when, &item, &params, true);
+        let mut outputs = Vec::new();
+        for (key, code) in &r.outputs {
+            match env.compile(code, &item, &params, true) {
+                Ok(s) => outputs.push((key.name.clone(), s)),
+                Err(d) => diags.push(d),
+            }
+        }
+        match when {
+            Ok(when) => {
+                let at = format!("{}:{}", when.origin.file, when.origin.line);
+                rules.push(CRule {
+                    name: r.name.name.clone(),
+                    when,
+                    outputs,
+                    at,
+                });
+            }
+            Err(d) => diags.push(d),
+        }
+    }
+    if !diags.is_empty() {
+        return Err(diags);
+    }
+    Ok(CompiledRules {
+        name: rs.name.name.clone(),
+        params: params.iter().map(|p| p.to_string()).collect(),
+        mode: rs.mode,
+        rules,
+    })
+}
+
+impl CompiledRules {
+    pub fn evaluate(&self, host: &RhaiHost, args: &[&Value], version: &str) -> Result<Decision, EvalError> {
+        let bound: Vec<(&str, Dynamic)> = self
+            .params
+            .iter()
+            .map(String::as_str)
+            .zip(args.iter().map(|v| json_to_dynamic(v)))
+            .collect();
+        let mut matched = Vec::new();
+        let mut evaluated = 0;
+        for rule in &self.rules {
+            evaluated += 1;
+            let item = || format!("{}.{}", self.name, rule.name);
+            let cond = rule.when.run(host, bound.clone(), &self.name)?;
+            let holds = cond.as_bool().map_err(|t| EvalError::ResultType {
+                item: item(),
+                expected: "a boolean condition".into(),
+                found: format!("a `{t}`"),
+            })?;
+            if !holds {
+                continue;
+            }
+            let mut outputs = Map::new();
+            for (key, script) in &rule.outputs {
+                let v = script.run(host, bound.clone(), &self.name)?;
+                outputs.insert(key.clone(), dynamic_to_json(&v));
+            }
+            matched.push(RuleMatch {
+                rule: rule.name.clone(),
+                at: rule.at.clone(),
+                condition: rule.when.text.clone(),
+                outputs: Value::Object(outputs),
+            });
+            if self.mode == RulesMode::First {
+                break;
+            }
+        }
+        let result = match self.mode {
+            RulesMode::First => matched.first().map_or(Value::Null, |m| {
+                let mut o = Map::new();
+                o.insert("rule".into(), Value::String(m.rule.clone()));
+                if let Value::Object(out) = &m.outputs {
+                    o.extend(out.clone());
+                }
+                Value::Object(o)
+            }),
+            RulesMode::All => Value::Array(
+                matched
+                    .iter()
+                    .map(|m| {
+                        let mut o = Map::new();
+                        o.insert("rule".into(), Value::String(m.rule.clone()));
+                        if let Value::Object(out) = &m.outputs {
+                            o.extend(out.clone());
+                        }
+                        Value::Object(o)
+                    })
+                    .collect(),
+            ),
+        };
+        Ok(Decision {
+            kind: "rules",
+            item: self.name.clone(),
+            policy_version: version.to_string(),
+            result,
+            explanation: Explanation::Rules {
+                mode: match self.mode {
+                    RulesMode::First => "first",
+                    RulesMode::All => "all",
+                },
+                matched,
+                evaluated,
+            },
+        })
+    }
+}

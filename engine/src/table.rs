@@ -1,0 +1,493 @@
+//! Decision tables compiled to native unary tests (no rhai on the hot path
+//! unless a cell escapes to it), and the DMN hit policies.
+
+use std::borrow::Cow;
+use std::cmp::Ordering;
+
+use rust_decimal::Decimal;
+use serde_json::{Map, Value};
+use wangge_dsl::ast::{self, Aggregator, CmpOp, HitPolicy, InputCol, OutCell};
+use wangge_dsl::{Const, Diagnostic, Symbols};
+
+use crate::error::EvalError;
+use crate::explain::{Decision, Explanation, InputSeen, RowMatch};
+use crate::host::RhaiHost;
+use crate::script::{Script, ScriptEnv};
+use crate::value::{const_to_json, decimal_number, json_num, json_to_dynamic, money_string, Num};
+
+/// A literal a cell compares with.
+#[derive(Debug, Clone, PartialEq)]
+enum Lit {
+    Str(String),
+    Num(Num),
+    Bool(bool),
+}
+
+#[derive(Debug, Clone)]
+enum CTest {
+    Any,
+    Eq(Lit),
+    Ne(Lit),
+    Cmp(CmpOp, Num),
+    Range {
+        lo: Num,
+        lo_incl: bool,
+        hi: Num,
+        hi_incl: bool,
+    },
+    In(Vec<Lit>),
+    Not(Vec<CTest>),
+    Rhai(Box<Script>),
+}
+
+#[derive(Debug, Clone)]
+enum Input {
+    /// Parameter index and field path.
+    Path(usize, Vec<String>, String),
+    Rhai(Box<Script>),
+}
+
+#[derive(Debug, Clone)]
+struct CRow {
+    cells: Vec<Vec<CTest>>,
+    outputs: Value,
+    /// One value per output column, for aggregation.
+    values: Vec<Value>,
+    priority: Vec<usize>,
+    at: String,
+}
+
+/// A compiled decision table.
+#[derive(Debug, Clone)]
+pub struct CompiledTable {
+    pub name: String,
+    pub params: Vec<String>,
+    pub hit: HitPolicy,
+    inputs: Vec<Input>,
+    rows: Vec<CRow>,
+    money_output: bool,
+}
+
+fn lit(c: &Const) -> Vec<Lit> {
+    match c {
+        Const::Str(s) => vec![Lit::Str(s.clone())],
+        Const::Bool(b) => vec![Lit::Bool(*b)],
+        Const::List(items) => items.iter().flat_map(lit).collect(),
+        other => other
+            .as_decimal()
+            .map(|d| match other {
+                Const::Int(i) | Const::Duration(i) => Lit::Num(Num::Int(*i)),
+                _ => Lit::Num(Num::Dec(d)),
+            })
+            .into_iter()
+            .collect(),
+    }
+}
+
+fn num(c: &Const) -> Option<Num> {
+    match c {
+        Const::Int(i) | Const::Duration(i) => Some(Num::Int(*i)),
+        other => other.as_decimal().map(Num::Dec),
+    }
+}
+
+pub(crate) struct TableCompiler<'a> {
+    pub env: &'a ScriptEnv<'a>,
+    pub symbols: &'a Symbols,
+}
+
+impl TableCompiler<'_> {
+    pub fn compile(&self, t: &ast::Table) -> Result<CompiledTable, Vec<Diagnostic>> {
+        let mut diags = Vec::new();
+        let name = &t.name.name;
+        let params: Vec<&str> = t.params.iter().map(|p| p.name.as_str()).collect();
+        let mut inputs = Vec::new();
+        for col in &t.inputs {
+            match col {
+                InputCol::Path(path, _) => {
+                    let Some(root) = path.first() else { continue };
+                    let idx = params.iter().position(|p| *p == root.name).unwrap_or(0);
+                    let shown = path.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(".");
+                    inputs.push(Input::Path(
+                        idx,
+                        path.iter().skip(1).map(|i| i.name.clone()).collect(),
+                        shown,
+                    ));
+                }
+                InputCol::Rhai(code) => match self.env.compile(code, name, &params, true) {
+                    Ok(s) => inputs.push(Input::Rhai(Box::new(s))),
+                    Err(d) => diags.push(d),
+                },
+            }
+        }
+        let mut vars = params.clone();
+        vars.push("it");
+        let mut rows = Vec::new();
+        for row in &t.rows {
+            let mut cells = Vec::new();
+            for cell in &row.cells {
+                let mut tests = Vec::new();
+                for test in &cell.tests {
+                    match self.test(test, name, &vars) {
+                        Ok(t) => tests.push(t),
+                        Err(d) => diags.push(d),
+                    }
+                }
+                cells.push(tests);
+            }
+            let mut outputs = Map::new();
+            let mut values = Vec::new();
+            for (col, cell) in t.outputs.iter().zip(&row.outputs) {
+                let v = match cell {
+                    OutCell::Null(_) => Value::Null,
+                    OutCell::Value(s) => self.symbols.scalar(s).map(|c| const_to_json(&c)).unwrap_or(Value::Null),
+                };
+                outputs.insert(col.name.name.clone(), v.clone());
+                values.push(v);
+            }
+            rows.push(CRow {
+                cells,
+                outputs: Value::Object(outputs),
+                values,
+                priority: wangge_dsl::lint::priority_of(t, row, self.symbols),
+                at: {
+                    let o = crate::script::Origin::of(row.span, self.env.sources);
+                    format!("{}:{}", o.file, o.line)
+                },
+            });
+        }
+        let money_output = t.rows.iter().flat_map(|r| &r.outputs).any(|o| {
+            matches!(o, OutCell::Value(s) if matches!(self.symbols.scalar(s), Some(Const::Money(_))))
+        });
+        if !diags.is_empty() {
+            return Err(diags);
+        }
+        Ok(CompiledTable {
+            name: name.clone(),
+            params: params.iter().map(|p| p.to_string()).collect(),
+            hit: t.hit,
+            inputs,
+            rows,
+            money_output,
+        })
+    }
+
+    fn scalar(&self, s: &ast::Scalar) -> Const {
+        self.symbols.scalar(s).unwrap_or(Const::Bool(false))
+    }
+
+    fn test(&self, t: &ast::Test, item: &str, vars: &[&str]) -> Result<CTest, Diagnostic> {
+        Ok(match t {
+            ast::Test::Any(_) => CTest::Any,
+            ast::Test::Eq(s) => {
+                let c = self.scalar(s);
+                match c {
+                    Const::List(_) => CTest::In(lit(&c)),
+                    _ => lit(&c).into_iter().next().map_or(CTest::Any, CTest::Eq),
+                }
+            }
+            ast::Test::Cmp(op, s, span) => {
+                let c = self.scalar(s);
+                match op {
+                    CmpOp::Eq => lit(&c).into_iter().next().map_or(CTest::Any, CTest::Eq),
+                    CmpOp::Ne => lit(&c).into_iter().next().map_or(CTest::Any, CTest::Ne),
+                    _ => CTest::Cmp(*op, num(&c).ok_or_else(|| not_numeric(*span, &c))?),
+                }
+            }
+            ast::Test::Range {
+                lo,
+                lo_incl,
+                hi,
+                hi_incl,
+                span,
+            } => {
+                let (l, h) = (self.scalar(lo), self.scalar(hi));
+                CTest::Range {
+                    lo: num(&l).ok_or_else(|| not_numeric(*span, &l))?,
+                    lo_incl: *lo_incl,
+                    hi: num(&h).ok_or_else(|| not_numeric(*span, &h))?,
+                    hi_incl: *hi_incl,
+                }
+            }
+            ast::Test::In(vs, _) => CTest::In(vs.iter().flat_map(|v| lit(&self.scalar(v))).collect()),
+            ast::Test::Not(ts, _) => {
+                let mut inner = Vec::new();
+                for t in ts {
+                    inner.push(self.test(t, item, vars)?);
+                }
+                CTest::Not(inner)
+            }
+            ast::Test::Rhai(code) => CTest::Rhai(Box::new(self.env.compile(code, item, vars, true)?)),
+        })
+    }
+}
+
+fn not_numeric(span: wangge_dsl::Span, c: &Const) -> Diagnostic {
+    Diagnostic::error(
+        "wangge::cell",
+        span,
+        format!("`{}` is not a number, so it cannot bound a comparison", c.display()),
+    )
+    .with_label("needs a number, money or a duration")
+}
+
+fn lit_eq(l: &Lit, v: &Value) -> bool {
+    match (l, v) {
+        (Lit::Str(a), Value::String(b)) => a == b,
+        (Lit::Bool(a), Value::Bool(b)) => a == b,
+        (Lit::Num(a), v) => json_num(v).is_some_and(|b| b.cmp(*a) == Ordering::Equal),
+        _ => false,
+    }
+}
+
+struct Ctx<'a> {
+    host: &'a RhaiHost,
+    table: &'a str,
+    vars: &'a [(&'a str, &'a Value)],
+}
+
+impl CTest {
+    fn matches(&self, v: &Value, ctx: &Ctx) -> Result<bool, EvalError> {
+        Ok(match self {
+            CTest::Any => true,
+            CTest::Eq(l) => lit_eq(l, v),
+            CTest::Ne(l) => !lit_eq(l, v),
+            CTest::Cmp(op, b) => match json_num(v) {
+                Some(a) => {
+                    let o = a.cmp(*b);
+                    match op {
+                        CmpOp::Lt => o == Ordering::Less,
+                        CmpOp::Le => o != Ordering::Greater,
+                        CmpOp::Gt => o == Ordering::Greater,
+                        _ => o != Ordering::Less,
+                    }
+                }
+                None => false,
+            },
+            CTest::Range {
+                lo,
+                lo_incl,
+                hi,
+                hi_incl,
+            } => match json_num(v) {
+                Some(a) => {
+                    let l = a.cmp(*lo);
+                    let h = a.cmp(*hi);
+                    (l == Ordering::Greater || (*lo_incl && l == Ordering::Equal))
+                        && (h == Ordering::Less || (*hi_incl && h == Ordering::Equal))
+                }
+                None => false,
+            },
+            CTest::In(ls) => ls.iter().any(|l| lit_eq(l, v)),
+            CTest::Not(ts) => {
+                for t in ts {
+                    if t.matches(v, ctx)? {
+                        return Ok(false);
+                    }
+                }
+                true
+            }
+            CTest::Rhai(script) => {
+                let mut vars: Vec<(&str, rhai::Dynamic)> =
+                    ctx.vars.iter().map(|(n, v)| (*n, json_to_dynamic(v))).collect();
+                vars.push(("it", json_to_dynamic(v)));
+                let out = script.run(ctx.host, vars, ctx.table)?;
+                out.as_bool().map_err(|t| EvalError::ResultType {
+                    item: ctx.table.to_string(),
+                    expected: format!("a boolean from the cell at {}", script.origin.location(rhai::Position::new(1, 1))),
+                    found: format!("a `{t}`"),
+                })?
+            }
+        })
+    }
+}
+
+fn lookup<'v>(root: &'v Value, path: &[String]) -> &'v Value {
+    let mut v = root;
+    for field in path {
+        v = match v.get(field) {
+            Some(next) => next,
+            None => &Value::Null,
+        };
+    }
+    v
+}
+
+impl CompiledTable {
+    /// Evaluates the table on `args` (one value per parameter, in order).
+    pub fn evaluate(
+        &self,
+        host: &RhaiHost,
+        args: &[&Value],
+        version: &str,
+    ) -> Result<Decision, EvalError> {
+        let named: Vec<(&str, &Value)> = self
+            .params
+            .iter()
+            .map(String::as_str)
+            .zip(args.iter().copied())
+            .collect();
+        let ctx = Ctx {
+            host,
+            table: &self.name,
+            vars: &named,
+        };
+        let mut seen: Vec<Cow<Value>> = Vec::with_capacity(self.inputs.len());
+        for input in &self.inputs {
+            seen.push(match input {
+                Input::Path(idx, path, _) => Cow::Borrowed(lookup(args.get(*idx).copied().unwrap_or(&Value::Null), path)),
+                Input::Rhai(script) => {
+                    let vars = named.iter().map(|(n, v)| (*n, json_to_dynamic(v))).collect();
+                    Cow::Owned(crate::value::dynamic_to_json(&script.run(host, vars, &self.name)?))
+                }
+            });
+        }
+        let first_only = matches!(self.hit, HitPolicy::First);
+        let mut matched: Vec<usize> = Vec::new();
+        'rows: for (i, row) in self.rows.iter().enumerate() {
+            for (cell, value) in row.cells.iter().zip(&seen) {
+                let mut ok = false;
+                for t in cell {
+                    if t.matches(value, &ctx)? {
+                        ok = true;
+                        break;
+                    }
+                }
+                if !ok {
+                    continue 'rows;
+                }
+            }
+            matched.push(i);
+            if first_only {
+                break;
+            }
+        }
+        let (result, selected) = self.select(&matched)?;
+        Ok(Decision {
+            kind: "table",
+            item: self.name.clone(),
+            policy_version: version.to_string(),
+            result,
+            explanation: Explanation::Table {
+                hit_policy: self.hit.as_str(),
+                inputs: self
+                    .inputs
+                    .iter()
+                    .zip(&seen)
+                    .map(|(input, v)| InputSeen {
+                        name: match input {
+                            Input::Path(_, _, shown) => shown.clone(),
+                            Input::Rhai(s) => format!("{{{}}}", s.text.trim()),
+                        },
+                        value: v.as_ref().clone(),
+                    })
+                    .collect(),
+                matched: matched
+                    .iter()
+                    .map(|&i| RowMatch {
+                        row: i + 1,
+                        at: self.rows[i].at.clone(),
+                        outputs: self.rows[i].outputs.clone(),
+                    })
+                    .collect(),
+                selected: selected.iter().map(|i| i + 1).collect(),
+            },
+        })
+    }
+
+    fn rows_text(&self, rows: &[usize]) -> String {
+        rows.iter()
+            .map(|&i| format!("{} ({})", i + 1, self.rows[i].at))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    fn select(&self, matched: &[usize]) -> Result<(Value, Vec<usize>), EvalError> {
+        let outputs = |idx: &[usize]| Value::Array(idx.iter().map(|&i| self.rows[i].outputs.clone()).collect());
+        Ok(match self.hit {
+            HitPolicy::First => match matched.first() {
+                Some(&i) => (self.rows[i].outputs.clone(), vec![i]),
+                None => (Value::Null, vec![]),
+            },
+            HitPolicy::Unique => match matched {
+                [] => (Value::Null, vec![]),
+                [i] => (self.rows[*i].outputs.clone(), vec![*i]),
+                _ => {
+                    return Err(EvalError::HitPolicy {
+                        table: self.name.clone(),
+                        policy: "unique",
+                        rows: self.rows_text(matched),
+                        detail: "under `unique` at most one row may match; make the rows disjoint or choose another hit policy".into(),
+                    })
+                }
+            },
+            HitPolicy::Any => match matched.first() {
+                None => (Value::Null, vec![]),
+                Some(&first) => {
+                    if matched.iter().any(|&i| self.rows[i].outputs != self.rows[first].outputs) {
+                        return Err(EvalError::HitPolicy {
+                            table: self.name.clone(),
+                            policy: "any",
+                            rows: self.rows_text(matched),
+                            detail: "under `any` rows that match together must give the same outputs".into(),
+                        });
+                    }
+                    (self.rows[first].outputs.clone(), matched.to_vec())
+                }
+            },
+            HitPolicy::Priority => match matched.iter().min_by(|&&a, &&b| {
+                self.rows[a].priority.cmp(&self.rows[b].priority).then(a.cmp(&b))
+            }) {
+                Some(&i) => (self.rows[i].outputs.clone(), vec![i]),
+                None => (Value::Null, vec![]),
+            },
+            HitPolicy::RuleOrder | HitPolicy::Collect(None) => (outputs(matched), matched.to_vec()),
+            HitPolicy::OutputOrder => {
+                let mut sorted = matched.to_vec();
+                sorted.sort_by(|&a, &b| self.rows[a].priority.cmp(&self.rows[b].priority));
+                (outputs(&sorted), sorted)
+            }
+            HitPolicy::Collect(Some(agg)) => (self.aggregate(agg, matched)?, matched.to_vec()),
+        })
+    }
+
+    fn aggregate(&self, agg: Aggregator, matched: &[usize]) -> Result<Value, EvalError> {
+        let values: Vec<&Value> = matched
+            .iter()
+            .filter_map(|&i| self.rows[i].values.first())
+            .filter(|v| !v.is_null())
+            .collect();
+        if agg == Aggregator::Count {
+            let mut distinct: Vec<&Value> = Vec::new();
+            for v in values {
+                if !distinct.contains(&v) {
+                    distinct.push(v);
+                }
+            }
+            return Ok(Value::from(distinct.len()));
+        }
+        let mut nums = Vec::with_capacity(values.len());
+        for v in values {
+            match json_num(v) {
+                Some(n) => nums.push(n.to_decimal()),
+                None => {
+                    return Err(EvalError::ResultType {
+                        item: self.name.clone(),
+                        expected: "numbers to aggregate".into(),
+                        found: format!("`{v}`"),
+                    })
+                }
+            }
+        }
+        let out: Option<Decimal> = match agg {
+            Aggregator::Sum => Some(nums.iter().sum()),
+            Aggregator::Min => nums.iter().min().copied(),
+            _ => nums.iter().max().copied(),
+        };
+        Ok(match out {
+            None => Value::Null,
+            Some(d) if self.money_output => money_string(d),
+            Some(d) => decimal_number(d),
+        })
+    }
+}

@@ -1,0 +1,1 @@
+//! wangge.v1 API definitions.

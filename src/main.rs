@@ -1,0 +1,62 @@
+//! The `wangge` command line: policy authoring tools (`check`, `eval`).
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+mod check;
+mod eval;
+
+/// wangge (网格): rules and workflows for grid-based community governance.
+#[derive(Debug, Parser)]
+#[command(name = "wangge", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Code frames and plain text for people.
+    Human,
+    /// One JSON document, for editors and CI.
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Parse, resolve, lint and compile policy sets; report every problem.
+    Check(check::Args),
+    /// Evaluate a table, rule set or calc and explain the result.
+    Eval(eval::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check(args) => check::run(&args),
+        Command::Eval(args) => eval::run(&args),
+    }
+}
+
+/// Whether to colour output on stdout.
+pub fn use_color(c: Color) -> bool {
+    use std::io::IsTerminal;
+    match c {
+        Color::Always => true,
+        Color::Never => false,
+        Color::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    }
+}
+
+/// Prints an error as a miette report on stderr.
+pub fn report(err: impl miette::Diagnostic + Send + Sync + 'static) {
+    eprintln!("{:?}", miette::Report::new(err));
+}
