@@ -144,7 +144,8 @@ pub fn render(diags: &[Diagnostic], sources: &SourceSet, color: bool) -> String 
     };
     let handler = GraphicalReportHandler::new_themed(theme)
         .with_width(100)
-        .with_links(false);
+        .with_links(false)
+        .without_primary_span_start();
     let mut out = String::new();
     for d in diags {
         let Some(file) = sources.get(d.span.file) else {

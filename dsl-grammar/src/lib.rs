@@ -20,3 +20,6 @@ pub use resolve::Symbols;
 pub use set::{parse_set, ParsedSet};
 pub use span::{LineCol, SourceFile, SourceSet, Span};
 pub use value::Const;
+
+#[cfg(test)]
+mod tests;

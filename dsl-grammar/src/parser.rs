@@ -23,6 +23,7 @@ pub const ITEM_KEYWORDS: &[&str] = &["policy", "ladder", "param", "table", "rule
 /// Parses one file. Always returns a tree of what could be parsed, and
 /// every diagnostic found.
 pub fn parse_file(text: &str, file: u32) -> (File, Vec<Diagnostic>) {
+    pest::set_error_detail(true);
     let (patched, mut diags) = fullwidth::patch(text, file);
     let mut items = Vec::new();
     let mut pos = 0;
@@ -51,8 +52,10 @@ pub fn parse_file(text: &str, file: u32) -> (File, Vec<Diagnostic>) {
                 pos += end;
             }
             Err(e) => {
-                diags.push(syntax_error(&e, rest, file, pos));
-                match next_item_start(&patched, pos + 1) {
+                let d = syntax_error(&e, rest, file, pos);
+                let resume_from = d.span.start.max(pos + 1);
+                diags.push(d);
+                match next_item_start(&patched, resume_from) {
                     Some(next) => pos = next,
                     None => break,
                 }
@@ -135,19 +138,51 @@ fn describe(r: Rule) -> &'static str {
 }
 
 fn syntax_error(e: &pest::error::Error<Rule>, rest: &str, file: u32, base: usize) -> Diagnostic {
-    let at = match e.location {
+    let mut at = match e.location {
         pest::error::InputLocation::Pos(p) => p,
         pest::error::InputLocation::Span((s, _)) => s,
     };
-    let found = rest.get(at..).and_then(|s| s.chars().next());
-    let len = found.map(char::len_utf8).unwrap_or(0);
-    let span = Span::new(file, base + at, base + at + len);
-    let mut expected: Vec<&'static str> = match &e.variant {
+    let mut expected: Vec<String> = match &e.variant {
         pest::error::ErrorVariant::ParsingError { positives, .. } => {
-            positives.iter().map(|r| describe(*r)).collect()
+            positives.iter().map(|r| describe(*r).to_string()).collect()
         }
         pest::error::ErrorVariant::CustomError { .. } => Vec::new(),
     };
+    // With error detail on, pest also tracks literal tokens (`{`, `->` …),
+    // which often fail further along than any rule.
+    if let Some(attempts) = e.parse_attempts() {
+        if attempts.max_position > at {
+            at = attempts.max_position;
+            expected.clear();
+        }
+        if attempts.max_position == at {
+            for t in attempts.expected_tokens() {
+                let token = t.to_string();
+                let skip = matches!(token.as_str(), " " | "\t" | "\n" | "\r" | "//" | "/*" | "BUILTIN_RULE")
+                    || token.contains("..");
+                if !skip {
+                    expected.push(format!("`{token}`"));
+                }
+            }
+            for cs in attempts.call_stacks() {
+                if let Some(r) = cs.deepest.get_rule() {
+                    if !matches!(r, Rule::WHITESPACE | Rule::COMMENT) {
+                        expected.push(describe(*r).to_string());
+                    }
+                }
+            }
+        }
+    }
+    let found = rest.get(at..).and_then(|s| s.chars().next());
+    let len = found.map(char::len_utf8).unwrap_or(0);
+    let span = Span::new(file, base + at, base + at + len);
+    expected.retain(|x| x != "more input" && x != "`_`");
+    // Keyword fragments (`first`, `order` …) repeat what a rule description says.
+    if expected.iter().any(|x| !x.starts_with('`')) {
+        expected.retain(|x| {
+            !(x.starts_with('`') && x.trim_matches('`').chars().all(|c| c.is_ascii_alphabetic()))
+        });
+    }
     expected.sort_unstable();
     expected.dedup();
     let found_text = match found {
@@ -155,6 +190,7 @@ fn syntax_error(e: &pest::error::Error<Rule>, rest: &str, file: u32, base: usize
         Some(c) => format!("`{c}`"),
         None => "end of file".to_string(),
     };
+    let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
     let message = if expected.is_empty() {
         format!("unexpected {found_text}")
     } else {
@@ -195,8 +231,10 @@ type P<'i> = Pair<'i, Rule>;
 
 impl Builder<'_> {
     fn span(&self, p: &P) -> Span {
+        // pest may count trailing whitespace into a node: leave it out.
         let s = p.as_span();
-        Span::new(self.file, self.base + s.start(), self.base + s.end())
+        let end = s.start() + p.as_str().trim_end().len();
+        Span::new(self.file, self.base + s.start(), self.base + end)
     }
 
     fn ident(&self, p: &P) -> Ident {

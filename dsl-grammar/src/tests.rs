@@ -1,0 +1,334 @@
+//! Tests of the grammar, resolution, diagnostics and lints.
+
+use crate::ast::*;
+use crate::span::{SourceFile, SourceSet};
+use crate::{parse_set, render, ParsedSet};
+
+fn set(files: &[(&str, &str)]) -> ParsedSet {
+    let mut sources = SourceSet::default();
+    for (name, text) in files {
+        sources.add(SourceFile::new(*name, *text));
+    }
+    parse_set(sources)
+}
+
+fn one(text: &str) -> ParsedSet {
+    set(&[("test.wg", text)])
+}
+
+fn rendered(p: &ParsedSet) -> String {
+    render(&p.diagnostics, &p.sources, false)
+}
+
+const ALL_CONSTRUCTS: &str = r#"
+// 每种语法各一例
+policy 示例 { version "1.0" summary "说明" description "详细" }
+ladder 城市网格 { 微网格 -> 一般网格 -> 社区 }
+param 时限 = 1h30m
+param 上限 = 1200.50元
+param 比例 = 0.75
+param 名单 = ["甲", "乙", 微网格]
+param 开关 = true
+/* 块注释 */
+table 表(事件) hit collect sum {
+  | 事件.类别 | 事件.人数 | { 事件.人数 * 2 } || 分值 |
+  | "甲", "乙" | [1..5) | - || 1 |
+  | not("丙") | >= 30 | { it > 3 } || 2 |
+  | in 名单 | (0..10] | != 4 || 3 |
+  | in ["x", "y"] | - | = 时限 || - |
+}
+rules 规则(单位) hit all {
+  rule 甲 when 单位.党员数 >= 3 then { 方式: "单独建", 数: 单位.党员数 + 1 }
+  rule 乙 when true then { }
+}
+calc 计算(员) -> 元 {
+  let x = 员.次数 * 上限;
+  x
+}
+"#;
+
+#[test]
+fn parses_every_construct() {
+    let p = one(ALL_CONSTRUCTS);
+    assert!(p.diagnostics.is_empty(), "{}", rendered(&p));
+    let items = &p.files[0].items;
+    assert_eq!(items.len(), 10);
+    let Item::Table(t) = &items[7] else { panic!("not a table") };
+    assert_eq!(t.hit, HitPolicy::Collect(Some(Aggregator::Sum)));
+    assert_eq!(t.inputs.len(), 3);
+    assert!(matches!(&t.inputs[2], InputCol::Rhai(c) if c.text.trim() == "事件.人数 * 2"));
+    assert_eq!(t.rows.len(), 4);
+    assert_eq!(t.rows[0].cells[0].tests.len(), 2);
+    assert!(matches!(
+        t.rows[0].cells[1].tests[0],
+        Test::Range { lo_incl: true, hi_incl: false, .. }
+    ));
+    assert!(matches!(t.rows[1].cells[0].tests[0], Test::Not(..)));
+    assert!(matches!(t.rows[1].cells[2].tests[0], Test::Rhai(_)));
+    assert!(matches!(t.rows[2].cells[2].tests[0], Test::Cmp(CmpOp::Ne, ..)));
+    assert!(matches!(t.rows[3].outputs[0], OutCell::Null(_)));
+    let Item::Rules(r) = &items[8] else { panic!("not rules") };
+    assert_eq!(r.mode, RulesMode::All);
+    assert_eq!(r.rules[0].when.text, "单位.党员数 >= 3");
+    assert_eq!(r.rules[0].outputs[1].1.text, "单位.党员数 + 1");
+    let Item::Calc(c) = &items[9] else { panic!("not a calc") };
+    assert_eq!(c.returns.as_ref().map(|r| r.name.as_str()), Some("元"));
+    assert_eq!(
+        p.symbols.params.get("时限"),
+        Some(&crate::Const::Duration(5400))
+    );
+    assert_eq!(
+        p.symbols.params.get("上限"),
+        Some(&crate::Const::Money(rust_decimal::Decimal::new(120050, 2)))
+    );
+    insta::assert_debug_snapshot!("ladder", items[1]);
+}
+
+#[test]
+fn every_hit_policy_parses() {
+    for (text, hit) in [
+        ("unique", HitPolicy::Unique),
+        ("first", HitPolicy::First),
+        ("priority", HitPolicy::Priority),
+        ("any", HitPolicy::Any),
+        ("collect", HitPolicy::Collect(None)),
+        ("collect sum", HitPolicy::Collect(Some(Aggregator::Sum))),
+        ("collect min", HitPolicy::Collect(Some(Aggregator::Min))),
+        ("collect max", HitPolicy::Collect(Some(Aggregator::Max))),
+        ("collect count", HitPolicy::Collect(Some(Aggregator::Count))),
+        ("rule order", HitPolicy::RuleOrder),
+        ("output order", HitPolicy::OutputOrder),
+    ] {
+        let src = format!("table t(a) hit {text} {{ | a.x || y: [1, 2] | | 1 || 1 | }}");
+        let (file, diags) = crate::parse_file(&src, 0);
+        assert!(diags.is_empty(), "{text}: {diags:?}");
+        let Some(Item::Table(t)) = file.items.first() else { panic!("{text}") };
+        assert_eq!(t.hit, hit);
+        assert_eq!(t.hit.as_str(), text);
+    }
+}
+
+#[test]
+fn reports_every_broken_item_not_just_the_first() {
+    let p = one("table a(x) hit firts { | x.y || z | }\nparam ok = 1\nladder 坏 { 甲 -> }\ncalc c(x) { x }\n");
+    let syntax: Vec<_> = p.diagnostics.iter().filter(|d| d.code == "wangge::syntax").collect();
+    assert_eq!(syntax.len(), 2, "{}", rendered(&p));
+    // The good items between them still parse.
+    assert!(p.symbols.params.contains_key("ok"));
+    assert!(p.symbols.items.contains_key("c"));
+    insta::assert_snapshot!("two_syntax_errors", rendered(&p));
+}
+
+#[test]
+fn full_width_punctuation_gets_did_you_mean() {
+    let p = one("param 名单 = [\"甲\"，\"乙\"]\nladder 层（级） { 甲 -> 乙 }\n");
+    let fw: Vec<_> = p.diagnostics.iter().filter(|d| d.code == "wangge::full-width").collect();
+    assert_eq!(fw.len(), 3, "{}", rendered(&p));
+    assert_eq!(fw[0].help.as_deref(), Some("did you mean `,`? switch the input method to half-width (半角) punctuation"));
+    insta::assert_snapshot!("full_width", rendered(&p));
+}
+
+#[test]
+fn unknown_name_suggests_nearest_across_files() {
+    let p = set(&[
+        ("a.wg", "ladder 城市网格 { 微网格 -> 一般网格 -> 社区 }\n"),
+        (
+            "b.wg",
+            "table 分级(事件) hit first {\n  | 事件.类别 || 层级 |\n  | - || 一般网络 |\n}\n",
+        ),
+    ]);
+    assert_eq!(p.diagnostics.len(), 1);
+    let d = &p.diagnostics[0];
+    assert_eq!(d.code, "wangge::unknown-name");
+    assert_eq!(d.help.as_deref(), Some("did you mean `一般网格`?"));
+    let json = d.to_json(&p.sources);
+    assert_eq!((json.file.as_str(), json.line, json.column), ("b.wg", 3, 10));
+    insta::assert_snapshot!("unknown_name", rendered(&p));
+}
+
+#[test]
+fn duplicate_definition_points_at_both() {
+    let p = set(&[("a.wg", "param 阈值 = 1\n"), ("b.wg", "\nparam 阈值 = 2\n")]);
+    assert_eq!(p.diagnostics.len(), 1);
+    insta::assert_snapshot!("duplicate", rendered(&p));
+}
+
+#[test]
+fn table_shape_and_value_list_errors() {
+    let p = one(concat!(
+        "table t(a) hit priority {\n",
+        "  | a.x | a.y || 级: [\"高\", \"低\"] |\n",
+        "  | 1 || \"高\" |\n",
+        "  | 1 | 2 || \"中\" |\n",
+        "}\n",
+        "table u(a) hit output order { | a.x || y | | 1 || 2 | }\n",
+        "table v(a) hit collect sum { | a.x || y | z | | 1 || 2 | 3 | }\n",
+        "table w(a) { | b.x || y | | 1 || 2 | }\n",
+    ));
+    let codes: Vec<&str> = p.diagnostics.iter().map(|d| d.code).collect();
+    assert_eq!(
+        codes,
+        [
+            "wangge::table-shape",
+            "wangge::value-list",
+            "wangge::hit-policy",
+            "wangge::hit-policy",
+            "wangge::unknown-name"
+        ],
+        "{}",
+        rendered(&p)
+    );
+    insta::assert_snapshot!("table_errors", rendered(&p));
+}
+
+#[test]
+fn literal_errors() {
+    let p = one("param a = 1.234元\nparam b = 99999999999999999999\nparam c = \"\\q\"\n");
+    let msgs: Vec<&str> = p.diagnostics.iter().map(|d| d.message.as_str()).collect();
+    assert_eq!(
+        msgs,
+        [
+            "money `1.234元` has more than two decimals",
+            "number `99999999999999999999` is out of range",
+            "unknown escape `\\q` in a string"
+        ]
+    );
+}
+
+mod lints {
+    use super::*;
+
+    fn codes(p: &ParsedSet) -> Vec<(&'static str, String)> {
+        p.diagnostics.iter().map(|d| (d.code, d.message.clone())).collect()
+    }
+
+    #[test]
+    fn overlapping_rows_under_unique() {
+        let p = one(concat!(
+            "table t(a) hit unique {\n",
+            "  | a.n      | a.k      || y |\n",
+            "  | [1..10]  | \"x\"    || 1 |\n",
+            "  | [10..20] | -        || 2 |\n",
+            "  | (20..30] | \"x\"    || 3 |\n",
+            "  | < 1      | -        || 4 |\n",
+            "  | > 30     | -        || 5 |\n",
+            "}\n"
+        ));
+        let c = codes(&p);
+        // rows 1 and 2 meet at 10; row 2 ends where row 3 starts, open: no overlap.
+        assert_eq!(c.len(), 2, "{}", rendered(&p));
+        // The gap is reported at the table name, before the rows.
+        assert_eq!(c[0].0, "wangge::table-gap");
+        assert_eq!(c[1].1, "rows 1 and 2 of `t` both match some inputs under hit policy `unique`");
+        insta::assert_snapshot!("overlap", rendered(&p));
+    }
+
+    #[test]
+    fn unreachable_row_under_first() {
+        let p = one(concat!(
+            "table t(a) hit first {\n",
+            "  | a.k            || y |\n",
+            "  | in [\"x\", \"y\"] || 1 |\n",
+            "  | \"z\"           || 2 |\n",
+            "  | \"y\"           || 3 |\n",
+            "  | -              || 4 |\n",
+            "}\n"
+        ));
+        let c = codes(&p);
+        assert_eq!(c.len(), 1, "{}", rendered(&p));
+        assert_eq!(c[0].1, "row 3 of `t` can never fire: earlier rows match every input it matches");
+        insta::assert_snapshot!("unreachable_first", rendered(&p));
+    }
+
+    #[test]
+    fn unreachable_by_union_of_earlier_rows() {
+        let p = one("table t(a) hit first { | a.n || y | | < 5 || 1 | | >= 5 || 2 | | [3..8] || 3 | }\n");
+        assert_eq!(codes(&p).len(), 1);
+        assert!(codes(&p)[0].1.starts_with("row 3 of `t` can never fire"));
+    }
+
+    #[test]
+    fn unreachable_row_under_priority() {
+        let p = one(concat!(
+            "table t(a) hit priority {\n",
+            "  | a.n   || 等级: [\"大事\", \"难事\", \"小事\"] |\n",
+            "  | -     || \"小事\" |\n",
+            "  | >= 3  || \"难事\" |\n",
+            "  | >= 30 || \"大事\" |\n",
+            "  | >= 50 || \"难事\" |\n",
+            "}\n"
+        ));
+        let c = codes(&p);
+        assert_eq!(c.len(), 1, "{}", rendered(&p));
+        assert_eq!(
+            c[0].1,
+            "row 4 of `t` can never fire: rows with higher-priority outputs match every input it matches"
+        );
+    }
+
+    #[test]
+    fn gap_names_an_example_input() {
+        let p = one(concat!(
+            "table t(a) hit first {\n",
+            "  | a.k | a.n  || y |\n",
+            "  | \"x\" | >= 3 || 1 |\n",
+            "  | \"y\" | -    || 2 |\n",
+            "}\n"
+        ));
+        let c = codes(&p);
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].0, "wangge::table-gap");
+        let help = p.diagnostics[0].help.clone().unwrap_or_default();
+        assert!(help.contains("a.k = \"x\", a.n = 2"), "{help}");
+        assert!(help.contains("a.k = a value other than \"x\", \"y\""), "{help}");
+    }
+
+    #[test]
+    fn rhai_cells_are_not_guessed_at() {
+        let p = one("table t(a) hit unique { | a.n || y | | { it > 1 } || 1 | | { it > 2 } || 2 | }\n");
+        assert!(p.diagnostics.is_empty(), "{}", rendered(&p));
+    }
+
+    #[test]
+    fn complete_disjoint_table_is_clean() {
+        let p = one("table t(a) hit unique { | a.n || y | | < 0 || 1 | | [0..10) || 2 | | >= 10 || 3 | }\n");
+        assert!(p.diagnostics.is_empty(), "{}", rendered(&p));
+    }
+}
+
+mod no_panic {
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn arbitrary_text(s in "\\PC*") {
+            let _ = crate::parse_file(&s, 0);
+        }
+
+        #[test]
+        fn policy_like_text(s in "(table|rules|calc|param|ladder|policy|hit|first|when|then|\\{|\\}|\\||\\|\\||\\[|\\]|\\(|\\)|\\.\\.|,|-|>=|\"|事件|[a-z]|[0-9]|元|\n| |，|（|/\\*|//)*") {
+            let p = super::one(&s);
+            let _ = super::rendered(&p);
+        }
+
+        #[test]
+        fn mutated_valid_policy(cut in 0usize..800, insert in "\\PC{0,3}") {
+            let text = super::ALL_CONSTRUCTS;
+            let mut at = cut.min(text.len());
+            while !text.is_char_boundary(at) { at -= 1; }
+            let mutated = format!("{}{}{}", &text[..at], insert, &text[at..]);
+            let p = super::one(&mutated);
+            let _ = super::rendered(&p);
+        }
+    }
+}
+#[test]
+fn row_spans_stop_at_the_closing_bar() {
+    let text = "table t(a) hit first {\n  | a.x || y |\n  | 1 || 2 |\n  | 3 || 4 |\n}\n";
+    let (f, _) = crate::parse_file(text, 0);
+    let Some(Item::Table(t)) = f.items.first() else { panic!("no table") };
+    let rows: Vec<&str> = t.rows.iter().map(|r| &text[r.span.start..r.span.end]).collect();
+    assert_eq!(rows, ["| 1 || 2 |", "| 3 || 4 |"]);
+}
