@@ -18,3 +18,6 @@ pub use error::EvalError;
 pub use explain::{Decision, Explanation};
 pub use host::{build_engine, Limits, RhaiHost};
 pub use policy::{compile, Compiled, Evaluable, PolicySet};
+
+#[cfg(test)]
+mod tests;
