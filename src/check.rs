@@ -88,7 +88,10 @@ pub fn run(args: &Args) -> ExitCode {
         report.warnings += warnings;
         match args.format {
             Format::Human => {
-                print!("{}", render(&compiled.diagnostics, &compiled.sources, color));
+                print!(
+                    "{}",
+                    render(&compiled.diagnostics, &compiled.sources, color)
+                );
                 match &compiled.set {
                     Some(set) => println!(
                         "{shown}: ok, {} item(s) in {} file(s), policy version {}{}",

@@ -30,7 +30,10 @@ enum InputError {
     #[diagnostic(code(wangge::input))]
     Read(String, std::io::Error),
     #[error("the input is not valid JSON: {0}")]
-    #[diagnostic(code(wangge::input), help("pass a JSON object such as `{{\"事件\": {{\"类别\": \"垃圾堆放\"}}}}`"))]
+    #[diagnostic(
+        code(wangge::input),
+        help("pass a JSON object such as `{{\"事件\": {{\"类别\": \"垃圾堆放\"}}}}`")
+    )]
     Json(serde_json::Error),
 }
 
@@ -66,9 +69,16 @@ pub fn run(args: &Args) -> ExitCode {
     };
     let compiled = compile(sources, &RhaiHost::default());
     let Some(set) = compiled.set else {
-        let errors: Vec<_> = compiled.diagnostics.into_iter().filter(|d| d.is_error()).collect();
+        let errors: Vec<_> = compiled
+            .diagnostics
+            .into_iter()
+            .filter(|d| d.is_error())
+            .collect();
         eprint!("{}", render(&errors, &compiled.sources, false));
-        eprintln!("error: the policy set has {} error(s); run `wangge check`", errors.len());
+        eprintln!(
+            "error: the policy set has {} error(s); run `wangge check`",
+            errors.len()
+        );
         return ExitCode::FAILURE;
     };
     match set.evaluate(&args.item, &input) {

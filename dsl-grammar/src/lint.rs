@@ -55,14 +55,21 @@ pub fn lint_tables(files: &[File], symbols: &Symbols) -> Vec<Diagnostic> {
 
 fn column_name(c: &InputCol) -> String {
     match c {
-        InputCol::Path(p, _) => p.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join("."),
+        InputCol::Path(p, _) => p
+            .iter()
+            .map(|i| i.name.as_str())
+            .collect::<Vec<_>>()
+            .join("."),
         InputCol::Rhai(code) => format!("{{{}}}", code.text.trim()),
     }
 }
 
 fn lint_table(t: &Table, sy: &Symbols, out: &mut Vec<Diagnostic>) {
     let n_cols = t.inputs.len();
-    if t.rows.iter().any(|r| r.cells.len() != n_cols || r.outputs.len() != t.outputs.len()) {
+    if t.rows
+        .iter()
+        .any(|r| r.cells.len() != n_cols || r.outputs.len() != t.outputs.len())
+    {
         return; // shape errors are reported by name resolution
     }
     let reps: Vec<Vec<Rep>> = (0..n_cols).map(|c| representatives(t, c, sy)).collect();
@@ -91,7 +98,11 @@ fn lint_table(t: &Table, sy: &Symbols, out: &mut Vec<Diagnostic>) {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let total: usize = reps.iter().map(Vec::len).try_fold(1usize, |a, b| a.checked_mul(b)).unwrap_or(usize::MAX);
+    let total: usize = reps
+        .iter()
+        .map(Vec::len)
+        .try_fold(1usize, |a, b| a.checked_mul(b))
+        .unwrap_or(usize::MAX);
 
     match t.hit {
         HitPolicy::Unique => {
@@ -166,7 +177,9 @@ fn lint_table(t: &Table, sy: &Symbols, out: &mut Vec<Diagnostic>) {
                     if let Some(i) = shadow {
                         d = d.with_related(t.rows[i].span, format!("row {} wins here", i + 1));
                     }
-                    out.push(d.with_help("remove the row or move it above the rows that shadow it"));
+                    out.push(
+                        d.with_help("remove the row or move it above the rows that shadow it"),
+                    );
                 }
             }
         }
@@ -380,9 +393,14 @@ fn test_matches(t: &Test, rep: &Rep, sy: &Symbols) -> Option<bool> {
             hi,
             hi_incl,
             ..
-        } => match (sy.scalar(lo)?.as_decimal(), sy.scalar(hi)?.as_decimal(), rep) {
+        } => match (
+            sy.scalar(lo)?.as_decimal(),
+            sy.scalar(hi)?.as_decimal(),
+            rep,
+        ) {
             (Some(l), Some(h), Rep::Num(a)) => {
-                (if *lo_incl { *a >= l } else { *a > l }) && (if *hi_incl { *a <= h } else { *a < h })
+                (if *lo_incl { *a >= l } else { *a > l })
+                    && (if *hi_incl { *a <= h } else { *a < h })
             }
             _ => false,
         },

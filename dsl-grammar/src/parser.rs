@@ -158,8 +158,10 @@ fn syntax_error(e: &pest::error::Error<Rule>, rest: &str, file: u32, base: usize
         if attempts.max_position == at {
             for t in attempts.expected_tokens() {
                 let token = t.to_string();
-                let skip = matches!(token.as_str(), " " | "\t" | "\n" | "\r" | "//" | "/*" | "BUILTIN_RULE")
-                    || token.contains("..");
+                let skip = matches!(
+                    token.as_str(),
+                    " " | "\t" | "\n" | "\r" | "//" | "/*" | "BUILTIN_RULE"
+                ) || token.contains("..");
                 if !skip {
                     expected.push(format!("`{token}`"));
                 }
@@ -208,7 +210,10 @@ fn syntax_error(e: &pest::error::Error<Rule>, rest: &str, file: u32, base: usize
 fn punctuation_help(c: char) -> Option<String> {
     match c {
         '"' => Some("strings must be closed on the same line".to_string()),
-        '|' => Some("every table row has the same number of cells as the header: `| 输入… || 输出… |`".to_string()),
+        '|' => Some(
+            "every table row has the same number of cells as the header: `| 输入… || 输出… |`"
+                .to_string(),
+        ),
         _ => None,
     }
 }
@@ -488,14 +493,14 @@ impl Builder<'_> {
             Rule::hp_any => HitPolicy::Any,
             Rule::hp_rule_order => HitPolicy::RuleOrder,
             Rule::hp_output_order => HitPolicy::OutputOrder,
-            Rule::hp_collect => HitPolicy::Collect(hp.into_inner().next().map(|a| {
-                match a.as_str() {
+            Rule::hp_collect => {
+                HitPolicy::Collect(hp.into_inner().next().map(|a| match a.as_str() {
                     "sum" => Aggregator::Sum,
                     "min" => Aggregator::Min,
                     "max" => Aggregator::Max,
                     _ => Aggregator::Count,
-                }
-            })),
+                }))
+            }
             _ => return None,
         })
     }

@@ -145,7 +145,10 @@ impl Resolver {
                         Diagnostic::error(
                             "wangge::duplicate",
                             lv.span,
-                            format!("level `{}` appears twice in ladder `{}`", lv.name, l.name.name),
+                            format!(
+                                "level `{}` appears twice in ladder `{}`",
+                                lv.name, l.name.name
+                            ),
                         )
                         .with_label("repeated level"),
                     );
@@ -191,7 +194,11 @@ impl Resolver {
             return Some(c);
         }
         if let Scalar::Name(id) = s {
-            self.unknown(id, "value", self.symbols.value_names().map(str::to_string).collect());
+            self.unknown(
+                id,
+                "value",
+                self.symbols.value_names().map(str::to_string).collect(),
+            );
         }
         None
     }
@@ -317,8 +324,12 @@ impl Resolver {
             }
             for (j, out) in row.outputs.iter().enumerate() {
                 let OutCell::Value(v) = out else { continue };
-                let Some(value) = self.scalar(v) else { continue };
-                let Some(col) = t.outputs.get(j) else { continue };
+                let Some(value) = self.scalar(v) else {
+                    continue;
+                };
+                let Some(col) = t.outputs.get(j) else {
+                    continue;
+                };
                 let Some(list) = &col.values else { continue };
                 let allowed: Vec<Const> =
                     list.iter().filter_map(|s| self.symbols.scalar(s)).collect();
@@ -337,7 +348,11 @@ impl Resolver {
                         .with_related(col.name.span, "value list declared here")
                         .with_help(format!(
                             "allowed: {}",
-                            allowed.iter().map(Const::display).collect::<Vec<_>>().join(", ")
+                            allowed
+                                .iter()
+                                .map(Const::display)
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         )),
                     );
                 }
@@ -377,7 +392,10 @@ impl Resolver {
                     Diagnostic::error(
                         "wangge::duplicate",
                         r.name.span,
-                        format!("rule `{}` is defined twice in `{}`", r.name.name, rs.name.name),
+                        format!(
+                            "rule `{}` is defined twice in `{}`",
+                            r.name.name, rs.name.name
+                        ),
                     )
                     .with_label("second definition")
                     .with_related(*first, "first defined here"),
@@ -392,7 +410,11 @@ impl Resolver {
         self.params_unique(&c.params);
         if let Some(ret) = &c.returns {
             if !CALC_TYPES.contains(&ret.name.as_str()) {
-                self.unknown(ret, "result type", CALC_TYPES.iter().map(|s| s.to_string()).collect());
+                self.unknown(
+                    ret,
+                    "result type",
+                    CALC_TYPES.iter().map(|s| s.to_string()).collect(),
+                );
             }
         }
     }

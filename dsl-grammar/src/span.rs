@@ -88,7 +88,9 @@ impl SourceFile {
         let mut chars = rest.char_indices();
         for _ in 1..column {
             match chars.next() {
-                Some((_, '\n')) | None => return Some(start + rest.find('\n').unwrap_or(rest.len())),
+                Some((_, '\n')) | None => {
+                    return Some(start + rest.find('\n').unwrap_or(rest.len()))
+                }
                 Some(_) => {}
             }
         }

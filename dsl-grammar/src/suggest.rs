@@ -14,7 +14,10 @@ pub fn nearest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 }
 
 /// A help line naming the nearest candidate, or listing a few when none is near.
-pub fn help_for<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str> + Clone) -> Option<String> {
+pub fn help_for<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str> + Clone,
+) -> Option<String> {
     if let Some(n) = nearest(name, candidates.clone()) {
         return Some(format!("did you mean `{n}`?"));
     }
@@ -35,7 +38,10 @@ mod tests {
 
     #[test]
     fn finds_chinese_near_miss() {
-        assert_eq!(nearest("一般网络", ["微网格", "一般网格", "社区"]), Some("一般网格"));
+        assert_eq!(
+            nearest("一般网络", ["微网格", "一般网格", "社区"]),
+            Some("一般网格")
+        );
         assert_eq!(nearest("完全不同的名字", ["微网格", "社区"]), None);
     }
 }

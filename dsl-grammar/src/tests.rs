@@ -53,7 +53,9 @@ fn parses_every_construct() {
     assert!(p.diagnostics.is_empty(), "{}", rendered(&p));
     let items = &p.files[0].items;
     assert_eq!(items.len(), 10);
-    let Item::Table(t) = &items[7] else { panic!("not a table") };
+    let Item::Table(t) = &items[7] else {
+        panic!("not a table")
+    };
     assert_eq!(t.hit, HitPolicy::Collect(Some(Aggregator::Sum)));
     assert_eq!(t.inputs.len(), 3);
     assert!(matches!(&t.inputs[2], InputCol::Rhai(c) if c.text.trim() == "事件.人数 * 2"));
@@ -61,17 +63,28 @@ fn parses_every_construct() {
     assert_eq!(t.rows[0].cells[0].tests.len(), 2);
     assert!(matches!(
         t.rows[0].cells[1].tests[0],
-        Test::Range { lo_incl: true, hi_incl: false, .. }
+        Test::Range {
+            lo_incl: true,
+            hi_incl: false,
+            ..
+        }
     ));
     assert!(matches!(t.rows[1].cells[0].tests[0], Test::Not(..)));
     assert!(matches!(t.rows[1].cells[2].tests[0], Test::Rhai(_)));
-    assert!(matches!(t.rows[2].cells[2].tests[0], Test::Cmp(CmpOp::Ne, ..)));
+    assert!(matches!(
+        t.rows[2].cells[2].tests[0],
+        Test::Cmp(CmpOp::Ne, ..)
+    ));
     assert!(matches!(t.rows[3].outputs[0], OutCell::Null(_)));
-    let Item::Rules(r) = &items[8] else { panic!("not rules") };
+    let Item::Rules(r) = &items[8] else {
+        panic!("not rules")
+    };
     assert_eq!(r.mode, RulesMode::All);
     assert_eq!(r.rules[0].when.text, "单位.党员数 >= 3");
     assert_eq!(r.rules[0].outputs[1].1.text, "单位.党员数 + 1");
-    let Item::Calc(c) = &items[9] else { panic!("not a calc") };
+    let Item::Calc(c) = &items[9] else {
+        panic!("not a calc")
+    };
     assert_eq!(c.returns.as_ref().map(|r| r.name.as_str()), Some("元"));
     assert_eq!(
         p.symbols.params.get("时限"),
@@ -102,7 +115,9 @@ fn every_hit_policy_parses() {
         let src = format!("table t(a) hit {text} {{ | a.x || y: [1, 2] | | 1 || 1 | }}");
         let (file, diags) = crate::parse_file(&src, 0);
         assert!(diags.is_empty(), "{text}: {diags:?}");
-        let Some(Item::Table(t)) = file.items.first() else { panic!("{text}") };
+        let Some(Item::Table(t)) = file.items.first() else {
+            panic!("{text}")
+        };
         assert_eq!(t.hit, hit);
         assert_eq!(t.hit.as_str(), text);
     }
@@ -111,7 +126,11 @@ fn every_hit_policy_parses() {
 #[test]
 fn reports_every_broken_item_not_just_the_first() {
     let p = one("table a(x) hit firts { | x.y || z | }\nparam ok = 1\nladder 坏 { 甲 -> }\ncalc c(x) { x }\n");
-    let syntax: Vec<_> = p.diagnostics.iter().filter(|d| d.code == "wangge::syntax").collect();
+    let syntax: Vec<_> = p
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == "wangge::syntax")
+        .collect();
     assert_eq!(syntax.len(), 2, "{}", rendered(&p));
     // The good items between them still parse.
     assert!(p.symbols.params.contains_key("ok"));
@@ -122,9 +141,16 @@ fn reports_every_broken_item_not_just_the_first() {
 #[test]
 fn full_width_punctuation_gets_did_you_mean() {
     let p = one("param 名单 = [\"甲\"，\"乙\"]\nladder 层（级） { 甲 -> 乙 }\n");
-    let fw: Vec<_> = p.diagnostics.iter().filter(|d| d.code == "wangge::full-width").collect();
+    let fw: Vec<_> = p
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == "wangge::full-width")
+        .collect();
     assert_eq!(fw.len(), 3, "{}", rendered(&p));
-    assert_eq!(fw[0].help.as_deref(), Some("did you mean `,`? switch the input method to half-width (半角) punctuation"));
+    assert_eq!(
+        fw[0].help.as_deref(),
+        Some("did you mean `,`? switch the input method to half-width (半角) punctuation")
+    );
     insta::assert_snapshot!("full_width", rendered(&p));
 }
 
@@ -142,7 +168,10 @@ fn unknown_name_suggests_nearest_across_files() {
     assert_eq!(d.code, "wangge::unknown-name");
     assert_eq!(d.help.as_deref(), Some("did you mean `一般网格`?"));
     let json = d.to_json(&p.sources);
-    assert_eq!((json.file.as_str(), json.line, json.column), ("b.wg", 3, 10));
+    assert_eq!(
+        (json.file.as_str(), json.line, json.column),
+        ("b.wg", 3, 10)
+    );
     insta::assert_snapshot!("unknown_name", rendered(&p));
 }
 
@@ -199,7 +228,10 @@ mod lints {
     use super::*;
 
     fn codes(p: &ParsedSet) -> Vec<(&'static str, String)> {
-        p.diagnostics.iter().map(|d| (d.code, d.message.clone())).collect()
+        p.diagnostics
+            .iter()
+            .map(|d| (d.code, d.message.clone()))
+            .collect()
     }
 
     #[test]
@@ -219,7 +251,10 @@ mod lints {
         assert_eq!(c.len(), 2, "{}", rendered(&p));
         // The gap is reported at the table name, before the rows.
         assert_eq!(c[0].0, "wangge::table-gap");
-        assert_eq!(c[1].1, "rows 1 and 2 of `t` both match some inputs under hit policy `unique`");
+        assert_eq!(
+            c[1].1,
+            "rows 1 and 2 of `t` both match some inputs under hit policy `unique`"
+        );
         insta::assert_snapshot!("overlap", rendered(&p));
     }
 
@@ -236,13 +271,18 @@ mod lints {
         ));
         let c = codes(&p);
         assert_eq!(c.len(), 1, "{}", rendered(&p));
-        assert_eq!(c[0].1, "row 3 of `t` can never fire: earlier rows match every input it matches");
+        assert_eq!(
+            c[0].1,
+            "row 3 of `t` can never fire: earlier rows match every input it matches"
+        );
         insta::assert_snapshot!("unreachable_first", rendered(&p));
     }
 
     #[test]
     fn unreachable_by_union_of_earlier_rows() {
-        let p = one("table t(a) hit first { | a.n || y | | < 5 || 1 | | >= 5 || 2 | | [3..8] || 3 | }\n");
+        let p = one(
+            "table t(a) hit first { | a.n || y | | < 5 || 1 | | >= 5 || 2 | | [3..8] || 3 | }\n",
+        );
         assert_eq!(codes(&p).len(), 1);
         assert!(codes(&p)[0].1.starts_with("row 3 of `t` can never fire"));
     }
@@ -280,18 +320,24 @@ mod lints {
         assert_eq!(c[0].0, "wangge::table-gap");
         let help = p.diagnostics[0].help.clone().unwrap_or_default();
         assert!(help.contains("a.k = \"x\", a.n = 2"), "{help}");
-        assert!(help.contains("a.k = a value other than \"x\", \"y\""), "{help}");
+        assert!(
+            help.contains("a.k = a value other than \"x\", \"y\""),
+            "{help}"
+        );
     }
 
     #[test]
     fn rhai_cells_are_not_guessed_at() {
-        let p = one("table t(a) hit unique { | a.n || y | | { it > 1 } || 1 | | { it > 2 } || 2 | }\n");
+        let p =
+            one("table t(a) hit unique { | a.n || y | | { it > 1 } || 1 | | { it > 2 } || 2 | }\n");
         assert!(p.diagnostics.is_empty(), "{}", rendered(&p));
     }
 
     #[test]
     fn complete_disjoint_table_is_clean() {
-        let p = one("table t(a) hit unique { | a.n || y | | < 0 || 1 | | [0..10) || 2 | | >= 10 || 3 | }\n");
+        let p = one(
+            "table t(a) hit unique { | a.n || y | | < 0 || 1 | | [0..10) || 2 | | >= 10 || 3 | }\n",
+        );
         assert!(p.diagnostics.is_empty(), "{}", rendered(&p));
     }
 }
@@ -328,7 +374,13 @@ mod no_panic {
 fn row_spans_stop_at_the_closing_bar() {
     let text = "table t(a) hit first {\n  | a.x || y |\n  | 1 || 2 |\n  | 3 || 4 |\n}\n";
     let (f, _) = crate::parse_file(text, 0);
-    let Some(Item::Table(t)) = f.items.first() else { panic!("no table") };
-    let rows: Vec<&str> = t.rows.iter().map(|r| &text[r.span.start..r.span.end]).collect();
+    let Some(Item::Table(t)) = f.items.first() else {
+        panic!("no table")
+    };
+    let rows: Vec<&str> = t
+        .rows
+        .iter()
+        .map(|r| &text[r.span.start..r.span.end])
+        .collect();
     assert_eq!(rows, ["| 1 || 2 |", "| 3 || 4 |"]);
 }

@@ -52,7 +52,11 @@ impl Const {
             Const::Duration(s) => format!("{s}s"),
             Const::List(items) => format!(
                 "[{}]",
-                items.iter().map(Const::display).collect::<Vec<_>>().join(", ")
+                items
+                    .iter()
+                    .map(Const::display)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         }
     }

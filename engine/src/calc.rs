@@ -1,6 +1,8 @@
 //! Calculations: rhai bodies with a declared result type. `-> 元` rounds
 //! half away from zero (四舍五入) to the fen and returns exact money.
 
+use std::sync::Arc;
+
 use rhai::Dynamic;
 use rust_decimal::prelude::FromPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
@@ -17,7 +19,7 @@ use crate::value::{dynamic_to_json, json_to_dynamic, money_string};
 /// A compiled calculation.
 #[derive(Debug, Clone)]
 pub struct CompiledCalc {
-    pub name: String,
+    pub name: Arc<str>,
     pub params: Vec<String>,
     pub returns: Option<String>,
     body: Script,
@@ -27,7 +29,7 @@ pub(crate) fn compile(c: &ast::Calc, env: &ScriptEnv) -> Result<CompiledCalc, Di
     let params: Vec<&str> = c.params.iter().map(|p| p.name.as_str()).collect();
     let body = env.compile(&c.body, &c.name.name, &params, false)?;
     Ok(CompiledCalc {
-        name: c.name.name.clone(),
+        name: Arc::from(c.name.name.as_str()),
         params: params.iter().map(|p| p.to_string()).collect(),
         returns: c.returns.as_ref().map(|r| r.name.clone()),
         body,
@@ -43,7 +45,12 @@ fn wrong(item: &str, expected: &str, d: &Dynamic) -> EvalError {
 }
 
 impl CompiledCalc {
-    pub fn evaluate(&self, host: &RhaiHost, args: &[&Value], version: &str) -> Result<Decision, EvalError> {
+    pub fn evaluate(
+        &self,
+        host: &RhaiHost,
+        args: &[&Value],
+        version: &Arc<str>,
+    ) -> Result<Decision, EvalError> {
         let bound: Vec<(&str, Dynamic)> = self
             .params
             .iter()
@@ -64,7 +71,9 @@ impl CompiledCalc {
                 };
                 money_string(d.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero))
             }
-            Some("数") if out.is_int() || out.is_float() || out.is_decimal() => dynamic_to_json(&out),
+            Some("数") if out.is_int() || out.is_float() || out.is_decimal() => {
+                dynamic_to_json(&out)
+            }
             Some("数") => return Err(wrong(&self.name, "a number", &out)),
             Some("整数") if out.is_int() => dynamic_to_json(&out),
             Some("整数") => return Err(wrong(&self.name, "an integer", &out)),
@@ -77,7 +86,7 @@ impl CompiledCalc {
         Ok(Decision {
             kind: "calc",
             item: self.name.clone(),
-            policy_version: version.to_string(),
+            policy_version: version.clone(),
             result,
             explanation: Explanation::Calc {
                 inputs: self

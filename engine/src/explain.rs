@@ -1,6 +1,8 @@
 //! Decisions and their explanations: which rows, rules or inputs produced a
 //! result, with the values they saw and the policy version that decided.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 use serde_json::Value;
 
@@ -9,9 +11,9 @@ use serde_json::Value;
 pub struct Decision {
     /// `table`, `rules` or `calc`.
     pub kind: &'static str,
-    pub item: String,
+    pub item: Arc<str>,
     /// Content hash of the policy set that decided.
-    pub policy_version: String,
+    pub policy_version: Arc<str>,
     pub result: Value,
     pub explanation: Explanation,
 }
@@ -55,15 +57,15 @@ pub struct RowMatch {
     /// 1-based row number in the table.
     pub row: usize,
     /// `file:line` of the row.
-    pub at: String,
-    pub outputs: Value,
+    pub at: Arc<str>,
+    pub outputs: Arc<Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RuleMatch {
-    pub rule: String,
-    pub at: String,
-    pub condition: String,
+    pub rule: Arc<str>,
+    pub at: Arc<str>,
+    pub condition: Arc<str>,
     pub outputs: Value,
 }
 

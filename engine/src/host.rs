@@ -57,7 +57,9 @@ pub struct RhaiHost {
 
 impl std::fmt::Debug for RhaiHost {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RhaiHost").field("limits", &self.limits).finish()
+        f.debug_struct("RhaiHost")
+            .field("limits", &self.limits)
+            .finish()
     }
 }
 

@@ -54,7 +54,7 @@ pub struct PolicySet {
     /// `version` from the `policy` header, if any.
     pub label: Option<String>,
     /// SHA-256 of the sources, hex: the version every decision records.
-    pub hash: String,
+    pub hash: Arc<str>,
     /// Ladders by name, lowest level first.
     pub ladders: BTreeMap<String, Vec<String>>,
     items: BTreeMap<String, Evaluable>,
@@ -142,7 +142,7 @@ pub fn compile(sources: SourceSet, host: &RhaiHost) -> Compiled {
     let set = (!diagnostics.iter().any(Diagnostic::is_error)).then(|| PolicySet {
         name: symbols.header.as_ref().map(|h| h.name.name.clone()),
         label: symbols.header_field("version").map(str::to_string),
-        hash: content_hash(&sources),
+        hash: Arc::from(content_hash(&sources)),
         ladders,
         items,
         host: host.clone(),

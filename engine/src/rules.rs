@@ -1,6 +1,8 @@
 //! Rule sets: `when` conditions and `then` outputs in rhai, fired in order.
 
-use rhai::Dynamic;
+use std::sync::Arc;
+
+use rhai::{Dynamic, Scope};
 use serde_json::{Map, Value};
 use wangge_dsl::ast::{self, RulesMode};
 use wangge_dsl::Diagnostic;
@@ -13,22 +15,28 @@ use crate::value::{dynamic_to_json, json_to_dynamic};
 
 #[derive(Debug, Clone)]
 struct CRule {
-    name: String,
+    name: Arc<str>,
     when: Script,
+    condition: Arc<str>,
     outputs: Vec<(String, Script)>,
-    at: String,
+    at: Arc<str>,
 }
 
 /// A compiled rule set.
 #[derive(Debug, Clone)]
 pub struct CompiledRules {
-    pub name: String,
+    pub name: Arc<str>,
     pub params: Vec<String>,
     pub mode: RulesMode,
     rules: Vec<CRule>,
+    /// Every `param` any of the rules refers to.
+    consts: Vec<(String, Dynamic)>,
 }
 
-pub(crate) fn compile(rs: &ast::RuleSet, env: &ScriptEnv) -> Result<CompiledRules, Vec<Diagnostic>> {
+pub(crate) fn compile(
+    rs: &ast::RuleSet,
+    env: &ScriptEnv,
+) -> Result<CompiledRules, Vec<Diagnostic>> {
     let params: Vec<&str> = rs.params.iter().map(|p| p.name.as_str()).collect();
     let mut diags = Vec::new();
     let mut rules = Vec::new();
@@ -44,9 +52,10 @@ pub(crate) fn compile(rs: &ast::RuleSet, env: &ScriptEnv) -> Result<CompiledRule
         }
         match when {
             Ok(when) => {
-                let at = format!("{}:{}", when.origin.file, when.origin.line);
+                let at = Arc::from(format!("{}:{}", when.origin.file, when.origin.line));
                 rules.push(CRule {
-                    name: r.name.name.clone(),
+                    name: Arc::from(r.name.name.as_str()),
+                    condition: Arc::from(when.text.as_str()),
                     when,
                     outputs,
                     at,
@@ -58,28 +67,46 @@ pub(crate) fn compile(rs: &ast::RuleSet, env: &ScriptEnv) -> Result<CompiledRule
     if !diags.is_empty() {
         return Err(diags);
     }
+    let mut consts: Vec<(String, Dynamic)> = Vec::new();
+    for r in &rules {
+        for script in std::iter::once(&r.when).chain(r.outputs.iter().map(|(_, s)| s)) {
+            for (name, value) in &script.consts {
+                if !consts.iter().any(|(n, _)| n == name) {
+                    consts.push((name.clone(), value.clone()));
+                }
+            }
+        }
+    }
     Ok(CompiledRules {
-        name: rs.name.name.clone(),
+        name: Arc::from(rs.name.name.as_str()),
         params: params.iter().map(|p| p.to_string()).collect(),
         mode: rs.mode,
         rules,
+        consts,
     })
 }
 
 impl CompiledRules {
-    pub fn evaluate(&self, host: &RhaiHost, args: &[&Value], version: &str) -> Result<Decision, EvalError> {
-        let bound: Vec<(&str, Dynamic)> = self
-            .params
-            .iter()
-            .map(String::as_str)
-            .zip(args.iter().map(|v| json_to_dynamic(v)))
-            .collect();
+    pub fn evaluate(
+        &self,
+        host: &RhaiHost,
+        args: &[&Value],
+        version: &Arc<str>,
+    ) -> Result<Decision, EvalError> {
+        // One scope for all rules: constants and inputs converted once.
+        let mut scope = Scope::new();
+        for (name, value) in &self.consts {
+            scope.push_constant_dynamic(name.as_str(), value.clone());
+        }
+        for (name, value) in self.params.iter().zip(args) {
+            scope.push_dynamic(name.as_str(), json_to_dynamic(value));
+        }
         let mut matched = Vec::new();
         let mut evaluated = 0;
         for rule in &self.rules {
             evaluated += 1;
             let item = || format!("{}.{}", self.name, rule.name);
-            let cond = rule.when.run(host, bound.clone(), &self.name)?;
+            let cond = rule.when.run_in(host, &mut scope, &self.name)?;
             let holds = cond.as_bool().map_err(|t| EvalError::ResultType {
                 item: item(),
                 expected: "a boolean condition".into(),
@@ -90,13 +117,13 @@ impl CompiledRules {
             }
             let mut outputs = Map::new();
             for (key, script) in &rule.outputs {
-                let v = script.run(host, bound.clone(), &self.name)?;
+                let v = script.run_in(host, &mut scope, &self.name)?;
                 outputs.insert(key.clone(), dynamic_to_json(&v));
             }
             matched.push(RuleMatch {
                 rule: rule.name.clone(),
                 at: rule.at.clone(),
-                condition: rule.when.text.clone(),
+                condition: rule.condition.clone(),
                 outputs: Value::Object(outputs),
             });
             if self.mode == RulesMode::First {
@@ -106,7 +133,7 @@ impl CompiledRules {
         let result = match self.mode {
             RulesMode::First => matched.first().map_or(Value::Null, |m| {
                 let mut o = Map::new();
-                o.insert("rule".into(), Value::String(m.rule.clone()));
+                o.insert("rule".into(), Value::String(m.rule.to_string()));
                 if let Value::Object(out) = &m.outputs {
                     o.extend(out.clone());
                 }
@@ -117,7 +144,7 @@ impl CompiledRules {
                     .iter()
                     .map(|m| {
                         let mut o = Map::new();
-                        o.insert("rule".into(), Value::String(m.rule.clone()));
+                        o.insert("rule".into(), Value::String(m.rule.to_string()));
                         if let Value::Object(out) = &m.outputs {
                             o.extend(out.clone());
                         }
@@ -129,7 +156,7 @@ impl CompiledRules {
         Ok(Decision {
             kind: "rules",
             item: self.name.clone(),
-            policy_version: version.to_string(),
+            policy_version: version.clone(),
             result,
             explanation: Explanation::Rules {
                 mode: match self.mode {

@@ -124,7 +124,12 @@ impl ScriptEnv<'_> {
             .get(code.span.file)
             .and_then(|f| {
                 let start = f.offset_of(line, col)?;
-                let len = f.text.get(start..)?.chars().next().map_or(0, char::len_utf8);
+                let len = f
+                    .text
+                    .get(start..)?
+                    .chars()
+                    .next()
+                    .map_or(0, char::len_utf8);
                 Some(Span::new(code.span.file, start, start + len))
             })
             .unwrap_or(code.span);
@@ -185,7 +190,18 @@ impl Script {
         for (name, value) in vars {
             scope.push_dynamic(name, value);
         }
-        host.run(|engine| engine.eval_ast_with_scope::<Dynamic>(&mut scope, &self.ast))
+        self.run_in(host, &mut scope, item)
+    }
+
+    /// Runs the snippet in a scope the caller prepared (its variables and
+    /// the constants it refers to), so several snippets can share one.
+    pub fn run_in(
+        &self,
+        host: &RhaiHost,
+        scope: &mut Scope,
+        item: &str,
+    ) -> Result<Dynamic, EvalError> {
+        host.run(|engine| engine.eval_ast_with_scope::<Dynamic>(scope, &self.ast))
             .map_err(|e| self.runtime_error(host, *e, item))
     }
 
@@ -194,9 +210,12 @@ impl Script {
         let location = self.origin.location(pos);
         let limits = host.limits();
         let limit = match &e {
-            EvalAltResult::ErrorTerminated(token, _) if token.to_string() == BUDGET_TOKEN => Some(
-                format!("it ran past its time budget of {} ms", limits.time_budget.as_millis()),
-            ),
+            EvalAltResult::ErrorTerminated(token, _) if token.to_string() == BUDGET_TOKEN => {
+                Some(format!(
+                    "it ran past its time budget of {} ms",
+                    limits.time_budget.as_millis()
+                ))
+            }
             EvalAltResult::ErrorTooManyOperations(_) => Some(format!(
                 "it ran more than {} operations",
                 limits.max_operations

@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
+use std::sync::Arc;
 
 use rust_decimal::Decimal;
 use serde_json::{Map, Value};
@@ -50,17 +51,17 @@ enum Input {
 #[derive(Debug, Clone)]
 struct CRow {
     cells: Vec<Vec<CTest>>,
-    outputs: Value,
+    outputs: Arc<Value>,
     /// One value per output column, for aggregation.
     values: Vec<Value>,
     priority: Vec<usize>,
-    at: String,
+    at: Arc<str>,
 }
 
 /// A compiled decision table.
 #[derive(Debug, Clone)]
 pub struct CompiledTable {
-    pub name: String,
+    pub name: Arc<str>,
     pub params: Vec<String>,
     pub hit: HitPolicy,
     inputs: Vec<Input>,
@@ -107,7 +108,11 @@ impl TableCompiler<'_> {
                 InputCol::Path(path, _) => {
                     let Some(root) = path.first() else { continue };
                     let idx = params.iter().position(|p| *p == root.name).unwrap_or(0);
-                    let shown = path.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(".");
+                    let shown = path
+                        .iter()
+                        .map(|i| i.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(".");
                     inputs.push(Input::Path(
                         idx,
                         path.iter().skip(1).map(|i| i.name.clone()).collect(),
@@ -140,19 +145,23 @@ impl TableCompiler<'_> {
             for (col, cell) in t.outputs.iter().zip(&row.outputs) {
                 let v = match cell {
                     OutCell::Null(_) => Value::Null,
-                    OutCell::Value(s) => self.symbols.scalar(s).map(|c| const_to_json(&c)).unwrap_or(Value::Null),
+                    OutCell::Value(s) => self
+                        .symbols
+                        .scalar(s)
+                        .map(|c| const_to_json(&c))
+                        .unwrap_or(Value::Null),
                 };
                 outputs.insert(col.name.name.clone(), v.clone());
                 values.push(v);
             }
             rows.push(CRow {
                 cells,
-                outputs: Value::Object(outputs),
+                outputs: Arc::new(Value::Object(outputs)),
                 values,
                 priority: wangge_dsl::lint::priority_of(t, row, self.symbols),
                 at: {
                     let o = crate::script::Origin::of(row.span, self.env.sources);
-                    format!("{}:{}", o.file, o.line)
+                    Arc::from(format!("{}:{}", o.file, o.line))
                 },
             });
         }
@@ -163,7 +172,7 @@ impl TableCompiler<'_> {
             return Err(diags);
         }
         Ok(CompiledTable {
-            name: name.clone(),
+            name: Arc::from(name.as_str()),
             params: params.iter().map(|p| p.to_string()).collect(),
             hit: t.hit,
             inputs,
@@ -209,7 +218,9 @@ impl TableCompiler<'_> {
                     hi_incl: *hi_incl,
                 }
             }
-            ast::Test::In(vs, _) => CTest::In(vs.iter().flat_map(|v| lit(&self.scalar(v))).collect()),
+            ast::Test::In(vs, _) => {
+                CTest::In(vs.iter().flat_map(|v| lit(&self.scalar(v))).collect())
+            }
             ast::Test::Not(ts, _) => {
                 let mut inner = Vec::new();
                 for t in ts {
@@ -217,7 +228,9 @@ impl TableCompiler<'_> {
                 }
                 CTest::Not(inner)
             }
-            ast::Test::Rhai(code) => CTest::Rhai(Box::new(self.env.compile(code, item, vars, true)?)),
+            ast::Test::Rhai(code) => {
+                CTest::Rhai(Box::new(self.env.compile(code, item, vars, true)?))
+            }
         })
     }
 }
@@ -226,7 +239,10 @@ fn not_numeric(span: wangge_dsl::Span, c: &Const) -> Diagnostic {
     Diagnostic::error(
         "wangge::cell",
         span,
-        format!("`{}` is not a number, so it cannot bound a comparison", c.display()),
+        format!(
+            "`{}` is not a number, so it cannot bound a comparison",
+            c.display()
+        ),
     )
     .with_label("needs a number, money or a duration")
 }
@@ -235,7 +251,7 @@ fn lit_eq(l: &Lit, v: &Value) -> bool {
     match (l, v) {
         (Lit::Str(a), Value::String(b)) => a == b,
         (Lit::Bool(a), Value::Bool(b)) => a == b,
-        (Lit::Num(a), v) => json_num(v).is_some_and(|b| b.cmp(*a) == Ordering::Equal),
+        (Lit::Num(a), v) => json_num(v).is_some_and(|b| b.compare(*a) == Ordering::Equal),
         _ => false,
     }
 }
@@ -254,7 +270,7 @@ impl CTest {
             CTest::Ne(l) => !lit_eq(l, v),
             CTest::Cmp(op, b) => match json_num(v) {
                 Some(a) => {
-                    let o = a.cmp(*b);
+                    let o = a.compare(*b);
                     match op {
                         CmpOp::Lt => o == Ordering::Less,
                         CmpOp::Le => o != Ordering::Greater,
@@ -271,8 +287,8 @@ impl CTest {
                 hi_incl,
             } => match json_num(v) {
                 Some(a) => {
-                    let l = a.cmp(*lo);
-                    let h = a.cmp(*hi);
+                    let l = a.compare(*lo);
+                    let h = a.compare(*hi);
                     (l == Ordering::Greater || (*lo_incl && l == Ordering::Equal))
                         && (h == Ordering::Less || (*hi_incl && h == Ordering::Equal))
                 }
@@ -288,13 +304,19 @@ impl CTest {
                 true
             }
             CTest::Rhai(script) => {
-                let mut vars: Vec<(&str, rhai::Dynamic)> =
-                    ctx.vars.iter().map(|(n, v)| (*n, json_to_dynamic(v))).collect();
+                let mut vars: Vec<(&str, rhai::Dynamic)> = ctx
+                    .vars
+                    .iter()
+                    .map(|(n, v)| (*n, json_to_dynamic(v)))
+                    .collect();
                 vars.push(("it", json_to_dynamic(v)));
                 let out = script.run(ctx.host, vars, ctx.table)?;
                 out.as_bool().map_err(|t| EvalError::ResultType {
                     item: ctx.table.to_string(),
-                    expected: format!("a boolean from the cell at {}", script.origin.location(rhai::Position::new(1, 1))),
+                    expected: format!(
+                        "a boolean from the cell at {}",
+                        script.origin.location(rhai::Position::new(1, 1))
+                    ),
                     found: format!("a `{t}`"),
                 })?
             }
@@ -319,7 +341,7 @@ impl CompiledTable {
         &self,
         host: &RhaiHost,
         args: &[&Value],
-        version: &str,
+        version: &Arc<str>,
     ) -> Result<Decision, EvalError> {
         let named: Vec<(&str, &Value)> = self
             .params
@@ -335,10 +357,18 @@ impl CompiledTable {
         let mut seen: Vec<Cow<Value>> = Vec::with_capacity(self.inputs.len());
         for input in &self.inputs {
             seen.push(match input {
-                Input::Path(idx, path, _) => Cow::Borrowed(lookup(args.get(*idx).copied().unwrap_or(&Value::Null), path)),
+                Input::Path(idx, path, _) => Cow::Borrowed(lookup(
+                    args.get(*idx).copied().unwrap_or(&Value::Null),
+                    path,
+                )),
                 Input::Rhai(script) => {
-                    let vars = named.iter().map(|(n, v)| (*n, json_to_dynamic(v))).collect();
-                    Cow::Owned(crate::value::dynamic_to_json(&script.run(host, vars, &self.name)?))
+                    let vars = named
+                        .iter()
+                        .map(|(n, v)| (*n, json_to_dynamic(v)))
+                        .collect();
+                    Cow::Owned(crate::value::dynamic_to_json(
+                        &script.run(host, vars, &self.name)?,
+                    ))
                 }
             });
         }
@@ -366,7 +396,7 @@ impl CompiledTable {
         Ok(Decision {
             kind: "table",
             item: self.name.clone(),
-            policy_version: version.to_string(),
+            policy_version: version.clone(),
             result,
             explanation: Explanation::Table {
                 hit_policy: self.hit.as_str(),
@@ -403,18 +433,20 @@ impl CompiledTable {
     }
 
     fn select(&self, matched: &[usize]) -> Result<(Value, Vec<usize>), EvalError> {
-        let outputs = |idx: &[usize]| Value::Array(idx.iter().map(|&i| self.rows[i].outputs.clone()).collect());
+        let outputs = |idx: &[usize]| {
+            Value::Array(idx.iter().map(|&i| Value::clone(&self.rows[i].outputs)).collect())
+        };
         Ok(match self.hit {
             HitPolicy::First => match matched.first() {
-                Some(&i) => (self.rows[i].outputs.clone(), vec![i]),
+                Some(&i) => (Value::clone(&self.rows[i].outputs), vec![i]),
                 None => (Value::Null, vec![]),
             },
             HitPolicy::Unique => match matched {
                 [] => (Value::Null, vec![]),
-                [i] => (self.rows[*i].outputs.clone(), vec![*i]),
+                [i] => (Value::clone(&self.rows[*i].outputs), vec![*i]),
                 _ => {
                     return Err(EvalError::HitPolicy {
-                        table: self.name.clone(),
+                        table: self.name.to_string(),
                         policy: "unique",
                         rows: self.rows_text(matched),
                         detail: "under `unique` at most one row may match; make the rows disjoint or choose another hit policy".into(),
@@ -426,19 +458,19 @@ impl CompiledTable {
                 Some(&first) => {
                     if matched.iter().any(|&i| self.rows[i].outputs != self.rows[first].outputs) {
                         return Err(EvalError::HitPolicy {
-                            table: self.name.clone(),
+                            table: self.name.to_string(),
                             policy: "any",
                             rows: self.rows_text(matched),
                             detail: "under `any` rows that match together must give the same outputs".into(),
                         });
                     }
-                    (self.rows[first].outputs.clone(), matched.to_vec())
+                    (Value::clone(&self.rows[first].outputs), matched.to_vec())
                 }
             },
             HitPolicy::Priority => match matched.iter().min_by(|&&a, &&b| {
                 self.rows[a].priority.cmp(&self.rows[b].priority).then(a.cmp(&b))
             }) {
-                Some(&i) => (self.rows[i].outputs.clone(), vec![i]),
+                Some(&i) => (Value::clone(&self.rows[i].outputs), vec![i]),
                 None => (Value::Null, vec![]),
             },
             HitPolicy::RuleOrder | HitPolicy::Collect(None) => (outputs(matched), matched.to_vec()),
@@ -472,7 +504,7 @@ impl CompiledTable {
                 Some(n) => nums.push(n.to_decimal()),
                 None => {
                     return Err(EvalError::ResultType {
-                        item: self.name.clone(),
+                        item: self.name.to_string(),
                         expected: "numbers to aggregate".into(),
                         found: format!("`{v}`"),
                     })

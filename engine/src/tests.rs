@@ -119,7 +119,9 @@ table oo(a) hit output order {
         assert_eq!(eval(&p, "u", json!({"a": {"n": 1}})), json!({"y": "小"}));
         assert_eq!(eval(&p, "u", json!({"a": {"n": 20}})), json!({"y": "大"}));
         let err = p.evaluate("u", &json!({"a": {"n": 7}})).err();
-        let Some(EvalError::HitPolicy { rows, policy, .. }) = err else { panic!("{err:?}") };
+        let Some(EvalError::HitPolicy { rows, policy, .. }) = err else {
+            panic!("{err:?}")
+        };
         assert_eq!(policy, "unique");
         assert_eq!(rows, "1 (t.wg:5), 2 (t.wg:6)");
     }
@@ -133,9 +135,18 @@ table oo(a) hit output order {
     #[test]
     fn first_takes_the_first_match_in_order() {
         let p = policy(T);
-        assert_eq!(eval(&p, "f", json!({"a": {"k": "乙", "n": 3}})), json!({"y": 1, "z": "a"}));
-        assert_eq!(eval(&p, "f", json!({"a": {"k": "乙", "n": 10}})), json!({"y": 2, "z": null}));
-        assert_eq!(eval(&p, "f", json!({"a": {"k": "丙", "n": 1}})), json!({"y": 3, "z": "c"}));
+        assert_eq!(
+            eval(&p, "f", json!({"a": {"k": "乙", "n": 3}})),
+            json!({"y": 1, "z": "a"})
+        );
+        assert_eq!(
+            eval(&p, "f", json!({"a": {"k": "乙", "n": 10}})),
+            json!({"y": 2, "z": null})
+        );
+        assert_eq!(
+            eval(&p, "f", json!({"a": {"k": "丙", "n": 1}})),
+            json!({"y": 3, "z": "c"})
+        );
         // A missing field is null: `not("丙")` holds for it.
         assert_eq!(eval(&p, "f", json!({"a": {}})), json!({"y": 2, "z": null}));
     }
@@ -143,9 +154,18 @@ table oo(a) hit output order {
     #[test]
     fn priority_follows_the_output_value_list_not_row_order() {
         let p = policy(T);
-        assert_eq!(eval(&p, "p", json!({"a": {"n": 1}})), json!({"等级": "小事", "层级": "微网格"}));
-        assert_eq!(eval(&p, "p", json!({"a": {"n": 5}})), json!({"等级": "难事", "层级": "社区"}));
-        assert_eq!(eval(&p, "p", json!({"a": {"n": 50}})), json!({"等级": "大事", "层级": "街道"}));
+        assert_eq!(
+            eval(&p, "p", json!({"a": {"n": 1}})),
+            json!({"等级": "小事", "层级": "微网格"})
+        );
+        assert_eq!(
+            eval(&p, "p", json!({"a": {"n": 5}})),
+            json!({"等级": "难事", "层级": "社区"})
+        );
+        assert_eq!(
+            eval(&p, "p", json!({"a": {"n": 50}})),
+            json!({"等级": "大事", "层级": "街道"})
+        );
         assert_eq!(selected(&p, "p", json!({"a": {"n": 50}})), vec![3]);
     }
 
@@ -155,7 +175,10 @@ table oo(a) hit output order {
         assert_eq!(eval(&p, "any", json!({"a": {"n": 20}})), json!({"y": "正"}));
         assert_eq!(selected(&p, "any", json!({"a": {"n": 20}})), vec![1, 2]);
         let err = p.evaluate("anybad", &json!({"a": {"n": 20}})).err();
-        assert!(matches!(err, Some(EvalError::HitPolicy { policy: "any", .. })), "{err:?}");
+        assert!(
+            matches!(err, Some(EvalError::HitPolicy { policy: "any", .. })),
+            "{err:?}"
+        );
     }
 
     #[test]
@@ -165,7 +188,10 @@ table oo(a) hit output order {
             eval(&p, "c", json!({"a": {"n": 3}})),
             json!([{"y": "b"}, {"y": "a"}, {"y": "b"}])
         );
-        assert_eq!(eval(&p, "ro", json!({"a": {"n": 2}})), json!([{"y": "b"}, {"y": "a"}]));
+        assert_eq!(
+            eval(&p, "ro", json!({"a": {"n": 2}})),
+            json!([{"y": "b"}, {"y": "a"}])
+        );
         assert_eq!(eval(&p, "c", json!({"a": {"n": 0}})), json!([]));
     }
 
@@ -197,11 +223,21 @@ table oo(a) hit output order {
 
 #[test]
 fn numbers_compare_exactly_across_ints_decimals_and_strings() {
-    let p = policy("table t(a) hit first { | a.x || y | | [0.1..0.3] || \"in\" | | - || \"out\" | }");
+    let p =
+        policy("table t(a) hit first { | a.x || y | | [0.1..0.3] || \"in\" | | - || \"out\" | }");
     assert_eq!(eval(&p, "t", json!({"a": {"x": 0.3}})), json!({"y": "in"}));
-    assert_eq!(eval(&p, "t", json!({"a": {"x": "0.30"}})), json!({"y": "in"}));
-    assert_eq!(eval(&p, "t", json!({"a": {"x": 0.31}})), json!({"y": "out"}));
-    assert_eq!(eval(&p, "t", json!({"a": {"x": true}})), json!({"y": "out"}));
+    assert_eq!(
+        eval(&p, "t", json!({"a": {"x": "0.30"}})),
+        json!({"y": "in"})
+    );
+    assert_eq!(
+        eval(&p, "t", json!({"a": {"x": 0.31}})),
+        json!({"y": "out"})
+    );
+    assert_eq!(
+        eval(&p, "t", json!({"a": {"x": true}})),
+        json!({"y": "out"})
+    );
 }
 
 #[test]
@@ -213,8 +249,14 @@ fn rhai_cells_and_input_columns() {
         "  | -                | -                  || \"b\" |\n",
         "}\n"
     ));
-    assert_eq!(eval(&p, "t", json!({"事件": {"人数": 5, "户数": 3}})), json!({"y": "a"}));
-    assert_eq!(eval(&p, "t", json!({"事件": {"人数": 5, "户数": 9}})), json!({"y": "b"}));
+    assert_eq!(
+        eval(&p, "t", json!({"事件": {"人数": 5, "户数": 3}})),
+        json!({"y": "a"})
+    );
+    assert_eq!(
+        eval(&p, "t", json!({"事件": {"人数": 5, "户数": 9}})),
+        json!({"y": "b"})
+    );
 }
 
 #[test]
@@ -235,7 +277,10 @@ fn rules_first_and_all() {
         eval(&p, "r", json!({"单位": {"n": 4}})),
         json!({"rule": "甲", "方式": "单独建", "数": 8})
     );
-    assert_eq!(eval(&p, "r", json!({"单位": {"n": 1}})), json!({"rule": "乙", "方式": "其他"}));
+    assert_eq!(
+        eval(&p, "r", json!({"单位": {"n": 1}})),
+        json!({"rule": "乙", "方式": "其他"})
+    );
     assert_eq!(
         eval(&p, "all", json!({"单位": {"n": 2}})),
         json!([{"rule": "甲", "k": 1}, {"rule": "乙", "k": 2}])
@@ -273,9 +318,18 @@ fn calc_money_rounds_half_away_from_zero_to_the_fen() {
 fn bad_inputs_get_precise_errors() {
     let p = policy("table t(事件, 网格) { | 事件.x || y | | - || 1 | }");
     let e = |v: Value| p.evaluate("t", &v).err().map(|e| e.to_string());
-    assert_eq!(e(json!([1])).as_deref(), Some("the input of `t` must be a JSON object keyed by parameter name"));
-    assert_eq!(e(json!({"事件": {}})).as_deref(), Some("missing input `网格` for `t`"));
-    assert_eq!(e(json!({"事件": {}, "网格": {}, "其他": 1})).as_deref(), Some("unknown input `其他` for `t`"));
+    assert_eq!(
+        e(json!([1])).as_deref(),
+        Some("the input of `t` must be a JSON object keyed by parameter name")
+    );
+    assert_eq!(
+        e(json!({"事件": {}})).as_deref(),
+        Some("missing input `网格` for `t`")
+    );
+    assert_eq!(
+        e(json!({"事件": {}, "网格": {}, "其他": 1})).as_deref(),
+        Some("unknown input `其他` for `t`")
+    );
     let err = p.evaluate("u", &json!({})).err();
     assert!(matches!(err, Some(EvalError::UnknownItem { .. })));
 }
@@ -308,7 +362,9 @@ mod script_errors {
     fn runtime_error_names_item_and_place() {
         let p = policy("calc c(x) -> 数 {\n  let a = x.n;\n  a / 0\n}");
         let err = p.evaluate("c", &json!({"x": {"n": 1}})).err();
-        let Some(EvalError::Script { item, location, .. }) = err else { panic!("{err:?}") };
+        let Some(EvalError::Script { item, location, .. }) = err else {
+            panic!("{err:?}")
+        };
         assert_eq!(item, "c");
         assert!(location.starts_with("t.wg:3:"), "{location}");
     }
@@ -328,7 +384,9 @@ mod sandbox {
         let start = Instant::now();
         let err = p.evaluate("c", &json!({"x": 1})).err();
         let took = start.elapsed();
-        let Some(EvalError::Limit { item, limit, .. }) = &err else { panic!("{err:?}") };
+        let Some(EvalError::Limit { item, limit, .. }) = &err else {
+            panic!("{err:?}")
+        };
         assert_eq!(item, "c");
         assert!(limit.contains(expect), "{limit}");
         assert!(took < Duration::from_millis(100), "took {took:?}");
@@ -376,7 +434,9 @@ mod sandbox {
         let start = Instant::now();
         let err = p.evaluate("c", &json!({"x": 1})).err();
         assert!(start.elapsed() < Duration::from_millis(100));
-        let Some(EvalError::Limit { limit, .. }) = err else { panic!("{err:?}") };
+        let Some(EvalError::Limit { limit, .. }) = err else {
+            panic!("{err:?}")
+        };
         assert_eq!(limit, "it ran past its time budget of 20 ms");
     }
 
@@ -396,17 +456,49 @@ fn shipped_policies_compile_and_classify() {
         Err(e) => panic!("{e}"),
     };
     let c = compile(src, &RhaiHost::default());
-    assert!(c.diagnostics.is_empty(), "{}", render(&c.diagnostics, &c.sources, false));
+    assert!(
+        c.diagnostics.is_empty(),
+        "{}",
+        render(&c.diagnostics, &c.sources, false)
+    );
     let Some(p) = c.set else { panic!("compile") };
     let classify = |cat: &str, n: i64, risk: i64| {
-        eval(&p, "事件分级", json!({"事件": {"类别": cat, "人数": n, "风险": risk}}))
+        eval(
+            &p,
+            "事件分级",
+            json!({"事件": {"类别": cat, "人数": n, "风险": risk}}),
+        )
     };
-    assert_eq!(classify("群体性聚集", 5, 1), json!({"等级": "大事", "处置层级": "街道"}));
-    assert_eq!(classify("垃圾堆放", 40, 1), json!({"等级": "大事", "处置层级": "街道"}));
-    assert_eq!(classify("燃气安全", 1, 3), json!({"等级": "大事", "处置层级": "街道"}));
-    assert_eq!(classify("燃气安全", 1, 1), json!({"等级": "难事", "处置层级": "社区"}));
-    assert_eq!(classify("物业纠纷", 2, 1), json!({"等级": "难事", "处置层级": "社区"}));
-    assert_eq!(classify("垃圾堆放", 2, 1), json!({"等级": "小事", "处置层级": "微网格"}));
-    assert_eq!(classify("其他", 5, 1), json!({"等级": "小事", "处置层级": "一般网格"}));
-    assert_eq!(classify("其他", 1, 1), json!({"等级": "小事", "处置层级": "微网格"}));
+    assert_eq!(
+        classify("群体性聚集", 5, 1),
+        json!({"等级": "大事", "处置层级": "街道"})
+    );
+    assert_eq!(
+        classify("垃圾堆放", 40, 1),
+        json!({"等级": "大事", "处置层级": "街道"})
+    );
+    assert_eq!(
+        classify("燃气安全", 1, 3),
+        json!({"等级": "大事", "处置层级": "街道"})
+    );
+    assert_eq!(
+        classify("燃气安全", 1, 1),
+        json!({"等级": "难事", "处置层级": "社区"})
+    );
+    assert_eq!(
+        classify("物业纠纷", 2, 1),
+        json!({"等级": "难事", "处置层级": "社区"})
+    );
+    assert_eq!(
+        classify("垃圾堆放", 2, 1),
+        json!({"等级": "小事", "处置层级": "微网格"})
+    );
+    assert_eq!(
+        classify("其他", 5, 1),
+        json!({"等级": "小事", "处置层级": "一般网格"})
+    );
+    assert_eq!(
+        classify("其他", 1, 1),
+        json!({"等级": "小事", "处置层级": "微网格"})
+    );
 }

@@ -25,7 +25,7 @@ impl Num {
         }
     }
 
-    pub fn cmp(self, other: Num) -> std::cmp::Ordering {
+    pub fn compare(self, other: Num) -> std::cmp::Ordering {
         match (self, other) {
             (Num::Int(a), Num::Int(b)) => a.cmp(&b),
             (a, b) => a.to_decimal().cmp(&b.to_decimal()),
@@ -122,7 +122,9 @@ pub fn dynamic_to_json(d: &Dynamic) -> Value {
         return Value::Number(Number::from(i));
     }
     if let Ok(f) = d.as_float() {
-        return Number::from_f64(f).map(Value::Number).unwrap_or(Value::Null);
+        return Number::from_f64(f)
+            .map(Value::Number)
+            .unwrap_or(Value::Null);
     }
     if let Ok(dec) = d.as_decimal() {
         return Value::String(dec.normalize().to_string());

@@ -1,0 +1,6 @@
+//! The integration tests: one binary, modules by area (ripgrep style).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod cli;
+mod util;
