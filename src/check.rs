@@ -110,7 +110,7 @@ pub fn run(args: &Args) -> ExitCode {
             Format::Json => report.sets.push(SetReport {
                 path: shown,
                 ok: compiled.set.is_some(),
-                policy_version: compiled.set.as_ref().map(|s| s.hash.clone()),
+                policy_version: compiled.set.as_ref().map(|s| s.hash.to_string()),
                 items: compiled.set.as_ref().map_or(0, |s| s.items().count()),
                 diagnostics: compiled
                     .diagnostics

@@ -17,7 +17,9 @@ use wangge_engine::{compile, PolicySet, RhaiHost};
 fn shipped() -> PolicySet {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies");
     let src = wangge_dsl::source::load(&dir).unwrap();
-    compile(src, &RhaiHost::default()).set.expect("shipped policies compile")
+    compile(src, &RhaiHost::default())
+        .set
+        .expect("shipped policies compile")
 }
 
 fn table(c: &mut Criterion) {
@@ -28,10 +30,16 @@ fn table(c: &mut Criterion) {
     // No specific row fires: all 10 rows are tried.
     let last_row = json!({"事件": {"类别": "其他", "人数": 1, "风险": 1}});
     g.bench_function("typical (row 4)", |b| {
-        b.iter(|| p.evaluate(black_box("事件分级"), black_box(&typical)).unwrap())
+        b.iter(|| {
+            p.evaluate(black_box("事件分级"), black_box(&typical))
+                .unwrap()
+        })
     });
     g.bench_function("last row (10 rows tried)", |b| {
-        b.iter(|| p.evaluate(black_box("事件分级"), black_box(&last_row)).unwrap())
+        b.iter(|| {
+            p.evaluate(black_box("事件分级"), black_box(&last_row))
+                .unwrap()
+        })
     });
     g.finish();
 }
@@ -51,10 +59,25 @@ fn rule(c: &mut Criterion) {
     let bare = rhai::Engine::new();
     let mut scope = rhai::Scope::new();
     scope.push_dynamic("事件", rhai::Dynamic::UNIT);
-    let ast = bare.compile_expression_with_scope(&scope, CONDITION).unwrap();
+    let ast = bare
+        .compile_expression_with_scope(&scope, CONDITION)
+        .unwrap();
     let event = &input["事件"];
 
+    let hardened = wangge_engine::build_engine(&wangge_engine::Limits::default());
+    let hast = hardened
+        .compile_expression_with_scope(&scope, CONDITION)
+        .unwrap();
     let mut g = c.benchmark_group("3-condition rule");
+    g.bench_function("hardened engine alone", |b| {
+        b.iter(|| {
+            let mut scope = rhai::Scope::new();
+            scope.push_dynamic("事件", json_to_dynamic(black_box(event)));
+            hardened
+                .eval_ast_with_scope::<bool>(&mut scope, &hast)
+                .unwrap()
+        })
+    });
     g.bench_function("wangge rule set", |b| {
         b.iter(|| p.evaluate(black_box("规则"), black_box(&input)).unwrap())
     });

@@ -66,7 +66,7 @@ pub struct RuleMatch {
     pub rule: Arc<str>,
     pub at: Arc<str>,
     pub condition: Arc<str>,
-    pub outputs: Value,
+    pub outputs: Arc<Value>,
 }
 
 impl Decision {

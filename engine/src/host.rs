@@ -44,8 +44,17 @@ impl Default for Limits {
 /// Value returned by the progress callback when the time budget is spent.
 pub const BUDGET_TOKEN: &str = "time budget exceeded";
 
+/// The running evaluation's budget: `Armed(budget)` until the first clock
+/// check turns it into a `Deadline` (so short scripts never read the clock).
+#[derive(Clone, Copy)]
+enum Watch {
+    Idle,
+    Armed(Duration),
+    Deadline(Instant),
+}
+
 thread_local! {
-    static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+    static WATCH: Cell<Watch> = const { Cell::new(Watch::Idle) };
 }
 
 /// The shared, frozen rhai engine with its limits.
@@ -86,13 +95,19 @@ pub fn build_engine(limits: &Limits) -> Engine {
     engine.on_debug(|_, _, _| {});
     engine.on_progress(|ops| {
         // Reading the clock costs more than an operation: look every 256.
+        // The first look starts the clock, so the budget is counted from
+        // the 256th operation; the operation limit covers the ones before.
         if ops & 0xFF != 0 {
             return None;
         }
-        match DEADLINE.with(Cell::get) {
-            Some(deadline) if Instant::now() >= deadline => Some(Dynamic::from(BUDGET_TOKEN)),
+        WATCH.with(|w| match w.get() {
+            Watch::Armed(budget) => {
+                w.set(Watch::Deadline(Instant::now() + budget));
+                None
+            }
+            Watch::Deadline(d) if Instant::now() >= d => Some(Dynamic::from(BUDGET_TOKEN)),
             _ => None,
-        }
+        })
     });
     engine
 }
@@ -115,10 +130,9 @@ impl RhaiHost {
 
     /// Runs `f` under the wall-clock budget.
     pub fn run<T>(&self, f: impl FnOnce(&Engine) -> T) -> T {
-        let deadline = Instant::now() + self.limits.time_budget;
-        let previous = DEADLINE.with(|d| d.replace(Some(deadline)));
+        let previous = WATCH.with(|w| w.replace(Watch::Armed(self.limits.time_budget)));
         let out = f(&self.engine);
-        DEADLINE.with(|d| d.set(previous));
+        WATCH.with(|w| w.set(previous));
         out
     }
 }

@@ -124,34 +124,21 @@ impl CompiledRules {
                 rule: rule.name.clone(),
                 at: rule.at.clone(),
                 condition: rule.condition.clone(),
-                outputs: Value::Object(outputs),
+                outputs: Arc::new(Value::Object(outputs)),
             });
             if self.mode == RulesMode::First {
                 break;
             }
         }
+        // The result is the outputs of the rule(s) that fired; which rule
+        // fired is in the explanation.
         let result = match self.mode {
-            RulesMode::First => matched.first().map_or(Value::Null, |m| {
-                let mut o = Map::new();
-                o.insert("rule".into(), Value::String(m.rule.to_string()));
-                if let Value::Object(out) = &m.outputs {
-                    o.extend(out.clone());
-                }
-                Value::Object(o)
-            }),
-            RulesMode::All => Value::Array(
-                matched
-                    .iter()
-                    .map(|m| {
-                        let mut o = Map::new();
-                        o.insert("rule".into(), Value::String(m.rule.to_string()));
-                        if let Value::Object(out) = &m.outputs {
-                            o.extend(out.clone());
-                        }
-                        Value::Object(o)
-                    })
-                    .collect(),
-            ),
+            RulesMode::First => matched
+                .first()
+                .map_or(Value::Null, |m| Value::clone(&m.outputs)),
+            RulesMode::All => {
+                Value::Array(matched.iter().map(|m| Value::clone(&m.outputs)).collect())
+            }
         };
         Ok(Decision {
             kind: "rules",

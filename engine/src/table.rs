@@ -434,7 +434,11 @@ impl CompiledTable {
 
     fn select(&self, matched: &[usize]) -> Result<(Value, Vec<usize>), EvalError> {
         let outputs = |idx: &[usize]| {
-            Value::Array(idx.iter().map(|&i| Value::clone(&self.rows[i].outputs)).collect())
+            Value::Array(
+                idx.iter()
+                    .map(|&i| Value::clone(&self.rows[i].outputs))
+                    .collect(),
+            )
         };
         Ok(match self.hit {
             HitPolicy::First => match matched.first() {

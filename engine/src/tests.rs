@@ -275,16 +275,23 @@ fn rules_first_and_all() {
     ));
     assert_eq!(
         eval(&p, "r", json!({"单位": {"n": 4}})),
-        json!({"rule": "甲", "方式": "单独建", "数": 8})
+        json!({"方式": "单独建", "数": 8})
     );
-    assert_eq!(
-        eval(&p, "r", json!({"单位": {"n": 1}})),
-        json!({"rule": "乙", "方式": "其他"})
-    );
+    let d = p.evaluate("r", &json!({"单位": {"n": 1}})).unwrap();
+    assert_eq!(d.result, json!({"方式": "其他"}));
+    let Explanation::Rules {
+        matched, evaluated, ..
+    } = d.explanation
+    else {
+        panic!("not a rules explanation")
+    };
+    assert_eq!((&*matched[0].rule, evaluated), ("乙", 2));
+    assert_eq!(&*matched[0].at, "t.wg:4");
     assert_eq!(
         eval(&p, "all", json!({"单位": {"n": 2}})),
-        json!([{"rule": "甲", "k": 1}, {"rule": "乙", "k": 2}])
+        json!([{"k": 1}, {"k": 2}])
     );
+    assert_eq!(eval(&p, "all", json!({"单位": {"n": 0}})), json!([]));
 }
 
 #[test]
