@@ -1,0 +1,89 @@
+//! The examples in docs/language.md compile, and the results it claims hold.
+
+use serde_json::json;
+use wangge_dsl::{render, SourceFile, SourceSet};
+use wangge_engine::{compile, PolicySet, RhaiHost};
+
+use crate::util::root;
+
+/// Names the reference's examples use without defining them.
+const PRELUDE: &[(&str, &str)] = &[
+    ("城市网格", "ladder 城市网格 { 微网格 -> 一般网格 -> 社区 -> 街道 -> 职能部门 }"),
+    ("大事人数", "param 大事人数 = 30"),
+    ("难事人数", "param 难事人数 = 10"),
+    ("高危类别", "param 高危类别 = [\"燃气安全\", \"消防安全\"]"),
+    ("大事权重", "param 大事权重 = 5"),
+    ("难事权重", "param 难事权重 = 2"),
+    ("小事权重", "param 小事权重 = 1"),
+];
+
+fn policy_blocks() -> Vec<String> {
+    let text = std::fs::read_to_string(root().join("docs/language.md")).unwrap();
+    let mut blocks = Vec::new();
+    let mut current: Option<String> = None;
+    for line in text.lines() {
+        match (&mut current, line.trim_start().starts_with("```")) {
+            (None, true) => current = Some(String::new()),
+            (Some(b), true) => {
+                blocks.push(std::mem::take(b));
+                current = None;
+            }
+            (Some(b), false) => {
+                b.push_str(line);
+                b.push('\n');
+            }
+            (None, false) => {}
+        }
+    }
+    let starts = ["policy ", "ladder ", "param ", "table ", "rules ", "calc "];
+    blocks
+        .into_iter()
+        .filter(|b| b.lines().any(|l| starts.iter().any(|s| l.starts_with(s))))
+        .collect()
+}
+
+fn compile_block(block: &str) -> Result<PolicySet, String> {
+    let mut set = SourceSet::default();
+    let prelude: Vec<&str> = PRELUDE
+        .iter()
+        .filter(|(name, _)| !block.contains(&format!("param {name} ")) && !block.contains(&format!("ladder {name} ")))
+        .map(|(_, item)| *item)
+        .collect();
+    set.add(SourceFile::new("prelude.wg", prelude.join("\n")));
+    set.add(SourceFile::new("example.wg", block.to_string()));
+    let c = compile(set, &RhaiHost::default());
+    let errors: Vec<_> = c.diagnostics.iter().filter(|d| d.is_error()).cloned().collect();
+    match c.set {
+        Some(s) => Ok(s),
+        None => Err(render(&errors, &c.sources, false)),
+    }
+}
+
+#[test]
+fn every_policy_example_in_the_reference_compiles() {
+    let blocks = policy_blocks();
+    assert!(blocks.len() >= 13, "found {} blocks", blocks.len());
+    for b in &blocks {
+        if let Err(e) = compile_block(b) {
+            panic!("example does not compile:\n{b}\n{e}");
+        }
+    }
+}
+
+#[test]
+fn reference_claims_hold() {
+    let blocks = policy_blocks();
+    let find = |name: &str| {
+        let b = blocks.iter().find(|b| b.contains(name)).unwrap();
+        compile_block(b).unwrap()
+    };
+    let p = find("table 定级");
+    let d = p.evaluate("定级", &json!({"事件": {"人数": 50}})).unwrap();
+    assert_eq!(d.result, json!({"等级": "大事"}));
+    let p = find("table 建议");
+    let d = p.evaluate("建议", &json!({"事件": {"人数": 40}})).unwrap();
+    assert_eq!(d.result, json!([{"级别": "街道"}, {"级别": "社区"}, {"级别": "网格"}]));
+    let p = find("calc 计件");
+    let d = p.evaluate("计件", &json!({"员": {"件数": 3}})).unwrap();
+    assert_eq!(d.result, json!("37.50"));
+}
