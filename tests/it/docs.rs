@@ -8,7 +8,10 @@ use crate::util::root;
 
 /// Names the reference's examples use without defining them.
 const PRELUDE: &[(&str, &str)] = &[
-    ("城市网格", "ladder 城市网格 { 微网格 -> 一般网格 -> 社区 -> 街道 -> 职能部门 }"),
+    (
+        "城市网格",
+        "ladder 城市网格 { 微网格 -> 一般网格 -> 社区 -> 街道 -> 职能部门 }",
+    ),
     ("大事人数", "param 大事人数 = 30"),
     ("难事人数", "param 难事人数 = 10"),
     ("高危类别", "param 高危类别 = [\"燃气安全\", \"消防安全\"]"),
@@ -46,13 +49,21 @@ fn compile_block(block: &str) -> Result<PolicySet, String> {
     let mut set = SourceSet::default();
     let prelude: Vec<&str> = PRELUDE
         .iter()
-        .filter(|(name, _)| !block.contains(&format!("param {name} ")) && !block.contains(&format!("ladder {name} ")))
+        .filter(|(name, _)| {
+            !block.contains(&format!("param {name} "))
+                && !block.contains(&format!("ladder {name} "))
+        })
         .map(|(_, item)| *item)
         .collect();
     set.add(SourceFile::new("prelude.wg", prelude.join("\n")));
     set.add(SourceFile::new("example.wg", block.to_string()));
     let c = compile(set, &RhaiHost::default());
-    let errors: Vec<_> = c.diagnostics.iter().filter(|d| d.is_error()).cloned().collect();
+    let errors: Vec<_> = c
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .cloned()
+        .collect();
     match c.set {
         Some(s) => Ok(s),
         None => Err(render(&errors, &c.sources, false)),
@@ -82,7 +93,10 @@ fn reference_claims_hold() {
     assert_eq!(d.result, json!({"等级": "大事"}));
     let p = find("table 建议");
     let d = p.evaluate("建议", &json!({"事件": {"人数": 40}})).unwrap();
-    assert_eq!(d.result, json!([{"级别": "街道"}, {"级别": "社区"}, {"级别": "网格"}]));
+    assert_eq!(
+        d.result,
+        json!([{"级别": "街道"}, {"级别": "社区"}, {"级别": "网格"}])
+    );
     let p = find("calc 计件");
     let d = p.evaluate("计件", &json!({"员": {"件数": 3}})).unwrap();
     assert_eq!(d.result, json!("37.50"));
