@@ -391,6 +391,7 @@ mod sandbox {
         let start = Instant::now();
         let err = p.evaluate("c", &json!({"x": 1})).err();
         let took = start.elapsed();
+        eprintln!("stopped in {took:?}: {err:?}");
         let Some(EvalError::Limit { item, limit, .. }) = &err else {
             panic!("{err:?}")
         };
