@@ -95,7 +95,7 @@ pub fn run(args: &Args) -> ExitCode {
                 match &compiled.set {
                     Some(set) => println!(
                         "{shown}: ok, {} item(s) in {} file(s), policy version {}{}",
-                        set.items().count(),
+                        set.items().count() + set.workflows().count(),
                         compiled.sources.files.len(),
                         wangge_engine::explain::short_hash(&set.hash),
                         if warnings > 0 {

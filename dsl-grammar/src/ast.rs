@@ -84,6 +84,8 @@ pub enum Item {
     Table(Table),
     Rules(RuleSet),
     Calc(Calc),
+    Calendar(Calendar),
+    Workflow(Workflow),
 }
 
 impl Item {
@@ -95,6 +97,8 @@ impl Item {
             Item::Table(t) => &t.name,
             Item::Rules(r) => &r.name,
             Item::Calc(c) => &c.name,
+            Item::Calendar(c) => &c.name,
+            Item::Workflow(w) => &w.name,
         }
     }
 
@@ -107,6 +111,8 @@ impl Item {
             Item::Table(_) => "table",
             Item::Rules(_) => "rules",
             Item::Calc(_) => "calc",
+            Item::Calendar(_) => "calendar",
+            Item::Workflow(_) => "workflow",
         }
     }
 }
@@ -317,5 +323,115 @@ pub struct Calc {
     pub params: Vec<Ident>,
     pub returns: Option<Ident>,
     pub body: RhaiCode,
+    pub span: Span,
+}
+
+/// A calendar date (proleptic Gregorian).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Date {
+    pub year: i32,
+    pub month: u8,
+    pub day: u8,
+}
+
+/// An inclusive range of dates (`2026-10-01..2026-10-07`, or one date).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DateRange {
+    pub start: Date,
+    pub end: Date,
+    pub span: Span,
+}
+
+/// `hours 周一-周五 09:00-12:00, 13:30-17:30`: working hours for a run of
+/// weekdays (0 = 周一 … 6 = 周日), as seconds from midnight.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hours {
+    pub first_day: u8,
+    pub last_day: u8,
+    pub ranges: Vec<(u32, u32)>,
+    pub span: Span,
+}
+
+/// `calendar 工作日历 { … }`: working hours, public holidays and make-up workdays.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Calendar {
+    pub name: Ident,
+    /// UTC offset in seconds (`timezone "+08:00"`); default +08:00.
+    pub utc_offset: Option<(i32, Span)>,
+    pub hours: Vec<Hours>,
+    pub holidays: Vec<DateRange>,
+    pub makeup: Vec<DateRange>,
+    pub span: Span,
+}
+
+/// How a time limit is counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum ClockKind {
+    /// 紧急工作时: continuous natural time.
+    #[serde(rename = "紧急工作时")]
+    Continuous,
+    /// 工作时: working hours of the calendar only.
+    #[serde(rename = "工作时")]
+    WorkingHours,
+    /// 工作日: whole working days of the calendar.
+    #[serde(rename = "工作日")]
+    WorkingDays,
+}
+
+impl ClockKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ClockKind::Continuous => "紧急工作时",
+            ClockKind::WorkingHours => "工作时",
+            ClockKind::WorkingDays => "工作日",
+        }
+    }
+}
+
+/// `微网格: 3h 紧急工作时` or `社区: 3 工作日`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limit {
+    /// A ladder level or a state.
+    pub key: Ident,
+    /// Seconds for 紧急工作时/工作时, days for 工作日.
+    pub amount: i64,
+    pub clock: ClockKind,
+    pub span: Span,
+}
+
+/// `派遣: 立案, 返工 -> 派遣` or `核查 不合格: 核查 -> 返工 restart`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transition {
+    pub action: Ident,
+    pub outcome: Option<Ident>,
+    pub from: Vec<Ident>,
+    pub to: Ident,
+    /// Restart the level's time limit on this transition.
+    pub restart: bool,
+    pub span: Span,
+}
+
+/// `classify 事件分级 { class 等级, level 处置层级 }`
+#[derive(Debug, Clone, PartialEq)]
+pub struct Classify {
+    pub item: Ident,
+    pub class_output: Option<Ident>,
+    pub level_output: Option<Ident>,
+}
+
+/// `workflow 事件处置 on 城市网格 { … }`: a case workflow.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Workflow {
+    pub name: Ident,
+    pub ladder: Ident,
+    pub calendar: Option<Ident>,
+    pub classify: Option<Classify>,
+    pub start: Option<Ident>,
+    pub initial: Option<Ident>,
+    pub finals: Vec<Ident>,
+    pub transitions: Vec<Transition>,
+    pub ceiling: Vec<(Ident, Ident)>,
+    pub limits: Vec<Limit>,
+    pub summons: Vec<Limit>,
     pub span: Span,
 }

@@ -3,6 +3,7 @@
 //! table lints, and diagnostics. It knows nothing of rhai, storage or gRPC.
 
 pub mod ast;
+pub mod date;
 pub mod diagnostic;
 pub mod fullwidth;
 pub mod lint;

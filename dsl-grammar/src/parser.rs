@@ -18,7 +18,9 @@ use crate::span::Span;
 struct PolicyParser;
 
 /// Words that start a top-level item.
-pub const ITEM_KEYWORDS: &[&str] = &["policy", "ladder", "param", "table", "rules", "calc"];
+pub const ITEM_KEYWORDS: &[&str] = &[
+    "policy", "ladder", "param", "table", "rules", "calc", "calendar", "workflow",
+];
 
 /// Parses one file. Always returns a tree of what could be parsed, and
 /// every diagnostic found.
@@ -102,7 +104,31 @@ fn describe(r: Rule) -> &'static str {
         | Rule::kw_param
         | Rule::kw_table
         | Rule::kw_rules
-        | Rule::kw_calc => "an item (`policy`, `ladder`, `param`, `table`, `rules` or `calc`)",
+        | Rule::kw_calc
+        | Rule::kw_calendar
+        | Rule::kw_workflow => "an item (`policy`, `ladder`, `param`, `table`, `rules`, `calc`, `calendar` or `workflow`)",
+        Rule::kw_on => "`on`",
+        Rule::kw_timezone | Rule::kw_hours | Rule::kw_holidays | Rule::kw_makeup => {
+            "a calendar line (`hours`, `holidays`, `makeup` or `timezone`)"
+        }
+        Rule::kw_classify
+        | Rule::kw_start
+        | Rule::kw_initial
+        | Rule::kw_final
+        | Rule::kw_transitions
+        | Rule::kw_ceiling
+        | Rule::kw_limit
+        | Rule::kw_summon => "a workflow line (`calendar`, `classify`, `start`, `initial`, `final`, `transitions`, `ceiling`, `limit` or `summon`)",
+        Rule::kw_class => "`class`",
+        Rule::kw_level => "`level`",
+        Rule::weekday | Rule::weekday_range => "a weekday (`周一` … `周日`)",
+        Rule::clock_time | Rule::time_range => "a time of day such as `09:00`",
+        Rule::date | Rule::date_range => "a date such as `2026-10-01`",
+        Rule::transition => "a transition `动作: 状态 -> 状态`",
+        Rule::outcome => "an outcome",
+        Rule::pair_entry => "`类别: 层级`",
+        Rule::limit_entry => "a limit such as `微网格: 3h 紧急工作时`",
+        Rule::clock_kind => "a clock (`紧急工作时`, `工作时` or `工作日`)",
         Rule::kw_rule => "`rule`",
         Rule::kw_hit | Rule::hit_clause | Rule::rules_hit => "`hit`",
         Rule::kw_when => "`when`",
@@ -257,6 +283,8 @@ impl Builder<'_> {
             Rule::table => Item::Table(self.table(p)?),
             Rule::rules => Item::Rules(self.rules(p)?),
             Rule::calc => Item::Calc(self.calc(p)?),
+            Rule::calendar => Item::Calendar(self.calendar(p)?),
+            Rule::workflow => Item::Workflow(self.workflow(p)?),
             _ => return None,
         })
     }
@@ -278,6 +306,23 @@ impl Builder<'_> {
                     | Rule::kw_then
                     | Rule::kw_in
                     | Rule::kw_not
+                    | Rule::kw_calendar
+                    | Rule::kw_workflow
+                    | Rule::kw_on
+                    | Rule::kw_timezone
+                    | Rule::kw_hours
+                    | Rule::kw_holidays
+                    | Rule::kw_makeup
+                    | Rule::kw_classify
+                    | Rule::kw_class
+                    | Rule::kw_level
+                    | Rule::kw_start
+                    | Rule::kw_initial
+                    | Rule::kw_final
+                    | Rule::kw_transitions
+                    | Rule::kw_ceiling
+                    | Rule::kw_limit
+                    | Rule::kw_summon
             )
         })
     }
@@ -687,6 +732,307 @@ impl Builder<'_> {
             span,
         })
     }
+}
+
+impl Builder<'_> {
+    fn calendar(&mut self, p: P) -> Option<Calendar> {
+        let span = self.span(&p);
+        let mut parts = Self::parts(p);
+        let name = self.ident(&parts.next()?);
+        let mut cal = Calendar {
+            name,
+            utc_offset: None,
+            hours: Vec::new(),
+            holidays: Vec::new(),
+            makeup: Vec::new(),
+            span,
+        };
+        for q in parts {
+            match q.as_rule() {
+                Rule::cal_timezone => {
+                    let s = Self::parts(q).next()?;
+                    let sp = self.span(&s);
+                    let text = self.string(s);
+                    match parse_offset(&text) {
+                        Some(o) => cal.utc_offset = Some((o, sp)),
+                        None => self.diags.push(
+                            Diagnostic::error(
+                                "wangge::literal",
+                                sp,
+                                format!("`{text}` is not a UTC offset"),
+                            )
+                            .with_label("not an offset")
+                            .with_help("write it as `+08:00`"),
+                        ),
+                    }
+                }
+                Rule::cal_hours => {
+                    let hspan = self.span(&q);
+                    let mut inner = Self::parts(q);
+                    let days = inner.next()?;
+                    let mut wd = days.into_inner();
+                    let first = weekday(wd.next()?.as_str());
+                    let last = wd.next().map(|w| weekday(w.as_str())).unwrap_or(first);
+                    if last < first {
+                        self.diags.push(
+                            Diagnostic::error(
+                                "wangge::calendar",
+                                hspan,
+                                "weekday range runs backwards".to_string(),
+                            )
+                            .with_label("write the earlier day first, e.g. `周一-周五`"),
+                        );
+                    }
+                    let mut ranges = Vec::new();
+                    for r in inner {
+                        let rspan = self.span(&r);
+                        let rtext = r.as_str().to_string();
+                        let mut t = r.into_inner();
+                        let a = clock_secs(t.next()?.as_str());
+                        let b = clock_secs(t.next()?.as_str());
+                        match (a, b) {
+                            (Some(a), Some(b)) if a < b => ranges.push((a, b)),
+                            _ => self.diags.push(
+                                Diagnostic::error(
+                                    "wangge::calendar",
+                                    rspan,
+                                    format!("`{rtext}` is not a time range within one day"),
+                                )
+                                .with_label("start must be before end, both within 00:00–24:00"),
+                            ),
+                        }
+                    }
+                    cal.hours.push(Hours {
+                        first_day: first,
+                        last_day: last,
+                        ranges,
+                        span: hspan,
+                    });
+                }
+                Rule::cal_holidays | Rule::cal_makeup => {
+                    let holidays = q.as_rule() == Rule::cal_holidays;
+                    for r in Self::parts(q) {
+                        if let Some(dr) = self.date_range(r) {
+                            if holidays {
+                                cal.holidays.push(dr);
+                            } else {
+                                cal.makeup.push(dr);
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        Some(cal)
+    }
+
+    fn date(&mut self, p: &P) -> Option<Date> {
+        let text = p.as_str();
+        let mut it = text.split('-');
+        let y = it.next()?.parse().ok()?;
+        let m = it.next()?.parse().ok()?;
+        let d = it.next()?.parse().ok()?;
+        let date = Date::new(y, m, d);
+        if date.is_none() {
+            self.diags.push(
+                Diagnostic::error(
+                    "wangge::literal",
+                    self.span(p),
+                    format!("`{text}` is not a date"),
+                )
+                .with_label("no such day"),
+            );
+        }
+        date
+    }
+
+    fn date_range(&mut self, p: P) -> Option<DateRange> {
+        let span = self.span(&p);
+        let mut inner = p.into_inner();
+        let a = inner.next()?;
+        let start = self.date(&a)?;
+        let end = match inner.next() {
+            Some(b) => self.date(&b)?,
+            None => start,
+        };
+        if end < start {
+            self.diags.push(
+                Diagnostic::error("wangge::calendar", span, "date range runs backwards".to_string())
+                    .with_label("write the earlier date first"),
+            );
+            return None;
+        }
+        Some(DateRange { start, end, span })
+    }
+
+    fn limit(&mut self, p: P) -> Option<Limit> {
+        let span = self.span(&p);
+        let mut inner = p.into_inner();
+        let key = self.ident(&inner.next()?);
+        let amount_pair = inner.next()?;
+        let amount_span = self.span(&amount_pair);
+        let amount_text = amount_pair.as_str().to_string();
+        let is_duration = amount_pair.as_rule() == Rule::duration;
+        let clock = match inner.next()?.as_str() {
+            "紧急工作时" => ClockKind::Continuous,
+            "工作时" => ClockKind::WorkingHours,
+            _ => ClockKind::WorkingDays,
+        };
+        let amount = match (is_duration, clock) {
+            (true, ClockKind::WorkingDays) => match parse_duration(&amount_text) {
+                Some(s) if s % 86_400 == 0 => Some(s / 86_400),
+                _ => None,
+            },
+            (true, _) => parse_duration(&amount_text),
+            (false, ClockKind::WorkingDays) => amount_text.parse::<i64>().ok(),
+            (false, _) => None,
+        };
+        let Some(amount) = amount.filter(|a| *a > 0) else {
+            let help = match clock {
+                ClockKind::WorkingDays => "working days are a whole number, e.g. `3 工作日`",
+                _ => "hours are a duration, e.g. `24h 工作时` or `3h 紧急工作时`",
+            };
+            self.diags.push(
+                Diagnostic::error(
+                    "wangge::limit",
+                    amount_span,
+                    format!("`{amount_text}` is not a time limit in {}", clock.as_str()),
+                )
+                .with_label("not a positive amount of this clock")
+                .with_help(help),
+            );
+            return None;
+        };
+        Some(Limit {
+            key,
+            amount,
+            clock,
+            span,
+        })
+    }
+
+    fn workflow(&mut self, p: P) -> Option<Workflow> {
+        let span = self.span(&p);
+        let mut parts = Self::parts(p);
+        let name = self.ident(&parts.next()?);
+        let ladder = self.ident(&parts.next()?);
+        let mut wf = Workflow {
+            name,
+            ladder,
+            calendar: None,
+            classify: None,
+            start: None,
+            initial: None,
+            finals: Vec::new(),
+            transitions: Vec::new(),
+            ceiling: Vec::new(),
+            limits: Vec::new(),
+            summons: Vec::new(),
+            span,
+        };
+        for q in parts {
+            match q.as_rule() {
+                Rule::wf_calendar => wf.calendar = Some(self.ident(&Self::parts(q).next()?)),
+                Rule::wf_start => wf.start = Some(self.ident(&Self::parts(q).next()?)),
+                Rule::wf_initial => wf.initial = Some(self.ident(&Self::parts(q).next()?)),
+                Rule::wf_final => wf.finals.extend(Self::parts(q).map(|i| self.ident(&i))),
+                Rule::wf_classify => {
+                    let mut inner = Self::parts(q);
+                    let item = self.ident(&inner.next()?);
+                    let class_output = inner.next().map(|i| self.ident(&i));
+                    let level_output = inner.next().map(|i| self.ident(&i));
+                    wf.classify = Some(Classify {
+                        item,
+                        class_output,
+                        level_output,
+                    });
+                }
+                Rule::wf_transitions => {
+                    for t in Self::parts(q) {
+                        let tspan = self.span(&t);
+                        let mut action = None;
+                        let mut outcome = None;
+                        let mut states = Vec::new();
+                        let mut restart = false;
+                        for x in t.into_inner() {
+                            match x.as_rule() {
+                                Rule::ident if action.is_none() => action = Some(self.ident(&x)),
+                                Rule::outcome => outcome = x.into_inner().next().map(|i| self.ident(&i)),
+                                Rule::ident => states.push(self.ident(&x)),
+                                Rule::kw_restart => restart = true,
+                                _ => {}
+                            }
+                        }
+                        let to = states.pop()?;
+                        wf.transitions.push(Transition {
+                            action: action?,
+                            outcome,
+                            from: states,
+                            to,
+                            restart,
+                            span: tspan,
+                        });
+                    }
+                }
+                Rule::wf_ceiling => {
+                    for e in Self::parts(q) {
+                        let mut inner = e.into_inner();
+                        let class = self.ident(&inner.next()?);
+                        let level = self.ident(&inner.next()?);
+                        wf.ceiling.push((class, level));
+                    }
+                }
+                Rule::wf_limit | Rule::wf_summon => {
+                    let summon = q.as_rule() == Rule::wf_summon;
+                    for e in Self::parts(q) {
+                        if let Some(l) = self.limit(e) {
+                            if summon {
+                                wf.summons.push(l);
+                            } else {
+                                wf.limits.push(l);
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        Some(wf)
+    }
+}
+
+fn weekday(text: &str) -> u8 {
+    match text.chars().nth(1) {
+        Some('一') => 0,
+        Some('二') => 1,
+        Some('三') => 2,
+        Some('四') => 3,
+        Some('五') => 4,
+        Some('六') => 5,
+        _ => 6,
+    }
+}
+
+/// `09:30` → seconds from midnight (`24:00` allowed as the end of a day).
+fn clock_secs(text: &str) -> Option<u32> {
+    let (h, m) = text.split_once(':')?;
+    let h: u32 = h.parse().ok()?;
+    let m: u32 = m.parse().ok()?;
+    (m < 60 && (h < 24 || (h == 24 && m == 0))).then_some(h * 3600 + m * 60)
+}
+
+/// `+08:00` → 28800.
+pub fn parse_offset(text: &str) -> Option<i32> {
+    let sign = match text.chars().next()? {
+        '+' => 1,
+        '-' => -1,
+        _ => return None,
+    };
+    let (h, m) = text.get(1..)?.split_once(':')?;
+    let h: i32 = h.parse().ok()?;
+    let m: i32 = m.parse().ok()?;
+    (h <= 14 && m < 60).then_some(sign * (h * 3600 + m * 60))
 }
 
 /// The AST's rule node (the grammar's `Rule` enum is pest's).

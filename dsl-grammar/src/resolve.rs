@@ -12,6 +12,8 @@ use crate::value::Const;
 
 /// Known return types of `calc`.
 pub const CALC_TYPES: &[&str] = &["元", "数", "整数", "文本", "布尔"];
+/// Actions every workflow has; policies cannot redefine them.
+pub const BUILTIN_ACTIONS: &[&str] = &["escalate", "pause", "resume", "summon", "report_in"];
 /// Known fields of the `policy` header.
 pub const POLICY_FIELDS: &[&str] = &["version", "summary", "description"];
 
@@ -76,6 +78,8 @@ pub fn resolve(files: &[File]) -> (Symbols, Vec<Diagnostic>) {
             Item::Table(t) => r.table(t),
             Item::Rules(rs) => r.rules(rs),
             Item::Calc(c) => r.calc(c),
+            Item::Workflow(w) => r.workflow(w),
+            Item::Calendar(c) => r.calendar(c),
             Item::Ladder(_) | Item::Param(_) | Item::Policy(_) => {}
         }
     }
@@ -402,6 +406,230 @@ impl Resolver {
                 );
             } else {
                 seen.insert(&r.name.name, r.name.span);
+            }
+        }
+    }
+
+    /// Checks that `id` names an item of one of `kinds`.
+    fn item_of(&mut self, id: &Ident, kinds: &[&str], what: &str) {
+        match self.symbols.items.get(&id.name) {
+            Some((kw, _)) if kinds.contains(kw) => {}
+            Some((kw, span)) => {
+                let span = *span;
+                self.diags.push(
+                    Diagnostic::error(
+                        "wangge::wrong-kind",
+                        id.span,
+                        format!("`{}` is a {kw}, not a {what}", id.name),
+                    )
+                    .with_label(format!("needs a {what}"))
+                    .with_related(span, "defined here"),
+                );
+            }
+            None => {
+                let candidates: Vec<String> = self
+                    .symbols
+                    .items
+                    .iter()
+                    .filter(|(_, (kw, _))| kinds.contains(kw))
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                self.unknown(id, what, candidates);
+            }
+        }
+    }
+
+    fn calendar(&mut self, c: &Calendar) {
+        if c.hours.is_empty() {
+            self.diags.push(
+                Diagnostic::error(
+                    "wangge::calendar",
+                    c.name.span,
+                    format!("calendar `{}` has no working hours", c.name.name),
+                )
+                .with_label("no `hours` line")
+                .with_help("add e.g. `hours 周一-周五 09:00-12:00, 13:30-17:30`"),
+            );
+        }
+        let mut seen = [false; 7];
+        for h in &c.hours {
+            for d in h.first_day..=h.last_day.min(6) {
+                if std::mem::replace(&mut seen[usize::from(d)], true) {
+                    self.diags.push(
+                        Diagnostic::error(
+                            "wangge::calendar",
+                            h.span,
+                            "a weekday has working hours twice".to_string(),
+                        )
+                        .with_label("overlaps an earlier `hours` line"),
+                    );
+                    break;
+                }
+            }
+            let mut ranges = h.ranges.clone();
+            ranges.sort_unstable();
+            if ranges.windows(2).any(|w| w[0].1 > w[1].0) {
+                self.diags.push(
+                    Diagnostic::error(
+                        "wangge::calendar",
+                        h.span,
+                        "working-hour ranges overlap".to_string(),
+                    )
+                    .with_label("overlapping ranges"),
+                );
+            }
+        }
+    }
+
+    fn workflow(&mut self, w: &Workflow) {
+        let levels: Vec<String> = match self.symbols.items.get(&w.ladder.name) {
+            Some(("ladder", _)) => self
+                .symbols
+                .levels
+                .iter()
+                .filter(|(_, ls)| ls.contains(&w.ladder.name))
+                .map(|(l, _)| l.clone())
+                .collect(),
+            _ => {
+                self.item_of(&w.ladder, &["ladder"], "ladder");
+                return;
+            }
+        };
+        let is_level = |id: &Ident| levels.contains(&id.name);
+        if let Some(c) = &w.calendar {
+            self.item_of(c, &["calendar"], "calendar");
+        }
+        let needs_calendar = w
+            .limits
+            .iter()
+            .chain(&w.summons)
+            .find(|l| l.clock != ClockKind::Continuous);
+        if let (None, Some(l)) = (&w.calendar, needs_calendar) {
+            self.diags.push(
+                Diagnostic::error(
+                    "wangge::workflow",
+                    l.span,
+                    format!("`{}` limits need a calendar", l.clock.as_str()),
+                )
+                .with_label("counted in working time")
+                .with_help(format!("add `calendar 工作日历` to workflow `{}`", w.name.name)),
+            );
+        }
+        match (&w.classify, &w.start) {
+            (Some(c), _) => self.item_of(&c.item, &["table", "rules"], "table or rule set"),
+            (None, Some(s)) if !is_level(s) => {
+                self.unknown(s, &format!("level of `{}`", w.ladder.name), levels.clone())
+            }
+            (None, Some(_)) => {}
+            (None, None) => self.diags.push(
+                Diagnostic::error(
+                    "wangge::workflow",
+                    w.name.span,
+                    format!("workflow `{}` needs `classify` or `start`", w.name.name),
+                )
+                .with_label("where do new cases start?")
+                .with_help("`classify 事件分级 { class 等级, level 处置层级 }` or `start 社区`"),
+            ),
+        }
+        // States are whatever the transitions name.
+        let mut states: Vec<String> = Vec::new();
+        for t in &w.transitions {
+            for s in t.from.iter().chain(std::iter::once(&t.to)) {
+                if !states.contains(&s.name) {
+                    states.push(s.name.clone());
+                }
+            }
+            if BUILTIN_ACTIONS.contains(&t.action.name.as_str()) {
+                self.diags.push(
+                    Diagnostic::error(
+                        "wangge::workflow",
+                        t.action.span,
+                        format!("`{}` is a built-in action", t.action.name),
+                    )
+                    .with_label("reserved")
+                    .with_help(format!(
+                        "built-in actions are {}",
+                        BUILTIN_ACTIONS.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ")
+                    )),
+                );
+            }
+        }
+        for (i, a) in w.transitions.iter().enumerate() {
+            for b in &w.transitions[..i] {
+                let same = a.action.name == b.action.name
+                    && a.outcome.as_ref().map(|o| &o.name) == b.outcome.as_ref().map(|o| &o.name);
+                if same && a.from.iter().any(|s| b.from.iter().any(|t| t.name == s.name)) {
+                    self.diags.push(
+                        Diagnostic::error(
+                            "wangge::workflow",
+                            a.span,
+                            format!("action `{}` is defined twice from the same state", a.action.name),
+                        )
+                        .with_label("ambiguous transition")
+                        .with_related(b.span, "first defined here"),
+                    );
+                }
+            }
+        }
+        match &w.initial {
+            None => self.diags.push(
+                Diagnostic::error(
+                    "wangge::workflow",
+                    w.name.span,
+                    format!("workflow `{}` needs an `initial` state", w.name.name),
+                )
+                .with_label("no initial state")
+                .with_help("e.g. `initial 上报`"),
+            ),
+            Some(i) if !states.contains(&i.name) => {
+                self.unknown(i, "state", states.clone());
+            }
+            Some(_) => {}
+        }
+        for f in &w.finals {
+            if !states.contains(&f.name) {
+                self.unknown(f, "state", states.clone());
+            }
+        }
+        for (class, level) in &w.ceiling {
+            if !is_level(level) {
+                self.unknown(level, &format!("level of `{}`", w.ladder.name), levels.clone());
+            }
+            if w.ceiling.iter().filter(|(c, _)| c.name == class.name).count() > 1 {
+                self.diags.push(
+                    Diagnostic::error(
+                        "wangge::duplicate",
+                        class.span,
+                        format!("class `{}` has two ceilings", class.name),
+                    )
+                    .with_label("repeated class"),
+                );
+            }
+        }
+        let mut keys: Vec<String> = levels.clone();
+        keys.extend(states.iter().cloned());
+        for l in &w.limits {
+            if !keys.contains(&l.key.name) {
+                self.unknown(&l.key, "level or state", keys.clone());
+            }
+        }
+        for l in &w.summons {
+            if !is_level(&l.key) {
+                self.unknown(&l.key, &format!("level of `{}`", w.ladder.name), levels.clone());
+            }
+        }
+        for group in [&w.limits, &w.summons] {
+            for (i, l) in group.iter().enumerate() {
+                if group[..i].iter().any(|m| m.key.name == l.key.name) {
+                    self.diags.push(
+                        Diagnostic::error(
+                            "wangge::duplicate",
+                            l.key.span,
+                            format!("`{}` has two limits", l.key.name),
+                        )
+                        .with_label("repeated"),
+                    );
+                }
             }
         }
     }

@@ -5,6 +5,10 @@
 //! for domain time.
 
 pub mod calc;
+pub mod calendar;
+pub mod case;
+pub mod case_error;
+pub mod clock;
 pub mod error;
 pub mod explain;
 pub mod host;
@@ -13,11 +17,13 @@ pub mod rules;
 pub mod script;
 pub mod table;
 pub mod value;
+pub mod workflow;
 
 pub use error::EvalError;
 pub use explain::{Decision, Explanation};
 pub use host::{build_engine, Limits, RhaiHost};
 pub use policy::{compile, Compiled, Evaluable, PolicySet};
+pub use wangge_dsl::resolve::BUILTIN_ACTIONS;
 
 #[cfg(test)]
 mod tests;

@@ -1,7 +1,7 @@
 //! A compiled, immutable policy set: every table, rule set and calc of one
 //! directory of `.wg` files, identified by a content hash of its sources.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use rhai::Dynamic;
@@ -12,6 +12,9 @@ use wangge_dsl::suggest::help_for;
 use wangge_dsl::{parse_set, Diagnostic, ParsedSet, SourceSet};
 
 use crate::calc::{self, CompiledCalc};
+use crate::calendar::CompiledCalendar;
+use crate::case_error::CaseError;
+use crate::workflow::CompiledWorkflow;
 use crate::error::EvalError;
 use crate::explain::Decision;
 use crate::host::RhaiHost;
@@ -58,6 +61,7 @@ pub struct PolicySet {
     /// Ladders by name, lowest level first.
     pub ladders: BTreeMap<String, Vec<String>>,
     items: BTreeMap<String, Evaluable>,
+    workflows: BTreeMap<String, Arc<CompiledWorkflow>>,
     host: RhaiHost,
 }
 
@@ -104,6 +108,8 @@ pub fn compile(sources: SourceSet, host: &RhaiHost) -> Compiled {
     };
     let mut items = BTreeMap::new();
     let mut ladders = BTreeMap::new();
+    let mut calendars: HashMap<String, Arc<CompiledCalendar>> = HashMap::new();
+    let mut workflow_asts = Vec::new();
     for item in files.iter().flat_map(|f| f.items.iter()) {
         // Skip duplicates: the first definition is the one in the symbol table.
         let name = item.name();
@@ -135,7 +141,17 @@ pub fn compile(sources: SourceSet, host: &RhaiHost) -> Compiled {
                     l.levels.iter().map(|i| i.name.clone()).collect(),
                 );
             }
+            Item::Calendar(c) => {
+                calendars.insert(c.name.name.clone(), Arc::new(CompiledCalendar::compile(c)));
+            }
+            Item::Workflow(w) => workflow_asts.push(w),
             Item::Param(_) | Item::Policy(_) => {}
+        }
+    }
+    let mut workflows = BTreeMap::new();
+    for w in workflow_asts {
+        if let Some(cw) = CompiledWorkflow::compile(w, &ladders, &calendars) {
+            workflows.insert(w.name.name.clone(), Arc::new(cw));
         }
     }
     diagnostics.sort_by_key(|d| (d.span.file, d.span.start, d.severity));
@@ -145,6 +161,7 @@ pub fn compile(sources: SourceSet, host: &RhaiHost) -> Compiled {
         hash: Arc::from(content_hash(&sources)),
         ladders,
         items,
+        workflows,
         host: host.clone(),
     });
     Compiled {
@@ -158,6 +175,19 @@ impl PolicySet {
     /// Names and kinds of everything that can be evaluated.
     pub fn items(&self) -> impl Iterator<Item = (&str, &Evaluable)> {
         self.items.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// A workflow by name.
+    pub fn workflow(&self, name: &str) -> Result<&Arc<CompiledWorkflow>, CaseError> {
+        self.workflows.get(name).ok_or_else(|| CaseError::UnknownWorkflow {
+            name: name.to_string(),
+            help: help_for(name, self.workflows.keys().map(String::as_str)),
+        })
+    }
+
+    /// Names of the workflows.
+    pub fn workflows(&self) -> impl Iterator<Item = &Arc<CompiledWorkflow>> {
+        self.workflows.values()
     }
 
     pub fn get(&self, name: &str) -> Result<&Evaluable, EvalError> {

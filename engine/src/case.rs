@@ -1,0 +1,123 @@
+//! Cases and their event log: the records a workflow produces. Stored as
+//! versioned values (see `store`), so every field here is part of the
+//! storage format.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use wangge_dsl::ast::ClockKind;
+
+use crate::clock::Timestamp;
+
+/// Case ids are assigned by the store, in order.
+pub type CaseId = u64;
+
+/// What a deadline guards.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DeadlineKind {
+    /// The time limit of the level the case is at.
+    Level { level: String },
+    /// The time limit of the state the case is in.
+    State { state: String },
+    /// A summoned department's report-in (部门报到).
+    ReportIn { department: String },
+}
+
+/// A pending time limit. Its timer fires at `due`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deadline {
+    #[serde(flatten)]
+    pub kind: DeadlineKind,
+    pub clock: ClockKind,
+    pub due: Timestamp,
+}
+
+/// Climbing past the class's ceiling (出格).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Breach {
+    pub from: String,
+    pub to: String,
+    pub at: Timestamp,
+}
+
+/// A department summoned at a level (网格呼叫、街镇处置、部门报到).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summon {
+    pub department: String,
+    pub summoned_at: Timestamp,
+    pub due: Timestamp,
+    pub reported_at: Option<Timestamp>,
+    /// The department did not report in by `due`.
+    pub missed: bool,
+}
+
+/// One case of a workflow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Case {
+    pub id: CaseId,
+    pub workflow: String,
+    /// Starts at 1; every change adds 1. Actions may name the version they expect.
+    pub version: u64,
+    /// The policy version (content hash) the case was reported under.
+    pub policy_version: String,
+    pub state: String,
+    pub level: String,
+    /// 小事/难事/大事 …, when the workflow classifies.
+    pub class: Option<String>,
+    /// The highest level the class may reach without a breach.
+    pub ceiling: Option<String>,
+    /// The unit (grid) the event was reported in.
+    pub unit: Option<String>,
+    /// The reported event as given.
+    pub data: Value,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub closed_at: Option<Timestamp>,
+    pub deadlines: Vec<Deadline>,
+    /// Set while paused (挂账): the clocks stand still.
+    pub paused_at: Option<Timestamp>,
+    pub breaches: Vec<Breach>,
+    pub summons: Vec<Summon>,
+    pub escalations: u32,
+    pub reopened: u32,
+    /// Limits missed at the top of the ladder, where the case cannot climb.
+    pub overdue: u32,
+    /// Sequence number of the next event.
+    pub next_event: u64,
+    pub idempotency_key: Option<String>,
+}
+
+impl Case {
+    /// Whether the case has left its class's ceiling (出格).
+    pub fn breached(&self) -> bool {
+        !self.breaches.is_empty()
+    }
+
+    /// The earliest pending deadline.
+    pub fn next_deadline(&self) -> Option<&Deadline> {
+        if self.paused_at.is_some() {
+            return None;
+        }
+        self.deadlines.iter().min_by_key(|d| d.due)
+    }
+}
+
+/// One entry of a case's append-only log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaseEvent {
+    pub case_id: CaseId,
+    pub seq: u64,
+    /// Domain time of the event (for timer events: when the limit ran out).
+    pub at: Timestamp,
+    pub actor: String,
+    pub action: String,
+    pub outcome: Option<String>,
+    pub state_before: Option<String>,
+    pub state_after: String,
+    pub level_before: Option<String>,
+    pub level_after: String,
+    pub policy_version: String,
+    /// Why: the decision, the transition, the limit that ran out …
+    pub explanation: Value,
+    pub note: Option<String>,
+}

@@ -1,0 +1,632 @@
+//! Case workflows: a state machine declared by the policy, running on a
+//! ladder with per-class ceilings, time limits on three clocks, pauses, and
+//! department summons. Everything here is a pure function of (policy, case,
+//! action, time) → (new case, event); storage and locking live in `cases`.
+//!
+//! Built-in actions (every workflow has them):
+//! - `escalate`: the handler declares the case beyond its level; it climbs one rung.
+//! - `pause` / `resume`: 挂账 — the clocks stand still while paused; on
+//!   resume every deadline moves back by the paused time, as its clock counts.
+//! - `summon` (with departments): at a level that has a `summon` limit.
+//! - `report_in` (with a department): a summoned department reports in.
+//!
+//! Policy transitions `动作 [结果]: 从状态, … -> 到状态 [restart]` are legal only from
+//! the listed states. Entering a state arms that state's limit; `restart`
+//! re-arms the level limit (返工 gets a fresh time limit); entering a final
+//! state clears every deadline. While paused only `resume` and transitions
+//! into a final state are allowed.
+//!
+//! When a limit runs out the case climbs one rung (the level limit of the
+//! new level and the state's limit start again from that moment). Climbing
+//! past the class's ceiling records a breach (出格). At the top of the ladder
+//! a missed limit is counted as `overdue` instead.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+use wangge_dsl::ast::{self, ClockKind};
+use wangge_dsl::suggest::help_for;
+
+use crate::calendar::{format_ts, CompiledCalendar};
+use crate::case::{Breach, Case, CaseEvent, CaseId, Deadline, DeadlineKind, Summon};
+use crate::case_error::CaseError;
+use crate::clock::Timestamp;
+use crate::policy::PolicySet;
+
+/// A time limit: an amount of a clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    /// Seconds (紧急工作时, 工作时) or days (工作日).
+    pub amount: i64,
+    pub clock: ClockKind,
+}
+
+impl Limit {
+    fn describe(&self) -> String {
+        match self.clock {
+            ClockKind::WorkingDays => format!("{} 工作日", self.amount),
+            c => format!("{} {}", human_secs(self.amount), c.as_str()),
+        }
+    }
+}
+
+fn human_secs(s: i64) -> String {
+    match (s / 3600, s % 3600 / 60, s % 60) {
+        (h, 0, 0) => format!("{h}h"),
+        (0, m, 0) => format!("{m}m"),
+        (h, m, 0) => format!("{h}h{m:02}m"),
+        _ => format!("{s}s"),
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CTransition {
+    pub action: String,
+    pub outcome: Option<String>,
+    pub from: Vec<String>,
+    pub to: String,
+    pub restart: bool,
+}
+
+impl CTransition {
+    fn text(&self) -> String {
+        let outcome = self.outcome.as_ref().map(|o| format!(" {o}")).unwrap_or_default();
+        let restart = if self.restart { " restart" } else { "" };
+        format!("{}{outcome}: {} -> {}{restart}", self.action, self.from.join(", "), self.to)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Classifier {
+    item: String,
+    class_output: String,
+    level_output: String,
+}
+
+/// A compiled `workflow`.
+#[derive(Debug, Clone)]
+pub struct CompiledWorkflow {
+    pub name: String,
+    pub ladder: String,
+    /// Levels, lowest first.
+    pub levels: Vec<String>,
+    calendar: Option<Arc<CompiledCalendar>>,
+    classify: Option<Classifier>,
+    start: Option<usize>,
+    pub initial: String,
+    pub finals: Vec<String>,
+    pub transitions: Vec<CTransition>,
+    ceiling: HashMap<String, usize>,
+    level_limits: HashMap<usize, Limit>,
+    state_limits: HashMap<String, Limit>,
+    summons: HashMap<usize, Limit>,
+}
+
+/// An action on a case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// A policy transition, with its outcome (`反馈 满意`).
+    Transition { name: String, outcome: Option<String> },
+    Escalate,
+    Pause,
+    Resume,
+    Summon { departments: Vec<String> },
+    ReportIn { department: String },
+}
+
+impl Action {
+    pub fn name(&self) -> String {
+        match self {
+            Action::Transition { name, outcome: Some(o) } => format!("{name} {o}"),
+            Action::Transition { name, outcome: None } => name.clone(),
+            Action::Escalate => "escalate".into(),
+            Action::Pause => "pause".into(),
+            Action::Resume => "resume".into(),
+            Action::Summon { .. } => "summon".into(),
+            Action::ReportIn { .. } => "report_in".into(),
+        }
+    }
+}
+
+/// A case after a change, with the event that records it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    pub case: Case,
+    pub event: CaseEvent,
+}
+
+/// Who did it and why, for the event log.
+#[derive(Debug, Clone, Default)]
+pub struct Actor {
+    pub actor: String,
+    pub note: Option<String>,
+}
+
+impl CompiledWorkflow {
+    pub fn compile(
+        w: &ast::Workflow,
+        ladders: &std::collections::BTreeMap<String, Vec<String>>,
+        calendars: &HashMap<String, Arc<CompiledCalendar>>,
+    ) -> Option<CompiledWorkflow> {
+        let levels = ladders.get(&w.ladder.name)?.clone();
+        let idx = |name: &str| levels.iter().position(|l| l == name);
+        let mut level_limits = HashMap::new();
+        let mut state_limits = HashMap::new();
+        for l in &w.limits {
+            let limit = Limit {
+                amount: l.amount,
+                clock: l.clock,
+            };
+            match idx(&l.key.name) {
+                Some(i) => {
+                    level_limits.insert(i, limit);
+                }
+                None => {
+                    state_limits.insert(l.key.name.clone(), limit);
+                }
+            }
+        }
+        Some(CompiledWorkflow {
+            name: w.name.name.clone(),
+            ladder: w.ladder.name.clone(),
+            calendar: match &w.calendar {
+                Some(c) => Some(calendars.get(&c.name)?.clone()),
+                None => None,
+            },
+            classify: w.classify.as_ref().map(|c| Classifier {
+                item: c.item.name.clone(),
+                class_output: c.class_output.as_ref().map_or("等级".into(), |i| i.name.clone()),
+                level_output: c.level_output.as_ref().map_or("处置层级".into(), |i| i.name.clone()),
+            }),
+            start: w.start.as_ref().and_then(|s| idx(&s.name)),
+            initial: w.initial.as_ref()?.name.clone(),
+            finals: w.finals.iter().map(|f| f.name.clone()).collect(),
+            transitions: w
+                .transitions
+                .iter()
+                .map(|t| CTransition {
+                    action: t.action.name.clone(),
+                    outcome: t.outcome.as_ref().map(|o| o.name.clone()),
+                    from: t.from.iter().map(|f| f.name.clone()).collect(),
+                    to: t.to.name.clone(),
+                    restart: t.restart,
+                })
+                .collect(),
+            ceiling: w
+                .ceiling
+                .iter()
+                .filter_map(|(c, l)| Some((c.name.clone(), idx(&l.name)?)))
+                .collect(),
+            level_limits,
+            state_limits,
+            summons: w
+                .summons
+                .iter()
+                .filter_map(|l| {
+                    Some((
+                        idx(&l.key.name)?,
+                        Limit {
+                            amount: l.amount,
+                            clock: l.clock,
+                        },
+                    ))
+                })
+                .collect(),
+            levels,
+        })
+    }
+
+    /// The calendar's UTC offset (for showing times), +08:00 without one.
+    pub fn utc_offset(&self) -> i64 {
+        self.calendar.as_ref().map_or(8 * 3600, |c| c.offset)
+    }
+
+    pub fn calendar(&self) -> Option<&CompiledCalendar> {
+        self.calendar.as_deref()
+    }
+
+    fn due(&self, from: Timestamp, limit: Limit) -> Result<Timestamp, CaseError> {
+        match &self.calendar {
+            Some(c) => Ok(c.add(from, limit.amount, limit.clock)?),
+            None => Ok(from + limit.amount),
+        }
+    }
+
+    fn level_index(&self, case: &Case) -> usize {
+        self.levels.iter().position(|l| *l == case.level).unwrap_or(0)
+    }
+
+    pub fn is_final(&self, state: &str) -> bool {
+        self.finals.iter().any(|f| f == state)
+    }
+
+    fn deadline_json(&self, d: &Deadline) -> Value {
+        json!({"what": d.kind, "clock": d.clock, "due": format_ts(d.due, self.utc_offset())})
+    }
+
+    /// Re-arms the level and/or state limits from `from`, keeping the others.
+    fn arm(&self, case: &mut Case, from: Timestamp, level: bool, state: bool) -> Result<(), CaseError> {
+        case.deadlines.retain(|d| match d.kind {
+            DeadlineKind::Level { .. } => !level,
+            DeadlineKind::State { .. } => !state,
+            DeadlineKind::ReportIn { .. } => true,
+        });
+        if level {
+            if let Some(limit) = self.level_limits.get(&self.level_index(case)) {
+                case.deadlines.push(Deadline {
+                    kind: DeadlineKind::Level {
+                        level: case.level.clone(),
+                    },
+                    clock: limit.clock,
+                    due: self.due(from, *limit)?,
+                });
+            }
+        }
+        if state {
+            if let Some(limit) = self.state_limits.get(&case.state) {
+                case.deadlines.push(Deadline {
+                    kind: DeadlineKind::State {
+                        state: case.state.clone(),
+                    },
+                    clock: limit.clock,
+                    due: self.due(from, *limit)?,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn event(&self, before: Option<&Case>, after: &Case, at: Timestamp, who: &Actor, action: &str, outcome: Option<String>, explanation: Value) -> CaseEvent {
+        CaseEvent {
+            case_id: after.id,
+            seq: after.next_event.saturating_sub(1),
+            at,
+            actor: who.actor.clone(),
+            action: action.to_string(),
+            outcome,
+            state_before: before.map(|c| c.state.clone()),
+            state_after: after.state.clone(),
+            level_before: before.map(|c| c.level.clone()),
+            level_after: after.level.clone(),
+            policy_version: after.policy_version.clone(),
+            explanation,
+            note: who.note.clone(),
+        }
+    }
+
+    fn bump(case: &mut Case, at: Timestamp) {
+        case.version += 1;
+        case.next_event += 1;
+        case.updated_at = at;
+    }
+
+    /// Opens a case for a report: classify, start at the handling level,
+    /// arm the limits.
+    #[allow(clippy::too_many_arguments)]
+    pub fn open(
+        &self,
+        set: &PolicySet,
+        id: CaseId,
+        now: Timestamp,
+        unit: Option<String>,
+        data: Value,
+        who: &Actor,
+        idempotency_key: Option<String>,
+    ) -> Result<Change, CaseError> {
+        let (class, level, decision) = match &self.classify {
+            Some(c) => {
+                let param = set
+                    .get(&c.item)?
+                    .params()
+                    .first()
+                    .cloned()
+                    .unwrap_or_default();
+                let mut input = serde_json::Map::new();
+                input.insert(param, data.clone());
+                let decision = set.evaluate(&c.item, &Value::Object(input))?;
+                let pick = |name: &str| -> Result<String, CaseError> {
+                    match decision.result.get(name) {
+                        Some(Value::String(s)) => Ok(s.clone()),
+                        _ => Err(CaseError::Classify {
+                            workflow: self.name.clone(),
+                            message: format!(
+                                "`{}` gave no `{name}` for this report (result: {})",
+                                c.item, decision.result
+                            ),
+                        }),
+                    }
+                };
+                let class = pick(&c.class_output)?;
+                let level = pick(&c.level_output)?;
+                (Some(class), level, serde_json::to_value(&decision).unwrap_or(Value::Null))
+            }
+            None => {
+                let start = self.start.and_then(|i| self.levels.get(i)).cloned().unwrap_or_default();
+                (None, start, Value::Null)
+            }
+        };
+        if !self.levels.contains(&level) {
+            return Err(CaseError::Classify {
+                workflow: self.name.clone(),
+                message: format!("handling level `{level}` is not on ladder `{}`", self.ladder),
+            });
+        }
+        let ceiling = class
+            .as_ref()
+            .and_then(|c| self.ceiling.get(c))
+            .and_then(|i| self.levels.get(*i))
+            .cloned();
+        let mut case = Case {
+            id,
+            workflow: self.name.clone(),
+            version: 0,
+            policy_version: set.hash.to_string(),
+            state: self.initial.clone(),
+            level,
+            class,
+            ceiling,
+            unit,
+            data,
+            created_at: now,
+            updated_at: now,
+            closed_at: None,
+            deadlines: Vec::new(),
+            paused_at: None,
+            breaches: Vec::new(),
+            summons: Vec::new(),
+            escalations: 0,
+            reopened: 0,
+            overdue: 0,
+            next_event: 0,
+            idempotency_key,
+        };
+        self.arm(&mut case, now, true, true)?;
+        Self::bump(&mut case, now);
+        let explanation = json!({
+            "classification": decision,
+            "start_level": case.level,
+            "ceiling": case.ceiling,
+            "deadlines": case.deadlines.iter().map(|d| self.deadline_json(d)).collect::<Vec<_>>(),
+        });
+        let event = self.event(None, &case, now, who, "report", None, explanation);
+        Ok(Change { case, event })
+    }
+
+    /// Applies an action to a case.
+    pub fn act(&self, case: &Case, action: &Action, who: &Actor, now: Timestamp) -> Result<Change, CaseError> {
+        let mut next = case.clone();
+        let name = action.name();
+        let closed = self.is_final(&case.state);
+        let illegal_when_closed = || CaseError::IllegalAction {
+            action: name.clone(),
+            state: case.state.clone(),
+            allowed: "the case is closed".into(),
+        };
+        let explanation = match action {
+            Action::Pause => {
+                if closed {
+                    return Err(illegal_when_closed());
+                }
+                if case.paused_at.is_some() {
+                    return Err(CaseError::Paused { id: case.id });
+                }
+                next.paused_at = Some(now);
+                json!({"paused_at": format_ts(now, self.utc_offset())})
+            }
+            Action::Resume => {
+                let Some(paused) = case.paused_at else {
+                    return Err(CaseError::NotPaused { id: case.id });
+                };
+                for d in &mut next.deadlines {
+                    d.due = match &self.calendar {
+                        Some(c) => c.extend(d.due, paused, now, d.clock)?,
+                        None => d.due + (now - paused).max(0),
+                    };
+                }
+                next.paused_at = None;
+                json!({
+                    "paused_from": format_ts(paused, self.utc_offset()),
+                    "deadlines": next.deadlines.iter().map(|d| self.deadline_json(d)).collect::<Vec<_>>(),
+                })
+            }
+            Action::Escalate => {
+                if closed {
+                    return Err(illegal_when_closed());
+                }
+                if case.paused_at.is_some() {
+                    return Err(CaseError::Paused { id: case.id });
+                }
+                if self.level_index(case) + 1 >= self.levels.len() {
+                    return Err(CaseError::AtTop {
+                        id: case.id,
+                        level: case.level.clone(),
+                    });
+                }
+                self.climb(&mut next, now, json!({"reason": "declared beyond the level"}))?
+            }
+            Action::Summon { departments } => {
+                if closed {
+                    return Err(illegal_when_closed());
+                }
+                let Some(limit) = self.summons.get(&self.level_index(case)).copied() else {
+                    return Err(CaseError::NoSummonHere {
+                        level: case.level.clone(),
+                    });
+                };
+                if departments.is_empty() {
+                    return Err(CaseError::InvalidArgument {
+                        field: "departments".into(),
+                        message: "name at least one department".into(),
+                    });
+                }
+                let due = self.due(now, limit)?;
+                for dep in departments {
+                    if next.summons.iter().any(|s| s.department == *dep && s.reported_at.is_none()) {
+                        return Err(CaseError::AlreadySummoned { department: dep.clone() });
+                    }
+                    next.summons.push(Summon {
+                        department: dep.clone(),
+                        summoned_at: now,
+                        due,
+                        reported_at: None,
+                        missed: false,
+                    });
+                    next.deadlines.push(Deadline {
+                        kind: DeadlineKind::ReportIn { department: dep.clone() },
+                        clock: limit.clock,
+                        due,
+                    });
+                }
+                json!({"departments": departments, "limit": limit.describe(), "due": format_ts(due, self.utc_offset())})
+            }
+            Action::ReportIn { department } => {
+                let Some(s) = next
+                    .summons
+                    .iter_mut()
+                    .find(|s| s.department == *department && s.reported_at.is_none())
+                else {
+                    return Err(CaseError::NotSummoned { department: department.clone() });
+                };
+                s.reported_at = Some(now);
+                let late = s.missed;
+                next.deadlines.retain(|d| d.kind != DeadlineKind::ReportIn { department: department.clone() });
+                json!({"department": department, "late": late})
+            }
+            Action::Transition { name: tname, outcome } => {
+                let candidates: Vec<&CTransition> = self
+                    .transitions
+                    .iter()
+                    .filter(|t| t.action == *tname && t.outcome == *outcome)
+                    .collect();
+                if candidates.is_empty() {
+                    let known: Vec<String> = self
+                        .transitions
+                        .iter()
+                        .map(|t| match &t.outcome {
+                            Some(o) => format!("{} {o}", t.action),
+                            None => t.action.clone(),
+                        })
+                        .chain(crate::BUILTIN_ACTIONS.iter().map(|s| s.to_string()))
+                        .collect();
+                    return Err(CaseError::UnknownAction {
+                        workflow: self.name.clone(),
+                        action: name,
+                        help: help_for(&action.name(), known.iter().map(String::as_str)),
+                    });
+                }
+                let Some(t) = candidates.iter().find(|t| t.from.contains(&case.state)) else {
+                    let from: Vec<String> = candidates.iter().flat_map(|t| t.from.iter().cloned()).collect();
+                    return Err(CaseError::IllegalAction {
+                        action: name,
+                        state: case.state.clone(),
+                        allowed: format!("allowed from {}", from.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")),
+                    });
+                };
+                let entering_final = self.is_final(&t.to);
+                if case.paused_at.is_some() && !entering_final {
+                    return Err(CaseError::Paused { id: case.id });
+                }
+                next.state = t.to.clone();
+                if entering_final {
+                    next.deadlines.clear();
+                    next.closed_at = Some(now);
+                    next.paused_at = None;
+                } else {
+                    let reopening = closed;
+                    next.closed_at = None;
+                    self.arm(&mut next, now, t.restart || reopening, true)?;
+                    if t.restart || reopening {
+                        next.reopened += 1;
+                    }
+                }
+                json!({
+                    "transition": t.text(),
+                    "deadlines": next.deadlines.iter().map(|d| self.deadline_json(d)).collect::<Vec<_>>(),
+                })
+            }
+        };
+        Self::bump(&mut next, now);
+        let (act, outcome) = match action {
+            Action::Transition { name, outcome } => (name.clone(), outcome.clone()),
+            other => (other.name(), None),
+        };
+        let event = self.event(Some(case), &next, now, who, &act, outcome, explanation);
+        Ok(Change { case: next, event })
+    }
+
+    /// Climbs one rung from `at`; records a breach past the ceiling.
+    fn climb(&self, case: &mut Case, at: Timestamp, mut why: Value) -> Result<Value, CaseError> {
+        let from = case.level.clone();
+        let idx = self.level_index(case) + 1;
+        let to = self.levels.get(idx).cloned().unwrap_or_else(|| from.clone());
+        case.level = to.clone();
+        case.escalations += 1;
+        let ceiling_idx = case.class.as_ref().and_then(|c| self.ceiling.get(c)).copied();
+        let breach = ceiling_idx.is_some_and(|c| idx > c);
+        if breach {
+            case.breaches.push(Breach {
+                from: from.clone(),
+                to: to.clone(),
+                at,
+            });
+        }
+        self.arm(case, at, true, true)?;
+        if let Value::Object(m) = &mut why {
+            m.insert("from".into(), json!(from));
+            m.insert("to".into(), json!(to));
+            m.insert("ceiling".into(), json!(case.ceiling));
+            m.insert("breach".into(), json!(breach));
+            m.insert(
+                "deadlines".into(),
+                json!(case.deadlines.iter().map(|d| self.deadline_json(d)).collect::<Vec<_>>()),
+            );
+        }
+        Ok(why)
+    }
+
+    /// A deadline of the case ran out at `deadline.due`: escalate, count an
+    /// overdue at the top, or mark a missed report-in. `None` when the
+    /// deadline is no longer pending (a stale timer).
+    pub fn fire(&self, case: &Case, deadline: &Deadline) -> Result<Option<Change>, CaseError> {
+        if case.paused_at.is_some() || !case.deadlines.contains(deadline) {
+            return Ok(None);
+        }
+        let at = deadline.due;
+        let mut next = case.clone();
+        let who = Actor {
+            actor: "timer".into(),
+            note: None,
+        };
+        let limit = match &deadline.kind {
+            DeadlineKind::Level { level } => self.levels.iter().position(|l| l == level).and_then(|i| self.level_limits.get(&i)),
+            DeadlineKind::State { state } => self.state_limits.get(state),
+            DeadlineKind::ReportIn { .. } => self.summons.get(&self.level_index(case)),
+        }
+        .map(Limit::describe);
+        let (action, explanation) = match &deadline.kind {
+            DeadlineKind::ReportIn { department } => {
+                for s in &mut next.summons {
+                    if s.department == *department && s.reported_at.is_none() {
+                        s.missed = true;
+                    }
+                }
+                next.deadlines.retain(|d| d != deadline);
+                ("report_in_missed", json!({"department": department, "limit": limit}))
+            }
+            kind => {
+                let why = json!({"reason": "time limit ran out", "limit": limit, "deadline": kind});
+                if self.level_index(case) + 1 >= self.levels.len() {
+                    next.overdue += 1;
+                    next.deadlines.retain(|d| d != deadline);
+                    ("overdue", why)
+                } else {
+                    ("escalate", self.climb(&mut next, at, why)?)
+                }
+            }
+        };
+        Self::bump(&mut next, at);
+        let event = self.event(Some(case), &next, at, &who, action, None, explanation);
+        Ok(Some(Change { case: next, event }))
+    }
+}
