@@ -7,14 +7,17 @@
 pub mod calc;
 pub mod calendar;
 pub mod case;
+pub mod cases;
 pub mod case_error;
 pub mod clock;
 pub mod error;
 pub mod explain;
 pub mod host;
+pub mod org;
 pub mod policy;
 pub mod rules;
 pub mod script;
+pub mod store;
 pub mod table;
 pub mod value;
 pub mod workflow;
@@ -27,3 +30,6 @@ pub use wangge_dsl::resolve::BUILTIN_ACTIONS;
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod tests_cases;

@@ -1,0 +1,234 @@
+//! The case service: reports, actions and timers on stored cases. Actions
+//! on one case are serialised (striped locks); each may name the version it
+//! expects. Every acknowledged write is durable (group commit) before the
+//! call returns. Time comes from the [`Clock`] only.
+
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::case::{Case, CaseEvent, CaseId};
+use crate::case_error::CaseError;
+use crate::clock::Clock;
+use crate::policy::PolicySet;
+use crate::store::{Created, GroupCommit, IdemRecord, Store};
+use crate::workflow::{Action, Actor};
+
+const STRIPES: usize = 1024;
+
+/// A report of a new event.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub workflow: String,
+    /// The unit (grid) it was reported in.
+    pub unit: Option<String>,
+    /// The event as the reporter describes it (what the classification reads).
+    pub data: Value,
+    /// Retries with the same key and payload return the same case.
+    pub idempotency_key: Option<String>,
+    pub actor: String,
+}
+
+/// Reports, actions and timers over a [`Store`] under the active policy set.
+pub struct CaseService {
+    store: Arc<dyn Store>,
+    policy: RwLock<Arc<PolicySet>>,
+    clock: Arc<dyn Clock>,
+    locks: Vec<Mutex<()>>,
+    commit: GroupCommit,
+}
+
+fn storage(message: &str) -> CaseError {
+    CaseError::Storage {
+        message: message.to_string(),
+    }
+}
+
+/// JSON with object keys sorted, so equal payloads hash equally.
+fn canonical(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            Value::Object(keys.into_iter().map(|k| (k.clone(), canonical(&m[k]))).collect())
+        }
+        Value::Array(a) => Value::Array(a.iter().map(canonical).collect()),
+        other => other.clone(),
+    }
+}
+
+fn payload_hash(r: &Report) -> String {
+    let v = serde_json::json!({"workflow": r.workflow, "unit": r.unit, "data": canonical(&r.data)});
+    let bytes = serde_json::to_vec(&v).unwrap_or_default();
+    Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl CaseService {
+    pub fn new(store: Arc<dyn Store>, policy: Arc<PolicySet>, clock: Arc<dyn Clock>) -> Self {
+        CaseService {
+            store,
+            policy: RwLock::new(policy),
+            clock,
+            locks: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+            commit: GroupCommit::default(),
+        }
+    }
+
+    /// The active policy set.
+    pub fn policy(&self) -> Arc<PolicySet> {
+        match self.policy.read() {
+            Ok(p) => p.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Makes `set` the active policy set (an atomic swap).
+    pub fn activate(&self, set: Arc<PolicySet>) {
+        match self.policy.write() {
+            Ok(mut p) => *p = set,
+            Err(poisoned) => *poisoned.into_inner() = set,
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    fn lock(&self, id: CaseId) -> Result<MutexGuard<'_, ()>, CaseError> {
+        let stripe = (id as usize) % STRIPES;
+        self.locks
+            .get(stripe)
+            .ok_or_else(|| storage("no lock stripe"))?
+            .lock()
+            .map_err(|_| storage("case lock poisoned"))
+    }
+
+    /// Waits until every write so far is durable.
+    pub fn durable(&self) -> Result<(), CaseError> {
+        self.commit.commit(self.store.as_ref())
+    }
+
+    /// Reports an event: classify, open the case, persist it durably.
+    /// Returns the case and whether it was created (false: an idempotent retry).
+    pub fn report(&self, r: Report) -> Result<(Case, bool), CaseError> {
+        let policy = self.policy();
+        let wf = policy.workflow(&r.workflow)?;
+        if let Some(k) = &r.idempotency_key {
+            if k.is_empty() || k.len() > 256 {
+                return Err(CaseError::InvalidArgument {
+                    field: "idempotency_key".into(),
+                    message: "must be 1 to 256 bytes".into(),
+                });
+            }
+        }
+        let idem = r.idempotency_key.as_ref().map(|k| IdemRecord {
+            key: format!("{}\u{0}{k}", r.workflow),
+            hash: payload_hash(&r),
+            case_id: 0,
+        });
+        let id = self.store.next_id()?;
+        let who = Actor {
+            actor: r.actor.clone(),
+            note: None,
+        };
+        let change = wf.open(&policy, id, self.clock.now(), r.unit.clone(), r.data.clone(), &who, r.idempotency_key.clone())?;
+        let idem = idem.map(|mut i| {
+            i.case_id = id;
+            i
+        });
+        match self.store.create(&change, idem.as_ref())? {
+            Created::New => {
+                self.durable()?;
+                Ok((change.case, true))
+            }
+            Created::Existing { case_id, same_payload: true } => {
+                self.durable()?;
+                Ok((self.get(case_id)?, false))
+            }
+            Created::Existing { .. } => Err(CaseError::IdempotencyMismatch {
+                key: r.idempotency_key.unwrap_or_default(),
+            }),
+        }
+    }
+
+    pub fn get(&self, id: CaseId) -> Result<Case, CaseError> {
+        self.store.case(id)?.ok_or(CaseError::NotFound { id })
+    }
+
+    pub fn events(&self, id: CaseId) -> Result<Vec<CaseEvent>, CaseError> {
+        self.get(id)?;
+        self.store.events(id)
+    }
+
+    /// Applies an action; with `expected_version`, a stale version is
+    /// rejected without effect.
+    pub fn act(&self, id: CaseId, action: &Action, who: &Actor, expected_version: Option<u64>) -> Result<Case, CaseError> {
+        let case = {
+            let _guard = self.lock(id)?;
+            let case = self.get(id)?;
+            if let Some(expected) = expected_version {
+                if expected != case.version {
+                    return Err(CaseError::VersionConflict {
+                        id,
+                        expected,
+                        actual: case.version,
+                    });
+                }
+            }
+            let policy = self.policy();
+            let wf = policy.workflow(&case.workflow)?;
+            let change = wf.act(&case, action, who, self.clock.now())?;
+            self.store.update(&case, &change, None)?;
+            change.case
+        };
+        self.durable()?;
+        Ok(case)
+    }
+
+    /// Fires every timer due by the clock's now, in due order, each exactly
+    /// once (the timer is removed in the same transaction as its effect).
+    /// Returns how many changed a case.
+    pub fn fire_due(&self) -> Result<usize, CaseError> {
+        let mut fired = 0;
+        let policy = self.policy();
+        loop {
+            let now = self.clock.now();
+            let batch = self.store.due(now, 512)?;
+            if batch.is_empty() {
+                break;
+            }
+            for (i, t) in batch.iter().enumerate() {
+                let _guard = self.lock(t.case_id)?;
+                let Some(case) = self.store.case(t.case_id)? else {
+                    self.store.drop_timer(t)?;
+                    continue;
+                };
+                let wf = policy.workflow(&case.workflow)?;
+                match wf.fire(&case, &t.deadline)? {
+                    Some(change) => {
+                        self.store.update(&case, &change, Some(t))?;
+                        fired += 1;
+                        // A new deadline that is already due and earlier than the
+                        // rest of this batch: rescan to keep due order.
+                        let next_in_batch = batch.get(i + 1).map(|n| n.due);
+                        if let (Some(d), Some(n)) = (change.case.next_deadline(), next_in_batch) {
+                            if d.due <= now && d.due < n {
+                                break;
+                            }
+                        }
+                    }
+                    None => self.store.drop_timer(t)?,
+                }
+            }
+        }
+        if fired > 0 {
+            self.durable()?;
+        }
+        Ok(fired)
+    }
+}

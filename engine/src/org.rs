@@ -1,0 +1,379 @@
+//! The organisation registry: units (grids and the levels above them, and
+//! 专属网格 with their kind) and people. Imports from CSV or JSON validate
+//! every row against the ladder and the existing registry and report every
+//! problem with its line; an import with any problem writes nothing.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use wangge_dsl::suggest::help_for;
+
+/// Kinds of 专属网格.
+pub const UNIT_KINDS: &[&str] = &["园区", "楼宇", "商圈市场", "学校", "医疗卫生", "机关企事业单位", "街面", "河湖"];
+/// Roles of people.
+pub const ROLES: &[&str] = &["专职网格员", "微网格员", "党员", "志愿者", "部门"];
+
+/// A unit of the organisation: a grid, community, street …
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Unit {
+    pub id: String,
+    pub name: String,
+    /// Its level on the ladder.
+    pub level: String,
+    pub parent: Option<String>,
+    pub households: i64,
+    pub rural: bool,
+    /// For 专属网格: 园区, 楼宇, 学校 …
+    pub kind: Option<String>,
+    pub party_members: i64,
+    /// Existing party organisations (for 三建一管).
+    pub organizations: i64,
+}
+
+impl Unit {
+    /// The unit as policies see it (Chinese field names, see docs/language.md).
+    pub fn to_policy_json(&self) -> Value {
+        json!({
+            "编号": self.id,
+            "名称": self.name,
+            "类型": self.level,
+            "上级": self.parent,
+            "户数": self.households,
+            "农村": self.rural,
+            "专属类型": self.kind,
+            "党员数": self.party_members,
+            "现有组织数": self.organizations,
+        })
+    }
+}
+
+/// A person: worker, party member, volunteer or department.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Person {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+    pub unit: Option<String>,
+    pub party_member: bool,
+}
+
+/// One problem in one row of an import.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowError {
+    pub line: usize,
+    pub message: String,
+}
+
+/// Why an import was refused. Nothing was written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, miette::Diagnostic)]
+#[error("`{file}` was not imported: {} problem(s)\n{}", errors.len(), errors.iter().map(|e| format!("  {}:{}: {}", file, e.line, e.message)).collect::<Vec<_>>().join("\n"))]
+#[diagnostic(code(wangge::org::import), help("fix every listed row; an import is all or nothing"))]
+pub struct ImportError {
+    pub file: String,
+    pub errors: Vec<RowError>,
+}
+
+/// A row as read: field name → text, with its line.
+#[derive(Debug, Clone)]
+pub struct RawRow {
+    pub line: usize,
+    pub fields: HashMap<String, String>,
+}
+
+/// Field names accepted for each column (English or Chinese).
+const ALIASES: &[(&str, &[&str])] = &[
+    ("id", &["id", "编号"]),
+    ("name", &["name", "名称", "姓名"]),
+    ("level", &["level", "层级", "类型"]),
+    ("parent", &["parent", "上级"]),
+    ("households", &["households", "户数"]),
+    ("rural", &["rural", "农村"]),
+    ("kind", &["kind", "专属类型"]),
+    ("party_members", &["party_members", "党员数"]),
+    ("organizations", &["organizations", "现有组织数", "组织数"]),
+    ("role", &["role", "角色"]),
+    ("unit", &["unit", "所属网格", "网格"]),
+    ("party_member", &["party_member", "党员"]),
+];
+
+fn canonical(name: &str) -> String {
+    let name = name.trim();
+    ALIASES
+        .iter()
+        .find(|(_, names)| names.contains(&name))
+        .map_or_else(|| name.to_string(), |(c, _)| (*c).to_string())
+}
+
+/// Reads CSV (with a header row) or JSON (an array of objects, or one
+/// object per line) into raw rows.
+pub fn read_rows(text: &str, file: &str) -> Result<Vec<RawRow>, ImportError> {
+    let err = |line: usize, message: String| ImportError {
+        file: file.to_string(),
+        errors: vec![RowError { line, message }],
+    };
+    let trimmed = text.trim_start();
+    let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
+    let object_row = |v: &Value, line: usize| -> Result<RawRow, ImportError> {
+        let Value::Object(m) = v else {
+            return Err(err(line, "expected a JSON object".into()));
+        };
+        let fields = m
+            .iter()
+            .map(|(k, v)| {
+                let text = match v {
+                    Value::String(s) => s.clone(),
+                    Value::Null => String::new(),
+                    other => other.to_string(),
+                };
+                (canonical(k), text)
+            })
+            .collect();
+        Ok(RawRow { line, fields })
+    };
+    if trimmed.starts_with('[') {
+        let raws: Vec<&serde_json::value::RawValue> = serde_json::from_str(text)
+            .map_err(|e| err(e.line(), format!("not valid JSON: {e}")))?;
+        let base = text.as_ptr() as usize;
+        let mut rows = Vec::with_capacity(raws.len());
+        for raw in raws {
+            let line = line_of((raw.get().as_ptr() as usize).saturating_sub(base));
+            let v: Value = serde_json::from_str(raw.get()).map_err(|e| err(line, e.to_string()))?;
+            rows.push(object_row(&v, line)?);
+        }
+        return Ok(rows);
+    }
+    if trimmed.starts_with('{') {
+        let mut rows = Vec::new();
+        for (i, l) in text.lines().enumerate() {
+            if l.trim().is_empty() {
+                continue;
+            }
+            let v: Value = serde_json::from_str(l).map_err(|e| err(i + 1, format!("not valid JSON: {e}")))?;
+            rows.push(object_row(&v, i + 1)?);
+        }
+        return Ok(rows);
+    }
+    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(text.as_bytes());
+    let headers: Vec<String> = reader
+        .headers()
+        .map_err(|e| err(1, format!("cannot read the header row: {e}")))?
+        .iter()
+        .map(canonical)
+        .collect();
+    let mut rows = Vec::new();
+    for rec in reader.records() {
+        let rec = rec.map_err(|e| err(e.position().map_or(0, |p| p.line() as usize), e.to_string()))?;
+        let line = rec.position().map_or(0, |p| p.line() as usize);
+        let fields = headers.iter().cloned().zip(rec.iter().map(str::to_string)).collect();
+        rows.push(RawRow { line, fields });
+    }
+    Ok(rows)
+}
+
+struct RowReader<'a> {
+    row: &'a RawRow,
+    errors: &'a mut Vec<RowError>,
+}
+
+impl RowReader<'_> {
+    fn text(&self, field: &str) -> Option<String> {
+        self.row.fields.get(field).map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+    }
+
+    fn required(&mut self, field: &str) -> String {
+        match self.text(field) {
+            Some(s) => s,
+            None => {
+                self.errors.push(RowError {
+                    line: self.row.line,
+                    message: format!("`{field}` is missing"),
+                });
+                String::new()
+            }
+        }
+    }
+
+    fn int(&mut self, field: &str) -> i64 {
+        match self.text(field) {
+            None => 0,
+            Some(s) => match s.parse::<i64>() {
+                Ok(n) if n >= 0 => n,
+                _ => {
+                    self.errors.push(RowError {
+                        line: self.row.line,
+                        message: format!("`{field}` must be a whole number ≥ 0, not `{s}`"),
+                    });
+                    0
+                }
+            },
+        }
+    }
+
+    fn bool(&mut self, field: &str) -> bool {
+        match self.text(field).as_deref() {
+            None | Some("否" | "false" | "0" | "no" | "N") => false,
+            Some("是" | "true" | "1" | "yes" | "Y") => true,
+            Some(other) => {
+                self.errors.push(RowError {
+                    line: self.row.line,
+                    message: format!("`{field}` must be 是 or 否, not `{other}`"),
+                });
+                false
+            }
+        }
+    }
+}
+
+/// Validates unit rows against the ladder (lowest level first) and the units
+/// already registered.
+pub fn validate_units(rows: &[RawRow], ladder: &[String], existing: &[Unit], file: &str) -> Result<Vec<Unit>, ImportError> {
+    let mut errors = Vec::new();
+    let mut units = Vec::with_capacity(rows.len());
+    let mut lines: HashMap<String, usize> = HashMap::new();
+    for row in rows {
+        let mut r = RowReader { row, errors: &mut errors };
+        let unit = Unit {
+            id: r.required("id"),
+            name: r.required("name"),
+            level: r.required("level"),
+            parent: r.text("parent"),
+            households: r.int("households"),
+            rural: r.bool("rural"),
+            kind: r.text("kind"),
+            party_members: r.int("party_members"),
+            organizations: r.int("organizations"),
+        };
+        if let Some(first) = lines.get(&unit.id) {
+            errors.push(RowError {
+                line: row.line,
+                message: format!("unit `{}` appears twice (first on line {first})", unit.id),
+            });
+        } else if !unit.id.is_empty() {
+            lines.insert(unit.id.clone(), row.line);
+        }
+        if !unit.level.is_empty() && !ladder.contains(&unit.level) {
+            let help = help_for(&unit.level, ladder.iter().map(String::as_str)).map(|h| format!("; {h}")).unwrap_or_default();
+            errors.push(RowError {
+                line: row.line,
+                message: format!("level `{}` is not on the ladder{help}", unit.level),
+            });
+        }
+        if let Some(k) = &unit.kind {
+            if !UNIT_KINDS.contains(&k.as_str()) {
+                errors.push(RowError {
+                    line: row.line,
+                    message: format!("unknown 专属网格 kind `{k}`; known: {}", UNIT_KINDS.join("、")),
+                });
+            }
+        }
+        units.push((row.line, unit));
+    }
+    // Parents: in this file or already registered, and higher on the ladder.
+    let mut all: BTreeMap<&str, &Unit> = existing.iter().map(|u| (u.id.as_str(), u)).collect();
+    for (_, u) in &units {
+        all.insert(u.id.as_str(), u);
+    }
+    let rank = |level: &str| ladder.iter().position(|l| l == level);
+    for (line, u) in &units {
+        let Some(p) = &u.parent else { continue };
+        match all.get(p.as_str()) {
+            None => {
+                let help = help_for(p, all.keys().copied()).map(|h| format!("; {h}")).unwrap_or_default();
+                errors.push(RowError {
+                    line: *line,
+                    message: format!("unknown parent `{p}`{help}"),
+                });
+            }
+            Some(parent) => {
+                if let (Some(a), Some(b)) = (rank(&u.level), rank(&parent.level)) {
+                    if b <= a {
+                        errors.push(RowError {
+                            line: *line,
+                            message: format!(
+                                "parent `{p}` is at `{}`, which is not above `{}` on the ladder",
+                                parent.level, u.level
+                            ),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    // Cycles (possible only through units whose levels are already wrong).
+    for (line, u) in &units {
+        let mut seen = HashSet::new();
+        let mut at = u.id.as_str();
+        while let Some(p) = all.get(at).and_then(|x| x.parent.as_deref()) {
+            if !seen.insert(at) || p == u.id {
+                errors.push(RowError {
+                    line: *line,
+                    message: format!("unit `{}` is its own ancestor", u.id),
+                });
+                break;
+            }
+            at = p;
+        }
+    }
+    if errors.is_empty() {
+        Ok(units.into_iter().map(|(_, u)| u).collect())
+    } else {
+        errors.sort_by_key(|e| e.line);
+        Err(ImportError {
+            file: file.to_string(),
+            errors,
+        })
+    }
+}
+
+/// Validates people rows against the registered and imported units.
+pub fn validate_people(rows: &[RawRow], units: &[Unit], file: &str) -> Result<Vec<Person>, ImportError> {
+    let mut errors = Vec::new();
+    let mut people = Vec::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for row in rows {
+        let mut r = RowReader { row, errors: &mut errors };
+        let p = Person {
+            id: r.required("id"),
+            name: r.required("name"),
+            role: r.required("role"),
+            unit: r.text("unit"),
+            party_member: r.bool("party_member"),
+        };
+        if let Some(first) = seen.insert(p.id.clone(), row.line) {
+            errors.push(RowError {
+                line: row.line,
+                message: format!("person `{}` appears twice (first on line {first})", p.id),
+            });
+        }
+        if !p.role.is_empty() && !ROLES.contains(&p.role.as_str()) {
+            errors.push(RowError {
+                line: row.line,
+                message: format!("unknown role `{}`; known: {}", p.role, ROLES.join("、")),
+            });
+        }
+        if let Some(u) = &p.unit {
+            if !units.iter().any(|x| x.id == *u) {
+                let help = help_for(u, units.iter().map(|x| x.id.as_str())).map(|h| format!("; {h}")).unwrap_or_default();
+                errors.push(RowError {
+                    line: row.line,
+                    message: format!("unknown unit `{u}`{help}"),
+                });
+            }
+        }
+        people.push(p);
+    }
+    if errors.is_empty() {
+        Ok(people)
+    } else {
+        Err(ImportError {
+            file: file.to_string(),
+            errors,
+        })
+    }
+}
+
+/// Whether rows describe people (they have a `role` column) rather than units.
+pub fn rows_are_people(rows: &[RawRow]) -> bool {
+    rows.first().is_some_and(|r| r.fields.contains_key("role"))
+}
