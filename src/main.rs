@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 mod check;
 mod eval;
+mod org;
 
 /// wangge (网格): rules and workflows for grid-based community governance.
 #[derive(Debug, Parser)]
@@ -36,6 +37,8 @@ enum Command {
     Check(check::Args),
     /// Evaluate a table, rule set or calc and explain the result.
     Eval(eval::Args),
+    /// The organisation registry: import, list, and run organisation policies over it.
+    Org(org::Args),
 }
 
 fn main() -> ExitCode {
@@ -43,6 +46,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check(args) => check::run(&args),
         Command::Eval(args) => eval::run(&args),
+        Command::Org(args) => org::run(&args),
     }
 }
 

@@ -77,6 +77,7 @@ pub struct File {
 }
 
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // few items per file; boxing buys nothing
 pub enum Item {
     Policy(PolicyHeader),
     Ladder(Ladder),

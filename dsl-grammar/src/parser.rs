@@ -858,8 +858,12 @@ impl Builder<'_> {
         };
         if end < start {
             self.diags.push(
-                Diagnostic::error("wangge::calendar", span, "date range runs backwards".to_string())
-                    .with_label("write the earlier date first"),
+                Diagnostic::error(
+                    "wangge::calendar",
+                    span,
+                    "date range runs backwards".to_string(),
+                )
+                .with_label("write the earlier date first"),
             );
             return None;
         }
@@ -958,7 +962,9 @@ impl Builder<'_> {
                         for x in t.into_inner() {
                             match x.as_rule() {
                                 Rule::ident if action.is_none() => action = Some(self.ident(&x)),
-                                Rule::outcome => outcome = x.into_inner().next().map(|i| self.ident(&i)),
+                                Rule::outcome => {
+                                    outcome = x.into_inner().next().map(|i| self.ident(&i))
+                                }
                                 Rule::ident => states.push(self.ident(&x)),
                                 Rule::kw_restart => restart = true,
                                 _ => {}

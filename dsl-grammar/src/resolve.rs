@@ -512,7 +512,10 @@ impl Resolver {
                     format!("`{}` limits need a calendar", l.clock.as_str()),
                 )
                 .with_label("counted in working time")
-                .with_help(format!("add `calendar 工作日历` to workflow `{}`", w.name.name)),
+                .with_help(format!(
+                    "add `calendar 工作日历` to workflow `{}`",
+                    w.name.name
+                )),
             );
         }
         match (&w.classify, &w.start) {
@@ -549,7 +552,11 @@ impl Resolver {
                     .with_label("reserved")
                     .with_help(format!(
                         "built-in actions are {}",
-                        BUILTIN_ACTIONS.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ")
+                        BUILTIN_ACTIONS
+                            .iter()
+                            .map(|a| format!("`{a}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     )),
                 );
             }
@@ -558,12 +565,19 @@ impl Resolver {
             for b in &w.transitions[..i] {
                 let same = a.action.name == b.action.name
                     && a.outcome.as_ref().map(|o| &o.name) == b.outcome.as_ref().map(|o| &o.name);
-                if same && a.from.iter().any(|s| b.from.iter().any(|t| t.name == s.name)) {
+                if same
+                    && a.from
+                        .iter()
+                        .any(|s| b.from.iter().any(|t| t.name == s.name))
+                {
                     self.diags.push(
                         Diagnostic::error(
                             "wangge::workflow",
                             a.span,
-                            format!("action `{}` is defined twice from the same state", a.action.name),
+                            format!(
+                                "action `{}` is defined twice from the same state",
+                                a.action.name
+                            ),
                         )
                         .with_label("ambiguous transition")
                         .with_related(b.span, "first defined here"),
@@ -593,9 +607,18 @@ impl Resolver {
         }
         for (class, level) in &w.ceiling {
             if !is_level(level) {
-                self.unknown(level, &format!("level of `{}`", w.ladder.name), levels.clone());
+                self.unknown(
+                    level,
+                    &format!("level of `{}`", w.ladder.name),
+                    levels.clone(),
+                );
             }
-            if w.ceiling.iter().filter(|(c, _)| c.name == class.name).count() > 1 {
+            if w.ceiling
+                .iter()
+                .filter(|(c, _)| c.name == class.name)
+                .count()
+                > 1
+            {
                 self.diags.push(
                     Diagnostic::error(
                         "wangge::duplicate",
@@ -615,7 +638,11 @@ impl Resolver {
         }
         for l in &w.summons {
             if !is_level(&l.key) {
-                self.unknown(&l.key, &format!("level of `{}`", w.ladder.name), levels.clone());
+                self.unknown(
+                    &l.key,
+                    &format!("level of `{}`", w.ladder.name),
+                    levels.clone(),
+                );
             }
         }
         for group in [&w.limits, &w.summons] {

@@ -96,7 +96,12 @@ impl CompiledCalendar {
 
     /// The moment `amount` of `clock` after `start` (seconds for the hour
     /// clocks, days for 工作日).
-    pub fn add(&self, start: Timestamp, amount: i64, clock: ClockKind) -> Result<Timestamp, NoWorkingTime> {
+    pub fn add(
+        &self,
+        start: Timestamp,
+        amount: i64,
+        clock: ClockKind,
+    ) -> Result<Timestamp, NoWorkingTime> {
         match clock {
             ClockKind::Continuous => Ok(start + amount),
             ClockKind::WorkingHours => self.add_working(start, amount),
@@ -167,7 +172,13 @@ impl CompiledCalendar {
 
     /// A deadline pushed back by a pause from `paused` to `resumed`: by the
     /// paused time as the limit's clock counts it.
-    pub fn extend(&self, due: Timestamp, paused: Timestamp, resumed: Timestamp, clock: ClockKind) -> Result<Timestamp, NoWorkingTime> {
+    pub fn extend(
+        &self,
+        due: Timestamp,
+        paused: Timestamp,
+        resumed: Timestamp,
+        clock: ClockKind,
+    ) -> Result<Timestamp, NoWorkingTime> {
         match clock {
             ClockKind::Continuous => Ok(due + (resumed - paused).max(0)),
             _ => self.add_working(due, self.working_between(paused, resumed)),
@@ -201,12 +212,19 @@ pub fn format_ts(t: Timestamp, offset: i64) -> String {
 pub fn parse_ts(text: &str) -> Option<Timestamp> {
     let (date, rest) = text.split_once('T')?;
     let mut d = date.split('-');
-    let date = Date::new(d.next()?.parse().ok()?, d.next()?.parse().ok()?, d.next()?.parse().ok()?)?;
+    let date = Date::new(
+        d.next()?.parse().ok()?,
+        d.next()?.parse().ok()?,
+        d.next()?.parse().ok()?,
+    )?;
     let (time, offset) = if let Some(t) = rest.strip_suffix('Z') {
         (t, 0)
     } else {
         let at = rest.rfind(['+', '-'])?;
-        (rest.get(..at)?, i64::from(wangge_dsl::parser::parse_offset(rest.get(at..)?)?))
+        (
+            rest.get(..at)?,
+            i64::from(wangge_dsl::parser::parse_offset(rest.get(at..)?)?),
+        )
     };
     let mut parts = time.split(':');
     let h: i64 = parts.next()?.parse().ok()?;

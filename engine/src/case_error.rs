@@ -67,7 +67,10 @@ pub enum CaseError {
 
     /// FAILED_PRECONDITION
     #[error("departments cannot be summoned at `{level}`")]
-    #[diagnostic(code(wangge::case::no_summon), help("the workflow's `summon` names the levels that summon departments"))]
+    #[diagnostic(
+        code(wangge::case::no_summon),
+        help("the workflow's `summon` names the levels that summon departments")
+    )]
     NoSummonHere { level: String },
 
     /// ALREADY_EXISTS
@@ -82,7 +85,10 @@ pub enum CaseError {
 
     /// ABORTED
     #[error("case `{id}` is at version {actual}, not {expected}")]
-    #[diagnostic(code(wangge::case::version_conflict), help("read the case again and retry"))]
+    #[diagnostic(
+        code(wangge::case::version_conflict),
+        help("read the case again and retry")
+    )]
     VersionConflict { id: u64, expected: u64, actual: u64 },
 
     /// ALREADY_EXISTS

@@ -51,7 +51,11 @@ fn canonical(v: &Value) -> Value {
         Value::Object(m) => {
             let mut keys: Vec<&String> = m.keys().collect();
             keys.sort();
-            Value::Object(keys.into_iter().map(|k| (k.clone(), canonical(&m[k]))).collect())
+            Value::Object(
+                keys.into_iter()
+                    .map(|k| (k.clone(), canonical(&m[k])))
+                    .collect(),
+            )
         }
         Value::Array(a) => Value::Array(a.iter().map(canonical).collect()),
         other => other.clone(),
@@ -61,7 +65,10 @@ fn canonical(v: &Value) -> Value {
 fn payload_hash(r: &Report) -> String {
     let v = serde_json::json!({"workflow": r.workflow, "unit": r.unit, "data": canonical(&r.data)});
     let bytes = serde_json::to_vec(&v).unwrap_or_default();
-    Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 impl CaseService {
@@ -136,7 +143,15 @@ impl CaseService {
             actor: r.actor.clone(),
             note: None,
         };
-        let change = wf.open(&policy, id, self.clock.now(), r.unit.clone(), r.data.clone(), &who, r.idempotency_key.clone())?;
+        let change = wf.open(
+            &policy,
+            id,
+            self.clock.now(),
+            r.unit.clone(),
+            r.data.clone(),
+            &who,
+            r.idempotency_key.clone(),
+        )?;
         let idem = idem.map(|mut i| {
             i.case_id = id;
             i
@@ -146,7 +161,10 @@ impl CaseService {
                 self.durable()?;
                 Ok((change.case, true))
             }
-            Created::Existing { case_id, same_payload: true } => {
+            Created::Existing {
+                case_id,
+                same_payload: true,
+            } => {
                 self.durable()?;
                 Ok((self.get(case_id)?, false))
             }
@@ -167,7 +185,13 @@ impl CaseService {
 
     /// Applies an action; with `expected_version`, a stale version is
     /// rejected without effect.
-    pub fn act(&self, id: CaseId, action: &Action, who: &Actor, expected_version: Option<u64>) -> Result<Case, CaseError> {
+    pub fn act(
+        &self,
+        id: CaseId,
+        action: &Action,
+        who: &Actor,
+        expected_version: Option<u64>,
+    ) -> Result<Case, CaseError> {
         let case = {
             let _guard = self.lock(id)?;
             let case = self.get(id)?;

@@ -7,8 +7,8 @@
 pub mod calc;
 pub mod calendar;
 pub mod case;
-pub mod cases;
 pub mod case_error;
+pub mod cases;
 pub mod clock;
 pub mod error;
 pub mod explain;
@@ -33,3 +33,5 @@ mod tests;
 
 #[cfg(test)]
 mod tests_cases;
+#[cfg(test)]
+mod tests_org;

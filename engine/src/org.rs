@@ -10,7 +10,16 @@ use serde_json::{json, Value};
 use wangge_dsl::suggest::help_for;
 
 /// Kinds of 专属网格.
-pub const UNIT_KINDS: &[&str] = &["园区", "楼宇", "商圈市场", "学校", "医疗卫生", "机关企事业单位", "街面", "河湖"];
+pub const UNIT_KINDS: &[&str] = &[
+    "园区",
+    "楼宇",
+    "商圈市场",
+    "学校",
+    "医疗卫生",
+    "机关企事业单位",
+    "街面",
+    "河湖",
+];
 /// Roles of people.
 pub const ROLES: &[&str] = &["专职网格员", "微网格员", "党员", "志愿者", "部门"];
 
@@ -33,11 +42,18 @@ pub struct Unit {
 
 impl Unit {
     /// The unit as policies see it (Chinese field names, see docs/language.md).
+    /// `类型` is the level, or `专属网格` for a unit with a kind.
     pub fn to_policy_json(&self) -> Value {
+        let kind = if self.kind.is_some() {
+            "专属网格"
+        } else {
+            self.level.as_str()
+        };
         json!({
             "编号": self.id,
             "名称": self.name,
-            "类型": self.level,
+            "类型": kind,
+            "层级": self.level,
             "上级": self.parent,
             "户数": self.households,
             "农村": self.rural,
@@ -68,7 +84,10 @@ pub struct RowError {
 /// Why an import was refused. Nothing was written.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, miette::Diagnostic)]
 #[error("`{file}` was not imported: {} problem(s)\n{}", errors.len(), errors.iter().map(|e| format!("  {}:{}: {}", file, e.line, e.message)).collect::<Vec<_>>().join("\n"))]
-#[diagnostic(code(wangge::org::import), help("fix every listed row; an import is all or nothing"))]
+#[diagnostic(
+    code(wangge::org::import),
+    help("fix every listed row; an import is all or nothing")
+)]
 pub struct ImportError {
     pub file: String,
     pub errors: Vec<RowError>,
@@ -149,12 +168,15 @@ pub fn read_rows(text: &str, file: &str) -> Result<Vec<RawRow>, ImportError> {
             if l.trim().is_empty() {
                 continue;
             }
-            let v: Value = serde_json::from_str(l).map_err(|e| err(i + 1, format!("not valid JSON: {e}")))?;
+            let v: Value =
+                serde_json::from_str(l).map_err(|e| err(i + 1, format!("not valid JSON: {e}")))?;
             rows.push(object_row(&v, i + 1)?);
         }
         return Ok(rows);
     }
-    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(text.as_bytes());
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
     let headers: Vec<String> = reader
         .headers()
         .map_err(|e| err(1, format!("cannot read the header row: {e}")))?
@@ -163,9 +185,14 @@ pub fn read_rows(text: &str, file: &str) -> Result<Vec<RawRow>, ImportError> {
         .collect();
     let mut rows = Vec::new();
     for rec in reader.records() {
-        let rec = rec.map_err(|e| err(e.position().map_or(0, |p| p.line() as usize), e.to_string()))?;
+        let rec =
+            rec.map_err(|e| err(e.position().map_or(0, |p| p.line() as usize), e.to_string()))?;
         let line = rec.position().map_or(0, |p| p.line() as usize);
-        let fields = headers.iter().cloned().zip(rec.iter().map(str::to_string)).collect();
+        let fields = headers
+            .iter()
+            .cloned()
+            .zip(rec.iter().map(str::to_string))
+            .collect();
         rows.push(RawRow { line, fields });
     }
     Ok(rows)
@@ -178,7 +205,11 @@ struct RowReader<'a> {
 
 impl RowReader<'_> {
     fn text(&self, field: &str) -> Option<String> {
-        self.row.fields.get(field).map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+        self.row
+            .fields
+            .get(field)
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
     }
 
     fn required(&mut self, field: &str) -> String {
@@ -227,12 +258,20 @@ impl RowReader<'_> {
 
 /// Validates unit rows against the ladder (lowest level first) and the units
 /// already registered.
-pub fn validate_units(rows: &[RawRow], ladder: &[String], existing: &[Unit], file: &str) -> Result<Vec<Unit>, ImportError> {
+pub fn validate_units(
+    rows: &[RawRow],
+    ladder: &[String],
+    existing: &[Unit],
+    file: &str,
+) -> Result<Vec<Unit>, ImportError> {
     let mut errors = Vec::new();
     let mut units = Vec::with_capacity(rows.len());
     let mut lines: HashMap<String, usize> = HashMap::new();
     for row in rows {
-        let mut r = RowReader { row, errors: &mut errors };
+        let mut r = RowReader {
+            row,
+            errors: &mut errors,
+        };
         let unit = Unit {
             id: r.required("id"),
             name: r.required("name"),
@@ -253,7 +292,9 @@ pub fn validate_units(rows: &[RawRow], ladder: &[String], existing: &[Unit], fil
             lines.insert(unit.id.clone(), row.line);
         }
         if !unit.level.is_empty() && !ladder.contains(&unit.level) {
-            let help = help_for(&unit.level, ladder.iter().map(String::as_str)).map(|h| format!("; {h}")).unwrap_or_default();
+            let help = help_for(&unit.level, ladder.iter().map(String::as_str))
+                .map(|h| format!("; {h}"))
+                .unwrap_or_default();
             errors.push(RowError {
                 line: row.line,
                 message: format!("level `{}` is not on the ladder{help}", unit.level),
@@ -263,7 +304,10 @@ pub fn validate_units(rows: &[RawRow], ladder: &[String], existing: &[Unit], fil
             if !UNIT_KINDS.contains(&k.as_str()) {
                 errors.push(RowError {
                     line: row.line,
-                    message: format!("unknown 专属网格 kind `{k}`; known: {}", UNIT_KINDS.join("、")),
+                    message: format!(
+                        "unknown 专属网格 kind `{k}`; known: {}",
+                        UNIT_KINDS.join("、")
+                    ),
                 });
             }
         }
@@ -279,7 +323,9 @@ pub fn validate_units(rows: &[RawRow], ladder: &[String], existing: &[Unit], fil
         let Some(p) = &u.parent else { continue };
         match all.get(p.as_str()) {
             None => {
-                let help = help_for(p, all.keys().copied()).map(|h| format!("; {h}")).unwrap_or_default();
+                let help = help_for(p, all.keys().copied())
+                    .map(|h| format!("; {h}"))
+                    .unwrap_or_default();
                 errors.push(RowError {
                     line: *line,
                     message: format!("unknown parent `{p}`{help}"),
@@ -327,12 +373,19 @@ pub fn validate_units(rows: &[RawRow], ladder: &[String], existing: &[Unit], fil
 }
 
 /// Validates people rows against the registered and imported units.
-pub fn validate_people(rows: &[RawRow], units: &[Unit], file: &str) -> Result<Vec<Person>, ImportError> {
+pub fn validate_people(
+    rows: &[RawRow],
+    units: &[Unit],
+    file: &str,
+) -> Result<Vec<Person>, ImportError> {
     let mut errors = Vec::new();
     let mut people = Vec::new();
     let mut seen: HashMap<String, usize> = HashMap::new();
     for row in rows {
-        let mut r = RowReader { row, errors: &mut errors };
+        let mut r = RowReader {
+            row,
+            errors: &mut errors,
+        };
         let p = Person {
             id: r.required("id"),
             name: r.required("name"),
@@ -354,7 +407,9 @@ pub fn validate_people(rows: &[RawRow], units: &[Unit], file: &str) -> Result<Ve
         }
         if let Some(u) = &p.unit {
             if !units.iter().any(|x| x.id == *u) {
-                let help = help_for(u, units.iter().map(|x| x.id.as_str())).map(|h| format!("; {h}")).unwrap_or_default();
+                let help = help_for(u, units.iter().map(|x| x.id.as_str()))
+                    .map(|h| format!("; {h}"))
+                    .unwrap_or_default();
                 errors.push(RowError {
                     line: row.line,
                     message: format!("unknown unit `{u}`{help}"),
@@ -376,4 +431,40 @@ pub fn validate_people(rows: &[RawRow], units: &[Unit], file: &str) -> Result<Ve
 /// Whether rows describe people (they have a `role` column) rather than units.
 pub fn rows_are_people(rows: &[RawRow]) -> bool {
     rows.first().is_some_and(|r| r.fields.contains_key("role"))
+}
+
+/// One result of running a policy item over one unit.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReportRow {
+    pub unit: String,
+    pub name: String,
+    pub level: String,
+    pub item: String,
+    pub result: Value,
+}
+
+/// Runs each policy item (a table or rule set with one parameter) over every
+/// unit, the unit given as [`Unit::to_policy_json`].
+pub fn report(
+    set: &crate::PolicySet,
+    units: &[Unit],
+    items: &[String],
+) -> Result<Vec<ReportRow>, crate::EvalError> {
+    let mut rows = Vec::with_capacity(units.len() * items.len());
+    for item in items {
+        let param = set.get(item)?.params().first().cloned().unwrap_or_default();
+        for u in units {
+            let mut input = serde_json::Map::new();
+            input.insert(param.clone(), u.to_policy_json());
+            let d = set.evaluate(item, &Value::Object(input))?;
+            rows.push(ReportRow {
+                unit: u.id.clone(),
+                name: u.name.clone(),
+                level: u.level.clone(),
+                item: item.clone(),
+                result: d.result,
+            });
+        }
+    }
+    Ok(rows)
 }

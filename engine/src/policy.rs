@@ -14,7 +14,6 @@ use wangge_dsl::{parse_set, Diagnostic, ParsedSet, SourceSet};
 use crate::calc::{self, CompiledCalc};
 use crate::calendar::CompiledCalendar;
 use crate::case_error::CaseError;
-use crate::workflow::CompiledWorkflow;
 use crate::error::EvalError;
 use crate::explain::Decision;
 use crate::host::RhaiHost;
@@ -22,6 +21,7 @@ use crate::rules::{self, CompiledRules};
 use crate::script::ScriptEnv;
 use crate::table::{CompiledTable, TableCompiler};
 use crate::value::const_to_dynamic;
+use crate::workflow::CompiledWorkflow;
 
 /// An item that can be evaluated.
 #[derive(Debug, Clone)]
@@ -179,10 +179,12 @@ impl PolicySet {
 
     /// A workflow by name.
     pub fn workflow(&self, name: &str) -> Result<&Arc<CompiledWorkflow>, CaseError> {
-        self.workflows.get(name).ok_or_else(|| CaseError::UnknownWorkflow {
-            name: name.to_string(),
-            help: help_for(name, self.workflows.keys().map(String::as_str)),
-        })
+        self.workflows
+            .get(name)
+            .ok_or_else(|| CaseError::UnknownWorkflow {
+                name: name.to_string(),
+                help: help_for(name, self.workflows.keys().map(String::as_str)),
+            })
     }
 
     /// Names of the workflows.

@@ -54,7 +54,10 @@ pub struct IdemRecord {
 pub enum Created {
     New,
     /// The idempotency key was already used, for this case.
-    Existing { case_id: CaseId, same_payload: bool },
+    Existing {
+        case_id: CaseId,
+        same_payload: bool,
+    },
 }
 
 /// Case storage. Implementations must make each method's writes atomic.
@@ -67,7 +70,12 @@ pub trait Store: Send + Sync {
     fn create(&self, change: &Change, idem: Option<&IdemRecord>) -> Result<Created, CaseError>;
     /// Replaces `before` by `change.case`, appends the event, moves timers,
     /// and removes `fired` (the timer that caused it), all at once.
-    fn update(&self, before: &Case, change: &Change, fired: Option<&Timer>) -> Result<(), CaseError>;
+    fn update(
+        &self,
+        before: &Case,
+        change: &Change,
+        fired: Option<&Timer>,
+    ) -> Result<(), CaseError>;
     /// Removes a stale timer.
     fn drop_timer(&self, timer: &Timer) -> Result<(), CaseError>;
     /// Timers due at or before `now`, in due order, at most `max`.
@@ -175,7 +183,10 @@ impl SledStore {
 
     /// A store that lives in memory only (tests, scenarios).
     pub fn temporary() -> Result<SledStore, CaseError> {
-        let db = sled::Config::new().temporary(true).open().map_err(storage)?;
+        let db = sled::Config::new()
+            .temporary(true)
+            .open()
+            .map_err(storage)?;
         Self::from_db(db)
     }
 
@@ -192,17 +203,32 @@ impl SledStore {
         })
     }
 
-    fn write_change(cases: &TransactionalTree, events: &TransactionalTree, timers: &TransactionalTree, before: Option<&Case>, change: &Change) -> TxResult<()> {
+    fn write_change(
+        cases: &TransactionalTree,
+        events: &TransactionalTree,
+        timers: &TransactionalTree,
+        before: Option<&Case>,
+        change: &Change,
+    ) -> TxResult<()> {
         if let Some(b) = before {
             for t in timers_of(b) {
                 timers.remove(&timer_key(t.due, t.case_id, t.slot)[..])?;
             }
         }
         for t in timers_of(&change.case) {
-            timers.insert(&timer_key(t.due, t.case_id, t.slot)[..], encode(&t.deadline).map_err(tx_err)?)?;
+            timers.insert(
+                &timer_key(t.due, t.case_id, t.slot)[..],
+                encode(&t.deadline).map_err(tx_err)?,
+            )?;
         }
-        cases.insert(&change.case.id.to_be_bytes()[..], encode(&change.case).map_err(tx_err)?)?;
-        events.insert(&event_key(change.event.case_id, change.event.seq)[..], encode(&change.event).map_err(tx_err)?)?;
+        cases.insert(
+            &change.case.id.to_be_bytes()[..],
+            encode(&change.case).map_err(tx_err)?,
+        )?;
+        events.insert(
+            &event_key(change.event.case_id, change.event.seq)[..],
+            encode(&change.event).map_err(tx_err)?,
+        )?;
         Ok(())
     }
 }
@@ -230,27 +256,40 @@ impl Store for SledStore {
 
     fn create(&self, change: &Change, idem: Option<&IdemRecord>) -> Result<Created, CaseError> {
         let idem_bytes = idem.map(encode).transpose()?;
-        let r = (&self.cases, &self.events, &self.timers, &self.idem).transaction(|(cases, events, timers, idem_tree)| {
-            if let (Some(rec), Some(bytes)) = (idem, &idem_bytes) {
-                if let Some(old) = idem_tree.get(rec.key.as_bytes())? {
-                    let old: IdemRecord = decode(&old).map_err(tx_err)?;
-                    return Err(ConflictableTransactionError::Abort(Abort::Existing {
-                        case_id: old.case_id,
-                        same_payload: old.hash == rec.hash,
-                    }));
+        let r = (&self.cases, &self.events, &self.timers, &self.idem).transaction(
+            |(cases, events, timers, idem_tree)| {
+                if let (Some(rec), Some(bytes)) = (idem, &idem_bytes) {
+                    if let Some(old) = idem_tree.get(rec.key.as_bytes())? {
+                        let old: IdemRecord = decode(&old).map_err(tx_err)?;
+                        return Err(ConflictableTransactionError::Abort(Abort::Existing {
+                            case_id: old.case_id,
+                            same_payload: old.hash == rec.hash,
+                        }));
+                    }
+                    idem_tree.insert(rec.key.as_bytes(), bytes.clone())?;
                 }
-                idem_tree.insert(rec.key.as_bytes(), bytes.clone())?;
-            }
-            Self::write_change(cases, events, timers, None, change)
-        });
+                Self::write_change(cases, events, timers, None, change)
+            },
+        );
         match tx_result(r)? {
             Ok(()) => Ok(Created::New),
-            Err(Abort::Existing { case_id, same_payload }) => Ok(Created::Existing { case_id, same_payload }),
+            Err(Abort::Existing {
+                case_id,
+                same_payload,
+            }) => Ok(Created::Existing {
+                case_id,
+                same_payload,
+            }),
             Err(Abort::Error(e)) => Err(e),
         }
     }
 
-    fn update(&self, before: &Case, change: &Change, fired: Option<&Timer>) -> Result<(), CaseError> {
+    fn update(
+        &self,
+        before: &Case,
+        change: &Change,
+        fired: Option<&Timer>,
+    ) -> Result<(), CaseError> {
         let r = (&self.cases, &self.events, &self.timers).transaction(|(cases, events, timers)| {
             if let Some(t) = fired {
                 timers.remove(&timer_key(t.due, t.case_id, t.slot)[..])?;
@@ -265,7 +304,9 @@ impl Store for SledStore {
     }
 
     fn drop_timer(&self, t: &Timer) -> Result<(), CaseError> {
-        self.timers.remove(timer_key(t.due, t.case_id, t.slot)).map_err(storage)?;
+        self.timers
+            .remove(timer_key(t.due, t.case_id, t.slot))
+            .map_err(storage)?;
         Ok(())
     }
 
@@ -328,7 +369,10 @@ impl Store for SledStore {
     }
 
     fn units(&self) -> Result<Vec<Unit>, CaseError> {
-        self.units.iter().map(|kv| decode(&kv.map_err(storage)?.1)).collect()
+        self.units
+            .iter()
+            .map(|kv| decode(&kv.map_err(storage)?.1))
+            .collect()
     }
 
     fn put_people(&self, people: &[Person]) -> Result<(), CaseError> {
@@ -340,7 +384,10 @@ impl Store for SledStore {
     }
 
     fn people(&self) -> Result<Vec<Person>, CaseError> {
-        self.people.iter().map(|kv| decode(&kv.map_err(storage)?.1)).collect()
+        self.people
+            .iter()
+            .map(|kv| decode(&kv.map_err(storage)?.1))
+            .collect()
     }
 }
 
@@ -363,7 +410,10 @@ struct CommitState {
 impl GroupCommit {
     /// Returns once everything this caller wrote before calling is durable.
     pub fn commit(&self, store: &dyn Store) -> Result<(), CaseError> {
-        let mut g = self.state.lock().map_err(|_| storage("commit lock poisoned"))?;
+        let mut g = self
+            .state
+            .lock()
+            .map_err(|_| storage("commit lock poisoned"))?;
         g.written += 1;
         let ticket = g.written;
         loop {
@@ -374,14 +424,20 @@ impl GroupCommit {
                 };
             }
             if g.flushing {
-                g = self.cv.wait(g).map_err(|_| storage("commit lock poisoned"))?;
+                g = self
+                    .cv
+                    .wait(g)
+                    .map_err(|_| storage("commit lock poisoned"))?;
                 continue;
             }
             g.flushing = true;
             let target = g.written;
             drop(g);
             let result = store.flush();
-            g = self.state.lock().map_err(|_| storage("commit lock poisoned"))?;
+            g = self
+                .state
+                .lock()
+                .map_err(|_| storage("commit lock poisoned"))?;
             g.flushing = false;
             g.flushed = target;
             g.failed = result.err().map(|e| e.to_string());

@@ -22,7 +22,10 @@ const HOUR: i64 = 3600;
 
 fn shipped() -> Arc<PolicySet> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies");
-    let c = compile(wangge_dsl::source::load(&dir).unwrap(), &RhaiHost::default());
+    let c = compile(
+        wangge_dsl::source::load(&dir).unwrap(),
+        &RhaiHost::default(),
+    );
     Arc::new(c.set.expect("shipped policies compile"))
 }
 
@@ -77,7 +80,15 @@ impl World {
             "resume" => Action::Resume,
             _ => Action::Transition { name, outcome },
         };
-        self.svc.act(id, &action, &Actor { actor: "处置人".into(), note: None }, None)
+        self.svc.act(
+            id,
+            &action,
+            &Actor {
+                actor: "处置人".into(),
+                note: None,
+            },
+            None,
+        )
     }
 
     fn at(&self, when: &str) -> usize {
@@ -116,7 +127,10 @@ mod ceilings {
         // Mon 2026-09-14 10:00; 3h 紧急工作时 at 微网格.
         let w = world("2026-09-14T10:00:00+08:00");
         let c = w.report(small());
-        assert_eq!((c.class.as_deref(), c.level.as_str(), c.ceiling.as_deref()), (Some("小事"), "微网格", Some("一般网格")));
+        assert_eq!(
+            (c.class.as_deref(), c.level.as_str(), c.ceiling.as_deref()),
+            (Some("小事"), "微网格", Some("一般网格"))
+        );
         assert_eq!(w.due(c.id), ["2026-09-14T13:00:00+08:00"]);
         // 3h01m later it has climbed to 一般网格: still within its ceiling.
         assert_eq!(w.at("2026-09-14T13:01:00+08:00"), 1);
@@ -146,7 +160,10 @@ mod ceilings {
         let c = w.get(c.id);
         assert_eq!(c.level, "社区");
         assert_eq!(c.breaches.len(), 1);
-        assert_eq!((c.breaches[0].from.as_str(), c.breaches[0].to.as_str()), ("一般网格", "社区"));
+        assert_eq!(
+            (c.breaches[0].from.as_str(), c.breaches[0].to.as_str()),
+            ("一般网格", "社区")
+        );
         assert_eq!(c.breaches[0].at, t("2026-09-17T16:30:00+08:00"));
         let events = w.svc.events(c.id).unwrap();
         let last = events.last().unwrap();
@@ -160,7 +177,10 @@ mod ceilings {
         // Mon 09-14 10:00 + 3 工作日 → end of Thu 09-17.
         let w = world("2026-09-14T10:00:00+08:00");
         let c = w.report(hard());
-        assert_eq!((c.class.as_deref(), c.level.as_str(), c.ceiling.as_deref()), (Some("难事"), "社区", Some("社区")));
+        assert_eq!(
+            (c.class.as_deref(), c.level.as_str(), c.ceiling.as_deref()),
+            (Some("难事"), "社区", Some("社区"))
+        );
         assert_eq!(w.due(c.id), ["2026-09-17T17:30:00+08:00"]);
         w.at("2026-09-17T17:30:00+08:00");
         let c = w.get(c.id);
@@ -173,7 +193,10 @@ mod ceilings {
     fn big_matter_goes_to_the_street_and_breaches_only_past_it() {
         let w = world("2026-09-14T10:00:00+08:00");
         let c = w.report(big());
-        assert_eq!((c.class.as_deref(), c.level.as_str(), c.ceiling.as_deref()), (Some("大事"), "街道", Some("街道")));
+        assert_eq!(
+            (c.class.as_deref(), c.level.as_str(), c.ceiling.as_deref()),
+            (Some("大事"), "街道", Some("街道"))
+        );
         // 7 工作日 from Mon 09-14: 15,16,17,18,21,22,23 → Wed 09-23 17:30.
         assert_eq!(w.due(c.id), ["2026-09-23T17:30:00+08:00"]);
         // Declaring it beyond the street moves it to 职能部门: a breach.
@@ -181,7 +204,10 @@ mod ceilings {
         assert_eq!(c.level, "职能部门");
         assert!(c.breached());
         // At the top of the ladder it cannot climb further.
-        assert!(matches!(w.act(c.id, "escalate"), Err(CaseError::AtTop { .. })));
+        assert!(matches!(
+            w.act(c.id, "escalate"),
+            Err(CaseError::AtTop { .. })
+        ));
         // A missed limit at the top is counted as overdue.
         let due = w.get(c.id).deadlines.len();
         assert_eq!(due, 0, "职能部门 has no limit in the shipped policy");
@@ -202,46 +228,98 @@ mod clocks {
 
     #[test]
     fn emergency_hours_are_continuous_across_night_and_weekend() {
-        assert_eq!(add("2026-09-18T23:00:00+08:00", 3 * HOUR, ClockKind::Continuous), "2026-09-19T02:00:00+08:00");
+        assert_eq!(
+            add("2026-09-18T23:00:00+08:00", 3 * HOUR, ClockKind::Continuous),
+            "2026-09-19T02:00:00+08:00"
+        );
     }
 
     #[test]
     fn working_hours_skip_nights_and_lunch() {
-        assert_eq!(add("2026-09-14T16:30:00+08:00", 2 * HOUR, ClockKind::WorkingHours), "2026-09-15T10:00:00+08:00");
-        assert_eq!(add("2026-09-14T11:00:00+08:00", 2 * HOUR, ClockKind::WorkingHours), "2026-09-14T14:30:00+08:00");
+        assert_eq!(
+            add(
+                "2026-09-14T16:30:00+08:00",
+                2 * HOUR,
+                ClockKind::WorkingHours
+            ),
+            "2026-09-15T10:00:00+08:00"
+        );
+        assert_eq!(
+            add(
+                "2026-09-14T11:00:00+08:00",
+                2 * HOUR,
+                ClockKind::WorkingHours
+            ),
+            "2026-09-14T14:30:00+08:00"
+        );
         // Ending exactly at noon stays at noon.
-        assert_eq!(add("2026-09-14T11:00:00+08:00", HOUR, ClockKind::WorkingHours), "2026-09-14T12:00:00+08:00");
+        assert_eq!(
+            add("2026-09-14T11:00:00+08:00", HOUR, ClockKind::WorkingHours),
+            "2026-09-14T12:00:00+08:00"
+        );
         // Before work starts counts from 09:00.
-        assert_eq!(add("2026-09-14T06:00:00+08:00", HOUR, ClockKind::WorkingHours), "2026-09-14T10:00:00+08:00");
+        assert_eq!(
+            add("2026-09-14T06:00:00+08:00", HOUR, ClockKind::WorkingHours),
+            "2026-09-14T10:00:00+08:00"
+        );
     }
 
     #[test]
     fn working_hours_skip_weekends() {
-        assert_eq!(add("2026-09-18T17:00:00+08:00", HOUR, ClockKind::WorkingHours), "2026-09-21T09:30:00+08:00");
+        assert_eq!(
+            add("2026-09-18T17:00:00+08:00", HOUR, ClockKind::WorkingHours),
+            "2026-09-21T09:30:00+08:00"
+        );
     }
 
     #[test]
     fn working_hours_skip_public_holidays() {
         // Wed 09-30 17:00: 30 min left; 10-01..10-08 are holidays; Fri 10-09 works.
-        assert_eq!(add("2026-09-30T17:00:00+08:00", 2 * HOUR, ClockKind::WorkingHours), "2026-10-09T10:30:00+08:00");
+        assert_eq!(
+            add(
+                "2026-09-30T17:00:00+08:00",
+                2 * HOUR,
+                ClockKind::WorkingHours
+            ),
+            "2026-10-09T10:30:00+08:00"
+        );
     }
 
     #[test]
     fn make_up_workdays_count() {
         // Sat 10-10 is a make-up workday (调休上班).
-        assert_eq!(add("2026-10-09T17:00:00+08:00", 2 * HOUR, ClockKind::WorkingHours), "2026-10-10T10:30:00+08:00");
+        assert_eq!(
+            add(
+                "2026-10-09T17:00:00+08:00",
+                2 * HOUR,
+                ClockKind::WorkingHours
+            ),
+            "2026-10-10T10:30:00+08:00"
+        );
         // So is Sun 09-27.
-        assert_eq!(add("2026-09-25T17:00:00+08:00", HOUR, ClockKind::WorkingHours), "2026-09-27T09:30:00+08:00");
+        assert_eq!(
+            add("2026-09-25T17:00:00+08:00", HOUR, ClockKind::WorkingHours),
+            "2026-09-27T09:30:00+08:00"
+        );
     }
 
     #[test]
     fn working_days_count_whole_days_after_the_start() {
         // Mon 09-28 + 3 工作日: Sun 09-27 is before; Tue 29, Wed 30, then the holiday, Fri 10-09.
-        assert_eq!(add("2026-09-28T10:00:00+08:00", 3, ClockKind::WorkingDays), "2026-10-09T17:30:00+08:00");
+        assert_eq!(
+            add("2026-09-28T10:00:00+08:00", 3, ClockKind::WorkingDays),
+            "2026-10-09T17:30:00+08:00"
+        );
         // Fri 10-09 + 1 工作日 → Sat 10-10 (make-up).
-        assert_eq!(add("2026-10-09T10:00:00+08:00", 1, ClockKind::WorkingDays), "2026-10-10T17:30:00+08:00");
+        assert_eq!(
+            add("2026-10-09T10:00:00+08:00", 1, ClockKind::WorkingDays),
+            "2026-10-10T17:30:00+08:00"
+        );
         // Fri 09-18 + 1 → Mon 09-21.
-        assert_eq!(add("2026-09-18T08:00:00+08:00", 1, ClockKind::WorkingDays), "2026-09-21T17:30:00+08:00");
+        assert_eq!(
+            add("2026-09-18T08:00:00+08:00", 1, ClockKind::WorkingDays),
+            "2026-09-21T17:30:00+08:00"
+        );
     }
 
     #[test]
@@ -249,8 +327,20 @@ mod clocks {
         let p = shipped();
         let c = cal(&p);
         // Fri 17:00 → Mon 10:00: 30 min + 1 h.
-        assert_eq!(c.working_between(t("2026-09-18T17:00:00+08:00"), t("2026-09-21T10:00:00+08:00")), 90 * 60);
-        assert_eq!(c.working_between(t("2026-10-01T09:00:00+08:00"), t("2026-10-08T18:00:00+08:00")), 0);
+        assert_eq!(
+            c.working_between(
+                t("2026-09-18T17:00:00+08:00"),
+                t("2026-09-21T10:00:00+08:00")
+            ),
+            90 * 60
+        );
+        assert_eq!(
+            c.working_between(
+                t("2026-10-01T09:00:00+08:00"),
+                t("2026-10-08T18:00:00+08:00")
+            ),
+            0
+        );
     }
 }
 
@@ -265,14 +355,20 @@ fn pause_stops_the_clock_and_resume_moves_the_deadline() {
     // Nothing fires while paused, even long past the old deadline.
     assert_eq!(w.at("2026-09-14T15:00:00+08:00"), 0);
     assert!(matches!(w.act(c.id, "立案"), Err(CaseError::Paused { .. })));
-    assert!(matches!(w.act(c.id, "pause"), Err(CaseError::Paused { .. })));
+    assert!(matches!(
+        w.act(c.id, "pause"),
+        Err(CaseError::Paused { .. })
+    ));
     w.act(c.id, "resume").unwrap();
     // Paused 4 h of continuous time: 13:00 → 17:00.
     assert_eq!(w.due(c.id), ["2026-09-14T17:00:00+08:00"]);
     assert_eq!(w.at("2026-09-14T16:59:59+08:00"), 0);
     assert_eq!(w.at("2026-09-14T17:00:00+08:00"), 1);
     assert_eq!(w.get(c.id).level, "一般网格");
-    assert!(matches!(w.act(c.id, "resume"), Err(CaseError::NotPaused { .. })));
+    assert!(matches!(
+        w.act(c.id, "resume"),
+        Err(CaseError::NotPaused { .. })
+    ));
 }
 
 #[test]
@@ -280,7 +376,7 @@ fn pause_over_a_weekend_extends_a_working_hours_limit_by_working_time_only() {
     let w = world("2026-09-18T10:00:00+08:00"); // Fri
     let c = w.report(small());
     w.at("2026-09-18T13:00:00+08:00"); // → 一般网格, 24h 工作时 from Fri 13:00
-    // Fri 4h, Mon 7h, Tue 7h, Wed 3h + 3h → Wed 16:30.
+                                       // Fri 4h, Mon 7h, Tue 7h, Wed 3h + 3h → Wed 16:30.
     assert_eq!(w.due(c.id), ["2026-09-23T16:30:00+08:00"]);
     w.clock.set(t("2026-09-18T17:00:00+08:00"));
     w.act(c.id, "pause").unwrap();
@@ -308,9 +404,18 @@ fn unsatisfied_feedback_reopens_with_a_fresh_limit() {
     let c = w.act(c.id, "核查 不合格").unwrap();
     assert_eq!((c.state.as_str(), c.reopened), ("返工", 2));
     let events = w.svc.events(c.id).unwrap();
-    let e = events.iter().find(|e| e.outcome.as_deref() == Some("不满意")).unwrap();
-    assert_eq!(e.explanation["transition"], json!("反馈 不满意: 处置 -> 返工 restart"));
-    assert_eq!((e.state_before.as_deref(), e.state_after.as_str()), (Some("处置"), "返工"));
+    let e = events
+        .iter()
+        .find(|e| e.outcome.as_deref() == Some("不满意"))
+        .unwrap();
+    assert_eq!(
+        e.explanation["transition"],
+        json!("反馈 不满意: 处置 -> 返工 restart")
+    );
+    assert_eq!(
+        (e.state_before.as_deref(), e.state_after.as_str()),
+        (Some("处置"), "返工")
+    );
 }
 
 #[test]
@@ -318,32 +423,86 @@ fn departments_summoned_at_the_street_must_report_in() {
     let w = world("2026-09-14T10:00:00+08:00");
     let c = w.report(big());
     let deps = vec!["应急管理局".to_string(), "住建局".to_string()];
-    let c = w.svc.act(c.id, &Action::Summon { departments: deps }, &Actor::default(), None).unwrap();
+    let c = w
+        .svc
+        .act(
+            c.id,
+            &Action::Summon { departments: deps },
+            &Actor::default(),
+            None,
+        )
+        .unwrap();
     // 24h 工作时 from Mon 10:00 → Thu 14:30 (Mon 6h, Tue 7h, Wed 7h, Thu 3h + 1h).
-    let s: Vec<_> = c.summons.iter().map(|s| (s.department.as_str(), show(s.due))).collect();
-    assert_eq!(s, [("应急管理局", "2026-09-17T14:30:00+08:00".to_string()), ("住建局", "2026-09-17T14:30:00+08:00".to_string())]);
+    let s: Vec<_> = c
+        .summons
+        .iter()
+        .map(|s| (s.department.as_str(), show(s.due)))
+        .collect();
+    assert_eq!(
+        s,
+        [
+            ("应急管理局", "2026-09-17T14:30:00+08:00".to_string()),
+            ("住建局", "2026-09-17T14:30:00+08:00".to_string())
+        ]
+    );
     w.clock.set(t("2026-09-15T09:00:00+08:00"));
-    w.svc.act(c.id, &Action::ReportIn { department: "应急管理局".into() }, &Actor::default(), None).unwrap();
+    w.svc
+        .act(
+            c.id,
+            &Action::ReportIn {
+                department: "应急管理局".into(),
+            },
+            &Actor::default(),
+            None,
+        )
+        .unwrap();
     assert_eq!(w.at("2026-09-17T14:30:00+08:00"), 1);
     let c = w.get(c.id);
     assert!(!c.summons[0].missed);
-    assert_eq!(c.summons[0].reported_at, Some(t("2026-09-15T09:00:00+08:00")));
+    assert_eq!(
+        c.summons[0].reported_at,
+        Some(t("2026-09-15T09:00:00+08:00"))
+    );
     assert!(c.summons[1].missed);
     assert_eq!(c.level, "街道", "a missed report-in does not move the case");
     let last = w.svc.events(c.id).unwrap().pop().unwrap();
     assert_eq!(last.action, "report_in_missed");
     // Reporting in late is still recorded.
-    let c = w.svc.act(c.id, &Action::ReportIn { department: "住建局".into() }, &Actor::default(), None).unwrap();
+    let c = w
+        .svc
+        .act(
+            c.id,
+            &Action::ReportIn {
+                department: "住建局".into(),
+            },
+            &Actor::default(),
+            None,
+        )
+        .unwrap();
     assert!(c.summons[1].reported_at.is_some());
     // A department not summoned, or a second summon, is refused.
     assert!(matches!(
-        w.svc.act(c.id, &Action::ReportIn { department: "教育局".into() }, &Actor::default(), None),
+        w.svc.act(
+            c.id,
+            &Action::ReportIn {
+                department: "教育局".into()
+            },
+            &Actor::default(),
+            None
+        ),
         Err(CaseError::NotSummoned { .. })
     ));
     // Only the street summons.
     let small = w.report(small());
     assert!(matches!(
-        w.svc.act(small.id, &Action::Summon { departments: vec!["x".into()] }, &Actor::default(), None),
+        w.svc.act(
+            small.id,
+            &Action::Summon {
+                departments: vec!["x".into()]
+            },
+            &Actor::default(),
+            None
+        ),
         Err(CaseError::NoSummonHere { .. })
     ));
 }
@@ -354,7 +513,11 @@ fn invalid_actions_are_precise_and_change_nothing() {
     let c = w.report(small());
     let before = w.get(c.id);
     match w.act(c.id, "核查 合格") {
-        Err(CaseError::IllegalAction { action, state, allowed }) => {
+        Err(CaseError::IllegalAction {
+            action,
+            state,
+            allowed,
+        }) => {
             assert_eq!((action.as_str(), state.as_str()), ("核查 合格", "上报"));
             assert_eq!(allowed, "allowed from `核查`");
         }
@@ -364,14 +527,26 @@ fn invalid_actions_are_precise_and_change_nothing() {
         Err(CaseError::UnknownAction { help, .. }) => assert!(help.is_some()),
         other => panic!("{other:?}"),
     }
-    assert!(matches!(w.act(c.id, "反馈 一般"), Err(CaseError::UnknownAction { .. })));
+    assert!(matches!(
+        w.act(c.id, "反馈 一般"),
+        Err(CaseError::UnknownAction { .. })
+    ));
     assert_eq!(w.get(c.id), before);
     assert_eq!(w.svc.events(c.id).unwrap().len(), 1);
     // A closed case takes no more actions.
     w.act(c.id, "作废").unwrap();
-    assert!(matches!(w.act(c.id, "pause"), Err(CaseError::IllegalAction { .. })));
-    assert!(matches!(w.act(c.id, "escalate"), Err(CaseError::IllegalAction { .. })));
-    assert!(matches!(w.svc.get(999), Err(CaseError::NotFound { id: 999 })));
+    assert!(matches!(
+        w.act(c.id, "pause"),
+        Err(CaseError::IllegalAction { .. })
+    ));
+    assert!(matches!(
+        w.act(c.id, "escalate"),
+        Err(CaseError::IllegalAction { .. })
+    ));
+    assert!(matches!(
+        w.svc.get(999),
+        Err(CaseError::NotFound { id: 999 })
+    ));
 }
 
 #[test]
@@ -396,7 +571,10 @@ fn idempotent_report_returns_the_same_case() {
     // Same key, another payload: refused, nothing written.
     let mut other = r.clone();
     other.data = json!({"类别": "占道经营", "人数": 1, "风险": 1});
-    assert!(matches!(w.svc.report(other), Err(CaseError::IdempotencyMismatch { .. })));
+    assert!(matches!(
+        w.svc.report(other),
+        Err(CaseError::IdempotencyMismatch { .. })
+    ));
     assert_eq!(w.svc.store().case_count(), 1);
     // The key is per workflow.
     let mut wish = r;
@@ -410,12 +588,22 @@ fn stale_expected_version_is_rejected_without_effect() {
     let c = w.report(small());
     assert_eq!(c.version, 1);
     let who = Actor::default();
-    let lid = Action::Transition { name: "立案".into(), outcome: None };
+    let lid = Action::Transition {
+        name: "立案".into(),
+        outcome: None,
+    };
     let c2 = w.svc.act(c.id, &lid, &who, Some(1)).unwrap();
     assert_eq!(c2.version, 2);
-    let send = Action::Transition { name: "派遣".into(), outcome: None };
+    let send = Action::Transition {
+        name: "派遣".into(),
+        outcome: None,
+    };
     match w.svc.act(c.id, &send, &who, Some(1)) {
-        Err(CaseError::VersionConflict { expected: 1, actual: 2, .. }) => {}
+        Err(CaseError::VersionConflict {
+            expected: 1,
+            actual: 2,
+            ..
+        }) => {}
         other => panic!("{other:?}"),
     }
     assert_eq!(w.get(c.id), c2);
@@ -452,8 +640,14 @@ fn concurrent_actions_on_one_case_never_lose_an_update() {
 #[test]
 fn micro_wish_runs_its_own_workflow() {
     let w = world("2026-09-14T10:00:00+08:00");
-    let c = w.report_wf("微心愿", json!({"心愿": "帮助独居老人修理水龙头", "居民": "张阿姨"}));
-    assert_eq!((c.state.as_str(), c.level.as_str(), c.class.as_deref()), ("点单", "社区", None));
+    let c = w.report_wf(
+        "微心愿",
+        json!({"心愿": "帮助独居老人修理水龙头", "居民": "张阿姨"}),
+    );
+    assert_eq!(
+        (c.state.as_str(), c.level.as_str(), c.class.as_deref()),
+        ("点单", "社区", None)
+    );
     // 2 工作日 to dispatch.
     assert_eq!(w.due(c.id), ["2026-09-16T17:30:00+08:00"]);
     w.act(c.id, "派单").unwrap();
@@ -479,7 +673,10 @@ fn micro_wish_not_dispatched_in_time_goes_to_the_street_then_counts_overdue() {
     assert_eq!(w.at("2026-09-18T17:30:00+08:00"), 1);
     let c3 = w.get(c.id);
     assert_eq!((c3.level.as_str(), c3.overdue), ("街道", 1));
-    assert_eq!(w.svc.events(c.id).unwrap().last().map(|e| e.action.clone()), Some("overdue".into()));
+    assert_eq!(
+        w.svc.events(c.id).unwrap().last().map(|e| e.action.clone()),
+        Some("overdue".into())
+    );
 }
 
 #[test]
@@ -492,8 +689,14 @@ fn timers_fire_in_due_order_each_once() {
     assert_eq!(w.at("2026-09-14T14:00:00+08:00"), 0);
     let ea = w.svc.events(a.id).unwrap();
     let eb = w.svc.events(b.id).unwrap();
-    assert_eq!(ea.last().map(|e| e.at), Some(t("2026-09-14T13:00:00+08:00")));
-    assert_eq!(eb.last().map(|e| e.at), Some(t("2026-09-14T12:00:00+08:00")));
+    assert_eq!(
+        ea.last().map(|e| e.at),
+        Some(t("2026-09-14T13:00:00+08:00"))
+    );
+    assert_eq!(
+        eb.last().map(|e| e.at),
+        Some(t("2026-09-14T12:00:00+08:00"))
+    );
 }
 
 /// The crash half of the recovery test: runs only in a child process.
@@ -520,9 +723,21 @@ fn recovery_child() {
     }
     // Some progress on a few cases.
     for id in ids.iter().take(5) {
-        svc.act(*id, &Action::Transition { name: "立案".into(), outcome: None }, &Actor::default(), None).unwrap();
+        svc.act(
+            *id,
+            &Action::Transition {
+                name: "立案".into(),
+                outcome: None,
+            },
+            &Actor::default(),
+            None,
+        )
+        .unwrap();
     }
-    println!("acknowledged {}", ids.iter().map(u64::to_string).collect::<Vec<_>>().join(","));
+    println!(
+        "acknowledged {}",
+        ids.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
+    );
     // Die without any clean shutdown, as kill -9 would.
     std::process::abort();
 }
@@ -531,7 +746,12 @@ fn recovery_child() {
 fn recovery_after_a_crash_keeps_acknowledged_cases_and_fires_each_timer_once() {
     let dir = tempfile::tempdir().unwrap();
     let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "tests_cases::recovery_child", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "tests_cases::recovery_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("WANGGE_RECOVERY_DIR", dir.path())
         .output()
         .unwrap();
@@ -540,7 +760,12 @@ fn recovery_after_a_crash_keeps_acknowledged_cases_and_fires_each_timer_once() {
     let line = stdout
         .lines()
         .find_map(|l| l.split_once("acknowledged ").map(|(_, ids)| ids.trim()))
-        .unwrap_or_else(|| panic!("child said:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr)));
+        .unwrap_or_else(|| {
+            panic!(
+                "child said:\n{stdout}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
     let ids: Vec<u64> = line.split(',').map(|s| s.parse().unwrap()).collect();
     assert_eq!(ids.len(), 50);
 
@@ -557,7 +782,12 @@ fn recovery_after_a_crash_keeps_acknowledged_cases_and_fires_each_timer_once() {
     assert_eq!(svc.fire_due().unwrap(), 25);
     assert_eq!(svc.fire_due().unwrap(), 0);
     for (i, id) in ids.iter().enumerate() {
-        let escalations = svc.events(*id).unwrap().iter().filter(|e| e.action == "escalate").count();
+        let escalations = svc
+            .events(*id)
+            .unwrap()
+            .iter()
+            .filter(|e| e.action == "escalate")
+            .count();
         assert_eq!(escalations, usize::from(i % 2 == 0), "case {id}");
     }
     // A retried report after the crash is still recognised.

@@ -71,9 +71,18 @@ pub struct CTransition {
 
 impl CTransition {
     fn text(&self) -> String {
-        let outcome = self.outcome.as_ref().map(|o| format!(" {o}")).unwrap_or_default();
+        let outcome = self
+            .outcome
+            .as_ref()
+            .map(|o| format!(" {o}"))
+            .unwrap_or_default();
         let restart = if self.restart { " restart" } else { "" };
-        format!("{}{outcome}: {} -> {}{restart}", self.action, self.from.join(", "), self.to)
+        format!(
+            "{}{outcome}: {} -> {}{restart}",
+            self.action,
+            self.from.join(", "),
+            self.to
+        )
     }
 }
 
@@ -107,19 +116,32 @@ pub struct CompiledWorkflow {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// A policy transition, with its outcome (`反馈 满意`).
-    Transition { name: String, outcome: Option<String> },
+    Transition {
+        name: String,
+        outcome: Option<String>,
+    },
     Escalate,
     Pause,
     Resume,
-    Summon { departments: Vec<String> },
-    ReportIn { department: String },
+    Summon {
+        departments: Vec<String>,
+    },
+    ReportIn {
+        department: String,
+    },
 }
 
 impl Action {
     pub fn name(&self) -> String {
         match self {
-            Action::Transition { name, outcome: Some(o) } => format!("{name} {o}"),
-            Action::Transition { name, outcome: None } => name.clone(),
+            Action::Transition {
+                name,
+                outcome: Some(o),
+            } => format!("{name} {o}"),
+            Action::Transition {
+                name,
+                outcome: None,
+            } => name.clone(),
             Action::Escalate => "escalate".into(),
             Action::Pause => "pause".into(),
             Action::Resume => "resume".into(),
@@ -176,8 +198,14 @@ impl CompiledWorkflow {
             },
             classify: w.classify.as_ref().map(|c| Classifier {
                 item: c.item.name.clone(),
-                class_output: c.class_output.as_ref().map_or("等级".into(), |i| i.name.clone()),
-                level_output: c.level_output.as_ref().map_or("处置层级".into(), |i| i.name.clone()),
+                class_output: c
+                    .class_output
+                    .as_ref()
+                    .map_or("等级".into(), |i| i.name.clone()),
+                level_output: c
+                    .level_output
+                    .as_ref()
+                    .map_or("处置层级".into(), |i| i.name.clone()),
             }),
             start: w.start.as_ref().and_then(|s| idx(&s.name)),
             initial: w.initial.as_ref()?.name.clone(),
@@ -234,7 +262,10 @@ impl CompiledWorkflow {
     }
 
     fn level_index(&self, case: &Case) -> usize {
-        self.levels.iter().position(|l| *l == case.level).unwrap_or(0)
+        self.levels
+            .iter()
+            .position(|l| *l == case.level)
+            .unwrap_or(0)
     }
 
     pub fn is_final(&self, state: &str) -> bool {
@@ -246,7 +277,13 @@ impl CompiledWorkflow {
     }
 
     /// Re-arms the level and/or state limits from `from`, keeping the others.
-    fn arm(&self, case: &mut Case, from: Timestamp, level: bool, state: bool) -> Result<(), CaseError> {
+    fn arm(
+        &self,
+        case: &mut Case,
+        from: Timestamp,
+        level: bool,
+        state: bool,
+    ) -> Result<(), CaseError> {
         case.deadlines.retain(|d| match d.kind {
             DeadlineKind::Level { .. } => !level,
             DeadlineKind::State { .. } => !state,
@@ -277,7 +314,15 @@ impl CompiledWorkflow {
         Ok(())
     }
 
-    fn event(&self, before: Option<&Case>, after: &Case, at: Timestamp, who: &Actor, action: &str, outcome: Option<String>, explanation: Value) -> CaseEvent {
+    fn event(
+        &self,
+        before: Option<&Case>,
+        after: &Case,
+        at: Timestamp,
+        who: &Actor,
+        (action, outcome): (&str, Option<String>),
+        explanation: Value,
+    ) -> CaseEvent {
         CaseEvent {
             case_id: after.id,
             seq: after.next_event.saturating_sub(1),
@@ -339,17 +384,28 @@ impl CompiledWorkflow {
                 };
                 let class = pick(&c.class_output)?;
                 let level = pick(&c.level_output)?;
-                (Some(class), level, serde_json::to_value(&decision).unwrap_or(Value::Null))
+                (
+                    Some(class),
+                    level,
+                    serde_json::to_value(&decision).unwrap_or(Value::Null),
+                )
             }
             None => {
-                let start = self.start.and_then(|i| self.levels.get(i)).cloned().unwrap_or_default();
+                let start = self
+                    .start
+                    .and_then(|i| self.levels.get(i))
+                    .cloned()
+                    .unwrap_or_default();
                 (None, start, Value::Null)
             }
         };
         if !self.levels.contains(&level) {
             return Err(CaseError::Classify {
                 workflow: self.name.clone(),
-                message: format!("handling level `{level}` is not on ladder `{}`", self.ladder),
+                message: format!(
+                    "handling level `{level}` is not on ladder `{}`",
+                    self.ladder
+                ),
             });
         }
         let ceiling = class
@@ -389,12 +445,18 @@ impl CompiledWorkflow {
             "ceiling": case.ceiling,
             "deadlines": case.deadlines.iter().map(|d| self.deadline_json(d)).collect::<Vec<_>>(),
         });
-        let event = self.event(None, &case, now, who, "report", None, explanation);
+        let event = self.event(None, &case, now, who, ("report", None), explanation);
         Ok(Change { case, event })
     }
 
     /// Applies an action to a case.
-    pub fn act(&self, case: &Case, action: &Action, who: &Actor, now: Timestamp) -> Result<Change, CaseError> {
+    pub fn act(
+        &self,
+        case: &Case,
+        action: &Action,
+        who: &Actor,
+        now: Timestamp,
+    ) -> Result<Change, CaseError> {
         let mut next = case.clone();
         let name = action.name();
         let closed = self.is_final(&case.state);
@@ -443,7 +505,11 @@ impl CompiledWorkflow {
                         level: case.level.clone(),
                     });
                 }
-                self.climb(&mut next, now, json!({"reason": "declared beyond the level"}))?
+                self.climb(
+                    &mut next,
+                    now,
+                    json!({"reason": "declared beyond the level"}),
+                )?
             }
             Action::Summon { departments } => {
                 if closed {
@@ -462,8 +528,14 @@ impl CompiledWorkflow {
                 }
                 let due = self.due(now, limit)?;
                 for dep in departments {
-                    if next.summons.iter().any(|s| s.department == *dep && s.reported_at.is_none()) {
-                        return Err(CaseError::AlreadySummoned { department: dep.clone() });
+                    if next
+                        .summons
+                        .iter()
+                        .any(|s| s.department == *dep && s.reported_at.is_none())
+                    {
+                        return Err(CaseError::AlreadySummoned {
+                            department: dep.clone(),
+                        });
                     }
                     next.summons.push(Summon {
                         department: dep.clone(),
@@ -473,7 +545,9 @@ impl CompiledWorkflow {
                         missed: false,
                     });
                     next.deadlines.push(Deadline {
-                        kind: DeadlineKind::ReportIn { department: dep.clone() },
+                        kind: DeadlineKind::ReportIn {
+                            department: dep.clone(),
+                        },
                         clock: limit.clock,
                         due,
                     });
@@ -486,14 +560,24 @@ impl CompiledWorkflow {
                     .iter_mut()
                     .find(|s| s.department == *department && s.reported_at.is_none())
                 else {
-                    return Err(CaseError::NotSummoned { department: department.clone() });
+                    return Err(CaseError::NotSummoned {
+                        department: department.clone(),
+                    });
                 };
                 s.reported_at = Some(now);
                 let late = s.missed;
-                next.deadlines.retain(|d| d.kind != DeadlineKind::ReportIn { department: department.clone() });
+                next.deadlines.retain(|d| {
+                    d.kind
+                        != DeadlineKind::ReportIn {
+                            department: department.clone(),
+                        }
+                });
                 json!({"department": department, "late": late})
             }
-            Action::Transition { name: tname, outcome } => {
+            Action::Transition {
+                name: tname,
+                outcome,
+            } => {
                 let candidates: Vec<&CTransition> = self
                     .transitions
                     .iter()
@@ -516,11 +600,20 @@ impl CompiledWorkflow {
                     });
                 }
                 let Some(t) = candidates.iter().find(|t| t.from.contains(&case.state)) else {
-                    let from: Vec<String> = candidates.iter().flat_map(|t| t.from.iter().cloned()).collect();
+                    let from: Vec<String> = candidates
+                        .iter()
+                        .flat_map(|t| t.from.iter().cloned())
+                        .collect();
                     return Err(CaseError::IllegalAction {
                         action: name,
                         state: case.state.clone(),
-                        allowed: format!("allowed from {}", from.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")),
+                        allowed: format!(
+                            "allowed from {}",
+                            from.iter()
+                                .map(|s| format!("`{s}`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
                     });
                 };
                 let entering_final = self.is_final(&t.to);
@@ -551,7 +644,7 @@ impl CompiledWorkflow {
             Action::Transition { name, outcome } => (name.clone(), outcome.clone()),
             other => (other.name(), None),
         };
-        let event = self.event(Some(case), &next, now, who, &act, outcome, explanation);
+        let event = self.event(Some(case), &next, now, who, (&act, outcome), explanation);
         Ok(Change { case: next, event })
     }
 
@@ -559,10 +652,18 @@ impl CompiledWorkflow {
     fn climb(&self, case: &mut Case, at: Timestamp, mut why: Value) -> Result<Value, CaseError> {
         let from = case.level.clone();
         let idx = self.level_index(case) + 1;
-        let to = self.levels.get(idx).cloned().unwrap_or_else(|| from.clone());
+        let to = self
+            .levels
+            .get(idx)
+            .cloned()
+            .unwrap_or_else(|| from.clone());
         case.level = to.clone();
         case.escalations += 1;
-        let ceiling_idx = case.class.as_ref().and_then(|c| self.ceiling.get(c)).copied();
+        let ceiling_idx = case
+            .class
+            .as_ref()
+            .and_then(|c| self.ceiling.get(c))
+            .copied();
         let breach = ceiling_idx.is_some_and(|c| idx > c);
         if breach {
             case.breaches.push(Breach {
@@ -579,7 +680,11 @@ impl CompiledWorkflow {
             m.insert("breach".into(), json!(breach));
             m.insert(
                 "deadlines".into(),
-                json!(case.deadlines.iter().map(|d| self.deadline_json(d)).collect::<Vec<_>>()),
+                json!(case
+                    .deadlines
+                    .iter()
+                    .map(|d| self.deadline_json(d))
+                    .collect::<Vec<_>>()),
             );
         }
         Ok(why)
@@ -599,7 +704,11 @@ impl CompiledWorkflow {
             note: None,
         };
         let limit = match &deadline.kind {
-            DeadlineKind::Level { level } => self.levels.iter().position(|l| l == level).and_then(|i| self.level_limits.get(&i)),
+            DeadlineKind::Level { level } => self
+                .levels
+                .iter()
+                .position(|l| l == level)
+                .and_then(|i| self.level_limits.get(&i)),
             DeadlineKind::State { state } => self.state_limits.get(state),
             DeadlineKind::ReportIn { .. } => self.summons.get(&self.level_index(case)),
         }
@@ -612,7 +721,10 @@ impl CompiledWorkflow {
                     }
                 }
                 next.deadlines.retain(|d| d != deadline);
-                ("report_in_missed", json!({"department": department, "limit": limit}))
+                (
+                    "report_in_missed",
+                    json!({"department": department, "limit": limit}),
+                )
             }
             kind => {
                 let why = json!({"reason": "time limit ran out", "limit": limit, "deadline": kind});
@@ -626,7 +738,7 @@ impl CompiledWorkflow {
             }
         };
         Self::bump(&mut next, at);
-        let event = self.event(Some(case), &next, at, &who, action, None, explanation);
+        let event = self.event(Some(case), &next, at, &who, (action, None), explanation);
         Ok(Some(Change { case: next, event }))
     }
 }

@@ -1,0 +1,207 @@
+//! `wangge org import|list|report`: the organisation registry in the local
+//! data folder, validated against a ladder of the policy set, and the
+//! organisation policies (e.g. 网格规模核查, 三建一管) run over it.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Subcommand;
+use wangge_dsl::render;
+use wangge_engine::org::{self, read_rows, rows_are_people, validate_people, validate_units};
+use wangge_engine::store::{SledStore, Store};
+use wangge_engine::{compile, PolicySet, RhaiHost};
+
+use crate::Format;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+    /// Data folder (sled).
+    #[arg(long, global = true, default_value = "data")]
+    data: PathBuf,
+    /// Policy folder.
+    #[arg(long, global = true, default_value = "policies")]
+    policies: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Import units or people from CSV or JSON (all rows or none).
+    Import {
+        file: PathBuf,
+        /// The ladder unit levels must fit; by default the first ladder that has every level in the file.
+        #[arg(long)]
+        ladder: Option<String>,
+    },
+    /// List the registered units.
+    List {
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
+    /// Run policy items (tables or rule sets of one parameter) over every unit.
+    Report {
+        /// Items to run, e.g. `--item 网格规模核查 --item 三建一管`.
+        #[arg(long = "item", required = true)]
+        items: Vec<String>,
+        /// Only units at this level.
+        #[arg(long)]
+        level: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
+}
+
+fn policies(dir: &Path) -> Result<PolicySet, ExitCode> {
+    let sources = wangge_dsl::source::load(dir).map_err(|e| {
+        crate::report(e);
+        ExitCode::FAILURE
+    })?;
+    let compiled = compile(sources, &RhaiHost::default());
+    compiled.set.ok_or_else(|| {
+        let errors: Vec<_> = compiled
+            .diagnostics
+            .into_iter()
+            .filter(|d| d.is_error())
+            .collect();
+        eprint!("{}", render(&errors, &compiled.sources, false));
+        eprintln!("error: the policy set has errors; run `wangge check`");
+        ExitCode::FAILURE
+    })
+}
+
+fn store(dir: &Path) -> Result<SledStore, ExitCode> {
+    SledStore::open(dir, 64 << 20).map_err(|e| {
+        crate::report(e);
+        ExitCode::FAILURE
+    })
+}
+
+pub fn run(args: &Args) -> ExitCode {
+    match run_inner(args) {
+        Ok(code) | Err(code) => code,
+    }
+}
+
+fn run_inner(args: &Args) -> Result<ExitCode, ExitCode> {
+    let fail = |e: wangge_engine::case_error::CaseError| {
+        crate::report(e);
+        ExitCode::FAILURE
+    };
+    match &args.command {
+        Command::Import { file, ladder } => {
+            let set = policies(&args.policies)?;
+            let text = std::fs::read_to_string(file).map_err(|e| {
+                eprintln!("error: cannot read `{}`: {e}", file.display());
+                ExitCode::FAILURE
+            })?;
+            let name = file.display().to_string();
+            let rows = read_rows(&text, &name).map_err(|e| {
+                crate::report(e);
+                ExitCode::FAILURE
+            })?;
+            let store = store(&args.data)?;
+            let existing = store.units().map_err(fail)?;
+            if rows_are_people(&rows) {
+                let people = validate_people(&rows, &existing, &name).map_err(|e| {
+                    crate::report(e);
+                    ExitCode::FAILURE
+                })?;
+                store.put_people(&people).map_err(fail)?;
+                store.flush().map_err(fail)?;
+                println!("imported {} people from {name}", people.len());
+                return Ok(ExitCode::SUCCESS);
+            }
+            let levels: Vec<String> = rows
+                .iter()
+                .filter_map(|r| r.fields.get("level").cloned())
+                .collect();
+            let chosen = match ladder {
+                Some(l) => set.ladders.get(l).map(|v| (l.clone(), v.clone())),
+                None => set
+                    .ladders
+                    .iter()
+                    .find(|(_, ls)| levels.iter().all(|l| ls.contains(l)))
+                    .map(|(k, v)| (k.clone(), v.clone())),
+            };
+            let Some((ladder_name, ladder_levels)) = chosen else {
+                eprintln!(
+                    "error: no ladder fits; name one with `--ladder` (known: {})",
+                    set.ladders.keys().cloned().collect::<Vec<_>>().join(", ")
+                );
+                return Err(ExitCode::FAILURE);
+            };
+            let units = validate_units(&rows, &ladder_levels, &existing, &name).map_err(|e| {
+                crate::report(e);
+                ExitCode::FAILURE
+            })?;
+            store.put_units(&units).map_err(fail)?;
+            store.flush().map_err(fail)?;
+            println!(
+                "imported {} units from {name} (ladder {ladder_name})",
+                units.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::List { format } => {
+            let store = store(&args.data)?;
+            let units = store.units().map_err(fail)?;
+            match format {
+                Format::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&units).unwrap_or_default()
+                ),
+                Format::Human => {
+                    for u in &units {
+                        println!(
+                            "{}\t{}\t{}\t{}\t{} 户{}",
+                            u.id,
+                            u.name,
+                            u.level,
+                            u.parent.as_deref().unwrap_or("-"),
+                            u.households,
+                            u.kind
+                                .as_ref()
+                                .map(|k| format!("\t{k}"))
+                                .unwrap_or_default()
+                        );
+                    }
+                    println!("{} unit(s)", units.len());
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Report {
+            items,
+            level,
+            format,
+        } => {
+            let set = policies(&args.policies)?;
+            let store = store(&args.data)?;
+            let mut units = store.units().map_err(fail)?;
+            if let Some(l) = level {
+                units.retain(|u| &u.level == l);
+            }
+            let rows = org::report(&set, &units, items).map_err(|e| {
+                crate::report(e);
+                ExitCode::FAILURE
+            })?;
+            match format {
+                Format::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&rows).unwrap_or_default()
+                ),
+                Format::Human => {
+                    for r in &rows {
+                        println!(
+                            "{}\t{}\t{}\t{}\t{}",
+                            r.unit, r.name, r.level, r.item, r.result
+                        );
+                    }
+                    println!("{} result(s) over {} unit(s)", rows.len(), units.len());
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
