@@ -3,6 +3,7 @@
 //! storage format.
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::Value;
 use wangge_dsl::ast::ClockKind;
 
@@ -118,6 +119,40 @@ pub struct CaseEvent {
     pub level_after: String,
     pub policy_version: String,
     /// Why: the decision, the transition, the limit that ran out …
-    pub explanation: Value,
+    pub explanation: Why,
     pub note: Option<String>,
+}
+
+/// An event's explanation, kept as serialised JSON (it is written far more
+/// often than it is read).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Why(Box<RawValue>);
+
+impl Why {
+    pub fn new<T: Serialize + ?Sized>(v: &T) -> Why {
+        match serde_json::value::to_raw_value(v) {
+            Ok(raw) => Why(raw),
+            Err(_) => Why::null(),
+        }
+    }
+
+    pub fn null() -> Why {
+        Why(serde_json::value::to_raw_value(&Value::Null).unwrap_or_else(|_| RawValue::NULL.to_owned()))
+    }
+
+    /// The explanation as a JSON value.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(self.0.get()).unwrap_or(Value::Null)
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.get()
+    }
+}
+
+impl PartialEq for Why {
+    fn eq(&self, other: &Why) -> bool {
+        self.0.get() == other.0.get()
+    }
 }

@@ -12,7 +12,7 @@ use crate::case::{Case, CaseEvent, CaseId};
 use crate::case_error::CaseError;
 use crate::clock::Clock;
 use crate::policy::PolicySet;
-use crate::store::{Created, GroupCommit, IdemRecord, Store};
+use crate::store::{Created, IdemRecord, Outcome, Pending, Store};
 use crate::workflow::{Action, Actor};
 
 const STRIPES: usize = 1024;
@@ -36,7 +36,6 @@ pub struct CaseService {
     policy: RwLock<Arc<PolicySet>>,
     clock: Arc<dyn Clock>,
     locks: Vec<Mutex<()>>,
-    commit: GroupCommit,
 }
 
 fn storage(message: &str) -> CaseError {
@@ -45,30 +44,44 @@ fn storage(message: &str) -> CaseError {
     }
 }
 
-/// JSON with object keys sorted, so equal payloads hash equally.
-fn canonical(v: &Value) -> Value {
+/// Feeds JSON into a hasher with object keys sorted, so equal payloads hash
+/// equally whatever their key order.
+fn hash_canonical(h: &mut Sha256, v: &Value) {
     match v {
         Value::Object(m) => {
             let mut keys: Vec<&String> = m.keys().collect();
             keys.sort();
-            Value::Object(
-                keys.into_iter()
-                    .map(|k| (k.clone(), canonical(&m[k])))
-                    .collect(),
-            )
+            h.update(b"{");
+            for k in keys {
+                h.update(serde_json::to_string(k).unwrap_or_default().as_bytes());
+                h.update(b":");
+                if let Some(v) = m.get(k) {
+                    hash_canonical(h, v);
+                }
+                h.update(b",");
+            }
+            h.update(b"}");
         }
-        Value::Array(a) => Value::Array(a.iter().map(canonical).collect()),
-        other => other.clone(),
+        Value::Array(a) => {
+            h.update(b"[");
+            for v in a {
+                hash_canonical(h, v);
+                h.update(b",");
+            }
+            h.update(b"]");
+        }
+        other => h.update(other.to_string().as_bytes()),
     }
 }
 
 fn payload_hash(r: &Report) -> String {
-    let v = serde_json::json!({"workflow": r.workflow, "unit": r.unit, "data": canonical(&r.data)});
-    let bytes = serde_json::to_vec(&v).unwrap_or_default();
-    Sha256::digest(&bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    let mut h = Sha256::new();
+    h.update(r.workflow.as_bytes());
+    h.update([0]);
+    h.update(r.unit.as_deref().unwrap_or("").as_bytes());
+    h.update([0, u8::from(r.unit.is_some())]);
+    hash_canonical(&mut h, &r.data);
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl CaseService {
@@ -78,7 +91,6 @@ impl CaseService {
             policy: RwLock::new(policy),
             clock,
             locks: (0..STRIPES).map(|_| Mutex::new(())).collect(),
-            commit: GroupCommit::default(),
         }
     }
 
@@ -117,7 +129,7 @@ impl CaseService {
 
     /// Waits until every write so far is durable.
     pub fn durable(&self) -> Result<(), CaseError> {
-        self.commit.commit(self.store.as_ref())
+        self.store.flush()
     }
 
     /// Reports an event: classify, open the case, persist it durably.
@@ -156,21 +168,16 @@ impl CaseService {
             i.case_id = id;
             i
         });
-        match self.store.create(&change, idem.as_ref())? {
-            Created::New => {
-                self.durable()?;
-                Ok((change.case, true))
-            }
-            Created::Existing {
+        let case = change.case.clone();
+        match self.store.create(change, idem)?.wait()? {
+            Outcome::Created(Created::Existing {
                 case_id,
                 same_payload: true,
-            } => {
-                self.durable()?;
-                Ok((self.get(case_id)?, false))
-            }
-            Created::Existing { .. } => Err(CaseError::IdempotencyMismatch {
+            }) => Ok((self.get(case_id)?, false)),
+            Outcome::Created(Created::Existing { .. }) => Err(CaseError::IdempotencyMismatch {
                 key: r.idempotency_key.unwrap_or_default(),
             }),
+            Outcome::Created(Created::New) | Outcome::Done => Ok((case, true)),
         }
     }
 
@@ -192,7 +199,7 @@ impl CaseService {
         who: &Actor,
         expected_version: Option<u64>,
     ) -> Result<Case, CaseError> {
-        let case = {
+        let (case, pending) = {
             let _guard = self.lock(id)?;
             let case = self.get(id)?;
             if let Some(expected) = expected_version {
@@ -207,10 +214,11 @@ impl CaseService {
             let policy = self.policy();
             let wf = policy.workflow(&case.workflow)?;
             let change = wf.act(&case, action, who, self.clock.now())?;
-            self.store.update(&case, &change, None)?;
-            change.case
+            let after = change.case.clone();
+            let pending = self.store.update(&case, change, None)?;
+            (after, pending)
         };
-        self.durable()?;
+        pending.wait()?;
         Ok(case)
     }
 
@@ -222,36 +230,39 @@ impl CaseService {
         let policy = self.policy();
         loop {
             let now = self.clock.now();
-            let batch = self.store.due(now, 512)?;
+            let batch = self.store.due(now, 1024)?;
             if batch.is_empty() {
                 break;
             }
+            let mut pending: Vec<Pending> = Vec::with_capacity(batch.len());
             for (i, t) in batch.iter().enumerate() {
                 let _guard = self.lock(t.case_id)?;
                 let Some(case) = self.store.case(t.case_id)? else {
-                    self.store.drop_timer(t)?;
+                    pending.push(self.store.drop_timer(t.clone())?);
                     continue;
                 };
                 let wf = policy.workflow(&case.workflow)?;
                 match wf.fire(&case, &t.deadline)? {
                     Some(change) => {
-                        self.store.update(&case, &change, Some(t))?;
-                        fired += 1;
-                        // A new deadline that is already due and earlier than the
-                        // rest of this batch: rescan to keep due order.
+                        // A new deadline already due and earlier than the rest of
+                        // this batch: apply what we have and rescan, to keep due order.
                         let next_in_batch = batch.get(i + 1).map(|n| n.due);
-                        if let (Some(d), Some(n)) = (change.case.next_deadline(), next_in_batch) {
-                            if d.due <= now && d.due < n {
-                                break;
-                            }
+                        let rescan = match (change.case.next_deadline(), next_in_batch) {
+                            (Some(d), Some(n)) => d.due <= now && d.due < n,
+                            _ => false,
+                        };
+                        pending.push(self.store.update(&case, change, Some(t.clone()))?);
+                        fired += 1;
+                        if rescan {
+                            break;
                         }
                     }
-                    None => self.store.drop_timer(t)?,
+                    None => pending.push(self.store.drop_timer(t.clone())?),
                 }
             }
-        }
-        if fired > 0 {
-            self.durable()?;
+            for p in pending {
+                p.wait()?;
+            }
         }
         Ok(fired)
     }

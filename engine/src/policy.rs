@@ -233,10 +233,26 @@ impl PolicySet {
                 }
             }
         }
+        self.dispatch(ev, &args)
+    }
+
+    /// Evaluates `item` with one value per parameter, in order.
+    pub fn evaluate_args(&self, item: &str, args: &[&Value]) -> Result<Decision, EvalError> {
+        let ev = self.get(item)?;
+        if let Some(p) = ev.params().get(args.len()) {
+            return Err(EvalError::MissingInput {
+                item: item.to_string(),
+                param: p.clone(),
+            });
+        }
+        self.dispatch(ev, args)
+    }
+
+    fn dispatch(&self, ev: &Evaluable, args: &[&Value]) -> Result<Decision, EvalError> {
         match ev {
-            Evaluable::Table(t) => t.evaluate(&self.host, &args, &self.hash),
-            Evaluable::Rules(r) => r.evaluate(&self.host, &args, &self.hash),
-            Evaluable::Calc(c) => c.evaluate(&self.host, &args, &self.hash),
+            Evaluable::Table(t) => t.evaluate(&self.host, args, &self.hash),
+            Evaluable::Rules(r) => r.evaluate(&self.host, args, &self.hash),
+            Evaluable::Calc(c) => c.evaluate(&self.host, args, &self.hash),
         }
     }
 }

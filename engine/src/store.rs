@@ -1,25 +1,33 @@
 //! Storage behind a trait, with sled as the embedded default.
 //!
-//! Trees: `cases` (id → case), `events` (id ++ seq → event, append-only),
-//! `timers` (due ++ id ++ slot → deadline, in due order), `idem`
-//! (workflow ++ key → payload hash and case id), `units`, `people`, `meta`.
-//! Every value starts with a format-version byte. Writes that belong
-//! together (a case, its event, its timers, its idempotency key) are one
-//! sled transaction. Durability is the caller's: `flush` (see
-//! [`GroupCommit`]) before acknowledging.
+//! Case records live in one sled tree under key prefixes: `c` id → case,
+//! `e` id ++ seq → event (append-only), `t` due ++ id ++ slot → deadline (in
+//! due order), `i` workflow ++ key → idempotency record, `m` counters. Units
+//! and people have trees of their own. Every value starts with a
+//! format-version byte.
+//!
+//! One writer thread owns all case writes. Callers submit a write and get a
+//! [`Pending`] to wait on; the writer takes every queued write, applies them
+//! as one atomic `sled::Batch` (so the writes of one change — case, event,
+//! timers, idempotency key — land together), flushes once, and then answers
+//! them all: group commit. A submitted update is visible to `case()` at once
+//! (an overlay of not-yet-applied cases), so a caller that holds the case's
+//! lock can read, change and submit without waiting for the disk.
 //!
 //! sled 0.34 notes: `flush_async` can deadlock under concurrent callers
 //! (upstream #1308), so only the blocking `flush` is used. On Linux it uses
 //! `sync_file_range`, which survives a killed process but not necessarily a
 //! power cut.
 
+use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Condvar, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
-use sled::Transactional;
 
 use crate::case::{Case, CaseEvent, CaseId, Deadline};
 use crate::case_error::CaseError;
@@ -60,39 +68,6 @@ pub enum Created {
     },
 }
 
-/// Case storage. Implementations must make each method's writes atomic.
-pub trait Store: Send + Sync {
-    /// A fresh, never reused case id.
-    fn next_id(&self) -> Result<CaseId, CaseError>;
-    fn case(&self, id: CaseId) -> Result<Option<Case>, CaseError>;
-    /// Writes a new case with its first event and timers, unless `idem`'s key
-    /// is already taken.
-    fn create(&self, change: &Change, idem: Option<&IdemRecord>) -> Result<Created, CaseError>;
-    /// Replaces `before` by `change.case`, appends the event, moves timers,
-    /// and removes `fired` (the timer that caused it), all at once.
-    fn update(
-        &self,
-        before: &Case,
-        change: &Change,
-        fired: Option<&Timer>,
-    ) -> Result<(), CaseError>;
-    /// Removes a stale timer.
-    fn drop_timer(&self, timer: &Timer) -> Result<(), CaseError>;
-    /// Timers due at or before `now`, in due order, at most `max`.
-    fn due(&self, now: Timestamp, max: usize) -> Result<Vec<Timer>, CaseError>;
-    fn events(&self, id: CaseId) -> Result<Vec<CaseEvent>, CaseError>;
-    /// Every case, in id order.
-    fn scan_cases(&self, f: &mut dyn FnMut(Case) -> bool) -> Result<(), CaseError>;
-    fn case_count(&self) -> usize;
-    fn timer_count(&self) -> usize;
-    /// Makes every write so far durable.
-    fn flush(&self) -> Result<(), CaseError>;
-    fn put_units(&self, units: &[Unit]) -> Result<(), CaseError>;
-    fn units(&self) -> Result<Vec<Unit>, CaseError>;
-    fn put_people(&self, people: &[Person]) -> Result<(), CaseError>;
-    fn people(&self) -> Result<Vec<Person>, CaseError>;
-}
-
 fn storage(e: impl std::fmt::Display) -> CaseError {
     CaseError::Storage {
         message: e.to_string(),
@@ -115,19 +90,48 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CaseError> {
     }
 }
 
-fn timer_key(due: Timestamp, id: CaseId, slot: u32) -> [u8; 20] {
-    let mut k = [0u8; 20];
+const CASE: u8 = b'c';
+const EVENT: u8 = b'e';
+const TIMER: u8 = b't';
+const IDEM: u8 = b'i';
+const META_CASES: &[u8] = b"m/cases";
+const META_TIMERS: &[u8] = b"m/timers";
+
+fn timer_key(due: Timestamp, id: CaseId, slot: u32) -> [u8; 21] {
+    let mut k = [0u8; 21];
+    k[0] = TIMER;
     // Flip the sign bit so negative times sort before positive ones.
-    k[..8].copy_from_slice(&((due as u64) ^ (1 << 63)).to_be_bytes());
-    k[8..16].copy_from_slice(&id.to_be_bytes());
-    k[16..].copy_from_slice(&slot.to_be_bytes());
+    k[1..9].copy_from_slice(&((due as u64) ^ (1 << 63)).to_be_bytes());
+    k[9..17].copy_from_slice(&id.to_be_bytes());
+    k[17..].copy_from_slice(&slot.to_be_bytes());
     k
 }
 
-fn event_key(id: CaseId, seq: u64) -> [u8; 16] {
-    let mut k = [0u8; 16];
-    k[..8].copy_from_slice(&id.to_be_bytes());
-    k[8..].copy_from_slice(&seq.to_be_bytes());
+fn case_key(id: CaseId) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = CASE;
+    k[1..].copy_from_slice(&id.to_be_bytes());
+    k
+}
+
+fn event_prefix(id: CaseId) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = EVENT;
+    k[1..].copy_from_slice(&id.to_be_bytes());
+    k
+}
+
+fn event_key(id: CaseId, seq: u64) -> [u8; 17] {
+    let mut k = [0u8; 17];
+    k[..9].copy_from_slice(&event_prefix(id));
+    k[9..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+fn idem_key(key: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(key.len() + 1);
+    k.push(IDEM);
+    k.extend_from_slice(key.as_bytes());
     k
 }
 
@@ -148,26 +152,147 @@ pub fn timers_of(case: &Case) -> Vec<Timer> {
         .collect()
 }
 
+/// What a write did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Done,
+    Created(Created),
+}
+
+/// A submitted write. `wait` returns once it is applied and durable.
+pub struct Pending {
+    slot: Arc<Slot>,
+}
+
+#[derive(Default)]
+struct Slot {
+    result: Mutex<Option<Result<Outcome, CaseError>>>,
+    cv: Condvar,
+}
+
+impl Slot {
+    fn set(&self, r: Result<Outcome, CaseError>) {
+        if let Ok(mut g) = self.result.lock() {
+            *g = Some(r);
+        }
+        self.cv.notify_all();
+    }
+}
+
+impl Pending {
+    pub fn wait(self) -> Result<Outcome, CaseError> {
+        let mut g = self.slot.result.lock().map_err(|_| storage("write slot poisoned"))?;
+        loop {
+            if let Some(r) = g.take() {
+                return r;
+            }
+            g = self.slot.cv.wait(g).map_err(|_| storage("write slot poisoned"))?;
+        }
+    }
+}
+
+/// Case storage.
+pub trait Store: Send + Sync {
+    /// A fresh, never reused case id.
+    fn next_id(&self) -> Result<CaseId, CaseError>;
+    /// The case, including updates submitted but not yet applied.
+    fn case(&self, id: CaseId) -> Result<Option<Case>, CaseError>;
+    /// Submits a new case with its first event and timers; if `idem`'s key
+    /// is already taken, nothing is written and the outcome says so.
+    fn create(&self, change: Change, idem: Option<IdemRecord>) -> Result<Pending, CaseError>;
+    /// Submits `change`, replacing `before`: the case, its event, its timers
+    /// moved, and `fired` (the timer that caused it) removed, all at once.
+    fn update(&self, before: &Case, change: Change, fired: Option<Timer>) -> Result<Pending, CaseError>;
+    /// Submits the removal of a stale timer.
+    fn drop_timer(&self, timer: Timer) -> Result<Pending, CaseError>;
+    /// Applied timers due at or before `now`, in due order, at most `max`.
+    fn due(&self, now: Timestamp, max: usize) -> Result<Vec<Timer>, CaseError>;
+    fn events(&self, id: CaseId) -> Result<Vec<CaseEvent>, CaseError>;
+    /// Every applied case, in id order, until `f` returns false.
+    fn scan_cases(&self, f: &mut dyn FnMut(Case) -> bool) -> Result<(), CaseError>;
+    fn case_count(&self) -> u64;
+    fn timer_count(&self) -> u64;
+    /// Waits until every write submitted so far is durable.
+    fn flush(&self) -> Result<(), CaseError>;
+    fn put_units(&self, units: &[Unit]) -> Result<(), CaseError>;
+    fn units(&self) -> Result<Vec<Unit>, CaseError>;
+    fn put_people(&self, people: &[Person]) -> Result<(), CaseError>;
+    fn people(&self) -> Result<Vec<Person>, CaseError>;
+}
+
+/// A change encoded by the caller, ready for the writer.
+struct Encoded {
+    case_id: CaseId,
+    version: u64,
+    case: Vec<u8>,
+    event_key: [u8; 17],
+    event: Vec<u8>,
+    add_timers: Vec<([u8; 21], Vec<u8>)>,
+    remove_timers: Vec<[u8; 21]>,
+}
+
+impl Encoded {
+    fn new(before: &[Timer], change: &Change, fired: Option<&Timer>) -> Result<Encoded, CaseError> {
+        let mut remove_timers: Vec<[u8; 21]> = before.iter().map(|t| timer_key(t.due, t.case_id, t.slot)).collect();
+        if let Some(t) = fired {
+            let k = timer_key(t.due, t.case_id, t.slot);
+            if !remove_timers.contains(&k) {
+                remove_timers.push(k);
+            }
+        }
+        let mut add_timers = Vec::new();
+        for t in timers_of(&change.case) {
+            add_timers.push((timer_key(t.due, t.case_id, t.slot), encode(&t.deadline)?));
+        }
+        Ok(Encoded {
+            case_id: change.case.id,
+            version: change.case.version,
+            case: encode(&change.case)?,
+            event_key: event_key(change.event.case_id, change.event.seq),
+            event: encode(&change.event)?,
+            add_timers,
+            remove_timers,
+        })
+    }
+}
+
+enum Op {
+    Create {
+        enc: Encoded,
+        idem: Option<(IdemRecord, Vec<u8>)>,
+    },
+    Update(Encoded),
+    DropTimer([u8; 21]),
+    Flush,
+}
+
+/// Cases submitted but not yet applied, by id.
+type Overlay = Arc<Mutex<HashMap<CaseId, Case>>>;
+
 /// The embedded sled store.
 pub struct SledStore {
     db: sled::Db,
-    cases: sled::Tree,
-    events: sled::Tree,
-    timers: sled::Tree,
-    idem: sled::Tree,
+    data: sled::Tree,
     units: sled::Tree,
     people: sled::Tree,
+    overlay: Overlay,
+    cases: Arc<AtomicU64>,
+    timers: Arc<AtomicU64>,
+    tx: Mutex<Option<Sender<(Op, Arc<Slot>)>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
 }
 
-enum Abort {
-    Existing { case_id: CaseId, same_payload: bool },
-    Error(CaseError),
-}
-
-type TxResult<T> = Result<T, ConflictableTransactionError<Abort>>;
-
-fn tx_err(e: CaseError) -> ConflictableTransactionError<Abort> {
-    ConflictableTransactionError::Abort(Abort::Error(e))
+fn read_counter(tree: &sled::Tree, key: &[u8]) -> Result<u64, CaseError> {
+    Ok(match tree.get(key).map_err(storage)? {
+        Some(v) => {
+            let mut b = [0u8; 8];
+            if v.len() == 8 {
+                b.copy_from_slice(&v);
+            }
+            u64::from_be_bytes(b)
+        }
+        None => 0,
+    })
 }
 
 impl SledStore {
@@ -176,6 +301,7 @@ impl SledStore {
         let db = sled::Config::new()
             .path(dir)
             .cache_capacity(cache_bytes)
+            .mode(sled::Mode::HighThroughput)
             .open()
             .map_err(|e| storage(format!("cannot open `{}`: {e}", dir.display())))?;
         Self::from_db(db)
@@ -183,61 +309,192 @@ impl SledStore {
 
     /// A store that lives in memory only (tests, scenarios).
     pub fn temporary() -> Result<SledStore, CaseError> {
-        let db = sled::Config::new()
-            .temporary(true)
-            .open()
-            .map_err(storage)?;
+        let db = sled::Config::new().temporary(true).open().map_err(storage)?;
         Self::from_db(db)
     }
 
     fn from_db(db: sled::Db) -> Result<SledStore, CaseError> {
         let tree = |name: &str| db.open_tree(name).map_err(storage);
+        let data = tree("cases")?;
+        let cases = Arc::new(AtomicU64::new(read_counter(&data, META_CASES)?));
+        let timers = Arc::new(AtomicU64::new(read_counter(&data, META_TIMERS)?));
+        let overlay: Overlay = Arc::default();
+        let (tx, rx) = mpsc::channel();
+        let writer = Writer {
+            data: data.clone(),
+            overlay: overlay.clone(),
+            cases: cases.clone(),
+            timers: timers.clone(),
+        };
+        let wdb = db.clone();
+        let handle = std::thread::Builder::new()
+            .name("wangge-writer".into())
+            .spawn(move || writer.run(wdb, rx))
+            .map_err(storage)?;
         Ok(SledStore {
-            cases: tree("cases")?,
-            events: tree("events")?,
-            timers: tree("timers")?,
-            idem: tree("idem")?,
             units: tree("units")?,
             people: tree("people")?,
             db,
+            data,
+            overlay,
+            cases,
+            timers,
+            tx: Mutex::new(Some(tx)),
+            writer: Mutex::new(Some(handle)),
         })
     }
 
-    fn write_change(
-        cases: &TransactionalTree,
-        events: &TransactionalTree,
-        timers: &TransactionalTree,
-        before: Option<&Case>,
-        change: &Change,
-    ) -> TxResult<()> {
-        if let Some(b) = before {
-            for t in timers_of(b) {
-                timers.remove(&timer_key(t.due, t.case_id, t.slot)[..])?;
-            }
-        }
-        for t in timers_of(&change.case) {
-            timers.insert(
-                &timer_key(t.due, t.case_id, t.slot)[..],
-                encode(&t.deadline).map_err(tx_err)?,
-            )?;
-        }
-        cases.insert(
-            &change.case.id.to_be_bytes()[..],
-            encode(&change.case).map_err(tx_err)?,
-        )?;
-        events.insert(
-            &event_key(change.event.case_id, change.event.seq)[..],
-            encode(&change.event).map_err(tx_err)?,
-        )?;
-        Ok(())
+    fn submit(&self, op: Op) -> Result<Pending, CaseError> {
+        let slot = Arc::new(Slot::default());
+        let g = self.tx.lock().map_err(|_| storage("writer queue poisoned"))?;
+        let tx = g.as_ref().ok_or_else(|| storage("the store is closed"))?;
+        tx.send((op, slot.clone())).map_err(|_| storage("the writer has stopped"))?;
+        Ok(Pending { slot })
     }
 }
 
-fn tx_result<T>(r: Result<T, TransactionError<Abort>>) -> Result<Result<T, Abort>, CaseError> {
-    match r {
-        Ok(v) => Ok(Ok(v)),
-        Err(TransactionError::Abort(a)) => Ok(Err(a)),
-        Err(TransactionError::Storage(e)) => Err(storage(e)),
+impl Drop for SledStore {
+    fn drop(&mut self) {
+        if let Ok(mut g) = self.tx.lock() {
+            g.take();
+        }
+        if let Ok(mut g) = self.writer.lock() {
+            if let Some(h) = g.take() {
+                let _ = h.join();
+            }
+        }
+    }
+}
+
+struct Writer {
+    data: sled::Tree,
+    overlay: Overlay,
+    cases: Arc<AtomicU64>,
+    timers: Arc<AtomicU64>,
+}
+
+/// Largest number of writes applied as one batch.
+const MAX_BATCH: usize = 4096;
+
+type Answer = (Arc<Slot>, Result<Outcome, CaseError>);
+
+impl Writer {
+    /// Applies queued writes batch after batch, flushing after each, then
+    /// answers the batch. Writes that arrive during a flush form the next batch.
+    fn run(self, db: sled::Db, rx: Receiver<(Op, Arc<Slot>)>) {
+        while let Ok(first) = rx.recv() {
+            let mut ops = vec![first];
+            while ops.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(op) => ops.push(op),
+                    Err(_) => break,
+                }
+            }
+            let answers = self.apply(ops);
+            let flushed = db.flush().map(|_| ()).map_err(storage);
+            for (slot, r) in answers {
+                slot.set(match &flushed {
+                    Ok(()) => r,
+                    Err(e) => Err(e.clone()),
+                });
+            }
+        }
+    }
+
+    fn apply(&self, ops: Vec<(Op, Arc<Slot>)>) -> Vec<Answer> {
+        let mut batch = sled::Batch::default();
+        let mut results: Vec<Result<Outcome, CaseError>> = Vec::with_capacity(ops.len());
+        let mut new_idem: HashMap<String, IdemRecord> = HashMap::new();
+        let mut cases = self.cases.load(Ordering::SeqCst);
+        let mut timers = self.timers.load(Ordering::SeqCst);
+        let mut applied: Vec<(CaseId, u64)> = Vec::new();
+        for (op, _) in &ops {
+            results.push(self.stage(op, &mut batch, &mut new_idem, &mut cases, &mut timers, &mut applied));
+        }
+        batch.insert(META_CASES, &cases.to_be_bytes()[..]);
+        batch.insert(META_TIMERS, &timers.to_be_bytes()[..]);
+        let written = self.data.apply_batch(batch).map_err(storage);
+        if written.is_ok() {
+            self.cases.store(cases, Ordering::SeqCst);
+            self.timers.store(timers, Ordering::SeqCst);
+        }
+        if let Ok(mut o) = self.overlay.lock() {
+            for (id, version) in &applied {
+                if o.get(id).is_some_and(|c| c.version <= *version) {
+                    o.remove(id);
+                }
+            }
+        }
+        ops.into_iter()
+            .zip(results)
+            .map(|((_, slot), r)| {
+                let r = match &written {
+                    Ok(()) => r,
+                    Err(e) => Err(e.clone()),
+                };
+                (slot, r)
+            })
+            .collect()
+    }
+
+    fn stage_encoded(batch: &mut sled::Batch, enc: &Encoded, timers: &mut u64) {
+        for k in &enc.remove_timers {
+            batch.remove(&k[..]);
+        }
+        for (k, v) in &enc.add_timers {
+            batch.insert(&k[..], v.as_slice());
+        }
+        *timers = (*timers + enc.add_timers.len() as u64).saturating_sub(enc.remove_timers.len() as u64);
+        batch.insert(&case_key(enc.case_id)[..], enc.case.as_slice());
+        batch.insert(&enc.event_key[..], enc.event.as_slice());
+    }
+
+    fn stage(
+        &self,
+        op: &Op,
+        batch: &mut sled::Batch,
+        new_idem: &mut HashMap<String, IdemRecord>,
+        cases: &mut u64,
+        timers: &mut u64,
+        applied: &mut Vec<(CaseId, u64)>,
+    ) -> Result<Outcome, CaseError> {
+        match op {
+            Op::Create { enc, idem } => {
+                if let Some((rec, bytes)) = idem {
+                    let existing = match new_idem.get(&rec.key) {
+                        Some(r) => Some(r.clone()),
+                        None => match self.data.get(idem_key(&rec.key)).map_err(storage)? {
+                            Some(v) => Some(decode::<IdemRecord>(&v)?),
+                            None => None,
+                        },
+                    };
+                    if let Some(old) = existing {
+                        return Ok(Outcome::Created(Created::Existing {
+                            case_id: old.case_id,
+                            same_payload: old.hash == rec.hash,
+                        }));
+                    }
+                    batch.insert(idem_key(&rec.key), bytes.as_slice());
+                    new_idem.insert(rec.key.clone(), rec.clone());
+                }
+                *cases += 1;
+                Self::stage_encoded(batch, enc, timers);
+                Ok(Outcome::Created(Created::New))
+            }
+            Op::Update(enc) => {
+                Self::stage_encoded(batch, enc, timers);
+                applied.push((enc.case_id, enc.version));
+                Ok(Outcome::Done)
+            }
+            Op::DropTimer(k) => {
+                if self.data.contains_key(k).map_err(storage)? {
+                    *timers = timers.saturating_sub(1);
+                }
+                batch.remove(&k[..]);
+                Ok(Outcome::Done)
+            }
+            Op::Flush => Ok(Outcome::Done),
+        }
     }
 }
 
@@ -248,79 +505,53 @@ impl Store for SledStore {
     }
 
     fn case(&self, id: CaseId) -> Result<Option<Case>, CaseError> {
-        match self.cases.get(id.to_be_bytes()).map_err(storage)? {
+        if let Some(c) = self.overlay.lock().map_err(|_| storage("overlay poisoned"))?.get(&id) {
+            return Ok(Some(c.clone()));
+        }
+        match self.data.get(case_key(id)).map_err(storage)? {
             Some(v) => Ok(Some(decode(&v)?)),
             None => Ok(None),
         }
     }
 
-    fn create(&self, change: &Change, idem: Option<&IdemRecord>) -> Result<Created, CaseError> {
-        let idem_bytes = idem.map(encode).transpose()?;
-        let r = (&self.cases, &self.events, &self.timers, &self.idem).transaction(
-            |(cases, events, timers, idem_tree)| {
-                if let (Some(rec), Some(bytes)) = (idem, &idem_bytes) {
-                    if let Some(old) = idem_tree.get(rec.key.as_bytes())? {
-                        let old: IdemRecord = decode(&old).map_err(tx_err)?;
-                        return Err(ConflictableTransactionError::Abort(Abort::Existing {
-                            case_id: old.case_id,
-                            same_payload: old.hash == rec.hash,
-                        }));
-                    }
-                    idem_tree.insert(rec.key.as_bytes(), bytes.clone())?;
-                }
-                Self::write_change(cases, events, timers, None, change)
-            },
-        );
-        match tx_result(r)? {
-            Ok(()) => Ok(Created::New),
-            Err(Abort::Existing {
-                case_id,
-                same_payload,
-            }) => Ok(Created::Existing {
-                case_id,
-                same_payload,
-            }),
-            Err(Abort::Error(e)) => Err(e),
-        }
-    }
-
-    fn update(
-        &self,
-        before: &Case,
-        change: &Change,
-        fired: Option<&Timer>,
-    ) -> Result<(), CaseError> {
-        let r = (&self.cases, &self.events, &self.timers).transaction(|(cases, events, timers)| {
-            if let Some(t) = fired {
-                timers.remove(&timer_key(t.due, t.case_id, t.slot)[..])?;
+    fn create(&self, change: Change, idem: Option<IdemRecord>) -> Result<Pending, CaseError> {
+        let enc = Encoded::new(&[], &change, None)?;
+        let idem = match idem {
+            Some(rec) => {
+                let bytes = encode(&rec)?;
+                Some((rec, bytes))
             }
-            Self::write_change(cases, events, timers, Some(before), change)
-        });
-        match tx_result(r)? {
-            Ok(()) => Ok(()),
-            Err(Abort::Error(e)) => Err(e),
-            Err(Abort::Existing { .. }) => Err(storage("unexpected idempotency abort")),
-        }
+            None => None,
+        };
+        self.submit(Op::Create { enc, idem })
     }
 
-    fn drop_timer(&self, t: &Timer) -> Result<(), CaseError> {
-        self.timers
-            .remove(timer_key(t.due, t.case_id, t.slot))
-            .map_err(storage)?;
-        Ok(())
+    fn update(&self, before: &Case, change: Change, fired: Option<Timer>) -> Result<Pending, CaseError> {
+        let enc = Encoded::new(&timers_of(before), &change, fired.as_ref())?;
+        self.overlay
+            .lock()
+            .map_err(|_| storage("overlay poisoned"))?
+            .insert(change.case.id, change.case);
+        self.submit(Op::Update(enc))
+    }
+
+    fn drop_timer(&self, timer: Timer) -> Result<Pending, CaseError> {
+        self.submit(Op::DropTimer(timer_key(timer.due, timer.case_id, timer.slot)))
     }
 
     fn due(&self, now: Timestamp, max: usize) -> Result<Vec<Timer>, CaseError> {
+        let start = [TIMER];
         let end = timer_key(now, u64::MAX, u32::MAX);
         let mut out = Vec::new();
-        for kv in self.timers.range(..=&end[..]).take(max) {
+        for kv in self.data.range(&start[..]..=&end[..]).take(max) {
             let (k, v) = kv.map_err(storage)?;
+            let bad = || storage("bad timer key");
             let mut due = [0u8; 8];
             let mut id = [0u8; 8];
             let mut slot = [0u8; 4];
-            due.copy_from_slice(k.get(..8).ok_or_else(|| storage("bad timer key"))?);
-            id.copy_from_slice(k.get(8..16).ok_or_else(|| storage("bad timer key"))?);
-            slot.copy_from_slice(k.get(16..20).ok_or_else(|| storage("bad timer key"))?);
+            due.copy_from_slice(k.get(1..9).ok_or_else(bad)?);
+            id.copy_from_slice(k.get(9..17).ok_or_else(bad)?);
+            slot.copy_from_slice(k.get(17..21).ok_or_else(bad)?);
             out.push(Timer {
                 due: (u64::from_be_bytes(due) ^ (1 << 63)) as i64,
                 case_id: u64::from_be_bytes(id),
@@ -332,14 +563,14 @@ impl Store for SledStore {
     }
 
     fn events(&self, id: CaseId) -> Result<Vec<CaseEvent>, CaseError> {
-        self.events
-            .scan_prefix(id.to_be_bytes())
+        self.data
+            .scan_prefix(event_prefix(id))
             .map(|kv| decode(&kv.map_err(storage)?.1))
             .collect()
     }
 
     fn scan_cases(&self, f: &mut dyn FnMut(Case) -> bool) -> Result<(), CaseError> {
-        for kv in self.cases.iter() {
+        for kv in self.data.scan_prefix([CASE]) {
             let (_, v) = kv.map_err(storage)?;
             if !f(decode(&v)?) {
                 break;
@@ -348,16 +579,16 @@ impl Store for SledStore {
         Ok(())
     }
 
-    fn case_count(&self) -> usize {
-        self.cases.len()
+    fn case_count(&self) -> u64 {
+        self.cases.load(Ordering::SeqCst)
     }
 
-    fn timer_count(&self) -> usize {
-        self.timers.len()
+    fn timer_count(&self) -> u64 {
+        self.timers.load(Ordering::SeqCst)
     }
 
     fn flush(&self) -> Result<(), CaseError> {
-        self.db.flush().map(|_| ()).map_err(storage)
+        self.submit(Op::Flush)?.wait().map(|_| ())
     }
 
     fn put_units(&self, units: &[Unit]) -> Result<(), CaseError> {
@@ -365,14 +596,12 @@ impl Store for SledStore {
         for u in units {
             batch.insert(u.id.as_bytes(), encode(u)?);
         }
-        self.units.apply_batch(batch).map_err(storage)
+        self.units.apply_batch(batch).map_err(storage)?;
+        self.db.flush().map(|_| ()).map_err(storage)
     }
 
     fn units(&self) -> Result<Vec<Unit>, CaseError> {
-        self.units
-            .iter()
-            .map(|kv| decode(&kv.map_err(storage)?.1))
-            .collect()
+        self.units.iter().map(|kv| decode(&kv.map_err(storage)?.1)).collect()
     }
 
     fn put_people(&self, people: &[Person]) -> Result<(), CaseError> {
@@ -380,68 +609,11 @@ impl Store for SledStore {
         for p in people {
             batch.insert(p.id.as_bytes(), encode(p)?);
         }
-        self.people.apply_batch(batch).map_err(storage)
+        self.people.apply_batch(batch).map_err(storage)?;
+        self.db.flush().map(|_| ()).map_err(storage)
     }
 
     fn people(&self) -> Result<Vec<Person>, CaseError> {
-        self.people
-            .iter()
-            .map(|kv| decode(&kv.map_err(storage)?.1))
-            .collect()
-    }
-}
-
-/// Group commit: callers that wrote concurrently share one flush. The first
-/// waiter flushes everything written so far; the others wait for it.
-#[derive(Default)]
-pub struct GroupCommit {
-    state: Mutex<CommitState>,
-    cv: Condvar,
-}
-
-#[derive(Default)]
-struct CommitState {
-    written: u64,
-    flushed: u64,
-    flushing: bool,
-    failed: Option<String>,
-}
-
-impl GroupCommit {
-    /// Returns once everything this caller wrote before calling is durable.
-    pub fn commit(&self, store: &dyn Store) -> Result<(), CaseError> {
-        let mut g = self
-            .state
-            .lock()
-            .map_err(|_| storage("commit lock poisoned"))?;
-        g.written += 1;
-        let ticket = g.written;
-        loop {
-            if g.flushed >= ticket {
-                return match &g.failed {
-                    Some(m) => Err(storage(m)),
-                    None => Ok(()),
-                };
-            }
-            if g.flushing {
-                g = self
-                    .cv
-                    .wait(g)
-                    .map_err(|_| storage("commit lock poisoned"))?;
-                continue;
-            }
-            g.flushing = true;
-            let target = g.written;
-            drop(g);
-            let result = store.flush();
-            g = self
-                .state
-                .lock()
-                .map_err(|_| storage("commit lock poisoned"))?;
-            g.flushing = false;
-            g.flushed = target;
-            g.failed = result.err().map(|e| e.to_string());
-            self.cv.notify_all();
-        }
+        self.people.iter().map(|kv| decode(&kv.map_err(storage)?.1)).collect()
     }
 }

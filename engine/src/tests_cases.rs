@@ -168,8 +168,8 @@ mod ceilings {
         let events = w.svc.events(c.id).unwrap();
         let last = events.last().unwrap();
         assert_eq!(last.action, "escalate");
-        assert_eq!(last.explanation["breach"], json!(true));
-        assert_eq!(last.explanation["ceiling"], json!("一般网格"));
+        assert_eq!(last.explanation.json()["breach"], json!(true));
+        assert_eq!(last.explanation.json()["ceiling"], json!("一般网格"));
     }
 
     #[test]
@@ -409,7 +409,7 @@ fn unsatisfied_feedback_reopens_with_a_fresh_limit() {
         .find(|e| e.outcome.as_deref() == Some("不满意"))
         .unwrap();
     assert_eq!(
-        e.explanation["transition"],
+        e.explanation.json()["transition"],
         json!("反馈 不满意: 处置 -> 返工 restart")
     );
     assert_eq!(
@@ -802,3 +802,4 @@ fn recovery_after_a_crash_keeps_acknowledged_cases_and_fires_each_timer_once() {
     assert!(!created);
     assert_eq!(c.id, ids[0]);
 }
+

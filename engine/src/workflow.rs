@@ -29,7 +29,7 @@ use wangge_dsl::ast::{self, ClockKind};
 use wangge_dsl::suggest::help_for;
 
 use crate::calendar::{format_ts, CompiledCalendar};
-use crate::case::{Breach, Case, CaseEvent, CaseId, Deadline, DeadlineKind, Summon};
+use crate::case::{Breach, Case, CaseEvent, CaseId, Deadline, DeadlineKind, Summon, Why};
 use crate::case_error::CaseError;
 use crate::clock::Timestamp;
 use crate::policy::PolicySet;
@@ -321,7 +321,7 @@ impl CompiledWorkflow {
         at: Timestamp,
         who: &Actor,
         (action, outcome): (&str, Option<String>),
-        explanation: Value,
+        explanation: Why,
     ) -> CaseEvent {
         CaseEvent {
             case_id: after.id,
@@ -361,15 +361,7 @@ impl CompiledWorkflow {
     ) -> Result<Change, CaseError> {
         let (class, level, decision) = match &self.classify {
             Some(c) => {
-                let param = set
-                    .get(&c.item)?
-                    .params()
-                    .first()
-                    .cloned()
-                    .unwrap_or_default();
-                let mut input = serde_json::Map::new();
-                input.insert(param, data.clone());
-                let decision = set.evaluate(&c.item, &Value::Object(input))?;
+                let decision = set.evaluate_args(&c.item, &[&data])?;
                 let pick = |name: &str| -> Result<String, CaseError> {
                     match decision.result.get(name) {
                         Some(Value::String(s)) => Ok(s.clone()),
@@ -384,11 +376,7 @@ impl CompiledWorkflow {
                 };
                 let class = pick(&c.class_output)?;
                 let level = pick(&c.level_output)?;
-                (
-                    Some(class),
-                    level,
-                    serde_json::to_value(&decision).unwrap_or(Value::Null),
-                )
+                (Some(class), level, Some(decision))
             }
             None => {
                 let start = self
@@ -396,7 +384,7 @@ impl CompiledWorkflow {
                     .and_then(|i| self.levels.get(i))
                     .cloned()
                     .unwrap_or_default();
-                (None, start, Value::Null)
+                (None, start, None)
             }
         };
         if !self.levels.contains(&level) {
@@ -439,11 +427,18 @@ impl CompiledWorkflow {
         };
         self.arm(&mut case, now, true, true)?;
         Self::bump(&mut case, now);
-        let explanation = json!({
-            "classification": decision,
-            "start_level": case.level,
-            "ceiling": case.ceiling,
-            "deadlines": case.deadlines.iter().map(|d| self.deadline_json(d)).collect::<Vec<_>>(),
+        #[derive(serde::Serialize)]
+        struct ReportWhy<'a> {
+            classification: Option<&'a crate::Decision>,
+            start_level: &'a str,
+            ceiling: Option<&'a str>,
+            deadlines: Vec<Value>,
+        }
+        let explanation = Why::new(&ReportWhy {
+            classification: decision.as_ref(),
+            start_level: &case.level,
+            ceiling: case.ceiling.as_deref(),
+            deadlines: case.deadlines.iter().map(|d| self.deadline_json(d)).collect(),
         });
         let event = self.event(None, &case, now, who, ("report", None), explanation);
         Ok(Change { case, event })
@@ -644,7 +639,7 @@ impl CompiledWorkflow {
             Action::Transition { name, outcome } => (name.clone(), outcome.clone()),
             other => (other.name(), None),
         };
-        let event = self.event(Some(case), &next, now, who, (&act, outcome), explanation);
+        let event = self.event(Some(case), &next, now, who, (&act, outcome), Why::new(&explanation));
         Ok(Change { case: next, event })
     }
 
@@ -738,7 +733,7 @@ impl CompiledWorkflow {
             }
         };
         Self::bump(&mut next, at);
-        let event = self.event(Some(case), &next, at, &who, (action, None), explanation);
+        let event = self.event(Some(case), &next, at, &who, (action, None), Why::new(&explanation));
         Ok(Some(Change { case: next, event }))
     }
 }
