@@ -77,6 +77,12 @@ fn store(dir: &Path) -> Result<SledStore, ExitCode> {
     })
 }
 
+/// Import problems print one per line, `file:line: message`, as compilers do.
+fn import_failed(e: org::ImportError) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::FAILURE
+}
+
 pub fn run(args: &Args) -> ExitCode {
     match run_inner(args) {
         Ok(code) | Err(code) => code,
@@ -96,17 +102,11 @@ fn run_inner(args: &Args) -> Result<ExitCode, ExitCode> {
                 ExitCode::FAILURE
             })?;
             let name = file.display().to_string();
-            let rows = read_rows(&text, &name).map_err(|e| {
-                crate::report(e);
-                ExitCode::FAILURE
-            })?;
+            let rows = read_rows(&text, &name).map_err(import_failed)?;
             let store = store(&args.data)?;
             let existing = store.units().map_err(fail)?;
             if rows_are_people(&rows) {
-                let people = validate_people(&rows, &existing, &name).map_err(|e| {
-                    crate::report(e);
-                    ExitCode::FAILURE
-                })?;
+                let people = validate_people(&rows, &existing, &name).map_err(import_failed)?;
                 store.put_people(&people).map_err(fail)?;
                 store.flush().map_err(fail)?;
                 println!("imported {} people from {name}", people.len());
@@ -131,10 +131,8 @@ fn run_inner(args: &Args) -> Result<ExitCode, ExitCode> {
                 );
                 return Err(ExitCode::FAILURE);
             };
-            let units = validate_units(&rows, &ladder_levels, &existing, &name).map_err(|e| {
-                crate::report(e);
-                ExitCode::FAILURE
-            })?;
+            let units =
+                validate_units(&rows, &ladder_levels, &existing, &name).map_err(import_failed)?;
             store.put_units(&units).map_err(fail)?;
             store.flush().map_err(fail)?;
             println!(

@@ -520,9 +520,7 @@ impl Resolver {
         }
         match (&w.classify, &w.start) {
             (Some(c), _) => self.item_of(&c.item, &["table", "rules"], "table or rule set"),
-            (None, Some(s)) if !is_level(s) => {
-                self.unknown(s, &format!("level of `{}`", w.ladder.name), levels.clone())
-            }
+            (None, Some(s)) if !is_level(s) => self.unknown(s, "level", levels.clone()),
             (None, Some(_)) => {}
             (None, None) => self.diags.push(
                 Diagnostic::error(
@@ -607,11 +605,7 @@ impl Resolver {
         }
         for (class, level) in &w.ceiling {
             if !is_level(level) {
-                self.unknown(
-                    level,
-                    &format!("level of `{}`", w.ladder.name),
-                    levels.clone(),
-                );
+                self.unknown(level, "level", levels.clone());
             }
             if w.ceiling
                 .iter()
@@ -638,11 +632,7 @@ impl Resolver {
         }
         for l in &w.summons {
             if !is_level(&l.key) {
-                self.unknown(
-                    &l.key,
-                    &format!("level of `{}`", w.ladder.name),
-                    levels.clone(),
-                );
+                self.unknown(&l.key, "level", levels.clone());
             }
         }
         for group in [&w.limits, &w.summons] {

@@ -384,3 +384,72 @@ fn row_spans_stop_at_the_closing_bar() {
         .collect();
     assert_eq!(rows, ["| 1 || 2 |", "| 3 || 4 |"]);
 }
+
+mod workflows {
+    use super::*;
+
+    const LADDER: &str = "ladder 城市网格 { 微网格 -> 一般网格 -> 社区 }\ntable 分级(事件) hit first { | 事件.类别 || 等级 | 处置层级 | | - || \"小事\" | 微网格 | }\n";
+
+    #[test]
+    fn calendar_and_workflow_parse() {
+        let p = set(&[
+            ("a.wg", LADDER),
+            (
+                "b.wg",
+                concat!(
+                    "calendar 日历 {\n  hours 周一-周五 09:00-12:00, 13:30-17:30\n  hours 周六 09:00-12:00\n",
+                    "  holidays 2026-10-01..2026-10-07, 2026-01-01\n  makeup 2026-09-27\n}\n",
+                    "workflow 流程 on 城市网格 {\n  calendar 日历\n  classify 分级 { class 等级, level 处置层级 }\n",
+                    "  initial 上报\n  final 结案\n  transitions {\n    办结: 上报 -> 结案\n    退回 不同意: 上报 -> 上报 restart\n  }\n",
+                    "  ceiling { 小事: 一般网格 }\n  limit { 微网格: 3h 紧急工作时, 一般网格: 2 工作日, 上报: 30m 工作时 }\n",
+                    "  summon { 社区: 24h 工作时 }\n}\n"
+                ),
+            ),
+        ]);
+        assert!(p.diagnostics.is_empty(), "{}", rendered(&p));
+        let Some(Item::Calendar(c)) = p.files[1].items.first() else {
+            panic!("no calendar")
+        };
+        assert_eq!(c.hours.len(), 2);
+        assert_eq!(
+            c.hours[0].ranges,
+            [(9 * 3600, 12 * 3600), (13 * 3600 + 1800, 17 * 3600 + 1800)]
+        );
+        assert_eq!((c.hours[1].first_day, c.hours[1].last_day), (5, 5));
+        assert_eq!(c.holidays.len(), 2);
+        let Some(Item::Workflow(w)) = p.files[1].items.get(1) else {
+            panic!("no workflow")
+        };
+        assert_eq!(w.transitions.len(), 2);
+        assert!(w.transitions[1].restart);
+        assert_eq!(
+            w.transitions[1].outcome.as_ref().map(|o| o.name.as_str()),
+            Some("不同意")
+        );
+        assert_eq!(w.limits[1].amount, 2);
+        assert_eq!(w.limits[2].amount, 1800);
+    }
+
+    #[test]
+    fn workflow_mistakes_are_reported_with_places() {
+        let p = set(&[
+            ("a.wg", LADDER),
+            (
+                "b.wg",
+                concat!(
+                    "workflow 流程 on 城市网格 {\n  classify 分级\n  initial 开始\n  final 结案\n",
+                    "  transitions {\n    办结: 上报 -> 结案\n    pause: 上报 -> 上报\n    办结: 上报 -> 上报\n  }\n",
+                    "  ceiling { 小事: 一般网络 }\n  limit { 微网络: 3h 紧急工作时, 社区: 24h 工作时, 街道: 3h 工作日 }\n}\n",
+                    "calendar 坏 { hours 周五-周一 09:00-08:00\n holidays 2026-02-30 }\n"
+                ),
+            ),
+        ]);
+        let msgs: Vec<String> = p
+            .diagnostics
+            .iter()
+            .map(|d| format!("{}: {}", p.sources.location(d.span), d.message))
+            .collect();
+        insta::assert_snapshot!("workflow_errors", msgs.join("\n"));
+        assert!(p.has_errors());
+    }
+}

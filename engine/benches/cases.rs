@@ -21,11 +21,27 @@ use wangge_engine::{compile, PolicySet, RhaiHost};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const CATEGORIES: &[&str] = &["垃圾堆放", "占道经营", "噪音扰民", "物业纠纷", "邻里纠纷", "燃气安全", "设施损坏", "其他"];
+const CATEGORIES: &[&str] = &[
+    "垃圾堆放",
+    "占道经营",
+    "噪音扰民",
+    "物业纠纷",
+    "邻里纠纷",
+    "燃气安全",
+    "设施损坏",
+    "其他",
+];
 
 fn shipped() -> Arc<PolicySet> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies");
-    Arc::new(compile(wangge_dsl::source::load(&dir).unwrap(), &RhaiHost::default()).set.unwrap())
+    Arc::new(
+        compile(
+            wangge_dsl::source::load(&dir).unwrap(),
+            &RhaiHost::default(),
+        )
+        .set
+        .unwrap(),
+    )
 }
 
 fn service(dir: &Path, clock: Arc<ManualClock>) -> CaseService {
@@ -62,7 +78,12 @@ fn rss_mib() -> (f64, f64) {
 }
 
 /// Reports from `threads` threads, `per_thread` each; returns (reports/s, p50, p99).
-fn concurrent(svc: &Arc<CaseService>, threads: u64, per_thread: u64, offset: u64) -> (f64, Duration, Duration) {
+fn concurrent(
+    svc: &Arc<CaseService>,
+    threads: u64,
+    per_thread: u64,
+    offset: u64,
+) -> (f64, Duration, Duration) {
     let start = Instant::now();
     let handles: Vec<_> = (0..threads)
         .map(|t| {
@@ -78,16 +99,26 @@ fn concurrent(svc: &Arc<CaseService>, threads: u64, per_thread: u64, offset: u64
             })
         })
         .collect();
-    let mut lat: Vec<Duration> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    let mut lat: Vec<Duration> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
     let secs = start.elapsed().as_secs_f64();
     lat.sort();
-    ((threads * per_thread) as f64 / secs, percentile(&lat, 0.5), percentile(&lat, 0.99))
+    (
+        (threads * per_thread) as f64 / secs,
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.99),
+    )
 }
 
 fn main() {
     let million = std::env::args().any(|a| a == "--million");
     let t0 = parse_ts("2026-09-14T10:00:00+08:00").unwrap();
-    println!("machine: {} cores", std::thread::available_parallelism().map_or(0, |n| n.get()));
+    println!(
+        "machine: {} cores",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
 
     // 1. One thread, one flush per report.
     {
@@ -101,7 +132,7 @@ fn main() {
     // tree is slow while it grows its first few hundred thousand keys, so
     // the store is first filled with 150,000 cases (a production store holds
     // millions); both the cold and the steady figures are printed.
-    for threads in [16u64, 64] {
+    for threads in [16u64, 64, 256] {
         let dir = tempfile::tempdir().unwrap();
         let svc = Arc::new(service(dir.path(), Arc::new(ManualClock::new(t0))));
         let (cold, _, _) = concurrent(&svc, threads, 150_000 / threads, 10_000_000);
@@ -134,7 +165,10 @@ fn main() {
         let start = Instant::now();
         let fired = svc.fire_due().unwrap();
         let secs = start.elapsed().as_secs_f64();
-        println!("escalation by timer: {fired} cases in {secs:.2} s = {:.0} escalations/s", fired as f64 / secs);
+        println!(
+            "escalation by timer: {fired} cases in {secs:.2} s = {:.0} escalations/s",
+            fired as f64 / secs
+        );
     }
 
     // 4. A million stored cases: memory while serving reads.
@@ -143,7 +177,11 @@ fn main() {
         let svc = Arc::new(service(dir.path(), Arc::new(ManualClock::new(t0))));
         let start = Instant::now();
         let (rate, _, _) = concurrent(&svc, 64, 1_000_000 / 64, 0);
-        println!("stored {} cases in {:.1} s ({rate:.0}/s)", svc.store().case_count(), start.elapsed().as_secs_f64());
+        println!(
+            "stored {} cases in {:.1} s ({rate:.0}/s)",
+            svc.store().case_count(),
+            start.elapsed().as_secs_f64()
+        );
         let (rss, hwm) = rss_mib();
         println!("after writing: RSS {rss:.0} MiB (peak {hwm:.0} MiB)");
         drop(svc);

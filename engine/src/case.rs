@@ -138,7 +138,8 @@ impl Why {
     }
 
     pub fn null() -> Why {
-        Why(serde_json::value::to_raw_value(&Value::Null).unwrap_or_else(|_| RawValue::NULL.to_owned()))
+        Why(serde_json::value::to_raw_value(&Value::Null)
+            .unwrap_or_else(|_| RawValue::NULL.to_owned()))
     }
 
     /// The explanation as a JSON value.

@@ -181,12 +181,20 @@ impl Slot {
 
 impl Pending {
     pub fn wait(self) -> Result<Outcome, CaseError> {
-        let mut g = self.slot.result.lock().map_err(|_| storage("write slot poisoned"))?;
+        let mut g = self
+            .slot
+            .result
+            .lock()
+            .map_err(|_| storage("write slot poisoned"))?;
         loop {
             if let Some(r) = g.take() {
                 return r;
             }
-            g = self.slot.cv.wait(g).map_err(|_| storage("write slot poisoned"))?;
+            g = self
+                .slot
+                .cv
+                .wait(g)
+                .map_err(|_| storage("write slot poisoned"))?;
         }
     }
 }
@@ -202,7 +210,12 @@ pub trait Store: Send + Sync {
     fn create(&self, change: Change, idem: Option<IdemRecord>) -> Result<Pending, CaseError>;
     /// Submits `change`, replacing `before`: the case, its event, its timers
     /// moved, and `fired` (the timer that caused it) removed, all at once.
-    fn update(&self, before: &Case, change: Change, fired: Option<Timer>) -> Result<Pending, CaseError>;
+    fn update(
+        &self,
+        before: &Case,
+        change: Change,
+        fired: Option<Timer>,
+    ) -> Result<Pending, CaseError>;
     /// Submits the removal of a stale timer.
     fn drop_timer(&self, timer: Timer) -> Result<Pending, CaseError>;
     /// Applied timers due at or before `now`, in due order, at most `max`.
@@ -233,7 +246,10 @@ struct Encoded {
 
 impl Encoded {
     fn new(before: &[Timer], change: &Change, fired: Option<&Timer>) -> Result<Encoded, CaseError> {
-        let mut remove_timers: Vec<[u8; 21]> = before.iter().map(|t| timer_key(t.due, t.case_id, t.slot)).collect();
+        let mut remove_timers: Vec<[u8; 21]> = before
+            .iter()
+            .map(|t| timer_key(t.due, t.case_id, t.slot))
+            .collect();
         if let Some(t) = fired {
             let k = timer_key(t.due, t.case_id, t.slot);
             if !remove_timers.contains(&k) {
@@ -266,6 +282,9 @@ enum Op {
     Flush,
 }
 
+/// A queued write and where to answer it.
+type Queued = (Op, Arc<Slot>);
+
 /// Cases submitted but not yet applied, by id.
 type Overlay = Arc<Mutex<HashMap<CaseId, Case>>>;
 
@@ -278,7 +297,7 @@ pub struct SledStore {
     overlay: Overlay,
     cases: Arc<AtomicU64>,
     timers: Arc<AtomicU64>,
-    tx: Mutex<Option<Sender<(Op, Arc<Slot>)>>>,
+    tx: Mutex<Option<Sender<Queued>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -309,7 +328,10 @@ impl SledStore {
 
     /// A store that lives in memory only (tests, scenarios).
     pub fn temporary() -> Result<SledStore, CaseError> {
-        let db = sled::Config::new().temporary(true).open().map_err(storage)?;
+        let db = sled::Config::new()
+            .temporary(true)
+            .open()
+            .map_err(storage)?;
         Self::from_db(db)
     }
 
@@ -346,9 +368,13 @@ impl SledStore {
 
     fn submit(&self, op: Op) -> Result<Pending, CaseError> {
         let slot = Arc::new(Slot::default());
-        let g = self.tx.lock().map_err(|_| storage("writer queue poisoned"))?;
+        let g = self
+            .tx
+            .lock()
+            .map_err(|_| storage("writer queue poisoned"))?;
         let tx = g.as_ref().ok_or_else(|| storage("the store is closed"))?;
-        tx.send((op, slot.clone())).map_err(|_| storage("the writer has stopped"))?;
+        tx.send((op, slot.clone()))
+            .map_err(|_| storage("the writer has stopped"))?;
         Ok(Pending { slot })
     }
 }
@@ -381,7 +407,7 @@ type Answer = (Arc<Slot>, Result<Outcome, CaseError>);
 impl Writer {
     /// Applies queued writes batch after batch, flushing after each, then
     /// answers the batch. Writes that arrive during a flush form the next batch.
-    fn run(self, db: sled::Db, rx: Receiver<(Op, Arc<Slot>)>) {
+    fn run(self, db: sled::Db, rx: Receiver<Queued>) {
         while let Ok(first) = rx.recv() {
             let mut ops = vec![first];
             while ops.len() < MAX_BATCH {
@@ -401,7 +427,7 @@ impl Writer {
         }
     }
 
-    fn apply(&self, ops: Vec<(Op, Arc<Slot>)>) -> Vec<Answer> {
+    fn apply(&self, ops: Vec<Queued>) -> Vec<Answer> {
         let mut batch = sled::Batch::default();
         let mut results: Vec<Result<Outcome, CaseError>> = Vec::with_capacity(ops.len());
         let mut new_idem: HashMap<String, IdemRecord> = HashMap::new();
@@ -409,7 +435,14 @@ impl Writer {
         let mut timers = self.timers.load(Ordering::SeqCst);
         let mut applied: Vec<(CaseId, u64)> = Vec::new();
         for (op, _) in &ops {
-            results.push(self.stage(op, &mut batch, &mut new_idem, &mut cases, &mut timers, &mut applied));
+            results.push(self.stage(
+                op,
+                &mut batch,
+                &mut new_idem,
+                &mut cases,
+                &mut timers,
+                &mut applied,
+            ));
         }
         batch.insert(META_CASES, &cases.to_be_bytes()[..]);
         batch.insert(META_TIMERS, &timers.to_be_bytes()[..]);
@@ -444,7 +477,8 @@ impl Writer {
         for (k, v) in &enc.add_timers {
             batch.insert(&k[..], v.as_slice());
         }
-        *timers = (*timers + enc.add_timers.len() as u64).saturating_sub(enc.remove_timers.len() as u64);
+        *timers =
+            (*timers + enc.add_timers.len() as u64).saturating_sub(enc.remove_timers.len() as u64);
         batch.insert(&case_key(enc.case_id)[..], enc.case.as_slice());
         batch.insert(&enc.event_key[..], enc.event.as_slice());
     }
@@ -505,7 +539,12 @@ impl Store for SledStore {
     }
 
     fn case(&self, id: CaseId) -> Result<Option<Case>, CaseError> {
-        if let Some(c) = self.overlay.lock().map_err(|_| storage("overlay poisoned"))?.get(&id) {
+        if let Some(c) = self
+            .overlay
+            .lock()
+            .map_err(|_| storage("overlay poisoned"))?
+            .get(&id)
+        {
             return Ok(Some(c.clone()));
         }
         match self.data.get(case_key(id)).map_err(storage)? {
@@ -526,7 +565,12 @@ impl Store for SledStore {
         self.submit(Op::Create { enc, idem })
     }
 
-    fn update(&self, before: &Case, change: Change, fired: Option<Timer>) -> Result<Pending, CaseError> {
+    fn update(
+        &self,
+        before: &Case,
+        change: Change,
+        fired: Option<Timer>,
+    ) -> Result<Pending, CaseError> {
         let enc = Encoded::new(&timers_of(before), &change, fired.as_ref())?;
         self.overlay
             .lock()
@@ -536,7 +580,11 @@ impl Store for SledStore {
     }
 
     fn drop_timer(&self, timer: Timer) -> Result<Pending, CaseError> {
-        self.submit(Op::DropTimer(timer_key(timer.due, timer.case_id, timer.slot)))
+        self.submit(Op::DropTimer(timer_key(
+            timer.due,
+            timer.case_id,
+            timer.slot,
+        )))
     }
 
     fn due(&self, now: Timestamp, max: usize) -> Result<Vec<Timer>, CaseError> {
@@ -601,7 +649,10 @@ impl Store for SledStore {
     }
 
     fn units(&self) -> Result<Vec<Unit>, CaseError> {
-        self.units.iter().map(|kv| decode(&kv.map_err(storage)?.1)).collect()
+        self.units
+            .iter()
+            .map(|kv| decode(&kv.map_err(storage)?.1))
+            .collect()
     }
 
     fn put_people(&self, people: &[Person]) -> Result<(), CaseError> {
@@ -614,6 +665,9 @@ impl Store for SledStore {
     }
 
     fn people(&self) -> Result<Vec<Person>, CaseError> {
-        self.people.iter().map(|kv| decode(&kv.map_err(storage)?.1)).collect()
+        self.people
+            .iter()
+            .map(|kv| decode(&kv.map_err(storage)?.1))
+            .collect()
     }
 }

@@ -802,4 +802,3 @@ fn recovery_after_a_crash_keeps_acknowledged_cases_and_fires_each_timer_once() {
     assert!(!created);
     assert_eq!(c.id, ids[0]);
 }
-

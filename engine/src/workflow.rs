@@ -438,7 +438,11 @@ impl CompiledWorkflow {
             classification: decision.as_ref(),
             start_level: &case.level,
             ceiling: case.ceiling.as_deref(),
-            deadlines: case.deadlines.iter().map(|d| self.deadline_json(d)).collect(),
+            deadlines: case
+                .deadlines
+                .iter()
+                .map(|d| self.deadline_json(d))
+                .collect(),
         });
         let event = self.event(None, &case, now, who, ("report", None), explanation);
         Ok(Change { case, event })
@@ -639,7 +643,14 @@ impl CompiledWorkflow {
             Action::Transition { name, outcome } => (name.clone(), outcome.clone()),
             other => (other.name(), None),
         };
-        let event = self.event(Some(case), &next, now, who, (&act, outcome), Why::new(&explanation));
+        let event = self.event(
+            Some(case),
+            &next,
+            now,
+            who,
+            (&act, outcome),
+            Why::new(&explanation),
+        );
         Ok(Change { case: next, event })
     }
 
@@ -733,7 +744,14 @@ impl CompiledWorkflow {
             }
         };
         Self::bump(&mut next, at);
-        let event = self.event(Some(case), &next, at, &who, (action, None), Why::new(&explanation));
+        let event = self.event(
+            Some(case),
+            &next,
+            at,
+            &who,
+            (action, None),
+            Why::new(&explanation),
+        );
         Ok(Some(Change { case: next, event }))
     }
 }

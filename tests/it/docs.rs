@@ -18,6 +18,11 @@ const PRELUDE: &[(&str, &str)] = &[
     ("大事权重", "param 大事权重 = 5"),
     ("难事权重", "param 难事权重 = 2"),
     ("小事权重", "param 小事权重 = 1"),
+    ("工作日历", "calendar 工作日历 { hours 周一-周五 09:00-17:00 }"),
+    (
+        "事件分级",
+        "table 事件分级(事件) hit first { | 事件.类别 || 等级 | 处置层级 | | - || \"小事\" | 微网格 | }",
+    ),
 ];
 
 fn policy_blocks() -> Vec<String> {
@@ -50,8 +55,9 @@ fn compile_block(block: &str) -> Result<PolicySet, String> {
     let prelude: Vec<&str> = PRELUDE
         .iter()
         .filter(|(name, _)| {
-            !block.contains(&format!("param {name} "))
-                && !block.contains(&format!("ladder {name} "))
+            !["param", "ladder", "table", "calendar"].iter().any(|kw| {
+                block.contains(&format!("{kw} {name} ")) || block.contains(&format!("{kw} {name}("))
+            })
         })
         .map(|(_, item)| *item)
         .collect();
