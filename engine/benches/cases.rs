@@ -114,14 +114,38 @@ fn concurrent(
 
 fn main() {
     let million = std::env::args().any(|a| a == "--million");
+    let only_pipelined = std::env::args().any(|a| a == "--pipelined");
     let t0 = parse_ts("2026-09-14T10:00:00+08:00").unwrap();
     println!(
         "machine: {} cores",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
 
+    // 0. The CPU a report costs before storage: classify + open + encode.
+    if !only_pipelined {
+        let policy = shipped();
+        let wf = policy.workflow("事件处置").unwrap().clone();
+        let who = wangge_engine::workflow::Actor::default();
+        let n = 100_000u64;
+        let start = Instant::now();
+        let mut bytes = 0usize;
+        for i in 0..n {
+            let r = report(i);
+            let change = wf
+                .open(&policy, i + 1, t0, r.unit, r.data, &who, r.idempotency_key)
+                .unwrap();
+            bytes += wangge_engine::store::encode(&change.case).unwrap().len()
+                + wangge_engine::store::encode(&change.event).unwrap().len();
+        }
+        let per = start.elapsed().as_secs_f64() * 1e6 / n as f64;
+        println!(
+            "classify + open + encode (no storage), 1 thread: {per:.1} µs/report, {} bytes/report",
+            bytes as u64 / n
+        );
+    }
+
     // 1. One thread, one flush per report.
-    {
+    if !only_pipelined {
         let dir = tempfile::tempdir().unwrap();
         let svc = Arc::new(service(dir.path(), Arc::new(ManualClock::new(t0))));
         let (rate, p50, p99) = concurrent(&svc, 1, 3_000, 0);
@@ -132,7 +156,7 @@ fn main() {
     // tree is slow while it grows its first few hundred thousand keys, so
     // the store is first filled with 150,000 cases (a production store holds
     // millions); both the cold and the steady figures are printed.
-    for threads in [16u64, 64, 256] {
+    for threads in [16u64, 64, 256].into_iter().filter(|_| !only_pipelined) {
         let dir = tempfile::tempdir().unwrap();
         let svc = Arc::new(service(dir.path(), Arc::new(ManualClock::new(t0))));
         let (cold, _, _) = concurrent(&svc, threads, 150_000 / threads, 10_000_000);
@@ -140,8 +164,42 @@ fn main() {
         println!("report+classify+persist, {threads} threads (group commit):   {rate:>9.0} reports/s  p50 {p50:?}  p99 {p99:?}  (first 150,000 into an empty store: {cold:.0}/s)");
     }
 
-    // 3. Escalation throughput: 100,000 small matters overdue at once.
+    // 2b. Two submitting threads (one per core), each with 512 reports in
+    // flight: the pattern of an async server or a bulk import.
     {
+        let dir = tempfile::tempdir().unwrap();
+        let svc = Arc::new(service(dir.path(), Arc::new(ManualClock::new(t0))));
+        let run = |offset: u64, total: u64| {
+            let start = Instant::now();
+            let handles: Vec<_> = (0..2u64)
+                .map(|t| {
+                    let svc = svc.clone();
+                    std::thread::spawn(move || {
+                        let per = total / 2;
+                        let mut i = 0;
+                        while i < per {
+                            let n = 512.min(per - i);
+                            let batch = (0..n).map(|k| report(offset + t * per + i + k)).collect();
+                            for r in svc.report_many(batch) {
+                                r.unwrap();
+                            }
+                            i += n;
+                        }
+                    })
+                })
+                .collect();
+            for h in handles {
+                h.join().unwrap();
+            }
+            total as f64 / start.elapsed().as_secs_f64()
+        };
+        let cold = run(10_000_000, 150_000);
+        let rate = run(0, 200_000);
+        println!("report+classify+persist, 2 threads x 512 in flight:      {rate:>9.0} reports/s  (first 150,000 into an empty store: {cold:.0}/s)");
+    }
+
+    // 3. Escalation throughput: 100,000 small matters overdue at once.
+    if !only_pipelined {
         let dir = tempfile::tempdir().unwrap();
         let clock = Arc::new(ManualClock::new(t0));
         let svc = Arc::new(service(dir.path(), clock.clone()));

@@ -30,6 +30,28 @@ pub struct Report {
     pub actor: String,
 }
 
+/// A report handed to the store, not yet durable.
+struct SubmittedReport {
+    case: Case,
+    key: Option<String>,
+    pending: Pending,
+}
+
+impl SubmittedReport {
+    fn wait(self, svc: &CaseService) -> Result<(Case, bool), CaseError> {
+        match self.pending.wait()? {
+            Outcome::Created(Created::Existing {
+                case_id,
+                same_payload: true,
+            }) => Ok((svc.get(case_id)?, false)),
+            Outcome::Created(Created::Existing { .. }) => Err(CaseError::IdempotencyMismatch {
+                key: self.key.unwrap_or_default(),
+            }),
+            Outcome::Created(Created::New) | Outcome::Done => Ok((self.case, true)),
+        }
+    }
+}
+
 /// Reports, actions and timers over a [`Store`] under the active policy set.
 pub struct CaseService {
     store: Arc<dyn Store>,
@@ -135,6 +157,22 @@ impl CaseService {
     /// Reports an event: classify, open the case, persist it durably.
     /// Returns the case and whether it was created (false: an idempotent retry).
     pub fn report(&self, r: Report) -> Result<(Case, bool), CaseError> {
+        self.submit_report(r)?.wait(self)
+    }
+
+    /// Reports many events at once: all are classified and submitted, then
+    /// awaited together (they share flushes). Results are in input order;
+    /// one bad report does not stop the others.
+    pub fn report_many(&self, reports: Vec<Report>) -> Vec<Result<(Case, bool), CaseError>> {
+        let submitted: Vec<Result<SubmittedReport, CaseError>> =
+            reports.into_iter().map(|r| self.submit_report(r)).collect();
+        submitted
+            .into_iter()
+            .map(|s| s.and_then(|s| s.wait(self)))
+            .collect()
+    }
+
+    fn submit_report(&self, r: Report) -> Result<SubmittedReport, CaseError> {
         let policy = self.policy();
         let wf = policy.workflow(&r.workflow)?;
         if let Some(k) = &r.idempotency_key {
@@ -145,40 +183,31 @@ impl CaseService {
                 });
             }
         }
+        let id = self.store.next_id()?;
         let idem = r.idempotency_key.as_ref().map(|k| IdemRecord {
             key: format!("{}\u{0}{k}", r.workflow),
             hash: payload_hash(&r),
-            case_id: 0,
+            case_id: id,
         });
-        let id = self.store.next_id()?;
         let who = Actor {
-            actor: r.actor.clone(),
+            actor: r.actor,
             note: None,
         };
         let change = wf.open(
             &policy,
             id,
             self.clock.now(),
-            r.unit.clone(),
-            r.data.clone(),
+            r.unit,
+            r.data,
             &who,
             r.idempotency_key.clone(),
         )?;
-        let idem = idem.map(|mut i| {
-            i.case_id = id;
-            i
-        });
         let case = change.case.clone();
-        match self.store.create(change, idem)?.wait()? {
-            Outcome::Created(Created::Existing {
-                case_id,
-                same_payload: true,
-            }) => Ok((self.get(case_id)?, false)),
-            Outcome::Created(Created::Existing { .. }) => Err(CaseError::IdempotencyMismatch {
-                key: r.idempotency_key.unwrap_or_default(),
-            }),
-            Outcome::Created(Created::New) | Outcome::Done => Ok((case, true)),
-        }
+        Ok(SubmittedReport {
+            case,
+            key: r.idempotency_key,
+            pending: self.store.create(change, idem)?,
+        })
     }
 
     pub fn get(&self, id: CaseId) -> Result<Case, CaseError> {
