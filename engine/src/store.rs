@@ -1,10 +1,13 @@
 //! Storage behind a trait, with sled as the embedded default.
 //!
-//! Case records live in one sled tree under key prefixes: `c` id → case,
-//! `e` id ++ seq → event (append-only), `t` due ++ id ++ slot → deadline (in
-//! due order), `i` workflow ++ key → idempotency record, `m` counters. Units
-//! and people have trees of their own. Every value starts with a
-//! format-version byte.
+//! Case records live in one sled tree under key prefixes: `c` id → the case
+//! with its latest event, `e` id ++ seq → earlier events (append-only: an
+//! event moves here, unchanged, when a newer one replaces it in the case
+//! record), `t` due ++ id ++ slot → deadline (in due order), `i` workflow ++
+//! key → idempotency record, `m` counters. Keeping the latest event in the
+//! case record saves one sled insert per report, sled's main cost. Units and
+//! people have trees of their own. Every value starts with a format-version
+//! byte.
 //!
 //! One writer thread owns all case writes. Callers submit a write and get a
 //! [`Pending`] to wait on; the writer takes every queued write, applies them
@@ -135,6 +138,50 @@ fn idem_key(key: &str) -> Vec<u8> {
     k
 }
 
+/// A case record: version byte, case JSON length (u32 LE), case JSON, latest event JSON.
+fn encode_record(case: &Case, event: &CaseEvent) -> Result<Vec<u8>, CaseError> {
+    let case_json = serde_json::to_vec(case).map_err(storage)?;
+    let len = u32::try_from(case_json.len()).map_err(|_| storage("case record too large"))?;
+    let mut out = Vec::with_capacity(5 + case_json.len() + 512);
+    out.push(FORMAT_VERSION);
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&case_json);
+    serde_json::to_writer(&mut out, event).map_err(storage)?;
+    Ok(out)
+}
+
+/// The case JSON and the latest event JSON of a record.
+fn split_record(bytes: &[u8]) -> Result<(&[u8], &[u8]), CaseError> {
+    match bytes.split_first() {
+        Some((&FORMAT_VERSION, rest)) => {
+            let len_bytes: [u8; 4] = rest
+                .get(..4)
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| storage("a truncated case record"))?;
+            let len = u32::from_le_bytes(len_bytes) as usize;
+            let case = rest
+                .get(4..4 + len)
+                .ok_or_else(|| storage("a truncated case record"))?;
+            let event = rest
+                .get(4 + len..)
+                .ok_or_else(|| storage("a truncated case record"))?;
+            Ok((case, event))
+        }
+        Some((v, _)) => Err(storage(format!(
+            "a stored record has format version {v}; this build reads version {FORMAT_VERSION}"
+        ))),
+        None => Err(storage("an empty stored record")),
+    }
+}
+
+fn record_case(bytes: &[u8]) -> Result<Case, CaseError> {
+    serde_json::from_slice(split_record(bytes)?.0).map_err(storage)
+}
+
+fn record_event(bytes: &[u8]) -> Result<CaseEvent, CaseError> {
+    serde_json::from_slice(split_record(bytes)?.1).map_err(storage)
+}
+
 /// The timers a case should have (none while paused).
 pub fn timers_of(case: &Case) -> Vec<Timer> {
     if case.paused_at.is_some() {
@@ -237,16 +284,22 @@ pub trait Store: Send + Sync {
 struct Encoded {
     case_id: CaseId,
     version: u64,
-    case: Vec<u8>,
-    event_key: [u8; 17],
-    event: Vec<u8>,
+    record: Arc<[u8]>,
+    /// The event the new record displaces, moved to the event log.
+    archive: Option<([u8; 17], Vec<u8>)>,
     add_timers: Vec<([u8; 21], Vec<u8>)>,
     remove_timers: Vec<[u8; 21]>,
 }
 
 impl Encoded {
-    fn new(before: &[Timer], change: &Change, fired: Option<&Timer>) -> Result<Encoded, CaseError> {
+    fn new(
+        before: Option<(&Case, &[u8])>,
+        change: &Change,
+        fired: Option<&Timer>,
+    ) -> Result<Encoded, CaseError> {
         let mut remove_timers: Vec<[u8; 21]> = before
+            .map(|(c, _)| timers_of(c))
+            .unwrap_or_default()
             .iter()
             .map(|t| timer_key(t.due, t.case_id, t.slot))
             .collect();
@@ -260,12 +313,21 @@ impl Encoded {
         for t in timers_of(&change.case) {
             add_timers.push((timer_key(t.due, t.case_id, t.slot), encode(&t.deadline)?));
         }
+        let archive = match before {
+            Some((case, record)) => {
+                let (_, event_json) = split_record(record)?;
+                let mut bytes = Vec::with_capacity(event_json.len() + 1);
+                bytes.push(FORMAT_VERSION);
+                bytes.extend_from_slice(event_json);
+                Some((event_key(case.id, case.next_event.saturating_sub(1)), bytes))
+            }
+            None => None,
+        };
         Ok(Encoded {
             case_id: change.case.id,
             version: change.case.version,
-            case: encode(&change.case)?,
-            event_key: event_key(change.event.case_id, change.event.seq),
-            event: encode(&change.event)?,
+            record: Arc::from(encode_record(&change.case, &change.event)?),
+            archive,
             add_timers,
             remove_timers,
         })
@@ -285,8 +347,16 @@ enum Op {
 /// A queued write and where to answer it.
 type Queued = (Op, Arc<Slot>);
 
+/// A submitted, not yet applied case: the case, its record, and the events
+/// its updates moved out of the record (until they are in the log).
+struct Pending_ {
+    case: Case,
+    record: Arc<[u8]>,
+    archived: Vec<(u64, Vec<u8>)>,
+}
+
 /// Cases submitted but not yet applied, by id.
-type Overlay = Arc<Mutex<HashMap<CaseId, Case>>>;
+type Overlay = Arc<Mutex<HashMap<CaseId, Pending_>>>;
 
 /// The embedded sled store.
 pub struct SledStore {
@@ -453,7 +523,7 @@ impl Writer {
         }
         if let Ok(mut o) = self.overlay.lock() {
             for (id, version) in &applied {
-                if o.get(id).is_some_and(|c| c.version <= *version) {
+                if o.get(id).is_some_and(|p| p.case.version <= *version) {
                     o.remove(id);
                 }
             }
@@ -479,8 +549,10 @@ impl Writer {
         }
         *timers =
             (*timers + enc.add_timers.len() as u64).saturating_sub(enc.remove_timers.len() as u64);
-        batch.insert(&case_key(enc.case_id)[..], enc.case.as_slice());
-        batch.insert(&enc.event_key[..], enc.event.as_slice());
+        if let Some((k, v)) = &enc.archive {
+            batch.insert(&k[..], v.as_slice());
+        }
+        batch.insert(&case_key(enc.case_id)[..], &enc.record[..]);
     }
 
     fn stage(
@@ -545,16 +617,16 @@ impl Store for SledStore {
             .map_err(|_| storage("overlay poisoned"))?
             .get(&id)
         {
-            return Ok(Some(c.clone()));
+            return Ok(Some(c.case.clone()));
         }
         match self.data.get(case_key(id)).map_err(storage)? {
-            Some(v) => Ok(Some(decode(&v)?)),
+            Some(v) => Ok(Some(record_case(&v)?)),
             None => Ok(None),
         }
     }
 
     fn create(&self, change: Change, idem: Option<IdemRecord>) -> Result<Pending, CaseError> {
-        let enc = Encoded::new(&[], &change, None)?;
+        let enc = Encoded::new(None, &change, None)?;
         let idem = match idem {
             Some(rec) => {
                 let bytes = encode(&rec)?;
@@ -571,12 +643,35 @@ impl Store for SledStore {
         change: Change,
         fired: Option<Timer>,
     ) -> Result<Pending, CaseError> {
-        let enc = Encoded::new(&timers_of(before), &change, fired.as_ref())?;
-        self.overlay
+        let mut overlay = self
+            .overlay
             .lock()
-            .map_err(|_| storage("overlay poisoned"))?
-            .insert(change.case.id, change.case);
-        self.submit(Op::Update(enc))
+            .map_err(|_| storage("overlay poisoned"))?;
+        // The record being replaced: pending in the overlay, or applied.
+        let old_record: Arc<[u8]> = match overlay.get(&before.id) {
+            Some(p) => p.record.clone(),
+            None => match self.data.get(case_key(before.id)).map_err(storage)? {
+                Some(v) => Arc::from(&v[..]),
+                None => return Err(CaseError::NotFound { id: before.id }),
+            },
+        };
+        let enc = Encoded::new(Some((before, &old_record)), &change, fired.as_ref())?;
+        let entry = overlay.entry(change.case.id).or_insert_with(|| Pending_ {
+            case: change.case.clone(),
+            record: enc.record.clone(),
+            archived: Vec::new(),
+        });
+        entry.case = change.case;
+        entry.record = enc.record.clone();
+        if let Some((_, bytes)) = &enc.archive {
+            entry
+                .archived
+                .push((before.next_event.saturating_sub(1), bytes.clone()));
+        }
+        // Submit while holding the overlay lock, so the queue order matches.
+        let pending = self.submit(Op::Update(enc));
+        drop(overlay);
+        pending
     }
 
     fn drop_timer(&self, timer: Timer) -> Result<Pending, CaseError> {
@@ -611,16 +706,44 @@ impl Store for SledStore {
     }
 
     fn events(&self, id: CaseId) -> Result<Vec<CaseEvent>, CaseError> {
-        self.data
-            .scan_prefix(event_prefix(id))
-            .map(|kv| decode(&kv.map_err(storage)?.1))
-            .collect()
+        let mut by_seq: std::collections::BTreeMap<u64, CaseEvent> =
+            std::collections::BTreeMap::new();
+        let (record, pending): (Option<Arc<[u8]>>, Vec<(u64, Vec<u8>)>) = {
+            let o = self
+                .overlay
+                .lock()
+                .map_err(|_| storage("overlay poisoned"))?;
+            match o.get(&id) {
+                Some(p) => (Some(p.record.clone()), p.archived.clone()),
+                None => (None, Vec::new()),
+            }
+        };
+        for kv in self.data.scan_prefix(event_prefix(id)) {
+            let e: CaseEvent = decode(&kv.map_err(storage)?.1)?;
+            by_seq.insert(e.seq, e);
+        }
+        for (seq, bytes) in pending {
+            by_seq.insert(seq, decode(&bytes)?);
+        }
+        let record = match record {
+            Some(r) => Some(r),
+            None => self
+                .data
+                .get(case_key(id))
+                .map_err(storage)?
+                .map(|v| Arc::from(&v[..])),
+        };
+        if let Some(r) = record {
+            let e = record_event(&r)?;
+            by_seq.insert(e.seq, e);
+        }
+        Ok(by_seq.into_values().collect())
     }
 
     fn scan_cases(&self, f: &mut dyn FnMut(Case) -> bool) -> Result<(), CaseError> {
         for kv in self.data.scan_prefix([CASE]) {
             let (_, v) = kv.map_err(storage)?;
-            if !f(decode(&v)?) {
+            if !f(record_case(&v)?) {
                 break;
             }
         }
