@@ -708,7 +708,7 @@ impl Store for SledStore {
     fn events(&self, id: CaseId) -> Result<Vec<CaseEvent>, CaseError> {
         let mut by_seq: std::collections::BTreeMap<u64, CaseEvent> =
             std::collections::BTreeMap::new();
-        let (record, pending): (Option<Arc<[u8]>>, Vec<(u64, Vec<u8>)>) = {
+        let (record, pending) = {
             let o = self
                 .overlay
                 .lock()
