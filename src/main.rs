@@ -10,8 +10,10 @@ use clap::{Parser, Subcommand, ValueEnum};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod check;
+mod client;
 mod eval;
 mod org;
+mod server;
 
 /// wangge (网格): rules and workflows for grid-based community governance.
 #[derive(Debug, Parser)]
@@ -44,6 +46,14 @@ enum Command {
     Eval(eval::Args),
     /// The organisation registry: import, list, and run organisation policies over it.
     Org(org::Args),
+    /// Run the gRPC service (sled in ./data, policies from ./policies by default).
+    Serve(server::ServeArgs),
+    /// Cases on a running server: report, get, list, act, events, watch.
+    Case(client::CaseArgs),
+    /// Policy versions on a running server: list, validate, deploy, rollback, eval.
+    Policy(client::PolicyArgs),
+    /// A running server's clock (manual mode): get, set, advance.
+    Clock(client::ClockArgs),
 }
 
 fn main() -> ExitCode {
@@ -52,6 +62,10 @@ fn main() -> ExitCode {
         Command::Check(args) => check::run(&args),
         Command::Eval(args) => eval::run(&args),
         Command::Org(args) => org::run(&args),
+        Command::Serve(args) => server::run(&args),
+        Command::Case(args) => client::case(&args),
+        Command::Policy(args) => client::policy(&args),
+        Command::Clock(args) => client::clock(&args),
     }
 }
 

@@ -33,6 +33,9 @@ enum Command {
         /// The ladder unit levels must fit; by default the first ladder that has every level in the file.
         #[arg(long)]
         ladder: Option<String>,
+        /// Import through a running server (gRPC) instead of the local data folder.
+        #[arg(long, env = "WANGGE_SERVER")]
+        server: Option<String>,
     },
     /// List the registered units.
     List {
@@ -95,7 +98,10 @@ fn run_inner(args: &Args) -> Result<ExitCode, ExitCode> {
         ExitCode::FAILURE
     };
     match &args.command {
-        Command::Import { file, ladder } => {
+        Command::Import { file, ladder, server } => {
+            if let Some(server) = server {
+                return Ok(crate::client::org_import(server, file, ladder.as_deref()));
+            }
             let set = policies(&args.policies)?;
             let text = std::fs::read_to_string(file).map_err(|e| {
                 eprintln!("error: cannot read `{}`: {e}", file.display());

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::case::{Case, CaseEvent, CaseId};
+use crate::case::{Case, CaseEvent, CaseId, Why};
 use crate::case_error::CaseError;
 use crate::clock::Clock;
 use crate::policy::PolicySet;
@@ -30,24 +30,72 @@ pub struct Report {
     pub actor: String,
 }
 
+/// Which cases `list` returns; every given filter must hold.
+#[derive(Debug, Clone, Default)]
+pub struct CaseFilter {
+    pub workflow: Option<String>,
+    /// Units whose cases count (a unit and everything below it).
+    pub units: Option<std::collections::HashSet<String>>,
+    pub state: Option<String>,
+    pub class: Option<String>,
+    pub level: Option<String>,
+    pub breached: bool,
+    pub created_from: Option<i64>,
+    pub created_to: Option<i64>,
+}
+
+impl CaseFilter {
+    pub fn matches(&self, c: &Case) -> bool {
+        self.workflow.as_ref().is_none_or(|w| *w == c.workflow)
+            && self.units.as_ref().is_none_or(|u| c.unit.as_ref().is_some_and(|x| u.contains(x)))
+            && self.state.as_ref().is_none_or(|s| *s == c.state)
+            && self.class.as_ref().is_none_or(|s| Some(s) == c.class.as_ref())
+            && self.level.as_ref().is_none_or(|s| *s == c.level)
+            && (!self.breached || c.breached())
+            && self.created_from.is_none_or(|t| c.created_at >= t)
+            && self.created_to.is_none_or(|t| c.created_at < t)
+    }
+}
+
 /// A report handed to the store, not yet durable.
 struct SubmittedReport {
     case: Case,
+    explanation: Why,
     key: Option<String>,
     pending: Pending,
 }
 
+/// A report's outcome: the case, whether it was created (false for an
+/// idempotent retry), and the explanation of its first event.
+#[derive(Debug, Clone)]
+pub struct Reported {
+    pub case: Case,
+    pub created: bool,
+    pub explanation: Why,
+}
+
 impl SubmittedReport {
-    fn wait(self, svc: &CaseService) -> Result<(Case, bool), CaseError> {
+    fn wait(self, svc: &CaseService) -> Result<Reported, CaseError> {
         match self.pending.wait()? {
             Outcome::Created(Created::Existing {
                 case_id,
                 same_payload: true,
-            }) => Ok((svc.get(case_id)?, false)),
+            }) => {
+                let first = svc.store.events(case_id)?.into_iter().next();
+                Ok(Reported {
+                    case: svc.get(case_id)?,
+                    created: false,
+                    explanation: first.map_or_else(Why::null, |e| e.explanation),
+                })
+            }
             Outcome::Created(Created::Existing { .. }) => Err(CaseError::IdempotencyMismatch {
                 key: self.key.unwrap_or_default(),
             }),
-            Outcome::Created(Created::New) | Outcome::Done => Ok((self.case, true)),
+            Outcome::Created(Created::New) | Outcome::Done => Ok(Reported {
+                case: self.case,
+                created: true,
+                explanation: self.explanation,
+            }),
         }
     }
 }
@@ -157,6 +205,11 @@ impl CaseService {
     /// Reports an event: classify, open the case, persist it durably.
     /// Returns the case and whether it was created (false: an idempotent retry).
     pub fn report(&self, r: Report) -> Result<(Case, bool), CaseError> {
+        self.report_full(r).map(|r| (r.case, r.created))
+    }
+
+    /// Like [`CaseService::report`], with the first event's explanation.
+    pub fn report_full(&self, r: Report) -> Result<Reported, CaseError> {
         self.submit_report(r)?.wait(self)
     }
 
@@ -168,7 +221,7 @@ impl CaseService {
             reports.into_iter().map(|r| self.submit_report(r)).collect();
         submitted
             .into_iter()
-            .map(|s| s.and_then(|s| s.wait(self)))
+            .map(|s| s.and_then(|s| s.wait(self)).map(|r| (r.case, r.created)))
             .collect()
     }
 
@@ -203,11 +256,41 @@ impl CaseService {
             r.idempotency_key.clone(),
         )?;
         let case = change.case.clone();
+        let explanation = change.event.explanation.clone();
         Ok(SubmittedReport {
             case,
+            explanation,
             key: r.idempotency_key,
             pending: self.store.create(change, idem)?,
         })
+    }
+
+    /// Up to `limit` cases with id ≥ `from` matching `filter`, and the id to
+    /// continue from when there may be more.
+    pub fn list(&self, filter: &CaseFilter, from: CaseId, limit: usize) -> Result<(Vec<Case>, Option<CaseId>), CaseError> {
+        let mut out = Vec::with_capacity(limit.min(1024));
+        let mut next = None;
+        self.store.scan_cases_from(from, &mut |c| {
+            if out.len() == limit {
+                next = Some(c.id);
+                return false;
+            }
+            if filter.matches(&c) {
+                out.push(c);
+            }
+            true
+        })?;
+        Ok((out, next))
+    }
+
+    /// Open cases by workflow and state (for metrics), by scanning the store.
+    pub fn count_by_state(&self) -> Result<std::collections::BTreeMap<(String, String), u64>, CaseError> {
+        let mut counts = std::collections::BTreeMap::new();
+        self.store.scan_cases(&mut |c| {
+            *counts.entry((c.workflow, c.state)).or_insert(0) += 1;
+            true
+        })?;
+        Ok(counts)
     }
 
     pub fn get(&self, id: CaseId) -> Result<Case, CaseError> {

@@ -15,6 +15,7 @@ pub mod explain;
 pub mod host;
 pub mod org;
 pub mod policy;
+pub mod registry;
 pub mod rules;
 pub mod script;
 pub mod store;

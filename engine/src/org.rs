@@ -468,3 +468,21 @@ pub fn report(
     }
     Ok(rows)
 }
+
+/// A unit and every unit below it.
+pub fn subtree(units: &[Unit], root: &str) -> HashSet<String> {
+    let mut children: HashMap<&str, Vec<&str>> = HashMap::new();
+    for u in units {
+        if let Some(p) = &u.parent {
+            children.entry(p.as_str()).or_default().push(u.id.as_str());
+        }
+    }
+    let mut out = HashSet::new();
+    let mut stack = vec![root];
+    while let Some(id) = stack.pop() {
+        if out.insert(id.to_string()) {
+            stack.extend(children.get(id).into_iter().flatten().copied());
+        }
+    }
+    out
+}

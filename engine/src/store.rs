@@ -99,6 +99,7 @@ const TIMER: u8 = b't';
 const IDEM: u8 = b'i';
 const META_CASES: &[u8] = b"m/cases";
 const META_TIMERS: &[u8] = b"m/timers";
+const META_FEED: &[u8] = b"m/feed";
 
 fn timer_key(due: Timestamp, id: CaseId, slot: u32) -> [u8; 21] {
     let mut k = [0u8; 21];
@@ -199,6 +200,86 @@ pub fn timers_of(case: &Case) -> Vec<Timer> {
         .collect()
 }
 
+/// Durable case events in commit order, numbered by a global sequence that
+/// survives restarts. The most recent events are kept in memory so watchers
+/// can resume from a sequence number; older ones are in each case's log.
+pub struct Feed {
+    state: Mutex<FeedState>,
+    cv: Condvar,
+    capacity: usize,
+}
+
+struct FeedState {
+    next: u64,
+    ring: std::collections::VecDeque<(u64, Arc<CaseEvent>)>,
+}
+
+/// A resume point older than the events kept in memory.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, miette::Diagnostic)]
+#[error("sequence {requested} is no longer available; the earliest is {earliest}")]
+#[diagnostic(code(wangge::feed::gap), help("list the cases again, then watch from the earliest sequence"))]
+pub struct FeedGap {
+    pub requested: u64,
+    pub earliest: u64,
+}
+
+impl Feed {
+    fn new(next: u64, capacity: usize) -> Feed {
+        Feed {
+            state: Mutex::new(FeedState {
+                next,
+                ring: std::collections::VecDeque::with_capacity(capacity.min(1 << 16)),
+            }),
+            cv: Condvar::new(),
+            capacity,
+        }
+    }
+
+    /// The sequence the next event will get.
+    pub fn next_sequence(&self) -> u64 {
+        self.state.lock().map(|s| s.next).unwrap_or(0)
+    }
+
+    fn publish(&self, events: Vec<Arc<CaseEvent>>) {
+        if events.is_empty() {
+            return;
+        }
+        if let Ok(mut s) = self.state.lock() {
+            for e in events {
+                let seq = s.next;
+                s.next += 1;
+                s.ring.push_back((seq, e));
+                if s.ring.len() > self.capacity {
+                    s.ring.pop_front();
+                }
+            }
+        }
+        self.cv.notify_all();
+    }
+
+    /// Events with sequence ≥ `from`, at most `max`; waits up to `timeout`
+    /// for the first one.
+    pub fn read(&self, from: u64, max: usize, timeout: std::time::Duration) -> Result<Vec<(u64, Arc<CaseEvent>)>, FeedGap> {
+        let mut s = match self.state.lock() {
+            Ok(s) => s,
+            Err(_) => return Ok(Vec::new()),
+        };
+        let earliest = s.ring.front().map_or(s.next, |(q, _)| *q);
+        if from < earliest {
+            return Err(FeedGap { requested: from, earliest });
+        }
+        if s.next <= from {
+            s = match self.cv.wait_timeout_while(s, timeout, |st| st.next <= from) {
+                Ok((g, _)) => g,
+                Err(_) => return Ok(Vec::new()),
+            };
+        }
+        let earliest = s.ring.front().map_or(s.next, |(q, _)| *q);
+        let skip = usize::try_from(from.saturating_sub(earliest)).unwrap_or(usize::MAX);
+        Ok(s.ring.iter().skip(skip).take(max).cloned().collect())
+    }
+}
+
 /// What a write did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -274,6 +355,14 @@ pub trait Store: Send + Sync {
     fn timer_count(&self) -> u64;
     /// Waits until every write submitted so far is durable.
     fn flush(&self) -> Result<(), CaseError>;
+    /// Applied cases with id ≥ `from`, in id order, until `f` returns false.
+    fn scan_cases_from(&self, from: CaseId, f: &mut dyn FnMut(Case) -> bool) -> Result<(), CaseError>;
+    /// The change feed of durable events.
+    fn feed(&self) -> &Feed;
+    /// Stores a policy bundle (by hash) with its metadata.
+    fn put_policy(&self, hash: &str, record: &[u8]) -> Result<(), CaseError>;
+    /// Every stored policy bundle, by hash.
+    fn policies(&self) -> Result<Vec<(String, Vec<u8>)>, CaseError>;
     fn put_units(&self, units: &[Unit]) -> Result<(), CaseError>;
     fn units(&self) -> Result<Vec<Unit>, CaseError>;
     fn put_people(&self, people: &[Person]) -> Result<(), CaseError>;
@@ -284,6 +373,8 @@ pub trait Store: Send + Sync {
 struct Encoded {
     case_id: CaseId,
     version: u64,
+    /// The event, for the change feed once durable.
+    event: Arc<CaseEvent>,
     record: Arc<[u8]>,
     /// The event the new record displaces, moved to the event log.
     archive: Option<([u8; 17], Vec<u8>)>,
@@ -326,6 +417,7 @@ impl Encoded {
         Ok(Encoded {
             case_id: change.case.id,
             version: change.case.version,
+            event: Arc::new(change.event.clone()),
             record: Arc::from(encode_record(&change.case, &change.event)?),
             archive,
             add_timers,
@@ -364,6 +456,8 @@ pub struct SledStore {
     data: sled::Tree,
     units: sled::Tree,
     people: sled::Tree,
+    policies: sled::Tree,
+    feed: Arc<Feed>,
     overlay: Overlay,
     cases: Arc<AtomicU64>,
     timers: Arc<AtomicU64>,
@@ -411,8 +505,11 @@ impl SledStore {
         let cases = Arc::new(AtomicU64::new(read_counter(&data, META_CASES)?));
         let timers = Arc::new(AtomicU64::new(read_counter(&data, META_TIMERS)?));
         let overlay: Overlay = Arc::default();
+        // Sequences start at 1, so a watcher can say 0 for "only new changes".
+        let feed = Arc::new(Feed::new(read_counter(&data, META_FEED)?.max(1), 65_536));
         let (tx, rx) = mpsc::channel();
         let writer = Writer {
+            feed: feed.clone(),
             data: data.clone(),
             overlay: overlay.clone(),
             cases: cases.clone(),
@@ -424,6 +521,8 @@ impl SledStore {
             .spawn(move || writer.run(wdb, rx))
             .map_err(storage)?;
         Ok(SledStore {
+            policies: tree("policies")?,
+            feed,
             units: tree("units")?,
             people: tree("people")?,
             db,
@@ -463,6 +562,7 @@ impl Drop for SledStore {
 }
 
 struct Writer {
+    feed: Arc<Feed>,
     data: sled::Tree,
     overlay: Overlay,
     cases: Arc<AtomicU64>,
@@ -486,8 +586,11 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            let answers = self.apply(ops);
+            let (answers, events) = self.apply(ops);
             let flushed = db.flush().map(|_| ()).map_err(storage);
+            if flushed.is_ok() {
+                self.feed.publish(events);
+            }
             for (slot, r) in answers {
                 slot.set(match &flushed {
                     Ok(()) => r,
@@ -497,7 +600,7 @@ impl Writer {
         }
     }
 
-    fn apply(&self, ops: Vec<Queued>) -> Vec<Answer> {
+    fn apply(&self, ops: Vec<Queued>) -> (Vec<Answer>, Vec<Arc<CaseEvent>>) {
         let mut batch = sled::Batch::default();
         let mut results: Vec<Result<Outcome, CaseError>> = Vec::with_capacity(ops.len());
         let mut new_idem: HashMap<String, IdemRecord> = HashMap::new();
@@ -514,8 +617,20 @@ impl Writer {
                 &mut applied,
             ));
         }
+        let events: Vec<Arc<CaseEvent>> = ops
+            .iter()
+            .zip(&results)
+            .filter_map(|((op, _), r)| match (op, r) {
+                (Op::Create { enc, .. }, Ok(Outcome::Created(Created::New))) | (Op::Update(enc), Ok(_)) => {
+                    Some(enc.event.clone())
+                }
+                _ => None,
+            })
+            .collect();
+        let feed_next = self.feed.next_sequence() + events.len() as u64;
         batch.insert(META_CASES, &cases.to_be_bytes()[..]);
         batch.insert(META_TIMERS, &timers.to_be_bytes()[..]);
+        batch.insert(META_FEED, &feed_next.to_be_bytes()[..]);
         let written = self.data.apply_batch(batch).map_err(storage);
         if written.is_ok() {
             self.cases.store(cases, Ordering::SeqCst);
@@ -528,7 +643,8 @@ impl Writer {
                 }
             }
         }
-        ops.into_iter()
+        let answers = ops
+            .into_iter()
             .zip(results)
             .map(|((_, slot), r)| {
                 let r = match &written {
@@ -537,7 +653,8 @@ impl Writer {
                 };
                 (slot, r)
             })
-            .collect()
+            .collect();
+        (answers, if written.is_ok() { events } else { Vec::new() })
     }
 
     fn stage_encoded(batch: &mut sled::Batch, enc: &Encoded, timers: &mut u64) {
@@ -748,6 +865,36 @@ impl Store for SledStore {
             }
         }
         Ok(())
+    }
+
+    fn scan_cases_from(&self, from: CaseId, f: &mut dyn FnMut(Case) -> bool) -> Result<(), CaseError> {
+        let end = [CASE + 1];
+        for kv in self.data.range(&case_key(from)[..]..&end[..]) {
+            let (_, v) = kv.map_err(storage)?;
+            if !f(record_case(&v)?) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn feed(&self) -> &Feed {
+        &self.feed
+    }
+
+    fn put_policy(&self, hash: &str, record: &[u8]) -> Result<(), CaseError> {
+        self.policies.insert(hash.as_bytes(), record).map_err(storage)?;
+        self.db.flush().map(|_| ()).map_err(storage)
+    }
+
+    fn policies(&self) -> Result<Vec<(String, Vec<u8>)>, CaseError> {
+        self.policies
+            .iter()
+            .map(|kv| {
+                let (k, v) = kv.map_err(storage)?;
+                Ok((String::from_utf8_lossy(&k).into_owned(), v.to_vec()))
+            })
+            .collect()
     }
 
     fn case_count(&self) -> u64 {

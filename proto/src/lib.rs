@@ -1,6 +1,13 @@
-//! wangge's gRPC API (`wangge.v1`). The `.proto` files live in
-//! `proto/wangge/v1/`; generated code and services arrive with the gRPC
-//! service. Until then this crate only names where the definitions live.
+//! wangge's gRPC API (`wangge.v1`): generated messages, clients and servers
+//! for PolicyService, CaseService, OrgService and AdminService. The
+//! `.proto` files in `proto/wangge/v1/` are the documented contract.
 
-/// Directory holding the `wangge/v1/*.proto` files, for build scripts.
-pub const PROTO_ROOT: &str = env!("CARGO_MANIFEST_DIR");
+#![allow(clippy::all, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+/// The generated `wangge.v1` package.
+pub mod v1 {
+    tonic::include_proto!("wangge.v1");
+}
+
+/// Encoded file descriptor set, for gRPC server reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("wangge_v1_descriptor");

@@ -1,0 +1,152 @@
+//! Policy versions a server has compiled: validated bundles stored by
+//! content hash, so an earlier version can be activated again. A bundle
+//! that does not compile is never stored or activated.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+use wangge_dsl::{Diagnostic, SourceFile, SourceSet};
+
+use crate::case_error::CaseError;
+use crate::clock::Timestamp;
+use crate::host::RhaiHost;
+use crate::policy::{compile, Compiled, PolicySet};
+use crate::store::{decode, encode, Store};
+
+/// A stored policy bundle.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredPolicy {
+    pub hash: String,
+    pub name: Option<String>,
+    pub label: Option<String>,
+    /// When this server first compiled it.
+    pub deployed_at: Timestamp,
+    /// File name and text, in path order.
+    pub files: Vec<(String, String)>,
+    /// Tables, rule sets, calcs and workflows.
+    pub items: Vec<String>,
+}
+
+/// Why a bundle was refused: its diagnostics (with sources to render them).
+#[derive(Debug)]
+pub struct Rejected {
+    pub sources: SourceSet,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Compiles a bundle of (name, text) files.
+pub fn compile_files(files: &[(String, String)], host: &RhaiHost) -> Compiled {
+    let mut sorted: Vec<&(String, String)> = files.iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut sources = SourceSet::default();
+    for (name, text) in sorted {
+        sources.add(SourceFile::new(name.clone(), text.as_str()));
+    }
+    compile(sources, host)
+}
+
+/// Reads a policy folder as a bundle (names relative to the folder).
+pub fn read_dir(dir: &Path) -> Result<Vec<(String, String)>, wangge_dsl::source::LoadError> {
+    let set = wangge_dsl::source::load(dir)?;
+    let prefix = dir.display().to_string();
+    Ok(set
+        .files
+        .iter()
+        .map(|f| {
+            let name = f
+                .name
+                .strip_prefix(&prefix)
+                .map(|n| n.trim_start_matches('/').to_string())
+                .unwrap_or_else(|| f.name.clone());
+            (name, f.text.to_string())
+        })
+        .collect())
+}
+
+/// The versions a server knows, persisted in its store.
+pub struct PolicyRegistry {
+    store: Arc<dyn Store>,
+    host: RhaiHost,
+    versions: Mutex<Vec<StoredPolicy>>,
+}
+
+fn items_of(set: &PolicySet) -> Vec<String> {
+    set.items()
+        .map(|(n, _)| n.to_string())
+        .chain(set.workflows().map(|w| w.name.clone()))
+        .collect()
+}
+
+impl PolicyRegistry {
+    pub fn open(store: Arc<dyn Store>, host: RhaiHost) -> Result<PolicyRegistry, CaseError> {
+        let mut versions: Vec<StoredPolicy> = store
+            .policies()?
+            .iter()
+            .map(|(_, v)| decode(v))
+            .collect::<Result<_, _>>()?;
+        versions.sort_by(|a, b| b.deployed_at.cmp(&a.deployed_at).then(a.hash.cmp(&b.hash)));
+        Ok(PolicyRegistry {
+            store,
+            host,
+            versions: Mutex::new(versions),
+        })
+    }
+
+    /// Compiles `files`; on success stores the bundle (if new) and returns
+    /// the compiled set, its record and its warnings. Nothing is stored on error.
+    pub fn deploy(&self, files: Vec<(String, String)>, now: Timestamp) -> Result<(Arc<PolicySet>, StoredPolicy, Compiled), Rejected> {
+        let compiled = compile_files(&files, &self.host);
+        let Some(set) = compiled.set.clone() else {
+            return Err(Rejected {
+                sources: compiled.sources,
+                diagnostics: compiled.diagnostics,
+            });
+        };
+        let set = Arc::new(set);
+        let record = self.remember(&set, files, now).map_err(|e| Rejected {
+            sources: SourceSet::default(),
+            diagnostics: vec![Diagnostic::error("wangge::store", wangge_dsl::Span::default(), e.to_string())],
+        })?;
+        Ok((set, record, compiled))
+    }
+
+    fn remember(&self, set: &PolicySet, files: Vec<(String, String)>, now: Timestamp) -> Result<StoredPolicy, CaseError> {
+        let mut versions = self.versions.lock().map_err(|_| CaseError::Storage {
+            message: "policy registry poisoned".into(),
+        })?;
+        if let Some(existing) = versions.iter().find(|v| *v.hash == *set.hash) {
+            return Ok(existing.clone());
+        }
+        let record = StoredPolicy {
+            hash: set.hash.to_string(),
+            name: set.name.clone(),
+            label: set.label.clone(),
+            deployed_at: now,
+            files,
+            items: items_of(set),
+        };
+        self.store.put_policy(&record.hash, &encode(&record)?)?;
+        versions.insert(0, record.clone());
+        Ok(record)
+    }
+
+    /// Compiles a stored version again (for rollback).
+    pub fn load(&self, hash: &str) -> Result<Arc<PolicySet>, CaseError> {
+        let versions = self.list();
+        let Some(v) = versions.iter().find(|v| v.hash == hash || (hash.len() >= 8 && v.hash.starts_with(hash))) else {
+            return Err(CaseError::InvalidArgument {
+                field: "hash".into(),
+                message: format!("no stored policy version `{hash}`"),
+            });
+        };
+        compile_files(&v.files, &self.host).set.map(Arc::new).ok_or_else(|| CaseError::Storage {
+            message: format!("stored policy version `{hash}` no longer compiles"),
+        })
+    }
+
+    /// Every known version, newest first.
+    pub fn list(&self) -> Vec<StoredPolicy> {
+        self.versions.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+}

@@ -1,0 +1,144 @@
+//! Server configuration: defaults that work from the repository root, a
+//! TOML file, environment variables, then flags (each overriding the last).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// `wangge serve` options. Flags and `WANGGE_*` variables override the file.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// TOML config file (optional; `wangge.toml` is read if present).
+    #[arg(long, env = "WANGGE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// gRPC listen address [default: 127.0.0.1:50051].
+    #[arg(long, env = "WANGGE_LISTEN")]
+    pub listen: Option<String>,
+    /// Prometheus metrics listen address [default: 127.0.0.1:9464]; `off` disables it.
+    #[arg(long, env = "WANGGE_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
+    /// Data folder (sled) [default: ./data].
+    #[arg(long, env = "WANGGE_DATA")]
+    pub data: Option<PathBuf>,
+    /// Policy folder compiled and activated at start [default: ./policies].
+    #[arg(long, env = "WANGGE_POLICIES")]
+    pub policies: Option<PathBuf>,
+    /// Log filter, e.g. `info` or `wangge=debug` [default: info].
+    #[arg(long, env = "WANGGE_LOG")]
+    pub log: Option<String>,
+    /// `system`, or `manual` (time moves only through AdminService) [default: system].
+    #[arg(long, env = "WANGGE_CLOCK")]
+    pub clock: Option<String>,
+    /// With `--clock manual`: the starting time, e.g. 2026-09-14T10:00:00+08:00.
+    #[arg(long, env = "WANGGE_CLOCK_START")]
+    pub clock_start: Option<String>,
+    /// sled cache in MiB [default: 128].
+    #[arg(long, env = "WANGGE_CACHE_MIB")]
+    pub cache_mib: Option<u64>,
+}
+
+/// The file's shape (every key optional).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    metrics_listen: Option<String>,
+    data: Option<PathBuf>,
+    policies: Option<PathBuf>,
+    log: Option<String>,
+    clock: Option<String>,
+    clock_start: Option<String>,
+    cache_mib: Option<u64>,
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub metrics_listen: Option<SocketAddr>,
+    pub data: PathBuf,
+    pub policies: PathBuf,
+    pub log: String,
+    pub manual_clock: bool,
+    pub clock_start: Option<i64>,
+    pub cache_bytes: u64,
+}
+
+/// A configuration problem, naming the setting.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum ConfigError {
+    #[error("cannot read config `{path}`: {source}")]
+    #[diagnostic(code(wangge::config))]
+    Read { path: String, source: std::io::Error },
+    #[error("config `{path}` is not valid: {message}")]
+    #[diagnostic(code(wangge::config))]
+    Parse { path: String, message: String },
+    #[error("`{setting}` is not valid: `{value}` ({why})")]
+    #[diagnostic(code(wangge::config))]
+    Value { setting: &'static str, value: String, why: String },
+}
+
+fn addr(setting: &'static str, v: &str) -> Result<SocketAddr, ConfigError> {
+    v.parse().map_err(|e: std::net::AddrParseError| ConfigError::Value {
+        setting,
+        value: v.to_string(),
+        why: e.to_string(),
+    })
+}
+
+impl ServeArgs {
+    pub fn resolve(&self) -> Result<Config, ConfigError> {
+        let default_file = Path::new("wangge.toml");
+        let file_path = self.config.clone().or_else(|| default_file.exists().then(|| default_file.to_path_buf()));
+        let file = match &file_path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.display().to_string(),
+                    source,
+                })?;
+                toml::from_str::<FileConfig>(&text).map_err(|e| ConfigError::Parse {
+                    path: p.display().to_string(),
+                    message: e.to_string(),
+                })?
+            }
+            None => FileConfig::default(),
+        };
+        let listen = self.listen.clone().or(file.listen).unwrap_or_else(|| "127.0.0.1:50051".into());
+        let metrics = self
+            .metrics_listen
+            .clone()
+            .or(file.metrics_listen)
+            .unwrap_or_else(|| "127.0.0.1:9464".into());
+        let clock = self.clock.clone().or(file.clock).unwrap_or_else(|| "system".into());
+        let manual_clock = match clock.as_str() {
+            "system" => false,
+            "manual" => true,
+            other => {
+                return Err(ConfigError::Value {
+                    setting: "clock",
+                    value: other.into(),
+                    why: "expected `system` or `manual`".into(),
+                })
+            }
+        };
+        let clock_start = match self.clock_start.clone().or(file.clock_start) {
+            Some(s) => Some(wangge_engine::calendar::parse_ts(&s).ok_or_else(|| ConfigError::Value {
+                setting: "clock_start",
+                value: s.clone(),
+                why: "expected a time like 2026-09-14T10:00:00+08:00".into(),
+            })?),
+            None => None,
+        };
+        Ok(Config {
+            listen: addr("listen", &listen)?,
+            metrics_listen: if metrics == "off" { None } else { Some(addr("metrics_listen", &metrics)?) },
+            data: self.data.clone().or(file.data).unwrap_or_else(|| PathBuf::from("data")),
+            policies: self.policies.clone().or(file.policies).unwrap_or_else(|| PathBuf::from("policies")),
+            log: self.log.clone().or(file.log).unwrap_or_else(|| "info".into()),
+            manual_clock,
+            clock_start,
+            cache_bytes: self.cache_mib.or(file.cache_mib).unwrap_or(128) << 20,
+        })
+    }
+}

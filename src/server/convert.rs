@@ -1,0 +1,181 @@
+//! Conversions between engine types and `wangge.v1` messages.
+
+use wangge_engine::case::{Case, CaseEvent, DeadlineKind};
+use wangge_engine::org::{Person, Unit};
+use wangge_engine::registry::StoredPolicy;
+use wangge_proto::v1;
+
+fn opt(s: &Option<String>) -> String {
+    s.clone().unwrap_or_default()
+}
+
+fn non_empty(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_string())
+}
+
+pub fn case(c: &Case) -> v1::Case {
+    v1::Case {
+        id: c.id,
+        workflow: c.workflow.clone(),
+        version: c.version,
+        policy_version: c.policy_version.clone(),
+        state: c.state.clone(),
+        level: c.level.clone(),
+        class: opt(&c.class),
+        ceiling: opt(&c.ceiling),
+        unit: opt(&c.unit),
+        data_json: c.data.to_string(),
+        created_at: c.created_at,
+        updated_at: c.updated_at,
+        closed_at: c.closed_at.unwrap_or(0),
+        deadlines: c
+            .deadlines
+            .iter()
+            .map(|d| {
+                let (kind, subject) = match &d.kind {
+                    DeadlineKind::Level { level } => ("level", level),
+                    DeadlineKind::State { state } => ("state", state),
+                    DeadlineKind::ReportIn { department } => ("report_in", department),
+                };
+                v1::Deadline {
+                    kind: kind.into(),
+                    subject: subject.clone(),
+                    clock: d.clock.as_str().into(),
+                    due: d.due,
+                }
+            })
+            .collect(),
+        paused_at: c.paused_at.unwrap_or(0),
+        breaches: c
+            .breaches
+            .iter()
+            .map(|b| v1::Breach {
+                from_level: b.from.clone(),
+                to_level: b.to.clone(),
+                at: b.at,
+            })
+            .collect(),
+        summons: c
+            .summons
+            .iter()
+            .map(|s| v1::Summon {
+                department: s.department.clone(),
+                summoned_at: s.summoned_at,
+                due: s.due,
+                reported_at: s.reported_at.unwrap_or(0),
+                missed: s.missed,
+            })
+            .collect(),
+        escalations: c.escalations,
+        reopened: c.reopened,
+        overdue: c.overdue,
+        next_deadline: c.next_deadline().map_or(0, |d| d.due),
+    }
+}
+
+pub fn event(e: &CaseEvent) -> v1::CaseEvent {
+    v1::CaseEvent {
+        case_id: e.case_id,
+        seq: e.seq,
+        at: e.at,
+        actor: e.actor.clone(),
+        action: e.action.clone(),
+        outcome: opt(&e.outcome),
+        state_before: opt(&e.state_before),
+        state_after: e.state_after.clone(),
+        level_before: opt(&e.level_before),
+        level_after: e.level_after.clone(),
+        policy_version: e.policy_version.clone(),
+        explanation_json: e.explanation.as_str().to_string(),
+        note: opt(&e.note),
+    }
+}
+
+pub fn unit(u: &Unit) -> v1::Unit {
+    v1::Unit {
+        id: u.id.clone(),
+        name: u.name.clone(),
+        level: u.level.clone(),
+        parent: opt(&u.parent),
+        households: u.households,
+        rural: u.rural,
+        kind: opt(&u.kind),
+        party_members: u.party_members,
+        organizations: u.organizations,
+    }
+}
+
+pub fn unit_row(u: &v1::Unit, line: usize) -> wangge_engine::org::RawRow {
+    let mut fields = std::collections::HashMap::new();
+    for (k, v) in [
+        ("id", u.id.clone()),
+        ("name", u.name.clone()),
+        ("level", u.level.clone()),
+        ("parent", u.parent.clone()),
+        ("households", u.households.to_string()),
+        ("rural", u.rural.to_string()),
+        ("kind", u.kind.clone()),
+        ("party_members", u.party_members.to_string()),
+        ("organizations", u.organizations.to_string()),
+    ] {
+        fields.insert(k.to_string(), v);
+    }
+    wangge_engine::org::RawRow { line, fields }
+}
+
+pub fn person(p: &Person) -> v1::Person {
+    v1::Person {
+        id: p.id.clone(),
+        name: p.name.clone(),
+        role: p.role.clone(),
+        unit: opt(&p.unit),
+        party_member: p.party_member,
+    }
+}
+
+pub fn person_row(p: &v1::Person, line: usize) -> wangge_engine::org::RawRow {
+    let mut fields = std::collections::HashMap::new();
+    for (k, v) in [
+        ("id", p.id.clone()),
+        ("name", p.name.clone()),
+        ("role", p.role.clone()),
+        ("unit", p.unit.clone()),
+        ("party_member", p.party_member.to_string()),
+    ] {
+        fields.insert(k.to_string(), v);
+    }
+    wangge_engine::org::RawRow { line, fields }
+}
+
+pub fn version(v: &StoredPolicy, active: &str) -> v1::PolicyVersion {
+    v1::PolicyVersion {
+        hash: v.hash.clone(),
+        name: opt(&v.name),
+        label: opt(&v.label),
+        deployed_at: v.deployed_at,
+        active: v.hash == active,
+        items: v.items.clone(),
+    }
+}
+
+pub fn diagnostic(d: wangge_dsl::DiagnosticJson) -> v1::Diagnostic {
+    v1::Diagnostic {
+        file: d.file,
+        line: d.line as u32,
+        column: d.column as u32,
+        end_line: d.end_line as u32,
+        end_column: d.end_column as u32,
+        severity: match d.severity {
+            wangge_dsl::Severity::Error => "error".into(),
+            wangge_dsl::Severity::Warning => "warning".into(),
+        },
+        code: d.code.into(),
+        message: d.message,
+        label: d.label.unwrap_or_default(),
+        help: d.help.unwrap_or_default(),
+    }
+}
+
+pub fn some(s: &str) -> Option<String> {
+    non_empty(s)
+}

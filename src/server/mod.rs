@@ -1,0 +1,218 @@
+//! `wangge serve`: the gRPC service on the embedded default (sled in a local
+//! data folder, the policy folder compiled and activated at start), with
+//! health, reflection, metrics, a timer loop and graceful shutdown.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tonic::transport::Server;
+use wangge_engine::cases::CaseService;
+use wangge_engine::clock::{Clock, ManualClock, SystemClock};
+use wangge_engine::registry::{read_dir, PolicyRegistry};
+use wangge_engine::store::{SledStore, Store};
+use wangge_engine::RhaiHost;
+use wangge_proto::v1;
+
+mod app;
+pub mod config;
+mod convert;
+mod metrics;
+mod services;
+mod status;
+
+use app::App;
+pub use config::ServeArgs;
+
+pub fn run(args: &ServeArgs) -> ExitCode {
+    let config = match args.resolve() {
+        Ok(c) => c,
+        Err(e) => {
+            crate::report(e);
+            return ExitCode::FAILURE;
+        }
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr)
+        .try_init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(serve(config))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: no new calls; finishing those in flight");
+}
+
+async fn serve(config: config::Config) -> ExitCode {
+    let store: Arc<dyn Store> = match SledStore::open(&config.data, config.cache_bytes) {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            crate::report(e);
+            return ExitCode::FAILURE;
+        }
+    };
+    let host = RhaiHost::default();
+    let registry = match PolicyRegistry::open(store.clone(), host) {
+        Ok(r) => Arc::new(r),
+        Err(e) => {
+            crate::report(e);
+            return ExitCode::FAILURE;
+        }
+    };
+    let (clock, manual): (Arc<dyn Clock>, Option<Arc<ManualClock>>) = if config.manual_clock {
+        let m = Arc::new(ManualClock::new(config.clock_start.unwrap_or_else(|| SystemClock.now())));
+        (m.clone(), Some(m))
+    } else {
+        (Arc::new(SystemClock), None)
+    };
+    let files = match read_dir(&config.policies) {
+        Ok(f) => f,
+        Err(e) => {
+            crate::report(e);
+            return ExitCode::FAILURE;
+        }
+    };
+    let set = match registry.deploy(files, clock.now()) {
+        Ok((set, record, _)) => {
+            tracing::info!(hash = %record.hash, folder = %config.policies.display(), "policy version active");
+            set
+        }
+        Err(rejected) => {
+            let errors: Vec<_> = rejected.diagnostics.into_iter().filter(|d| d.is_error()).collect();
+            eprint!("{}", wangge_dsl::render(&errors, &rejected.sources, false));
+            eprintln!("error: `{}` has {} error(s); not serving", config.policies.display(), errors.len());
+            return ExitCode::FAILURE;
+        }
+    };
+    let cases = Arc::new(CaseService::new(store.clone(), set, clock));
+    let app = Arc::new(App {
+        cases: cases.clone(),
+        registry,
+        manual,
+        metrics: Arc::default(),
+        deploy_lock: tokio::sync::Mutex::new(()),
+    });
+
+    // Timers: fire what is due, every second (the manual clock fires on every move too).
+    let timer_cases = cases.clone();
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let timers = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop_rx.changed() => return,
+            }
+            let c = timer_cases.clone();
+            match tokio::task::spawn_blocking(move || c.fire_due()).await {
+                Ok(Ok(0)) => {}
+                Ok(Ok(n)) => tracing::info!(fired = n, "timers fired"),
+                Ok(Err(e)) => tracing::error!(error = %e, "firing timers failed"),
+                Err(e) => tracing::error!(error = %e, "timer worker failed"),
+            }
+        }
+    });
+
+    if let Some(addr) = config.metrics_listen {
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => {
+                let bound = l.local_addr().map(|a| a.to_string()).unwrap_or_default();
+                println!("wangge metrics on http://{bound}/metrics");
+                tokio::spawn(metrics::serve(l, app.metrics.clone(), cases.clone()));
+            }
+            Err(e) => {
+                eprintln!("error: cannot listen for metrics on `{addr}`: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+
+    let listener = match tokio::net::TcpListener::bind(config.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: cannot listen on `{}`: {e}", config.listen);
+            return ExitCode::FAILURE;
+        }
+    };
+    let bound = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let (health_reporter, health) = tonic_health::server::health_reporter();
+    health_reporter.set_serving::<v1::case_service_server::CaseServiceServer<services::Cases>>().await;
+    health_reporter.set_serving::<v1::policy_service_server::PolicyServiceServer<services::Policies>>().await;
+    health_reporter.set_serving::<v1::org_service_server::OrgServiceServer<services::Org>>().await;
+    health_reporter.set_serving::<v1::admin_service_server::AdminServiceServer<services::Admin>>().await;
+    let reflection = match tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(wangge_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot build reflection: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!(
+        "wangge listening on {bound} (data {}, policies {}, {} clock)",
+        config.data.display(),
+        config.policies.display(),
+        if app.manual.is_some() { "manual" } else { "system" }
+    );
+    let served = Server::builder()
+        .add_service(health)
+        .add_service(reflection)
+        .add_service(v1::case_service_server::CaseServiceServer::new(services::Cases(app.clone())))
+        .add_service(v1::policy_service_server::PolicyServiceServer::new(services::Policies(app.clone())))
+        .add_service(v1::org_service_server::OrgServiceServer::new(services::Org(app.clone())))
+        .add_service(v1::admin_service_server::AdminServiceServer::new(services::Admin(app.clone())))
+        .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), shutdown_signal())
+        .await;
+    let _ = stop_tx.send(true);
+    let _ = timers.await;
+    let flushed = tokio::task::spawn_blocking(move || store.flush()).await;
+    match (served, flushed) {
+        (Ok(()), Ok(Ok(()))) => {
+            tracing::info!("stopped cleanly");
+            ExitCode::SUCCESS
+        }
+        (Err(e), _) => {
+            eprintln!("error: the server failed: {e}");
+            ExitCode::FAILURE
+        }
+        (_, Ok(Err(e))) => {
+            crate::report(e);
+            ExitCode::FAILURE
+        }
+        (_, Err(e)) => {
+            eprintln!("error: the final flush failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,571 @@
+//! The gRPC services. Each method is thin: validate → convert → call the
+//! engine (on the blocking pool) → map the error to a status in one place
+//! (`status.rs`).
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status};
+use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
+use wangge_engine::cases::{CaseFilter, Report};
+use wangge_engine::clock::Clock;
+use wangge_engine::org::{self, read_rows, rows_are_people, validate_people, validate_units, ImportError};
+use wangge_engine::workflow::{Action, Actor};
+use wangge_proto::v1;
+
+use super::app::{blocking, App};
+use super::convert::{self, some};
+use super::status::{bad_request, case_status, eval_status};
+
+fn parse_object(field: &str, text: &str) -> Result<Value, Status> {
+    let v: Value = serde_json::from_str(text).map_err(|e| bad_request(field, format!("not valid JSON: {e}")))?;
+    if !v.is_object() {
+        return Err(bad_request(field, "must be a JSON object"));
+    }
+    Ok(v)
+}
+
+fn import_status(e: ImportError) -> Status {
+    let violations: Vec<FieldViolation> = e
+        .errors
+        .iter()
+        .map(|r| FieldViolation::new(format!("{}:{}", e.file, r.line), r.message.clone()))
+        .collect();
+    Status::with_error_details(
+        tonic::Code::InvalidArgument,
+        e.to_string(),
+        ErrorDetails::with_bad_request(violations),
+    )
+}
+
+// ----------------------------------------------------------------- cases ---
+
+pub struct Cases(pub Arc<App>);
+
+type ChangeStream = Pin<Box<dyn Stream<Item = Result<v1::CaseChange, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl v1::case_service_server::CaseService for Cases {
+    async fn report(&self, req: Request<v1::ReportRequest>) -> Result<Response<v1::ReportResponse>, Status> {
+        let app = self.0.clone();
+        self.0
+            .call("CaseService/Report", async move {
+                let r = req.into_inner();
+                if r.workflow.is_empty() {
+                    return Err(bad_request("workflow", "is required"));
+                }
+                let data = parse_object("data_json", &r.data_json)?;
+                let report = Report {
+                    workflow: r.workflow,
+                    unit: some(&r.unit),
+                    data,
+                    idempotency_key: some(&r.idempotency_key),
+                    actor: r.actor,
+                };
+                let out = blocking(move || app.cases.report_full(report).map_err(case_status)).await?;
+                Ok(Response::new(v1::ReportResponse {
+                    case: Some(convert::case(&out.case)),
+                    created: out.created,
+                    explanation_json: out.explanation.as_str().to_string(),
+                }))
+            })
+            .await
+    }
+
+    async fn get(&self, req: Request<v1::GetCaseRequest>) -> Result<Response<v1::Case>, Status> {
+        let app = self.0.clone();
+        self.0
+            .call("CaseService/Get", async move {
+                let id = req.into_inner().id;
+                if id == 0 {
+                    return Err(bad_request("id", "is required"));
+                }
+                let c = blocking(move || app.cases.get(id).map_err(case_status)).await?;
+                Ok(Response::new(convert::case(&c)))
+            })
+            .await
+    }
+
+    async fn list(&self, req: Request<v1::ListCasesRequest>) -> Result<Response<v1::ListCasesResponse>, Status> {
+        let app = self.0.clone();
+        self.0
+            .call("CaseService/List", async move {
+                let r = req.into_inner();
+                let size = match r.page_size {
+                    0 => 100,
+                    n @ 1..=1000 => n as usize,
+                    _ => return Err(bad_request("page_size", "must be 1 to 1000")),
+                };
+                let from = match r.page_token.as_str() {
+                    "" => 1,
+                    t => t.parse::<u64>().map_err(|_| bad_request("page_token", "not a token from a previous page"))?,
+                };
+                let created_range = |v: i64| (v != 0).then_some(v);
+                let unit = some(&r.unit);
+                let mut filter = CaseFilter {
+                    workflow: some(&r.workflow),
+                    units: None,
+                    state: some(&r.state),
+                    class: some(&r.class),
+                    level: some(&r.level),
+                    breached: r.breached,
+                    created_from: created_range(r.created_from),
+                    created_to: created_range(r.created_to),
+                };
+                let (cases, next) = blocking(move || {
+                    if let Some(u) = unit {
+                        let units = app.cases.store().units().map_err(case_status)?;
+                        if !units.iter().any(|x| x.id == u) {
+                            return Err(bad_request("unit", format!("no unit `{u}` in the registry")));
+                        }
+                        filter.units = Some(org::subtree(&units, &u));
+                    }
+                    app.cases.list(&filter, from, size).map_err(case_status)
+                })
+                .await?;
+                Ok(Response::new(v1::ListCasesResponse {
+                    cases: cases.iter().map(convert::case).collect(),
+                    next_page_token: next.map(|n| n.to_string()).unwrap_or_default(),
+                }))
+            })
+            .await
+    }
+
+    async fn events(&self, req: Request<v1::GetCaseRequest>) -> Result<Response<v1::EventsResponse>, Status> {
+        let app = self.0.clone();
+        self.0
+            .call("CaseService/Events", async move {
+                let id = req.into_inner().id;
+                if id == 0 {
+                    return Err(bad_request("id", "is required"));
+                }
+                let events = blocking(move || app.cases.events(id).map_err(case_status)).await?;
+                Ok(Response::new(v1::EventsResponse {
+                    events: events.iter().map(convert::event).collect(),
+                }))
+            })
+            .await
+    }
+
+    async fn act(&self, req: Request<v1::ActRequest>) -> Result<Response<v1::Case>, Status> {
+        let app = self.0.clone();
+        self.0
+            .call("CaseService/Act", async move {
+                let r = req.into_inner();
+                if r.id == 0 {
+                    return Err(bad_request("id", "is required"));
+                }
+                let action = match r.action.as_str() {
+                    "" => return Err(bad_request("action", "is required")),
+                    "escalate" => Action::Escalate,
+                    "pause" => Action::Pause,
+                    "resume" => Action::Resume,
+                    "summon" => Action::Summon {
+                        departments: r.departments.clone(),
+                    },
+                    "report_in" => match r.departments.as_slice() {
+                        [d] => Action::ReportIn { department: d.clone() },
+                        _ => return Err(bad_request("departments", "report_in takes exactly one department")),
+                    },
+                    name => Action::Transition {
+                        name: name.to_string(),
+                        outcome: some(&r.outcome),
+                    },
+                };
+                let who = Actor {
+                    actor: r.actor,
+                    note: some(&r.note),
+                };
+                let expected = (r.expected_version != 0).then_some(r.expected_version);
+                let id = r.id;
+                let c = blocking(move || app.cases.act(id, &action, &who, expected).map_err(case_status)).await?;
+                Ok(Response::new(convert::case(&c)))
+            })
+            .await
+    }
+
+    type WatchCasesStream = ChangeStream;
+
+    async fn watch_cases(&self, req: Request<v1::WatchCasesRequest>) -> Result<Response<ChangeStream>, Status> {
+        let app = self.0.clone();
+        let feed_from = req.into_inner().from_sequence;
+        let from = if feed_from == 0 { app.cases.store().feed().next_sequence() } else { feed_from };
+        // Fail fast on a resume point that is gone.
+        let probe = app.cases.store().feed().read(from, 0, Duration::ZERO);
+        if let Err(gap) = probe {
+            return Err(Status::out_of_range(gap.to_string()));
+        }
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<v1::CaseChange, Status>>(256);
+        tokio::task::spawn_blocking(move || {
+            let feed = app.cases.store().feed();
+            let mut next = from;
+            loop {
+                if tx.is_closed() {
+                    return;
+                }
+                match feed.read(next, 256, Duration::from_millis(500)) {
+                    Ok(batch) => {
+                        for (seq, e) in batch {
+                            next = seq + 1;
+                            let change = v1::CaseChange {
+                                sequence: seq,
+                                event: Some(convert::event(&e)),
+                            };
+                            if tx.blocking_send(Ok(change)).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Err(gap) => {
+                        let _ = tx.blocking_send(Err(Status::out_of_range(gap.to_string())));
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
+    }
+}
+
+// -------------------------------------------------------------- policies ---
+
+pub struct Policies(pub Arc<App>);
+
+fn files(fs: Vec<v1::PolicyFile>) -> Result<Vec<(String, String)>, Status> {
+    if fs.is_empty() {
+        return Err(bad_request("files", "name at least one policy file"));
+    }
+    let mut out = Vec::with_capacity(fs.len());
+    for (i, f) in fs.into_iter().enumerate() {
+        if f.name.is_empty() {
+            return Err(bad_request(&format!("files[{i}].name"), "is required"));
+        }
+        out.push((f.name, f.text));
+    }
+    Ok(out)
+}
+
+fn diagnostics(sources: &wangge_dsl::SourceSet, ds: &[wangge_dsl::Diagnostic]) -> Vec<v1::Diagnostic> {
+    ds.iter().map(|d| convert::diagnostic(d.to_json(sources))).collect()
+}
+
+#[tonic::async_trait]
+impl v1::policy_service_server::PolicyService for Policies {
+    async fn list_versions(&self, _: Request<v1::ListVersionsRequest>) -> Result<Response<v1::ListVersionsResponse>, Status> {
+        let app = self.0.clone();
+        self.0
+            .call("PolicyService/ListVersions", async move {
+                let active = app.cases.policy().hash.to_string();
+                Ok(Response::new(v1::ListVersionsResponse {
+                    versions: app.registry.list().iter().map(|v| convert::version(v, &active)).collect(),
+                }))
+            })
+            .await
+    }
+
+    async fn get_active(&self, _: Request<v1::GetActiveRequest>) -> Result<Response<v1::PolicyVersion>, Status> {
+        let app = self.0.clone();
+        self.0
+            .call("PolicyService/GetActive", async move {
+                let active = app.cases.policy().hash.to_string();
+                app.registry
+                    .list()
+                    .iter()
+                    .find(|v| v.hash == active)
+                    .map(|v| Response::new(convert::version(v, &active)))
+                    .ok_or_else(|| Status::internal("the active version is not in the registry"))
+            })
+            .await
+    }
+
+    async fn validate(&self, req: Request<v1::ValidateRequest>) -> Result<Response<v1::ValidateResponse>, Status> {
+        self.0
+            .call("PolicyService/Validate", async move {
+                let files = files(req.into_inner().files)?;
+                let compiled = blocking(move || Ok(wangge_engine::registry::compile_files(&files, &wangge_engine::RhaiHost::default()))).await?;
+                Ok(Response::new(v1::ValidateResponse {
+                    ok: compiled.set.is_some(),
+                    hash: wangge_engine::policy::content_hash(&compiled.sources),
+                    diagnostics: diagnostics(&compiled.sources, &compiled.diagnostics),
+                }))
+            })
+            .await
+    }
+
+    async fn deploy(&self, req: Request<v1::DeployRequest>) -> Result<Response<v1::DeployResponse>, Status> {
+        let app = self.0.clone();
+        self.0
+            .call("PolicyService/Deploy", async move {
+                let files = files(req.into_inner().files)?;
+                let _guard = app.deploy_lock.lock().await;
+                let now = app.cases.clock().now();
+                let registry = app.registry.clone();
+                let deployed = blocking(move || Ok(registry.deploy(files, now))).await?;
+                match deployed {
+                    Ok((set, record, compiled)) => {
+                        app.cases.activate(set);
+                        tracing::info!(hash = %record.hash, "policy version deployed and active");
+                        let active = record.hash.clone();
+                        Ok(Response::new(v1::DeployResponse {
+                            version: Some(convert::version(&record, &active)),
+                            diagnostics: diagnostics(&compiled.sources, &compiled.diagnostics),
+                        }))
+                    }
+                    Err(rejected) => {
+                        let errors: Vec<_> = rejected.diagnostics.iter().filter(|d| d.is_error()).collect();
+                        let violations: Vec<FieldViolation> = errors
+                            .iter()
+                            .map(|d| FieldViolation::new(rejected.sources.location(d.span), d.message.clone()))
+                            .collect();
+                        Err(Status::with_error_details(
+                            tonic::Code::FailedPrecondition,
+                            format!("the bundle has {} error(s); the active version is unchanged", errors.len()),
+                            ErrorDetails::with_bad_request(violations),
+                        ))
+                    }
+                }
+            })
+            .await
+    }
+
+    async fn rollback(&self, req: Request<v1::RollbackRequest>) -> Result<Response<v1::PolicyVersion>, Status> {
+        let app = self.0.clone();
+        self.0
+            .call("PolicyService/Rollback", async move {
+                let hash = req.into_inner().hash;
+                if hash.is_empty() {
+                    return Err(bad_request("hash", "is required"));
+                }
+                let _guard = app.deploy_lock.lock().await;
+                let registry = app.registry.clone();
+                let set = blocking(move || registry.load(&hash).map_err(case_status)).await?;
+                let active = set.hash.to_string();
+                app.cases.activate(set);
+                tracing::info!(hash = %active, "policy version rolled back to");
+                app.registry
+                    .list()
+                    .iter()
+                    .find(|v| v.hash == active)
+                    .map(|v| Response::new(convert::version(v, &active)))
+                    .ok_or_else(|| Status::internal("the version vanished from the registry"))
+            })
+            .await
+    }
+
+    async fn evaluate(&self, req: Request<v1::EvaluateRequest>) -> Result<Response<v1::EvaluateResponse>, Status> {
+        let app = self.0.clone();
+        self.0
+            .call("PolicyService/Evaluate", async move {
+                let r = req.into_inner();
+                if r.item.is_empty() {
+                    return Err(bad_request("item", "is required"));
+                }
+                let input = parse_object("input_json", &r.input_json)?;
+                let set = app.cases.policy();
+                let d = blocking(move || set.evaluate(&r.item, &input).map_err(|e| eval_status(e, "input_json"))).await?;
+                Ok(Response::new(v1::EvaluateResponse {
+                    kind: d.kind.into(),
+                    policy_version: d.policy_version.to_string(),
+                    result_json: d.result.to_string(),
+                    explanation_json: serde_json::to_string(&d.explanation).unwrap_or_default(),
+                }))
+            })
+            .await
+    }
+}
+
+// ------------------------------------------------------------------- org ---
+
+pub struct Org(pub Arc<App>);
+
+/// The ladder units must fit: named, or the first with every level used.
+fn ladder_for(app: &App, name: &str, levels: &[String]) -> Result<Vec<String>, Status> {
+    let set = app.cases.policy();
+    if !name.is_empty() {
+        return set.ladders.get(name).cloned().ok_or_else(|| bad_request("ladder", format!("no ladder `{name}`")));
+    }
+    set.ladders
+        .values()
+        .find(|ls| levels.iter().all(|l| ls.contains(l)))
+        .cloned()
+        .ok_or_else(|| bad_request("ladder", "no ladder has every level; name one"))
+}
+
+impl Org {
+    fn store_units(&self, rows: Vec<org::RawRow>, ladder: &str, file: &str) -> Result<u32, Status> {
+        let store = self.0.cases.store().clone();
+        let existing = store.units().map_err(case_status)?;
+        let levels: Vec<String> = rows.iter().filter_map(|r| r.fields.get("level").cloned()).collect();
+        let ladder = ladder_for(&self.0, ladder, &levels)?;
+        let units = validate_units(&rows, &ladder, &existing, file).map_err(import_status)?;
+        store.put_units(&units).map_err(case_status)?;
+        Ok(units.len() as u32)
+    }
+
+    fn store_people(&self, rows: Vec<org::RawRow>, file: &str) -> Result<u32, Status> {
+        let store = self.0.cases.store().clone();
+        let units = store.units().map_err(case_status)?;
+        let people = validate_people(&rows, &units, file).map_err(import_status)?;
+        store.put_people(&people).map_err(case_status)?;
+        Ok(people.len() as u32)
+    }
+}
+
+#[tonic::async_trait]
+impl v1::org_service_server::OrgService for Org {
+    async fn upsert_units(&self, req: Request<v1::UpsertUnitsRequest>) -> Result<Response<v1::UpsertResponse>, Status> {
+        self.0
+            .call("OrgService/UpsertUnits", async {
+                let r = req.into_inner();
+                let rows = r.units.iter().enumerate().map(|(i, u)| convert::unit_row(u, i)).collect();
+                let count = self.store_units(rows, &r.ladder, "units")?;
+                Ok(Response::new(v1::UpsertResponse { count }))
+            })
+            .await
+    }
+
+    async fn upsert_people(&self, req: Request<v1::UpsertPeopleRequest>) -> Result<Response<v1::UpsertResponse>, Status> {
+        self.0
+            .call("OrgService/UpsertPeople", async {
+                let r = req.into_inner();
+                let rows = r.people.iter().enumerate().map(|(i, p)| convert::person_row(p, i)).collect();
+                let count = self.store_people(rows, "people")?;
+                Ok(Response::new(v1::UpsertResponse { count }))
+            })
+            .await
+    }
+
+    async fn import(&self, req: Request<v1::ImportRequest>) -> Result<Response<v1::UpsertResponse>, Status> {
+        self.0
+            .call("OrgService/Import", async {
+                let r = req.into_inner();
+                let name = if r.name.is_empty() { "import".to_string() } else { r.name };
+                let rows = read_rows(&r.text, &name).map_err(import_status)?;
+                let count = if rows_are_people(&rows) {
+                    self.store_people(rows, &name)?
+                } else {
+                    self.store_units(rows, &r.ladder, &name)?
+                };
+                Ok(Response::new(v1::UpsertResponse { count }))
+            })
+            .await
+    }
+
+    async fn get_unit(&self, req: Request<v1::GetUnitRequest>) -> Result<Response<v1::Unit>, Status> {
+        self.0
+            .call("OrgService/GetUnit", async {
+                let id = req.into_inner().id;
+                if id.is_empty() {
+                    return Err(bad_request("id", "is required"));
+                }
+                let units = self.0.cases.store().units().map_err(case_status)?;
+                units
+                    .iter()
+                    .find(|u| u.id == id)
+                    .map(|u| Response::new(convert::unit(u)))
+                    .ok_or_else(|| Status::not_found(format!("no unit `{id}`")))
+            })
+            .await
+    }
+
+    async fn list_units(&self, req: Request<v1::ListUnitsRequest>) -> Result<Response<v1::ListUnitsResponse>, Status> {
+        self.0
+            .call("OrgService/ListUnits", async {
+                let r = req.into_inner();
+                let units = self.0.cases.store().units().map_err(case_status)?;
+                let under = some(&r.under).map(|u| org::subtree(&units, &u));
+                Ok(Response::new(v1::ListUnitsResponse {
+                    units: units
+                        .iter()
+                        .filter(|u| under.as_ref().is_none_or(|s| s.contains(&u.id)))
+                        .filter(|u| r.level.is_empty() || u.level == r.level)
+                        .map(convert::unit)
+                        .collect(),
+                }))
+            })
+            .await
+    }
+
+    async fn list_people(&self, req: Request<v1::ListPeopleRequest>) -> Result<Response<v1::ListPeopleResponse>, Status> {
+        self.0
+            .call("OrgService/ListPeople", async {
+                let unit = req.into_inner().unit;
+                let people = self.0.cases.store().people().map_err(case_status)?;
+                Ok(Response::new(v1::ListPeopleResponse {
+                    people: people
+                        .iter()
+                        .filter(|p| unit.is_empty() || p.unit.as_deref() == Some(unit.as_str()))
+                        .map(convert::person)
+                        .collect(),
+                }))
+            })
+            .await
+    }
+}
+
+// ----------------------------------------------------------------- admin ---
+
+pub struct Admin(pub Arc<App>);
+
+impl Admin {
+    async fn move_clock(&self, to: impl FnOnce(i64) -> Result<i64, Status>) -> Result<Response<v1::ClockResponse>, Status> {
+        let Some(manual) = self.0.manual.clone() else {
+            return Err(Status::failed_precondition(
+                "the server runs on the system clock; start it with `--clock manual` to set time",
+            ));
+        };
+        let now = to(manual.now())?;
+        manual.set(now);
+        let app = self.0.clone();
+        let fired = blocking(move || app.cases.fire_due().map_err(case_status)).await?;
+        Ok(Response::new(v1::ClockResponse {
+            now,
+            mode: "manual".into(),
+            fired: fired as u32,
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl v1::admin_service_server::AdminService for Admin {
+    async fn get_clock(&self, _: Request<v1::GetClockRequest>) -> Result<Response<v1::ClockResponse>, Status> {
+        self.0
+            .call("AdminService/GetClock", async {
+                Ok(Response::new(v1::ClockResponse {
+                    now: self.0.cases.clock().now(),
+                    mode: if self.0.manual.is_some() { "manual" } else { "system" }.into(),
+                    fired: 0,
+                }))
+            })
+            .await
+    }
+
+    async fn set_clock(&self, req: Request<v1::SetClockRequest>) -> Result<Response<v1::ClockResponse>, Status> {
+        let to = req.into_inner().now;
+        self.0
+            .call("AdminService/SetClock", self.move_clock(|now| {
+                if to < now {
+                    Err(bad_request("now", format!("the clock may not go backwards (it is at {now})")))
+                } else {
+                    Ok(to)
+                }
+            }))
+            .await
+    }
+
+    async fn advance_clock(&self, req: Request<v1::AdvanceClockRequest>) -> Result<Response<v1::ClockResponse>, Status> {
+        let by = req.into_inner().seconds;
+        self.0
+            .call("AdminService/AdvanceClock", self.move_clock(|now| {
+                if by < 0 {
+                    Err(bad_request("seconds", "must not be negative"))
+                } else {
+                    Ok(now + by)
+                }
+            }))
+            .await
+    }
+}
