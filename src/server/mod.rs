@@ -185,15 +185,31 @@ async fn serve(config: config::Config) -> ExitCode {
         config.policies.display(),
         if app.manual.is_some() { "manual" } else { "system" }
     );
-    let served = Server::builder()
+    // After the signal, in-flight calls get a grace period, then we stop anyway.
+    let (sig_tx, mut sig_rx) = tokio::sync::watch::channel(false);
+    let signal = async move {
+        shutdown_signal().await;
+        let _ = sig_tx.send(true);
+    };
+    let grace = async move {
+        let _ = sig_rx.changed().await;
+        tokio::time::sleep(Duration::from_secs(10)).await;
+    };
+    let serving = Server::builder()
         .add_service(health)
         .add_service(reflection)
         .add_service(v1::case_service_server::CaseServiceServer::new(services::Cases(app.clone())))
         .add_service(v1::policy_service_server::PolicyServiceServer::new(services::Policies(app.clone())))
         .add_service(v1::org_service_server::OrgServiceServer::new(services::Org(app.clone())))
         .add_service(v1::admin_service_server::AdminServiceServer::new(services::Admin(app.clone())))
-        .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), shutdown_signal())
-        .await;
+        .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), signal);
+    let served = tokio::select! {
+        r = serving => r,
+        _ = grace => {
+            tracing::warn!("calls still open 10 s after the signal; stopping anyway");
+            Ok(())
+        }
+    };
     let _ = stop_tx.send(true);
     let _ = timers.await;
     let flushed = tokio::task::spawn_blocking(move || store.flush()).await;

@@ -4,5 +4,7 @@
 
 mod cli;
 mod docs;
+mod grpc;
 mod org;
+mod server;
 mod util;

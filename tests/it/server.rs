@@ -1,0 +1,73 @@
+//! A `wangge serve` process for tests: ephemeral ports, manual clock,
+//! its own data folder; stopped with SIGTERM (or killed) on drop.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use tonic::transport::Channel;
+
+pub struct Server {
+    child: Option<Child>,
+    pub grpc: String,
+    pub metrics: String,
+}
+
+pub const START: &str = "2026-09-14T10:00:00+08:00";
+
+impl Server {
+    pub fn start(data: &Path) -> Server {
+        Self::start_with(data, &[])
+    }
+
+    pub fn start_with(data: &Path, extra: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_wangge"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--clock", "manual", "--clock-start", START, "--log", "warn", "--data"])
+            .arg(data)
+            .args(extra)
+            .current_dir(crate::util::root())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start wangge serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let (mut grpc, mut metrics) = (String::new(), String::new());
+        while grpc.is_empty() {
+            let line = lines.next().expect("server exited early").expect("read");
+            if let Some(rest) = line.strip_prefix("wangge metrics on http://") {
+                metrics = rest.trim_end_matches("/metrics").to_string();
+            }
+            if let Some(rest) = line.strip_prefix("wangge listening on ") {
+                grpc = rest.split_whitespace().next().unwrap_or_default().to_string();
+            }
+        }
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Server {
+            child: Some(child),
+            grpc,
+            metrics,
+        }
+    }
+
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(format!("http://{}", self.grpc)).unwrap().connect().await.unwrap()
+    }
+
+    /// SIGTERM, then wait: returns the exit code.
+    pub fn stop(mut self) -> i32 {
+        let mut child = self.child.take().unwrap();
+        Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+        child.wait().unwrap().code().unwrap_or(-1)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
