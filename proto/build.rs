@@ -3,7 +3,7 @@
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let protoc = protoc_bin_vendored::protoc_bin_path()?;
-    // SAFETY-free: build scripts are single-threaded; prost-build reads PROTOC.
+    // prost-build finds protoc through PROTOC; no system install is needed.
     std::env::set_var("PROTOC", protoc);
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
     let files = [

@@ -13,7 +13,12 @@ use wangge_proto::v1;
 #[derive(Debug, Clone, clap::Args)]
 pub struct Target {
     /// Server address.
-    #[arg(long, global = true, env = "WANGGE_SERVER", default_value = "http://127.0.0.1:50051")]
+    #[arg(
+        long,
+        global = true,
+        env = "WANGGE_SERVER",
+        default_value = "http://127.0.0.1:50051"
+    )]
     pub server: String,
 }
 
@@ -134,10 +139,13 @@ enum ClockCommand {
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| {
-        eprintln!("error: cannot start the runtime: {e}");
-        ExitCode::FAILURE
-    })
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("error: cannot start the runtime: {e}");
+            ExitCode::FAILURE
+        })
 }
 
 async fn connect(t: &Target) -> Result<Channel, ExitCode> {
@@ -182,17 +190,43 @@ fn print_case(c: &v1::Case) {
         c.state,
         c.level,
         if c.class.is_empty() { "-" } else { &c.class },
-        if c.ceiling.is_empty() { "-" } else { &c.ceiling }
+        if c.ceiling.is_empty() {
+            "-"
+        } else {
+            &c.ceiling
+        }
     );
-    println!("  unit {} · reported {} · data {}", if c.unit.is_empty() { "-" } else { &c.unit }, time(c.created_at), c.data_json);
+    println!(
+        "  unit {} · reported {} · data {}",
+        if c.unit.is_empty() { "-" } else { &c.unit },
+        time(c.created_at),
+        c.data_json
+    );
     for d in &c.deadlines {
-        println!("  deadline: {} {} ({}) due {}", d.kind, d.subject, d.clock, time(d.due));
+        println!(
+            "  deadline: {} {} ({}) due {}",
+            d.kind,
+            d.subject,
+            d.clock,
+            time(d.due)
+        );
     }
     for b in &c.breaches {
-        println!("  breach (出格): {} → {} at {}", b.from_level, b.to_level, time(b.at));
+        println!(
+            "  breach (出格): {} → {} at {}",
+            b.from_level,
+            b.to_level,
+            time(b.at)
+        );
     }
     for s in &c.summons {
-        let state = if s.reported_at != 0 { format!("reported {}", time(s.reported_at)) } else if s.missed { "missed".into() } else { "pending".into() };
+        let state = if s.reported_at != 0 {
+            format!("reported {}", time(s.reported_at))
+        } else if s.missed {
+            "missed".into()
+        } else {
+            "pending".into()
+        };
         println!("  summoned: {} due {} ({state})", s.department, time(s.due));
     }
     if c.paused_at != 0 {
@@ -204,7 +238,11 @@ fn print_case(c: &v1::Case) {
 }
 
 fn print_event(e: &v1::CaseEvent) {
-    let outcome = if e.outcome.is_empty() { String::new() } else { format!(" {}", e.outcome) };
+    let outcome = if e.outcome.is_empty() {
+        String::new()
+    } else {
+        format!(" {}", e.outcome)
+    };
     println!(
         "  #{} {} {}{} by {}: {} {} → {} {}",
         e.seq,
@@ -212,8 +250,16 @@ fn print_event(e: &v1::CaseEvent) {
         e.action,
         outcome,
         if e.actor.is_empty() { "-" } else { &e.actor },
-        if e.state_before.is_empty() { "·" } else { &e.state_before },
-        if e.level_before.is_empty() { "·" } else { &e.level_before },
+        if e.state_before.is_empty() {
+            "·"
+        } else {
+            &e.state_before
+        },
+        if e.level_before.is_empty() {
+            "·"
+        } else {
+            &e.level_before
+        },
         e.state_after,
         e.level_after
     );
@@ -230,109 +276,153 @@ pub fn case(args: &CaseArgs) -> ExitCode {
             Err(code) => return code,
         };
         let mut client = v1::case_service_client::CaseServiceClient::new(ch);
-        let result = match &args.command {
-            CaseCommand::Report { workflow, data, unit, key, actor } => client
-                .report(v1::ReportRequest {
-                    workflow: workflow.clone(),
-                    unit: unit.clone(),
-                    data_json: data.clone(),
-                    idempotency_key: key.clone(),
-                    actor: actor.clone(),
-                })
-                .await
-                .map(|r| {
-                    let r = r.into_inner();
-                    println!("{}", if r.created { "reported" } else { "already reported (same idempotency key)" });
-                    if let Some(c) = &r.case {
-                        print_case(c);
-                    }
-                }),
-            CaseCommand::Get { id } => client.get(v1::GetCaseRequest { id: *id }).await.map(|r| print_case(r.get_ref())),
-            CaseCommand::Events { id } => client.events(v1::GetCaseRequest { id: *id }).await.map(|r| {
-                for e in &r.get_ref().events {
-                    print_event(e);
-                }
-            }),
-            CaseCommand::List { workflow, unit, state, class, level, breached } => {
-                let mut token = String::new();
-                let mut total = 0;
-                loop {
-                    let page = client
-                        .list(v1::ListCasesRequest {
-                            workflow: workflow.clone(),
-                            unit: unit.clone(),
-                            state: state.clone(),
-                            class: class.clone(),
-                            level: level.clone(),
-                            breached: *breached,
-                            page_size: 500,
-                            page_token: token.clone(),
-                            ..Default::default()
-                        })
-                        .await;
-                    match page {
-                        Ok(p) => {
-                            let p = p.into_inner();
-                            for c in &p.cases {
-                                total += 1;
-                                println!(
-                                    "{}\t{}\t{}\t{}\t{}\t{}",
-                                    c.id,
-                                    c.workflow,
-                                    c.state,
-                                    c.level,
-                                    c.class,
-                                    if c.breaches.is_empty() { "" } else { "出格" }
-                                );
+        let result =
+            match &args.command {
+                CaseCommand::Report {
+                    workflow,
+                    data,
+                    unit,
+                    key,
+                    actor,
+                } => client
+                    .report(v1::ReportRequest {
+                        workflow: workflow.clone(),
+                        unit: unit.clone(),
+                        data_json: data.clone(),
+                        idempotency_key: key.clone(),
+                        actor: actor.clone(),
+                    })
+                    .await
+                    .map(|r| {
+                        let r = r.into_inner();
+                        println!(
+                            "{}",
+                            if r.created {
+                                "reported"
+                            } else {
+                                "already reported (same idempotency key)"
                             }
-                            if p.next_page_token.is_empty() {
-                                println!("{total} case(s)");
-                                break Ok(());
-                            }
-                            token = p.next_page_token;
+                        );
+                        if let Some(c) = &r.case {
+                            print_case(c);
                         }
-                        Err(s) => break Err(s),
-                    }
-                }
-            }
-            CaseCommand::Act { id, action, outcome, departments, expect_version, actor, note } => client
-                .act(v1::ActRequest {
-                    id: *id,
-                    action: action.clone(),
-                    outcome: outcome.clone(),
-                    departments: departments.clone(),
-                    expected_version: *expect_version,
-                    actor: actor.clone(),
-                    note: note.clone(),
-                })
-                .await
-                .map(|r| print_case(r.get_ref())),
-            CaseCommand::Watch { from, count } => match client.watch_cases(v1::WatchCasesRequest { from_sequence: *from }).await {
-                Ok(stream) => {
-                    let mut stream = stream.into_inner();
-                    let mut seen = 0;
+                    }),
+                CaseCommand::Get { id } => client
+                    .get(v1::GetCaseRequest { id: *id })
+                    .await
+                    .map(|r| print_case(r.get_ref())),
+                CaseCommand::Events { id } => client
+                    .events(v1::GetCaseRequest { id: *id })
+                    .await
+                    .map(|r| {
+                        for e in &r.get_ref().events {
+                            print_event(e);
+                        }
+                    }),
+                CaseCommand::List {
+                    workflow,
+                    unit,
+                    state,
+                    class,
+                    level,
+                    breached,
+                } => {
+                    let mut token = String::new();
+                    let mut total = 0;
                     loop {
-                        match stream.message().await {
-                            Ok(Some(ch)) => {
-                                print!("[{}] case {}", ch.sequence, ch.event.as_ref().map_or(0, |e| e.case_id));
-                                if let Some(e) = &ch.event {
-                                    print_event(e);
-                                } else {
-                                    println!();
+                        let page = client
+                            .list(v1::ListCasesRequest {
+                                workflow: workflow.clone(),
+                                unit: unit.clone(),
+                                state: state.clone(),
+                                class: class.clone(),
+                                level: level.clone(),
+                                breached: *breached,
+                                page_size: 500,
+                                page_token: token.clone(),
+                                ..Default::default()
+                            })
+                            .await;
+                        match page {
+                            Ok(p) => {
+                                let p = p.into_inner();
+                                for c in &p.cases {
+                                    total += 1;
+                                    println!(
+                                        "{}\t{}\t{}\t{}\t{}\t{}",
+                                        c.id,
+                                        c.workflow,
+                                        c.state,
+                                        c.level,
+                                        c.class,
+                                        if c.breaches.is_empty() { "" } else { "出格" }
+                                    );
                                 }
-                                seen += 1;
-                                if *count != 0 && seen >= *count {
+                                if p.next_page_token.is_empty() {
+                                    println!("{total} case(s)");
                                     break Ok(());
                                 }
+                                token = p.next_page_token;
                             }
-                            Ok(None) => break Ok(()),
                             Err(s) => break Err(s),
                         }
                     }
                 }
-                Err(s) => Err(s),
-            },
-        };
+                CaseCommand::Act {
+                    id,
+                    action,
+                    outcome,
+                    departments,
+                    expect_version,
+                    actor,
+                    note,
+                } => client
+                    .act(v1::ActRequest {
+                        id: *id,
+                        action: action.clone(),
+                        outcome: outcome.clone(),
+                        departments: departments.clone(),
+                        expected_version: *expect_version,
+                        actor: actor.clone(),
+                        note: note.clone(),
+                    })
+                    .await
+                    .map(|r| print_case(r.get_ref())),
+                CaseCommand::Watch { from, count } => match client
+                    .watch_cases(v1::WatchCasesRequest {
+                        from_sequence: *from,
+                    })
+                    .await
+                {
+                    Ok(stream) => {
+                        let mut stream = stream.into_inner();
+                        let mut seen = 0;
+                        loop {
+                            match stream.message().await {
+                                Ok(Some(ch)) => {
+                                    print!(
+                                        "[{}] case {}",
+                                        ch.sequence,
+                                        ch.event.as_ref().map_or(0, |e| e.case_id)
+                                    );
+                                    if let Some(e) = &ch.event {
+                                        print_event(e);
+                                    } else {
+                                        println!();
+                                    }
+                                    seen += 1;
+                                    if *count != 0 && seen >= *count {
+                                        break Ok(());
+                                    }
+                                }
+                                Ok(None) => break Ok(()),
+                                Err(s) => break Err(s),
+                            }
+                        }
+                    }
+                    Err(s) => Err(s),
+                },
+            };
         match result {
             Ok(()) => ExitCode::SUCCESS,
             Err(s) => failed(s),
@@ -340,9 +430,13 @@ pub fn case(args: &CaseArgs) -> ExitCode {
     })
 }
 
-fn bundle(dir: &PathBuf) -> Result<Vec<v1::PolicyFile>, ExitCode> {
+fn bundle(dir: &std::path::Path) -> Result<Vec<v1::PolicyFile>, ExitCode> {
     wangge_engine::registry::read_dir(dir)
-        .map(|fs| fs.into_iter().map(|(name, text)| v1::PolicyFile { name, text }).collect())
+        .map(|fs| {
+            fs.into_iter()
+                .map(|(name, text)| v1::PolicyFile { name, text })
+                .collect()
+        })
         .map_err(|e| {
             crate::report(e);
             ExitCode::FAILURE
@@ -351,8 +445,15 @@ fn bundle(dir: &PathBuf) -> Result<Vec<v1::PolicyFile>, ExitCode> {
 
 fn print_diagnostics(ds: &[v1::Diagnostic]) {
     for d in ds {
-        let help = if d.help.is_empty() { String::new() } else { format!(" (help: {})", d.help) };
-        println!("{}:{}:{}: {}: {}{help}", d.file, d.line, d.column, d.severity, d.message);
+        let help = if d.help.is_empty() {
+            String::new()
+        } else {
+            format!(" (help: {})", d.help)
+        };
+        println!(
+            "{}:{}:{}: {}: {}{help}",
+            d.file, d.line, d.column, d.severity, d.message
+        );
     }
 }
 
@@ -368,19 +469,24 @@ pub fn policy(args: &PolicyArgs) -> ExitCode {
         };
         let mut client = v1::policy_service_client::PolicyServiceClient::new(ch);
         let result = match &args.command {
-            PolicyCommand::List => client.list_versions(v1::ListVersionsRequest {}).await.map(|r| {
-                for v in &r.get_ref().versions {
-                    println!(
-                        "{} {}\t{} {}\tdeployed {}\t{} item(s)",
-                        if v.active { "*" } else { " " },
-                        &v.hash[..12.min(v.hash.len())],
-                        v.name,
-                        v.label,
-                        time(v.deployed_at),
-                        v.items.len()
-                    );
-                }
-            }),
+            PolicyCommand::List => {
+                client
+                    .list_versions(v1::ListVersionsRequest {})
+                    .await
+                    .map(|r| {
+                        for v in &r.get_ref().versions {
+                            println!(
+                                "{} {}\t{} {}\tdeployed {}\t{} item(s)",
+                                if v.active { "*" } else { " " },
+                                &v.hash[..12.min(v.hash.len())],
+                                v.name,
+                                v.label,
+                                time(v.deployed_at),
+                                v.items.len()
+                            );
+                        }
+                    })
+            }
             PolicyCommand::Validate { dir } => {
                 let files = match bundle(dir) {
                     Ok(f) => f,
@@ -390,7 +496,11 @@ pub fn policy(args: &PolicyArgs) -> ExitCode {
                     Ok(r) => {
                         let r = r.into_inner();
                         print_diagnostics(&r.diagnostics);
-                        println!("{}: {}", if r.ok { "ok" } else { "errors" }, &r.hash[..12.min(r.hash.len())]);
+                        println!(
+                            "{}: {}",
+                            if r.ok { "ok" } else { "errors" },
+                            &r.hash[..12.min(r.hash.len())]
+                        );
                         if !r.ok {
                             return ExitCode::FAILURE;
                         }
@@ -456,7 +566,11 @@ pub fn clock(args: &ClockArgs) -> ExitCode {
                 }
             },
             ClockCommand::Advance { by } => match wangge_dsl::parser::parse_duration(by) {
-                Some(seconds) => client.advance_clock(v1::AdvanceClockRequest { seconds }).await,
+                Some(seconds) => {
+                    client
+                        .advance_clock(v1::AdvanceClockRequest { seconds })
+                        .await
+                }
                 None => {
                     eprintln!("error: `{by}` is not a duration like 3h, 2d or 1h30m");
                     return ExitCode::FAILURE;
@@ -466,7 +580,12 @@ pub fn clock(args: &ClockArgs) -> ExitCode {
         match result {
             Ok(r) => {
                 let r = r.into_inner();
-                println!("{} ({} clock); {} timer(s) fired", time(r.now), r.mode, r.fired);
+                println!(
+                    "{} ({} clock); {} timer(s) fired",
+                    time(r.now),
+                    r.mode,
+                    r.fired
+                );
                 ExitCode::SUCCESS
             }
             Err(s) => failed(s),
@@ -488,7 +607,11 @@ pub fn org_import(server: &str, file: &std::path::Path, ladder: Option<&str>) ->
         Err(c) => return c,
     };
     rt.block_on(async {
-        let ch = match connect(&Target { server: server.to_string() }).await {
+        let ch = match connect(&Target {
+            server: server.to_string(),
+        })
+        .await
+        {
             Ok(c) => c,
             Err(code) => return code,
         };
@@ -502,7 +625,11 @@ pub fn org_import(server: &str, file: &std::path::Path, ladder: Option<&str>) ->
             .await
         {
             Ok(r) => {
-                println!("imported {} record(s) from {}", r.get_ref().count, file.display());
+                println!(
+                    "imported {} record(s) from {}",
+                    r.get_ref().count,
+                    file.display()
+                );
                 ExitCode::SUCCESS
             }
             Err(s) => failed(s),

@@ -98,7 +98,11 @@ fn run_inner(args: &Args) -> Result<ExitCode, ExitCode> {
         ExitCode::FAILURE
     };
     match &args.command {
-        Command::Import { file, ladder, server } => {
+        Command::Import {
+            file,
+            ladder,
+            server,
+        } => {
             if let Some(server) = server {
                 return Ok(crate::client::org_import(server, file, ladder.as_deref()));
             }

@@ -252,7 +252,11 @@ fn main() {
             let svc = Arc::new(service(dir.path(), Arc::new(ManualClock::new(t0))));
             let start = Instant::now();
             let (rate, _, _) = concurrent(&svc, 64, 1_000_000 / 64, 0);
-            println!("stored {} cases in {:.1} s ({rate:.0}/s)", svc.store().case_count(), start.elapsed().as_secs_f64());
+            println!(
+                "stored {} cases in {:.1} s ({rate:.0}/s)",
+                svc.store().case_count(),
+                start.elapsed().as_secs_f64()
+            );
         }
         let out = std::process::Command::new(std::env::current_exe().unwrap())
             .args(["--serve", dir.path().to_str().unwrap()])

@@ -47,9 +47,15 @@ pub struct CaseFilter {
 impl CaseFilter {
     pub fn matches(&self, c: &Case) -> bool {
         self.workflow.as_ref().is_none_or(|w| *w == c.workflow)
-            && self.units.as_ref().is_none_or(|u| c.unit.as_ref().is_some_and(|x| u.contains(x)))
+            && self
+                .units
+                .as_ref()
+                .is_none_or(|u| c.unit.as_ref().is_some_and(|x| u.contains(x)))
             && self.state.as_ref().is_none_or(|s| *s == c.state)
-            && self.class.as_ref().is_none_or(|s| Some(s) == c.class.as_ref())
+            && self
+                .class
+                .as_ref()
+                .is_none_or(|s| Some(s) == c.class.as_ref())
             && self.level.as_ref().is_none_or(|s| *s == c.level)
             && (!self.breached || c.breached())
             && self.created_from.is_none_or(|t| c.created_at >= t)
@@ -76,7 +82,25 @@ pub struct Reported {
 
 impl SubmittedReport {
     fn wait(self, svc: &CaseService) -> Result<Reported, CaseError> {
-        match self.pending.wait()? {
+        let SubmittedReport {
+            case,
+            explanation,
+            key,
+            pending,
+        } = self;
+        let outcome = pending.wait()?;
+        SubmittedReport::finish(svc, case, explanation, key, outcome)
+    }
+
+    fn finish(
+        svc: &CaseService,
+        case: Case,
+        explanation: Why,
+        key: Option<String>,
+        outcome: Outcome,
+    ) -> Result<Reported, CaseError> {
+        let this = (case, explanation, key);
+        match outcome {
             Outcome::Created(Created::Existing {
                 case_id,
                 same_payload: true,
@@ -89,12 +113,12 @@ impl SubmittedReport {
                 })
             }
             Outcome::Created(Created::Existing { .. }) => Err(CaseError::IdempotencyMismatch {
-                key: self.key.unwrap_or_default(),
+                key: this.2.unwrap_or_default(),
             }),
             Outcome::Created(Created::New) | Outcome::Done => Ok(Reported {
-                case: self.case,
+                case: this.0,
                 created: true,
-                explanation: self.explanation,
+                explanation: this.1,
             }),
         }
     }
@@ -213,6 +237,20 @@ impl CaseService {
         self.submit_report(r)?.wait(self)
     }
 
+    /// Like [`CaseService::report_full`] for async callers: classifying and
+    /// submitting take microseconds of CPU; waiting for durability does not
+    /// hold a thread.
+    pub async fn report_async(&self, r: Report) -> Result<Reported, CaseError> {
+        let SubmittedReport {
+            case,
+            explanation,
+            key,
+            pending,
+        } = self.submit_report(r)?;
+        let outcome = pending.await?;
+        SubmittedReport::finish(self, case, explanation, key, outcome)
+    }
+
     /// Reports many events at once: all are classified and submitted, then
     /// awaited together (they share flushes). Results are in input order;
     /// one bad report does not stop the others.
@@ -267,7 +305,12 @@ impl CaseService {
 
     /// Up to `limit` cases with id ≥ `from` matching `filter`, and the id to
     /// continue from when there may be more.
-    pub fn list(&self, filter: &CaseFilter, from: CaseId, limit: usize) -> Result<(Vec<Case>, Option<CaseId>), CaseError> {
+    pub fn list(
+        &self,
+        filter: &CaseFilter,
+        from: CaseId,
+        limit: usize,
+    ) -> Result<(Vec<Case>, Option<CaseId>), CaseError> {
         let mut out = Vec::with_capacity(limit.min(1024));
         let mut next = None;
         self.store.scan_cases_from(from, &mut |c| {
@@ -284,7 +327,9 @@ impl CaseService {
     }
 
     /// Open cases by workflow and state (for metrics), by scanning the store.
-    pub fn count_by_state(&self) -> Result<std::collections::BTreeMap<(String, String), u64>, CaseError> {
+    pub fn count_by_state(
+        &self,
+    ) -> Result<std::collections::BTreeMap<(String, String), u64>, CaseError> {
         let mut counts = std::collections::BTreeMap::new();
         self.store.scan_cases(&mut |c| {
             *counts.entry((c.workflow, c.state)).or_insert(0) += 1;

@@ -95,7 +95,11 @@ impl PolicyRegistry {
 
     /// Compiles `files`; on success stores the bundle (if new) and returns
     /// the compiled set, its record and its warnings. Nothing is stored on error.
-    pub fn deploy(&self, files: Vec<(String, String)>, now: Timestamp) -> Result<(Arc<PolicySet>, StoredPolicy, Compiled), Rejected> {
+    pub fn deploy(
+        &self,
+        files: Vec<(String, String)>,
+        now: Timestamp,
+    ) -> Result<(Arc<PolicySet>, StoredPolicy, Compiled), Rejected> {
         let compiled = compile_files(&files, &self.host);
         let Some(set) = compiled.set.clone() else {
             return Err(Rejected {
@@ -106,12 +110,21 @@ impl PolicyRegistry {
         let set = Arc::new(set);
         let record = self.remember(&set, files, now).map_err(|e| Rejected {
             sources: SourceSet::default(),
-            diagnostics: vec![Diagnostic::error("wangge::store", wangge_dsl::Span::default(), e.to_string())],
+            diagnostics: vec![Diagnostic::error(
+                "wangge::store",
+                wangge_dsl::Span::default(),
+                e.to_string(),
+            )],
         })?;
         Ok((set, record, compiled))
     }
 
-    fn remember(&self, set: &PolicySet, files: Vec<(String, String)>, now: Timestamp) -> Result<StoredPolicy, CaseError> {
+    fn remember(
+        &self,
+        set: &PolicySet,
+        files: Vec<(String, String)>,
+        now: Timestamp,
+    ) -> Result<StoredPolicy, CaseError> {
         let mut versions = self.versions.lock().map_err(|_| CaseError::Storage {
             message: "policy registry poisoned".into(),
         })?;
@@ -134,15 +147,21 @@ impl PolicyRegistry {
     /// Compiles a stored version again (for rollback).
     pub fn load(&self, hash: &str) -> Result<Arc<PolicySet>, CaseError> {
         let versions = self.list();
-        let Some(v) = versions.iter().find(|v| v.hash == hash || (hash.len() >= 8 && v.hash.starts_with(hash))) else {
+        let Some(v) = versions
+            .iter()
+            .find(|v| v.hash == hash || (hash.len() >= 8 && v.hash.starts_with(hash)))
+        else {
             return Err(CaseError::InvalidArgument {
                 field: "hash".into(),
                 message: format!("no stored policy version `{hash}`"),
             });
         };
-        compile_files(&v.files, &self.host).set.map(Arc::new).ok_or_else(|| CaseError::Storage {
-            message: format!("stored policy version `{hash}` no longer compiles"),
-        })
+        compile_files(&v.files, &self.host)
+            .set
+            .map(Arc::new)
+            .ok_or_else(|| CaseError::Storage {
+                message: format!("stored policy version `{hash}` no longer compiles"),
+            })
     }
 
     /// Every known version, newest first.

@@ -217,7 +217,10 @@ struct FeedState {
 /// A resume point older than the events kept in memory.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, miette::Diagnostic)]
 #[error("sequence {requested} is no longer available; the earliest is {earliest}")]
-#[diagnostic(code(wangge::feed::gap), help("list the cases again, then watch from the earliest sequence"))]
+#[diagnostic(
+    code(wangge::feed::gap),
+    help("list the cases again, then watch from the earliest sequence")
+)]
 pub struct FeedGap {
     pub requested: u64,
     pub earliest: u64,
@@ -259,14 +262,22 @@ impl Feed {
 
     /// Events with sequence ≥ `from`, at most `max`; waits up to `timeout`
     /// for the first one.
-    pub fn read(&self, from: u64, max: usize, timeout: std::time::Duration) -> Result<Vec<(u64, Arc<CaseEvent>)>, FeedGap> {
+    pub fn read(
+        &self,
+        from: u64,
+        max: usize,
+        timeout: std::time::Duration,
+    ) -> Result<Vec<(u64, Arc<CaseEvent>)>, FeedGap> {
         let mut s = match self.state.lock() {
             Ok(s) => s,
             Err(_) => return Ok(Vec::new()),
         };
         let earliest = s.ring.front().map_or(s.next, |(q, _)| *q);
         if from < earliest {
-            return Err(FeedGap { requested: from, earliest });
+            return Err(FeedGap {
+                requested: from,
+                earliest,
+            });
         }
         if s.next <= from {
             s = match self.cv.wait_timeout_while(s, timeout, |st| st.next <= from) {
@@ -294,16 +305,52 @@ pub struct Pending {
 
 #[derive(Default)]
 struct Slot {
-    result: Mutex<Option<Result<Outcome, CaseError>>>,
+    result: Mutex<SlotState>,
     cv: Condvar,
+}
+
+#[derive(Default)]
+struct SlotState {
+    result: Option<Result<Outcome, CaseError>>,
+    /// An async waiter to wake.
+    waker: Option<std::task::Waker>,
 }
 
 impl Slot {
     fn set(&self, r: Result<Outcome, CaseError>) {
-        if let Ok(mut g) = self.result.lock() {
-            *g = Some(r);
-        }
+        let waker = match self.result.lock() {
+            Ok(mut g) => {
+                g.result = Some(r);
+                g.waker.take()
+            }
+            Err(_) => None,
+        };
         self.cv.notify_all();
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+}
+
+/// Awaiting a [`Pending`] from async code, without blocking a thread.
+impl std::future::Future for Pending {
+    type Output = Result<Outcome, CaseError>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let mut g = match self.slot.result.lock() {
+            Ok(g) => g,
+            Err(_) => return std::task::Poll::Ready(Err(storage("write slot poisoned"))),
+        };
+        match g.result.take() {
+            Some(r) => std::task::Poll::Ready(r),
+            None => {
+                g.waker = Some(cx.waker().clone());
+                std::task::Poll::Pending
+            }
+        }
     }
 }
 
@@ -315,7 +362,7 @@ impl Pending {
             .lock()
             .map_err(|_| storage("write slot poisoned"))?;
         loop {
-            if let Some(r) = g.take() {
+            if let Some(r) = g.result.take() {
                 return r;
             }
             g = self
@@ -356,7 +403,11 @@ pub trait Store: Send + Sync {
     /// Waits until every write submitted so far is durable.
     fn flush(&self) -> Result<(), CaseError>;
     /// Applied cases with id ≥ `from`, in id order, until `f` returns false.
-    fn scan_cases_from(&self, from: CaseId, f: &mut dyn FnMut(Case) -> bool) -> Result<(), CaseError>;
+    fn scan_cases_from(
+        &self,
+        from: CaseId,
+        f: &mut dyn FnMut(Case) -> bool,
+    ) -> Result<(), CaseError>;
     /// The change feed of durable events.
     fn feed(&self) -> &Feed;
     /// Stores a policy bundle (by hash) with its metadata.
@@ -621,9 +672,8 @@ impl Writer {
             .iter()
             .zip(&results)
             .filter_map(|((op, _), r)| match (op, r) {
-                (Op::Create { enc, .. }, Ok(Outcome::Created(Created::New))) | (Op::Update(enc), Ok(_)) => {
-                    Some(enc.event.clone())
-                }
+                (Op::Create { enc, .. }, Ok(Outcome::Created(Created::New)))
+                | (Op::Update(enc), Ok(_)) => Some(enc.event.clone()),
                 _ => None,
             })
             .collect();
@@ -867,7 +917,11 @@ impl Store for SledStore {
         Ok(())
     }
 
-    fn scan_cases_from(&self, from: CaseId, f: &mut dyn FnMut(Case) -> bool) -> Result<(), CaseError> {
+    fn scan_cases_from(
+        &self,
+        from: CaseId,
+        f: &mut dyn FnMut(Case) -> bool,
+    ) -> Result<(), CaseError> {
         let end = [CASE + 1];
         for kv in self.data.range(&case_key(from)[..]..&end[..]) {
             let (_, v) = kv.map_err(storage)?;
@@ -883,7 +937,9 @@ impl Store for SledStore {
     }
 
     fn put_policy(&self, hash: &str, record: &[u8]) -> Result<(), CaseError> {
-        self.policies.insert(hash.as_bytes(), record).map_err(storage)?;
+        self.policies
+            .insert(hash.as_bytes(), record)
+            .map_err(storage)?;
         self.db.flush().map(|_| ()).map_err(storage)
     }
 

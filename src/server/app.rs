@@ -23,7 +23,9 @@ pub struct App {
 }
 
 /// Runs a blocking engine call on the blocking pool.
-pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, Status> + Send + 'static) -> Result<T, Status> {
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, Status> + Send + 'static,
+) -> Result<T, Status> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| Status::internal(format!("a worker failed: {e}")))?
@@ -31,7 +33,11 @@ pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, Status> +
 
 impl App {
     /// Times, counts and logs one call (with a request id).
-    pub async fn call<T>(&self, method: &'static str, f: impl Future<Output = Result<T, Status>>) -> Result<T, Status> {
+    pub async fn call<T>(
+        &self,
+        method: &'static str,
+        f: impl Future<Output = Result<T, Status>>,
+    ) -> Result<T, Status> {
         let id = self.metrics.request_id();
         let start = Instant::now();
         let span = tracing::debug_span!("rpc", method, request_id = id);
@@ -43,8 +49,15 @@ impl App {
         };
         self.metrics.observe(method, code, took);
         match &result {
-            Ok(_) => tracing::debug!(request_id = id, method, micros = took.as_micros() as u64, "ok"),
-            Err(s) => tracing::info!(request_id = id, method, code = ?s.code(), message = s.message(), "error"),
+            Ok(_) => tracing::debug!(
+                request_id = id,
+                method,
+                micros = took.as_micros() as u64,
+                "ok"
+            ),
+            Err(s) => {
+                tracing::info!(request_id = id, method, code = ?s.code(), message = s.message(), "error")
+            }
         }
         result
     }

@@ -70,27 +70,38 @@ pub struct Config {
 pub enum ConfigError {
     #[error("cannot read config `{path}`: {source}")]
     #[diagnostic(code(wangge::config))]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("config `{path}` is not valid: {message}")]
     #[diagnostic(code(wangge::config))]
     Parse { path: String, message: String },
     #[error("`{setting}` is not valid: `{value}` ({why})")]
     #[diagnostic(code(wangge::config))]
-    Value { setting: &'static str, value: String, why: String },
+    Value {
+        setting: &'static str,
+        value: String,
+        why: String,
+    },
 }
 
 fn addr(setting: &'static str, v: &str) -> Result<SocketAddr, ConfigError> {
-    v.parse().map_err(|e: std::net::AddrParseError| ConfigError::Value {
-        setting,
-        value: v.to_string(),
-        why: e.to_string(),
-    })
+    v.parse()
+        .map_err(|e: std::net::AddrParseError| ConfigError::Value {
+            setting,
+            value: v.to_string(),
+            why: e.to_string(),
+        })
 }
 
 impl ServeArgs {
     pub fn resolve(&self) -> Result<Config, ConfigError> {
         let default_file = Path::new("wangge.toml");
-        let file_path = self.config.clone().or_else(|| default_file.exists().then(|| default_file.to_path_buf()));
+        let file_path = self
+            .config
+            .clone()
+            .or_else(|| default_file.exists().then(|| default_file.to_path_buf()));
         let file = match &file_path {
             Some(p) => {
                 let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
@@ -104,13 +115,21 @@ impl ServeArgs {
             }
             None => FileConfig::default(),
         };
-        let listen = self.listen.clone().or(file.listen).unwrap_or_else(|| "127.0.0.1:50051".into());
+        let listen = self
+            .listen
+            .clone()
+            .or(file.listen)
+            .unwrap_or_else(|| "127.0.0.1:50051".into());
         let metrics = self
             .metrics_listen
             .clone()
             .or(file.metrics_listen)
             .unwrap_or_else(|| "127.0.0.1:9464".into());
-        let clock = self.clock.clone().or(file.clock).unwrap_or_else(|| "system".into());
+        let clock = self
+            .clock
+            .clone()
+            .or(file.clock)
+            .unwrap_or_else(|| "system".into());
         let manual_clock = match clock.as_str() {
             "system" => false,
             "manual" => true,
@@ -122,20 +141,39 @@ impl ServeArgs {
                 })
             }
         };
-        let clock_start = match self.clock_start.clone().or(file.clock_start) {
-            Some(s) => Some(wangge_engine::calendar::parse_ts(&s).ok_or_else(|| ConfigError::Value {
-                setting: "clock_start",
-                value: s.clone(),
-                why: "expected a time like 2026-09-14T10:00:00+08:00".into(),
-            })?),
-            None => None,
-        };
+        let clock_start =
+            match self.clock_start.clone().or(file.clock_start) {
+                Some(s) => Some(wangge_engine::calendar::parse_ts(&s).ok_or_else(|| {
+                    ConfigError::Value {
+                        setting: "clock_start",
+                        value: s.clone(),
+                        why: "expected a time like 2026-09-14T10:00:00+08:00".into(),
+                    }
+                })?),
+                None => None,
+            };
         Ok(Config {
             listen: addr("listen", &listen)?,
-            metrics_listen: if metrics == "off" { None } else { Some(addr("metrics_listen", &metrics)?) },
-            data: self.data.clone().or(file.data).unwrap_or_else(|| PathBuf::from("data")),
-            policies: self.policies.clone().or(file.policies).unwrap_or_else(|| PathBuf::from("policies")),
-            log: self.log.clone().or(file.log).unwrap_or_else(|| "info".into()),
+            metrics_listen: if metrics == "off" {
+                None
+            } else {
+                Some(addr("metrics_listen", &metrics)?)
+            },
+            data: self
+                .data
+                .clone()
+                .or(file.data)
+                .unwrap_or_else(|| PathBuf::from("data")),
+            policies: self
+                .policies
+                .clone()
+                .or(file.policies)
+                .unwrap_or_else(|| PathBuf::from("policies")),
+            log: self
+                .log
+                .clone()
+                .or(file.log)
+                .unwrap_or_else(|| "info".into()),
             manual_clock,
             clock_start,
             cache_bytes: self.cache_mib.or(file.cache_mib).unwrap_or(128) << 20,

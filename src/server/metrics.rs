@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use wangge_engine::cases::CaseService;
 
 /// Latency bucket upper bounds, in seconds.
-const BUCKETS: &[f64] = &[0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0];
+const BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+];
 
 #[derive(Default)]
 struct MethodStats {
@@ -20,12 +22,15 @@ struct MethodStats {
     sum: f64,
 }
 
+/// Case counts by (workflow, state), with when they were counted.
+type CaseCounts = Option<(Instant, BTreeMap<(String, String), u64>)>;
+
 /// Counters shared by every service.
 #[derive(Default)]
 pub struct Metrics {
     methods: Mutex<BTreeMap<&'static str, MethodStats>>,
     next_request: AtomicU64,
-    cases_cache: Mutex<Option<(Instant, BTreeMap<(String, String), u64>)>>,
+    cases_cache: Mutex<CaseCounts>,
 }
 
 impl Metrics {
@@ -35,7 +40,9 @@ impl Metrics {
     }
 
     pub fn observe(&self, method: &'static str, code: tonic::Code, took: Duration) {
-        let Ok(mut m) = self.methods.lock() else { return };
+        let Ok(mut m) = self.methods.lock() else {
+            return;
+        };
         let s = m.entry(method).or_default();
         *s.codes.entry(format!("{code:?}")).or_insert(0) += 1;
         let secs = took.as_secs_f64();
@@ -58,17 +65,36 @@ impl Metrics {
         };
         for (name, s) in methods.iter() {
             for (code, n) in &s.codes {
-                let _ = writeln!(out, "wangge_requests_total{{method=\"{name}\",code=\"{code}\"}} {n}");
+                let _ = writeln!(
+                    out,
+                    "wangge_requests_total{{method=\"{name}\",code=\"{code}\"}} {n}"
+                );
             }
         }
         out.push_str("# HELP wangge_request_duration_seconds gRPC request latency by method.\n# TYPE wangge_request_duration_seconds histogram\n");
         for (name, s) in methods.iter() {
             for (i, b) in BUCKETS.iter().enumerate() {
-                let _ = writeln!(out, "wangge_request_duration_seconds_bucket{{method=\"{name}\",le=\"{b}\"}} {}", s.buckets[i]);
+                let _ = writeln!(
+                    out,
+                    "wangge_request_duration_seconds_bucket{{method=\"{name}\",le=\"{b}\"}} {}",
+                    s.buckets[i]
+                );
             }
-            let _ = writeln!(out, "wangge_request_duration_seconds_bucket{{method=\"{name}\",le=\"+Inf\"}} {}", s.count);
-            let _ = writeln!(out, "wangge_request_duration_seconds_sum{{method=\"{name}\"}} {}", s.sum);
-            let _ = writeln!(out, "wangge_request_duration_seconds_count{{method=\"{name}\"}} {}", s.count);
+            let _ = writeln!(
+                out,
+                "wangge_request_duration_seconds_bucket{{method=\"{name}\",le=\"+Inf\"}} {}",
+                s.count
+            );
+            let _ = writeln!(
+                out,
+                "wangge_request_duration_seconds_sum{{method=\"{name}\"}} {}",
+                s.sum
+            );
+            let _ = writeln!(
+                out,
+                "wangge_request_duration_seconds_count{{method=\"{name}\"}} {}",
+                s.count
+            );
         }
         drop(methods);
         let counts = {
@@ -85,21 +111,32 @@ impl Metrics {
                 }
             }
         };
-        out.push_str("# HELP wangge_cases Stored cases by workflow and state.\n# TYPE wangge_cases gauge\n");
+        out.push_str(
+            "# HELP wangge_cases Stored cases by workflow and state.\n# TYPE wangge_cases gauge\n",
+        );
         for ((wf, state), n) in counts {
-            let _ = writeln!(out, "wangge_cases{{workflow=\"{wf}\",state=\"{state}\"}} {n}");
+            let _ = writeln!(
+                out,
+                "wangge_cases{{workflow=\"{wf}\",state=\"{state}\"}} {n}"
+            );
         }
         let store = cases.store();
         out.push_str("# HELP wangge_timers_pending Pending timers (deadlines not yet due or not yet fired).\n# TYPE wangge_timers_pending gauge\n");
         let _ = writeln!(out, "wangge_timers_pending {}", store.timer_count());
-        out.push_str("# HELP wangge_cases_stored Stored cases.\n# TYPE wangge_cases_stored gauge\n");
+        out.push_str(
+            "# HELP wangge_cases_stored Stored cases.\n# TYPE wangge_cases_stored gauge\n",
+        );
         let _ = writeln!(out, "wangge_cases_stored {}", store.case_count());
         out
     }
 }
 
 /// Serves `/metrics` until the process stops.
-pub async fn serve(listener: tokio::net::TcpListener, metrics: Arc<Metrics>, cases: Arc<CaseService>) {
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    metrics: Arc<Metrics>,
+    cases: Arc<CaseService>,
+) {
     let app = axum::Router::new().route(
         "/metrics",
         axum::routing::get(move || {

@@ -32,14 +32,18 @@ pub fn run(args: &ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let filter = tracing_subscriber::EnvFilter::try_new(&config.log).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(ansi)
         .with_writer(std::io::stderr)
         .try_init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -88,7 +92,9 @@ async fn serve(config: config::Config) -> ExitCode {
         }
     };
     let (clock, manual): (Arc<dyn Clock>, Option<Arc<ManualClock>>) = if config.manual_clock {
-        let m = Arc::new(ManualClock::new(config.clock_start.unwrap_or_else(|| SystemClock.now())));
+        let m = Arc::new(ManualClock::new(
+            config.clock_start.unwrap_or_else(|| SystemClock.now()),
+        ));
         (m.clone(), Some(m))
     } else {
         (Arc::new(SystemClock), None)
@@ -106,9 +112,17 @@ async fn serve(config: config::Config) -> ExitCode {
             set
         }
         Err(rejected) => {
-            let errors: Vec<_> = rejected.diagnostics.into_iter().filter(|d| d.is_error()).collect();
+            let errors: Vec<_> = rejected
+                .diagnostics
+                .into_iter()
+                .filter(|d| d.is_error())
+                .collect();
             eprint!("{}", wangge_dsl::render(&errors, &rejected.sources, false));
-            eprintln!("error: `{}` has {} error(s); not serving", config.policies.display(), errors.len());
+            eprintln!(
+                "error: `{}` has {} error(s); not serving",
+                config.policies.display(),
+                errors.len()
+            );
             return ExitCode::FAILURE;
         }
     };
@@ -162,12 +176,23 @@ async fn serve(config: config::Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let bound = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let bound = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
     let (health_reporter, health) = tonic_health::server::health_reporter();
-    health_reporter.set_serving::<v1::case_service_server::CaseServiceServer<services::Cases>>().await;
-    health_reporter.set_serving::<v1::policy_service_server::PolicyServiceServer<services::Policies>>().await;
-    health_reporter.set_serving::<v1::org_service_server::OrgServiceServer<services::Org>>().await;
-    health_reporter.set_serving::<v1::admin_service_server::AdminServiceServer<services::Admin>>().await;
+    health_reporter
+        .set_serving::<v1::case_service_server::CaseServiceServer<services::Cases>>()
+        .await;
+    health_reporter
+        .set_serving::<v1::policy_service_server::PolicyServiceServer<services::Policies>>()
+        .await;
+    health_reporter
+        .set_serving::<v1::org_service_server::OrgServiceServer<services::Org>>()
+        .await;
+    health_reporter
+        .set_serving::<v1::admin_service_server::AdminServiceServer<services::Admin>>()
+        .await;
     let reflection = match tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(wangge_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -183,7 +208,11 @@ async fn serve(config: config::Config) -> ExitCode {
         "wangge listening on {bound} (data {}, policies {}, {} clock)",
         config.data.display(),
         config.policies.display(),
-        if app.manual.is_some() { "manual" } else { "system" }
+        if app.manual.is_some() {
+            "manual"
+        } else {
+            "system"
+        }
     );
     // After the signal, in-flight calls get a grace period, then we stop anyway.
     let (sig_tx, mut sig_rx) = tokio::sync::watch::channel(false);
@@ -198,11 +227,22 @@ async fn serve(config: config::Config) -> ExitCode {
     let serving = Server::builder()
         .add_service(health)
         .add_service(reflection)
-        .add_service(v1::case_service_server::CaseServiceServer::new(services::Cases(app.clone())))
-        .add_service(v1::policy_service_server::PolicyServiceServer::new(services::Policies(app.clone())))
-        .add_service(v1::org_service_server::OrgServiceServer::new(services::Org(app.clone())))
-        .add_service(v1::admin_service_server::AdminServiceServer::new(services::Admin(app.clone())))
-        .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), signal);
+        .add_service(v1::case_service_server::CaseServiceServer::new(
+            services::Cases(app.clone()),
+        ))
+        .add_service(v1::policy_service_server::PolicyServiceServer::new(
+            services::Policies(app.clone()),
+        ))
+        .add_service(v1::org_service_server::OrgServiceServer::new(
+            services::Org(app.clone()),
+        ))
+        .add_service(v1::admin_service_server::AdminServiceServer::new(
+            services::Admin(app.clone()),
+        ))
+        .serve_with_incoming_shutdown(
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+            signal,
+        );
     let served = tokio::select! {
         r = serving => r,
         _ = grace => {

@@ -12,7 +12,9 @@ use tonic::{Request, Response, Status};
 use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 use wangge_engine::cases::{CaseFilter, Report};
 use wangge_engine::clock::Clock;
-use wangge_engine::org::{self, read_rows, rows_are_people, validate_people, validate_units, ImportError};
+use wangge_engine::org::{
+    self, read_rows, rows_are_people, validate_people, validate_units, ImportError,
+};
 use wangge_engine::workflow::{Action, Actor};
 use wangge_proto::v1;
 
@@ -21,7 +23,8 @@ use super::convert::{self, some};
 use super::status::{bad_request, case_status, eval_status};
 
 fn parse_object(field: &str, text: &str) -> Result<Value, Status> {
-    let v: Value = serde_json::from_str(text).map_err(|e| bad_request(field, format!("not valid JSON: {e}")))?;
+    let v: Value = serde_json::from_str(text)
+        .map_err(|e| bad_request(field, format!("not valid JSON: {e}")))?;
     if !v.is_object() {
         return Err(bad_request(field, "must be a JSON object"));
     }
@@ -49,7 +52,10 @@ type ChangeStream = Pin<Box<dyn Stream<Item = Result<v1::CaseChange, Status>> + 
 
 #[tonic::async_trait]
 impl v1::case_service_server::CaseService for Cases {
-    async fn report(&self, req: Request<v1::ReportRequest>) -> Result<Response<v1::ReportResponse>, Status> {
+    async fn report(
+        &self,
+        req: Request<v1::ReportRequest>,
+    ) -> Result<Response<v1::ReportResponse>, Status> {
         let app = self.0.clone();
         self.0
             .call("CaseService/Report", async move {
@@ -65,7 +71,9 @@ impl v1::case_service_server::CaseService for Cases {
                     idempotency_key: some(&r.idempotency_key),
                     actor: r.actor,
                 };
-                let out = blocking(move || app.cases.report_full(report).map_err(case_status)).await?;
+                // Classifying and submitting take microseconds; the wait for
+                // the group commit does not hold a thread.
+                let out = app.cases.report_async(report).await.map_err(case_status)?;
                 Ok(Response::new(v1::ReportResponse {
                     case: Some(convert::case(&out.case)),
                     created: out.created,
@@ -89,7 +97,10 @@ impl v1::case_service_server::CaseService for Cases {
             .await
     }
 
-    async fn list(&self, req: Request<v1::ListCasesRequest>) -> Result<Response<v1::ListCasesResponse>, Status> {
+    async fn list(
+        &self,
+        req: Request<v1::ListCasesRequest>,
+    ) -> Result<Response<v1::ListCasesResponse>, Status> {
         let app = self.0.clone();
         self.0
             .call("CaseService/List", async move {
@@ -101,7 +112,9 @@ impl v1::case_service_server::CaseService for Cases {
                 };
                 let from = match r.page_token.as_str() {
                     "" => 1,
-                    t => t.parse::<u64>().map_err(|_| bad_request("page_token", "not a token from a previous page"))?,
+                    t => t.parse::<u64>().map_err(|_| {
+                        bad_request("page_token", "not a token from a previous page")
+                    })?,
                 };
                 let created_range = |v: i64| (v != 0).then_some(v);
                 let unit = some(&r.unit);
@@ -119,7 +132,10 @@ impl v1::case_service_server::CaseService for Cases {
                     if let Some(u) = unit {
                         let units = app.cases.store().units().map_err(case_status)?;
                         if !units.iter().any(|x| x.id == u) {
-                            return Err(bad_request("unit", format!("no unit `{u}` in the registry")));
+                            return Err(bad_request(
+                                "unit",
+                                format!("no unit `{u}` in the registry"),
+                            ));
                         }
                         filter.units = Some(org::subtree(&units, &u));
                     }
@@ -134,7 +150,10 @@ impl v1::case_service_server::CaseService for Cases {
             .await
     }
 
-    async fn events(&self, req: Request<v1::GetCaseRequest>) -> Result<Response<v1::EventsResponse>, Status> {
+    async fn events(
+        &self,
+        req: Request<v1::GetCaseRequest>,
+    ) -> Result<Response<v1::EventsResponse>, Status> {
         let app = self.0.clone();
         self.0
             .call("CaseService/Events", async move {
@@ -167,8 +186,15 @@ impl v1::case_service_server::CaseService for Cases {
                         departments: r.departments.clone(),
                     },
                     "report_in" => match r.departments.as_slice() {
-                        [d] => Action::ReportIn { department: d.clone() },
-                        _ => return Err(bad_request("departments", "report_in takes exactly one department")),
+                        [d] => Action::ReportIn {
+                            department: d.clone(),
+                        },
+                        _ => {
+                            return Err(bad_request(
+                                "departments",
+                                "report_in takes exactly one department",
+                            ))
+                        }
                     },
                     name => Action::Transition {
                         name: name.to_string(),
@@ -181,7 +207,12 @@ impl v1::case_service_server::CaseService for Cases {
                 };
                 let expected = (r.expected_version != 0).then_some(r.expected_version);
                 let id = r.id;
-                let c = blocking(move || app.cases.act(id, &action, &who, expected).map_err(case_status)).await?;
+                let c = blocking(move || {
+                    app.cases
+                        .act(id, &action, &who, expected)
+                        .map_err(case_status)
+                })
+                .await?;
                 Ok(Response::new(convert::case(&c)))
             })
             .await
@@ -189,10 +220,17 @@ impl v1::case_service_server::CaseService for Cases {
 
     type WatchCasesStream = ChangeStream;
 
-    async fn watch_cases(&self, req: Request<v1::WatchCasesRequest>) -> Result<Response<ChangeStream>, Status> {
+    async fn watch_cases(
+        &self,
+        req: Request<v1::WatchCasesRequest>,
+    ) -> Result<Response<ChangeStream>, Status> {
         let app = self.0.clone();
         let feed_from = req.into_inner().from_sequence;
-        let from = if feed_from == 0 { app.cases.store().feed().next_sequence() } else { feed_from };
+        let from = if feed_from == 0 {
+            app.cases.store().feed().next_sequence()
+        } else {
+            feed_from
+        };
         // Fail fast on a resume point that is gone.
         let probe = app.cases.store().feed().read(from, 0, Duration::ZERO);
         if let Err(gap) = probe {
@@ -226,7 +264,9 @@ impl v1::case_service_server::CaseService for Cases {
                 }
             }
         });
-        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
     }
 }
 
@@ -248,25 +288,41 @@ fn files(fs: Vec<v1::PolicyFile>) -> Result<Vec<(String, String)>, Status> {
     Ok(out)
 }
 
-fn diagnostics(sources: &wangge_dsl::SourceSet, ds: &[wangge_dsl::Diagnostic]) -> Vec<v1::Diagnostic> {
-    ds.iter().map(|d| convert::diagnostic(d.to_json(sources))).collect()
+fn diagnostics(
+    sources: &wangge_dsl::SourceSet,
+    ds: &[wangge_dsl::Diagnostic],
+) -> Vec<v1::Diagnostic> {
+    ds.iter()
+        .map(|d| convert::diagnostic(d.to_json(sources)))
+        .collect()
 }
 
 #[tonic::async_trait]
 impl v1::policy_service_server::PolicyService for Policies {
-    async fn list_versions(&self, _: Request<v1::ListVersionsRequest>) -> Result<Response<v1::ListVersionsResponse>, Status> {
+    async fn list_versions(
+        &self,
+        _: Request<v1::ListVersionsRequest>,
+    ) -> Result<Response<v1::ListVersionsResponse>, Status> {
         let app = self.0.clone();
         self.0
             .call("PolicyService/ListVersions", async move {
                 let active = app.cases.policy().hash.to_string();
                 Ok(Response::new(v1::ListVersionsResponse {
-                    versions: app.registry.list().iter().map(|v| convert::version(v, &active)).collect(),
+                    versions: app
+                        .registry
+                        .list()
+                        .iter()
+                        .map(|v| convert::version(v, &active))
+                        .collect(),
                 }))
             })
             .await
     }
 
-    async fn get_active(&self, _: Request<v1::GetActiveRequest>) -> Result<Response<v1::PolicyVersion>, Status> {
+    async fn get_active(
+        &self,
+        _: Request<v1::GetActiveRequest>,
+    ) -> Result<Response<v1::PolicyVersion>, Status> {
         let app = self.0.clone();
         self.0
             .call("PolicyService/GetActive", async move {
@@ -281,11 +337,20 @@ impl v1::policy_service_server::PolicyService for Policies {
             .await
     }
 
-    async fn validate(&self, req: Request<v1::ValidateRequest>) -> Result<Response<v1::ValidateResponse>, Status> {
+    async fn validate(
+        &self,
+        req: Request<v1::ValidateRequest>,
+    ) -> Result<Response<v1::ValidateResponse>, Status> {
         self.0
             .call("PolicyService/Validate", async move {
                 let files = files(req.into_inner().files)?;
-                let compiled = blocking(move || Ok(wangge_engine::registry::compile_files(&files, &wangge_engine::RhaiHost::default()))).await?;
+                let compiled = blocking(move || {
+                    Ok(wangge_engine::registry::compile_files(
+                        &files,
+                        &wangge_engine::RhaiHost::default(),
+                    ))
+                })
+                .await?;
                 Ok(Response::new(v1::ValidateResponse {
                     ok: compiled.set.is_some(),
                     hash: wangge_engine::policy::content_hash(&compiled.sources),
@@ -295,7 +360,10 @@ impl v1::policy_service_server::PolicyService for Policies {
             .await
     }
 
-    async fn deploy(&self, req: Request<v1::DeployRequest>) -> Result<Response<v1::DeployResponse>, Status> {
+    async fn deploy(
+        &self,
+        req: Request<v1::DeployRequest>,
+    ) -> Result<Response<v1::DeployResponse>, Status> {
         let app = self.0.clone();
         self.0
             .call("PolicyService/Deploy", async move {
@@ -315,14 +383,26 @@ impl v1::policy_service_server::PolicyService for Policies {
                         }))
                     }
                     Err(rejected) => {
-                        let errors: Vec<_> = rejected.diagnostics.iter().filter(|d| d.is_error()).collect();
+                        let errors: Vec<_> = rejected
+                            .diagnostics
+                            .iter()
+                            .filter(|d| d.is_error())
+                            .collect();
                         let violations: Vec<FieldViolation> = errors
                             .iter()
-                            .map(|d| FieldViolation::new(rejected.sources.location(d.span), d.message.clone()))
+                            .map(|d| {
+                                FieldViolation::new(
+                                    rejected.sources.location(d.span),
+                                    d.message.clone(),
+                                )
+                            })
                             .collect();
                         Err(Status::with_error_details(
                             tonic::Code::FailedPrecondition,
-                            format!("the bundle has {} error(s); the active version is unchanged", errors.len()),
+                            format!(
+                                "the bundle has {} error(s); the active version is unchanged",
+                                errors.len()
+                            ),
                             ErrorDetails::with_bad_request(violations),
                         ))
                     }
@@ -331,7 +411,10 @@ impl v1::policy_service_server::PolicyService for Policies {
             .await
     }
 
-    async fn rollback(&self, req: Request<v1::RollbackRequest>) -> Result<Response<v1::PolicyVersion>, Status> {
+    async fn rollback(
+        &self,
+        req: Request<v1::RollbackRequest>,
+    ) -> Result<Response<v1::PolicyVersion>, Status> {
         let app = self.0.clone();
         self.0
             .call("PolicyService/Rollback", async move {
@@ -355,7 +438,10 @@ impl v1::policy_service_server::PolicyService for Policies {
             .await
     }
 
-    async fn evaluate(&self, req: Request<v1::EvaluateRequest>) -> Result<Response<v1::EvaluateResponse>, Status> {
+    async fn evaluate(
+        &self,
+        req: Request<v1::EvaluateRequest>,
+    ) -> Result<Response<v1::EvaluateResponse>, Status> {
         let app = self.0.clone();
         self.0
             .call("PolicyService/Evaluate", async move {
@@ -365,7 +451,11 @@ impl v1::policy_service_server::PolicyService for Policies {
                 }
                 let input = parse_object("input_json", &r.input_json)?;
                 let set = app.cases.policy();
-                let d = blocking(move || set.evaluate(&r.item, &input).map_err(|e| eval_status(e, "input_json"))).await?;
+                let d = blocking(move || {
+                    set.evaluate(&r.item, &input)
+                        .map_err(|e| eval_status(e, "input_json"))
+                })
+                .await?;
                 Ok(Response::new(v1::EvaluateResponse {
                     kind: d.kind.into(),
                     policy_version: d.policy_version.to_string(),
@@ -385,7 +475,11 @@ pub struct Org(pub Arc<App>);
 fn ladder_for(app: &App, name: &str, levels: &[String]) -> Result<Vec<String>, Status> {
     let set = app.cases.policy();
     if !name.is_empty() {
-        return set.ladders.get(name).cloned().ok_or_else(|| bad_request("ladder", format!("no ladder `{name}`")));
+        return set
+            .ladders
+            .get(name)
+            .cloned()
+            .ok_or_else(|| bad_request("ladder", format!("no ladder `{name}`")));
     }
     set.ladders
         .values()
@@ -398,7 +492,10 @@ impl Org {
     fn store_units(&self, rows: Vec<org::RawRow>, ladder: &str, file: &str) -> Result<u32, Status> {
         let store = self.0.cases.store().clone();
         let existing = store.units().map_err(case_status)?;
-        let levels: Vec<String> = rows.iter().filter_map(|r| r.fields.get("level").cloned()).collect();
+        let levels: Vec<String> = rows
+            .iter()
+            .filter_map(|r| r.fields.get("level").cloned())
+            .collect();
         let ladder = ladder_for(&self.0, ladder, &levels)?;
         let units = validate_units(&rows, &ladder, &existing, file).map_err(import_status)?;
         store.put_units(&units).map_err(case_status)?;
@@ -416,33 +513,56 @@ impl Org {
 
 #[tonic::async_trait]
 impl v1::org_service_server::OrgService for Org {
-    async fn upsert_units(&self, req: Request<v1::UpsertUnitsRequest>) -> Result<Response<v1::UpsertResponse>, Status> {
+    async fn upsert_units(
+        &self,
+        req: Request<v1::UpsertUnitsRequest>,
+    ) -> Result<Response<v1::UpsertResponse>, Status> {
         self.0
             .call("OrgService/UpsertUnits", async {
                 let r = req.into_inner();
-                let rows = r.units.iter().enumerate().map(|(i, u)| convert::unit_row(u, i)).collect();
+                let rows = r
+                    .units
+                    .iter()
+                    .enumerate()
+                    .map(|(i, u)| convert::unit_row(u, i))
+                    .collect();
                 let count = self.store_units(rows, &r.ladder, "units")?;
                 Ok(Response::new(v1::UpsertResponse { count }))
             })
             .await
     }
 
-    async fn upsert_people(&self, req: Request<v1::UpsertPeopleRequest>) -> Result<Response<v1::UpsertResponse>, Status> {
+    async fn upsert_people(
+        &self,
+        req: Request<v1::UpsertPeopleRequest>,
+    ) -> Result<Response<v1::UpsertResponse>, Status> {
         self.0
             .call("OrgService/UpsertPeople", async {
                 let r = req.into_inner();
-                let rows = r.people.iter().enumerate().map(|(i, p)| convert::person_row(p, i)).collect();
+                let rows = r
+                    .people
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| convert::person_row(p, i))
+                    .collect();
                 let count = self.store_people(rows, "people")?;
                 Ok(Response::new(v1::UpsertResponse { count }))
             })
             .await
     }
 
-    async fn import(&self, req: Request<v1::ImportRequest>) -> Result<Response<v1::UpsertResponse>, Status> {
+    async fn import(
+        &self,
+        req: Request<v1::ImportRequest>,
+    ) -> Result<Response<v1::UpsertResponse>, Status> {
         self.0
             .call("OrgService/Import", async {
                 let r = req.into_inner();
-                let name = if r.name.is_empty() { "import".to_string() } else { r.name };
+                let name = if r.name.is_empty() {
+                    "import".to_string()
+                } else {
+                    r.name
+                };
                 let rows = read_rows(&r.text, &name).map_err(import_status)?;
                 let count = if rows_are_people(&rows) {
                     self.store_people(rows, &name)?
@@ -454,7 +574,10 @@ impl v1::org_service_server::OrgService for Org {
             .await
     }
 
-    async fn get_unit(&self, req: Request<v1::GetUnitRequest>) -> Result<Response<v1::Unit>, Status> {
+    async fn get_unit(
+        &self,
+        req: Request<v1::GetUnitRequest>,
+    ) -> Result<Response<v1::Unit>, Status> {
         self.0
             .call("OrgService/GetUnit", async {
                 let id = req.into_inner().id;
@@ -471,7 +594,10 @@ impl v1::org_service_server::OrgService for Org {
             .await
     }
 
-    async fn list_units(&self, req: Request<v1::ListUnitsRequest>) -> Result<Response<v1::ListUnitsResponse>, Status> {
+    async fn list_units(
+        &self,
+        req: Request<v1::ListUnitsRequest>,
+    ) -> Result<Response<v1::ListUnitsResponse>, Status> {
         self.0
             .call("OrgService/ListUnits", async {
                 let r = req.into_inner();
@@ -489,7 +615,10 @@ impl v1::org_service_server::OrgService for Org {
             .await
     }
 
-    async fn list_people(&self, req: Request<v1::ListPeopleRequest>) -> Result<Response<v1::ListPeopleResponse>, Status> {
+    async fn list_people(
+        &self,
+        req: Request<v1::ListPeopleRequest>,
+    ) -> Result<Response<v1::ListPeopleResponse>, Status> {
         self.0
             .call("OrgService/ListPeople", async {
                 let unit = req.into_inner().unit;
@@ -511,7 +640,10 @@ impl v1::org_service_server::OrgService for Org {
 pub struct Admin(pub Arc<App>);
 
 impl Admin {
-    async fn move_clock(&self, to: impl FnOnce(i64) -> Result<i64, Status>) -> Result<Response<v1::ClockResponse>, Status> {
+    async fn move_clock(
+        &self,
+        to: impl FnOnce(i64) -> Result<i64, Status>,
+    ) -> Result<Response<v1::ClockResponse>, Status> {
         let Some(manual) = self.0.manual.clone() else {
             return Err(Status::failed_precondition(
                 "the server runs on the system clock; start it with `--clock manual` to set time",
@@ -531,41 +663,64 @@ impl Admin {
 
 #[tonic::async_trait]
 impl v1::admin_service_server::AdminService for Admin {
-    async fn get_clock(&self, _: Request<v1::GetClockRequest>) -> Result<Response<v1::ClockResponse>, Status> {
+    async fn get_clock(
+        &self,
+        _: Request<v1::GetClockRequest>,
+    ) -> Result<Response<v1::ClockResponse>, Status> {
         self.0
             .call("AdminService/GetClock", async {
                 Ok(Response::new(v1::ClockResponse {
                     now: self.0.cases.clock().now(),
-                    mode: if self.0.manual.is_some() { "manual" } else { "system" }.into(),
+                    mode: if self.0.manual.is_some() {
+                        "manual"
+                    } else {
+                        "system"
+                    }
+                    .into(),
                     fired: 0,
                 }))
             })
             .await
     }
 
-    async fn set_clock(&self, req: Request<v1::SetClockRequest>) -> Result<Response<v1::ClockResponse>, Status> {
+    async fn set_clock(
+        &self,
+        req: Request<v1::SetClockRequest>,
+    ) -> Result<Response<v1::ClockResponse>, Status> {
         let to = req.into_inner().now;
         self.0
-            .call("AdminService/SetClock", self.move_clock(|now| {
-                if to < now {
-                    Err(bad_request("now", format!("the clock may not go backwards (it is at {now})")))
-                } else {
-                    Ok(to)
-                }
-            }))
+            .call(
+                "AdminService/SetClock",
+                self.move_clock(|now| {
+                    if to < now {
+                        Err(bad_request(
+                            "now",
+                            format!("the clock may not go backwards (it is at {now})"),
+                        ))
+                    } else {
+                        Ok(to)
+                    }
+                }),
+            )
             .await
     }
 
-    async fn advance_clock(&self, req: Request<v1::AdvanceClockRequest>) -> Result<Response<v1::ClockResponse>, Status> {
+    async fn advance_clock(
+        &self,
+        req: Request<v1::AdvanceClockRequest>,
+    ) -> Result<Response<v1::ClockResponse>, Status> {
         let by = req.into_inner().seconds;
         self.0
-            .call("AdminService/AdvanceClock", self.move_clock(|now| {
-                if by < 0 {
-                    Err(bad_request("seconds", "must not be negative"))
-                } else {
-                    Ok(now + by)
-                }
-            }))
+            .call(
+                "AdminService/AdvanceClock",
+                self.move_clock(|now| {
+                    if by < 0 {
+                        Err(bad_request("seconds", "must not be negative"))
+                    } else {
+                        Ok(now + by)
+                    }
+                }),
+            )
             .await
     }
 }

@@ -20,10 +20,12 @@ pub fn eval_status(e: EvalError, input_field: &str) -> Status {
     let msg = e.to_string();
     match &e {
         EvalError::UnknownItem { .. } => Status::not_found(msg),
-        EvalError::InputNotObject { .. } | EvalError::MissingInput { .. } | EvalError::UnknownInput { .. } => {
-            bad_request(input_field, msg)
+        EvalError::InputNotObject { .. }
+        | EvalError::MissingInput { .. }
+        | EvalError::UnknownInput { .. } => bad_request(input_field, msg),
+        EvalError::HitPolicy { .. } | EvalError::ResultType { .. } => {
+            Status::failed_precondition(msg)
         }
-        EvalError::HitPolicy { .. } | EvalError::ResultType { .. } => Status::failed_precondition(msg),
         EvalError::Script { .. } | EvalError::Limit { .. } => Status::internal(msg),
     }
 }
@@ -42,7 +44,9 @@ pub fn case_status(e: CaseError) -> Status {
         | CaseError::AtTop { .. }
         | CaseError::NoSummonHere { .. }
         | CaseError::NotSummoned { .. } => Status::failed_precondition(msg),
-        CaseError::AlreadySummoned { .. } | CaseError::IdempotencyMismatch { .. } => Status::already_exists(msg),
+        CaseError::AlreadySummoned { .. } | CaseError::IdempotencyMismatch { .. } => {
+            Status::already_exists(msg)
+        }
         CaseError::VersionConflict { .. } => Status::aborted(msg),
         CaseError::InvalidArgument { field, message } => bad_request(&field, message),
         CaseError::Storage { .. } => Status::unavailable(msg),

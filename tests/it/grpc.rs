@@ -44,23 +44,54 @@ async fn report_escalate_by_the_clock_resolve_and_feedback() {
     let r = cases.report(report(SMALL)).await.unwrap().into_inner();
     let c = r.case.unwrap();
     assert!(r.created);
-    assert_eq!((c.class.as_str(), c.level.as_str(), c.ceiling.as_str()), ("小事", "微网格", "一般网格"));
+    assert_eq!(
+        (c.class.as_str(), c.level.as_str(), c.ceiling.as_str()),
+        ("小事", "微网格", "一般网格")
+    );
     assert!(r.explanation_json.contains("事件分级"));
     // 3h01m later the 微网格 limit has run out.
-    let clock = admin.advance_clock(v1::AdvanceClockRequest { seconds: 3 * 3600 + 60 }).await.unwrap().into_inner();
+    let clock = admin
+        .advance_clock(v1::AdvanceClockRequest {
+            seconds: 3 * 3600 + 60,
+        })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(clock.fired, 1);
-    let c = cases.get(v1::GetCaseRequest { id: c.id }).await.unwrap().into_inner();
+    let c = cases
+        .get(v1::GetCaseRequest { id: c.id })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(c.level, "一般网格");
     assert!(c.breaches.is_empty());
-    for (a, o) in [("立案", ""), ("派遣", ""), ("处置", ""), ("反馈", "满意"), ("核查", "合格")] {
+    for (a, o) in [
+        ("立案", ""),
+        ("派遣", ""),
+        ("处置", ""),
+        ("反馈", "满意"),
+        ("核查", "合格"),
+    ] {
         cases.act(act(c.id, a, o)).await.unwrap();
     }
-    let c = cases.get(v1::GetCaseRequest { id: c.id }).await.unwrap().into_inner();
+    let c = cases
+        .get(v1::GetCaseRequest { id: c.id })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(c.state, "结案");
     assert!(c.closed_at > 0);
-    let events = cases.events(v1::GetCaseRequest { id: c.id }).await.unwrap().into_inner().events;
+    let events = cases
+        .events(v1::GetCaseRequest { id: c.id })
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
     let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
-    assert_eq!(actions, ["report", "escalate", "立案", "派遣", "处置", "反馈", "核查"]);
+    assert_eq!(
+        actions,
+        ["report", "escalate", "立案", "派遣", "处置", "反馈", "核查"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -71,18 +102,34 @@ async fn watch_streams_changes_and_resumes_from_a_sequence() {
     for _ in 0..3 {
         cases.report(report(SMALL)).await.unwrap();
     }
-    let mut stream = cases.watch_cases(v1::WatchCasesRequest { from_sequence: 1 }).await.unwrap().into_inner();
+    let mut stream = cases
+        .watch_cases(v1::WatchCasesRequest { from_sequence: 1 })
+        .await
+        .unwrap()
+        .into_inner();
     let mut seqs = Vec::new();
     for _ in 0..3 {
-        let ch = tokio::time::timeout(Duration::from_secs(5), stream.message()).await.unwrap().unwrap().unwrap();
+        let ch = tokio::time::timeout(Duration::from_secs(5), stream.message())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
         seqs.push((ch.sequence, ch.event.unwrap().case_id));
     }
     assert_eq!(seqs, [(1, 1), (2, 2), (3, 3)]);
     drop(stream);
     // A new change, then resume after the last sequence seen.
     cases.act(act(2, "立案", "")).await.unwrap();
-    let mut stream = cases.watch_cases(v1::WatchCasesRequest { from_sequence: 4 }).await.unwrap().into_inner();
-    let ch = tokio::time::timeout(Duration::from_secs(5), stream.message()).await.unwrap().unwrap().unwrap();
+    let mut stream = cases
+        .watch_cases(v1::WatchCasesRequest { from_sequence: 4 })
+        .await
+        .unwrap()
+        .into_inner();
+    let ch = tokio::time::timeout(Duration::from_secs(5), stream.message())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     assert_eq!(ch.sequence, 4);
     let e = ch.event.unwrap();
     assert_eq!((e.case_id, e.action.as_str()), (2, "立案"));
@@ -99,38 +146,81 @@ async fn every_error_has_its_status_code() {
     assert_eq!(s.code(), Code::InvalidArgument);
     let bad = s.get_details_bad_request().expect("bad request details");
     assert_eq!(bad.field_violations[0].field, "data_json");
-    let s = cases.report(v1::ReportRequest { workflow: "不存在".into(), ..report(SMALL) }).await.unwrap_err();
+    let s = cases
+        .report(v1::ReportRequest {
+            workflow: "不存在".into(),
+            ..report(SMALL)
+        })
+        .await
+        .unwrap_err();
     assert_eq!(s.code(), Code::InvalidArgument);
-    assert_eq!(s.get_details_bad_request().unwrap().field_violations[0].field, "workflow");
+    assert_eq!(
+        s.get_details_bad_request().unwrap().field_violations[0].field,
+        "workflow"
+    );
     let s = cases.act(act(1, "", "")).await.unwrap_err();
-    assert_eq!(s.get_details_bad_request().unwrap().field_violations[0].field, "action");
+    assert_eq!(
+        s.get_details_bad_request().unwrap().field_violations[0].field,
+        "action"
+    );
     // NOT_FOUND
     let s = cases.get(v1::GetCaseRequest { id: 999 }).await.unwrap_err();
     assert_eq!(s.code(), Code::NotFound);
     // FAILED_PRECONDITION for an illegal transition.
-    let c = cases.report(report(SMALL)).await.unwrap().into_inner().case.unwrap();
+    let c = cases
+        .report(report(SMALL))
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap();
     let s = cases.act(act(c.id, "核查", "合格")).await.unwrap_err();
     assert_eq!(s.code(), Code::FailedPrecondition);
-    assert!(s.message().contains("not allowed in state `上报`"), "{}", s.message());
+    assert!(
+        s.message().contains("not allowed in state `上报`"),
+        "{}",
+        s.message()
+    );
     // ABORTED for a stale expected version.
     let s = cases
-        .act(v1::ActRequest { expected_version: 7, ..act(c.id, "立案", "") })
+        .act(v1::ActRequest {
+            expected_version: 7,
+            ..act(c.id, "立案", "")
+        })
         .await
         .unwrap_err();
     assert_eq!(s.code(), Code::Aborted);
     // ALREADY_EXISTS for a reused idempotency key with another payload.
-    let keyed = v1::ReportRequest { idempotency_key: "hotline-1".into(), ..report(SMALL) };
+    let keyed = v1::ReportRequest {
+        idempotency_key: "hotline-1".into(),
+        ..report(SMALL)
+    };
     let first = cases.report(keyed.clone()).await.unwrap().into_inner();
     let again = cases.report(keyed.clone()).await.unwrap().into_inner();
     assert!(first.created && !again.created);
     assert_eq!(first.case.unwrap().id, again.case.unwrap().id);
-    let other = v1::ReportRequest { data_json: r#"{"类别": "占道经营"}"#.into(), ..keyed };
-    assert_eq!(cases.report(other).await.unwrap_err().code(), Code::AlreadyExists);
+    let other = v1::ReportRequest {
+        data_json: r#"{"类别": "占道经营"}"#.into(),
+        ..keyed
+    };
+    assert_eq!(
+        cases.report(other).await.unwrap_err().code(),
+        Code::AlreadyExists
+    );
     // The system clock cannot be set.
     let mut policy = PolicyServiceClient::new(ch);
-    let s = policy.evaluate(v1::EvaluateRequest { item: "事件分级".into(), input_json: "{}".into() }).await.unwrap_err();
+    let s = policy
+        .evaluate(v1::EvaluateRequest {
+            item: "事件分级".into(),
+            input_json: "{}".into(),
+        })
+        .await
+        .unwrap_err();
     assert_eq!(s.code(), Code::InvalidArgument);
-    assert_eq!(s.get_details_bad_request().unwrap().field_violations[0].field, "input_json");
+    assert_eq!(
+        s.get_details_bad_request().unwrap().field_violations[0].field,
+        "input_json"
+    );
 }
 
 fn bundle(dir: &str) -> Vec<v1::PolicyFile> {
@@ -148,19 +238,48 @@ async fn a_broken_deploy_is_refused_and_the_old_version_keeps_serving() {
     let ch = server.channel().await;
     let mut policy = PolicyServiceClient::new(ch.clone());
     let mut cases = CaseServiceClient::new(ch);
-    let before = policy.get_active(v1::GetActiveRequest {}).await.unwrap().into_inner();
-    let s = policy.deploy(v1::DeployRequest { files: bundle("tests/fixtures/broken") }).await.unwrap_err();
+    let before = policy
+        .get_active(v1::GetActiveRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let s = policy
+        .deploy(v1::DeployRequest {
+            files: bundle("tests/fixtures/broken"),
+        })
+        .await
+        .unwrap_err();
     assert_eq!(s.code(), Code::FailedPrecondition);
     let v = s.get_details_bad_request().unwrap().field_violations;
     assert_eq!(v.len(), 8);
-    assert!(v.iter().any(|x| x.field == "a.wg:9:25" && x.description == "unknown value `一般网络`"), "{v:?}");
-    let after = policy.get_active(v1::GetActiveRequest {}).await.unwrap().into_inner();
+    assert!(
+        v.iter()
+            .any(|x| x.field == "a.wg:9:25" && x.description == "unknown value `一般网络`"),
+        "{v:?}"
+    );
+    let after = policy
+        .get_active(v1::GetActiveRequest {})
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(before.hash, after.hash);
     assert!(cases.report(report(SMALL)).await.is_ok());
     // Validate returns the same diagnostics as data.
-    let r = policy.validate(v1::ValidateRequest { files: bundle("tests/fixtures/broken") }).await.unwrap().into_inner();
+    let r = policy
+        .validate(v1::ValidateRequest {
+            files: bundle("tests/fixtures/broken"),
+        })
+        .await
+        .unwrap()
+        .into_inner();
     assert!(!r.ok);
-    assert_eq!(r.diagnostics.iter().filter(|d| d.severity == "error").count(), 8);
+    assert_eq!(
+        r.diagnostics
+            .iter()
+            .filter(|d| d.severity == "error")
+            .count(),
+        8
+    );
     // A good bundle with one changed row deploys; rollback restores the old one.
     let mut files = bundle("policies");
     for f in &mut files {
@@ -168,17 +287,49 @@ async fn a_broken_deploy_is_refused_and_the_old_version_keeps_serving() {
             f.text = f.text.replace("| in 日常小事   | -               | -              || \"小事\"                         | 微网格   |", "| in 日常小事   | -               | -              || \"小事\"                         | 一般网格 |");
         }
     }
-    let deployed = policy.deploy(v1::DeployRequest { files }).await.unwrap().into_inner().version.unwrap();
+    let deployed = policy
+        .deploy(v1::DeployRequest { files })
+        .await
+        .unwrap()
+        .into_inner()
+        .version
+        .unwrap();
     assert_ne!(deployed.hash, before.hash);
-    let c = cases.report(report(SMALL)).await.unwrap().into_inner().case.unwrap();
+    let c = cases
+        .report(report(SMALL))
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap();
     assert_eq!(c.level, "一般网格");
     assert_eq!(c.policy_version, deployed.hash);
-    let versions = policy.list_versions(v1::ListVersionsRequest {}).await.unwrap().into_inner().versions;
+    let versions = policy
+        .list_versions(v1::ListVersionsRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .versions;
     assert_eq!(versions.len(), 2);
-    let back = policy.rollback(v1::RollbackRequest { hash: before.hash.clone() }).await.unwrap().into_inner();
+    let back = policy
+        .rollback(v1::RollbackRequest {
+            hash: before.hash.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
     assert!(back.active);
-    let c = cases.report(report(SMALL)).await.unwrap().into_inner().case.unwrap();
-    assert_eq!((c.level.as_str(), c.policy_version.as_str()), ("微网格", before.hash.as_str()));
+    let c = cases
+        .report(report(SMALL))
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap();
+    assert_eq!(
+        (c.level.as_str(), c.policy_version.as_str()),
+        ("微网格", before.hash.as_str())
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -188,7 +339,11 @@ async fn a_restarted_server_keeps_every_case_and_list_filters_and_pages() {
     {
         let mut cases = CaseServiceClient::new(server.channel().await);
         for i in 0..25 {
-            let data = if i % 5 == 0 { r#"{"类别": "物业纠纷", "人数": 2, "风险": 1}"# } else { SMALL };
+            let data = if i % 5 == 0 {
+                r#"{"类别": "物业纠纷", "人数": 2, "风险": 1}"#
+            } else {
+                SMALL
+            };
             cases.report(report(data)).await.unwrap();
         }
     }
@@ -199,7 +354,11 @@ async fn a_restarted_server_keeps_every_case_and_list_filters_and_pages() {
     let mut token = String::new();
     loop {
         let page = cases
-            .list(v1::ListCasesRequest { page_size: 10, page_token: token.clone(), ..Default::default() })
+            .list(v1::ListCasesRequest {
+                page_size: 10,
+                page_token: token.clone(),
+                ..Default::default()
+            })
             .await
             .unwrap()
             .into_inner();
@@ -210,9 +369,22 @@ async fn a_restarted_server_keeps_every_case_and_list_filters_and_pages() {
         token = page.next_page_token;
     }
     assert_eq!(all, (1..=25).collect::<Vec<u64>>());
-    let hard = cases.list(v1::ListCasesRequest { class: "难事".into(), ..Default::default() }).await.unwrap().into_inner();
+    let hard = cases
+        .list(v1::ListCasesRequest {
+            class: "难事".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(hard.cases.len(), 5);
-    let s = cases.list(v1::ListCasesRequest { unit: "无此网格".into(), ..Default::default() }).await.unwrap_err();
+    let s = cases
+        .list(v1::ListCasesRequest {
+            unit: "无此网格".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
     assert_eq!(s.code(), Code::InvalidArgument);
 }
 
@@ -223,36 +395,73 @@ async fn health_reflection_and_metrics_answer() {
     let ch = server.channel().await;
     let mut health = tonic_health::pb::health_client::HealthClient::new(ch.clone());
     let h = health
-        .check(tonic_health::pb::HealthCheckRequest { service: "wangge.v1.CaseService".into() })
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "wangge.v1.CaseService".into(),
+        })
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(h.status, tonic_health::pb::health_check_response::ServingStatus::Serving as i32);
-    let mut reflection = tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient::new(ch.clone());
+    assert_eq!(
+        h.status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
+    let mut reflection =
+        tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient::new(ch.clone());
     let req = tonic_reflection::pb::v1::ServerReflectionRequest {
         host: String::new(),
-        message_request: Some(tonic_reflection::pb::v1::server_reflection_request::MessageRequest::ListServices(String::new())),
+        message_request: Some(
+            tonic_reflection::pb::v1::server_reflection_request::MessageRequest::ListServices(
+                String::new(),
+            ),
+        ),
     };
-    let mut resp = reflection.server_reflection_info(tokio_stream::iter(vec![req])).await.unwrap().into_inner();
+    let mut resp = reflection
+        .server_reflection_info(tokio_stream::iter(vec![req]))
+        .await
+        .unwrap()
+        .into_inner();
     let msg = resp.message().await.unwrap().unwrap();
-    let Some(tonic_reflection::pb::v1::server_reflection_response::MessageResponse::ListServicesResponse(list)) = msg.message_response else {
+    let Some(
+        tonic_reflection::pb::v1::server_reflection_response::MessageResponse::ListServicesResponse(
+            list,
+        ),
+    ) = msg.message_response
+    else {
         panic!("no service list")
     };
     let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
-    for s in ["wangge.v1.CaseService", "wangge.v1.PolicyService", "wangge.v1.OrgService", "wangge.v1.AdminService"] {
+    for s in [
+        "wangge.v1.CaseService",
+        "wangge.v1.PolicyService",
+        "wangge.v1.OrgService",
+        "wangge.v1.AdminService",
+    ] {
         assert!(names.contains(&s.to_string()), "{names:?}");
     }
-    CaseServiceClient::new(ch).report(report(SMALL)).await.unwrap();
+    CaseServiceClient::new(ch)
+        .report(report(SMALL))
+        .await
+        .unwrap();
     let body = http_get(&server.metrics, "/metrics");
-    assert!(body.contains("wangge_requests_total{method=\"CaseService/Report\",code=\"Ok\"} 1"), "{body}");
-    assert!(body.contains("wangge_cases{workflow=\"事件处置\",state=\"上报\"} 1"), "{body}");
+    assert!(
+        body.contains("wangge_requests_total{method=\"CaseService/Report\",code=\"Ok\"} 1"),
+        "{body}"
+    );
+    assert!(
+        body.contains("wangge_cases{workflow=\"事件处置\",state=\"上报\"} 1"),
+        "{body}"
+    );
     assert!(body.contains("wangge_timers_pending 1"), "{body}");
 }
 
 fn http_get(addr: &str, path: &str) -> String {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
     out

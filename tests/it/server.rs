@@ -22,7 +22,20 @@ impl Server {
 
     pub fn start_with(data: &Path, extra: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_wangge"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--clock", "manual", "--clock-start", START, "--log", "warn", "--data"])
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--metrics-listen",
+                "127.0.0.1:0",
+                "--clock",
+                "manual",
+                "--clock-start",
+                START,
+                "--log",
+                "warn",
+                "--data",
+            ])
             .arg(data)
             .args(extra)
             .current_dir(crate::util::root())
@@ -39,7 +52,11 @@ impl Server {
                 metrics = rest.trim_end_matches("/metrics").to_string();
             }
             if let Some(rest) = line.strip_prefix("wangge listening on ") {
-                grpc = rest.split_whitespace().next().unwrap_or_default().to_string();
+                grpc = rest
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
             }
         }
         // Keep draining stdout so the server never blocks on a full pipe.
@@ -52,13 +69,20 @@ impl Server {
     }
 
     pub async fn channel(&self) -> Channel {
-        Channel::from_shared(format!("http://{}", self.grpc)).unwrap().connect().await.unwrap()
+        Channel::from_shared(format!("http://{}", self.grpc))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap()
     }
 
     /// SIGTERM, then wait: returns the exit code.
     pub fn stop(mut self) -> i32 {
         let mut child = self.child.take().unwrap();
-        Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
         child.wait().unwrap().code().unwrap_or(-1)
     }
 }
