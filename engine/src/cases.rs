@@ -356,27 +356,50 @@ impl CaseService {
         who: &Actor,
         expected_version: Option<u64>,
     ) -> Result<Case, CaseError> {
-        let (case, pending) = {
-            let _guard = self.lock(id)?;
-            let case = self.get(id)?;
-            if let Some(expected) = expected_version {
-                if expected != case.version {
-                    return Err(CaseError::VersionConflict {
-                        id,
-                        expected,
-                        actual: case.version,
-                    });
-                }
-            }
-            let policy = self.policy();
-            let wf = policy.workflow(&case.workflow)?;
-            let change = wf.act(&case, action, who, self.clock.now())?;
-            let after = change.case.clone();
-            let pending = self.store.update(&case, change, None)?;
-            (after, pending)
-        };
+        let (case, pending) = self.submit_act(id, action, who, expected_version)?;
         pending.wait()?;
         Ok(case)
+    }
+
+    /// Like [`CaseService::act`] for async callers: the case's lock is held
+    /// only while reading, deciding and submitting; the wait for durability
+    /// does not hold a thread.
+    pub async fn act_async(
+        &self,
+        id: CaseId,
+        action: &Action,
+        who: &Actor,
+        expected_version: Option<u64>,
+    ) -> Result<Case, CaseError> {
+        let (case, pending) = self.submit_act(id, action, who, expected_version)?;
+        pending.await?;
+        Ok(case)
+    }
+
+    fn submit_act(
+        &self,
+        id: CaseId,
+        action: &Action,
+        who: &Actor,
+        expected_version: Option<u64>,
+    ) -> Result<(Case, Pending), CaseError> {
+        let _guard = self.lock(id)?;
+        let case = self.get(id)?;
+        if let Some(expected) = expected_version {
+            if expected != case.version {
+                return Err(CaseError::VersionConflict {
+                    id,
+                    expected,
+                    actual: case.version,
+                });
+            }
+        }
+        let policy = self.policy();
+        let wf = policy.workflow(&case.workflow)?;
+        let change = wf.act(&case, action, who, self.clock.now())?;
+        let after = change.case.clone();
+        let pending = self.store.update(&case, change, None)?;
+        Ok((after, pending))
     }
 
     /// Fires every timer due by the clock's now, in due order, each exactly
