@@ -466,3 +466,92 @@ fn http_get(addr: &str, path: &str) -> String {
     s.read_to_string(&mut out).unwrap();
     out
 }
+
+/// The README's client session, against a live server.
+#[test]
+fn the_client_cli_session_from_the_readme_works() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let url = format!("http://{}", server.grpc);
+    let run = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--server", url.as_str()]);
+        let out = crate::util::wangge(&all);
+        assert_eq!(out.code, 0, "{args:?}: {}{}", out.stdout, out.stderr);
+        out.stdout
+    };
+    let out = run(&[
+        "case",
+        "report",
+        "--data",
+        r#"{"类别": "垃圾堆放", "人数": 1, "风险": 1}"#,
+        "--unit",
+        "M1",
+        "--key",
+        "hotline-0001",
+    ]);
+    assert!(
+        out.contains("reported") && out.contains("level 微网格 · class 小事 · ceiling 一般网格"),
+        "{out}"
+    );
+    let out = run(&[
+        "case",
+        "report",
+        "--data",
+        r#"{"类别": "垃圾堆放", "人数": 1, "风险": 1}"#,
+        "--unit",
+        "M1",
+        "--key",
+        "hotline-0001",
+    ]);
+    assert!(out.contains("already reported"), "{out}");
+    for (a, o) in [
+        ("立案", ""),
+        ("派遣", ""),
+        ("处置", ""),
+        ("反馈", "满意"),
+        ("核查", "合格"),
+    ] {
+        let mut args = vec!["case", "act", "1", a];
+        if !o.is_empty() {
+            args.extend(["--outcome", o]);
+        }
+        run(&args);
+    }
+    let out = run(&["case", "get", "1"]);
+    assert!(out.contains("state 结案"), "{out}");
+    let out = run(&["case", "events", "1"]);
+    assert_eq!(out.lines().count(), 6, "{out}");
+    let out = run(&["case", "list", "--state", "结案"]);
+    assert!(out.contains("1 case(s)"), "{out}");
+    let out = run(&["case", "watch", "--from", "1", "--count", "6"]);
+    assert_eq!(out.lines().count(), 6, "{out}");
+    let out = run(&["policy", "list"]);
+    assert!(out.starts_with("* "), "{out}");
+    let out = run(&[
+        "policy",
+        "eval",
+        "事件分级",
+        "--input",
+        r#"{"事件": {"类别": "燃气安全", "人数": 2, "风险": 3}}"#,
+    ]);
+    assert!(
+        out.contains(r#"{"等级":"大事","处置层级":"街道"}"#),
+        "{out}"
+    );
+    let out = run(&["clock", "advance", "3h"]);
+    assert!(
+        out.contains("2026-09-14T13:00:00+08:00 (manual clock)"),
+        "{out}"
+    );
+    let out = run(&["org", "import", "examples/org/units.csv"]);
+    assert!(out.contains("imported 7 record(s)"), "{out}");
+    // A failing call prints the status and the offending field.
+    let out = crate::util::wangge(&["case", "act", "1", "", "--server", &url]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("InvalidArgument") && out.stderr.contains("action: is required"),
+        "{}",
+        out.stderr
+    );
+}
