@@ -3,8 +3,9 @@
 //! Case records live in one sled tree under key prefixes: `c` id → the case
 //! with its latest event, `e` id ++ seq → earlier events (append-only: an
 //! event moves here, unchanged, when a newer one replaces it in the case
-//! record), `t` due ++ id ++ slot → deadline (in due order), `i` workflow ++
-//! key → idempotency record, `m` counters. Keeping the latest event in the
+//! record), `t` due ++ id ++ slot → deadline (in due order), `j` seq → the
+//! idempotency keys of one batch (digest, payload digest, case id; kept in
+//! memory by the writer and rebuilt from the journal on open), `m` counters. Keeping the latest event in the
 //! case record saves one sled insert per report, sled's main cost. Units and
 //! people have trees of their own. Every value starts with a format-version
 //! byte.
@@ -96,7 +97,8 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CaseError> {
 const CASE: u8 = b'c';
 const EVENT: u8 = b'e';
 const TIMER: u8 = b't';
-const IDEM: u8 = b'i';
+const JOURNAL: u8 = b'j';
+const META_JOURNAL: &[u8] = b"m/journal";
 const META_CASES: &[u8] = b"m/cases";
 const META_TIMERS: &[u8] = b"m/timers";
 const META_FEED: &[u8] = b"m/feed";
@@ -132,11 +134,56 @@ fn event_key(id: CaseId, seq: u64) -> [u8; 17] {
     k
 }
 
-fn idem_key(key: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(key.len() + 1);
-    k.push(IDEM);
-    k.extend_from_slice(key.as_bytes());
+/// The stable 64-bit digest of a workflow-scoped idempotency key.
+fn idem_digest(key: &str) -> u64 {
+    use sha2::Digest as _;
+    let d = sha2::Sha256::digest(key.as_bytes());
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&d[..8]);
+    u64::from_be_bytes(b)
+}
+
+/// The first 64 bits of a payload hash (hex).
+fn payload_prefix(hash: &str) -> u64 {
+    hash.get(..16)
+        .and_then(|h| u64::from_str_radix(h, 16).ok())
+        .unwrap_or(0)
+}
+
+fn journal_key(seq: u64) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = JOURNAL;
+    k[1..].copy_from_slice(&seq.to_be_bytes());
     k
+}
+
+/// Idempotency keys: digest → (payload prefix, case id). Written once per
+/// batch as a journal record (one sled insert for the whole batch), held in
+/// memory by the writer, rebuilt from the journal when the store opens.
+type IdemIndex = HashMap<u64, (u64, CaseId)>;
+
+fn load_idem(data: &sled::Tree) -> Result<IdemIndex, CaseError> {
+    let mut index = IdemIndex::new();
+    for kv in data.scan_prefix([JOURNAL]) {
+        let (_, v) = kv.map_err(storage)?;
+        let body = match v.split_first() {
+            Some((&FORMAT_VERSION, rest)) => rest,
+            _ => {
+                return Err(storage(
+                    "an idempotency journal record of an unknown format",
+                ))
+            }
+        };
+        for entry in body.chunks_exact(24) {
+            let word = |i: usize| {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(&entry[i * 8..i * 8 + 8]);
+                u64::from_be_bytes(b)
+            };
+            index.insert(word(0), (word(1), word(2)));
+        }
+    }
+    Ok(index)
 }
 
 /// A case record: version byte, case JSON length (u32 LE), case JSON, latest event JSON.
@@ -480,7 +527,7 @@ impl Encoded {
 enum Op {
     Create {
         enc: Encoded,
-        idem: Option<(IdemRecord, Vec<u8>)>,
+        idem: Option<IdemRecord>,
     },
     Update(Encoded),
     DropTimer([u8; 21]),
@@ -560,6 +607,8 @@ impl SledStore {
         let feed = Arc::new(Feed::new(read_counter(&data, META_FEED)?.max(1), 65_536));
         let (tx, rx) = mpsc::channel();
         let writer = Writer {
+            idem: std::cell::RefCell::new(load_idem(&data)?),
+            journal_next: std::cell::Cell::new(read_counter(&data, META_JOURNAL)?),
             feed: feed.clone(),
             data: data.clone(),
             overlay: overlay.clone(),
@@ -613,6 +662,8 @@ impl Drop for SledStore {
 }
 
 struct Writer {
+    idem: std::cell::RefCell<IdemIndex>,
+    journal_next: std::cell::Cell<u64>,
     feed: Arc<Feed>,
     data: sled::Tree,
     overlay: Overlay,
@@ -655,6 +706,7 @@ impl Writer {
         let mut batch = sled::Batch::default();
         let mut results: Vec<Result<Outcome, CaseError>> = Vec::with_capacity(ops.len());
         let mut new_idem: HashMap<String, IdemRecord> = HashMap::new();
+        let mut journal: Vec<u8> = Vec::new();
         let mut cases = self.cases.load(Ordering::SeqCst);
         let mut timers = self.timers.load(Ordering::SeqCst);
         let mut applied: Vec<(CaseId, u64)> = Vec::new();
@@ -662,11 +714,19 @@ impl Writer {
             results.push(self.stage(
                 op,
                 &mut batch,
-                &mut new_idem,
+                (&mut new_idem, &mut journal),
                 &mut cases,
                 &mut timers,
                 &mut applied,
             ));
+        }
+        let journal_seq = self.journal_next.get();
+        if !journal.is_empty() {
+            let mut record = Vec::with_capacity(journal.len() + 1);
+            record.push(FORMAT_VERSION);
+            record.extend_from_slice(&journal);
+            batch.insert(&journal_key(journal_seq)[..], record);
+            batch.insert(META_JOURNAL, &(journal_seq + 1).to_be_bytes()[..]);
         }
         let events: Vec<Arc<CaseEvent>> = ops
             .iter()
@@ -685,6 +745,16 @@ impl Writer {
         if written.is_ok() {
             self.cases.store(cases, Ordering::SeqCst);
             self.timers.store(timers, Ordering::SeqCst);
+            if !new_idem.is_empty() {
+                self.journal_next.set(journal_seq + 1);
+                let mut index = self.idem.borrow_mut();
+                for rec in new_idem.values() {
+                    index.insert(
+                        idem_digest(&rec.key),
+                        (payload_prefix(&rec.hash), rec.case_id),
+                    );
+                }
+            }
         }
         if let Ok(mut o) = self.overlay.lock() {
             for (id, version) in &applied {
@@ -726,28 +796,43 @@ impl Writer {
         &self,
         op: &Op,
         batch: &mut sled::Batch,
-        new_idem: &mut HashMap<String, IdemRecord>,
+        (new_idem, journal): (&mut HashMap<String, IdemRecord>, &mut Vec<u8>),
         cases: &mut u64,
         timers: &mut u64,
         applied: &mut Vec<(CaseId, u64)>,
     ) -> Result<Outcome, CaseError> {
         match op {
             Op::Create { enc, idem } => {
-                if let Some((rec, bytes)) = idem {
-                    let existing = match new_idem.get(&rec.key) {
-                        Some(r) => Some(r.clone()),
-                        None => match self.data.get(idem_key(&rec.key)).map_err(storage)? {
-                            Some(v) => Some(decode::<IdemRecord>(&v)?),
-                            None => None,
-                        },
-                    };
-                    if let Some(old) = existing {
+                if let Some(rec) = idem {
+                    if let Some(old) = new_idem.get(&rec.key) {
                         return Ok(Outcome::Created(Created::Existing {
                             case_id: old.case_id,
                             same_payload: old.hash == rec.hash,
                         }));
                     }
-                    batch.insert(idem_key(&rec.key), bytes.as_slice());
+                    let digest = idem_digest(&rec.key);
+                    let known = self.idem.borrow().get(&digest).copied();
+                    if let Some((prefix, case_id)) = known {
+                        // Confirm against the case itself: a 64-bit digest
+                        // collision must not return someone else's case.
+                        let same_key = match self.data.get(case_key(case_id)).map_err(storage)? {
+                            Some(v) => {
+                                let c = record_case(&v)?;
+                                c.idempotency_key
+                                    .is_some_and(|k| format!("{}\u{0}{k}", c.workflow) == rec.key)
+                            }
+                            None => false,
+                        };
+                        if same_key {
+                            return Ok(Outcome::Created(Created::Existing {
+                                case_id,
+                                same_payload: prefix == payload_prefix(&rec.hash),
+                            }));
+                        }
+                    }
+                    journal.extend_from_slice(&digest.to_be_bytes());
+                    journal.extend_from_slice(&payload_prefix(&rec.hash).to_be_bytes());
+                    journal.extend_from_slice(&rec.case_id.to_be_bytes());
                     new_idem.insert(rec.key.clone(), rec.clone());
                 }
                 *cases += 1;
@@ -794,13 +879,6 @@ impl Store for SledStore {
 
     fn create(&self, change: Change, idem: Option<IdemRecord>) -> Result<Pending, CaseError> {
         let enc = Encoded::new(None, &change, None)?;
-        let idem = match idem {
-            Some(rec) => {
-                let bytes = encode(&rec)?;
-                Some((rec, bytes))
-            }
-            None => None,
-        };
         self.submit(Op::Create { enc, idem })
     }
 
