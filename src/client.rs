@@ -138,6 +138,24 @@ enum ClockCommand {
     Advance { by: String },
 }
 
+/// Connects to the server and runs `f` with the channel.
+fn with_server<F, Fut>(target: &Target, f: F) -> ExitCode
+where
+    F: FnOnce(Channel) -> Fut,
+    Fut: std::future::Future<Output = ExitCode>,
+{
+    let rt = match runtime() {
+        Ok(r) => r,
+        Err(c) => return c,
+    };
+    rt.block_on(async {
+        match connect(target).await {
+            Ok(ch) => f(ch).await,
+            Err(code) => code,
+        }
+    })
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -266,15 +284,7 @@ fn print_event(e: &v1::CaseEvent) {
 }
 
 pub fn case(args: &CaseArgs) -> ExitCode {
-    let rt = match runtime() {
-        Ok(r) => r,
-        Err(c) => return c,
-    };
-    rt.block_on(async {
-        let ch = match connect(&args.target).await {
-            Ok(c) => c,
-            Err(code) => return code,
-        };
+    with_server(&args.target, |ch| async move {
         let mut client = v1::case_service_client::CaseServiceClient::new(ch);
         let result =
             match &args.command {
@@ -458,15 +468,7 @@ fn print_diagnostics(ds: &[v1::Diagnostic]) {
 }
 
 pub fn policy(args: &PolicyArgs) -> ExitCode {
-    let rt = match runtime() {
-        Ok(r) => r,
-        Err(c) => return c,
-    };
-    rt.block_on(async {
-        let ch = match connect(&args.target).await {
-            Ok(c) => c,
-            Err(code) => return code,
-        };
+    with_server(&args.target, |ch| async move {
         let mut client = v1::policy_service_client::PolicyServiceClient::new(ch);
         let result = match &args.command {
             PolicyCommand::List => {
@@ -546,15 +548,7 @@ pub fn policy(args: &PolicyArgs) -> ExitCode {
 }
 
 pub fn clock(args: &ClockArgs) -> ExitCode {
-    let rt = match runtime() {
-        Ok(r) => r,
-        Err(c) => return c,
-    };
-    rt.block_on(async {
-        let ch = match connect(&args.target).await {
-            Ok(c) => c,
-            Err(code) => return code,
-        };
+    with_server(&args.target, |ch| async move {
         let mut client = v1::admin_service_client::AdminServiceClient::new(ch);
         let result = match &args.command {
             ClockCommand::Get => client.get_clock(v1::GetClockRequest {}).await,
@@ -602,19 +596,10 @@ pub fn org_import(server: &str, file: &std::path::Path, ladder: Option<&str>) ->
             return ExitCode::FAILURE;
         }
     };
-    let rt = match runtime() {
-        Ok(r) => r,
-        Err(c) => return c,
+    let target = Target {
+        server: server.to_string(),
     };
-    rt.block_on(async {
-        let ch = match connect(&Target {
-            server: server.to_string(),
-        })
-        .await
-        {
-            Ok(c) => c,
-            Err(code) => return code,
-        };
+    with_server(&target, |ch| async move {
         let mut client = v1::org_service_client::OrgServiceClient::new(ch);
         match client
             .import(v1::ImportRequest {
