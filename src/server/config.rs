@@ -180,3 +180,67 @@ impl ServeArgs {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args() -> ServeArgs {
+        ServeArgs {
+            config: None,
+            listen: None,
+            metrics_listen: None,
+            data: None,
+            policies: None,
+            log: None,
+            clock: None,
+            clock_start: None,
+            cache_mib: None,
+        }
+    }
+
+    #[test]
+    fn the_example_config_parses_and_flags_override_the_file() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("wangge.toml.example");
+        let mut a = args();
+        a.config = Some(example);
+        a.listen = Some("0.0.0.0:6000".into());
+        let c = a.resolve().unwrap();
+        assert_eq!(c.listen.to_string(), "0.0.0.0:6000");
+        assert_eq!(
+            c.metrics_listen.map(|m| m.to_string()).as_deref(),
+            Some("127.0.0.1:9464")
+        );
+        assert_eq!(c.data, PathBuf::from("data"));
+        assert!(!c.manual_clock);
+        assert_eq!(c.cache_bytes, 128 << 20);
+    }
+
+    #[test]
+    fn bad_settings_name_the_setting() {
+        let mut a = args();
+        a.clock = Some("sundial".into());
+        let e = a.resolve().unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "`clock` is not valid: `sundial` (expected `system` or `manual`)"
+        );
+        let mut a = args();
+        a.listen = Some("nowhere".into());
+        assert!(a
+            .resolve()
+            .unwrap_err()
+            .to_string()
+            .starts_with("`listen` is not valid: `nowhere`"));
+        let dir = std::env::temp_dir().join(format!("wangge-config-{}", std::process::id()));
+        std::fs::write(&dir, "listen = 1\nunknown = true\n").unwrap();
+        let mut a = args();
+        a.config = Some(dir.clone());
+        assert!(a
+            .resolve()
+            .unwrap_err()
+            .to_string()
+            .contains("is not valid"));
+        let _ = std::fs::remove_file(dir);
+    }
+}
