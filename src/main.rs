@@ -12,6 +12,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod check;
 mod client;
 mod eval;
+mod gen;
 mod org;
 mod server;
 
@@ -54,6 +55,8 @@ enum Command {
     Policy(client::PolicyArgs),
     /// A running server's clock (manual mode): get, set, advance.
     Clock(client::ClockArgs),
+    /// Write a synthetic, deterministic event log (JSON Lines).
+    GenHistory(gen::Args),
 }
 
 fn main() -> ExitCode {
@@ -66,6 +69,7 @@ fn main() -> ExitCode {
         Command::Case(args) => client::case(&args),
         Command::Policy(args) => client::policy(&args),
         Command::Clock(args) => client::clock(&args),
+        Command::GenHistory(args) => gen::run(&args),
     }
 }
 

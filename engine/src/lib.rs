@@ -12,6 +12,7 @@ pub mod cases;
 pub mod clock;
 pub mod error;
 pub mod explain;
+pub mod history;
 pub mod host;
 pub mod org;
 pub mod policy;
@@ -34,5 +35,7 @@ mod tests;
 
 #[cfg(test)]
 mod tests_cases;
+#[cfg(test)]
+mod tests_history;
 #[cfg(test)]
 mod tests_org;
