@@ -14,6 +14,7 @@ pub mod error;
 pub mod explain;
 pub mod history;
 pub mod host;
+pub mod mem_store;
 pub mod org;
 pub mod policy;
 pub mod registry;

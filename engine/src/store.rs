@@ -274,7 +274,7 @@ pub struct FeedGap {
 }
 
 impl Feed {
-    fn new(next: u64, capacity: usize) -> Feed {
+    pub(crate) fn new(next: u64, capacity: usize) -> Feed {
         Feed {
             state: Mutex::new(FeedState {
                 next,
@@ -290,7 +290,7 @@ impl Feed {
         self.state.lock().map(|s| s.next).unwrap_or(0)
     }
 
-    fn publish(&self, events: Vec<Arc<CaseEvent>>) {
+    pub(crate) fn publish(&self, events: Vec<Arc<CaseEvent>>) {
         if events.is_empty() {
             return;
         }
@@ -402,6 +402,13 @@ impl std::future::Future for Pending {
 }
 
 impl Pending {
+    /// A write that is already done (stores without a writer thread).
+    pub(crate) fn ready(result: Result<Outcome, CaseError>) -> Pending {
+        let slot = Arc::new(Slot::default());
+        slot.set(result);
+        Pending { slot }
+    }
+
     pub fn wait(self) -> Result<Outcome, CaseError> {
         let mut g = self
             .slot

@@ -62,6 +62,18 @@ fn the_log_is_time_ordered_with_one_report_per_event() {
 
 #[test]
 fn a_generated_log_replays_through_the_shipped_workflow() {
+    replay_with(Arc::new(SledStore::temporary().unwrap()));
+}
+
+#[test]
+fn the_in_memory_store_replays_to_the_same_cases_as_sled() {
+    let a = replay_with(Arc::new(SledStore::temporary().unwrap()));
+    let b = replay_with(Arc::new(crate::mem_store::MemStore::new()));
+    assert_eq!(a, b);
+}
+
+/// Replays the seed-3 log; returns every case.
+fn replay_with(store: Arc<dyn Store>) -> Vec<crate::case::Case> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies");
     let set = Arc::new(
         compile(
@@ -72,7 +84,6 @@ fn a_generated_log_replays_through_the_shipped_workflow() {
         .unwrap(),
     );
     let clock = Arc::new(ManualClock::new(cfg(3).start));
-    let store: Arc<dyn Store> = Arc::new(SledStore::temporary().unwrap());
     let svc = CaseService::new(store, set, clock.clone());
     let text = String::from_utf8(lines(3)).unwrap();
     let mut ids: HashMap<u64, u64> = HashMap::new();
@@ -130,4 +141,12 @@ fn a_generated_log_replays_through_the_shipped_workflow() {
         })
         .unwrap();
     assert!(escalated > 0, "slow cases climb");
+    let mut all = Vec::new();
+    svc.store()
+        .scan_cases(&mut |c| {
+            all.push(c);
+            true
+        })
+        .unwrap();
+    all
 }

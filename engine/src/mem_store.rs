@@ -1,0 +1,218 @@
+//! An in-memory [`Store`]: no disk, no durability, no writer thread. For
+//! scenario runs and replays, where speed matters and nothing must outlive
+//! the process.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::case::{Case, CaseEvent, CaseId};
+use crate::case_error::CaseError;
+use crate::clock::Timestamp;
+use crate::org::{Person, Unit};
+use crate::store::{timers_of, Created, Feed, IdemRecord, Outcome, Pending, Store, Timer};
+use crate::workflow::Change;
+
+#[derive(Default)]
+struct Inner {
+    cases: BTreeMap<CaseId, Case>,
+    events: BTreeMap<(CaseId, u64), CaseEvent>,
+    timers: BTreeMap<(Timestamp, CaseId, u32), Timer>,
+    idem: HashMap<String, IdemRecord>,
+    units: BTreeMap<String, Unit>,
+    people: BTreeMap<String, Person>,
+    policies: BTreeMap<String, Vec<u8>>,
+}
+
+/// The in-memory store.
+pub struct MemStore {
+    inner: Mutex<Inner>,
+    next_id: AtomicU64,
+    feed: Feed,
+}
+
+impl Default for MemStore {
+    fn default() -> Self {
+        MemStore {
+            inner: Mutex::default(),
+            next_id: AtomicU64::new(1),
+            feed: Feed::new(1, 65_536),
+        }
+    }
+}
+
+fn poisoned() -> CaseError {
+    CaseError::Storage {
+        message: "the in-memory store is poisoned".into(),
+    }
+}
+
+impl MemStore {
+    pub fn new() -> MemStore {
+        MemStore::default()
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, Inner>, CaseError> {
+        self.inner.lock().map_err(|_| poisoned())
+    }
+}
+
+fn apply(inner: &mut Inner, before: Option<&Case>, change: &Change, fired: Option<&Timer>) {
+    for t in before.map(timers_of).unwrap_or_default() {
+        inner.timers.remove(&(t.due, t.case_id, t.slot));
+    }
+    if let Some(t) = fired {
+        inner.timers.remove(&(t.due, t.case_id, t.slot));
+    }
+    for t in timers_of(&change.case) {
+        inner.timers.insert((t.due, t.case_id, t.slot), t);
+    }
+    inner.cases.insert(change.case.id, change.case.clone());
+    inner.events.insert(
+        (change.event.case_id, change.event.seq),
+        change.event.clone(),
+    );
+}
+
+impl Store for MemStore {
+    fn next_id(&self) -> Result<CaseId, CaseError> {
+        Ok(self.next_id.fetch_add(1, Ordering::SeqCst))
+    }
+
+    fn case(&self, id: CaseId) -> Result<Option<Case>, CaseError> {
+        Ok(self.lock()?.cases.get(&id).cloned())
+    }
+
+    fn create(&self, change: Change, idem: Option<IdemRecord>) -> Result<Pending, CaseError> {
+        let mut inner = self.lock()?;
+        if let Some(rec) = &idem {
+            if let Some(old) = inner.idem.get(&rec.key) {
+                return Ok(Pending::ready(Ok(Outcome::Created(Created::Existing {
+                    case_id: old.case_id,
+                    same_payload: old.hash == rec.hash,
+                }))));
+            }
+            inner.idem.insert(rec.key.clone(), rec.clone());
+        }
+        apply(&mut inner, None, &change, None);
+        drop(inner);
+        self.feed.publish(vec![Arc::new(change.event)]);
+        Ok(Pending::ready(Ok(Outcome::Created(Created::New))))
+    }
+
+    fn update(
+        &self,
+        before: &Case,
+        change: Change,
+        fired: Option<Timer>,
+    ) -> Result<Pending, CaseError> {
+        let mut inner = self.lock()?;
+        apply(&mut inner, Some(before), &change, fired.as_ref());
+        drop(inner);
+        self.feed.publish(vec![Arc::new(change.event)]);
+        Ok(Pending::ready(Ok(Outcome::Done)))
+    }
+
+    fn drop_timer(&self, t: Timer) -> Result<Pending, CaseError> {
+        self.lock()?.timers.remove(&(t.due, t.case_id, t.slot));
+        Ok(Pending::ready(Ok(Outcome::Done)))
+    }
+
+    fn due(&self, now: Timestamp, max: usize) -> Result<Vec<Timer>, CaseError> {
+        Ok(self
+            .lock()?
+            .timers
+            .range(..=(now, CaseId::MAX, u32::MAX))
+            .take(max)
+            .map(|(_, t)| t.clone())
+            .collect())
+    }
+
+    fn events(&self, id: CaseId) -> Result<Vec<CaseEvent>, CaseError> {
+        Ok(self
+            .lock()?
+            .events
+            .range((id, 0)..=(id, u64::MAX))
+            .map(|(_, e)| e.clone())
+            .collect())
+    }
+
+    fn scan_cases(&self, f: &mut dyn FnMut(Case) -> bool) -> Result<(), CaseError> {
+        self.scan_cases_from(0, f)
+    }
+
+    fn scan_cases_from(
+        &self,
+        from: CaseId,
+        f: &mut dyn FnMut(Case) -> bool,
+    ) -> Result<(), CaseError> {
+        let cases: Vec<Case> = self
+            .lock()?
+            .cases
+            .range(from..)
+            .map(|(_, c)| c.clone())
+            .collect();
+        for c in cases {
+            if !f(c) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn case_count(&self) -> u64 {
+        self.lock().map_or(0, |i| i.cases.len() as u64)
+    }
+
+    fn timer_count(&self) -> u64 {
+        self.lock().map_or(0, |i| i.timers.len() as u64)
+    }
+
+    fn flush(&self) -> Result<(), CaseError> {
+        Ok(())
+    }
+
+    fn feed(&self) -> &Feed {
+        &self.feed
+    }
+
+    fn put_policy(&self, hash: &str, record: &[u8]) -> Result<(), CaseError> {
+        self.lock()?
+            .policies
+            .insert(hash.to_string(), record.to_vec());
+        Ok(())
+    }
+
+    fn policies(&self) -> Result<Vec<(String, Vec<u8>)>, CaseError> {
+        Ok(self
+            .lock()?
+            .policies
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+
+    fn put_units(&self, units: &[Unit]) -> Result<(), CaseError> {
+        let mut inner = self.lock()?;
+        for u in units {
+            inner.units.insert(u.id.clone(), u.clone());
+        }
+        Ok(())
+    }
+
+    fn units(&self) -> Result<Vec<Unit>, CaseError> {
+        Ok(self.lock()?.units.values().cloned().collect())
+    }
+
+    fn put_people(&self, people: &[Person]) -> Result<(), CaseError> {
+        let mut inner = self.lock()?;
+        for p in people {
+            inner.people.insert(p.id.clone(), p.clone());
+        }
+        Ok(())
+    }
+
+    fn people(&self) -> Result<Vec<Person>, CaseError> {
+        Ok(self.lock()?.people.values().cloned().collect())
+    }
+}
