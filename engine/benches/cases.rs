@@ -121,6 +121,16 @@ fn main() {
     let million = std::env::args().any(|a| a == "--million");
     let only_pipelined = std::env::args().any(|a| a == "--pipelined" || a == "--million");
     let t0 = parse_ts("2026-09-14T10:00:00+08:00").unwrap();
+    if let Some(i) = args.iter().position(|a| a == "--replay") {
+        replay_bench(
+            args.get(i + 1)
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(100_000),
+            t0,
+        );
+        return;
+    }
+
     println!(
         "machine: {} cores",
         std::thread::available_parallelism().map_or(0, |n| n.get())
@@ -284,5 +294,35 @@ fn serve(dir: &Path) {
     println!(
         "fresh process serving {count} stored cases: RSS {rss0:.0} MiB after open, {rss:.0} MiB after 200,000 random gets ({:.0}/s); peak {hwm:.0} MiB",
         200_000.0 / secs
+    );
+}
+
+/// `--replay N`: a generated log of N events replayed through the shipped
+/// policies on the in-memory store.
+fn replay_bench(events: u64, t0: i64) {
+    use wangge_engine::history::{generate, replay, GenConfig};
+    let cfg = GenConfig {
+        micro_grids: 120_000,
+        events,
+        days: (events / 2_740).max(1),
+        seed: 1,
+        start: t0 - 10 * 3600,
+    };
+    let mut log = Vec::new();
+    generate(&cfg, &mut log).unwrap();
+    let text = String::from_utf8(log).unwrap();
+    let clock = Arc::new(ManualClock::new(cfg.start));
+    let store: Arc<dyn Store> = Arc::new(wangge_engine::mem_store::MemStore::new());
+    let svc = CaseService::new(store, shipped(), clock.clone());
+    let start = Instant::now();
+    let stats = replay(&svc, &clock, text.lines().map(|l| Ok(l.to_string()))).unwrap();
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "replay (in-memory store): {events} events, {} lines in {secs:.2} s = {:.0} events/s, {:.0} lines/s; {} timers fired, {} refused",
+        stats.lines,
+        events as f64 / secs,
+        stats.lines as f64 / secs,
+        stats.timers_fired,
+        stats.refused
     );
 }

@@ -1,16 +1,14 @@
 //! The synthetic history generator: deterministic, time-ordered, and
 //! replayable through the shipped workflow without errors.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
 use crate::calendar::parse_ts;
-use crate::cases::{CaseService, Report};
+use crate::cases::CaseService;
 use crate::clock::ManualClock;
 use crate::history::{generate, GenConfig, Record};
 use crate::store::{SledStore, Store};
-use crate::workflow::{Action, Actor};
 use crate::{compile, RhaiHost};
 
 fn cfg(seed: u64) -> GenConfig {
@@ -86,51 +84,11 @@ fn replay_with(store: Arc<dyn Store>) -> Vec<crate::case::Case> {
     let clock = Arc::new(ManualClock::new(cfg(3).start));
     let svc = CaseService::new(store, set, clock.clone());
     let text = String::from_utf8(lines(3)).unwrap();
-    let mut ids: HashMap<u64, u64> = HashMap::new();
-    let mut failed = 0;
-    for line in text.lines() {
-        let r: Record = serde_json::from_str(line).unwrap();
-        clock.set(r.at());
-        svc.fire_due().unwrap();
-        match r {
-            Record::Report {
-                case_ref,
-                workflow,
-                unit,
-                data,
-                key,
-                ..
-            } => {
-                let (c, _) = svc
-                    .report(Report {
-                        workflow,
-                        unit: Some(unit),
-                        data,
-                        idempotency_key: key,
-                        actor: "replay".into(),
-                    })
-                    .unwrap();
-                ids.insert(case_ref, c.id);
-            }
-            Record::Act {
-                case_ref,
-                action,
-                outcome,
-                ..
-            } => {
-                let a = Action::Transition {
-                    name: action,
-                    outcome,
-                };
-                if svc
-                    .act(ids[&case_ref], &a, &Actor::default(), None)
-                    .is_err()
-                {
-                    failed += 1;
-                }
-            }
-        }
-    }
+    let stats =
+        crate::history::replay(&svc, &clock, text.lines().map(|l| Ok(l.to_string()))).unwrap();
+    let failed = stats.refused;
+    assert_eq!(stats.reports, 300);
+    assert!(stats.timers_fired > 0);
     assert_eq!(failed, 0);
     assert_eq!(svc.store().case_count(), 300);
     let mut escalated = 0;
