@@ -312,13 +312,13 @@ fn replay_bench(events: u64, t0: i64) {
     generate(&cfg, &mut log).unwrap();
     let text = String::from_utf8(log).unwrap();
     let clock = Arc::new(ManualClock::new(cfg.start));
-    let store: Arc<dyn Store> = Arc::new(wangge_engine::mem_store::MemStore::new());
+    let store: Arc<dyn Store> = Arc::new(wangge_engine::mem_store::MemStore::lean());
     let svc = CaseService::new(store, shipped(), clock.clone());
     let start = Instant::now();
     let stats = replay(&svc, &clock, text.lines().map(|l| Ok(l.to_string()))).unwrap();
     let secs = start.elapsed().as_secs_f64();
     println!(
-        "replay (in-memory store): {events} events, {} lines in {secs:.2} s = {:.0} events/s, {:.0} lines/s; {} timers fired, {} refused",
+        "replay (lean in-memory store): {events} events, {} lines in {secs:.2} s = {:.0} events/s, {:.0} lines/s; {} timers fired, {} refused",
         stats.lines,
         events as f64 / secs,
         stats.lines as f64 / secs,

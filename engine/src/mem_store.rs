@@ -29,6 +29,9 @@ pub struct MemStore {
     inner: Mutex<Inner>,
     next_id: AtomicU64,
     feed: Feed,
+    /// Keep every event (a full store) or none (a lean store for replays:
+    /// cases, timers and idempotency keys only).
+    keep_events: bool,
 }
 
 impl Default for MemStore {
@@ -37,6 +40,7 @@ impl Default for MemStore {
             inner: Mutex::default(),
             next_id: AtomicU64::new(1),
             feed: Feed::new(1, 65_536),
+            keep_events: true,
         }
     }
 }
@@ -52,12 +56,28 @@ impl MemStore {
         MemStore::default()
     }
 
+    /// A store that keeps no event log and publishes no change feed: what a
+    /// replay needs (each case's current state), in a fraction of the memory.
+    pub fn lean() -> MemStore {
+        MemStore {
+            keep_events: false,
+            feed: Feed::new(1, 0),
+            ..MemStore::default()
+        }
+    }
+
     fn lock(&self) -> Result<MutexGuard<'_, Inner>, CaseError> {
         self.inner.lock().map_err(|_| poisoned())
     }
 }
 
-fn apply(inner: &mut Inner, before: Option<&Case>, change: &Change, fired: Option<&Timer>) {
+fn apply(
+    inner: &mut Inner,
+    before: Option<&Case>,
+    change: &Change,
+    fired: Option<&Timer>,
+    keep_events: bool,
+) {
     for t in before.map(timers_of).unwrap_or_default() {
         inner.timers.remove(&(t.due, t.case_id, t.slot));
     }
@@ -94,9 +114,11 @@ impl Store for MemStore {
             }
             inner.idem.insert(rec.key.clone(), rec.clone());
         }
-        apply(&mut inner, None, &change, None);
+        apply(&mut inner, None, &change, None, self.keep_events);
         drop(inner);
-        self.feed.publish(vec![Arc::new(change.event)]);
+        if self.keep_events {
+            self.feed.publish(vec![Arc::new(change.event)]);
+        }
         Ok(Pending::ready(Ok(Outcome::Created(Created::New))))
     }
 
@@ -107,9 +129,17 @@ impl Store for MemStore {
         fired: Option<Timer>,
     ) -> Result<Pending, CaseError> {
         let mut inner = self.lock()?;
-        apply(&mut inner, Some(before), &change, fired.as_ref());
+        apply(
+            &mut inner,
+            Some(before),
+            &change,
+            fired.as_ref(),
+            self.keep_events,
+        );
         drop(inner);
-        self.feed.publish(vec![Arc::new(change.event)]);
+        if self.keep_events {
+            self.feed.publish(vec![Arc::new(change.event)]);
+        }
         Ok(Pending::ready(Ok(Outcome::Done)))
     }
 

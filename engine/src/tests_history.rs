@@ -68,6 +68,8 @@ fn the_in_memory_store_replays_to_the_same_cases_as_sled() {
     let a = replay_with(Arc::new(SledStore::temporary().unwrap()));
     let b = replay_with(Arc::new(crate::mem_store::MemStore::new()));
     assert_eq!(a, b);
+    let c = replay_with(Arc::new(crate::mem_store::MemStore::lean()));
+    assert_eq!(a, c);
 }
 
 /// Replays the seed-3 log; returns every case.
