@@ -88,10 +88,12 @@ fn apply(
         inner.timers.insert((t.due, t.case_id, t.slot), t);
     }
     inner.cases.insert(change.case.id, change.case.clone());
-    inner.events.insert(
-        (change.event.case_id, change.event.seq),
-        change.event.clone(),
-    );
+    if keep_events {
+        inner.events.insert(
+            (change.event.case_id, change.event.seq),
+            change.event.clone(),
+        );
+    }
 }
 
 impl Store for MemStore {
