@@ -71,13 +71,14 @@ impl MemStore {
     }
 }
 
+/// Applies a change; returns its event when the store keeps events (for the feed).
 fn apply(
     inner: &mut Inner,
     before: Option<&Case>,
-    change: &Change,
+    change: Change,
     fired: Option<&Timer>,
     keep_events: bool,
-) {
+) -> Option<CaseEvent> {
     for t in before.map(timers_of).unwrap_or_default() {
         inner.timers.remove(&(t.due, t.case_id, t.slot));
     }
@@ -87,12 +88,15 @@ fn apply(
     for t in timers_of(&change.case) {
         inner.timers.insert((t.due, t.case_id, t.slot), t);
     }
-    inner.cases.insert(change.case.id, change.case.clone());
+    inner.cases.insert(change.case.id, change.case);
     if keep_events {
         inner.events.insert(
             (change.event.case_id, change.event.seq),
             change.event.clone(),
         );
+        Some(change.event)
+    } else {
+        None
     }
 }
 
@@ -116,10 +120,10 @@ impl Store for MemStore {
             }
             inner.idem.insert(rec.key.clone(), rec.clone());
         }
-        apply(&mut inner, None, &change, None, self.keep_events);
+        let event = apply(&mut inner, None, change, None, self.keep_events);
         drop(inner);
-        if self.keep_events {
-            self.feed.publish(vec![Arc::new(change.event)]);
+        if let Some(e) = event {
+            self.feed.publish(vec![Arc::new(e)]);
         }
         Ok(Pending::ready(Ok(Outcome::Created(Created::New))))
     }
@@ -131,16 +135,16 @@ impl Store for MemStore {
         fired: Option<Timer>,
     ) -> Result<Pending, CaseError> {
         let mut inner = self.lock()?;
-        apply(
+        let event = apply(
             &mut inner,
             Some(before),
-            &change,
+            change,
             fired.as_ref(),
             self.keep_events,
         );
         drop(inner);
-        if self.keep_events {
-            self.feed.publish(vec![Arc::new(change.event)]);
+        if let Some(e) = event {
+            self.feed.publish(vec![Arc::new(e)]);
         }
         Ok(Pending::ready(Ok(Outcome::Done)))
     }
