@@ -480,7 +480,7 @@ fn the_client_cli_session_from_the_readme_works() {
         assert_eq!(out.code, 0, "{args:?}: {}{}", out.stdout, out.stderr);
         out.stdout
     };
-    let out = run(&[
+    let report = [
         "case",
         "report",
         "--data",
@@ -489,21 +489,14 @@ fn the_client_cli_session_from_the_readme_works() {
         "M1",
         "--key",
         "hotline-0001",
-    ]);
+    ];
+    let out = run(&report);
     assert!(
         out.contains("reported") && out.contains("level 微网格 · class 小事 · ceiling 一般网格"),
         "{out}"
     );
-    let out = run(&[
-        "case",
-        "report",
-        "--data",
-        r#"{"类别": "垃圾堆放", "人数": 1, "风险": 1}"#,
-        "--unit",
-        "M1",
-        "--key",
-        "hotline-0001",
-    ]);
+    // The same report again, same key: the same case.
+    let out = run(&report);
     assert!(out.contains("already reported"), "{out}");
     for (a, o) in [
         ("立案", ""),
