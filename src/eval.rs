@@ -5,9 +5,6 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use wangge_dsl::render;
-use wangge_engine::{compile, RhaiHost};
-
 use crate::Format;
 
 #[derive(Debug, clap::Args)]
@@ -60,25 +57,7 @@ pub fn run(args: &Args) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let sources = match wangge_dsl::source::load(&args.policy) {
-        Ok(s) => s,
-        Err(e) => {
-            crate::report(e);
-            return ExitCode::FAILURE;
-        }
-    };
-    let compiled = compile(sources, &RhaiHost::default());
-    let Some(set) = compiled.set else {
-        let errors: Vec<_> = compiled
-            .diagnostics
-            .into_iter()
-            .filter(|d| d.is_error())
-            .collect();
-        eprint!("{}", render(&errors, &compiled.sources, false));
-        eprintln!(
-            "error: the policy set has {} error(s); run `wangge check`",
-            errors.len()
-        );
+    let Some(set) = crate::policy_dir::load(&args.policy) else {
         return ExitCode::FAILURE;
     };
     match set.evaluate(&args.item, &input) {

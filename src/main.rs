@@ -14,6 +14,8 @@ mod client;
 mod eval;
 mod gen;
 mod org;
+mod policy_dir;
+mod replay;
 mod server;
 
 /// wangge (网格): rules and workflows for grid-based community governance.
@@ -57,6 +59,8 @@ enum Command {
     Clock(client::ClockArgs),
     /// Write a synthetic, deterministic event log (JSON Lines).
     GenHistory(gen::Args),
+    /// Replay a recorded history through one policy version, or two to compare.
+    Replay(replay::Args),
 }
 
 fn main() -> ExitCode {
@@ -70,6 +74,7 @@ fn main() -> ExitCode {
         Command::Policy(args) => client::policy(&args),
         Command::Clock(args) => client::clock(&args),
         Command::GenHistory(args) => gen::run(&args),
+        Command::Replay(args) => replay::run(&args),
     }
 }
 

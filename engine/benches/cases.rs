@@ -325,4 +325,27 @@ fn replay_bench(events: u64, t0: i64) {
         stats.timers_fired,
         stats.refused
     );
+    let set = shipped();
+    for (label, sets) in [
+        ("one version", vec![&*set]),
+        ("two versions (diff)", vec![&*set, &*set]),
+    ] {
+        let start = Instant::now();
+        let report = wangge_engine::replay::replay(
+            &mut std::io::Cursor::new(text.as_bytes()),
+            &sets,
+            &wangge_engine::replay::ReplayOptions::default(),
+        )
+        .unwrap();
+        let secs = start.elapsed().as_secs_f64();
+        println!(
+            "replay (case-parallel, {label}): {events} events, {} lines in {secs:.2} s = {:.0} events/s, {:.0} lines/s; {} timers fired, {} refused, {} changed",
+            report.lines,
+            events as f64 / secs,
+            report.lines as f64 / secs,
+            report.totals[0].timers_fired,
+            report.totals[0].refused_actions,
+            report.diff.map_or(0, |d| d.changed_cases),
+        );
+    }
 }

@@ -18,6 +18,7 @@ pub mod mem_store;
 pub mod org;
 pub mod policy;
 pub mod registry;
+pub mod replay;
 pub mod rules;
 pub mod script;
 pub mod store;

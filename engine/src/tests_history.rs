@@ -110,3 +110,138 @@ fn replay_with(store: Arc<dyn Store>) -> Vec<crate::case::Case> {
         .unwrap();
     all
 }
+
+fn shipped_files() -> Vec<(String, String)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies");
+    crate::registry::read_dir(&dir).unwrap()
+}
+
+fn compiled(files: &[(String, String)]) -> crate::PolicySet {
+    crate::registry::compile_files(files, &RhaiHost::default())
+        .set
+        .unwrap()
+}
+
+fn fast_replay(log: &[u8], sets: &[&crate::PolicySet]) -> crate::replay::ReplayReport {
+    crate::replay::replay(
+        &mut std::io::Cursor::new(log),
+        sets,
+        &crate::replay::ReplayOptions {
+            workers: 2,
+            keep_cases: true,
+        },
+    )
+    .unwrap()
+}
+
+#[test]
+fn the_case_parallel_replay_agrees_with_a_replay_through_the_case_service() {
+    let cases = replay_with(Arc::new(crate::mem_store::MemStore::lean()));
+    let set = compiled(&shipped_files());
+    let report = fast_replay(&lines(3), &[&set]);
+    let t = &report.totals[0];
+    assert_eq!((report.lines, report.reports), (1741, 300), "{report:?}");
+    assert_eq!(t.cases, cases.len() as u64);
+    let count =
+        |f: &dyn Fn(&crate::case::Case) -> bool| cases.iter().filter(|c| f(c)).count() as u64;
+    assert_eq!(t.closed, count(&|c| c.closed_at.is_some()));
+    assert_eq!(t.escalated_cases, count(&|c| c.escalations > 0));
+    assert_eq!(
+        t.escalations,
+        cases.iter().map(|c| u64::from(c.escalations)).sum::<u64>()
+    );
+    assert_eq!(t.breached_cases, count(&|c| c.breached()));
+    assert_eq!(t.overdue_cases, count(&|c| c.overdue > 0));
+    assert_eq!(t.reopened_cases, count(&|c| c.reopened > 0));
+    let mut by_level = std::collections::BTreeMap::new();
+    for c in &cases {
+        *by_level.entry(c.level.clone()).or_insert(0u64) += 1;
+    }
+    assert_eq!(t.by_final_level, by_level);
+    assert_eq!(t.refused_actions, 0);
+}
+
+#[test]
+fn replay_of_a_log_through_the_same_version_reports_no_difference() {
+    let set = compiled(&shipped_files());
+    let report = fast_replay(&lines(3), &[&set, &set]);
+    let diff = report.diff.unwrap();
+    assert_eq!(diff.changed_cases, 0);
+    assert!(report.cases.is_empty());
+    assert_eq!(report.totals[0], report.totals[1]);
+}
+
+#[test]
+fn replay_through_a_version_with_one_changed_row_reports_exactly_the_affected_cases() {
+    let before = shipped_files();
+    let mut after = before.clone();
+    let row = "| in 矛盾纠纷   | -               | -              || \"难事\"                         | 社区     |";
+    let changed = "| in 矛盾纠纷   | -               | -              || \"小事\"                         | 一般网格 |";
+    let file = after
+        .iter_mut()
+        .find(|(name, _)| name == "事件分级.wg")
+        .unwrap();
+    assert!(file.1.contains(row));
+    file.1 = file.1.replace(row, changed);
+    let (a, b) = (compiled(&before), compiled(&after));
+    let log = lines(3);
+    // The cases the changed row decides differently, found independently.
+    let mut expected = Vec::new();
+    for l in String::from_utf8(log.clone()).unwrap().lines() {
+        if let Record::Report { case_ref, data, .. } = serde_json::from_str(l).unwrap() {
+            let x = a.evaluate_args("事件分级", &[&data]).unwrap().result;
+            let y = b.evaluate_args("事件分级", &[&data]).unwrap().result;
+            if x != y {
+                expected.push(case_ref);
+            }
+        }
+    }
+    expected.sort_unstable();
+    assert!(!expected.is_empty(), "the seed-3 log has disputes");
+    let report = fast_replay(&log, &[&a, &b]);
+    let got: Vec<u64> = report.cases.iter().map(|c| c.case_ref).collect();
+    assert_eq!(got, expected);
+    let diff = report.diff.unwrap();
+    assert_eq!(diff.changed_cases, expected.len() as u64);
+    assert_eq!(
+        diff.by_aspect.get(&crate::replay::Aspect::Class),
+        Some(&(expected.len() as u64))
+    );
+    assert_eq!(
+        diff.moves[&crate::replay::Aspect::Class].get("难事 → 小事"),
+        Some(&(expected.len() as u64))
+    );
+    for c in &report.cases {
+        assert!(c
+            .changes
+            .iter()
+            .any(|ch| ch.aspect == crate::replay::Aspect::HandlingLevel
+                && ch.before == "社区"
+                && ch.after == "一般网格"));
+    }
+}
+
+#[test]
+fn a_bad_line_is_an_error_with_its_number() {
+    let set = compiled(&shipped_files());
+    let mut log = lines(3);
+    log.extend_from_slice(
+        b"{\"type\":\"act\",\"at\":1,\"ref\":2,\"action\":\"\xe7\xab\x8b\xe6\xa1\x88\"}\n",
+    );
+    let err = crate::replay::replay(
+        &mut std::io::Cursor::new(&log),
+        &[&set],
+        &crate::replay::ReplayOptions::default(),
+    )
+    .unwrap_err();
+    assert_eq!(err.line, 1742);
+    assert!(err.message.contains("time order"), "{err}");
+    let err = crate::replay::replay(
+        &mut std::io::Cursor::new(b"{\"type\":\"act\",\"ref\":1}\n".as_slice()),
+        &[&set],
+        &crate::replay::ReplayOptions::default(),
+    )
+    .unwrap_err();
+    assert_eq!(err.line, 1);
+    assert!(err.message.contains("`at`"), "{err}");
+}

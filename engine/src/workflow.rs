@@ -112,6 +112,17 @@ pub struct CompiledWorkflow {
     summons: HashMap<usize, Limit>,
 }
 
+/// An explanation when asked for one, `null` otherwise (replays skip them).
+macro_rules! why {
+    ($explain:expr, $($json:tt)+) => {
+        if $explain {
+            json!($($json)+)
+        } else {
+            Value::Null
+        }
+    };
+}
+
 /// An action on a case.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
@@ -132,6 +143,41 @@ pub enum Action {
 }
 
 impl Action {
+    /// An action from its wire form: a built-in name (`escalate`, `pause`,
+    /// `resume`, `summon` with departments, `report_in` with exactly one
+    /// department) or a policy transition with its optional outcome. The
+    /// error names the offending field.
+    pub fn parse(
+        name: &str,
+        outcome: Option<&str>,
+        departments: &[String],
+    ) -> Result<Action, (&'static str, String)> {
+        Ok(match name {
+            "" => return Err(("action", "is required".into())),
+            "escalate" => Action::Escalate,
+            "pause" => Action::Pause,
+            "resume" => Action::Resume,
+            "summon" => Action::Summon {
+                departments: departments.to_vec(),
+            },
+            "report_in" => match departments {
+                [d] => Action::ReportIn {
+                    department: d.clone(),
+                },
+                _ => {
+                    return Err((
+                        "departments",
+                        "report_in takes exactly one department".into(),
+                    ))
+                }
+            },
+            name => Action::Transition {
+                name: name.to_string(),
+                outcome: outcome.map(str::to_string),
+            },
+        })
+    }
+
     pub fn name(&self) -> String {
         match self {
             Action::Transition {
@@ -272,6 +318,18 @@ impl CompiledWorkflow {
         self.finals.iter().any(|f| f == state)
     }
 
+    /// Whether a case in `state` can still change: it is not final, or a
+    /// transition leaves it (a reopen), or a summoned department has yet
+    /// to report in.
+    pub fn is_settled(&self, case: &Case) -> bool {
+        self.is_final(&case.state)
+            && !self
+                .transitions
+                .iter()
+                .any(|t| t.from.contains(&case.state))
+            && case.summons.iter().all(|s| s.reported_at.is_some())
+    }
+
     fn deadline_json(&self, d: &Deadline) -> Value {
         json!({"what": d.kind, "clock": d.clock, "due": format_ts(d.due, self.utc_offset())})
     }
@@ -359,6 +417,22 @@ impl CompiledWorkflow {
         who: &Actor,
         idempotency_key: Option<String>,
     ) -> Result<Change, CaseError> {
+        self.open_with(set, id, now, unit, data, who, idempotency_key, true)
+    }
+
+    /// [`Self::open`], with the explanation only when `explain`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn open_with(
+        &self,
+        set: &PolicySet,
+        id: CaseId,
+        now: Timestamp,
+        unit: Option<String>,
+        data: Value,
+        who: &Actor,
+        idempotency_key: Option<String>,
+        explain: bool,
+    ) -> Result<Change, CaseError> {
         let (class, level, decision) = match &self.classify {
             Some(c) => {
                 let decision = set.evaluate_args(&c.item, &[&data])?;
@@ -434,16 +508,20 @@ impl CompiledWorkflow {
             ceiling: Option<&'a str>,
             deadlines: Vec<Value>,
         }
-        let explanation = Why::new(&ReportWhy {
-            classification: decision.as_ref(),
-            start_level: &case.level,
-            ceiling: case.ceiling.as_deref(),
-            deadlines: case
-                .deadlines
-                .iter()
-                .map(|d| self.deadline_json(d))
-                .collect(),
-        });
+        let explanation = if !explain {
+            Why::null()
+        } else {
+            Why::new(&ReportWhy {
+                classification: decision.as_ref(),
+                start_level: &case.level,
+                ceiling: case.ceiling.as_deref(),
+                deadlines: case
+                    .deadlines
+                    .iter()
+                    .map(|d| self.deadline_json(d))
+                    .collect(),
+            })
+        };
         let event = self.event(None, &case, now, who, ("report", None), explanation);
         Ok(Change { case, event })
     }
@@ -455,6 +533,18 @@ impl CompiledWorkflow {
         action: &Action,
         who: &Actor,
         now: Timestamp,
+    ) -> Result<Change, CaseError> {
+        self.act_with(case, action, who, now, true)
+    }
+
+    /// [`Self::act`], with the explanation only when `explain`.
+    pub fn act_with(
+        &self,
+        case: &Case,
+        action: &Action,
+        who: &Actor,
+        now: Timestamp,
+        explain: bool,
     ) -> Result<Change, CaseError> {
         let mut next = case.clone();
         let name = action.name();
@@ -473,7 +563,7 @@ impl CompiledWorkflow {
                     return Err(CaseError::Paused { id: case.id });
                 }
                 next.paused_at = Some(now);
-                json!({"paused_at": format_ts(now, self.utc_offset())})
+                why!(explain, {"paused_at": format_ts(now, self.utc_offset())})
             }
             Action::Resume => {
                 let Some(paused) = case.paused_at else {
@@ -486,7 +576,7 @@ impl CompiledWorkflow {
                     };
                 }
                 next.paused_at = None;
-                json!({
+                why!(explain, {
                     "paused_from": format_ts(paused, self.utc_offset()),
                     "deadlines": next.deadlines.iter().map(|d| self.deadline_json(d)).collect::<Vec<_>>(),
                 })
@@ -507,7 +597,7 @@ impl CompiledWorkflow {
                 self.climb(
                     &mut next,
                     now,
-                    json!({"reason": "declared beyond the level"}),
+                    why!(explain, {"reason": "declared beyond the level"}),
                 )?
             }
             Action::Summon { departments } => {
@@ -551,7 +641,7 @@ impl CompiledWorkflow {
                         due,
                     });
                 }
-                json!({"departments": departments, "limit": limit.describe(), "due": format_ts(due, self.utc_offset())})
+                why!(explain, {"departments": departments, "limit": limit.describe(), "due": format_ts(due, self.utc_offset())})
             }
             Action::ReportIn { department } => {
                 let Some(s) = next
@@ -571,7 +661,7 @@ impl CompiledWorkflow {
                             department: department.clone(),
                         }
                 });
-                json!({"department": department, "late": late})
+                why!(explain, {"department": department, "late": late})
             }
             Action::Transition {
                 name: tname,
@@ -632,7 +722,7 @@ impl CompiledWorkflow {
                         next.reopened += 1;
                     }
                 }
-                json!({
+                why!(explain, {
                     "transition": t.text(),
                     "deadlines": next.deadlines.iter().map(|d| self.deadline_json(d)).collect::<Vec<_>>(),
                 })
@@ -649,7 +739,11 @@ impl CompiledWorkflow {
             now,
             who,
             (&act, outcome),
-            Why::new(&explanation),
+            if explain {
+                Why::new(&explanation)
+            } else {
+                Why::null()
+            },
         );
         Ok(Change { case: next, event })
     }
@@ -700,6 +794,16 @@ impl CompiledWorkflow {
     /// overdue at the top, or mark a missed report-in. `None` when the
     /// deadline is no longer pending (a stale timer).
     pub fn fire(&self, case: &Case, deadline: &Deadline) -> Result<Option<Change>, CaseError> {
+        self.fire_with(case, deadline, true)
+    }
+
+    /// [`Self::fire`], with the explanation only when `explain`.
+    pub fn fire_with(
+        &self,
+        case: &Case,
+        deadline: &Deadline,
+        explain: bool,
+    ) -> Result<Option<Change>, CaseError> {
         if case.paused_at.is_some() || !case.deadlines.contains(deadline) {
             return Ok(None);
         }
@@ -718,6 +822,7 @@ impl CompiledWorkflow {
             DeadlineKind::State { state } => self.state_limits.get(state),
             DeadlineKind::ReportIn { .. } => self.summons.get(&self.level_index(case)),
         }
+        .filter(|_| explain)
         .map(Limit::describe);
         let (action, explanation) = match &deadline.kind {
             DeadlineKind::ReportIn { department } => {
@@ -729,11 +834,11 @@ impl CompiledWorkflow {
                 next.deadlines.retain(|d| d != deadline);
                 (
                     "report_in_missed",
-                    json!({"department": department, "limit": limit}),
+                    why!(explain, {"department": department, "limit": limit}),
                 )
             }
             kind => {
-                let why = json!({"reason": "time limit ran out", "limit": limit, "deadline": kind});
+                let why = why!(explain, {"reason": "time limit ran out", "limit": limit, "deadline": kind});
                 if self.level_index(case) + 1 >= self.levels.len() {
                     next.overdue += 1;
                     next.deadlines.retain(|d| d != deadline);
@@ -750,7 +855,11 @@ impl CompiledWorkflow {
             at,
             &who,
             (action, None),
-            Why::new(&explanation),
+            if explain {
+                Why::new(&explanation)
+            } else {
+                Why::null()
+            },
         );
         Ok(Some(Change { case: next, event }))
     }

@@ -177,30 +177,8 @@ impl v1::case_service_server::CaseService for Cases {
                 if r.id == 0 {
                     return Err(bad_request("id", "is required"));
                 }
-                let action = match r.action.as_str() {
-                    "" => return Err(bad_request("action", "is required")),
-                    "escalate" => Action::Escalate,
-                    "pause" => Action::Pause,
-                    "resume" => Action::Resume,
-                    "summon" => Action::Summon {
-                        departments: r.departments.clone(),
-                    },
-                    "report_in" => match r.departments.as_slice() {
-                        [d] => Action::ReportIn {
-                            department: d.clone(),
-                        },
-                        _ => {
-                            return Err(bad_request(
-                                "departments",
-                                "report_in takes exactly one department",
-                            ))
-                        }
-                    },
-                    name => Action::Transition {
-                        name: name.to_string(),
-                        outcome: some(&r.outcome),
-                    },
-                };
+                let action = Action::parse(&r.action, some(&r.outcome).as_deref(), &r.departments)
+                    .map_err(|(field, message)| bad_request(field, message))?;
                 let who = Actor {
                     actor: r.actor,
                     note: some(&r.note),
