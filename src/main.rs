@@ -12,6 +12,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod check;
 mod client;
 mod eval;
+mod export;
 mod gen;
 mod org;
 mod policy_dir;
@@ -59,6 +60,8 @@ enum Command {
     Clock(client::ClockArgs),
     /// Write a synthetic, deterministic event log (JSON Lines).
     GenHistory(gen::Args),
+    /// Write the stored history (inputs and decisions) as JSON Lines.
+    Export(export::Args),
     /// Replay a recorded history through one policy version, or two to compare.
     Replay(replay::Args),
 }
@@ -75,6 +78,7 @@ fn main() -> ExitCode {
         Command::Clock(args) => client::clock(&args),
         Command::GenHistory(args) => gen::run(&args),
         Command::Replay(args) => replay::run(&args),
+        Command::Export(args) => export::run(&args),
     }
 }
 

@@ -12,6 +12,7 @@ pub mod cases;
 pub mod clock;
 pub mod error;
 pub mod explain;
+pub mod export;
 pub mod history;
 pub mod host;
 pub mod mem_store;

@@ -245,3 +245,41 @@ fn a_bad_line_is_an_error_with_its_number() {
     assert_eq!(err.line, 1);
     assert!(err.message.contains("`at`"), "{err}");
 }
+
+#[test]
+fn an_export_replays_to_the_cases_it_came_from() {
+    let store = Arc::new(SledStore::temporary().unwrap());
+    let cases = replay_with(store.clone());
+    let mut out = Vec::new();
+    let stats = crate::export::export(&*store, None, None, &mut out).unwrap();
+    assert_eq!(stats.cases, 300);
+    let text = String::from_utf8(out.clone()).unwrap();
+    let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(first["type"], "report");
+    assert!(first["result"]["class"].is_string(), "{first}");
+    assert!(
+        text.contains("\"type\":\"timer\""),
+        "escalations are exported"
+    );
+    let set = compiled(&shipped_files());
+    let report = fast_replay(&out, &[&set, &set]);
+    assert_eq!(report.reports, 300);
+    assert_eq!(report.diff.unwrap().changed_cases, 0);
+    let t = &report.totals[0];
+    assert_eq!(t.cases, 300);
+    assert_eq!(t.refused_actions, 0);
+    assert_eq!(
+        t.escalations,
+        cases.iter().map(|c| u64::from(c.escalations)).sum::<u64>()
+    );
+    assert_eq!(
+        t.breaches,
+        cases.iter().map(|c| c.breaches.len() as u64).sum::<u64>()
+    );
+    // A time window keeps the cases reported in it.
+    let start = cfg(3).start;
+    let mut window = Vec::new();
+    let part =
+        crate::export::export(&*store, Some(start), Some(start + 86_400), &mut window).unwrap();
+    assert!(part.cases > 0 && part.cases < 300, "{part:?}");
+}

@@ -222,7 +222,8 @@ fn eval_refuses_a_broken_policy_set() {
     let out = wangge(&["eval", "tests/fixtures/broken", "分级", "--input", "{}"]);
     assert_eq!(out.code, 1);
     assert!(
-        out.stderr.contains("the policy set `tests/fixtures/broken` has 8 error(s)"),
+        out.stderr
+            .contains("the policy set `tests/fixtures/broken` has 8 error(s)"),
         "{}",
         out.stderr
     );

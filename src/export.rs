@@ -1,0 +1,76 @@
+//! `wangge export`: the stored history of a data folder (each case's report,
+//! the actions taken on it and the engine's decisions) as JSON Lines in
+//! time order, replayable with `wangge replay` (docs/history.md).
+
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use wangge_engine::calendar::parse_ts;
+use wangge_engine::store::SledStore;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The data folder (stop the server first: sled allows one process).
+    #[arg(long, default_value = "data")]
+    data: PathBuf,
+    /// Only cases reported at or after this time (2026-01-01T00:00:00+08:00).
+    #[arg(long)]
+    from: Option<String>,
+    /// Only cases reported before this time.
+    #[arg(long)]
+    to: Option<String>,
+    /// Output file (default: standard output).
+    #[arg(long, short)]
+    out: Option<PathBuf>,
+}
+
+fn time(flag: &str, v: &Option<String>) -> Result<Option<i64>, ExitCode> {
+    match v {
+        None => Ok(None),
+        Some(s) => parse_ts(s).map(Some).ok_or_else(|| {
+            eprintln!("error: `{flag} {s}` is not a time like 2026-01-01T00:00:00+08:00");
+            ExitCode::FAILURE
+        }),
+    }
+}
+
+pub fn run(args: &Args) -> ExitCode {
+    match export(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(code) => code,
+    }
+}
+
+fn export(args: &Args) -> Result<(), ExitCode> {
+    let from = time("--from", &args.from)?;
+    let to = time("--to", &args.to)?;
+    if !args.data.is_dir() {
+        eprintln!("error: no data folder `{}`", args.data.display());
+        return Err(ExitCode::FAILURE);
+    }
+    let store = SledStore::open(&args.data, 64 << 20).map_err(|e| {
+        crate::report(e);
+        ExitCode::FAILURE
+    })?;
+    let mut out: Box<dyn Write> = match &args.out {
+        Some(p) => match std::fs::File::create(p) {
+            Ok(f) => Box::new(BufWriter::with_capacity(1 << 20, f)),
+            Err(e) => {
+                eprintln!("error: cannot write `{}`: {e}", p.display());
+                return Err(ExitCode::FAILURE);
+            }
+        },
+        None => Box::new(BufWriter::with_capacity(1 << 20, std::io::stdout().lock())),
+    };
+    let stats = wangge_engine::export::export(&store, from, to, &mut out).map_err(|e| {
+        crate::report(e);
+        ExitCode::FAILURE
+    })?;
+    out.flush().map_err(|e| {
+        eprintln!("error: cannot write the export: {e}");
+        ExitCode::FAILURE
+    })?;
+    eprintln!("exported {} case(s), {} line(s)", stats.cases, stats.lines);
+    Ok(())
+}
