@@ -52,7 +52,7 @@ pub fn run(args: &Args) -> ExitCode {
     };
     for path in &args.paths {
         let shown = path.display().to_string();
-        let sources = match wangge_dsl::source::load(path) {
+        let sources = match wangge_dsl::source::load_with_tests(path) {
             Ok(s) => s,
             Err(e) => {
                 report.errors += 1;

@@ -18,6 +18,7 @@ mod org;
 mod policy_dir;
 mod replay;
 mod server;
+mod test_cmd;
 
 /// wangge (网格): rules and workflows for grid-based community governance.
 #[derive(Debug, Parser)]
@@ -60,6 +61,8 @@ enum Command {
     Clock(client::ClockArgs),
     /// Write a synthetic, deterministic event log (JSON Lines).
     GenHistory(gen::Args),
+    /// Run the scenarios of policy sets (`*.test.wg`).
+    Test(test_cmd::Args),
     /// Write the stored history (inputs and decisions) as JSON Lines.
     Export(export::Args),
     /// Replay a recorded history through one policy version, or two to compare.
@@ -79,6 +82,7 @@ fn main() -> ExitCode {
         Command::GenHistory(args) => gen::run(&args),
         Command::Replay(args) => replay::run(&args),
         Command::Export(args) => export::run(&args),
+        Command::Test(args) => test_cmd::run(&args),
     }
 }
 

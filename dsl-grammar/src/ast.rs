@@ -87,6 +87,7 @@ pub enum Item {
     Calc(Calc),
     Calendar(Calendar),
     Workflow(Workflow),
+    Scenario(Scenario),
 }
 
 impl Item {
@@ -100,6 +101,7 @@ impl Item {
             Item::Calc(c) => &c.name,
             Item::Calendar(c) => &c.name,
             Item::Workflow(w) => &w.name,
+            Item::Scenario(s) => &s.name,
         }
     }
 
@@ -114,6 +116,7 @@ impl Item {
             Item::Calc(_) => "calc",
             Item::Calendar(_) => "calendar",
             Item::Workflow(_) => "workflow",
+            Item::Scenario(_) => "scenario",
         }
     }
 }
@@ -435,4 +438,113 @@ pub struct Workflow {
     pub limits: Vec<Limit>,
     pub summons: Vec<Limit>,
     pub span: Span,
+}
+
+/// A date and time of day as written (`2026-09-14 09:00`), read in the
+/// scenario's time zone.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LocalTime {
+    pub date: Date,
+    /// Seconds since midnight.
+    pub secs: i64,
+    pub span: Span,
+}
+
+/// A point on a scenario's timeline.
+#[derive(Debug, Clone, PartialEq)]
+pub enum When {
+    /// So long after the scenario's start (`at 2h30m`).
+    After(i64, Span),
+    /// A calendar date and time (`at 2026-09-15 10:00`).
+    On(LocalTime),
+}
+
+/// A scenario: a named timeline of reports, actions and expectations
+/// (in a `*.test.wg` file).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scenario {
+    /// The scenario's name (a string or a name); its span is the name's.
+    pub name: Ident,
+    pub steps: Vec<Step>,
+    pub span: Span,
+}
+
+/// An organisation fixture: a CSV/JSON file (relative to the scenario
+/// file) or inline rows as rhai maps.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OrgFixture {
+    File(String, Span),
+    Inline(RhaiCode),
+}
+
+/// One step of a scenario, in timeline order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    Start(LocalTime),
+    Timezone(String, Span),
+    Org(OrgFixture),
+    At(When),
+    Report {
+        workflow: Ident,
+        alias: Ident,
+        unit: Option<(String, Span)>,
+        data: RhaiCode,
+        span: Span,
+    },
+    Act {
+        case: Ident,
+        action: Ident,
+        /// The outcome of a transition, or the departments of `summon` /
+        /// `report_in`.
+        args: Vec<Ident>,
+        /// The action must be refused.
+        fails: bool,
+        span: Span,
+    },
+    ExpectCase {
+        case: Ident,
+        checks: Vec<Check>,
+        span: Span,
+    },
+    ExpectItem {
+        item: Ident,
+        input: ItemInput,
+        expected: RhaiCode,
+        span: Span,
+    },
+}
+
+/// What a decision expectation evaluates the item with.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ItemInput {
+    /// Arguments as rhai expressions, in parameter order.
+    Args(RhaiCode),
+    /// The unit of the organisation fixture with this id.
+    Unit(String, Span),
+}
+
+/// One `field value` of a case expectation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Check {
+    pub field: Ident,
+    pub value: CheckValue,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum CheckValue {
+    Scalar(Scalar),
+    Time(LocalTime),
+    None(Span),
+    List(Vec<Scalar>, Span),
+}
+
+impl CheckValue {
+    pub fn span(&self) -> Span {
+        match self {
+            CheckValue::Scalar(s) => s.span(),
+            CheckValue::Time(t) => t.span,
+            CheckValue::None(s) | CheckValue::List(_, s) => *s,
+        }
+    }
 }

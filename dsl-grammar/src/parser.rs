@@ -19,7 +19,7 @@ struct PolicyParser;
 
 /// Words that start a top-level item.
 pub const ITEM_KEYWORDS: &[&str] = &[
-    "policy", "ladder", "param", "table", "rules", "calc", "calendar", "workflow",
+    "policy", "ladder", "param", "table", "rules", "calc", "calendar", "workflow", "scenario",
 ];
 
 /// Parses one file. Always returns a tree of what could be parsed, and
@@ -106,7 +106,20 @@ fn describe(r: Rule) -> &'static str {
         | Rule::kw_rules
         | Rule::kw_calc
         | Rule::kw_calendar
-        | Rule::kw_workflow => "an item (`policy`, `ladder`, `param`, `table`, `rules`, `calc`, `calendar` or `workflow`)",
+        | Rule::kw_workflow
+        | Rule::kw_scenario => "an item (`policy`, `ladder`, `param`, `table`, `rules`, `calc`, `calendar`, `workflow` or `scenario`)",
+        Rule::kw_at
+        | Rule::kw_report
+        | Rule::kw_act
+        | Rule::kw_expect
+        | Rule::kw_org => "a scenario step (`start`, `timezone`, `org`, `at`, `report`, `act` or `expect`)",
+        Rule::kw_as => "`as` and a name for the case",
+        Rule::datetime => "a date and time such as `2026-09-14 09:00`",
+        Rule::check | Rule::expect_case => "a check such as `state 结案`",
+        Rule::check_value | Rule::check_list | Rule::kw_none => "a value to expect",
+        Rule::call_args | Rule::rhai_args => "arguments `(…)`",
+        Rule::act_name | Rule::act_args => "an action",
+        Rule::unit_ref => "a unit id",
         Rule::kw_on => "`on`",
         Rule::kw_timezone | Rule::kw_hours | Rule::kw_holidays | Rule::kw_makeup => {
             "a calendar line (`hours`, `holidays`, `makeup` or `timezone`)"
@@ -285,6 +298,7 @@ impl Builder<'_> {
             Rule::calc => Item::Calc(self.calc(p)?),
             Rule::calendar => Item::Calendar(self.calendar(p)?),
             Rule::workflow => Item::Workflow(self.workflow(p)?),
+            Rule::scenario => Item::Scenario(self.scenario(p)?),
             _ => return None,
         })
     }
@@ -323,6 +337,14 @@ impl Builder<'_> {
                     | Rule::kw_ceiling
                     | Rule::kw_limit
                     | Rule::kw_summon
+                    | Rule::kw_scenario
+                    | Rule::kw_at
+                    | Rule::kw_report
+                    | Rule::kw_act
+                    | Rule::kw_expect
+                    | Rule::kw_as
+                    | Rule::kw_org
+                    | Rule::kw_for
             )
         })
     }
@@ -825,6 +847,192 @@ impl Builder<'_> {
             }
         }
         Some(cal)
+    }
+
+    fn local_time(&mut self, p: P) -> Option<LocalTime> {
+        let span = self.span(&p);
+        let mut inner = p.into_inner();
+        let d = inner.next()?;
+        let date = self.date(&d)?;
+        let t = inner.next()?;
+        let Some(secs) = clock_secs(t.as_str())
+            .map(i64::from)
+            .filter(|s| *s < 86_400)
+        else {
+            self.diags.push(
+                Diagnostic::error(
+                    "wangge::literal",
+                    self.span(&t),
+                    format!("`{}` is not a time of day", t.as_str()),
+                )
+                .with_label("hours 00–23, minutes 00–59"),
+            );
+            return None;
+        };
+        Some(LocalTime { date, secs, span })
+    }
+
+    fn unit_ref(&mut self, p: P) -> Option<(String, Span)> {
+        let inner = p.into_inner().next()?;
+        let span = self.span(&inner);
+        let text = if inner.as_rule() == Rule::string {
+            self.string(inner)
+        } else {
+            inner.as_str().to_string()
+        };
+        Some((text, span))
+    }
+
+    fn scenario(&mut self, p: P) -> Option<Scenario> {
+        let span = self.span(&p);
+        let mut parts = Self::parts(p);
+        let n = parts.next()?;
+        let name = if n.as_rule() == Rule::string {
+            let s = self.span(&n);
+            Ident {
+                name: self.string(n),
+                span: s,
+            }
+        } else {
+            self.ident(&n)
+        };
+        let mut steps = Vec::new();
+        for q in parts {
+            let qspan = self.span(&q);
+            let kind = q.as_rule();
+            let has_fails = q
+                .clone()
+                .into_inner()
+                .any(|x| x.as_rule() == Rule::kw_fails);
+            let mut inner = Self::parts(q).filter(|x| {
+                !matches!(
+                    x.as_rule(),
+                    Rule::kw_start | Rule::kw_timezone | Rule::kw_in | Rule::kw_fails
+                )
+            });
+            let step = match kind {
+                Rule::sc_start => Step::Start(self.local_time(inner.next()?)?),
+                Rule::sc_timezone => {
+                    let s = inner.next()?;
+                    let sspan = self.span(&s);
+                    Step::Timezone(self.string(s), sspan)
+                }
+                Rule::sc_org => {
+                    let x = inner.next()?;
+                    if x.as_rule() == Rule::string {
+                        let xspan = self.span(&x);
+                        Step::Org(OrgFixture::File(self.string(x), xspan))
+                    } else {
+                        Step::Org(OrgFixture::Inline(self.rhai_block(x)?))
+                    }
+                }
+                Rule::sc_at => {
+                    let x = inner.next()?;
+                    if x.as_rule() == Rule::datetime {
+                        Step::At(When::On(self.local_time(x)?))
+                    } else {
+                        let xspan = self.span(&x);
+                        match parse_duration(x.as_str()) {
+                            Some(secs) => Step::At(When::After(secs, xspan)),
+                            None => return self.bad_literal(xspan, "duration", x.as_str()),
+                        }
+                    }
+                }
+                Rule::sc_report => {
+                    let workflow = self.ident(&inner.next()?);
+                    let alias = self.ident(&inner.next()?);
+                    let mut unit = None;
+                    let mut data = None;
+                    for x in inner {
+                        match x.as_rule() {
+                            Rule::unit_ref => unit = self.unit_ref(x),
+                            Rule::rhai_block => data = self.rhai_block(x),
+                            _ => {}
+                        }
+                    }
+                    Step::Report {
+                        workflow,
+                        alias,
+                        unit,
+                        data: data?,
+                        span: qspan,
+                    }
+                }
+                Rule::sc_act => {
+                    let fails = has_fails;
+                    let case = self.ident(&inner.next()?);
+                    let action = self.ident(&inner.next()?.into_inner().next()?);
+                    let args = inner
+                        .next()
+                        .map(|a| a.into_inner().map(|i| self.ident(&i)).collect())
+                        .unwrap_or_default();
+                    Step::Act {
+                        case,
+                        action,
+                        args,
+                        fails,
+                        span: qspan,
+                    }
+                }
+                Rule::sc_expect => {
+                    let x = inner.next()?;
+                    if x.as_rule() == Rule::expect_item {
+                        let mut e = x.into_inner().filter(|y| y.as_rule() != Rule::kw_for);
+                        let item = self.ident(&e.next()?);
+                        let how = e.next()?;
+                        let input = if how.as_rule() == Rule::call_args {
+                            ItemInput::Args(self.rhai(&how.into_inner().next()?, false))
+                        } else {
+                            let (id, s) = self.unit_ref(how)?;
+                            ItemInput::Unit(id, s)
+                        };
+                        let expected = self.rhai_block(e.next()?)?;
+                        Step::ExpectItem {
+                            item,
+                            input,
+                            expected,
+                            span: qspan,
+                        }
+                    } else {
+                        let mut e = x.into_inner();
+                        let case = self.ident(&e.next()?);
+                        let mut checks = Vec::new();
+                        for c in e {
+                            let cspan = self.span(&c);
+                            let mut ci = c.into_inner();
+                            let field = self.ident(&ci.next()?);
+                            let v = ci.next()?.into_inner().next()?;
+                            let value = match v.as_rule() {
+                                Rule::datetime => CheckValue::Time(self.local_time(v)?),
+                                Rule::kw_none => CheckValue::None(self.span(&v)),
+                                Rule::check_list => {
+                                    let lspan = self.span(&v);
+                                    let mut items = Vec::new();
+                                    for i in v.into_inner() {
+                                        items.push(self.scalar(i)?);
+                                    }
+                                    CheckValue::List(items, lspan)
+                                }
+                                _ => CheckValue::Scalar(self.scalar(v)?),
+                            };
+                            checks.push(Check {
+                                field,
+                                value,
+                                span: cspan,
+                            });
+                        }
+                        Step::ExpectCase {
+                            case,
+                            checks,
+                            span: qspan,
+                        }
+                    }
+                }
+                _ => continue,
+            };
+            steps.push(step);
+        }
+        Some(Scenario { name, steps, span })
     }
 
     fn date(&mut self, p: &P) -> Option<Date> {

@@ -14,6 +14,23 @@ use crate::value::Const;
 pub const CALC_TYPES: &[&str] = &["元", "数", "整数", "文本", "布尔"];
 /// Actions every workflow has; policies cannot redefine them.
 pub const BUILTIN_ACTIONS: &[&str] = &["escalate", "pause", "resume", "summon", "report_in"];
+/// What a scenario's `expect CASE field value` can check.
+pub const CASE_FIELDS: &[&str] = &[
+    "state",
+    "class",
+    "level",
+    "ceiling",
+    "escalations",
+    "breaches",
+    "breached",
+    "overdue",
+    "reopened",
+    "deadline",
+    "paused",
+    "closed",
+    "missed",
+    "history",
+];
 /// Known fields of the `policy` header.
 pub const POLICY_FIELDS: &[&str] = &["version", "summary", "description"];
 
@@ -70,7 +87,9 @@ pub fn resolve(files: &[File]) -> (Symbols, Vec<Diagnostic>) {
     let mut r = Resolver::default();
     let items: Vec<&Item> = files.iter().flat_map(|f| f.items.iter()).collect();
     for item in &items {
-        r.declare(item);
+        if !matches!(item, Item::Scenario(_)) {
+            r.declare(item);
+        }
     }
     r.eval_params(&items);
     for item in &items {
@@ -80,7 +99,26 @@ pub fn resolve(files: &[File]) -> (Symbols, Vec<Diagnostic>) {
             Item::Calc(c) => r.calc(c),
             Item::Workflow(w) => r.workflow(w),
             Item::Calendar(c) => r.calendar(c),
-            Item::Ladder(_) | Item::Param(_) | Item::Policy(_) => {}
+            Item::Ladder(_) | Item::Param(_) | Item::Policy(_) | Item::Scenario(_) => {}
+        }
+    }
+    let mut scenarios: BTreeMap<&str, Span> = BTreeMap::new();
+    for item in &items {
+        if let Item::Scenario(sc) = item {
+            if let Some(first) = scenarios.get(sc.name.name.as_str()) {
+                r.diags.push(
+                    Diagnostic::error(
+                        "wangge::duplicate",
+                        sc.name.span,
+                        format!("scenario `{}` is defined twice", sc.name.name),
+                    )
+                    .with_label("second scenario")
+                    .with_related(*first, "first defined here"),
+                );
+            } else {
+                scenarios.insert(&sc.name.name, sc.name.span);
+            }
+            r.scenario(sc);
         }
     }
     (r.symbols, r.diags)
@@ -477,6 +515,121 @@ impl Resolver {
                     )
                     .with_label("overlapping ranges"),
                 );
+            }
+        }
+    }
+
+    /// An item of the given kinds, or an error with the nearest name.
+    fn expect_item(&mut self, name: &Ident, kinds: &[&str], what: &str) {
+        match self.symbols.items.get(&name.name) {
+            Some((kw, _)) if kinds.contains(kw) => {}
+            Some((kw, _)) => self.diags.push(
+                Diagnostic::error(
+                    "wangge::scenario",
+                    name.span,
+                    format!("`{}` is a {kw}, not {what}", name.name),
+                )
+                .with_label(format!("expected {what}")),
+            ),
+            None => {
+                let candidates: Vec<&str> = self
+                    .symbols
+                    .items
+                    .iter()
+                    .filter(|(_, (kw, _))| kinds.contains(kw))
+                    .map(|(n, _)| n.as_str())
+                    .collect();
+                let mut d = Diagnostic::error(
+                    "wangge::unknown-name",
+                    name.span,
+                    format!("unknown {what} `{}`", name.name),
+                )
+                .with_label("not defined in the policy set");
+                if let Some(h) = help_for(&name.name, candidates) {
+                    d = d.with_help(h);
+                }
+                self.diags.push(d);
+            }
+        }
+    }
+
+    fn scenario(&mut self, sc: &Scenario) {
+        let mut cases: BTreeMap<&str, Span> = BTreeMap::new();
+        let mut timed = false;
+        let unknown_case = |d: &mut Vec<Diagnostic>, id: &Ident, cases: &BTreeMap<&str, Span>| {
+            let mut diag = Diagnostic::error(
+                "wangge::unknown-name",
+                id.span,
+                format!("no case `{}` has been reported in this scenario", id.name),
+            )
+            .with_label("report it first: `report 工作流 as 名称 { … }`");
+            if let Some(h) = help_for(&id.name, cases.keys().copied()) {
+                diag = diag.with_help(h);
+            }
+            d.push(diag);
+        };
+        for step in &sc.steps {
+            match step {
+                Step::Start(t) if timed => self.diags.push(
+                    Diagnostic::error(
+                        "wangge::scenario",
+                        t.span,
+                        "`start` comes before the timeline".to_string(),
+                    )
+                    .with_label("move it to the top of the scenario"),
+                ),
+                Step::Start(_) | Step::Timezone(..) | Step::Org(_) => {}
+                Step::At(_) => timed = true,
+                Step::Report {
+                    workflow, alias, ..
+                } => {
+                    timed = true;
+                    self.expect_item(workflow, &["workflow"], "a workflow");
+                    if let Some(first) = cases.get(alias.name.as_str()) {
+                        self.diags.push(
+                            Diagnostic::error(
+                                "wangge::duplicate",
+                                alias.span,
+                                format!("case `{}` is reported twice", alias.name),
+                            )
+                            .with_label("second report")
+                            .with_related(*first, "first reported here"),
+                        );
+                    } else {
+                        cases.insert(&alias.name, alias.span);
+                    }
+                }
+                Step::Act { case, .. } => {
+                    if !cases.contains_key(case.name.as_str()) {
+                        unknown_case(&mut self.diags, case, &cases);
+                    }
+                }
+                Step::ExpectCase { case, checks, .. } => {
+                    if !cases.contains_key(case.name.as_str()) {
+                        unknown_case(&mut self.diags, case, &cases);
+                    }
+                    for c in checks {
+                        if !CASE_FIELDS.contains(&c.field.name.as_str()) {
+                            let mut d = Diagnostic::error(
+                                "wangge::unknown-name",
+                                c.field.span,
+                                format!("cases have no field `{}`", c.field.name),
+                            )
+                            .with_label("unknown field");
+                            if let Some(h) = help_for(&c.field.name, CASE_FIELDS.iter().copied()) {
+                                d = d.with_help(h);
+                            }
+                            self.diags.push(d);
+                        }
+                    }
+                }
+                Step::ExpectItem { item, .. } => {
+                    self.expect_item(
+                        item,
+                        &["table", "rules", "calc"],
+                        "a table, rule set or calc",
+                    );
+                }
             }
         }
     }

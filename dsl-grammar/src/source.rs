@@ -1,5 +1,6 @@
 //! Loading policy sets from disk: a directory's `.wg` files (recursively, in
 //! path order) form one policy set; a single `.wg` file is a set of one.
+//! Scenario files (`*.test.wg`) are left out unless asked for.
 
 use std::path::{Path, PathBuf};
 
@@ -27,12 +28,25 @@ fn io(path: &Path, source: std::io::Error) -> LoadError {
     }
 }
 
-/// Reads the policy set at `path` (a directory or one file).
+/// Reads the policy set at `path` (a directory or one file), without its
+/// scenario files.
 pub fn load(path: &Path) -> Result<SourceSet, LoadError> {
+    load_files(path, false)
+}
+
+/// Reads the policy set at `path` with its scenario files (`*.test.wg`).
+pub fn load_with_tests(path: &Path) -> Result<SourceSet, LoadError> {
+    load_files(path, true)
+}
+
+fn load_files(path: &Path, tests: bool) -> Result<SourceSet, LoadError> {
     let mut files = Vec::new();
     let meta = std::fs::metadata(path).map_err(|e| io(path, e))?;
     if meta.is_dir() {
         collect(path, &mut files)?;
+        if !tests {
+            files.retain(|f| !f.to_string_lossy().ends_with(".test.wg"));
+        }
         files.sort();
     } else {
         files.push(path.to_path_buf());

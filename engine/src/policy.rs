@@ -72,12 +72,22 @@ pub struct Compiled {
     pub set: Option<PolicySet>,
     pub sources: SourceSet,
     pub diagnostics: Vec<Diagnostic>,
+    /// The scenarios of its `*.test.wg` files.
+    pub scenarios: Vec<wangge_dsl::ast::Scenario>,
+    /// Everything a scenario can exercise (for coverage).
+    pub targets: Vec<crate::coverage::Target>,
+}
+
+/// Scenario files: `*.test.wg`. They hold scenarios only, and are not part
+/// of the policy version (its hash) or of a deployment.
+pub fn is_test_file(name: &str) -> bool {
+    name.ends_with(".test.wg")
 }
 
 /// SHA-256 over the files' contents, in path order.
 pub fn content_hash(sources: &SourceSet) -> String {
     let mut h = Sha256::new();
-    for f in &sources.files {
+    for f in sources.files.iter().filter(|f| !is_test_file(&f.name)) {
         h.update((f.text.len() as u64).to_le_bytes());
         h.update(f.text.as_bytes());
     }
@@ -110,7 +120,36 @@ pub fn compile(sources: SourceSet, host: &RhaiHost) -> Compiled {
     let mut ladders = BTreeMap::new();
     let mut calendars: HashMap<String, Arc<CompiledCalendar>> = HashMap::new();
     let mut workflow_asts = Vec::new();
+    let mut scenarios = Vec::new();
+    for (i, file) in files.iter().enumerate() {
+        let test_file = sources.files.get(i).is_some_and(|f| is_test_file(&f.name));
+        for item in &file.items {
+            let in_place = matches!(item, Item::Scenario(_)) == test_file;
+            if !in_place {
+                let (message, help) = if test_file {
+                    (
+                        format!("a {} in a scenario file", item.keyword()),
+                        "`*.test.wg` files hold scenarios only; move it to a policy file",
+                    )
+                } else {
+                    (
+                        "a scenario in a policy file".to_string(),
+                        "scenarios go in `*.test.wg` files, which are not deployed",
+                    )
+                };
+                diagnostics.push(
+                    Diagnostic::error("wangge::scenario", item.name().span, message)
+                        .with_label("not allowed here")
+                        .with_help(help),
+                );
+            }
+        }
+    }
     for item in files.iter().flat_map(|f| f.items.iter()) {
+        if let Item::Scenario(sc) = item {
+            scenarios.push(sc.clone());
+            continue;
+        }
         // Skip duplicates: the first definition is the one in the symbol table.
         let name = item.name();
         if symbols.items.get(&name.name).map(|(_, s)| *s) != Some(name.span) {
@@ -145,7 +184,7 @@ pub fn compile(sources: SourceSet, host: &RhaiHost) -> Compiled {
                 calendars.insert(c.name.name.clone(), Arc::new(CompiledCalendar::compile(c)));
             }
             Item::Workflow(w) => workflow_asts.push(w),
-            Item::Param(_) | Item::Policy(_) => {}
+            Item::Param(_) | Item::Policy(_) | Item::Scenario(_) => {}
         }
     }
     let mut workflows = BTreeMap::new();
@@ -164,10 +203,13 @@ pub fn compile(sources: SourceSet, host: &RhaiHost) -> Compiled {
         workflows,
         host: host.clone(),
     });
+    let targets = crate::coverage::targets(&files, &sources);
     Compiled {
         set,
         sources,
         diagnostics,
+        scenarios,
+        targets,
     }
 }
 
@@ -185,6 +227,11 @@ impl PolicySet {
                 name: name.to_string(),
                 help: help_for(name, self.workflows.keys().map(String::as_str)),
             })
+    }
+
+    /// The hardened rhai host the set runs in.
+    pub fn host(&self) -> &RhaiHost {
+        &self.host
     }
 
     /// Names of the workflows.

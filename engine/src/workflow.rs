@@ -314,6 +314,11 @@ impl CompiledWorkflow {
             .unwrap_or(0)
     }
 
+    /// The table or rule set that classifies reports, if any.
+    pub fn classifier(&self) -> Option<&str> {
+        self.classify.as_ref().map(|c| c.item.as_str())
+    }
+
     pub fn is_final(&self, state: &str) -> bool {
         self.finals.iter().any(|f| f == state)
     }
