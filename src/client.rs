@@ -441,7 +441,7 @@ pub fn case(args: &CaseArgs) -> ExitCode {
 }
 
 fn bundle(dir: &std::path::Path) -> Result<Vec<v1::PolicyFile>, ExitCode> {
-    wangge_engine::registry::read_dir(dir)
+    wangge_engine::registry::read_dir_with_tests(dir)
         .map(|fs| {
             fs.into_iter()
                 .map(|(name, text)| v1::PolicyFile { name, text })

@@ -113,7 +113,7 @@ fn describe(r: Rule) -> &'static str {
         | Rule::kw_act
         | Rule::kw_expect
         | Rule::kw_org => "a scenario step (`start`, `timezone`, `org`, `at`, `report`, `act` or `expect`)",
-        Rule::kw_as => "`as` and a name for the case",
+        Rule::kw_as => "`as`",
         Rule::datetime => "a date and time such as `2026-09-14 09:00`",
         Rule::check | Rule::expect_case => "a check such as `state 结案`",
         Rule::check_value | Rule::check_list | Rule::kw_none => "a value to expect",

@@ -527,9 +527,9 @@ impl Resolver {
                 Diagnostic::error(
                     "wangge::scenario",
                     name.span,
-                    format!("`{}` is a {kw}, not {what}", name.name),
+                    format!("`{}` is a {kw}, not a {what}", name.name),
                 )
-                .with_label(format!("expected {what}")),
+                .with_label(format!("expected a {what}")),
             ),
             None => {
                 let candidates: Vec<&str> = self
@@ -584,7 +584,7 @@ impl Resolver {
                     workflow, alias, ..
                 } => {
                     timed = true;
-                    self.expect_item(workflow, &["workflow"], "a workflow");
+                    self.expect_item(workflow, &["workflow"], "workflow");
                     if let Some(first) = cases.get(alias.name.as_str()) {
                         self.diags.push(
                             Diagnostic::error(
@@ -624,11 +624,7 @@ impl Resolver {
                     }
                 }
                 Step::ExpectItem { item, .. } => {
-                    self.expect_item(
-                        item,
-                        &["table", "rules", "calc"],
-                        "a table, rule set or calc",
-                    );
+                    self.expect_item(item, &["table", "rules", "calc"], "table, rule set or calc");
                 }
             }
         }

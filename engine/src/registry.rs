@@ -46,9 +46,24 @@ pub fn compile_files(files: &[(String, String)], host: &RhaiHost) -> Compiled {
     compile(sources, host)
 }
 
-/// Reads a policy folder as a bundle (names relative to the folder).
+/// Reads a policy folder as a bundle (names relative to the folder),
+/// without its scenario files.
 pub fn read_dir(dir: &Path) -> Result<Vec<(String, String)>, wangge_dsl::source::LoadError> {
-    let set = wangge_dsl::source::load(dir)?;
+    bundle_of(dir, wangge_dsl::source::load(dir)?)
+}
+
+/// Reads a policy folder as a bundle with its scenario files (`*.test.wg`),
+/// which a deployment runs before it activates the version.
+pub fn read_dir_with_tests(
+    dir: &Path,
+) -> Result<Vec<(String, String)>, wangge_dsl::source::LoadError> {
+    bundle_of(dir, wangge_dsl::source::load_with_tests(dir)?)
+}
+
+fn bundle_of(
+    dir: &Path,
+    set: SourceSet,
+) -> Result<Vec<(String, String)>, wangge_dsl::source::LoadError> {
     let prefix = dir.display().to_string();
     Ok(set
         .files
@@ -108,6 +123,34 @@ impl PolicyRegistry {
             });
         };
         let set = Arc::new(set);
+        // The bundle's scenarios must pass before the version goes live.
+        if !compiled.scenarios.is_empty() {
+            let outcomes = crate::scenario::run_all(
+                &set,
+                &compiled.sources,
+                &compiled.scenarios,
+                None,
+                std::thread::available_parallelism().map_or(1, |n| n.get()),
+            );
+            let failures: Vec<Diagnostic> = outcomes
+                .iter()
+                .flat_map(|o| {
+                    o.failures.iter().map(move |f| {
+                        Diagnostic::error(
+                            "wangge::scenario-failed",
+                            f.span,
+                            format!("scenario `{}`: {}", o.name, f.message),
+                        )
+                    })
+                })
+                .collect();
+            if !failures.is_empty() {
+                return Err(Rejected {
+                    sources: compiled.sources,
+                    diagnostics: failures,
+                });
+            }
+        }
         let record = self.remember(&set, files, now).map_err(|e| Rejected {
             sources: SourceSet::default(),
             diagnostics: vec![Diagnostic::error(

@@ -49,6 +49,8 @@ pub struct Failure {
     /// The step in a code frame, for people.
     #[serde(skip)]
     pub frame: String,
+    #[serde(skip)]
+    pub span: Span,
 }
 
 /// How one scenario went.
@@ -202,6 +204,7 @@ impl<'s> Runner<'s> {
             actual: None,
             context: Vec::new(),
             frame: wangge_dsl::render(&[d], self.sources, false),
+            span,
         }
     }
 

@@ -287,6 +287,29 @@ async fn a_broken_deploy_is_refused_and_the_old_version_keeps_serving() {
             f.text = f.text.replace("| in 日常小事   | -               | -              || \"小事\"                         | 微网格   |", "| in 日常小事   | -               | -              || \"小事\"                         | 一般网格 |");
         }
     }
+    // With the shipped scenarios in the bundle, the change is refused: a
+    // scenario expects 绿化养护 to stay in the micro grid.
+    let mut with_tests = files.clone();
+    with_tests.extend(
+        wangge_engine::registry::read_dir_with_tests(&crate::util::root().join("policies"))
+            .unwrap()
+            .into_iter()
+            .filter(|(name, _)| name.ends_with(".test.wg"))
+            .map(|(name, text)| v1::PolicyFile { name, text }),
+    );
+    let s = policy
+        .deploy(v1::DeployRequest { files: with_tests })
+        .await
+        .unwrap_err();
+    assert_eq!(s.code(), Code::FailedPrecondition);
+    let v = s.get_details_bad_request().unwrap().field_violations;
+    assert!(
+        v.iter()
+            .any(|x| x.field.starts_with("tests/事件分级.test.wg:")
+                && x.description.contains("scenario `事件分级：每一行`")),
+        "{v:?}"
+    );
+    assert!(!v.iter().any(|x| x.description.contains("cannot")), "{v:?}");
     let deployed = policy
         .deploy(v1::DeployRequest { files })
         .await

@@ -6,5 +6,6 @@ mod cli;
 mod docs;
 mod grpc;
 mod org;
+mod regression;
 mod server;
 mod util;
