@@ -298,7 +298,9 @@ fn serve(dir: &Path) {
 }
 
 /// `--replay N`: a generated log of N events replayed through the shipped
-/// policies on the in-memory store.
+/// policies: case-parallel through one version and through two (the diff
+/// path of `wangge replay --against`); with `--through-service` also through
+/// the case service on the lean in-memory store (slow; for comparison).
 fn replay_bench(events: u64, t0: i64) {
     use wangge_engine::history::{generate, replay, GenConfig};
     let cfg = GenConfig {
@@ -311,13 +313,14 @@ fn replay_bench(events: u64, t0: i64) {
     let mut log = Vec::new();
     generate(&cfg, &mut log).unwrap();
     let text = String::from_utf8(log).unwrap();
-    let clock = Arc::new(ManualClock::new(cfg.start));
-    let store: Arc<dyn Store> = Arc::new(wangge_engine::mem_store::MemStore::lean());
-    let svc = CaseService::new(store, shipped(), clock.clone());
-    let start = Instant::now();
-    let stats = replay(&svc, &clock, text.lines().map(|l| Ok(l.to_string()))).unwrap();
-    let secs = start.elapsed().as_secs_f64();
-    println!(
+    if std::env::args().any(|a| a == "--through-service") {
+        let clock = Arc::new(ManualClock::new(cfg.start));
+        let store: Arc<dyn Store> = Arc::new(wangge_engine::mem_store::MemStore::lean());
+        let svc = CaseService::new(store, shipped(), clock.clone());
+        let start = Instant::now();
+        let stats = replay(&svc, &clock, text.lines().map(|l| Ok(l.to_string()))).unwrap();
+        let secs = start.elapsed().as_secs_f64();
+        println!(
         "replay (lean in-memory store): {events} events, {} lines in {secs:.2} s = {:.0} events/s, {:.0} lines/s; {} timers fired, {} refused",
         stats.lines,
         events as f64 / secs,
@@ -325,6 +328,7 @@ fn replay_bench(events: u64, t0: i64) {
         stats.timers_fired,
         stats.refused
     );
+    }
     let set = shipped();
     for (label, sets) in [
         ("one version", vec![&*set]),

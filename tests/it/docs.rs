@@ -107,3 +107,35 @@ fn reference_claims_hold() {
     let d = p.evaluate("计件", &json!({"员": {"件数": 3}})).unwrap();
     assert_eq!(d.result, json!("37.50"));
 }
+
+#[test]
+fn every_scenario_example_in_the_reference_passes_against_the_shipped_policies() {
+    let text = std::fs::read_to_string(root().join("docs/language.md")).unwrap();
+    let blocks: Vec<&str> = text
+        .split("```")
+        .skip(1)
+        .step_by(2)
+        .filter(|b| b.trim_start().starts_with("scenario "))
+        .collect();
+    assert!(blocks.len() >= 2);
+    let mut set = wangge_dsl::source::load(&root().join("policies")).unwrap();
+    for (i, b) in blocks.iter().enumerate() {
+        set.add(SourceFile::new(format!("doc{i}.test.wg"), b.to_string()));
+    }
+    let c = compile(set, &RhaiHost::default());
+    let errors: Vec<_> = c
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .cloned()
+        .collect();
+    let policy = std::sync::Arc::new(
+        c.set
+            .unwrap_or_else(|| panic!("{}", render(&errors, &c.sources, false))),
+    );
+    let outcomes = wangge_engine::scenario::run_all(&policy, &c.sources, &c.scenarios, None, 2);
+    assert_eq!(outcomes.len(), blocks.len());
+    for o in outcomes {
+        assert!(o.passed(), "{}: {:?}", o.name, o.failures);
+    }
+}
