@@ -87,6 +87,8 @@ pub enum Item {
     Calc(Calc),
     Calendar(Calendar),
     Workflow(Workflow),
+    Subsidy(Subsidy),
+    Points(Points),
     Scenario(Scenario),
 }
 
@@ -101,6 +103,8 @@ impl Item {
             Item::Calc(c) => &c.name,
             Item::Calendar(c) => &c.name,
             Item::Workflow(w) => &w.name,
+            Item::Subsidy(s) => &s.name,
+            Item::Points(p) => &p.name,
             Item::Scenario(s) => &s.name,
         }
     }
@@ -116,6 +120,8 @@ impl Item {
             Item::Calc(_) => "calc",
             Item::Calendar(_) => "calendar",
             Item::Workflow(_) => "workflow",
+            Item::Subsidy(_) => "subsidy",
+            Item::Points(_) => "points",
             Item::Scenario(_) => "scenario",
         }
     }
@@ -547,4 +553,48 @@ impl CheckValue {
             CheckValue::None(s) | CheckValue::List(_, s) => *s,
         }
     }
+}
+
+/// How a subsidy total is rounded to the fen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum RoundMode {
+    /// 四舍五入: half away from zero.
+    #[serde(rename = "四舍五入")]
+    HalfUp,
+    /// 银行家舍入: half to even.
+    #[serde(rename = "银行家舍入")]
+    HalfEven,
+    /// 舍去: toward zero.
+    #[serde(rename = "舍去")]
+    Down,
+}
+
+/// `subsidy 名称 for 角色 { component …; factor …; floor …; cap …; round …; activities … }`
+#[derive(Debug, Clone, PartialEq)]
+pub struct Subsidy {
+    pub name: Ident,
+    /// The role of the people it pays (专职网格员, 微网格员 …).
+    pub role: Ident,
+    /// `(line item, calc)`: summed.
+    pub components: Vec<(Ident, Ident)>,
+    /// `(factor, calc, components)`: multiplies the named components, or
+    /// all of them when none is named.
+    pub factors: Vec<(Ident, Ident, Vec<Ident>)>,
+    pub floor: Option<Lit>,
+    pub cap: Option<Lit>,
+    pub round: Option<(RoundMode, Span)>,
+    /// Activity kinds recorded through the API for this role.
+    pub activities: Vec<Ident>,
+    pub span: Span,
+}
+
+/// `points 名称 { earn { 规则: 分, … } redeem { 规则: 分, … } }`
+#[derive(Debug, Clone, PartialEq)]
+pub struct Points {
+    pub name: Ident,
+    /// Points earned per unit.
+    pub earn: Vec<(Ident, Lit)>,
+    /// Points one unit costs (per 元 for fees, per item for prizes).
+    pub redeem: Vec<(Ident, Lit)>,
+    pub span: Span,
 }

@@ -19,7 +19,8 @@ struct PolicyParser;
 
 /// Words that start a top-level item.
 pub const ITEM_KEYWORDS: &[&str] = &[
-    "policy", "ladder", "param", "table", "rules", "calc", "calendar", "workflow", "scenario",
+    "policy", "ladder", "param", "table", "rules", "calc", "calendar", "workflow", "subsidy",
+    "points", "scenario",
 ];
 
 /// Parses one file. Always returns a tree of what could be parsed, and
@@ -107,7 +108,18 @@ fn describe(r: Rule) -> &'static str {
         | Rule::kw_calc
         | Rule::kw_calendar
         | Rule::kw_workflow
-        | Rule::kw_scenario => "an item (`policy`, `ladder`, `param`, `table`, `rules`, `calc`, `calendar`, `workflow` or `scenario`)",
+        | Rule::kw_scenario
+        | Rule::kw_subsidy
+        | Rule::kw_points => "an item (`policy`, `ladder`, `param`, `table`, `rules`, `calc`, `calendar`, `workflow`, `subsidy`, `points` or `scenario`)",
+        Rule::kw_component
+        | Rule::kw_factor
+        | Rule::kw_floor
+        | Rule::kw_cap
+        | Rule::kw_round
+        | Rule::kw_activities => "a subsidy line (`component`, `factor`, `floor`, `cap`, `round` or `activities`)",
+        Rule::kw_earn | Rule::kw_redeem => "`earn` or `redeem`",
+        Rule::round_mode => "a rounding (`四舍五入`, `银行家舍入` or `舍去`)",
+        Rule::pts_entry => "a rule such as `共享车位: 10`",
         Rule::kw_at
         | Rule::kw_report
         | Rule::kw_act
@@ -299,6 +311,8 @@ impl Builder<'_> {
             Rule::calendar => Item::Calendar(self.calendar(p)?),
             Rule::workflow => Item::Workflow(self.workflow(p)?),
             Rule::scenario => Item::Scenario(self.scenario(p)?),
+            Rule::subsidy => Item::Subsidy(self.subsidy(p)?),
+            Rule::points => Item::Points(self.points(p)?),
             _ => return None,
         })
     }
@@ -345,6 +359,16 @@ impl Builder<'_> {
                     | Rule::kw_as
                     | Rule::kw_org
                     | Rule::kw_for
+                    | Rule::kw_subsidy
+                    | Rule::kw_component
+                    | Rule::kw_factor
+                    | Rule::kw_floor
+                    | Rule::kw_cap
+                    | Rule::kw_round
+                    | Rule::kw_activities
+                    | Rule::kw_points
+                    | Rule::kw_earn
+                    | Rule::kw_redeem
             )
         })
     }
@@ -847,6 +871,80 @@ impl Builder<'_> {
             }
         }
         Some(cal)
+    }
+
+    fn subsidy(&mut self, p: P) -> Option<Subsidy> {
+        let span = self.span(&p);
+        let mut parts = Self::parts(p);
+        let name = self.ident(&parts.next()?);
+        let role = self.ident(&parts.next()?);
+        let mut s = Subsidy {
+            name,
+            role,
+            components: Vec::new(),
+            factors: Vec::new(),
+            floor: None,
+            cap: None,
+            round: None,
+            activities: Vec::new(),
+            span,
+        };
+        for q in parts {
+            let kind = q.as_rule();
+            let mut inner = Self::parts(q);
+            match kind {
+                Rule::sub_component | Rule::sub_factor => {
+                    let a = self.ident(&inner.next()?);
+                    let b = self.ident(&inner.next()?);
+                    if kind == Rule::sub_component {
+                        s.components.push((a, b));
+                    } else {
+                        let on = inner.map(|i| self.ident(&i)).collect();
+                        s.factors.push((a, b, on));
+                    }
+                }
+                Rule::sub_floor => s.floor = Some(self.literal(inner.next()?)?),
+                Rule::sub_cap => s.cap = Some(self.literal(inner.next()?)?),
+                Rule::sub_round => {
+                    let m = inner.next()?;
+                    let mode = match m.as_str() {
+                        "银行家舍入" => RoundMode::HalfEven,
+                        "舍去" => RoundMode::Down,
+                        _ => RoundMode::HalfUp,
+                    };
+                    s.round = Some((mode, self.span(&m)));
+                }
+                Rule::sub_activities => s.activities = inner.map(|i| self.ident(&i)).collect(),
+                _ => {}
+            }
+        }
+        Some(s)
+    }
+
+    fn points(&mut self, p: P) -> Option<Points> {
+        let span = self.span(&p);
+        let mut parts = Self::parts(p);
+        let name = self.ident(&parts.next()?);
+        let mut pts = Points {
+            name,
+            earn: Vec::new(),
+            redeem: Vec::new(),
+            span,
+        };
+        for q in parts {
+            let earn = q.as_rule() == Rule::pts_earn;
+            for e in Self::parts(q) {
+                let mut it = e.into_inner();
+                let name = self.ident(&it.next()?);
+                let n = self.literal(it.next()?)?;
+                if earn {
+                    pts.earn.push((name, n));
+                } else {
+                    pts.redeem.push((name, n));
+                }
+            }
+        }
+        Some(pts)
     }
 
     fn local_time(&mut self, p: P) -> Option<LocalTime> {

@@ -99,6 +99,8 @@ pub fn resolve(files: &[File]) -> (Symbols, Vec<Diagnostic>) {
             Item::Calc(c) => r.calc(c),
             Item::Workflow(w) => r.workflow(w),
             Item::Calendar(c) => r.calendar(c),
+            Item::Subsidy(sub) => r.subsidy(sub),
+            Item::Points(p) => r.points(p),
             Item::Ladder(_) | Item::Param(_) | Item::Policy(_) | Item::Scenario(_) => {}
         }
     }
@@ -549,6 +551,118 @@ impl Resolver {
                     d = d.with_help(h);
                 }
                 self.diags.push(d);
+            }
+        }
+    }
+
+    /// Names must be unique within one list.
+    fn unique_names<'a>(&mut self, names: impl Iterator<Item = &'a Ident>, what: &str) {
+        let mut seen: BTreeMap<&str, Span> = BTreeMap::new();
+        for n in names {
+            if let Some(first) = seen.get(n.name.as_str()) {
+                self.diags.push(
+                    Diagnostic::error(
+                        "wangge::duplicate",
+                        n.span,
+                        format!("{what} `{}` appears twice", n.name),
+                    )
+                    .with_label("repeated")
+                    .with_related(*first, "first here"),
+                );
+            } else {
+                seen.insert(&n.name, n.span);
+            }
+        }
+    }
+
+    fn subsidy(&mut self, s: &Subsidy) {
+        for calc in s
+            .components
+            .iter()
+            .map(|(_, c)| c)
+            .chain(s.factors.iter().map(|(_, c, _)| c))
+        {
+            self.expect_item(calc, &["calc"], "calc");
+        }
+        self.unique_names(
+            s.components
+                .iter()
+                .map(|(n, _)| n)
+                .chain(s.factors.iter().map(|(n, _, _)| n)),
+            "line item",
+        );
+        for (_, _, on) in &s.factors {
+            for c in on {
+                if !s.components.iter().any(|(n, _)| n.name == c.name) {
+                    let mut d = Diagnostic::error(
+                        "wangge::unknown-name",
+                        c.span,
+                        format!("subsidy `{}` has no component `{}`", s.name.name, c.name),
+                    )
+                    .with_label("not a component of this subsidy");
+                    if let Some(h) =
+                        help_for(&c.name, s.components.iter().map(|(n, _)| n.name.as_str()))
+                    {
+                        d = d.with_help(h);
+                    }
+                    self.diags.push(d);
+                }
+            }
+        }
+        self.unique_names(s.activities.iter(), "activity");
+        if s.components.is_empty() {
+            self.diags.push(
+                Diagnostic::error(
+                    "wangge::subsidy",
+                    s.name.span,
+                    format!("subsidy `{}` has no `component`", s.name.name),
+                )
+                .with_label("nothing to pay")
+                .with_help("add a line item: `component 计件 = 计件补贴`"),
+            );
+        }
+        for lit in [&s.floor, &s.cap].into_iter().flatten() {
+            if !matches!(lit.kind, LitKind::Money(_)) {
+                self.diags.push(
+                    Diagnostic::error(
+                        "wangge::subsidy",
+                        lit.span,
+                        "floors and caps are amounts in 元".to_string(),
+                    )
+                    .with_label("not an amount")
+                    .with_help("write e.g. `300.00元`"),
+                );
+            }
+        }
+        if let (Some(f), Some(c)) = (&s.floor, &s.cap) {
+            if let (LitKind::Money(f), LitKind::Money(c)) = (&f.kind, &c.kind) {
+                if f > c {
+                    self.diags.push(
+                        Diagnostic::error(
+                            "wangge::subsidy",
+                            s.name.span,
+                            format!("the floor {f}元 is above the cap {c}元"),
+                        )
+                        .with_label("floor above cap"),
+                    );
+                }
+            }
+        }
+    }
+
+    fn points(&mut self, p: &Points) {
+        self.unique_names(p.earn.iter().map(|(n, _)| n), "earning rule");
+        self.unique_names(p.redeem.iter().map(|(n, _)| n), "redemption rule");
+        for (_, n) in p.earn.iter().chain(&p.redeem) {
+            if !matches!(n.kind, LitKind::Int(i) if i > 0) {
+                self.diags.push(
+                    Diagnostic::error(
+                        "wangge::points",
+                        n.span,
+                        "points are a whole number above zero".to_string(),
+                    )
+                    .with_label("not a positive whole number"),
+                );
             }
         }
     }

@@ -51,12 +51,36 @@ impl CompiledCalc {
         args: &[&Value],
         version: &Arc<str>,
     ) -> Result<Decision, EvalError> {
-        let bound: Vec<(&str, Dynamic)> = self
-            .params
-            .iter()
-            .map(String::as_str)
-            .zip(args.iter().map(|v| json_to_dynamic(v)))
-            .collect();
+        let dynamic: Vec<Dynamic> = args.iter().map(|v| json_to_dynamic(v)).collect();
+        self.evaluate_dynamic_with(
+            host,
+            dynamic,
+            args.iter().map(|v| (*v).clone()).collect(),
+            version,
+        )
+    }
+
+    /// Evaluates with rhai values (exact decimals stay decimals); the
+    /// explanation shows them as JSON.
+    pub fn evaluate_dynamic(
+        &self,
+        host: &RhaiHost,
+        args: Vec<Dynamic>,
+        version: &Arc<str>,
+    ) -> Result<Decision, EvalError> {
+        let shown = args.iter().map(dynamic_to_json).collect();
+        self.evaluate_dynamic_with(host, args, shown, version)
+    }
+
+    fn evaluate_dynamic_with(
+        &self,
+        host: &RhaiHost,
+        args: Vec<Dynamic>,
+        shown: Vec<Value>,
+        version: &Arc<str>,
+    ) -> Result<Decision, EvalError> {
+        let bound: Vec<(&str, Dynamic)> =
+            self.params.iter().map(String::as_str).zip(args).collect();
         let out = self.body.run(host, bound, &self.name)?;
         let result = match self.returns.as_deref() {
             Some("元") => {
@@ -92,10 +116,10 @@ impl CompiledCalc {
                 inputs: self
                     .params
                     .iter()
-                    .zip(args)
-                    .map(|(n, v)| InputSeen {
+                    .zip(shown)
+                    .map(|(n, value)| InputSeen {
                         name: n.clone(),
-                        value: (*v).clone(),
+                        value,
                     })
                     .collect(),
                 params: self

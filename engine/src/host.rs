@@ -91,6 +91,7 @@ pub fn build_engine(limits: &Limits) -> Engine {
     engine.set_max_array_size(limits.max_array_size);
     engine.set_max_map_size(limits.max_map_size);
     engine.disable_symbol("eval");
+    register_exact_mixed_arithmetic(&mut engine);
     engine.on_print(|_| {});
     engine.on_debug(|_, _, _| {});
     engine.on_progress(|ops| {
@@ -110,6 +111,59 @@ pub fn build_engine(limits: &Limits) -> Engine {
         })
     });
     engine
+}
+
+/// A float literal next to a decimal is read as the decimal it was written
+/// as (`0.9` → `0.9`, not the nearest binary fraction), so money and rates
+/// stay exact: `金额 * 0.9` and `按期率 >= 0.95` work on decimals.
+fn register_exact_mixed_arithmetic(engine: &mut Engine) {
+    use rust_decimal::Decimal;
+    use std::str::FromStr;
+    fn dec(f: f64) -> Result<Decimal, Box<rhai::EvalAltResult>> {
+        Decimal::from_str(&format!("{f}"))
+            .or_else(|_| Decimal::from_scientific(&format!("{f:e}")))
+            .map_err(|_| format!("`{f}` is not a number a decimal can hold").into())
+    }
+    type R<T> = Result<T, Box<rhai::EvalAltResult>>;
+    fn checked(d: Option<Decimal>, op: &str) -> R<Decimal> {
+        d.ok_or_else(|| format!("decimal overflow or division by zero in `{op}`").into())
+    }
+    engine.register_fn("+", |a: Decimal, b: f64| -> R<Decimal> {
+        checked(a.checked_add(dec(b)?), "+")
+    });
+    engine.register_fn("+", |a: f64, b: Decimal| -> R<Decimal> {
+        checked(dec(a)?.checked_add(b), "+")
+    });
+    engine.register_fn("-", |a: Decimal, b: f64| -> R<Decimal> {
+        checked(a.checked_sub(dec(b)?), "-")
+    });
+    engine.register_fn("-", |a: f64, b: Decimal| -> R<Decimal> {
+        checked(dec(a)?.checked_sub(b), "-")
+    });
+    engine.register_fn("*", |a: Decimal, b: f64| -> R<Decimal> {
+        checked(a.checked_mul(dec(b)?), "*")
+    });
+    engine.register_fn("*", |a: f64, b: Decimal| -> R<Decimal> {
+        checked(dec(a)?.checked_mul(b), "*")
+    });
+    engine.register_fn("/", |a: Decimal, b: f64| -> R<Decimal> {
+        checked(a.checked_div(dec(b)?), "/")
+    });
+    engine.register_fn("/", |a: f64, b: Decimal| -> R<Decimal> {
+        checked(dec(a)?.checked_div(b), "/")
+    });
+    engine.register_fn("<", |a: Decimal, b: f64| -> R<bool> { Ok(a < dec(b)?) });
+    engine.register_fn("<", |a: f64, b: Decimal| -> R<bool> { Ok(dec(a)? < b) });
+    engine.register_fn("<=", |a: Decimal, b: f64| -> R<bool> { Ok(a <= dec(b)?) });
+    engine.register_fn("<=", |a: f64, b: Decimal| -> R<bool> { Ok(dec(a)? <= b) });
+    engine.register_fn(">", |a: Decimal, b: f64| -> R<bool> { Ok(a > dec(b)?) });
+    engine.register_fn(">", |a: f64, b: Decimal| -> R<bool> { Ok(dec(a)? > b) });
+    engine.register_fn(">=", |a: Decimal, b: f64| -> R<bool> { Ok(a >= dec(b)?) });
+    engine.register_fn(">=", |a: f64, b: Decimal| -> R<bool> { Ok(dec(a)? >= b) });
+    engine.register_fn("==", |a: Decimal, b: f64| -> R<bool> { Ok(a == dec(b)?) });
+    engine.register_fn("==", |a: f64, b: Decimal| -> R<bool> { Ok(dec(a)? == b) });
+    engine.register_fn("!=", |a: Decimal, b: f64| -> R<bool> { Ok(a != dec(b)?) });
+    engine.register_fn("!=", |a: f64, b: Decimal| -> R<bool> { Ok(dec(a)? != b) });
 }
 
 impl RhaiHost {

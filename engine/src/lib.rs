@@ -16,6 +16,7 @@ pub mod explain;
 pub mod export;
 pub mod history;
 pub mod host;
+pub mod incentives;
 pub mod mem_store;
 pub mod org;
 pub mod policy;
@@ -25,6 +26,7 @@ pub mod rules;
 pub mod scenario;
 pub mod script;
 pub mod store;
+pub mod subsidy;
 pub mod table;
 pub mod value;
 pub mod workflow;
@@ -42,5 +44,7 @@ mod tests;
 mod tests_cases;
 #[cfg(test)]
 mod tests_history;
+#[cfg(test)]
+mod tests_incentives;
 #[cfg(test)]
 mod tests_org;

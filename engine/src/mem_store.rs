@@ -22,6 +22,7 @@ struct Inner {
     units: BTreeMap<String, Unit>,
     people: BTreeMap<String, Person>,
     policies: BTreeMap<String, Vec<u8>>,
+    ledger: BTreeMap<Vec<u8>, Vec<u8>>,
 }
 
 /// The in-memory store.
@@ -250,5 +251,31 @@ impl Store for MemStore {
 
     fn people(&self) -> Result<Vec<Person>, CaseError> {
         Ok(self.lock()?.people.values().cloned().collect())
+    }
+
+    fn ledger_put(&self, pairs: Vec<(Vec<u8>, Vec<u8>)>) -> Result<(), CaseError> {
+        let mut inner = self.lock()?;
+        for (k, v) in pairs {
+            inner.ledger.insert(k, v);
+        }
+        Ok(())
+    }
+
+    fn ledger_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, CaseError> {
+        Ok(self.lock()?.ledger.get(key).cloned())
+    }
+
+    fn ledger_scan(
+        &self,
+        prefix: &[u8],
+        f: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), CaseError> {
+        let inner = self.lock()?;
+        for (k, v) in inner.ledger.range(prefix.to_vec()..) {
+            if !k.starts_with(prefix) || !f(k, v) {
+                break;
+            }
+        }
+        Ok(())
     }
 }

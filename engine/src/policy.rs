@@ -62,6 +62,10 @@ pub struct PolicySet {
     pub ladders: BTreeMap<String, Vec<String>>,
     items: BTreeMap<String, Evaluable>,
     workflows: BTreeMap<String, Arc<CompiledWorkflow>>,
+    /// Subsidy schemes by the role they pay.
+    pub subsidies: BTreeMap<String, Arc<crate::subsidy::CompiledSubsidy>>,
+    /// Residents' points rules, if the set has them.
+    pub points: Option<Arc<crate::subsidy::PointsRules>>,
     host: RhaiHost,
 }
 
@@ -120,6 +124,8 @@ pub fn compile(sources: SourceSet, host: &RhaiHost) -> Compiled {
     let mut ladders = BTreeMap::new();
     let mut calendars: HashMap<String, Arc<CompiledCalendar>> = HashMap::new();
     let mut workflow_asts = Vec::new();
+    let mut subsidy_asts = Vec::new();
+    let mut points_asts = Vec::new();
     let mut scenarios = Vec::new();
     for (i, file) in files.iter().enumerate() {
         let test_file = sources.files.get(i).is_some_and(|f| is_test_file(&f.name));
@@ -184,9 +190,16 @@ pub fn compile(sources: SourceSet, host: &RhaiHost) -> Compiled {
                 calendars.insert(c.name.name.clone(), Arc::new(CompiledCalendar::compile(c)));
             }
             Item::Workflow(w) => workflow_asts.push(w),
+            Item::Subsidy(sub) => subsidy_asts.push(sub),
+            Item::Points(p) => points_asts.push(p),
             Item::Param(_) | Item::Policy(_) | Item::Scenario(_) => {}
         }
     }
+    let (subsidies, d) =
+        crate::subsidy::compile_subsidies(&subsidy_asts, &items, crate::org::ROLES);
+    diagnostics.extend(d);
+    let (points, d) = crate::subsidy::compile_points(&points_asts);
+    diagnostics.extend(d);
     let mut workflows = BTreeMap::new();
     for w in workflow_asts {
         if let Some(cw) = CompiledWorkflow::compile(w, &ladders, &calendars) {
@@ -201,6 +214,8 @@ pub fn compile(sources: SourceSet, host: &RhaiHost) -> Compiled {
         ladders,
         items,
         workflows,
+        subsidies,
+        points,
         host: host.clone(),
     });
     let targets = crate::coverage::targets(&files, &sources);
@@ -227,6 +242,15 @@ impl PolicySet {
                 name: name.to_string(),
                 help: help_for(name, self.workflows.keys().map(String::as_str)),
             })
+    }
+
+    /// The UTC offset periods are read in: the first workflow's calendar,
+    /// else China Standard Time.
+    pub fn utc_offset(&self) -> i64 {
+        self.workflows
+            .values()
+            .find(|w| w.calendar().is_some())
+            .map_or(8 * 3600, |w| w.utc_offset())
     }
 
     /// The hardened rhai host the set runs in.

@@ -472,6 +472,17 @@ pub trait Store: Send + Sync {
     fn units(&self) -> Result<Vec<Unit>, CaseError>;
     fn put_people(&self, people: &[Person]) -> Result<(), CaseError>;
     fn people(&self) -> Result<Vec<Person>, CaseError>;
+    /// Incentive ledgers (activities, settlements, points): writes every
+    /// pair at once, durably.
+    fn ledger_put(&self, pairs: Vec<(Vec<u8>, Vec<u8>)>) -> Result<(), CaseError>;
+    fn ledger_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, CaseError>;
+    /// Ledger pairs whose key starts with `prefix`, in key order, until `f`
+    /// returns false.
+    fn ledger_scan(
+        &self,
+        prefix: &[u8],
+        f: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), CaseError>;
 }
 
 /// A change encoded by the caller, ready for the writer.
@@ -562,6 +573,7 @@ pub struct SledStore {
     units: sled::Tree,
     people: sled::Tree,
     policies: sled::Tree,
+    ledger: sled::Tree,
     feed: Arc<Feed>,
     overlay: Overlay,
     cases: Arc<AtomicU64>,
@@ -629,6 +641,7 @@ impl SledStore {
             .map_err(storage)?;
         Ok(SledStore {
             policies: tree("policies")?,
+            ledger: tree("ledger")?,
             feed,
             units: tree("units")?,
             people: tree("people")?,
@@ -1080,5 +1093,32 @@ impl Store for SledStore {
             .iter()
             .map(|kv| decode(&kv.map_err(storage)?.1))
             .collect()
+    }
+
+    fn ledger_put(&self, pairs: Vec<(Vec<u8>, Vec<u8>)>) -> Result<(), CaseError> {
+        let mut batch = sled::Batch::default();
+        for (k, v) in pairs {
+            batch.insert(k, v);
+        }
+        self.ledger.apply_batch(batch).map_err(storage)?;
+        self.db.flush().map(|_| ()).map_err(storage)
+    }
+
+    fn ledger_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, CaseError> {
+        Ok(self.ledger.get(key).map_err(storage)?.map(|v| v.to_vec()))
+    }
+
+    fn ledger_scan(
+        &self,
+        prefix: &[u8],
+        f: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), CaseError> {
+        for kv in self.ledger.scan_prefix(prefix) {
+            let (k, v) = kv.map_err(storage)?;
+            if !f(&k, &v) {
+                break;
+            }
+        }
+        Ok(())
     }
 }

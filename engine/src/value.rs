@@ -82,7 +82,7 @@ pub fn const_to_dynamic(c: &Const) -> Dynamic {
     match c {
         Const::Str(s) => Dynamic::from(s.clone()),
         Const::Int(i) | Const::Duration(i) => Dynamic::from_int(*i),
-        Const::Dec(d) => Dynamic::from_float(d.to_f64().unwrap_or(0.0)),
+        Const::Dec(d) => Dynamic::from_decimal(*d),
         Const::Bool(b) => Dynamic::from_bool(*b),
         Const::Money(m) => Dynamic::from_decimal(*m),
         Const::List(items) => Dynamic::from_array(items.iter().map(const_to_dynamic).collect()),
@@ -127,7 +127,8 @@ pub fn dynamic_to_json(d: &Dynamic) -> Value {
             .unwrap_or(Value::Null);
     }
     if let Ok(dec) = d.as_decimal() {
-        return Value::String(dec.normalize().to_string());
+        // As written: money keeps its fen (`8.00`), a rate its digits.
+        return Value::String(dec.to_string());
     }
     if d.is_string() || d.is_char() {
         return Value::String(d.to_string());
