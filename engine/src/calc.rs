@@ -72,6 +72,25 @@ impl CompiledCalc {
         self.evaluate_dynamic_with(host, args, shown, version)
     }
 
+    /// Runs with rhai values and returns only the typed result (no
+    /// explanation): the settlement path, where the explanation is the
+    /// line item itself.
+    pub fn run_dynamic(&self, host: &RhaiHost, args: Vec<Dynamic>) -> Result<Value, EvalError> {
+        let bound: Vec<(&str, Dynamic)> =
+            self.params.iter().map(String::as_str).zip(args).collect();
+        let out = self.body.run(host, bound, &self.name)?;
+        self.typed(out)
+    }
+
+    /// The `param`s the body refers to, with their values.
+    pub fn param_values(&self) -> std::collections::BTreeMap<String, Value> {
+        self.body
+            .consts
+            .iter()
+            .map(|(n, v)| (n.clone(), dynamic_to_json(v)))
+            .collect()
+    }
+
     fn evaluate_dynamic_with(
         &self,
         host: &RhaiHost,
@@ -82,31 +101,7 @@ impl CompiledCalc {
         let bound: Vec<(&str, Dynamic)> =
             self.params.iter().map(String::as_str).zip(args).collect();
         let out = self.body.run(host, bound, &self.name)?;
-        let result = match self.returns.as_deref() {
-            Some("元") => {
-                let d = if let Ok(d) = out.as_decimal() {
-                    d
-                } else if let Ok(i) = out.as_int() {
-                    Decimal::from(i)
-                } else if let Some(d) = out.as_float().ok().and_then(Decimal::from_f64) {
-                    d
-                } else {
-                    return Err(wrong(&self.name, "an amount in 元", &out));
-                };
-                money_string(d.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero))
-            }
-            Some("数") if out.is_int() || out.is_float() || out.is_decimal() => {
-                dynamic_to_json(&out)
-            }
-            Some("数") => return Err(wrong(&self.name, "a number", &out)),
-            Some("整数") if out.is_int() => dynamic_to_json(&out),
-            Some("整数") => return Err(wrong(&self.name, "an integer", &out)),
-            Some("文本") if out.is_string() => dynamic_to_json(&out),
-            Some("文本") => return Err(wrong(&self.name, "text", &out)),
-            Some("布尔") if out.is_bool() => dynamic_to_json(&out),
-            Some("布尔") => return Err(wrong(&self.name, "a boolean", &out)),
-            _ => dynamic_to_json(&out),
-        };
+        let result = self.typed(out)?;
         Ok(Decision {
             kind: "calc",
             item: self.name.clone(),
@@ -132,6 +127,35 @@ impl CompiledCalc {
                     })
                     .collect(),
             },
+        })
+    }
+
+    /// The result checked against the declared type (`元` rounded to the fen).
+    fn typed(&self, out: Dynamic) -> Result<Value, EvalError> {
+        Ok(match self.returns.as_deref() {
+            Some("元") => {
+                let d = if let Ok(d) = out.as_decimal() {
+                    d
+                } else if let Ok(i) = out.as_int() {
+                    Decimal::from(i)
+                } else if let Some(d) = out.as_float().ok().and_then(Decimal::from_f64) {
+                    d
+                } else {
+                    return Err(wrong(&self.name, "an amount in 元", &out));
+                };
+                money_string(d.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero))
+            }
+            Some("数") if out.is_int() || out.is_float() || out.is_decimal() => {
+                dynamic_to_json(&out)
+            }
+            Some("数") => return Err(wrong(&self.name, "a number", &out)),
+            Some("整数") if out.is_int() => dynamic_to_json(&out),
+            Some("整数") => return Err(wrong(&self.name, "an integer", &out)),
+            Some("文本") if out.is_string() => dynamic_to_json(&out),
+            Some("文本") => return Err(wrong(&self.name, "text", &out)),
+            Some("布尔") if out.is_bool() => dynamic_to_json(&out),
+            Some("布尔") => return Err(wrong(&self.name, "a boolean", &out)),
+            _ => dynamic_to_json(&out),
         })
     }
 }

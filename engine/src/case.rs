@@ -86,6 +86,16 @@ pub struct Case {
     /// Sequence number of the next event.
     pub next_event: u64,
     pub idempotency_key: Option<String>,
+    /// Who reported it.
+    #[serde(default)]
+    pub reported_by: Option<String>,
+    /// Everyone who acted on it (not the timer), in order of first action:
+    /// whom a settlement credits with the case.
+    #[serde(default)]
+    pub handlers: Vec<String>,
+    /// Outcomes of its actions, in order (`不满意`, `满意`, `合格` …).
+    #[serde(default)]
+    pub outcomes: Vec<String>,
 }
 
 impl Case {

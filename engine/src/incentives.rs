@@ -5,22 +5,22 @@
 //! (settling again returns the same record; a correction is a new, linked
 //! record); a points balance never goes negative.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 use rhai::Dynamic;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use wangge_dsl::suggest::help_for;
 
 use crate::case_error::CaseError;
 use crate::clock::Timestamp;
 use crate::error::EvalError;
+use crate::ledger::{self, dec, enc, key, storage, ActivityTotals, Bucket, Place, TotalsBucket};
 use crate::org::Person;
 use crate::policy::PolicySet;
 use crate::store::Store;
-use crate::subsidy::{rhai_map, Breakdown, CompiledSubsidy};
+use crate::subsidy::{rhai_map, Breakdown, CompiledSubsidy, Params};
 use crate::value::json_to_dynamic;
 
 /// Why an incentive call was refused. Nothing was written.
@@ -159,8 +159,8 @@ pub struct Settlement {
     pub name: String,
     pub seq: u32,
     pub breakdown: Breakdown,
-    /// The figures the calcs saw (`统计`).
-    pub stats: Value,
+    /// The figures the calcs saw (`统计`), as JSON.
+    pub stats: crate::case::Why,
     pub settled_at: Timestamp,
     /// The settlement this one corrects.
     pub corrects: Option<String>,
@@ -179,52 +179,6 @@ pub struct SettleSummary {
     #[serde(with = "rust_decimal::serde::str")]
     pub total: Decimal,
     pub settlements: Vec<Settlement>,
-}
-
-/// One entry of a resident's points ledger.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PointsEntry {
-    pub resident: String,
-    pub seq: u64,
-    /// `earn` or `redeem`.
-    pub kind: String,
-    pub rule: String,
-    #[serde(with = "rust_decimal::serde::str")]
-    pub quantity: Decimal,
-    /// Signed: positive when earned.
-    pub points: i64,
-    /// The balance after this entry.
-    pub balance: i64,
-    pub key: String,
-    pub note: Option<String>,
-    pub at: Timestamp,
-    pub policy_version: String,
-}
-
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
-struct Balance {
-    balance: i64,
-    next: u64,
-}
-
-fn enc<T: Serialize>(v: &T) -> R<Vec<u8>> {
-    serde_json::to_vec(v).map_err(|e| {
-        IncentiveError::Store(CaseError::Storage {
-            message: e.to_string(),
-        })
-    })
-}
-
-fn dec<T: for<'de> Deserialize<'de>>(b: &[u8]) -> R<T> {
-    serde_json::from_slice(b).map_err(|e| {
-        IncentiveError::Store(CaseError::Storage {
-            message: format!("a ledger record cannot be read: {e}"),
-        })
-    })
-}
-
-fn key(parts: &[&str]) -> Vec<u8> {
-    parts.join("\u{0}").into_bytes()
 }
 
 /// Per-person figures of one period, gathered from cases and activity.
@@ -304,44 +258,119 @@ impl Figures {
     }
 }
 
-/// Gathers every person's figures for `period` from the stored cases (who
-/// acted on each case, from its events) and the recorded activity.
+/// Gathers every person's figures for `period`: from the stored cases (who
+/// reported each, who acted on it, its outcomes) and the activity totals.
+/// The two scans run side by side.
 pub fn gather(store: &dyn Store, period: &Period) -> R<HashMap<String, Figures>> {
-    let mut out: HashMap<String, Figures> = HashMap::new();
-    let mut relevant = Vec::new();
-    store.scan_cases(&mut |c| {
-        let created = period.contains(c.created_at);
-        let closed = c.closed_at.is_some_and(|t| period.contains(t));
-        if created || closed {
-            relevant.push(c);
+    let (cases, acts) = std::thread::scope(|s| {
+        let acts = s.spawn(|| activity_totals(store, period));
+        let cases = case_figures(store, period);
+        let acts = acts
+            .join()
+            .unwrap_or_else(|_| Err(IncentiveError::Store(storage("the activity scan failed"))));
+        (cases, acts)
+    });
+    let mut out = cases?;
+    for (person, totals) in acts? {
+        let f = out.entry(person).or_default();
+        for (kind, (q, units)) in totals.0 {
+            *f.activities.entry(kind).or_default() += q;
+            f.units.extend(units);
         }
-        true
-    })?;
-    for c in relevant {
-        let events = store.events(c.id)?;
+    }
+    Ok(out)
+}
+
+/// The fields of a stored case a settlement reads (borrowed from the
+/// stored JSON; the rest is skipped, not built).
+#[derive(Deserialize)]
+struct CaseFacts<'a> {
+    #[serde(borrow)]
+    workflow: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    state: std::borrow::Cow<'a, str>,
+    #[serde(borrow, default)]
+    class: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    unit: Option<std::borrow::Cow<'a, str>>,
+    created_at: Timestamp,
+    #[serde(default)]
+    closed_at: Option<Timestamp>,
+    escalations: u32,
+    overdue: u32,
+    reopened: u32,
+    #[serde(borrow, default)]
+    reported_by: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    handlers: Vec<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    outcomes: Vec<std::borrow::Cow<'a, str>>,
+}
+
+/// Case figures, the id range scanned in two halves side by side.
+fn case_figures(store: &dyn Store, period: &Period) -> R<HashMap<String, Figures>> {
+    let last = store.case_count() + 1;
+    let mid = last / 2 + 1;
+    let (a, b) = std::thread::scope(|s| {
+        let b = s.spawn(|| case_figures_range(store, period, mid, u64::MAX));
+        let a = case_figures_range(store, period, 1, mid);
+        (
+            a,
+            b.join()
+                .unwrap_or_else(|_| Err(IncentiveError::Store(storage("the case scan failed")))),
+        )
+    });
+    let mut out = a?;
+    for (person, f) in b? {
+        let e = out.entry(person).or_default();
+        e.reported += f.reported;
+        e.closed += f.closed;
+        e.on_time += f.on_time;
+        e.satisfied += f.satisfied;
+        e.unsatisfied += f.unsatisfied;
+        e.reopened += f.reopened;
+        for (k, v) in f.by_workflow {
+            *e.by_workflow.entry(k).or_default() += v;
+        }
+        for (k, v) in f.by_class {
+            *e.by_class.entry(k).or_default() += v;
+        }
+        e.units.extend(f.units);
+    }
+    Ok(out)
+}
+
+fn case_figures_range(
+    store: &dyn Store,
+    period: &Period,
+    from: u64,
+    to: u64,
+) -> R<HashMap<String, Figures>> {
+    let mut out: HashMap<String, Figures> = HashMap::new();
+    let mut failed = None;
+    store.scan_case_json_range(from, to, &mut |bytes| {
+        let c: CaseFacts = match serde_json::from_slice(bytes) {
+            Ok(c) => c,
+            Err(e) => {
+                failed = Some(storage(format!("a stored case cannot be read: {e}")));
+                return false;
+            }
+        };
         if period.contains(c.created_at) {
-            if let Some(r) = events.first().filter(|e| e.seq == 0) {
-                out.entry(r.actor.clone()).or_default().reported += 1;
+            if let Some(r) = &c.reported_by {
+                out.entry(r.to_string()).or_default().reported += 1;
             }
         }
         let closed = c.closed_at.is_some_and(|t| period.contains(t)) && c.state != "作废";
         if !closed {
-            continue;
+            return true;
         }
-        let actors: BTreeSet<&str> = events
-            .iter()
-            .filter(|e| e.seq > 0 && e.actor != "timer")
-            .map(|e| e.actor.as_str())
-            .collect();
-        let feedback = events
-            .iter()
-            .rev()
-            .find_map(|e| match e.outcome.as_deref() {
-                Some("满意") => Some(true),
-                Some("不满意") => Some(false),
-                _ => None,
-            });
-        for a in actors {
+        let feedback = c.outcomes.iter().rev().find_map(|o| match o.as_ref() {
+            "满意" => Some(true),
+            "不满意" => Some(false),
+            _ => None,
+        });
+        for a in &c.handlers {
             let f = out.entry(a.to_string()).or_default();
             f.closed += 1;
             if c.escalations == 0 && c.overdue == 0 {
@@ -355,38 +384,49 @@ pub fn gather(store: &dyn Store, period: &Period) -> R<HashMap<String, Figures>>
             if c.reopened > 0 {
                 f.reopened += 1;
             }
-            *f.by_workflow.entry(c.workflow.clone()).or_default() += 1;
+            *f.by_workflow.entry(c.workflow.to_string()).or_default() += 1;
             if let Some(class) = &c.class {
-                *f.by_class.entry(class.clone()).or_default() += 1;
+                *f.by_class.entry(class.to_string()).or_default() += 1;
             }
             if let Some(u) = &c.unit {
-                f.units.insert(u.clone());
-            }
-        }
-    }
-    let mut acts: Vec<Activity> = Vec::new();
-    let mut failed = None;
-    store.ledger_scan(&key(&["A", &period.key(), ""]), &mut |_, v| {
-        match dec::<Activity>(v) {
-            Ok(a) => acts.push(a),
-            Err(e) => {
-                failed = Some(e);
-                return false;
+                f.units.insert(u.to_string());
             }
         }
         true
     })?;
-    if let Some(e) = failed {
-        return Err(e);
+    match failed {
+        Some(e) => Err(e.into()),
+        None => Ok(out),
     }
-    for a in acts {
-        let f = out.entry(a.person.clone()).or_default();
-        *f.activities.entry(a.kind.clone()).or_default() += a.quantity;
-        if let Some(u) = a.unit {
-            f.units.insert(u);
-        }
+}
+
+fn activity_totals(store: &dyn Store, period: &Period) -> R<Vec<(String, ActivityTotals)>> {
+    let mut out = Vec::new();
+    let mut failed = None;
+    store.ledger_scan(
+        &key(&["T", &period.key(), ""]),
+        &mut |_, v| match TotalsBucket::read(v) {
+            Ok(b) => {
+                out.extend(b.0);
+                true
+            }
+            Err(e) => {
+                failed = Some(e);
+                false
+            }
+        },
+    )?;
+    match failed {
+        Some(e) => Err(e.into()),
+        None => Ok(out),
     }
-    Ok(out)
+}
+
+/// Settlements encoded for one chunk, with who is in it.
+struct EncodedChunk {
+    number: u32,
+    members: Vec<(String, u32)>,
+    bytes: Vec<u8>,
 }
 
 /// A new activity record.
@@ -421,6 +461,14 @@ impl Incentives {
             store,
             write: Mutex::new(()),
         }
+    }
+
+    pub(crate) fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub(crate) fn lock(&self) -> R<std::sync::MutexGuard<'_, ()>> {
+        self.write.lock().map_err(|_| lock_failed())
     }
 
     fn person(&self, id: &str) -> R<Person> {
@@ -458,6 +506,98 @@ impl Incentives {
         a: NewActivity,
         now: Timestamp,
     ) -> R<(Activity, bool)> {
+        self.record_activities(set, vec![a], now)?
+            .pop()
+            .unwrap_or_else(|| Err(invalid("activity", "is required")))
+    }
+
+    /// Records many activities at once (an import from a patrol app): each
+    /// is validated and idempotent as in [`Self::record_activity`]; the new
+    /// ones are written together. Results are in input order.
+    pub fn record_activities(
+        &self,
+        set: &PolicySet,
+        batch: Vec<NewActivity>,
+        now: Timestamp,
+    ) -> R<Vec<R<(Activity, bool)>>> {
+        let people: HashMap<String, Person> = self
+            .store
+            .people()?
+            .into_iter()
+            .map(|p| (p.id.clone(), p))
+            .collect();
+        let _g = self.lock()?;
+        let mut pairs = Vec::new();
+        let mut seen: HashMap<Vec<u8>, Activity> = HashMap::new();
+        let mut totals: BTreeMap<(String, u32), TotalsBucket> = BTreeMap::new();
+        let mut out = Vec::with_capacity(batch.len());
+        for a in batch {
+            let r = self
+                .check_activity(set, &people, a, now)
+                .and_then(|record| {
+                    let id_key = key(&["a", &record.person, &record.key]);
+                    let old = match seen.get(&id_key) {
+                        Some(a) => Some(a.clone()),
+                        None => match self.store.ledger_get(&id_key)? {
+                            Some(b) => Some(dec::<Activity>(&b)?),
+                            None => None,
+                        },
+                    };
+                    if let Some(old) = old {
+                        return Self::same_activity(old, record);
+                    }
+                    let tk = (record.period.clone(), ledger::bucket_of(&record.person));
+                    if !totals.contains_key(&tk) {
+                        let t = match self.store.ledger_get(&TotalsBucket::key(&tk.0, tk.1))? {
+                            Some(b) => TotalsBucket::read(&b)?,
+                            None => TotalsBucket::default(),
+                        };
+                        totals.insert(tk.clone(), t);
+                    }
+                    if let Some(t) = totals.get_mut(&tk) {
+                        t.0.entry(record.person.clone()).or_default().add(
+                            &record.kind,
+                            record.quantity,
+                            record.unit.as_deref(),
+                        );
+                    }
+                    pairs.push((id_key.clone(), enc(&record)?));
+                    seen.insert(id_key, record.clone());
+                    Ok((record, true))
+                });
+            out.push(r);
+        }
+        for ((period, bucket), t) in totals {
+            pairs.push((TotalsBucket::key(&period, bucket), t.write()));
+        }
+        if !pairs.is_empty() {
+            self.store.ledger_put(pairs)?;
+        }
+        Ok(out)
+    }
+
+    fn same_activity(old: Activity, new: Activity) -> R<(Activity, bool)> {
+        let same = Activity {
+            recorded_at: old.recorded_at,
+            ..new.clone()
+        };
+        if same == old {
+            Ok((old, false))
+        } else {
+            Err(IncentiveError::KeyReused {
+                key: new.key,
+                what: "activity",
+            })
+        }
+    }
+
+    fn check_activity(
+        &self,
+        set: &PolicySet,
+        people: &HashMap<String, Person>,
+        a: NewActivity,
+        now: Timestamp,
+    ) -> R<Activity> {
         if a.key.is_empty() {
             return Err(invalid("key", "is required (it makes retries safe)"));
         }
@@ -468,8 +608,13 @@ impl Incentives {
             ));
         }
         let period = Period::parse(&a.period, set.utc_offset())?;
-        let person = self.person(&a.person)?;
-        let scheme = self.scheme(set, &person)?;
+        let person = people
+            .get(&a.person)
+            .ok_or_else(|| IncentiveError::UnknownPerson {
+                id: a.person.clone(),
+                help: help_for(&a.person, people.keys().map(String::as_str)),
+            })?;
+        let scheme = self.scheme(set, person)?;
         if !scheme.activities.contains(&a.kind) {
             return Err(IncentiveError::UnknownRule {
                 what: "activity kind",
@@ -485,64 +630,41 @@ impl Incentives {
                 ),
             });
         }
-        let record = Activity {
-            person: a.person.clone(),
+        Ok(Activity {
+            person: a.person,
             kind: a.kind,
             quantity: a.quantity.normalize(),
             period: period.key(),
             unit: a.unit,
-            key: a.key.clone(),
+            key: a.key,
             note: a.note,
             recorded_at: now,
-        };
-        let _g = self.write.lock().map_err(|_| lock_failed())?;
-        let id_key = key(&["a", &a.person, &a.key]);
-        if let Some(old) = self.store.ledger_get(&id_key)? {
-            let old: Activity = dec(&old)?;
-            let same = Activity {
-                recorded_at: old.recorded_at,
-                ..record.clone()
-            };
-            return if same == old {
-                Ok((old, false))
-            } else {
-                Err(IncentiveError::KeyReused {
-                    key: a.key,
-                    what: "activity",
-                })
-            };
-        }
-        let bytes = enc(&record)?;
-        self.store.ledger_put(vec![
-            (id_key, bytes.clone()),
-            (
-                key(&["A", &record.period, &record.person, &record.key]),
-                bytes,
-            ),
-        ])?;
-        Ok((record, true))
+        })
     }
 
     /// Recorded activity of a period (and a person, if given).
     pub fn activities(&self, period: &str, person: Option<&str>) -> R<Vec<Activity>> {
         let prefix = match person {
-            Some(p) => key(&["A", period, p, ""]),
-            None => key(&["A", period, ""]),
+            Some(p) => key(&["a", p, ""]),
+            None => key(&["a", ""]),
         };
         let mut out = Vec::new();
         let mut failed = None;
-        self.store.ledger_scan(&prefix, &mut |_, v| match dec(v) {
-            Ok(a) => {
-                out.push(a);
-                true
-            }
-            Err(e) => {
-                failed = Some(e);
-                false
-            }
-        })?;
+        self.store
+            .ledger_scan(&prefix, &mut |_, v| match dec::<Activity>(v) {
+                Ok(a) => {
+                    if a.period == period {
+                        out.push(a);
+                    }
+                    true
+                }
+                Err(e) => {
+                    failed = Some(e);
+                    false
+                }
+            })?;
         match failed {
-            Some(e) => Err(e),
+            Some(e) => Err(e.into()),
             None => Ok(out),
         }
     }
@@ -553,27 +675,31 @@ impl Incentives {
         person: &Person,
         period: &Period,
         figures: Option<&Figures>,
-    ) -> R<(Breakdown, Value)> {
+    ) -> R<(Breakdown, crate::case::Why)> {
         let empty = Figures::default();
         let stats = figures.unwrap_or(&empty).to_rhai(&scheme.activities);
-        let person_json = serde_json::json!({
-            "编号": person.id, "姓名": person.name, "角色": person.role,
-            "网格": person.unit, "党员": person.party_member,
-        });
-        let days = (period.end - period.start) / 86_400;
-        let period_map = rhai_map(vec![
-            ("月份", Dynamic::from(period.key())),
-            ("天数", Dynamic::from_int(days)),
-        ]);
-        let shown = crate::subsidy::context_json(&stats);
-        let b = scheme.compute(
-            set,
-            &[
-                ("统计", stats),
-                ("人员", json_to_dynamic(&person_json)),
-                ("期间", period_map),
-            ],
-        )?;
+        let shown = crate::case::Why::new(&crate::value::ExactJson(&stats));
+        // Shared, so each calc gets it without a deep copy.
+        let mut context = vec![("统计", stats.into_shared())];
+        // Only what the scheme's calcs take.
+        if scheme.takes("人员") {
+            let person_json = serde_json::json!({
+                "编号": person.id, "姓名": person.name, "角色": person.role,
+                "网格": person.unit, "党员": person.party_member,
+            });
+            context.push(("人员", json_to_dynamic(&person_json)));
+        }
+        if scheme.takes("期间") {
+            let days = (period.end - period.start) / 86_400;
+            context.push((
+                "期间",
+                rhai_map(vec![
+                    ("月份", Dynamic::from(period.key())),
+                    ("天数", Dynamic::from_int(days)),
+                ]),
+            ));
+        }
+        let b = scheme.compute(set, &context)?;
         Ok((b, shown))
     }
 
@@ -604,33 +730,221 @@ impl Incentives {
         })
     }
 
-    fn latest(&self, period: &str, person: &str) -> R<Option<Settlement>> {
-        let mut last = None;
+    /// The person index of a period: bucket → (person → places).
+    fn buckets(&self, period: &str) -> R<BTreeMap<u32, Bucket>> {
+        let prefix = key(&["X", period, ""]);
+        let mut out = BTreeMap::new();
         let mut failed = None;
-        self.store
-            .ledger_scan(&key(&["s", period, person, ""]), &mut |_, v| {
-                match dec::<Settlement>(v) {
-                    Ok(s) => last = Some(s),
-                    Err(e) => {
-                        failed = Some(e);
-                        return false;
-                    }
+        self.store.ledger_scan(&prefix, &mut |k, v| {
+            let n = std::str::from_utf8(k.get(prefix.len()..).unwrap_or_default())
+                .ok()
+                .and_then(|t| t.parse::<u32>().ok());
+            match (n, dec::<Bucket>(v)) {
+                (Some(n), Ok(b)) => {
+                    out.insert(n, b);
+                    true
                 }
-                true
-            })?;
+                (_, Err(e)) => {
+                    failed = Some(e);
+                    false
+                }
+                (None, _) => {
+                    failed = Some(storage("a bad person-index key"));
+                    false
+                }
+            }
+        })?;
         match failed {
-            Some(e) => Err(e),
-            None => Ok(last),
+            Some(e) => Err(e.into()),
+            None => Ok(out),
         }
     }
 
-    fn settlement_key(s: &Settlement) -> Vec<u8> {
-        key(&["s", &s.period, &s.person, &format!("{:010}", s.seq)])
+    /// Reads the settlements at `places` (chunks read once each).
+    fn read_places(&self, period: &str, wanted: &[(String, Place)]) -> R<Vec<Settlement>> {
+        let mut chunks: HashMap<(u32, u32), Vec<Settlement>> = HashMap::new();
+        let mut out = Vec::with_capacity(wanted.len());
+        for (person, place) in wanted {
+            let ck = (place.run, place.chunk);
+            if let std::collections::hash_map::Entry::Vacant(slot) = chunks.entry(ck) {
+                let list = match self.store.ledger_get(&ledger::chunk_key(
+                    period,
+                    place.run,
+                    place.chunk,
+                ))? {
+                    Some(b) => dec::<Vec<Settlement>>(&b)?,
+                    None => {
+                        return Err(IncentiveError::Store(storage(format!(
+                            "settlement chunk {}/{} of {period} is missing",
+                            place.run, place.chunk
+                        ))))
+                    }
+                };
+                slot.insert(list);
+            }
+            if let Some(s) = chunks
+                .get(&ck)
+                .and_then(|l| l.iter().find(|s| s.person == *person && s.seq == place.seq))
+            {
+                out.push(s.clone());
+            }
+        }
+        self.fill_params(&mut out)?;
+        Ok(out)
     }
 
-    /// Settles `period` for `persons` (every person a scheme pays when
-    /// empty). A person settled before keeps the earlier record. Computing
-    /// runs on `threads` threads; all new records are written at once.
+    fn latest(&self, period: &str, person: &str) -> R<Option<Settlement>> {
+        let b = ledger::bucket_of(person);
+        let bucket = match self.store.ledger_get(&ledger::bucket_key(period, b))? {
+            Some(v) => dec::<Bucket>(&v)?,
+            None => return Ok(None),
+        };
+        let Some(place) = bucket.get(person).and_then(|p| p.last()) else {
+            return Ok(None);
+        };
+        Ok(self
+            .read_places(period, &[(person.to_string(), *place)])?
+            .pop())
+    }
+
+    /// Writes a run of new settlements: chunks, the updated index buckets,
+    /// the run counter and the parameter record, in one batch.
+    fn write_run(
+        &self,
+        set: &PolicySet,
+        period: &str,
+        chunks: Vec<EncodedChunk>,
+        buckets: &mut BTreeMap<u32, Bucket>,
+    ) -> R<()> {
+        if chunks.is_empty() {
+            return Ok(());
+        }
+        let run: u32 = match self.store.ledger_get(&ledger::run_counter_key(period))? {
+            Some(b) => dec(&b)?,
+            None => 1,
+        };
+        let mut pairs = Vec::with_capacity(chunks.len() + 260);
+        let mut touched = BTreeSet::new();
+        for c in chunks {
+            for (person, seq) in c.members {
+                let b = ledger::bucket_of(&person);
+                buckets
+                    .entry(b)
+                    .or_default()
+                    .entry(person)
+                    .or_default()
+                    .push(Place {
+                        run,
+                        chunk: c.number,
+                        seq,
+                    });
+                touched.insert(b);
+            }
+            pairs.push((ledger::chunk_key(period, run, c.number), c.bytes));
+        }
+        for b in touched {
+            if let Some(bucket) = buckets.get(&b) {
+                pairs.push((ledger::bucket_key(period, b), enc(bucket)?));
+            }
+        }
+        pairs.push((ledger::run_counter_key(period), enc(&(run + 1))?));
+        pairs.push(Self::params_record(set, period)?);
+        self.store.ledger_put(pairs)?;
+        Ok(())
+    }
+
+    /// Encodes settlements into chunks numbered from `first`.
+    fn encode_chunks(list: &mut [Settlement], first: u32) -> R<Vec<EncodedChunk>> {
+        let mut out = Vec::new();
+        for (i, chunk) in list.chunks_mut(ledger::CHUNK).enumerate() {
+            let n = u32::try_from(i).map_err(|_| invalid("persons", "too many"))?;
+            out.push(EncodedChunk {
+                number: first + n,
+                members: chunk.iter().map(|s| (s.person.clone(), s.seq)).collect(),
+                bytes: Self::encode_chunk(chunk)?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Settlements as stored: without the parameter values of their line
+    /// items, which are stored once per period and policy version.
+    fn encode_chunk(chunk: &mut [Settlement]) -> R<Vec<u8>> {
+        let mut saved: Vec<Params> = Vec::new();
+        for s in chunk.iter_mut() {
+            for l in s
+                .breakdown
+                .components
+                .iter_mut()
+                .chain(s.breakdown.factors.iter_mut())
+            {
+                saved.push(std::mem::take(&mut l.params));
+            }
+        }
+        let mut bytes = Vec::with_capacity(chunk.len() * 1024);
+        let written = serde_json::to_writer(&mut bytes, &chunk).map_err(|e| storage(e.to_string()));
+        let mut saved = saved.into_iter();
+        for s in chunk.iter_mut() {
+            for l in s
+                .breakdown
+                .components
+                .iter_mut()
+                .chain(s.breakdown.factors.iter_mut())
+            {
+                l.params = saved.next().unwrap_or_default();
+            }
+        }
+        written?;
+        Ok(bytes)
+    }
+
+    /// The parameter record of a period and version: calc → params.
+    fn params_record(set: &PolicySet, period: &str) -> R<(Vec<u8>, Vec<u8>)> {
+        let all: BTreeMap<&str, &Params> = set
+            .subsidies
+            .values()
+            .flat_map(|s| s.params.iter().map(|(k, v)| (k.as_str(), v)))
+            .collect();
+        Ok((ledger::params_key(period, &set.hash), enc(&all)?))
+    }
+
+    /// Puts the parameter values back into stored settlements.
+    fn fill_params(&self, list: &mut [Settlement]) -> R<()> {
+        let mut cache: HashMap<(String, String), BTreeMap<String, Params>> = HashMap::new();
+        for s in list {
+            let k = (s.period.clone(), s.breakdown.policy_version.clone());
+            if !cache.contains_key(&k) {
+                let rec = match self.store.ledger_get(&ledger::params_key(&k.0, &k.1))? {
+                    Some(b) => dec(&b)?,
+                    None => BTreeMap::new(),
+                };
+                cache.insert(k.clone(), rec);
+            }
+            let Some(params) = cache.get(&k) else {
+                continue;
+            };
+            for l in s
+                .breakdown
+                .components
+                .iter_mut()
+                .chain(s.breakdown.factors.iter_mut())
+            {
+                if l.params.is_empty() {
+                    if let Some(p) = params.get(&l.calc) {
+                        l.params = p.clone();
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Settles `period` for `persons`, or for every person a scheme pays
+    /// when `persons` is empty. A person settled before keeps the earlier
+    /// record. Figures are gathered once; subsidies are computed on
+    /// `threads` threads; the new records are written in one batch. The
+    /// summary lists the settlements of named persons (for a whole period,
+    /// use [`Self::settlements`]).
     pub fn settle(
         &self,
         set: &PolicySet,
@@ -640,7 +954,16 @@ impl Incentives {
         threads: usize,
     ) -> R<SettleSummary> {
         let period = Period::parse(period, set.utc_offset())?;
-        let people = self.store.people()?;
+        let pk = period.key();
+        let (people, gathered) = std::thread::scope(|s| {
+            let g = s.spawn(|| gather(self.store.as_ref(), &period));
+            let people = self.store.people();
+            let g = g
+                .join()
+                .unwrap_or_else(|_| Err(IncentiveError::Store(storage("gathering failed"))));
+            (people, g)
+        });
+        let people = people?;
         let chosen: Vec<&Person> = if persons.is_empty() {
             people
                 .iter()
@@ -661,44 +984,35 @@ impl Incentives {
             }
             v
         };
-        let _g = self.write.lock().map_err(|_| lock_failed())?;
-        let mut done: HashMap<String, Settlement> = HashMap::new();
-        let mut failed = None;
-        self.store
-            .ledger_scan(&key(&["s", &period.key(), ""]), &mut |_, v| {
-                match dec::<Settlement>(v) {
-                    Ok(s) => {
-                        done.insert(s.person.clone(), s);
-                    }
-                    Err(e) => {
-                        failed = Some(e);
-                        return false;
-                    }
-                }
-                true
-            })?;
-        if let Some(e) = failed {
-            return Err(e);
-        }
+        let _g = self.lock()?;
+        let mut buckets = self.buckets(&pk)?;
+        let settled = |id: &str| {
+            buckets
+                .get(&ledger::bucket_of(id))
+                .and_then(|b| b.get(id))
+                .and_then(|v| v.last())
+                .copied()
+        };
         let todo: Vec<&Person> = chosen
             .iter()
             .copied()
-            .filter(|p| !done.contains_key(&p.id))
+            .filter(|p| settled(&p.id).is_none())
             .collect();
-        let figures = if todo.is_empty() {
-            HashMap::new()
-        } else {
-            gather(self.store.as_ref(), &period)?
-        };
+        let existing: Vec<(String, Place)> = chosen
+            .iter()
+            .filter_map(|p| settled(&p.id).map(|pl| (p.id.clone(), pl)))
+            .collect();
+        let figures = gathered?;
         let threads = threads.clamp(1, todo.len().max(1));
         let chunk = todo.len().div_ceil(threads).max(1);
-        let computed: Vec<R<Vec<Settlement>>> = std::thread::scope(|scope| {
+        let computed: Vec<R<(Vec<Settlement>, Vec<EncodedChunk>)>> = std::thread::scope(|scope| {
             let handles: Vec<_> = todo
                 .chunks(chunk)
-                .map(|part| {
+                .enumerate()
+                .map(|(t, part)| {
                     let figures = &figures;
                     let period = &period;
-                    scope.spawn(move || -> R<Vec<Settlement>> {
+                    scope.spawn(move || -> R<(Vec<Settlement>, Vec<EncodedChunk>)> {
                         let mut out = Vec::with_capacity(part.len());
                         for p in part {
                             let Some(scheme) = set.subsidies.get(&p.role) else {
@@ -719,7 +1033,11 @@ impl Incentives {
                                 reason: None,
                             });
                         }
-                        Ok(out)
+                        // Each thread encodes its own chunks (numbered apart).
+                        let first = u32::try_from(t * 100_000)
+                            .map_err(|_| invalid("persons", "too many"))?;
+                        let encoded = Self::encode_chunks(&mut out, first)?;
+                        Ok((out, encoded))
                     })
                 })
                 .collect();
@@ -727,50 +1045,52 @@ impl Incentives {
                 .into_iter()
                 .map(|h| {
                     h.join().unwrap_or_else(|_| {
-                        Err(IncentiveError::Store(CaseError::Storage {
-                            message: "a settlement worker failed".into(),
-                        }))
+                        Err(IncentiveError::Store(storage("a settlement worker failed")))
                     })
                 })
                 .collect()
         });
         let mut new = Vec::with_capacity(todo.len());
+        let mut chunks = Vec::new();
         for part in computed {
-            new.extend(part?);
+            let (list, encoded) = part?;
+            new.extend(list);
+            chunks.extend(encoded);
         }
-        let mut pairs = Vec::with_capacity(new.len());
-        for s in &new {
-            pairs.push((Self::settlement_key(s), enc(s)?));
-        }
-        if !pairs.is_empty() {
-            self.store.ledger_put(pairs)?;
-        }
+        self.write_run(set, &pk, chunks, &mut buckets)?;
+        // Freeing a month of figures takes a while: not on the caller's time.
+        std::thread::spawn(move || drop(figures));
         let mut summary = SettleSummary {
-            period: period.key(),
+            period: pk.clone(),
             created: new.len() as u64,
+            existing: existing.len() as u64,
             ..SettleSummary::default()
         };
-        let new_ids: HashSet<String> = new.iter().map(|s| s.person.clone()).collect();
-        let mut all: HashMap<String, Settlement> =
-            new.into_iter().map(|s| (s.person.clone(), s)).collect();
-        for p in &chosen {
-            if !new_ids.contains(&p.id) {
-                if let Some(s) = done.remove(&p.id) {
-                    summary.existing += 1;
-                    all.insert(p.id.clone(), s);
-                }
-            }
-        }
-        let mut list: Vec<Settlement> = all.into_values().collect();
-        list.sort_by(|a, b| a.person.cmp(&b.person));
-        for s in &list {
+        for s in &new {
             summary.total += s
                 .breakdown
                 .total
                 .parse::<Decimal>()
                 .unwrap_or(Decimal::ZERO);
         }
-        summary.settlements = list;
+        let old = if persons.is_empty() {
+            // Totals of earlier settlements come from their chunks.
+            self.read_places(&pk, &existing)?
+        } else {
+            self.read_places(&pk, &existing)?
+        };
+        for s in &old {
+            summary.total += s
+                .breakdown
+                .total
+                .parse::<Decimal>()
+                .unwrap_or(Decimal::ZERO);
+        }
+        if !persons.is_empty() {
+            let mut list: Vec<Settlement> = new.into_iter().chain(old).collect();
+            list.sort_by(|a, b| a.person.cmp(&b.person));
+            summary.settlements = list;
+        }
         Ok(summary)
     }
 
@@ -790,19 +1110,20 @@ impl Incentives {
         let p = self.person(person)?;
         let scheme = self.scheme(set, &p)?;
         let period = Period::parse(period, set.utc_offset())?;
-        let _g = self.write.lock().map_err(|_| lock_failed())?;
-        let Some(prev) = self.latest(&period.key(), &p.id)? else {
+        let pk = period.key();
+        let _g = self.lock()?;
+        let Some(prev) = self.latest(&pk, &p.id)? else {
             return Err(IncentiveError::NotSettled {
                 person: p.id.clone(),
-                period: period.key(),
+                period: pk,
             });
         };
         let figures = gather(self.store.as_ref(), &period)?;
         let (breakdown, stats) = Self::compute(set, scheme, &p, &period, figures.get(&p.id))?;
         let seq = prev.seq + 1;
-        let s = Settlement {
-            id: format!("{}/{}/{seq}", period.key(), p.id),
-            period: period.key(),
+        let mut new = vec![Settlement {
+            id: format!("{pk}/{}/{seq}", p.id),
+            period: pk.clone(),
             person: p.id.clone(),
             name: p.name.clone(),
             seq,
@@ -811,221 +1132,25 @@ impl Incentives {
             settled_at: now,
             corrects: Some(prev.id),
             reason: Some(reason.to_string()),
-        };
-        self.store
-            .ledger_put(vec![(Self::settlement_key(&s), enc(&s)?)])?;
-        Ok(s)
+        }];
+        let mut buckets = self.buckets(&pk)?;
+        let chunks = Self::encode_chunks(&mut new, 0)?;
+        self.write_run(set, &pk, chunks, &mut buckets)?;
+        new.pop()
+            .ok_or_else(|| IncentiveError::Store(storage("the correction was not kept")))
     }
 
     /// Stored settlements of a period (every record, corrections included),
     /// of one person if given, in person then sequence order.
     pub fn settlements(&self, period: &str, person: Option<&str>) -> R<Vec<Settlement>> {
-        let prefix = match person {
-            Some(p) => key(&["s", period, p, ""]),
-            None => key(&["s", period, ""]),
-        };
-        let mut out = Vec::new();
-        let mut failed = None;
-        self.store.ledger_scan(&prefix, &mut |_, v| match dec(v) {
-            Ok(s) => {
-                out.push(s);
-                true
-            }
-            Err(e) => {
-                failed = Some(e);
-                false
-            }
-        })?;
-        match failed {
-            Some(e) => Err(e),
-            None => Ok(out),
-        }
-    }
-
-    fn balance_of(&self, resident: &str) -> R<Balance> {
-        match self.store.ledger_get(&key(&["b", resident]))? {
-            Some(b) => dec(&b),
-            None => Ok(Balance::default()),
-        }
-    }
-
-    /// A resident's balance.
-    pub fn balance(&self, resident: &str) -> R<i64> {
-        Ok(self.balance_of(resident)?.balance)
-    }
-
-    /// A resident's ledger, oldest first.
-    pub fn history(&self, resident: &str) -> R<Vec<PointsEntry>> {
-        let mut out = Vec::new();
-        let mut failed = None;
-        self.store
-            .ledger_scan(&key(&["p", resident, ""]), &mut |_, v| match dec(v) {
-                Ok(e) => {
-                    out.push(e);
-                    true
-                }
-                Err(e) => {
-                    failed = Some(e);
-                    false
-                }
-            })?;
-        match failed {
-            Some(e) => Err(e),
-            None => Ok(out),
-        }
-    }
-
-    /// Earns points by an earning rule (points per unit × `quantity`).
-    #[allow(clippy::too_many_arguments)]
-    pub fn earn(
-        &self,
-        set: &PolicySet,
-        resident: &str,
-        rule: &str,
-        quantity: Decimal,
-        key_: &str,
-        note: Option<String>,
-        now: Timestamp,
-    ) -> R<(PointsEntry, bool)> {
-        self.points_entry(set, resident, rule, quantity, key_, note, now, true)
-    }
-
-    /// Redeems points by a redemption rule (points per unit × `quantity`,
-    /// e.g. per 元 of property fee); refused when the balance is short.
-    #[allow(clippy::too_many_arguments)]
-    pub fn redeem(
-        &self,
-        set: &PolicySet,
-        resident: &str,
-        rule: &str,
-        quantity: Decimal,
-        key_: &str,
-        note: Option<String>,
-        now: Timestamp,
-    ) -> R<(PointsEntry, bool)> {
-        self.points_entry(set, resident, rule, quantity, key_, note, now, false)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn points_entry(
-        &self,
-        set: &PolicySet,
-        resident: &str,
-        rule: &str,
-        quantity: Decimal,
-        key_: &str,
-        note: Option<String>,
-        now: Timestamp,
-        earn: bool,
-    ) -> R<(PointsEntry, bool)> {
-        if resident.trim().is_empty() {
-            return Err(invalid("resident", "is required"));
-        }
-        if key_.is_empty() {
-            return Err(invalid("key", "is required (it makes retries safe)"));
-        }
-        if quantity <= Decimal::ZERO {
-            return Err(invalid(
-                "quantity",
-                format!("`{quantity}` is not above zero"),
-            ));
-        }
-        let Some(rules) = &set.points else {
-            return Err(IncentiveError::UnknownRule {
-                what: "points scheme",
-                name: rule.to_string(),
-                help: Some("the active policy has no `points` block".into()),
-            });
-        };
-        let (table, what) = if earn {
-            (&rules.earn, "earning rule")
-        } else {
-            (&rules.redeem, "redemption rule")
-        };
-        let Some(rate) = table.get(rule) else {
-            return Err(IncentiveError::UnknownRule {
-                what,
-                name: rule.to_string(),
-                help: help_for(rule, table.keys().map(String::as_str)).or_else(|| {
-                    Some(format!(
-                        "known: {}",
-                        table.keys().cloned().collect::<Vec<_>>().join(", ")
-                    ))
-                }),
-            });
-        };
-        let exact = Decimal::from(*rate) * quantity;
-        if !exact.fract().is_zero() {
-            return Err(invalid(
-                "quantity",
-                format!("{quantity} × {rate} points is {exact}: it must come to whole points"),
-            ));
-        }
-        let points = rust_decimal::prelude::ToPrimitive::to_i64(&exact)
-            .ok_or_else(|| invalid("quantity", "is too large"))?;
-        let signed = if earn { points } else { -points };
-        let _g = self.write.lock().map_err(|_| lock_failed())?;
-        let idem = key(&["k", resident, key_]);
-        if let Some(seq) = self.store.ledger_get(&idem)? {
-            let seq: u64 = dec(&seq)?;
-            let old: PointsEntry =
-                match self
-                    .store
-                    .ledger_get(&key(&["p", resident, &format!("{seq:016}")]))?
-                {
-                    Some(b) => dec(&b)?,
-                    None => {
-                        return Err(IncentiveError::Store(CaseError::Storage {
-                            message: format!("points entry {seq} of `{resident}` is missing"),
-                        }))
-                    }
-                };
-            let same = old.kind == if earn { "earn" } else { "redeem" }
-                && old.rule == rule
-                && old.quantity == quantity.normalize();
-            return if same {
-                Ok((old, false))
-            } else {
-                Err(IncentiveError::KeyReused {
-                    key: key_.to_string(),
-                    what: "points entry",
-                })
-            };
-        }
-        let b = self.balance_of(resident)?;
-        let after = b.balance + signed;
-        if after < 0 {
-            return Err(IncentiveError::InsufficientPoints {
-                resident: resident.to_string(),
-                balance: b.balance,
-                needed: points,
-            });
-        }
-        let seq = b.next + 1;
-        let entry = PointsEntry {
-            resident: resident.to_string(),
-            seq,
-            kind: if earn { "earn" } else { "redeem" }.to_string(),
-            rule: rule.to_string(),
-            quantity: quantity.normalize(),
-            points: signed,
-            balance: after,
-            key: key_.to_string(),
-            note,
-            at: now,
-            policy_version: set.hash.to_string(),
-        };
-        self.store.ledger_put(vec![
-            (key(&["p", resident, &format!("{seq:016}")]), enc(&entry)?),
-            (
-                key(&["b", resident]),
-                enc(&Balance {
-                    balance: after,
-                    next: seq,
-                })?,
-            ),
-            (idem, enc(&seq)?),
-        ])?;
-        Ok((entry, true))
+        let buckets = self.buckets(period)?;
+        let mut wanted: Vec<(String, Place)> = buckets
+            .values()
+            .flat_map(|b| b.iter())
+            .filter(|(p, _)| person.is_none_or(|x| x == p.as_str()))
+            .flat_map(|(p, places)| places.iter().map(move |pl| (p.clone(), *pl)))
+            .collect();
+        wanted.sort_by(|a, b| (a.0.as_str(), a.1.seq).cmp(&(b.0.as_str(), b.1.seq)));
+        self.read_places(period, &wanted)
     }
 }

@@ -472,6 +472,41 @@ pub trait Store: Send + Sync {
     fn units(&self) -> Result<Vec<Unit>, CaseError>;
     fn put_people(&self, people: &[Person]) -> Result<(), CaseError>;
     fn people(&self) -> Result<Vec<Person>, CaseError>;
+    /// Every applied case as its stored JSON, in id order, until `f` returns
+    /// false: for readers that need a few fields of every case.
+    fn scan_case_json(&self, f: &mut dyn FnMut(&[u8]) -> bool) -> Result<(), CaseError> {
+        let mut failed = None;
+        self.scan_cases(&mut |c| match serde_json::to_vec(&c) {
+            Ok(b) => f(&b),
+            Err(e) => {
+                failed = Some(storage(e));
+                false
+            }
+        })?;
+        failed.map_or(Ok(()), Err)
+    }
+    /// [`Self::scan_case_json`] for ids in `from..to`.
+    fn scan_case_json_range(
+        &self,
+        from: CaseId,
+        to: CaseId,
+        f: &mut dyn FnMut(&[u8]) -> bool,
+    ) -> Result<(), CaseError> {
+        let mut failed = None;
+        self.scan_cases_from(from, &mut |c| {
+            if c.id >= to {
+                return false;
+            }
+            match serde_json::to_vec(&c) {
+                Ok(b) => f(&b),
+                Err(e) => {
+                    failed = Some(storage(e));
+                    false
+                }
+            }
+        })?;
+        failed.map_or(Ok(()), Err)
+    }
     /// Incentive ledgers (activities, settlements, points): writes every
     /// pair at once, durably.
     fn ledger_put(&self, pairs: Vec<(Vec<u8>, Vec<u8>)>) -> Result<(), CaseError>;
@@ -572,6 +607,8 @@ pub struct SledStore {
     data: sled::Tree,
     units: sled::Tree,
     people: sled::Tree,
+    /// The people, read once (settlements read all of them).
+    people_cache: Mutex<Option<Arc<Vec<Person>>>>,
     policies: sled::Tree,
     ledger: sled::Tree,
     feed: Arc<Feed>,
@@ -645,6 +682,7 @@ impl SledStore {
             feed,
             units: tree("units")?,
             people: tree("people")?,
+            people_cache: Mutex::new(None),
             db,
             data,
             overlay,
@@ -1015,6 +1053,31 @@ impl Store for SledStore {
         Ok(())
     }
 
+    fn scan_case_json_range(
+        &self,
+        from: CaseId,
+        to: CaseId,
+        f: &mut dyn FnMut(&[u8]) -> bool,
+    ) -> Result<(), CaseError> {
+        for kv in self.data.range(&case_key(from)[..]..&case_key(to)[..]) {
+            let (_, v) = kv.map_err(storage)?;
+            if !f(split_record(&v)?.0) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn scan_case_json(&self, f: &mut dyn FnMut(&[u8]) -> bool) -> Result<(), CaseError> {
+        for kv in self.data.scan_prefix([CASE]) {
+            let (_, v) = kv.map_err(storage)?;
+            if !f(split_record(&v)?.0) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     fn scan_cases_from(
         &self,
         from: CaseId,
@@ -1084,15 +1147,30 @@ impl Store for SledStore {
         for p in people {
             batch.insert(p.id.as_bytes(), encode(p)?);
         }
+        let mut cache = self
+            .people_cache
+            .lock()
+            .map_err(|_| storage("the people cache is poisoned"))?;
+        *cache = None;
         self.people.apply_batch(batch).map_err(storage)?;
         self.db.flush().map(|_| ()).map_err(storage)
     }
 
     fn people(&self) -> Result<Vec<Person>, CaseError> {
-        self.people
+        let mut cache = self
+            .people_cache
+            .lock()
+            .map_err(|_| storage("the people cache is poisoned"))?;
+        if let Some(all) = cache.as_ref() {
+            return Ok(all.as_ref().clone());
+        }
+        let all: Vec<Person> = self
+            .people
             .iter()
             .map(|kv| decode(&kv.map_err(storage)?.1))
-            .collect()
+            .collect::<Result<_, _>>()?;
+        *cache = Some(Arc::new(all.clone()));
+        Ok(all)
     }
 
     fn ledger_put(&self, pairs: Vec<(Vec<u8>, Vec<u8>)>) -> Result<(), CaseError> {

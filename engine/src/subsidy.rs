@@ -16,9 +16,11 @@ use wangge_dsl::suggest::help_for;
 use wangge_dsl::Diagnostic;
 
 use crate::error::EvalError;
-use crate::explain::Explanation;
 use crate::policy::{Evaluable, PolicySet};
 use crate::value::dynamic_to_json;
+
+/// Parameter values a calc used, shared by every line item that shows them.
+pub type Params = Arc<BTreeMap<String, Value>>;
 
 /// What a subsidy calc may take, by parameter name.
 pub const CONTEXT: &[&str] = &["统计", "人员", "期间"];
@@ -32,6 +34,12 @@ pub struct CompiledSubsidy {
     pub components: Vec<(String, String)>,
     /// `(factor, calc, components it multiplies; empty = all)`.
     pub factors: Vec<(String, String, Vec<String>)>,
+    /// The `param`s each calc uses, with their values (fixed per version).
+    #[serde(skip)]
+    pub params: BTreeMap<String, Params>,
+    /// The parameters the calcs take (`统计`, `人员`, `期间`).
+    #[serde(skip)]
+    pub inputs: Vec<String>,
     pub floor: Option<Decimal>,
     pub cap: Option<Decimal>,
     pub round: RoundMode,
@@ -142,6 +150,16 @@ pub(crate) fn compile_subsidies(
             continue;
         }
         spans.insert(s.role.name.clone(), s.role.span);
+        let params = s
+            .components
+            .iter()
+            .map(|(_, c)| c)
+            .chain(s.factors.iter().map(|(_, c, _)| c))
+            .filter_map(|c| match items.get(&c.name) {
+                Some(Evaluable::Calc(cc)) => Some((c.name.clone(), Arc::new(cc.param_values()))),
+                _ => None,
+            })
+            .collect();
         out.insert(
             s.role.name.clone(),
             Arc::new(CompiledSubsidy {
@@ -166,7 +184,19 @@ pub(crate) fn compile_subsidies(
                 floor: money(&s.floor),
                 cap: money(&s.cap),
                 round: s.round.map_or(RoundMode::HalfUp, |(m, _)| m),
+                params,
                 activities: s.activities.iter().map(|a| a.name.clone()).collect(),
+                inputs: s
+                    .components
+                    .iter()
+                    .map(|(_, c)| c)
+                    .chain(s.factors.iter().map(|(_, c, _)| c))
+                    .filter_map(|c| match items.get(&c.name) {
+                        Some(Evaluable::Calc(cc)) => Some(cc.params.clone()),
+                        _ => None,
+                    })
+                    .flatten()
+                    .collect(),
             }),
         );
     }
@@ -217,8 +247,10 @@ pub struct LineItem {
     pub calc: String,
     /// Money as a decimal string (`"860.00"`) or, for factors, the exact number.
     pub value: String,
-    /// The `param`s the calc used, with their values.
-    pub params: BTreeMap<String, Value>,
+    /// The `param`s the calc used, with their values. Stored settlements
+    /// keep them once per period and version (see `incentives.rs`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: Params,
 }
 
 /// A subsidy computed for one person and period, with how it came about.
@@ -274,6 +306,11 @@ fn decimal_of(v: &Value, calc: &str) -> Result<Decimal, EvalError> {
 }
 
 impl CompiledSubsidy {
+    /// Whether any of its calcs takes `input`.
+    pub fn takes(&self, input: &str) -> bool {
+        self.inputs.iter().any(|i| i == input)
+    }
+
     /// Computes the subsidy from the context (`统计`, `人员`, `期间` as rhai
     /// values; `统计` carries exact decimals).
     pub fn compute(
@@ -299,21 +336,14 @@ impl CompiledSubsidy {
                         .unwrap_or(Dynamic::UNIT)
                 })
                 .collect();
-            let d = c.evaluate_dynamic(set.host(), args, &set.hash)?;
-            let params = match &d.explanation {
-                Explanation::Calc { params, .. } => params
-                    .iter()
-                    .map(|p| (p.name.clone(), p.value.clone()))
-                    .collect(),
-                _ => BTreeMap::new(),
-            };
+            let result = c.run_dynamic(set.host(), args)?;
             Ok((
-                d.result.clone(),
+                result,
                 LineItem {
                     name: String::new(),
                     calc: calc.to_string(),
                     value: String::new(),
-                    params,
+                    params: self.params.get(calc).cloned().unwrap_or_default(),
                 },
             ))
         };

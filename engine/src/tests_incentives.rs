@@ -188,11 +188,14 @@ fn a_typical_month_adds_pieces_and_hours_times_quality() {
     assert_eq!(b.exact, "401.5");
     assert_eq!(b.total, "401.50");
     assert_eq!(b.limited_by, None);
-    assert_eq!(s.stats["办结"], 3);
-    assert_eq!(s.stats["按期率"], "1");
-    assert_eq!(s.stats["活动"]["巡查时长"], "30.5");
+    assert_eq!(s.stats.json()["办结"], 3);
+    assert_eq!(s.stats.json()["按期率"], "1");
+    assert_eq!(s.stats.json()["活动"]["巡查时长"], "30.5");
     assert_eq!(b.components[1].params["巡查时薪"], "8.00");
     assert_eq!(b.policy_version, town.set.hash.to_string());
+    if std::env::var_os("SHOW_SETTLEMENT").is_some() {
+        eprintln!("{}", serde_json::to_string(&s).unwrap());
+    }
 }
 
 #[test]
@@ -258,9 +261,9 @@ fn a_low_quality_month_is_cut() {
     town.handled("P8", "WG-8", "占道经营", &["不满意", "满意"]);
     town.activity("P8", "巡查时长", "40", "WG-8", "h");
     let s = town.inc.preview(&town.set, "P8", "2026-09", 0).unwrap();
-    assert_eq!(s.stats["办结"], 2);
-    assert_eq!(s.stats["按期"], 1);
-    assert_eq!(s.stats["返工"], 1);
+    assert_eq!(s.stats.json()["办结"], 2);
+    assert_eq!(s.stats.json()["按期"], 1);
+    assert_eq!(s.stats.json()["返工"], 1);
     // 计件 = 2 × 2 + 2 × 5 = 14; 计时 = 320; 334 × (1 − 0.2 按期率 0.5 − 0.1 返工率 0.5) = 233.80
     assert_eq!(s.breakdown.subtotal, "334.00");
     assert_eq!(s.breakdown.factors[0].value, "0.7");
@@ -293,12 +296,12 @@ fn a_worker_who_moved_grids_mid_month_keeps_both_halves() {
     // P1 works WG-1 too, but none of P4's cases are P1's.
     town.handled("P1", "WG-1", "垃圾堆放", &["满意"]);
     let s = town.inc.preview(&town.set, "P4", "2026-09", 0).unwrap();
-    assert_eq!(s.stats["网格"], json!(["WG-1", "WG-2"]));
-    assert_eq!(s.stats["办结"], 2);
+    assert_eq!(s.stats.json()["网格"], json!(["WG-1", "WG-2"]));
+    assert_eq!(s.stats.json()["办结"], 2);
     // 计件 = 2 × 2 + 2 × 5 = 14; 计时 = 25 × 8 = 200; 214 × 1.1 = 235.40
     assert_eq!(s.breakdown.total, "235.40");
     let p1 = town.inc.preview(&town.set, "P1", "2026-09", 0).unwrap();
-    assert_eq!(p1.stats["办结"], 1);
+    assert_eq!(p1.stats.json()["办结"], 1);
 }
 
 #[test]
@@ -308,23 +311,29 @@ fn settlements_are_immutable_and_a_correction_is_a_new_linked_record() {
     let first = town.inc.settle(&town.set, "2026-09", &[], 100, 2).unwrap();
     // Every 微网格员 and 专职网格员 (not the 志愿者).
     assert_eq!((first.created, first.existing), (7, 0));
-    let p1 = first
-        .settlements
-        .iter()
-        .find(|s| s.person == "P1")
+    assert!(
+        first.settlements.is_empty(),
+        "a whole period is listed with settlements()"
+    );
+    let p1 = town
+        .inc
+        .settlements("2026-09", Some("P1"))
         .unwrap()
-        .clone();
+        .remove(0);
     assert_eq!(p1.breakdown.total, "240.00");
     assert_eq!(p1.id, "2026-09/P1/1");
     // New activity after settling changes nothing already settled.
     town.activity("P1", "巡查时长", "10", "WG-1", "h2");
     let again = town.inc.settle(&town.set, "2026-09", &[], 200, 2).unwrap();
     assert_eq!((again.created, again.existing), (0, 7));
-    assert_eq!(
-        again.settlements.iter().find(|s| s.person == "P1"),
-        Some(&p1)
-    );
     assert_eq!(again.total, first.total);
+    let named = town
+        .inc
+        .settle(&town.set, "2026-09", &["P1".to_string()], 250, 2)
+        .unwrap();
+    assert_eq!((named.created, named.existing), (0, 1));
+    assert_eq!(named.settlements, vec![p1.clone()]);
+    assert_eq!(p1.breakdown.components[1].params["巡查时薪"], "8.00");
     // A correction recomputes and links back.
     let fixed = town
         .inc

@@ -150,3 +150,44 @@ pub fn dynamic_to_json(d: &Dynamic) -> Value {
 pub fn type_of(d: &Dynamic) -> String {
     d.type_name().to_string()
 }
+
+/// Serialises a rhai value as [`dynamic_to_json`] shows it (decimals as
+/// exact strings), without building a JSON tree first.
+pub struct ExactJson<'a>(pub &'a Dynamic);
+
+impl serde::Serialize for ExactJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        let d = self.0;
+        if d.is_unit() {
+            return s.serialize_unit();
+        }
+        if let Ok(b) = d.as_bool() {
+            return s.serialize_bool(b);
+        }
+        if let Ok(i) = d.as_int() {
+            return s.serialize_i64(i);
+        }
+        if let Ok(f) = d.as_float() {
+            return s.serialize_f64(f);
+        }
+        if let Ok(dec) = d.as_decimal() {
+            return s.collect_str(&dec);
+        }
+        if let Some(arr) = d.read_lock::<rhai::Array>() {
+            let mut seq = s.serialize_seq(Some(arr.len()))?;
+            for v in arr.iter() {
+                seq.serialize_element(&ExactJson(v))?;
+            }
+            return seq.end();
+        }
+        if let Some(map) = d.read_lock::<Map>() {
+            let mut m = s.serialize_map(Some(map.len()))?;
+            for (k, v) in map.iter() {
+                m.serialize_entry(k.as_str(), &ExactJson(v))?;
+            }
+            return m.end();
+        }
+        s.collect_str(d)
+    }
+}

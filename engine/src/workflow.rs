@@ -503,6 +503,9 @@ impl CompiledWorkflow {
             overdue: 0,
             next_event: 0,
             idempotency_key,
+            reported_by: Some(who.actor.clone()),
+            handlers: Vec::new(),
+            outcomes: Vec::new(),
         };
         self.arm(&mut case, now, true, true)?;
         Self::bump(&mut case, now);
@@ -734,6 +737,15 @@ impl CompiledWorkflow {
             }
         };
         Self::bump(&mut next, now);
+        if !next.handlers.contains(&who.actor) {
+            next.handlers.push(who.actor.clone());
+        }
+        if let Action::Transition {
+            outcome: Some(o), ..
+        } = action
+        {
+            next.outcomes.push(o.clone());
+        }
         let (act, outcome) = match action {
             Action::Transition { name, outcome } => (name.clone(), outcome.clone()),
             other => (other.name(), None),
