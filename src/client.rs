@@ -139,7 +139,7 @@ enum ClockCommand {
 }
 
 /// Connects to the server and runs `f` with the channel.
-fn with_server<F, Fut>(target: &Target, f: F) -> ExitCode
+pub fn with_server<F, Fut>(target: &Target, f: F) -> ExitCode
 where
     F: FnOnce(Channel) -> Fut,
     Fut: std::future::Future<Output = ExitCode>,
@@ -191,7 +191,7 @@ pub fn failed(s: tonic::Status) -> ExitCode {
     ExitCode::FAILURE
 }
 
-fn time(t: i64) -> String {
+pub fn time(t: i64) -> String {
     if t == 0 {
         "-".into()
     } else {

@@ -14,6 +14,7 @@ mod client;
 mod eval;
 mod export;
 mod gen;
+mod incentive_cli;
 mod org;
 mod policy_dir;
 mod replay;
@@ -61,6 +62,10 @@ enum Command {
     Clock(client::ClockArgs),
     /// Write a synthetic, deterministic event log (JSON Lines).
     GenHistory(gen::Args),
+    /// Grid workers' activity, subsidy previews and settlements on a running server.
+    Incentive(incentive_cli::IncentiveArgs),
+    /// Residents' points on a running server: earn, redeem, balance, history.
+    Points(incentive_cli::PointsArgs),
     /// Run the scenarios of policy sets (`*.test.wg`).
     Test(test_cmd::Args),
     /// Write the stored history (inputs and decisions) as JSON Lines.
@@ -83,6 +88,8 @@ fn main() -> ExitCode {
         Command::Replay(args) => replay::run(&args),
         Command::Export(args) => export::run(&args),
         Command::Test(args) => test_cmd::run(&args),
+        Command::Incentive(args) => incentive_cli::incentive(&args),
+        Command::Points(args) => incentive_cli::points(&args),
     }
 }
 

@@ -17,6 +17,7 @@ use wangge_proto::v1;
 mod app;
 pub mod config;
 mod convert;
+mod incentive;
 mod metrics;
 mod services;
 mod status;
@@ -128,6 +129,9 @@ async fn serve(config: config::Config) -> ExitCode {
     };
     let cases = Arc::new(CaseService::new(store.clone(), set, clock));
     let app = Arc::new(App {
+        incentives: Arc::new(wangge_engine::incentives::Incentives::new(
+            cases.store().clone(),
+        )),
         cases: cases.clone(),
         registry,
         manual,
@@ -238,6 +242,9 @@ async fn serve(config: config::Config) -> ExitCode {
         ))
         .add_service(v1::admin_service_server::AdminServiceServer::new(
             services::Admin(app.clone()),
+        ))
+        .add_service(v1::incentive_service_server::IncentiveServiceServer::new(
+            incentive::Incentive(app.clone()),
         ))
         .serve_with_incoming_shutdown(
             tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),

@@ -4,6 +4,7 @@
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 use wangge_engine::case_error::CaseError;
+use wangge_engine::incentives::IncentiveError;
 use wangge_engine::EvalError;
 
 /// INVALID_ARGUMENT naming `field`.
@@ -50,5 +51,29 @@ pub fn case_status(e: CaseError) -> Status {
         CaseError::VersionConflict { .. } => Status::aborted(msg),
         CaseError::InvalidArgument { field, message } => bad_request(&field, message),
         CaseError::Storage { .. } => Status::unavailable(msg),
+    }
+}
+
+pub fn incentive_status(e: IncentiveError) -> Status {
+    let msg = e.to_string();
+    match e {
+        IncentiveError::UnknownPerson { .. } | IncentiveError::NotSettled { .. } => {
+            Status::not_found(msg)
+        }
+        IncentiveError::NoScheme { .. } | IncentiveError::InsufficientPoints { .. } => {
+            Status::failed_precondition(msg)
+        }
+        IncentiveError::UnknownRule { what, .. } => {
+            let field = if what == "activity kind" {
+                "kind"
+            } else {
+                "rule"
+            };
+            bad_request(field, msg)
+        }
+        IncentiveError::InvalidArgument { field, message } => bad_request(&field, message),
+        IncentiveError::KeyReused { .. } => Status::already_exists(msg),
+        IncentiveError::Eval(e) => eval_status(e, "period"),
+        IncentiveError::Store(e) => case_status(e),
     }
 }

@@ -571,3 +571,234 @@ fn the_client_cli_session_from_the_readme_works() {
         out.stderr
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incentives_over_grpc_record_preview_settle_correct_and_points() {
+    use wangge_proto::v1::incentive_service_client::IncentiveServiceClient;
+    use wangge_proto::v1::org_service_client::OrgServiceClient;
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let ch = server.channel().await;
+    let mut org = OrgServiceClient::new(ch.clone());
+    let mut cases = CaseServiceClient::new(ch.clone());
+    let mut inc = IncentiveServiceClient::new(ch);
+    org.upsert_people(v1::UpsertPeopleRequest {
+        people: vec![
+            v1::Person {
+                id: "P1".into(),
+                name: "王网格".into(),
+                role: "微网格员".into(),
+                ..Default::default()
+            },
+            v1::Person {
+                id: "V1".into(),
+                name: "志愿者".into(),
+                role: "志愿者".into(),
+                ..Default::default()
+            },
+        ],
+    })
+    .await
+    .unwrap();
+    // One small case reported and closed by P1 (the server clock is 2026-09-14 10:00).
+    let mut r = report(SMALL);
+    r.actor = "P1".into();
+    let c = cases.report(r).await.unwrap().into_inner().case.unwrap();
+    for (a, o) in [
+        ("立案", ""),
+        ("派遣", ""),
+        ("处置", ""),
+        ("反馈", "满意"),
+        ("核查", "合格"),
+    ] {
+        let mut req = act(c.id, a, o);
+        req.actor = "P1".into();
+        cases.act(req).await.unwrap();
+    }
+    let rec = |kind: &str, qty: &str, key: &str| v1::RecordActivityRequest {
+        person: "P1".into(),
+        kind: kind.into(),
+        quantity: qty.into(),
+        period: "2026-09".into(),
+        key: key.into(),
+        ..Default::default()
+    };
+    let first = inc
+        .record_activity(rec("巡查时长", "30", "h1"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(first.created);
+    let again = inc
+        .record_activity(rec("巡查时长", "30", "h1"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!again.created);
+    let s = inc
+        .record_activity(rec("巡查时长", "31", "h1"))
+        .await
+        .unwrap_err();
+    assert_eq!(s.code(), Code::AlreadyExists);
+    let s = inc
+        .record_activity(rec("巡查时长", "1", ""))
+        .await
+        .unwrap_err();
+    assert_eq!(s.code(), Code::InvalidArgument);
+    assert_eq!(
+        s.get_details_bad_request().unwrap().field_violations[0].field,
+        "key"
+    );
+    let s = inc
+        .record_activity(rec("跳舞", "1", "x"))
+        .await
+        .unwrap_err();
+    assert_eq!(s.code(), Code::InvalidArgument);
+    assert_eq!(
+        s.get_details_bad_request().unwrap().field_violations[0].field,
+        "kind"
+    );
+    // 计件 = 1 上报 × 2 + 1 小事 × 5 = 7; 计时 = 30 × 8 = 240; 247 × 1.1 = 271.70
+    let p = inc
+        .preview(v1::PreviewRequest {
+            person: "P1".into(),
+            period: "2026-09".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (p.subtotal.as_str(), p.total.as_str()),
+        ("247.00", "271.70")
+    );
+    assert!(
+        p.components[1]
+            .params_json
+            .contains("\"巡查时薪\":\"8.00\""),
+        "{:?}",
+        p.components
+    );
+    assert!(p.stats_json.contains("\"办结\":1"), "{}", p.stats_json);
+    let s = inc
+        .preview(v1::PreviewRequest {
+            person: "V1".into(),
+            period: "2026-09".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(s.code(), Code::FailedPrecondition);
+    let s = inc
+        .preview(v1::PreviewRequest {
+            person: "P9".into(),
+            period: "2026-13".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(s.code(), Code::NotFound);
+    let settled = inc
+        .settle(v1::SettleRequest {
+            period: "2026-09".into(),
+            persons: vec![],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((settled.created, settled.total.as_str()), (1, "271.70"));
+    let again = inc
+        .settle(v1::SettleRequest {
+            period: "2026-09".into(),
+            persons: vec!["P1".into()],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((again.created, again.existing), (0, 1));
+    assert_eq!(again.settlements[0].id, "2026-09/P1/1");
+    inc.record_activity(rec("巡查时长", "10", "h2"))
+        .await
+        .unwrap();
+    let fixed = inc
+        .correct(v1::CorrectRequest {
+            period: "2026-09".into(),
+            person: "P1".into(),
+            reason: "补录巡查".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (fixed.id.as_str(), fixed.corrects.as_str()),
+        ("2026-09/P1/2", "2026-09/P1/1")
+    );
+    assert_eq!(fixed.total, "359.70");
+    let list = inc
+        .list_settlements(v1::ListSettlementsRequest {
+            period: "2026-09".into(),
+            person: "P1".into(),
+            page_size: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(list.settlements.len(), 1);
+    assert_eq!(list.next_page_token, "1");
+    // Points.
+    let pts = |rule: &str, qty: &str, key: &str| v1::PointsRequest {
+        resident: "R1".into(),
+        rule: rule.into(),
+        quantity: qty.into(),
+        key: key.into(),
+        note: String::new(),
+    };
+    let e = inc
+        .earn_points(pts("共享车位", "2", "s1"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((e.points, e.balance, e.created), (20, 20, true));
+    let e = inc
+        .earn_points(pts("共享车位", "2", "s1"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!e.created);
+    let s = inc
+        .redeem_points(pts("保温杯", "1", "cup"))
+        .await
+        .unwrap_err();
+    assert_eq!(s.code(), Code::FailedPrecondition);
+    assert!(
+        s.message().contains("has 20 points; redeeming needs 300"),
+        "{}",
+        s.message()
+    );
+    let e = inc
+        .redeem_points(pts("物业费", "0.15", "fee"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((e.points, e.balance), (-15, 5));
+    let b = inc
+        .get_balance(v1::GetBalanceRequest {
+            resident: "R1".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(b.points, 5);
+    let h = inc
+        .points_history(v1::PointsHistoryRequest {
+            resident: "R1".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(h.entries.len(), 2);
+    let s = inc.earn_points(pts("共享", "1", "x")).await.unwrap_err();
+    assert_eq!(s.code(), Code::InvalidArgument);
+    assert_eq!(
+        s.get_details_bad_request().unwrap().field_violations[0].field,
+        "rule"
+    );
+}
