@@ -494,6 +494,8 @@ pub enum Step {
         workflow: Ident,
         alias: Ident,
         unit: Option<(String, Span)>,
+        /// Who reports it (a person id); `scenario` otherwise.
+        by: Option<(String, Span)>,
         data: RhaiCode,
         span: Span,
     },
@@ -503,7 +505,26 @@ pub enum Step {
         /// The outcome of a transition, or the departments of `summon` /
         /// `report_in`.
         args: Vec<Ident>,
+        /// Who acts (a person id); `scenario` otherwise.
+        by: Option<(String, Span)>,
         /// The action must be refused.
+        fails: bool,
+        span: Span,
+    },
+    /// `record P1 入户走访 20 [in UNIT]`: activity in the clock's month.
+    Record {
+        person: (String, Span),
+        kind: Ident,
+        quantity: Lit,
+        unit: Option<(String, Span)>,
+        span: Span,
+    },
+    /// `earn R1 共享车位 3` / `redeem R1 物业费 0.25 [fails]`.
+    Points {
+        earn: bool,
+        resident: (String, Span),
+        rule: Ident,
+        quantity: Lit,
         fails: bool,
         span: Span,
     },

@@ -369,6 +369,7 @@ impl Builder<'_> {
                     | Rule::kw_points
                     | Rule::kw_earn
                     | Rule::kw_redeem
+                    | Rule::kw_by
             )
         })
     }
@@ -970,6 +971,11 @@ impl Builder<'_> {
         Some(LocalTime { date, secs, span })
     }
 
+    fn by_clause(&mut self, p: P) -> Option<(String, Span)> {
+        let r = p.into_inner().find(|x| x.as_rule() == Rule::unit_ref)?;
+        self.unit_ref(r)
+    }
+
     fn unit_ref(&mut self, p: P) -> Option<(String, Span)> {
         let inner = p.into_inner().next()?;
         let span = self.span(&inner);
@@ -1002,10 +1008,17 @@ impl Builder<'_> {
                 .clone()
                 .into_inner()
                 .any(|x| x.as_rule() == Rule::kw_fails);
+            let q_is_earn = q.clone().into_inner().any(|x| x.as_rule() == Rule::kw_earn);
             let mut inner = Self::parts(q).filter(|x| {
                 !matches!(
                     x.as_rule(),
-                    Rule::kw_start | Rule::kw_timezone | Rule::kw_in | Rule::kw_fails
+                    Rule::kw_start
+                        | Rule::kw_timezone
+                        | Rule::kw_in
+                        | Rule::kw_fails
+                        | Rule::kw_record
+                        | Rule::kw_earn
+                        | Rule::kw_redeem
                 )
             });
             let step = match kind {
@@ -1040,10 +1053,12 @@ impl Builder<'_> {
                     let workflow = self.ident(&inner.next()?);
                     let alias = self.ident(&inner.next()?);
                     let mut unit = None;
+                    let mut by = None;
                     let mut data = None;
                     for x in inner {
                         match x.as_rule() {
                             Rule::unit_ref => unit = self.unit_ref(x),
+                            Rule::by_clause => by = self.by_clause(x),
                             Rule::rhai_block => data = self.rhai_block(x),
                             _ => {}
                         }
@@ -1052,6 +1067,7 @@ impl Builder<'_> {
                         workflow,
                         alias,
                         unit,
+                        by,
                         data: data?,
                         span: qspan,
                     }
@@ -1060,15 +1076,53 @@ impl Builder<'_> {
                     let fails = has_fails;
                     let case = self.ident(&inner.next()?);
                     let action = self.ident(&inner.next()?.into_inner().next()?);
-                    let args = inner
-                        .next()
-                        .map(|a| a.into_inner().map(|i| self.ident(&i)).collect())
-                        .unwrap_or_default();
+                    let mut args = Vec::new();
+                    let mut by = None;
+                    for x in inner {
+                        match x.as_rule() {
+                            Rule::act_args => {
+                                args = x.into_inner().map(|i| self.ident(&i)).collect()
+                            }
+                            Rule::by_clause => by = self.by_clause(x),
+                            _ => {}
+                        }
+                    }
                     Step::Act {
                         case,
                         action,
                         args,
+                        by,
                         fails,
+                        span: qspan,
+                    }
+                }
+                Rule::sc_record => {
+                    let person = self.unit_ref(inner.next()?)?;
+                    let kind = self.ident(&inner.next()?);
+                    let quantity = self.literal(inner.next()?)?;
+                    let unit = match inner.next() {
+                        Some(u) => Some(self.unit_ref(u)?),
+                        None => None,
+                    };
+                    Step::Record {
+                        person,
+                        kind,
+                        quantity,
+                        unit,
+                        span: qspan,
+                    }
+                }
+                Rule::sc_points => {
+                    let earn = q_is_earn;
+                    let resident = self.unit_ref(inner.next()?)?;
+                    let rule = self.ident(&inner.next()?);
+                    let quantity = self.literal(inner.next()?)?;
+                    Step::Points {
+                        earn,
+                        resident,
+                        rule,
+                        quantity,
+                        fails: has_fails,
                         span: qspan,
                     }
                 }

@@ -737,9 +737,27 @@ impl Resolver {
                         }
                     }
                 }
-                Step::ExpectItem { item, .. } => {
-                    self.expect_item(item, &["table", "rules", "calc"], "table, rule set or calc");
+                Step::ExpectItem { item, input, .. } => {
+                    self.expect_item(
+                        item,
+                        &["table", "rules", "calc", "subsidy", "points"],
+                        "table, rule set, calc, subsidy or points",
+                    );
+                    let kind = self.symbols.items.get(&item.name).map(|(k, _)| *k);
+                    if matches!(kind, Some("subsidy" | "points"))
+                        && matches!(input, ItemInput::Args(_))
+                    {
+                        self.diags.push(
+                            Diagnostic::error(
+                                "wangge::scenario",
+                                item.span,
+                                format!("`{}` is expected for a person: `expect {} for 编号 => {{ … }}`", item.name, item.name),
+                            )
+                            .with_label("name whom with `for`"),
+                        );
+                    }
                 }
+                Step::Record { .. } | Step::Points { .. } => {}
             }
         }
     }

@@ -155,7 +155,9 @@ struct Runner<'s> {
     units: Vec<Unit>,
     failures: Vec<Failure>,
     hits: BTreeSet<Hit>,
-    who: Actor,
+    incentives: crate::incentives::Incentives,
+    /// Keys for the scenario's own activity and points entries.
+    keys: u64,
 }
 
 impl<'s> Runner<'s> {
@@ -163,7 +165,8 @@ impl<'s> Runner<'s> {
         // 2026-01-05 (a Monday) 09:00 in China: the start unless a scenario says.
         let start = 20_458 * 86_400 + 9 * 3600 - DEFAULT_OFFSET;
         let clock = Arc::new(ManualClock::new(start));
-        let svc = CaseService::new(Arc::new(MemStore::new()), set.clone(), clock.clone());
+        let store: Arc<dyn crate::store::Store> = Arc::new(MemStore::new());
+        let svc = CaseService::new(store.clone(), set.clone(), clock.clone());
         Runner {
             set,
             sources,
@@ -180,10 +183,8 @@ impl<'s> Runner<'s> {
             units: Vec::new(),
             failures: Vec::new(),
             hits: BTreeSet::new(),
-            who: Actor {
-                actor: "scenario".into(),
-                note: None,
-            },
+            incentives: crate::incentives::Incentives::new(store),
+            keys: 0,
         }
     }
 
@@ -277,6 +278,7 @@ impl<'s> Runner<'s> {
                 workflow,
                 alias,
                 unit,
+                by,
                 data,
                 span,
             } => {
@@ -286,7 +288,7 @@ impl<'s> Runner<'s> {
                     unit: unit.as_ref().map(|(u, _)| u.clone()),
                     data,
                     idempotency_key: None,
-                    actor: "scenario".into(),
+                    actor: by.as_ref().map_or("scenario".into(), |(b, _)| b.clone()),
                 };
                 match self.svc.report(report) {
                     Ok((case, _)) => {
@@ -299,9 +301,14 @@ impl<'s> Runner<'s> {
                 case,
                 action,
                 args,
+                by,
                 fails,
                 span,
             } => {
+                let who = Actor {
+                    actor: by.as_ref().map_or("scenario".into(), |(b, _)| b.clone()),
+                    note: None,
+                };
                 let id = self.case_id(case.name.as_str(), case.span)?;
                 let names: Vec<String> = args.iter().map(|a| a.name.clone()).collect();
                 let outcome = names.first().map(String::as_str);
@@ -310,7 +317,7 @@ impl<'s> Runner<'s> {
                     Err((field, msg)) => return Err(self.stop(*span, format!("{field} {msg}"))),
                 };
                 let before = self.svc.get(id).ok();
-                match (self.svc.act(id, &parsed, &self.who, None), fails) {
+                match (self.svc.act(id, &parsed, &who, None), fails) {
                     (Ok(_), false) | (Err(_), true) => {}
                     (Ok(after), true) => {
                         let mut f = self.fail(
@@ -337,6 +344,78 @@ impl<'s> Runner<'s> {
                         }
                         self.failures.push(f);
                         return Err(Stop);
+                    }
+                }
+            }
+            Step::Record {
+                person,
+                kind,
+                quantity,
+                unit,
+                span,
+            } => {
+                let quantity = lit_decimal(quantity);
+                let period = self.month();
+                self.keys += 1;
+                let a = crate::incentives::NewActivity {
+                    person: person.0.clone(),
+                    kind: kind.name.clone(),
+                    quantity,
+                    period,
+                    unit: unit.as_ref().map(|(u, _)| u.clone()),
+                    key: format!("scenario-{}", self.keys),
+                    note: None,
+                };
+                if let Err(e) = self.incentives.record_activity(&self.set, a, self.now()) {
+                    return Err(self.stop(*span, format!("the activity was refused: {e}")));
+                }
+            }
+            Step::Points {
+                earn,
+                resident,
+                rule,
+                quantity,
+                fails,
+                span,
+            } => {
+                let quantity = lit_decimal(quantity);
+                self.keys += 1;
+                let key = format!("scenario-{}", self.keys);
+                let now = self.now();
+                let r = if *earn {
+                    self.incentives.earn(
+                        &self.set,
+                        &resident.0,
+                        &rule.name,
+                        quantity,
+                        &key,
+                        None,
+                        now,
+                    )
+                } else {
+                    self.incentives.redeem(
+                        &self.set,
+                        &resident.0,
+                        &rule.name,
+                        quantity,
+                        &key,
+                        None,
+                        now,
+                    )
+                };
+                match (r, fails) {
+                    (Ok(_), false) | (Err(_), true) => {}
+                    (Ok((e, _)), true) => {
+                        let mut f = self.fail(
+                            *span,
+                            format!("expected `{}` to be refused, but it was applied", rule.name),
+                        );
+                        f.expected = Some("refused".into());
+                        f.actual = Some(format!("{:+} points, balance {}", e.points, e.balance));
+                        self.failures.push(f);
+                    }
+                    (Err(e), false) => {
+                        return Err(self.stop(*span, format!("`{}` was refused: {e}", rule.name)))
                     }
                 }
             }
@@ -404,7 +483,10 @@ impl<'s> Runner<'s> {
         };
         if crate::org::rows_are_people(&rows) {
             return match crate::org::validate_people(&rows, &self.units, &name) {
-                Ok(_) => Ok(()),
+                Ok(people) => match self.svc.store().put_people(&people) {
+                    Ok(()) => Ok(()),
+                    Err(e) => Err(self.stop(span, e.to_string())),
+                },
                 Err(e) => Err(self.stop(span, e.to_string())),
             };
         }
@@ -583,6 +665,14 @@ impl<'s> Runner<'s> {
         expected: &RhaiCode,
         span: Span,
     ) -> Result<(), Stop> {
+        let is_subsidy = self.set.subsidies.values().any(|s| s.name == item);
+        let is_points = self.set.points.as_ref().is_some_and(|p| p.name == item);
+        if is_subsidy || is_points {
+            let ItemInput::Unit(who, _) = input else {
+                return Err(self.stop(span, format!("`{item}` is expected `for` a person")));
+            };
+            return self.expect_incentive(item, who, is_points, expected, span);
+        }
         let args: Vec<Value> = match input {
             ItemInput::Args(code) => match self.eval(code, ("[", "]"))? {
                 Value::Array(a) => a,
@@ -633,6 +723,120 @@ impl<'s> Runner<'s> {
         Ok(())
     }
 
+    /// The month the clock is in, `2026-09`.
+    fn month(&self) -> String {
+        self.show_ts(self.now()).chars().take(7).collect()
+    }
+
+    /// A subsidy (this month's preview for a person) or a points balance.
+    fn expect_incentive(
+        &mut self,
+        item: &str,
+        who: &str,
+        points: bool,
+        expected: &RhaiCode,
+        span: Span,
+    ) -> Result<(), Stop> {
+        if points {
+            let want = self.eval(expected, ("", ""))?;
+            let got = match self.incentives.balance(who) {
+                Ok(b) => b,
+                Err(e) => return Err(self.stop(span, e.to_string())),
+            };
+            if !same(&want, &Value::from(got)) {
+                let mut f = self.fail(span, format!("`{who}` has {got} points, expected {want}"));
+                f.expected = Some(want.to_string());
+                f.actual = Some(got.to_string());
+                if let Ok(h) = self.incentives.history(who) {
+                    f.context = h
+                        .iter()
+                        .map(|e| {
+                            (
+                                format!("#{}", e.seq),
+                                format!(
+                                    "{} {} × {} = {:+} → {}",
+                                    e.kind, e.rule, e.quantity, e.points, e.balance
+                                ),
+                            )
+                        })
+                        .collect();
+                }
+                self.failures.push(f);
+            }
+            return Ok(());
+        }
+        let want = self.eval(expected, ("#{", "}"))?;
+        let month = self.month();
+        let s = match self.incentives.preview(&self.set, who, &month, self.now()) {
+            Ok(s) => s,
+            Err(e) => return Err(self.stop(span, format!("`{item}` for `{who}`: {e}"))),
+        };
+        let b = &s.breakdown;
+        let mut got = serde_json::Map::new();
+        for (k, v) in [
+            ("合计", &b.total),
+            ("小计", &b.subtotal),
+            ("取整", &b.rounded),
+        ] {
+            got.insert(k.to_string(), Value::String(v.clone()));
+        }
+        for l in b.components.iter().chain(&b.factors) {
+            let name = l.name.split(" (").next().unwrap_or(&l.name).to_string();
+            got.insert(name, Value::String(l.value.clone()));
+        }
+        got.insert(
+            "封顶保底".to_string(),
+            b.limited_by.clone().map_or(Value::Null, Value::String),
+        );
+        let got = Value::Object(got);
+        let mismatches = mismatches(&want, &got);
+        if !mismatches.is_empty() {
+            let mut f = self.fail(
+                span,
+                format!("`{item}` for `{who}` in {month}: {}", mismatches.join("; ")),
+            );
+            f.expected = Some(want.to_string());
+            f.actual = Some(got.to_string());
+            f.context = vec![
+                ("figures".into(), s.stats.as_str().to_string()),
+                (
+                    "line items".into(),
+                    b.components
+                        .iter()
+                        .chain(&b.factors)
+                        .map(|l| {
+                            format!(
+                                "{} = {} ({} with {})",
+                                l.name,
+                                l.value,
+                                l.calc,
+                                serde_json::to_string(&*l.params).unwrap_or_default()
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                ),
+                (
+                    "total".into(),
+                    format!(
+                        "subtotal {} → exact {} → {} {} → {}{}",
+                        b.subtotal,
+                        b.exact,
+                        serde_json::to_string(&b.rounding).unwrap_or_default(),
+                        b.rounded,
+                        b.total,
+                        b.limited_by
+                            .as_ref()
+                            .map(|l| format!(" (by the {l})"))
+                            .unwrap_or_default()
+                    ),
+                ),
+            ];
+            self.failures.push(f);
+        }
+        Ok(())
+    }
+
     fn collect_hits(&mut self) {
         let mut all = Vec::new();
         let _ = self.svc.store().scan_cases(&mut |c| {
@@ -649,6 +853,10 @@ impl<'s> Runner<'s> {
             }
         }
     }
+}
+
+fn lit_decimal(l: &wangge_dsl::ast::Lit) -> rust_decimal::Decimal {
+    Const::from(&l.kind).as_decimal().unwrap_or_default()
 }
 
 fn scalar_text(s: &Scalar) -> String {
