@@ -802,3 +802,72 @@ async fn incentives_over_grpc_record_preview_settle_correct_and_points() {
         "rule"
     );
 }
+
+#[test]
+fn the_incentive_and_points_cli_from_the_readme_works() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let url = format!("http://{}", server.grpc);
+    let run = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--server", url.as_str()]);
+        crate::util::wangge(&all)
+    };
+    let ok = |args: &[&str]| {
+        let out = run(args);
+        assert_eq!(out.code, 0, "{args:?}: {}{}", out.stdout, out.stderr);
+        out.stdout
+    };
+    ok(&["org", "import", "examples/org/units.csv"]);
+    ok(&["org", "import", "examples/org/people.csv"]);
+    let out = ok(&[
+        "incentive",
+        "activity",
+        "P2",
+        "巡查时长",
+        "30.5",
+        "--period",
+        "2026-09",
+        "--key",
+        "patrol-0930",
+    ]);
+    assert!(
+        out.contains("recorded P2 巡查时长 30.5 in 2026-09"),
+        "{out}"
+    );
+    let out = ok(&["incentive", "preview", "P2", "2026-09"]);
+    // 30.5 h × 8 = 244.00, no cases → × 1.00
+    assert!(out.contains("total 244.00 元"), "{out}");
+    assert!(out.contains("巡查时薪"), "{out}");
+    let out = ok(&["incentive", "settle", "2026-09"]);
+    assert!(out.contains("2 settled now, 0 settled before"), "{out}");
+    let out = ok(&["incentive", "settlements", "2026-09", "--person", "P2"]);
+    assert!(out.contains("2026-09/P2/1 李强 244.00 元"), "{out}");
+    let out = ok(&[
+        "points",
+        "earn",
+        "R001",
+        "共享车位",
+        "1",
+        "--key",
+        "share-0915",
+    ]);
+    assert!(out.contains("+10 → balance 10"), "{out}");
+    let out = run(&[
+        "points",
+        "redeem",
+        "R001",
+        "物业费",
+        "5.00",
+        "--key",
+        "fee-2026-09",
+    ]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("has 10 points; redeeming needs 500"),
+        "{}",
+        out.stderr
+    );
+    let out = ok(&["points", "balance", "R001"]);
+    assert!(out.contains("R001: 10 points"), "{out}");
+}
