@@ -89,6 +89,8 @@ pub enum Item {
     Workflow(Workflow),
     Subsidy(Subsidy),
     Points(Points),
+    Scorecard(Scorecard),
+    Award(Award),
     Scenario(Scenario),
 }
 
@@ -105,6 +107,8 @@ impl Item {
             Item::Workflow(w) => &w.name,
             Item::Subsidy(s) => &s.name,
             Item::Points(p) => &p.name,
+            Item::Scorecard(c) => &c.name,
+            Item::Award(a) => &a.name,
             Item::Scenario(s) => &s.name,
         }
     }
@@ -122,6 +126,8 @@ impl Item {
             Item::Workflow(_) => "workflow",
             Item::Subsidy(_) => "subsidy",
             Item::Points(_) => "points",
+            Item::Scorecard(_) => "scorecard",
+            Item::Award(_) => "award",
             Item::Scenario(_) => "scenario",
         }
     }
@@ -617,5 +623,87 @@ pub struct Points {
     pub earn: Vec<(Ident, Lit)>,
     /// Points one unit costs (per 元 for fees, per item for prizes).
     pub redeem: Vec<(Ident, Lit)>,
+    pub span: Span,
+}
+
+/// How often a scorecard scores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PeriodKind {
+    Monthly,
+    Quarterly,
+    Yearly,
+}
+
+/// How an indicator's raw value becomes 0–100.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Norm {
+    /// `linear A..B`: A → 0, B → 100, straight between, clamped (A > B
+    /// means lower is better).
+    Linear(Lit, Lit),
+    /// `bands { >= 0.95: 100, >= 0.9: 80, else: 0 }`: the first that holds.
+    Bands(Vec<(Option<(String, Lit)>, Lit)>),
+    /// `raw`: the value as it is.
+    Raw,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Indicator {
+    pub name: Ident,
+    pub expr: RhaiCode,
+    pub weight: Lit,
+    pub norm: Norm,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Penalty {
+    pub name: Ident,
+    /// How many (e.g. breaches).
+    pub expr: RhaiCode,
+    /// Points off per one.
+    pub per: Lit,
+    /// At most this many points off.
+    pub cap: Option<Lit>,
+    pub span: Span,
+}
+
+/// `scorecard 名称 for 层级|角色 quarterly { indicator …; penalty …; stars …; index … }`
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scorecard {
+    pub name: Ident,
+    /// A ladder level (units) or a role (people).
+    pub of: Ident,
+    pub period: PeriodKind,
+    pub indicators: Vec<Indicator>,
+    pub penalties: Vec<Penalty>,
+    /// `(stars, minimum total)`.
+    pub stars: Vec<(Lit, Lit)>,
+    /// A calc `(统计) -> 数` giving the 社情指数-style index, compared with
+    /// the previous period.
+    pub index: Option<Ident>,
+    pub span: Span,
+}
+
+/// Where an award ranks.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Within {
+    City,
+    /// Among the units under the same unit of this level.
+    Level(Ident),
+}
+
+/// `award 名称 from 评分卡 { eligible {…}; within …; top N[%]; ties … }`
+#[derive(Debug, Clone, PartialEq)]
+pub struct Award {
+    pub name: Ident,
+    pub scorecard: Ident,
+    pub eligible: Option<RhaiCode>,
+    pub within: Within,
+    /// `(N, percent)`.
+    pub top: Option<(Lit, bool)>,
+    /// Tie breakers after the total: indicator names (higher first), or
+    /// `编号` (lower first).
+    pub ties: Vec<Ident>,
     pub span: Span,
 }

@@ -19,8 +19,19 @@ struct PolicyParser;
 
 /// Words that start a top-level item.
 pub const ITEM_KEYWORDS: &[&str] = &[
-    "policy", "ladder", "param", "table", "rules", "calc", "calendar", "workflow", "subsidy",
-    "points", "scenario",
+    "policy",
+    "ladder",
+    "param",
+    "table",
+    "rules",
+    "calc",
+    "calendar",
+    "workflow",
+    "subsidy",
+    "points",
+    "scorecard",
+    "award",
+    "scenario",
 ];
 
 /// Parses one file. Always returns a tree of what could be parsed, and
@@ -110,7 +121,16 @@ fn describe(r: Rule) -> &'static str {
         | Rule::kw_workflow
         | Rule::kw_scenario
         | Rule::kw_subsidy
-        | Rule::kw_points => "an item (`policy`, `ladder`, `param`, `table`, `rules`, `calc`, `calendar`, `workflow`, `subsidy`, `points` or `scenario`)",
+        | Rule::kw_points
+        | Rule::kw_scorecard
+        | Rule::kw_award => "an item (`policy`, `ladder`, `param`, `table`, `rules`, `calc`, `calendar`, `workflow`, `subsidy`, `points`, `scorecard`, `award` or `scenario`)",
+        Rule::period_kind => "`monthly`, `quarterly` or `yearly`",
+        Rule::kw_indicator | Rule::kw_penalty | Rule::kw_stars | Rule::kw_index => "a scorecard line (`indicator`, `penalty`, `stars` or `index`)",
+        Rule::kw_weight => "`weight`",
+        Rule::norm | Rule::norm_linear | Rule::norm_bands | Rule::kw_linear | Rule::kw_bands | Rule::kw_raw => "a normalisation (`linear A..B`, `bands { … }` or `raw`)",
+        Rule::band_entry => "a band such as `>= 0.95: 100` or `else: 0`",
+        Rule::star_entry => "stars and their minimum total, e.g. `5: 90`",
+        Rule::kw_eligible | Rule::kw_within | Rule::kw_top | Rule::kw_ties => "an award line (`eligible`, `within`, `top` or `ties`)",
         Rule::kw_component
         | Rule::kw_factor
         | Rule::kw_floor
@@ -313,6 +333,8 @@ impl Builder<'_> {
             Rule::scenario => Item::Scenario(self.scenario(p)?),
             Rule::subsidy => Item::Subsidy(self.subsidy(p)?),
             Rule::points => Item::Points(self.points(p)?),
+            Rule::scorecard => Item::Scorecard(self.scorecard(p)?),
+            Rule::award => Item::Award(self.award(p)?),
             _ => return None,
         })
     }
@@ -370,6 +392,21 @@ impl Builder<'_> {
                     | Rule::kw_earn
                     | Rule::kw_redeem
                     | Rule::kw_by
+                    | Rule::kw_scorecard
+                    | Rule::kw_indicator
+                    | Rule::kw_weight
+                    | Rule::kw_linear
+                    | Rule::kw_bands
+                    | Rule::kw_penalty
+                    | Rule::kw_per
+                    | Rule::kw_stars
+                    | Rule::kw_index
+                    | Rule::kw_award
+                    | Rule::kw_from
+                    | Rule::kw_eligible
+                    | Rule::kw_within
+                    | Rule::kw_top
+                    | Rule::kw_ties
             )
         })
     }
@@ -872,6 +909,138 @@ impl Builder<'_> {
             }
         }
         Some(cal)
+    }
+
+    fn scorecard(&mut self, p: P) -> Option<Scorecard> {
+        let span = self.span(&p);
+        let mut parts = Self::parts(p);
+        let name = self.ident(&parts.next()?);
+        let of = self.ident(&parts.next()?);
+        let period = match parts.next()?.as_str() {
+            "monthly" => PeriodKind::Monthly,
+            "yearly" => PeriodKind::Yearly,
+            _ => PeriodKind::Quarterly,
+        };
+        let mut card = Scorecard {
+            name,
+            of,
+            period,
+            indicators: Vec::new(),
+            penalties: Vec::new(),
+            stars: Vec::new(),
+            index: None,
+            span,
+        };
+        for q in parts {
+            let qspan = self.span(&q);
+            let kind = q.as_rule();
+            let mut inner = Self::parts(q);
+            match kind {
+                Rule::card_indicator => {
+                    let name = self.ident(&inner.next()?);
+                    let expr = self.rhai_block(inner.next()?)?;
+                    let weight = self.literal(inner.next()?)?;
+                    let n = inner.next()?.into_inner().next()?;
+                    let norm = match n.as_rule() {
+                        Rule::norm_linear => {
+                            let mut it = Self::parts(n);
+                            let a = self.literal(it.next()?)?;
+                            let b = self.literal(it.next()?)?;
+                            Norm::Linear(a, b)
+                        }
+                        Rule::norm_bands => {
+                            let mut bands = Vec::new();
+                            for e in Self::parts(n) {
+                                let mut it = e.into_inner();
+                                let first = it.next()?;
+                                if first.as_rule() == Rule::kw_else {
+                                    bands.push((None, self.literal(it.next()?)?));
+                                } else {
+                                    let op = first.as_str().to_string();
+                                    let at = self.literal(it.next()?)?;
+                                    bands.push((Some((op, at)), self.literal(it.next()?)?));
+                                }
+                            }
+                            Norm::Bands(bands)
+                        }
+                        _ => Norm::Raw,
+                    };
+                    card.indicators.push(Indicator {
+                        name,
+                        expr,
+                        weight,
+                        norm,
+                        span: qspan,
+                    });
+                }
+                Rule::card_penalty => {
+                    let name = self.ident(&inner.next()?);
+                    let expr = self.rhai_block(inner.next()?)?;
+                    let per = self.literal(inner.next()?)?;
+                    let cap = match inner.next() {
+                        Some(c) => Some(self.literal(c)?),
+                        None => None,
+                    };
+                    card.penalties.push(Penalty {
+                        name,
+                        expr,
+                        per,
+                        cap,
+                        span: qspan,
+                    });
+                }
+                Rule::card_stars => {
+                    for e in inner {
+                        let mut it = e.into_inner();
+                        let s = self.literal(it.next()?)?;
+                        let t = self.literal(it.next()?)?;
+                        card.stars.push((s, t));
+                    }
+                }
+                Rule::card_index => card.index = Some(self.ident(&inner.next()?)),
+                _ => {}
+            }
+        }
+        Some(card)
+    }
+
+    fn award(&mut self, p: P) -> Option<Award> {
+        let span = self.span(&p);
+        let mut parts = Self::parts(p);
+        let name = self.ident(&parts.next()?);
+        let scorecard = self.ident(&parts.next()?);
+        let mut a = Award {
+            name,
+            scorecard,
+            eligible: None,
+            within: Within::City,
+            top: None,
+            ties: Vec::new(),
+            span,
+        };
+        for q in parts {
+            let kind = q.as_rule();
+            let inner: Vec<P> = Self::parts(q).collect();
+            match kind {
+                Rule::aw_eligible => a.eligible = self.rhai_block(inner.into_iter().next()?),
+                Rule::aw_within => {
+                    let w = inner.into_iter().next()?;
+                    a.within = if w.as_rule() == Rule::kw_city {
+                        Within::City
+                    } else {
+                        Within::Level(self.ident(&w))
+                    };
+                }
+                Rule::aw_top => {
+                    let mut it = inner.into_iter();
+                    let n = self.literal(it.next()?)?;
+                    a.top = Some((n, it.next().is_some()));
+                }
+                Rule::aw_ties => a.ties = inner.iter().map(|i| self.ident(i)).collect(),
+                _ => {}
+            }
+        }
+        Some(a)
     }
 
     fn subsidy(&mut self, p: P) -> Option<Subsidy> {

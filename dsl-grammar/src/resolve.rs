@@ -101,6 +101,19 @@ pub fn resolve(files: &[File]) -> (Symbols, Vec<Diagnostic>) {
             Item::Calendar(c) => r.calendar(c),
             Item::Subsidy(sub) => r.subsidy(sub),
             Item::Points(p) => r.points(p),
+            Item::Scorecard(c) => {
+                if let Some(i) = &c.index {
+                    r.expect_item(i, &["calc"], "calc");
+                }
+                r.unique_names(
+                    c.indicators
+                        .iter()
+                        .map(|i| &i.name)
+                        .chain(c.penalties.iter().map(|p| &p.name)),
+                    "indicator",
+                );
+            }
+            Item::Award(a) => r.expect_item(&a.scorecard, &["scorecard"], "scorecard"),
             Item::Ladder(_) | Item::Param(_) | Item::Policy(_) | Item::Scenario(_) => {}
         }
     }

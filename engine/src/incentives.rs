@@ -130,7 +130,7 @@ impl Period {
         format!("{:04}-{:02}", self.year, self.month)
     }
 
-    fn contains(&self, t: Timestamp) -> bool {
+    pub(crate) fn contains(&self, t: Timestamp) -> bool {
         t >= self.start && t < self.end
     }
 }
@@ -256,6 +256,36 @@ impl Figures {
             ),
         ])
     }
+}
+
+/// A number from a calc's JSON result, exactly (floats as they print).
+pub(crate) fn value_decimal(v: &serde_json::Value) -> Decimal {
+    match v {
+        serde_json::Value::String(s) => s.parse().unwrap_or_default(),
+        serde_json::Value::Number(n) => n.to_string().parse().unwrap_or_default(),
+        _ => Decimal::ZERO,
+    }
+}
+
+/// Figures over a longer span (a quarter, a year): cases in `range`, and
+/// the activity of each of `months` (`2026-07`, …).
+pub fn gather_range(
+    store: &dyn Store,
+    range: &Period,
+    months: &[String],
+) -> R<HashMap<String, Figures>> {
+    let mut out = case_figures(store, range)?;
+    for m in months {
+        let month = Period::parse(m, 0)?;
+        for (person, totals) in activity_totals(store, &month)? {
+            let f = out.entry(person).or_default();
+            for (kind, (q, units)) in totals.0 {
+                *f.activities.entry(kind).or_default() += q;
+                f.units.extend(units);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Gathers every person's figures for `period`: from the stored cases (who

@@ -12,6 +12,7 @@ pub mod cases;
 pub mod clock;
 pub mod coverage;
 pub mod error;
+pub mod evaluation;
 pub mod explain;
 pub mod export;
 pub mod history;
@@ -26,6 +27,7 @@ pub mod registry;
 pub mod replay;
 pub mod rules;
 pub mod scenario;
+pub mod scorecard;
 pub mod script;
 pub mod store;
 pub mod subsidy;
@@ -44,6 +46,8 @@ mod tests;
 
 #[cfg(test)]
 mod tests_cases;
+#[cfg(test)]
+mod tests_evaluation;
 #[cfg(test)]
 mod tests_history;
 #[cfg(test)]

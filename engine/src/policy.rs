@@ -66,6 +66,9 @@ pub struct PolicySet {
     pub subsidies: BTreeMap<String, Arc<crate::subsidy::CompiledSubsidy>>,
     /// Residents' points rules, if the set has them.
     pub points: Option<Arc<crate::subsidy::PointsRules>>,
+    /// Scorecards and awards by name.
+    pub scorecards: BTreeMap<String, Arc<crate::scorecard::CompiledScorecard>>,
+    pub awards: BTreeMap<String, Arc<crate::scorecard::CompiledAward>>,
     host: RhaiHost,
 }
 
@@ -126,6 +129,8 @@ pub fn compile(sources: SourceSet, host: &RhaiHost) -> Compiled {
     let mut workflow_asts = Vec::new();
     let mut subsidy_asts = Vec::new();
     let mut points_asts = Vec::new();
+    let mut card_asts = Vec::new();
+    let mut award_asts = Vec::new();
     let mut scenarios = Vec::new();
     for (i, file) in files.iter().enumerate() {
         let test_file = sources.files.get(i).is_some_and(|f| is_test_file(&f.name));
@@ -192,6 +197,8 @@ pub fn compile(sources: SourceSet, host: &RhaiHost) -> Compiled {
             Item::Workflow(w) => workflow_asts.push(w),
             Item::Subsidy(sub) => subsidy_asts.push(sub),
             Item::Points(p) => points_asts.push(p),
+            Item::Scorecard(c) => card_asts.push(c),
+            Item::Award(a) => award_asts.push(a),
             Item::Param(_) | Item::Policy(_) | Item::Scenario(_) => {}
         }
     }
@@ -199,6 +206,15 @@ pub fn compile(sources: SourceSet, host: &RhaiHost) -> Compiled {
         crate::subsidy::compile_subsidies(&subsidy_asts, &items, crate::org::ROLES);
     diagnostics.extend(d);
     let (points, d) = crate::subsidy::compile_points(&points_asts);
+    diagnostics.extend(d);
+    let all_levels: Vec<String> = ladders.values().flatten().cloned().collect();
+    let (scorecards, awards, d) = crate::scorecard::compile(
+        &card_asts,
+        &award_asts,
+        &env,
+        &all_levels,
+        crate::org::ROLES,
+    );
     diagnostics.extend(d);
     let mut workflows = BTreeMap::new();
     for w in workflow_asts {
@@ -216,6 +232,8 @@ pub fn compile(sources: SourceSet, host: &RhaiHost) -> Compiled {
         workflows,
         subsidies,
         points,
+        scorecards,
+        awards,
         host: host.clone(),
     });
     let targets = crate::coverage::targets(&files, &sources);
