@@ -13,6 +13,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "wangge/v1/org.proto",
         "wangge/v1/admin.proto",
         "wangge/v1/incentive.proto",
+        "wangge/v1/evaluation.proto",
     ];
     for f in &files {
         println!("cargo:rerun-if-changed={f}");

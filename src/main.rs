@@ -12,6 +12,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod check;
 mod client;
 mod eval;
+mod evaluation_cli;
 mod export;
 mod gen;
 mod incentive_cli;
@@ -66,6 +67,8 @@ enum Command {
     Incentive(incentive_cli::IncentiveArgs),
     /// Residents' points on a running server: earn, redeem, balance, history.
     Points(incentive_cli::PointsArgs),
+    /// Evaluation on a running server: surveys, scores, rankings, history.
+    Evaluation(evaluation_cli::EvaluationArgs),
     /// Run the scenarios of policy sets (`*.test.wg`).
     Test(test_cmd::Args),
     /// Write the stored history (inputs and decisions) as JSON Lines.
@@ -89,6 +92,7 @@ fn main() -> ExitCode {
         Command::Export(args) => export::run(&args),
         Command::Test(args) => test_cmd::run(&args),
         Command::Incentive(args) => incentive_cli::incentive(&args),
+        Command::Evaluation(args) => evaluation_cli::evaluation(&args),
         Command::Points(args) => incentive_cli::points(&args),
     }
 }

@@ -525,6 +525,14 @@ pub enum Step {
         unit: Option<(String, Span)>,
         span: Span,
     },
+    /// `survey G1 "2026" 92.5 by 120`: a satisfaction survey result.
+    Survey {
+        unit: (String, Span),
+        period: String,
+        score: Lit,
+        respondents: Lit,
+        span: Span,
+    },
     /// `earn R1 共享车位 3` / `redeem R1 物业费 0.25 [fails]`.
     Points {
         earn: bool,

@@ -1186,6 +1186,7 @@ impl Builder<'_> {
                         | Rule::kw_in
                         | Rule::kw_fails
                         | Rule::kw_record
+                        | Rule::kw_survey
                         | Rule::kw_earn
                         | Rule::kw_redeem
                 )
@@ -1278,6 +1279,19 @@ impl Builder<'_> {
                         kind,
                         quantity,
                         unit,
+                        span: qspan,
+                    }
+                }
+                Rule::sc_survey => {
+                    let unit = self.unit_ref(inner.next()?)?;
+                    let period = self.string(inner.next()?);
+                    let score = self.literal(inner.next()?)?;
+                    let respondents = self.literal(inner.find(|x| x.as_rule() == Rule::number)?)?;
+                    Step::Survey {
+                        unit,
+                        period,
+                        score,
+                        respondents,
                         span: qspan,
                     }
                 }

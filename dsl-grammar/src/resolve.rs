@@ -753,24 +753,32 @@ impl Resolver {
                 Step::ExpectItem { item, input, .. } => {
                     self.expect_item(
                         item,
-                        &["table", "rules", "calc", "subsidy", "points"],
-                        "table, rule set, calc, subsidy or points",
+                        &[
+                            "table",
+                            "rules",
+                            "calc",
+                            "subsidy",
+                            "points",
+                            "scorecard",
+                            "award",
+                        ],
+                        "table, rule set, calc, subsidy, points, scorecard or award",
                     );
                     let kind = self.symbols.items.get(&item.name).map(|(k, _)| *k);
-                    if matches!(kind, Some("subsidy" | "points"))
+                    if matches!(kind, Some("subsidy" | "points" | "scorecard" | "award"))
                         && matches!(input, ItemInput::Args(_))
                     {
                         self.diags.push(
                             Diagnostic::error(
                                 "wangge::scenario",
                                 item.span,
-                                format!("`{}` is expected for a person: `expect {} for 编号 => {{ … }}`", item.name, item.name),
+                                format!("`{}` is expected for a unit or person: `expect {} for 编号 => {{ … }}`", item.name, item.name),
                             )
                             .with_label("name whom with `for`"),
                         );
                     }
                 }
-                Step::Record { .. } | Step::Points { .. } => {}
+                Step::Record { .. } | Step::Points { .. } | Step::Survey { .. } => {}
             }
         }
     }

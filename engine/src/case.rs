@@ -147,6 +147,14 @@ impl Why {
         }
     }
 
+    /// From JSON text already written (checked, not re-parsed into values).
+    pub fn from_json(text: String) -> Why {
+        match RawValue::from_string(text) {
+            Ok(raw) => Why(raw),
+            Err(_) => Why::null(),
+        }
+    }
+
     pub fn null() -> Why {
         Why(serde_json::value::to_raw_value(&Value::Null)
             .unwrap_or_else(|_| RawValue::NULL.to_owned()))

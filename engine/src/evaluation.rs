@@ -142,7 +142,7 @@ impl Span {
 }
 
 /// Case counts of one unit (its own and its sub-units') in one period.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Counts {
     cases: i64,
     by_class: BTreeMap<String, i64>,
@@ -297,44 +297,47 @@ fn own_counts(store: &dyn Store, this: &Span, prev: &Span) -> R<BothPeriods> {
     Ok((a, b, p1 || p2))
 }
 
-/// Adds every unit's own counts to all its ancestors.
-fn roll_up(units: &[Unit], own: HashMap<String, Counts>) -> HashMap<String, Counts> {
-    let parent: HashMap<&str, &str> = units
-        .iter()
-        .filter_map(|u| u.parent.as_deref().map(|p| (u.id.as_str(), p)))
-        .collect();
-    let mut out: HashMap<String, Counts> = HashMap::with_capacity(own.len() * 2);
+/// The unit at `level` that `unit` is (or is under), if any.
+fn at_level<'u>(tree: &HashMap<&'u str, &'u Unit>, unit: &str, level: &str) -> Option<&'u str> {
+    let mut at = tree.get(unit)?;
+    for _ in 0..32 {
+        if at.level == level {
+            return Some(at.id.as_str());
+        }
+        at = tree.get(at.parent.as_deref()?)?;
+    }
+    None
+}
+
+/// Adds every unit's own counts to the unit of `level` above it (or itself).
+fn roll_up(
+    tree: &HashMap<&str, &Unit>,
+    level: &str,
+    own: HashMap<String, Counts>,
+) -> HashMap<String, Counts> {
+    let mut out: HashMap<String, Counts> = HashMap::with_capacity(own.len());
     for (unit, c) in own {
-        let mut at = unit.as_str();
-        let mut depth = 0;
-        loop {
-            out.entry(at.to_string()).or_default().add(&c);
-            depth += 1;
-            match parent.get(at) {
-                Some(p) if depth < 32 => at = p,
-                _ => break,
+        if let Some(target) = at_level(tree, &unit, level) {
+            if target == unit {
+                match out.entry(unit) {
+                    std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().add(&c),
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        e.insert(c);
+                    }
+                }
+            } else {
+                out.entry(target.to_string()).or_default().add(&c);
             }
         }
     }
     out
 }
 
-fn households(units: &[Unit]) -> HashMap<String, i64> {
-    let parent: HashMap<&str, &str> = units
-        .iter()
-        .filter_map(|u| u.parent.as_deref().map(|p| (u.id.as_str(), p)))
-        .collect();
+fn households(tree: &HashMap<&str, &Unit>, units: &[Unit], level: &str) -> HashMap<String, i64> {
     let mut out: HashMap<String, i64> = HashMap::new();
     for u in units {
-        let mut at = u.id.as_str();
-        let mut depth = 0;
-        loop {
-            *out.entry(at.to_string()).or_default() += u.households;
-            depth += 1;
-            match parent.get(at) {
-                Some(p) if depth < 32 => at = p,
-                _ => break,
-            }
+        if let Some(target) = at_level(tree, &u.id, level) {
+            *out.entry(target.to_string()).or_default() += u.households;
         }
     }
     out
@@ -561,54 +564,126 @@ impl Evaluation {
 
     /// The figures (`统计`) of every unit for `card`'s period, with the
     /// index against the previous period.
+    /// The figures (`统计`) of every unit at the scorecard's level (or just
+    /// `only`) for the period, with the index against the previous period;
+    /// built on all cores, the index memoised per distinct figures.
     fn unit_stats(
         &self,
         set: &PolicySet,
         card: &CompiledScorecard,
         period: &Span,
-        units: &[Unit],
-    ) -> R<HashMap<String, Dynamic>> {
+        only: Option<&str>,
+    ) -> R<Vec<(String, String, Dynamic)>> {
+        let units = self.store.units()?;
         let prev = period.previous(card.period, set.utc_offset())?;
         let (this, before, had_prev) = own_counts(self.store.as_ref(), period, &prev)?;
-        let this = roll_up(units, this);
-        let before = roll_up(units, before);
-        let homes = households(units);
-        let surveys = self.surveys(units, &period.key)?;
-        let empty = Counts::default();
-        let index = |stats: &Dynamic| -> R<Option<Decimal>> {
-            let Some(calc) = &card.index else {
-                return Ok(None);
-            };
-            let crate::policy::Evaluable::Calc(c) = set.get(calc)? else {
-                return Ok(None);
-            };
-            let v = c.run_dynamic(set.host(), vec![stats.clone()])?;
-            Ok(Some(crate::incentives::value_decimal(&v).normalize()))
+        let tree: HashMap<&str, &Unit> = units.iter().map(|u| (u.id.as_str(), u)).collect();
+        let this = roll_up(&tree, &card.of, this);
+        let before = roll_up(&tree, &card.of, before);
+        let homes = households(&tree, &units, &card.of);
+        let surveys = self.surveys(&units, &period.key)?;
+        let mut targets: Vec<&Unit> = units
+            .iter()
+            .filter(|u| u.level == card.of && only.is_none_or(|o| o == u.id))
+            .collect();
+        targets.sort_by(|a, b| a.id.cmp(&b.id));
+        let index_calc = match &card.index {
+            Some(calc) => match set.get(calc)? {
+                crate::policy::Evaluable::Calc(c) => Some(c.clone()),
+                _ => None,
+            },
+            None => None,
         };
-        let mut out = HashMap::with_capacity(units.len());
-        for u in units.iter().filter(|u| u.level == card.of) {
-            let h = homes.get(&u.id).copied().unwrap_or(0);
-            let mut stats = stats_of(
-                this.get(&u.id).unwrap_or(&empty),
-                h,
-                surveys.get(&u.id).copied(),
-            );
-            if card.index.is_some() {
-                let now = index(&stats)?.unwrap_or_default();
-                let prev_stats = stats_of(before.get(&u.id).unwrap_or(&empty), h, None);
-                let then = index(&prev_stats)?.unwrap_or_default();
-                insert(&mut stats, "社情指数", Dynamic::from_decimal(now));
-                insert(&mut stats, "上期社情指数", Dynamic::from_decimal(then));
-                insert(
-                    &mut stats,
-                    "社情指数变化",
-                    Dynamic::from_decimal(if had_prev { now - then } else { Decimal::ZERO }),
-                );
-            }
-            insert(&mut stats, "有上期", Dynamic::from_bool(had_prev));
-            out.insert(u.id.clone(), stats);
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(targets.len().max(1));
+        let chunk = targets.len().div_ceil(threads).max(1);
+        let parts: Vec<R<Vec<(String, String, Dynamic)>>> = std::thread::scope(|s| {
+            let handles: Vec<_> = targets
+                .chunks(chunk)
+                .map(|part| {
+                    let (this, before, homes, surveys, index_calc) =
+                        (&this, &before, &homes, &surveys, &index_calc);
+                    s.spawn(move || -> R<Vec<(String, String, Dynamic)>> {
+                        let empty = Counts::default();
+                        let index = |stats: &Dynamic| -> R<Decimal> {
+                            let Some(c) = index_calc else {
+                                return Ok(Decimal::ZERO);
+                            };
+                            let v = c.run_dynamic(set.host(), vec![stats.clone()])?;
+                            Ok(crate::incentives::value_decimal(&v).normalize())
+                        };
+                        let mut out = Vec::with_capacity(part.len());
+                        // The figures are a pure function of the counts, the
+                        // households and the survey: built once per distinct input.
+                        type Input = (Counts, Counts, i64, Option<(Decimal, i64)>);
+                        let mut memo: HashMap<u64, Vec<(Input, Dynamic)>> = HashMap::new();
+                        // (Figures built once per distinct input, shared so a
+                        // repeat costs a reference.)
+                        for u in part {
+                            let h = homes.get(&u.id).copied().unwrap_or(0);
+                            let now_counts = this.get(&u.id).unwrap_or(&empty);
+                            let then_counts = before.get(&u.id).unwrap_or(&empty);
+                            let survey = surveys.get(&u.id).copied();
+                            let hash = {
+                                use std::hash::{Hash, Hasher};
+                                let mut hasher = std::collections::hash_map::DefaultHasher::new();
+                                (now_counts, then_counts, h, survey).hash(&mut hasher);
+                                hasher.finish()
+                            };
+                            if let Some(found) = memo.get(&hash).and_then(|v| {
+                                v.iter().find(|(k, _)| {
+                                    k.0 == *now_counts
+                                        && k.1 == *then_counts
+                                        && k.2 == h
+                                        && k.3 == survey
+                                })
+                            }) {
+                                out.push((u.id.clone(), u.name.clone(), found.1.clone()));
+                                continue;
+                            }
+                            let mut stats = stats_of(now_counts, h, survey);
+                            if index_calc.is_some() {
+                                let now = index(&stats)?;
+                                let prev_stats = stats_of(then_counts, h, None);
+                                let then = index(&prev_stats)?;
+                                insert(&mut stats, "社情指数", Dynamic::from_decimal(now));
+                                insert(&mut stats, "上期社情指数", Dynamic::from_decimal(then));
+                                insert(
+                                    &mut stats,
+                                    "社情指数变化",
+                                    Dynamic::from_decimal(if had_prev {
+                                        now - then
+                                    } else {
+                                        Decimal::ZERO
+                                    }),
+                                );
+                            }
+                            insert(&mut stats, "有上期", Dynamic::from_bool(had_prev));
+                            let stats = stats.into_shared();
+                            memo.entry(hash).or_default().push((
+                                (now_counts.clone(), then_counts.clone(), h, survey),
+                                stats.clone(),
+                            ));
+                            out.push((u.id.clone(), u.name.clone(), stats));
+                        }
+                        Ok(out)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(IncentiveError::Store(storage("a worker failed"))))
+                })
+                .collect()
+        });
+        let mut all = Vec::with_capacity(targets.len());
+        for p in parts {
+            all.extend(p?);
         }
-        Ok(out)
+        Ok(all)
     }
 
     /// Scores one unit (or person) now, without storing it.
@@ -657,26 +732,7 @@ impl Evaluation {
                 subjects.push((p.id.clone(), p.name.clone(), f.to_rhai(&kinds)));
             }
         } else {
-            let units = self.store.units()?;
-            let names: HashMap<&str, &str> = units
-                .iter()
-                .map(|u| (u.id.as_str(), u.name.as_str()))
-                .collect();
-            let stats = self.unit_stats(set, card, span, &units)?;
-            let mut ids: Vec<&String> = stats
-                .keys()
-                .filter(|k| only.is_none_or(|o| o == k.as_str()))
-                .collect();
-            ids.sort();
-            for id in ids {
-                if let Some(s) = stats.get(id) {
-                    subjects.push((
-                        id.clone(),
-                        names.get(id.as_str()).unwrap_or(&"").to_string(),
-                        s.clone(),
-                    ));
-                }
-            }
+            subjects = self.unit_stats(set, card, span, only)?;
         }
         let threads = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
@@ -688,10 +744,37 @@ impl Evaluation {
                 .map(|part| {
                     s.spawn(move || -> R<Vec<Score>> {
                         let mut out = Vec::with_capacity(part.len());
+                        // Scoring is a pure function of the figures: units with
+                        // the same figures get the same score, computed once.
+                        type Scored = (
+                            Vec<crate::scorecard::IndicatorScore>,
+                            Vec<crate::scorecard::PenaltyScore>,
+                            Decimal,
+                            u8,
+                        );
+                        let mut memo: HashMap<usize, (String, Scored)> = HashMap::new();
                         for (id, name, stats) in part {
-                            let shared = stats.clone().into_shared();
-                            let (indicators, penalties, total, stars) =
-                                card.score(set.host(), &shared, &set.hash)?;
+                            // Shared figures built once have one address: use it
+                            // as the key before falling back to the text.
+                            let addr = stats
+                                .read_lock::<rhai::Map>()
+                                .map(|m| &*m as *const rhai::Map as usize)
+                                .unwrap_or(0);
+                            let (json, (indicators, penalties, total, stars)) =
+                                match memo.get(&addr).filter(|_| stats.is_shared() && addr != 0) {
+                                    Some((json, v)) => (json.clone(), v.clone()),
+                                    None => {
+                                        let json =
+                                            serde_json::to_string(&crate::value::ExactJson(stats))
+                                                .unwrap_or_default();
+                                        let shared = stats.clone().into_shared();
+                                        let v = card.score(set.host(), &shared, &set.hash)?;
+                                        if stats.is_shared() && addr != 0 {
+                                            memo.insert(addr, (json.clone(), v.clone()));
+                                        }
+                                        (json, v)
+                                    }
+                                };
                             out.push(Score {
                                 scorecard: card.name.clone(),
                                 period: span.key.clone(),
@@ -701,7 +784,7 @@ impl Evaluation {
                                 penalties,
                                 total: total.normalize().to_string(),
                                 stars,
-                                stats: Why::new(&crate::value::ExactJson(stats)),
+                                stats: Why::from_json(json),
                                 policy_version: set.hash.to_string(),
                             });
                         }
@@ -756,22 +839,55 @@ impl Evaluation {
             (sum / Decimal::from(scores.len() as i64)).round_dp(2)
         };
         let _g = self.incentives.lock()?;
-        let mut pairs = Vec::new();
         let mut index: BTreeMap<u32, BTreeMap<String, u32>> = BTreeMap::new();
-        for (n, chunk) in scores.chunks(ledger::CHUNK).enumerate() {
+        let chunks: Vec<&[Score]> = scores.chunks(ledger::CHUNK).collect();
+        for (n, chunk) in chunks.iter().enumerate() {
             let n = u32::try_from(n).map_err(|_| invalid("period", "too many units"))?;
-            for s in chunk {
+            for s in *chunk {
                 index
                     .entry(ledger::bucket_of(&s.id))
                     .or_default()
                     .insert(s.id.clone(), n);
             }
-            let mut bytes = Vec::with_capacity(chunk.len() * 1024);
-            serde_json::to_writer(&mut bytes, chunk).map_err(|e| storage(e.to_string()))?;
-            pairs.push((
-                key(&["V", &card.name, &span.key, &format!("{n:06}")]),
-                bytes,
-            ));
+        }
+        // Encoding on every core: each thread takes every other chunk.
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .max(1);
+        type Encoded = R<Vec<(usize, Vec<u8>)>>;
+        let encoded: Vec<Encoded> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    let chunks = &chunks;
+                    s.spawn(move || -> R<Vec<(usize, Vec<u8>)>> {
+                        let mut out = Vec::new();
+                        for (n, chunk) in chunks.iter().enumerate().skip(t).step_by(threads) {
+                            let mut bytes = Vec::with_capacity(chunk.len() * 1024);
+                            serde_json::to_writer(&mut bytes, chunk)
+                                .map_err(|e| storage(e.to_string()))?;
+                            out.push((n, bytes));
+                        }
+                        Ok(out)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(IncentiveError::Store(storage("an encoder failed")))
+                    })
+                })
+                .collect()
+        });
+        let mut pairs = Vec::with_capacity(chunks.len() + 300);
+        for part in encoded {
+            for (n, bytes) in part? {
+                pairs.push((
+                    key(&["V", &card.name, &span.key, &format!("{n:06}")]),
+                    bytes,
+                ));
+            }
         }
         for (b, m) in index {
             pairs.push((
@@ -790,8 +906,8 @@ impl Evaluation {
     /// Every stored score of a scorecard and period.
     pub fn scores(&self, card: &str, period: &str) -> R<Vec<Score>> {
         if self.store.ledger_get(&key(&["Q", card, period]))?.is_none() {
-            return Err(IncentiveError::NotSettled {
-                person: card.to_string(),
+            return Err(IncentiveError::NotScored {
+                scorecard: card.to_string(),
                 period: period.to_string(),
             });
         }

@@ -77,6 +77,13 @@ pub enum IncentiveError {
         help("settle the period first; a correction replaces a settlement")
     )]
     NotSettled { person: String, period: String },
+    /// NOT_FOUND
+    #[error("`{scorecard}` has not scored {period}")]
+    #[diagnostic(
+        code(wangge::evaluation::not_scored),
+        help("score the level for the period first (ScoreLevel)")
+    )]
+    NotScored { scorecard: String, period: String },
     /// INVALID_ARGUMENT (input) or INTERNAL (script failure)
     #[error(transparent)]
     #[diagnostic(transparent)]

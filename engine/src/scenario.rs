@@ -370,6 +370,29 @@ impl<'s> Runner<'s> {
                     return Err(self.stop(*span, format!("the activity was refused: {e}")));
                 }
             }
+            Step::Survey {
+                unit,
+                period,
+                score,
+                respondents,
+                span,
+            } => {
+                self.keys += 1;
+                let survey = crate::evaluation::Survey {
+                    unit: unit.0.clone(),
+                    period: period.clone(),
+                    score: lit_decimal(score),
+                    respondents: rust_decimal::prelude::ToPrimitive::to_i64(&lit_decimal(
+                        respondents,
+                    ))
+                    .unwrap_or(0),
+                    key: format!("scenario-{}", self.keys),
+                };
+                let eval = crate::evaluation::Evaluation::new(self.svc.store().clone());
+                if let Err(e) = eval.record_survey(survey) {
+                    return Err(self.stop(*span, format!("the survey was refused: {e}")));
+                }
+            }
             Step::Points {
                 earn,
                 resident,
@@ -504,6 +527,9 @@ impl<'s> Runner<'s> {
             .unwrap_or_default();
         match crate::org::validate_units(&rows, &ladder, &self.units, &name) {
             Ok(units) => {
+                if let Err(e) = self.svc.store().put_units(&units) {
+                    return Err(self.stop(span, e.to_string()));
+                }
                 // A unit at a level exercises that rung of its ladder.
                 for (name, levels) in &self.set.ladders {
                     if *levels == ladder {
@@ -665,6 +691,12 @@ impl<'s> Runner<'s> {
         expected: &RhaiCode,
         span: Span,
     ) -> Result<(), Stop> {
+        if self.set.scorecards.contains_key(item) || self.set.awards.contains_key(item) {
+            let ItemInput::Unit(who, _) = input else {
+                return Err(self.stop(span, format!("`{item}` is expected `for` a unit or person")));
+            };
+            return self.expect_evaluation(item, who, expected, span);
+        }
         let is_subsidy = self.set.subsidies.values().any(|s| s.name == item);
         let is_points = self.set.points.as_ref().is_some_and(|p| p.name == item);
         if is_subsidy || is_points {
@@ -718,6 +750,120 @@ impl<'s> Runner<'s> {
                 ("input".into(), Value::Array(args.clone()).to_string()),
                 ("decision".into(), decision.render().trim_end().to_string()),
             ];
+            self.failures.push(f);
+        }
+        Ok(())
+    }
+
+    /// A score (this period, computed now) or an award's ranking (the
+    /// level scored and stored for this period, then ranked).
+    fn expect_evaluation(
+        &mut self,
+        item: &str,
+        who: &str,
+        expected: &RhaiCode,
+        span: Span,
+    ) -> Result<(), Stop> {
+        let want = self.eval(expected, ("#{", "}"))?;
+        let card_name = match self.set.awards.get(item) {
+            Some(a) => a.scorecard.clone(),
+            None => item.to_string(),
+        };
+        let Some(card) = self.set.scorecards.get(&card_name).cloned() else {
+            return Err(self.stop(span, format!("no scorecard `{card_name}`")));
+        };
+        let local = self.show_ts(self.now());
+        let year = local.get(..4).unwrap_or("1970").to_string();
+        let month: u32 = local.get(5..7).and_then(|m| m.parse().ok()).unwrap_or(1);
+        let period = match card.period {
+            wangge_dsl::ast::PeriodKind::Monthly => format!("{year}-{month:02}"),
+            wangge_dsl::ast::PeriodKind::Quarterly => format!("{year}-Q{}", (month - 1) / 3 + 1),
+            wangge_dsl::ast::PeriodKind::Yearly => year,
+        };
+        let eval = crate::evaluation::Evaluation::new(self.svc.store().clone());
+        let mut got = serde_json::Map::new();
+        let context = if self.set.awards.contains_key(item) {
+            let ranked = eval
+                .score_level(&self.set, &card_name, &period, self.now())
+                .and_then(|_| eval.rank(&self.set, item, &period));
+            let ranked = match ranked {
+                Ok(r) => r,
+                Err(e) => return Err(self.stop(span, format!("`{item}` for {period}: {e}"))),
+            };
+            let Some(r) = ranked.iter().find(|r| r.id == who) else {
+                return Err(self.stop(span, format!("`{who}` is not ranked by `{item}`")));
+            };
+            got.insert("名次".into(), Value::from(r.rank));
+            got.insert("获奖".into(), Value::from(r.awarded));
+            got.insert("符合条件".into(), Value::from(r.eligible));
+            got.insert("总分".into(), Value::from(r.total.clone()));
+            got.insert("星级".into(), Value::from(r.stars));
+            ranked
+                .iter()
+                .filter(|x| x.group == r.group)
+                .map(|x| {
+                    (
+                        format!("#{} {}", x.rank, x.id),
+                        format!(
+                            "total {} · {} star(s){}{}",
+                            x.total,
+                            x.stars,
+                            if x.eligible { "" } else { " · not eligible" },
+                            if x.awarded { " · awarded" } else { "" }
+                        ),
+                    )
+                })
+                .collect::<Vec<_>>()
+        } else {
+            let s = match eval.score_one(&self.set, &card_name, who, &period) {
+                Ok(s) => s,
+                Err(e) => {
+                    return Err(self.stop(span, format!("`{item}` for `{who}` in {period}: {e}")))
+                }
+            };
+            got.insert("总分".into(), Value::from(s.total.clone()));
+            got.insert("星级".into(), Value::from(s.stars));
+            for i in &s.indicators {
+                got.insert(i.name.clone(), Value::from(i.normalised.clone()));
+            }
+            for p in &s.penalties {
+                got.insert(p.name.clone(), Value::from(p.points.clone()));
+            }
+            let mut c: Vec<(String, String)> = s
+                .indicators
+                .iter()
+                .map(|i| {
+                    (
+                        i.name.clone(),
+                        format!(
+                            "raw {} → {} × weight {} = {}",
+                            i.raw, i.normalised, i.weight, i.contribution
+                        ),
+                    )
+                })
+                .collect();
+            c.extend(s.penalties.iter().map(|p| {
+                (
+                    p.name.clone(),
+                    format!("{} time(s) → −{}", p.count, p.points),
+                )
+            }));
+            c.push(("figures".into(), s.stats.as_str().to_string()));
+            c
+        };
+        let got = Value::Object(got);
+        let mismatches = mismatches(&want, &got);
+        if !mismatches.is_empty() {
+            let mut f = self.fail(
+                span,
+                format!(
+                    "`{item}` for `{who}` in {period}: {}",
+                    mismatches.join("; ")
+                ),
+            );
+            f.expected = Some(want.to_string());
+            f.actual = Some(got.to_string());
+            f.context = context;
             self.failures.push(f);
         }
         Ok(())

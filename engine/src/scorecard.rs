@@ -67,6 +67,10 @@ pub struct CompiledScorecard {
     penalties: Vec<CPenalty>,
     /// `(stars, minimum total)`, highest threshold first.
     stars: Vec<(u8, Decimal)>,
+    /// Every indicator and penalty in one script returning an array: one
+    /// run per unit. On an error the expressions run one by one, so the
+    /// error names the one that failed.
+    all: Option<Script>,
 }
 
 /// A compiled `award`.
@@ -258,10 +262,24 @@ pub(crate) fn compile(
             ));
             ok = false;
         }
+        let combined = ast::RhaiCode {
+            text: format!(
+                "[{}]",
+                c.indicators
+                    .iter()
+                    .map(|i| format!("({})", i.expr.text))
+                    .chain(c.penalties.iter().map(|p| format!("({})", p.expr.text)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            span: c.name.span,
+        };
+        let all = env.compile(&combined, &c.name.name, &["统计"], true).ok();
         if ok {
             out.insert(
                 c.name.name.clone(),
                 Arc::new(CompiledScorecard {
+                    all,
                     name: c.name.name.clone(),
                     of: c.of.name.clone(),
                     people,
@@ -444,12 +462,23 @@ impl CompiledScorecard {
         let total_weight: Decimal = self.indicators.iter().map(|i| i.weight).sum();
         let mut total = Decimal::ZERO;
         let mut inds = Vec::with_capacity(self.indicators.len());
-        for i in &self.indicators {
+        // The fast path: every expression in one run.
+        let fast: Option<Vec<Decimal>> = self.all.as_ref().and_then(|all| {
+            let v = all
+                .run(host, vec![("统计", stats.clone())], &self.name)
+                .ok()?;
+            let arr = v.into_array().ok()?;
+            arr.iter().map(|d| to_decimal(d, &self.name).ok()).collect()
+        });
+        let value = |k: usize, expr: &Script, item: &str| -> Result<Decimal, EvalError> {
+            match fast.as_ref().and_then(|f| f.get(k)) {
+                Some(v) => Ok(*v),
+                None => to_decimal(&expr.run(host, vec![("统计", stats.clone())], item)?, item),
+            }
+        };
+        for (k, i) in self.indicators.iter().enumerate() {
             let item = format!("{}.{}", self.name, i.name);
-            let raw = to_decimal(
-                &i.expr.run(host, vec![("统计", stats.clone())], &item)?,
-                &item,
-            )?;
+            let raw = value(k, &i.expr, &item)?;
             let n = match &i.norm {
                 CNorm::Linear(a, b) => {
                     let v = (raw - a) / (b - a) * Decimal::ONE_HUNDRED;
@@ -472,12 +501,9 @@ impl CompiledScorecard {
             });
         }
         let mut pens = Vec::with_capacity(self.penalties.len());
-        for p in &self.penalties {
+        for (k, p) in self.penalties.iter().enumerate() {
             let item = format!("{}.{}", self.name, p.name);
-            let count = to_decimal(
-                &p.expr.run(host, vec![("统计", stats.clone())], &item)?,
-                &item,
-            )?;
+            let count = value(self.indicators.len() + k, &p.expr, &item)?;
             let mut off = count * p.per;
             if let Some(cap) = p.cap {
                 off = off.min(cap);

@@ -641,7 +641,20 @@ impl SledStore {
             .mode(sled::Mode::HighThroughput)
             .open()
             .map_err(|e| storage(format!("cannot open `{}`: {e}", dir.display())))?;
-        Self::from_db(db)
+        Self::from_db(db, false)
+    }
+
+    /// Opens the store for loading a large history: writes are answered
+    /// before they are durable, and made durable by [`Store::flush`] (and
+    /// when the store is dropped). Not for serving.
+    pub fn open_bulk(dir: &Path, cache_bytes: u64) -> Result<SledStore, CaseError> {
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(cache_bytes)
+            .mode(sled::Mode::HighThroughput)
+            .open()
+            .map_err(|e| storage(format!("cannot open `{}`: {e}", dir.display())))?;
+        Self::from_db(db, true)
     }
 
     /// A store that lives in memory only (tests, scenarios).
@@ -650,10 +663,10 @@ impl SledStore {
             .temporary(true)
             .open()
             .map_err(storage)?;
-        Self::from_db(db)
+        Self::from_db(db, false)
     }
 
-    fn from_db(db: sled::Db) -> Result<SledStore, CaseError> {
+    fn from_db(db: sled::Db, bulk: bool) -> Result<SledStore, CaseError> {
         let tree = |name: &str| db.open_tree(name).map_err(storage);
         let data = tree("cases")?;
         let cases = Arc::new(AtomicU64::new(read_counter(&data, META_CASES)?));
@@ -663,6 +676,7 @@ impl SledStore {
         let feed = Arc::new(Feed::new(read_counter(&data, META_FEED)?.max(1), 65_536));
         let (tx, rx) = mpsc::channel();
         let writer = Writer {
+            bulk,
             idem: std::cell::RefCell::new(load_idem(&data)?),
             journal_next: std::cell::Cell::new(read_counter(&data, META_JOURNAL)?),
             feed: feed.clone(),
@@ -720,6 +734,8 @@ impl Drop for SledStore {
 }
 
 struct Writer {
+    /// Bulk loading: answer before flushing (flush only when asked).
+    bulk: bool,
     idem: std::cell::RefCell<IdemIndex>,
     journal_next: std::cell::Cell<u64>,
     feed: Arc<Feed>,
@@ -746,8 +762,13 @@ impl Writer {
                     Err(_) => break,
                 }
             }
+            let asked = ops.iter().any(|(op, _)| matches!(op, Op::Flush));
             let (answers, events) = self.apply(ops);
-            let flushed = db.flush().map(|_| ()).map_err(storage);
+            let flushed = if self.bulk && !asked {
+                Ok(())
+            } else {
+                db.flush().map(|_| ()).map_err(storage)
+            };
             if flushed.is_ok() {
                 self.feed.publish(events);
             }

@@ -15,6 +15,7 @@ use super::metrics::Metrics;
 pub struct App {
     pub cases: Arc<CaseService>,
     pub incentives: Arc<wangge_engine::incentives::Incentives>,
+    pub evaluation: Arc<wangge_engine::evaluation::Evaluation>,
     pub registry: Arc<PolicyRegistry>,
     /// Set when the server runs on a manual clock.
     pub manual: Option<Arc<ManualClock>>,

@@ -17,6 +17,7 @@ use wangge_proto::v1;
 mod app;
 pub mod config;
 mod convert;
+mod evaluation;
 mod incentive;
 mod metrics;
 mod services;
@@ -132,6 +133,9 @@ async fn serve(config: config::Config) -> ExitCode {
         incentives: Arc::new(wangge_engine::incentives::Incentives::new(
             cases.store().clone(),
         )),
+        evaluation: Arc::new(wangge_engine::evaluation::Evaluation::new(
+            cases.store().clone(),
+        )),
         cases: cases.clone(),
         registry,
         manual,
@@ -245,6 +249,9 @@ async fn serve(config: config::Config) -> ExitCode {
         ))
         .add_service(v1::incentive_service_server::IncentiveServiceServer::new(
             incentive::Incentive(app.clone()),
+        ))
+        .add_service(v1::evaluation_service_server::EvaluationServiceServer::new(
+            evaluation::Evaluations(app.clone()),
         ))
         .serve_with_incoming_shutdown(
             tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),

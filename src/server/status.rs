@@ -57,9 +57,9 @@ pub fn case_status(e: CaseError) -> Status {
 pub fn incentive_status(e: IncentiveError) -> Status {
     let msg = e.to_string();
     match e {
-        IncentiveError::UnknownPerson { .. } | IncentiveError::NotSettled { .. } => {
-            Status::not_found(msg)
-        }
+        IncentiveError::UnknownPerson { .. }
+        | IncentiveError::NotSettled { .. }
+        | IncentiveError::NotScored { .. } => Status::not_found(msg),
         IncentiveError::NoScheme { .. } | IncentiveError::InsufficientPoints { .. } => {
             Status::failed_precondition(msg)
         }

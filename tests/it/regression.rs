@@ -149,7 +149,7 @@ fn broken_scenarios_are_diagnostics_with_places() {
         "no case `乙` has been reported in this scenario",
         "cases have no field `stat`",
         "did you mean `state`?",
-        "unknown table, rule set, calc, subsidy or points `分极`",
+        "unknown table, rule set, calc, subsidy, points, scorecard or award `分极`",
         "4 error(s)",
     ] {
         assert!(e.contains(needle), "missing {needle:?} in {e}");

@@ -1,0 +1,205 @@
+//! `EvaluationService`: thin methods — validate, convert, call the engine's
+//! `Evaluation` on the blocking pool with the active policy, map the error.
+
+use std::sync::Arc;
+
+use tonic::{Request, Response, Status};
+use wangge_engine::evaluation::Survey;
+use wangge_engine::incentives::IncentiveError;
+use wangge_engine::scorecard::{Ranked, Score};
+use wangge_proto::v1;
+
+use super::app::{blocking, App};
+use super::status::{bad_request, incentive_status};
+
+pub struct Evaluations(pub Arc<App>);
+
+fn required(field: &str, v: &str) -> Result<(), Status> {
+    if v.trim().is_empty() {
+        Err(bad_request(field, "is required"))
+    } else {
+        Ok(())
+    }
+}
+
+fn engine<T>(r: Result<T, IncentiveError>) -> Result<T, Status> {
+    r.map_err(incentive_status)
+}
+
+pub fn score(s: &Score) -> v1::Score {
+    v1::Score {
+        scorecard: s.scorecard.clone(),
+        period: s.period.clone(),
+        id: s.id.clone(),
+        name: s.name.clone(),
+        indicators: s
+            .indicators
+            .iter()
+            .map(|i| v1::IndicatorScore {
+                name: i.name.clone(),
+                raw: i.raw.clone(),
+                normalised: i.normalised.clone(),
+                weight: i.weight.clone(),
+                contribution: i.contribution.clone(),
+            })
+            .collect(),
+        penalties: s
+            .penalties
+            .iter()
+            .map(|p| v1::PenaltyScore {
+                name: p.name.clone(),
+                count: p.count.clone(),
+                points: p.points.clone(),
+            })
+            .collect(),
+        total: s.total.clone(),
+        stars: u32::from(s.stars),
+        stats_json: s.stats.as_str().to_string(),
+        policy_version: s.policy_version.clone(),
+    }
+}
+
+fn ranked(r: &Ranked) -> v1::Ranked {
+    v1::Ranked {
+        id: r.id.clone(),
+        name: r.name.clone(),
+        group: r.group.clone(),
+        rank: r.rank,
+        total: r.total.clone(),
+        stars: u32::from(r.stars),
+        eligible: r.eligible,
+        awarded: r.awarded,
+    }
+}
+
+#[tonic::async_trait]
+impl v1::evaluation_service_server::EvaluationService for Evaluations {
+    async fn record_survey(
+        &self,
+        req: Request<v1::RecordSurveyRequest>,
+    ) -> Result<Response<v1::RecordSurveyResponse>, Status> {
+        let app = self.0.clone();
+        self.0
+            .call("EvaluationService/RecordSurvey", async move {
+                let r = req.into_inner();
+                required("unit", &r.unit)?;
+                required("period", &r.period)?;
+                required("key", &r.key)?;
+                let score =
+                    r.score.trim().parse().map_err(|_| {
+                        bad_request("score", format!("`{}` is not a number", r.score))
+                    })?;
+                let survey = Survey {
+                    unit: r.unit,
+                    period: r.period,
+                    score,
+                    respondents: r.respondents,
+                    key: r.key,
+                };
+                let (_, created) =
+                    blocking(move || engine(app.evaluation.record_survey(survey))).await?;
+                Ok(Response::new(v1::RecordSurveyResponse { created }))
+            })
+            .await
+    }
+
+    async fn score_unit(
+        &self,
+        req: Request<v1::ScoreUnitRequest>,
+    ) -> Result<Response<v1::Score>, Status> {
+        let app = self.0.clone();
+        self.0
+            .call("EvaluationService/ScoreUnit", async move {
+                let r = req.into_inner();
+                required("scorecard", &r.scorecard)?;
+                required("id", &r.id)?;
+                required("period", &r.period)?;
+                let s = blocking(move || {
+                    engine(app.evaluation.score_one(
+                        &app.cases.policy(),
+                        &r.scorecard,
+                        &r.id,
+                        &r.period,
+                    ))
+                })
+                .await?;
+                Ok(Response::new(score(&s)))
+            })
+            .await
+    }
+
+    async fn score_level(
+        &self,
+        req: Request<v1::ScoreLevelRequest>,
+    ) -> Result<Response<v1::ScoreLevelResponse>, Status> {
+        let app = self.0.clone();
+        let now = self.0.cases.clock().now();
+        self.0
+            .call("EvaluationService/ScoreLevel", async move {
+                let r = req.into_inner();
+                required("scorecard", &r.scorecard)?;
+                required("period", &r.period)?;
+                let s = blocking(move || {
+                    engine(app.evaluation.score_level(
+                        &app.cases.policy(),
+                        &r.scorecard,
+                        &r.period,
+                        now,
+                    ))
+                })
+                .await?;
+                Ok(Response::new(v1::ScoreLevelResponse {
+                    scorecard: s.scorecard,
+                    period: s.period,
+                    scored: s.scored,
+                    by_stars: s.by_stars.to_vec(),
+                    average: s.average.to_string(),
+                    policy_version: s.policy_version,
+                }))
+            })
+            .await
+    }
+
+    async fn rank(
+        &self,
+        req: Request<v1::RankRequest>,
+    ) -> Result<Response<v1::RankResponse>, Status> {
+        let app = self.0.clone();
+        self.0
+            .call("EvaluationService/Rank", async move {
+                let r = req.into_inner();
+                required("award", &r.award)?;
+                required("period", &r.period)?;
+                let list = blocking(move || {
+                    engine(
+                        app.evaluation
+                            .rank(&app.cases.policy(), &r.award, &r.period),
+                    )
+                })
+                .await?;
+                Ok(Response::new(v1::RankResponse {
+                    ranked: list.iter().map(ranked).collect(),
+                }))
+            })
+            .await
+    }
+
+    async fn history(
+        &self,
+        req: Request<v1::HistoryRequest>,
+    ) -> Result<Response<v1::HistoryResponse>, Status> {
+        let app = self.0.clone();
+        self.0
+            .call("EvaluationService/History", async move {
+                let r = req.into_inner();
+                required("scorecard", &r.scorecard)?;
+                required("id", &r.id)?;
+                let list =
+                    blocking(move || engine(app.evaluation.history(&r.scorecard, &r.id))).await?;
+                Ok(Response::new(v1::HistoryResponse {
+                    scores: list.iter().map(score).collect(),
+                }))
+            })
+            .await
+    }
+}
