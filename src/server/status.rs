@@ -64,10 +64,11 @@ pub fn incentive_status(e: IncentiveError) -> Status {
             Status::failed_precondition(msg)
         }
         IncentiveError::UnknownRule { what, .. } => {
-            let field = if what == "activity kind" {
-                "kind"
-            } else {
-                "rule"
+            let field = match what {
+                "activity kind" => "kind",
+                "scorecard" => "scorecard",
+                "award" => "award",
+                _ => "rule",
             };
             bad_request(field, msg)
         }

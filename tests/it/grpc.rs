@@ -871,3 +871,132 @@ fn the_incentive_and_points_cli_from_the_readme_works() {
     let out = ok(&["points", "balance", "R001"]);
     assert!(out.contains("R001: 10 points"), "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evaluation_over_grpc_scores_ranks_and_keeps_history() {
+    use wangge_proto::v1::evaluation_service_client::EvaluationServiceClient;
+    use wangge_proto::v1::org_service_client::OrgServiceClient;
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let ch = server.channel().await;
+    let mut org = OrgServiceClient::new(ch.clone());
+    let mut cases = CaseServiceClient::new(ch.clone());
+    let mut ev = EvaluationServiceClient::new(ch);
+    let text = std::fs::read_to_string(crate::util::root().join("examples/org/units.csv")).unwrap();
+    org.import(v1::ImportRequest {
+        name: "units.csv".into(),
+        text,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let c = cases
+        .report(report(SMALL))
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap();
+    for (a, o) in [
+        ("立案", ""),
+        ("派遣", ""),
+        ("处置", ""),
+        ("反馈", "满意"),
+        ("核查", "合格"),
+    ] {
+        cases.act(act(c.id, a, o)).await.unwrap();
+    }
+    let s = ev
+        .score_unit(v1::ScoreUnitRequest {
+            scorecard: "星级网格".into(),
+            id: "M1".into(),
+            period: "2026-Q3".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    // 25 + 25 + 20 + 16 (no previous quarter) + 10
+    assert_eq!((s.total.as_str(), s.stars), ("96", 5));
+    assert_eq!(s.indicators.len(), 5);
+    assert!(s.stats_json.contains("\"办结\":1"), "{}", s.stats_json);
+    let level = ev
+        .score_level(v1::ScoreLevelRequest {
+            scorecard: "星级网格".into(),
+            period: "2026-Q3".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(level.by_stars.len(), 6);
+    assert!(level.scored >= 1);
+    let h = ev
+        .history(v1::HistoryRequest {
+            scorecard: "星级网格".into(),
+            id: "M1".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(h.scores.len(), 1);
+    let created = ev
+        .record_survey(v1::RecordSurveyRequest {
+            unit: "G1".into(),
+            period: "2026".into(),
+            score: "92.5".into(),
+            respondents: 100,
+            key: "s-g1".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .created;
+    assert!(created);
+    let s = ev
+        .rank(v1::RankRequest {
+            award: "先进网格党组织".into(),
+            period: "2026".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(s.code(), Code::NotFound, "{}", s.message());
+    ev.score_level(v1::ScoreLevelRequest {
+        scorecard: "网格党组织考评".into(),
+        period: "2026".into(),
+    })
+    .await
+    .unwrap();
+    let ranked = ev
+        .rank(v1::RankRequest {
+            award: "先进网格党组织".into(),
+            period: "2026".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .ranked;
+    let g1 = ranked.iter().find(|r| r.id == "G1").unwrap();
+    assert!(g1.eligible && g1.awarded && g1.rank == 1, "{ranked:?}");
+    let s = ev
+        .score_level(v1::ScoreLevelRequest {
+            scorecard: "星级网格".into(),
+            period: "2026-13".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(s.code(), Code::InvalidArgument);
+    assert_eq!(
+        s.get_details_bad_request().unwrap().field_violations[0].field,
+        "period"
+    );
+    let s = ev
+        .score_level(v1::ScoreLevelRequest {
+            scorecard: "星级网络".into(),
+            period: "2026-Q3".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        s.get_details_bad_request().unwrap().field_violations[0].field,
+        "scorecard"
+    );
+}
