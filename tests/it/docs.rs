@@ -19,6 +19,11 @@ const PRELUDE: &[(&str, &str)] = &[
     ("难事权重", "param 难事权重 = 2"),
     ("小事权重", "param 小事权重 = 1"),
     ("工作日历", "calendar 工作日历 { hours 周一-周五 09:00-17:00 }"),
+    ("社情指数", "calc 社情指数(统计) -> 数 { 0 }"),
+    (
+        "示例星级",
+        "scorecard 示例星级 for 微网格 quarterly { indicator 满意率 = { 统计.满意率 } weight 1 raw }",
+    ),
     (
         "事件分级",
         "table 事件分级(事件) hit first { | 事件.类别 || 等级 | 处置层级 | | - || \"小事\" | 微网格 | }",
@@ -43,7 +48,18 @@ fn policy_blocks() -> Vec<String> {
             (None, false) => {}
         }
     }
-    let starts = ["policy ", "ladder ", "param ", "table ", "rules ", "calc "];
+    let starts = [
+        "policy ",
+        "ladder ",
+        "param ",
+        "table ",
+        "rules ",
+        "calc ",
+        "subsidy ",
+        "points ",
+        "scorecard ",
+        "award ",
+    ];
     blocks
         .into_iter()
         .filter(|b| b.lines().any(|l| starts.iter().any(|s| l.starts_with(s))))
@@ -55,9 +71,12 @@ fn compile_block(block: &str) -> Result<PolicySet, String> {
     let prelude: Vec<&str> = PRELUDE
         .iter()
         .filter(|(name, _)| {
-            !["param", "ladder", "table", "calendar"].iter().any(|kw| {
-                block.contains(&format!("{kw} {name} ")) || block.contains(&format!("{kw} {name}("))
-            })
+            !["param", "ladder", "table", "calendar", "calc", "scorecard"]
+                .iter()
+                .any(|kw| {
+                    block.contains(&format!("{kw} {name} "))
+                        || block.contains(&format!("{kw} {name}("))
+                })
         })
         .map(|(_, item)| *item)
         .collect();
