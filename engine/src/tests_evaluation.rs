@@ -268,3 +268,105 @@ fn periods_are_checked() {
         .unwrap_err();
     assert!(e.to_string().contains("no scorecard `测平`"), "{e}");
 }
+
+#[test]
+fn people_are_scored_over_the_year_and_ranked_within_their_community() {
+    // The shipped 网格员考评 (微网格员, yearly) and 优秀网格员 (top 2 per 社区,
+    // ties by 按期率 then 编号).
+    let w = World::new();
+    let store = w.cases.store().clone();
+    store
+        .put_people(&[
+            crate::org::Person {
+                id: "P1".into(),
+                name: "甲".into(),
+                role: "微网格员".into(),
+                unit: Some("M1".into()),
+                party_member: false,
+            },
+            crate::org::Person {
+                id: "P2".into(),
+                name: "乙".into(),
+                role: "微网格员".into(),
+                unit: Some("M2".into()),
+                party_member: false,
+            },
+            crate::org::Person {
+                id: "P3".into(),
+                name: "丙".into(),
+                role: "微网格员".into(),
+                unit: Some("M3".into()),
+                party_member: false,
+            },
+        ])
+        .unwrap();
+    let handle = |who: &str, n: usize| {
+        for _ in 0..n {
+            let (c, _) = w
+                .cases
+                .report(Report {
+                    workflow: "事件处置".into(),
+                    unit: Some("M1".into()),
+                    data: json!({"类别": "垃圾堆放", "人数": 1, "风险": 1}),
+                    idempotency_key: None,
+                    actor: who.into(),
+                })
+                .unwrap();
+            for (a, o) in CLOSE {
+                w.cases
+                    .act(
+                        c.id,
+                        &Action::Transition {
+                            name: (*a).into(),
+                            outcome: o.map(str::to_string),
+                        },
+                        &Actor {
+                            actor: who.into(),
+                            note: None,
+                        },
+                        None,
+                    )
+                    .unwrap();
+            }
+        }
+    };
+    handle("P1", 120);
+    handle("P2", 120);
+    handle("P3", 60);
+    let inc = crate::incentives::Incentives::new(store.clone());
+    for who in ["P1", "P3"] {
+        inc.record_activity(
+            &w.set,
+            crate::incentives::NewActivity {
+                person: who.into(),
+                kind: "入户走访".into(),
+                quantity: "240".parse().unwrap(),
+                period: "2026-09".into(),
+                unit: None,
+                key: format!("v-{who}"),
+                note: None,
+            },
+            0,
+        )
+        .unwrap();
+    }
+    w.eval.score_level(&w.set, "网格员考评", "2026", 1).unwrap();
+    let scores = w.eval.scores("网格员考评", "2026").unwrap();
+    let total = |id: &str| {
+        let s = scores.iter().find(|s| s.id == id).unwrap();
+        (s.total.clone(), s.stars)
+    };
+    // P1: 办结 120 → 100 × 30% + 按期 100 × 30% + 满意 100 × 25% + 走访 240 → 100 × 15% = 100
+    assert_eq!(total("P1"), ("100".into(), 5));
+    // P2: no visits: 30 + 30 + 25 = 85; P3: 60 cases → 50 × 30% = 15, + 30 + 25 + 15 = 85
+    assert_eq!(total("P2"), ("85".into(), 4));
+    assert_eq!(total("P3"), ("85".into(), 4));
+    let ranked = w.eval.rank(&w.set, "优秀网格员", "2026").unwrap();
+    let order: Vec<(&str, u32, bool)> = ranked
+        .iter()
+        .map(|r| (r.id.as_str(), r.rank, r.awarded))
+        .collect();
+    // All three belong to 社区 C1; P2 and P3 tie on total and 按期率: 编号 decides.
+    assert_eq!(order, [("P1", 1, true), ("P2", 2, true), ("P3", 3, false)]);
+    assert!(ranked.iter().all(|r| r.group == "C1"));
+}

@@ -1000,3 +1000,40 @@ async fn evaluation_over_grpc_scores_ranks_and_keeps_history() {
         "scorecard"
     );
 }
+
+#[test]
+fn the_evaluation_cli_from_the_readme_works() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let url = format!("http://{}", server.grpc);
+    let ok = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--server", url.as_str()]);
+        let out = crate::util::wangge(&all);
+        assert_eq!(out.code, 0, "{args:?}: {}{}", out.stdout, out.stderr);
+        out.stdout
+    };
+    ok(&["org", "import", "examples/org/units.csv"]);
+    let out = ok(&["evaluation", "score-level", "星级网格", "2026-Q3"]);
+    assert!(out.contains("星级网格 2026-Q3: 2 scored"), "{out}");
+    let out = ok(&["evaluation", "score", "星级网格", "M1", "2026-Q3"]);
+    assert!(out.contains("total 96 · 5 star(s)"), "{out}");
+    assert!(out.contains("按期结案率"), "{out}");
+    ok(&[
+        "evaluation",
+        "survey",
+        "G1",
+        "2026",
+        "92.5",
+        "--respondents",
+        "120",
+        "--key",
+        "survey-2026-g1",
+    ]);
+    ok(&["evaluation", "score-level", "网格党组织考评", "2026"]);
+    let out = ok(&["evaluation", "rank", "先进网格党组织", "2026", "--awarded"]);
+    assert!(out.contains("S1       #1    G1 和平一网格"), "{out}");
+    assert!(out.contains("awarded"), "{out}");
+    let out = ok(&["evaluation", "history", "星级网格", "M1"]);
+    assert!(out.contains("星级网格 2026-Q3 M1"), "{out}");
+}
