@@ -747,12 +747,17 @@ impl Evaluation {
                         // Scoring is a pure function of the figures: units with
                         // the same figures get the same score, computed once.
                         type Scored = (
-                            Vec<crate::scorecard::IndicatorScore>,
-                            Vec<crate::scorecard::PenaltyScore>,
-                            Decimal,
+                            Arc<Vec<crate::scorecard::IndicatorScore>>,
+                            Arc<Vec<crate::scorecard::PenaltyScore>>,
+                            Arc<str>,
                             u8,
                         );
-                        let mut memo: HashMap<usize, (String, Scored)> = HashMap::new();
+                        let mut memo: HashMap<usize, (Arc<Why>, Scored)> = HashMap::new();
+                        let (card_name, period_key, version): (Arc<str>, Arc<str>, Arc<str>) = (
+                            Arc::from(card.name.as_str()),
+                            Arc::from(span.key.as_str()),
+                            set.hash.clone(),
+                        );
                         for (id, name, stats) in part {
                             // Shared figures built once have one address: use it
                             // as the key before falling back to the text.
@@ -768,7 +773,15 @@ impl Evaluation {
                                             serde_json::to_string(&crate::value::ExactJson(stats))
                                                 .unwrap_or_default();
                                         let shared = stats.clone().into_shared();
-                                        let v = card.score(set.host(), &shared, &set.hash)?;
+                                        let (i, p, t, st) =
+                                            card.score(set.host(), &shared, &set.hash)?;
+                                        let v: Scored = (
+                                            Arc::new(i),
+                                            Arc::new(p),
+                                            Arc::from(t.normalize().to_string().as_str()),
+                                            st,
+                                        );
+                                        let json = Arc::new(Why::from_json(json));
                                         if stats.is_shared() && addr != 0 {
                                             memo.insert(addr, (json.clone(), v.clone()));
                                         }
@@ -776,16 +789,16 @@ impl Evaluation {
                                     }
                                 };
                             out.push(Score {
-                                scorecard: card.name.clone(),
-                                period: span.key.clone(),
+                                scorecard: card_name.clone(),
+                                period: period_key.clone(),
                                 id: id.clone(),
                                 name: name.clone(),
                                 indicators,
                                 penalties,
-                                total: total.normalize().to_string(),
+                                total,
                                 stars,
-                                stats: Why::from_json(json),
-                                policy_version: set.hash.to_string(),
+                                stats: json,
+                                policy_version: version.clone(),
                             });
                         }
                         Ok(out)

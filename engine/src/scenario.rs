@@ -821,12 +821,12 @@ impl<'s> Runner<'s> {
                     return Err(self.stop(span, format!("`{item}` for `{who}` in {period}: {e}")))
                 }
             };
-            got.insert("总分".into(), Value::from(s.total.clone()));
+            got.insert("总分".into(), Value::from(s.total.to_string()));
             got.insert("星级".into(), Value::from(s.stars));
-            for i in &s.indicators {
+            for i in s.indicators.iter() {
                 got.insert(i.name.clone(), Value::from(i.normalised.clone()));
             }
-            for p in &s.penalties {
+            for p in s.penalties.iter() {
                 got.insert(p.name.clone(), Value::from(p.points.clone()));
             }
             let mut c: Vec<(String, String)> = s

@@ -395,17 +395,18 @@ pub struct PenaltyScore {
 /// A unit's (or person's) score for a period.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Score {
-    pub scorecard: String,
-    pub period: String,
+    pub scorecard: Arc<str>,
+    pub period: Arc<str>,
     /// Unit or person id.
     pub id: String,
     pub name: String,
-    pub indicators: Vec<IndicatorScore>,
-    pub penalties: Vec<PenaltyScore>,
-    pub total: String,
+    /// (Shared by every unit with the same figures.)
+    pub indicators: Arc<Vec<IndicatorScore>>,
+    pub penalties: Arc<Vec<PenaltyScore>>,
+    pub total: Arc<str>,
     pub stars: u8,
-    pub stats: Why,
-    pub policy_version: String,
+    pub stats: Arc<Why>,
+    pub policy_version: Arc<str>,
 }
 
 fn to_decimal(d: &Dynamic, item: &str) -> Result<Decimal, EvalError> {
@@ -623,7 +624,7 @@ impl CompiledAward {
                     name: s.name.clone(),
                     group: group.clone(),
                     rank: u32::try_from(i + 1).unwrap_or(u32::MAX),
-                    total: s.total.clone(),
+                    total: s.total.to_string(),
                     stars: s.stars,
                     eligible: *eligible,
                     awarded,

@@ -172,10 +172,10 @@ fn scores_are_the_hand_computed_ones() {
     assert_eq!(m1.indicators[1].contribution, "30");
     assert_eq!(m1.indicators[2].raw, "2");
     assert_eq!(m1.indicators[2].contribution, "0.4");
-    assert_eq!((m1.total.as_str(), m1.stars), ("80.4", 4));
+    assert_eq!((&*m1.total, m1.stars), ("80.4", 4));
     // M2 has no cases: rates count as 1, index 0 → 50 + 30 + 0 = 80: exactly the 4-star edge.
     let m2 = get("M2");
-    assert_eq!((m2.total.as_str(), m2.stars), ("80", 4));
+    assert_eq!((&*m2.total, m2.stars), ("80", 4));
     assert_eq!(m2.stats.json()["案件"], 0);
     // M3: 按期 1 of 2 = 0.5 → 0; 满意 1 → 30; index 2 → 0.4; 出格 2 × 3 = 6, capped at 5.
     let m3 = get("M3");
@@ -183,7 +183,7 @@ fn scores_are_the_hand_computed_ones() {
     assert_eq!(m3.indicators[0].normalised, "0");
     assert_eq!(m3.penalties[0].count, "2");
     assert_eq!(m3.penalties[0].points, "5");
-    assert_eq!((m3.total.as_str(), m3.stars), ("25.4", 1));
+    assert_eq!((&*m3.total, m3.stars), ("25.4", 1));
     // No previous quarter in the store: no change.
     assert_eq!(m1.stats.json()["有上期"], false);
     assert_eq!(m1.stats.json()["社情指数变化"], "0");
@@ -226,7 +226,7 @@ fn the_next_quarter_compares_with_the_previous_one() {
     assert_eq!(stats["社情指数变化"], "-2");
     w.eval.score_level(&w.set, "测评", "2026-Q4", 2).unwrap();
     let history = w.eval.history("测评", "M1").unwrap();
-    let periods: Vec<&str> = history.iter().map(|s| s.period.as_str()).collect();
+    let periods: Vec<&str> = history.iter().map(|s| &*s.period).collect();
     assert_eq!(periods, ["2026-Q3", "2026-Q4"]);
 }
 
@@ -354,7 +354,7 @@ fn people_are_scored_over_the_year_and_ranked_within_their_community() {
     let scores = w.eval.scores("网格员考评", "2026").unwrap();
     let total = |id: &str| {
         let s = scores.iter().find(|s| s.id == id).unwrap();
-        (s.total.clone(), s.stars)
+        (s.total.to_string(), s.stars)
     };
     // P1: 办结 120 → 100 × 30% + 按期 100 × 30% + 满意 100 × 25% + 走访 240 → 100 × 15% = 100
     assert_eq!(total("P1"), ("100".into(), 5));

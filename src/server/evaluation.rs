@@ -28,8 +28,8 @@ fn engine<T>(r: Result<T, IncentiveError>) -> Result<T, Status> {
 
 pub fn score(s: &Score) -> v1::Score {
     v1::Score {
-        scorecard: s.scorecard.clone(),
-        period: s.period.clone(),
+        scorecard: s.scorecard.to_string(),
+        period: s.period.to_string(),
         id: s.id.clone(),
         name: s.name.clone(),
         indicators: s
@@ -52,10 +52,10 @@ pub fn score(s: &Score) -> v1::Score {
                 points: p.points.clone(),
             })
             .collect(),
-        total: s.total.clone(),
+        total: s.total.to_string(),
         stars: u32::from(s.stars),
         stats_json: s.stats.as_str().to_string(),
-        policy_version: s.policy_version.clone(),
+        policy_version: s.policy_version.to_string(),
     }
 }
 
