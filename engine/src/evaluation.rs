@@ -913,6 +913,8 @@ impl Evaluation {
             enc(&(now, scores.len(), set.hash.to_string()))?,
         ));
         self.store.ledger_put(pairs)?;
+        // Freeing a level's scores takes a while: not on the caller's time.
+        std::thread::spawn(move || drop(scores));
         Ok(summary)
     }
 
