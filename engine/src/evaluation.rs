@@ -913,8 +913,6 @@ impl Evaluation {
             enc(&(now, scores.len(), set.hash.to_string()))?,
         ));
         self.store.ledger_put(pairs)?;
-        // Freeing a level's scores takes a while: not on the caller's time.
-        std::thread::spawn(move || drop(scores));
         Ok(summary)
     }
 
