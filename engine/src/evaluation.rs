@@ -594,96 +594,75 @@ impl Evaluation {
             },
             None => None,
         };
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(targets.len().max(1));
-        let chunk = targets.len().div_ceil(threads).max(1);
-        let parts: Vec<R<Vec<(String, String, Dynamic)>>> = std::thread::scope(|s| {
-            let handles: Vec<_> = targets
-                .chunks(chunk)
-                .map(|part| {
-                    let (this, before, homes, surveys, index_calc) =
-                        (&this, &before, &homes, &surveys, &index_calc);
-                    s.spawn(move || -> R<Vec<(String, String, Dynamic)>> {
-                        let empty = Counts::default();
-                        let index = |stats: &Dynamic| -> R<Decimal> {
-                            let Some(c) = index_calc else {
-                                return Ok(Decimal::ZERO);
-                            };
-                            let v = c.run_dynamic(set.host(), vec![stats.clone()])?;
-                            Ok(crate::incentives::value_decimal(&v).normalize())
-                        };
-                        let mut out = Vec::with_capacity(part.len());
-                        // The figures are a pure function of the counts, the
-                        // households and the survey: built once per distinct input.
-                        type Input = (Counts, Counts, i64, Option<(Decimal, i64)>);
-                        let mut memo: HashMap<u64, Vec<(Input, Dynamic)>> = HashMap::new();
-                        // (Figures built once per distinct input, shared so a
-                        // repeat costs a reference.)
-                        for u in part {
-                            let h = homes.get(&u.id).copied().unwrap_or(0);
-                            let now_counts = this.get(&u.id).unwrap_or(&empty);
-                            let then_counts = before.get(&u.id).unwrap_or(&empty);
-                            let survey = surveys.get(&u.id).copied();
-                            let hash = {
-                                use std::hash::{Hash, Hasher};
-                                let mut hasher = std::collections::hash_map::DefaultHasher::new();
-                                (now_counts, then_counts, h, survey).hash(&mut hasher);
-                                hasher.finish()
-                            };
-                            if let Some(found) = memo.get(&hash).and_then(|v| {
-                                v.iter().find(|(k, _)| {
-                                    k.0 == *now_counts
-                                        && k.1 == *then_counts
-                                        && k.2 == h
-                                        && k.3 == survey
-                                })
-                            }) {
-                                out.push((u.id.clone(), u.name.clone(), found.1.clone()));
-                                continue;
-                            }
-                            let mut stats = stats_of(now_counts, h, survey);
-                            if index_calc.is_some() {
-                                let now = index(&stats)?;
-                                let prev_stats = stats_of(then_counts, h, None);
-                                let then = index(&prev_stats)?;
-                                insert(&mut stats, "社情指数", Dynamic::from_decimal(now));
-                                insert(&mut stats, "上期社情指数", Dynamic::from_decimal(then));
-                                insert(
-                                    &mut stats,
-                                    "社情指数变化",
-                                    Dynamic::from_decimal(if had_prev {
-                                        now - then
-                                    } else {
-                                        Decimal::ZERO
-                                    }),
-                                );
-                            }
-                            insert(&mut stats, "有上期", Dynamic::from_bool(had_prev));
-                            let stats = stats.into_shared();
-                            memo.entry(hash).or_default().push((
-                                (now_counts.clone(), then_counts.clone(), h, survey),
-                                stats.clone(),
-                            ));
-                            out.push((u.id.clone(), u.name.clone(), stats));
-                        }
-                        Ok(out)
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err(IncentiveError::Store(storage("a worker failed"))))
-                })
-                .collect()
-        });
-        let mut all = Vec::with_capacity(targets.len());
-        for p in parts {
-            all.extend(p?);
-        }
-        Ok(all)
+        let (this, before, homes, surveys, index_calc) =
+            (&this, &before, &homes, &surveys, &index_calc);
+        let parts = crate::parallel::map_slices(
+            &targets,
+            || IncentiveError::Store(storage("a worker failed")),
+            |_, part| -> R<Vec<(String, String, Dynamic)>> {
+                let empty = Counts::default();
+                let index = |stats: &Dynamic| -> R<Decimal> {
+                    let Some(c) = index_calc else {
+                        return Ok(Decimal::ZERO);
+                    };
+                    let v = c.run_dynamic(set.host(), vec![stats.clone()])?;
+                    Ok(crate::incentives::value_decimal(&v).normalize())
+                };
+                let mut out = Vec::with_capacity(part.len());
+                // The figures are a pure function of the counts, the
+                // households and the survey: built once per distinct input.
+                type Input = (Counts, Counts, i64, Option<(Decimal, i64)>);
+                let mut memo: HashMap<u64, Vec<(Input, Dynamic)>> = HashMap::new();
+                // (Figures built once per distinct input, shared so a
+                // repeat costs a reference.)
+                for u in part {
+                    let h = homes.get(&u.id).copied().unwrap_or(0);
+                    let now_counts = this.get(&u.id).unwrap_or(&empty);
+                    let then_counts = before.get(&u.id).unwrap_or(&empty);
+                    let survey = surveys.get(&u.id).copied();
+                    let hash = {
+                        use std::hash::{Hash, Hasher};
+                        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+                        (now_counts, then_counts, h, survey).hash(&mut hasher);
+                        hasher.finish()
+                    };
+                    if let Some(found) = memo.get(&hash).and_then(|v| {
+                        v.iter().find(|(k, _)| {
+                            k.0 == *now_counts && k.1 == *then_counts && k.2 == h && k.3 == survey
+                        })
+                    }) {
+                        out.push((u.id.clone(), u.name.clone(), found.1.clone()));
+                        continue;
+                    }
+                    let mut stats = stats_of(now_counts, h, survey);
+                    if index_calc.is_some() {
+                        let now = index(&stats)?;
+                        let prev_stats = stats_of(then_counts, h, None);
+                        let then = index(&prev_stats)?;
+                        insert(&mut stats, "社情指数", Dynamic::from_decimal(now));
+                        insert(&mut stats, "上期社情指数", Dynamic::from_decimal(then));
+                        insert(
+                            &mut stats,
+                            "社情指数变化",
+                            Dynamic::from_decimal(if had_prev {
+                                now - then
+                            } else {
+                                Decimal::ZERO
+                            }),
+                        );
+                    }
+                    insert(&mut stats, "有上期", Dynamic::from_bool(had_prev));
+                    let stats = stats.into_shared();
+                    memo.entry(hash).or_default().push((
+                        (now_counts.clone(), then_counts.clone(), h, survey),
+                        stats.clone(),
+                    ));
+                    out.push((u.id.clone(), u.name.clone(), stats));
+                }
+                Ok(out)
+            },
+        )?;
+        Ok(parts.into_iter().flatten().collect())
     }
 
     /// Scores one unit (or person) now, without storing it.
@@ -734,91 +713,70 @@ impl Evaluation {
         } else {
             subjects = self.unit_stats(set, card, span, only)?;
         }
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(subjects.len().max(1));
-        let chunk = subjects.len().div_ceil(threads).max(1);
-        let results: Vec<R<Vec<Score>>> = std::thread::scope(|s| {
-            let handles: Vec<_> = subjects
-                .chunks(chunk)
-                .map(|part| {
-                    s.spawn(move || -> R<Vec<Score>> {
-                        let mut out = Vec::with_capacity(part.len());
-                        // Scoring is a pure function of the figures: units with
-                        // the same figures get the same score, computed once.
-                        type Scored = (
-                            Arc<Vec<crate::scorecard::IndicatorScore>>,
-                            Arc<Vec<crate::scorecard::PenaltyScore>>,
-                            Arc<str>,
-                            u8,
-                        );
-                        let mut memo: HashMap<usize, (Arc<Why>, Scored)> = HashMap::new();
-                        let (card_name, period_key, version): (Arc<str>, Arc<str>, Arc<str>) = (
-                            Arc::from(card.name.as_str()),
-                            Arc::from(span.key.as_str()),
-                            set.hash.clone(),
-                        );
-                        for (id, name, stats) in part {
-                            // Shared figures built once have one address: use it
-                            // as the key before falling back to the text.
-                            let addr = stats
-                                .read_lock::<rhai::Map>()
-                                .map(|m| &*m as *const rhai::Map as usize)
-                                .unwrap_or(0);
-                            let (json, (indicators, penalties, total, stars)) =
-                                match memo.get(&addr).filter(|_| stats.is_shared() && addr != 0) {
-                                    Some((json, v)) => (json.clone(), v.clone()),
-                                    None => {
-                                        let json =
-                                            serde_json::to_string(&crate::value::ExactJson(stats))
-                                                .unwrap_or_default();
-                                        let shared = stats.clone().into_shared();
-                                        let (i, p, t, st) =
-                                            card.score(set.host(), &shared, &set.hash)?;
-                                        let v: Scored = (
-                                            Arc::new(i),
-                                            Arc::new(p),
-                                            Arc::from(t.normalize().to_string().as_str()),
-                                            st,
-                                        );
-                                        let json = Arc::new(Why::from_json(json));
-                                        if stats.is_shared() && addr != 0 {
-                                            memo.insert(addr, (json.clone(), v.clone()));
-                                        }
-                                        (json, v)
-                                    }
-                                };
-                            out.push(Score {
-                                scorecard: card_name.clone(),
-                                period: period_key.clone(),
-                                id: id.clone(),
-                                name: name.clone(),
-                                indicators,
-                                penalties,
-                                total,
-                                stars,
-                                stats: json,
-                                policy_version: version.clone(),
-                            });
-                        }
-                        Ok(out)
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(IncentiveError::Store(storage("a scoring worker failed")))
-                    })
-                })
-                .collect()
-        });
-        let mut all = Vec::with_capacity(subjects.len());
-        for r in results {
-            all.extend(r?);
-        }
-        Ok(all)
+        let results = crate::parallel::map_slices(
+            &subjects,
+            || IncentiveError::Store(storage("a scoring worker failed")),
+            |_, part| -> R<Vec<Score>> {
+                let mut out = Vec::with_capacity(part.len());
+                // Scoring is a pure function of the figures: units with
+                // the same figures get the same score, computed once.
+                type Scored = (
+                    Arc<Vec<crate::scorecard::IndicatorScore>>,
+                    Arc<Vec<crate::scorecard::PenaltyScore>>,
+                    Arc<str>,
+                    u8,
+                );
+                let mut memo: HashMap<usize, (Arc<Why>, Scored)> = HashMap::new();
+                let (card_name, period_key, version): (Arc<str>, Arc<str>, Arc<str>) = (
+                    Arc::from(card.name.as_str()),
+                    Arc::from(span.key.as_str()),
+                    set.hash.clone(),
+                );
+                for (id, name, stats) in part {
+                    // Shared figures built once have one address: use it
+                    // as the key before falling back to the text.
+                    let addr = stats
+                        .read_lock::<rhai::Map>()
+                        .map(|m| &*m as *const rhai::Map as usize)
+                        .unwrap_or(0);
+                    let (json, (indicators, penalties, total, stars)) =
+                        match memo.get(&addr).filter(|_| stats.is_shared() && addr != 0) {
+                            Some((json, v)) => (json.clone(), v.clone()),
+                            None => {
+                                let json = serde_json::to_string(&crate::value::ExactJson(stats))
+                                    .unwrap_or_default();
+                                let shared = stats.clone().into_shared();
+                                let (i, p, t, st) = card.score(set.host(), &shared, &set.hash)?;
+                                let v: Scored = (
+                                    Arc::new(i),
+                                    Arc::new(p),
+                                    Arc::from(t.normalize().to_string().as_str()),
+                                    st,
+                                );
+                                let json = Arc::new(Why::from_json(json));
+                                if stats.is_shared() && addr != 0 {
+                                    memo.insert(addr, (json.clone(), v.clone()));
+                                }
+                                (json, v)
+                            }
+                        };
+                    out.push(Score {
+                        scorecard: card_name.clone(),
+                        period: period_key.clone(),
+                        id: id.clone(),
+                        name: name.clone(),
+                        indicators,
+                        penalties,
+                        total,
+                        stars,
+                        stats: json,
+                        policy_version: version.clone(),
+                    });
+                }
+                Ok(out)
+            },
+        )?;
+        Ok(results.into_iter().flatten().collect())
     }
 
     /// Scores every unit of the scorecard's level (or person of its role)

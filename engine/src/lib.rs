@@ -21,6 +21,7 @@ pub mod incentives;
 pub mod ledger;
 pub mod mem_store;
 pub mod org;
+pub mod parallel;
 pub mod points;
 pub mod policy;
 pub mod registry;
