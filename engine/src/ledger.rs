@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::case_error::CaseError;
 
 /// Settlements per chunk.
-pub const CHUNK: usize = 2000;
+pub const CHUNK: usize = 500;
 /// Person-index buckets per period.
 pub const BUCKETS: u32 = 256;
 
