@@ -349,7 +349,14 @@ impl Coverage {
         let mut out = String::new();
         let (c, t) = self.count(None);
         let _ = writeln!(out, "\ncoverage: {:.1}% ({c} of {t})", self.percent());
-        for kind in [Kind::Row, Kind::Rule, Kind::Rung, Kind::Transition] {
+        for kind in [
+            Kind::Row,
+            Kind::Rule,
+            Kind::Rung,
+            Kind::Transition,
+            Kind::Component,
+            Kind::Indicator,
+        ] {
             let (c, t) = self.count(Some(kind));
             if t > 0 {
                 let _ = writeln!(

@@ -18,6 +18,10 @@ pub enum Kind {
     Rule,
     Rung,
     Transition,
+    /// A subsidy's component or factor.
+    Component,
+    /// A scorecard's indicator or penalty.
+    Indicator,
 }
 
 impl Kind {
@@ -27,6 +31,8 @@ impl Kind {
             Kind::Rule => "rules",
             Kind::Rung => "ladder rungs",
             Kind::Transition => "transitions",
+            Kind::Component => "subsidy items",
+            Kind::Indicator => "indicators",
         }
     }
 }
@@ -98,6 +104,38 @@ pub fn targets(files: &[File], sources: &SourceSet) -> Vec<Target> {
                             .collect::<Vec<_>>()
                             .join(" "),
                         at: sources.location(t.span),
+                    });
+                }
+            }
+            Item::Subsidy(sub) => {
+                for (name, calc) in sub
+                    .components
+                    .iter()
+                    .map(|(n, c)| (n, c))
+                    .chain(sub.factors.iter().map(|(n, c, _)| (n, c)))
+                {
+                    out.push(Target {
+                        kind: Kind::Component,
+                        item: sub.name.name.clone(),
+                        key: name.name.clone(),
+                        label: format!("{} = {}", name.name, calc.name),
+                        at: sources.location(name.span),
+                    });
+                }
+            }
+            Item::Scorecard(card) => {
+                for (name, span) in card
+                    .indicators
+                    .iter()
+                    .map(|i| (&i.name.name, i.name.span))
+                    .chain(card.penalties.iter().map(|p| (&p.name.name, p.name.span)))
+                {
+                    out.push(Target {
+                        kind: Kind::Indicator,
+                        item: card.name.name.clone(),
+                        key: name.clone(),
+                        label: name.clone(),
+                        at: sources.location(span),
                     });
                 }
             }

@@ -781,6 +781,10 @@ impl<'s> Runner<'s> {
             wangge_dsl::ast::PeriodKind::Yearly => year,
         };
         let eval = crate::evaluation::Evaluation::new(self.svc.store().clone());
+        for name in card.item_names() {
+            self.hits
+                .insert((crate::coverage::Kind::Indicator, card_name.clone(), name));
+        }
         let mut got = serde_json::Map::new();
         let context = if self.set.awards.contains_key(item) {
             let ranked = eval
@@ -918,6 +922,11 @@ impl<'s> Runner<'s> {
             Err(e) => return Err(self.stop(span, format!("`{item}` for `{who}`: {e}"))),
         };
         let b = &s.breakdown;
+        for l in b.components.iter().chain(&b.factors) {
+            let name = l.name.split(" (").next().unwrap_or(&l.name).to_string();
+            self.hits
+                .insert((crate::coverage::Kind::Component, b.scheme.clone(), name));
+        }
         let mut got = serde_json::Map::new();
         for (k, v) in [
             ("合计", &b.total),

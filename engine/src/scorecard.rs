@@ -453,6 +453,15 @@ fn holds(op: &str, x: Decimal, at: Decimal) -> bool {
 }
 
 impl CompiledScorecard {
+    /// The names of its indicators and penalties.
+    pub fn item_names(&self) -> Vec<String> {
+        self.indicators
+            .iter()
+            .map(|i| i.name.clone())
+            .chain(self.penalties.iter().map(|p| p.name.clone()))
+            .collect()
+    }
+
     /// Scores one unit from its figures (`统计`, shared).
     pub fn score(
         &self,
