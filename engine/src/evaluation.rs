@@ -24,14 +24,7 @@ use crate::scorecard::{CompiledScorecard, Ranked, Score};
 use crate::store::Store;
 use crate::subsidy::rhai_map;
 
-type R<T> = Result<T, IncentiveError>;
-
-fn invalid(field: &str, message: impl Into<String>) -> IncentiveError {
-    IncentiveError::InvalidArgument {
-        field: field.to_string(),
-        message: message.into(),
-    }
-}
+use crate::incentives::{invalid, R};
 
 /// A period of a scorecard: `2026-09`, `2026-Q3` or `2026`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -520,24 +513,12 @@ impl Evaluation {
     /// respondents).
     fn surveys(&self, units: &[Unit], period: &str) -> R<HashMap<String, (Decimal, i64)>> {
         let mut own: HashMap<String, (Decimal, i64)> = HashMap::new();
-        let mut failed = None;
-        self.store.ledger_scan(
-            &key(&["Y", period, ""]),
-            &mut |_, v| match dec::<Survey>(v) {
-                Ok(s) => {
-                    let e = own.entry(s.unit).or_default();
-                    e.0 += s.score * Decimal::from(s.respondents);
-                    e.1 += s.respondents;
-                    true
-                }
-                Err(e) => {
-                    failed = Some(e);
-                    false
-                }
-            },
-        )?;
-        if let Some(e) = failed {
-            return Err(e.into());
+        for s in ledger::scan(self.store.as_ref(), &key(&["Y", period, ""]), |_, v| {
+            dec::<Survey>(v)
+        })? {
+            let e = own.entry(s.unit).or_default();
+            e.0 += s.score * Decimal::from(s.respondents);
+            e.1 += s.respondents;
         }
         let parent: HashMap<&str, &str> = units
             .iter()
@@ -882,25 +863,12 @@ impl Evaluation {
                 period: period.to_string(),
             });
         }
-        let mut out = Vec::new();
-        let mut failed = None;
-        self.store.ledger_scan(
+        let chunks = ledger::scan(
+            self.store.as_ref(),
             &key(&["V", card, period, ""]),
-            &mut |_, v| match dec::<Vec<Score>>(v) {
-                Ok(list) => {
-                    out.extend(list);
-                    true
-                }
-                Err(e) => {
-                    failed = Some(e);
-                    false
-                }
-            },
+            |_, v| dec::<Vec<Score>>(v),
         )?;
-        match failed {
-            Some(e) => Err(e.into()),
-            None => Ok(out),
-        }
+        Ok(chunks.into_iter().flatten().collect())
     }
 
     /// Ranks the stored scores of the award's scorecard for `period`.

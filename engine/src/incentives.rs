@@ -94,9 +94,9 @@ pub enum IncentiveError {
     Store(#[from] CaseError),
 }
 
-type R<T> = Result<T, IncentiveError>;
+pub(crate) type R<T> = Result<T, IncentiveError>;
 
-fn invalid(field: &str, message: impl Into<String>) -> IncentiveError {
+pub(crate) fn invalid(field: &str, message: impl Into<String>) -> IncentiveError {
     IncentiveError::InvalidArgument {
         field: field.to_string(),
         message: message.into(),
@@ -438,25 +438,10 @@ fn case_figures_range(
 }
 
 fn activity_totals(store: &dyn Store, period: &Period) -> R<Vec<(String, ActivityTotals)>> {
-    let mut out = Vec::new();
-    let mut failed = None;
-    store.ledger_scan(
-        &key(&["T", &period.key(), ""]),
-        &mut |_, v| match TotalsBucket::read(v) {
-            Ok(b) => {
-                out.extend(b.0);
-                true
-            }
-            Err(e) => {
-                failed = Some(e);
-                false
-            }
-        },
-    )?;
-    match failed {
-        Some(e) => Err(e.into()),
-        None => Ok(out),
-    }
+    let buckets = ledger::scan(store, &key(&["T", &period.key(), ""]), |_, v| {
+        TotalsBucket::read(v)
+    })?;
+    Ok(buckets.into_iter().flat_map(|b| b.0).collect())
 }
 
 /// Settlements encoded for one chunk, with who is in it.
@@ -685,25 +670,8 @@ impl Incentives {
             Some(p) => key(&["a", p, ""]),
             None => key(&["a", ""]),
         };
-        let mut out = Vec::new();
-        let mut failed = None;
-        self.store
-            .ledger_scan(&prefix, &mut |_, v| match dec::<Activity>(v) {
-                Ok(a) => {
-                    if a.period == period {
-                        out.push(a);
-                    }
-                    true
-                }
-                Err(e) => {
-                    failed = Some(e);
-                    false
-                }
-            })?;
-        match failed {
-            Some(e) => Err(e.into()),
-            None => Ok(out),
-        }
+        let all = ledger::scan(self.store.as_ref(), &prefix, |_, v| dec::<Activity>(v))?;
+        Ok(all.into_iter().filter(|a| a.period == period).collect())
     }
 
     fn compute(
@@ -770,31 +738,14 @@ impl Incentives {
     /// The person index of a period: bucket → (person → places).
     fn buckets(&self, period: &str) -> R<BTreeMap<u32, Bucket>> {
         let prefix = key(&["X", period, ""]);
-        let mut out = BTreeMap::new();
-        let mut failed = None;
-        self.store.ledger_scan(&prefix, &mut |k, v| {
+        let list = ledger::scan(self.store.as_ref(), &prefix, |k, v| {
             let n = std::str::from_utf8(k.get(prefix.len()..).unwrap_or_default())
                 .ok()
-                .and_then(|t| t.parse::<u32>().ok());
-            match (n, dec::<Bucket>(v)) {
-                (Some(n), Ok(b)) => {
-                    out.insert(n, b);
-                    true
-                }
-                (_, Err(e)) => {
-                    failed = Some(e);
-                    false
-                }
-                (None, _) => {
-                    failed = Some(storage("a bad person-index key"));
-                    false
-                }
-            }
+                .and_then(|t| t.parse::<u32>().ok())
+                .ok_or_else(|| storage("a bad person-index key"))?;
+            Ok((n, dec::<Bucket>(v)?))
         })?;
-        match failed {
-            Some(e) => Err(e.into()),
-            None => Ok(out),
-        }
+        Ok(list.into_iter().collect())
     }
 
     /// Reads the settlements at `places` (chunks read once each).
@@ -1040,57 +991,42 @@ impl Incentives {
             .filter_map(|p| settled(&p.id).map(|pl| (p.id.clone(), pl)))
             .collect();
         let figures = gathered?;
-        let threads = threads.clamp(1, todo.len().max(1));
-        let chunk = todo.len().div_ceil(threads).max(1);
-        let computed: Vec<R<(Vec<Settlement>, Vec<EncodedChunk>)>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = todo
-                .chunks(chunk)
-                .enumerate()
-                .map(|(t, part)| {
-                    let figures = &figures;
-                    let period = &period;
-                    scope.spawn(move || -> R<(Vec<Settlement>, Vec<EncodedChunk>)> {
-                        let mut out = Vec::with_capacity(part.len());
-                        for p in part {
-                            let Some(scheme) = set.subsidies.get(&p.role) else {
-                                continue;
-                            };
-                            let (breakdown, stats) =
-                                Self::compute(set, scheme, p, period, figures.get(&p.id))?;
-                            out.push(Settlement {
-                                id: format!("{}/{}/1", period.key(), p.id),
-                                period: period.key(),
-                                person: p.id.clone(),
-                                name: p.name.clone(),
-                                seq: 1,
-                                breakdown,
-                                stats,
-                                settled_at: now,
-                                corrects: None,
-                                reason: None,
-                            });
-                        }
-                        // Each thread encodes its own chunks (numbered apart).
-                        let first = u32::try_from(t * 100_000)
-                            .map_err(|_| invalid("persons", "too many"))?;
-                        let encoded = Self::encode_chunks(&mut out, first)?;
-                        Ok((out, encoded))
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(IncentiveError::Store(storage("a settlement worker failed")))
-                    })
-                })
-                .collect()
-        });
+        let (figures_ref, period_ref) = (&figures, &period);
+        let computed = crate::parallel::map_slices_on(
+            &todo,
+            threads,
+            || IncentiveError::Store(storage("a settlement worker failed")),
+            |t, part| -> R<(Vec<Settlement>, Vec<EncodedChunk>)> {
+                let mut out = Vec::with_capacity(part.len());
+                for p in part {
+                    let Some(scheme) = set.subsidies.get(&p.role) else {
+                        continue;
+                    };
+                    let (breakdown, stats) =
+                        Self::compute(set, scheme, p, period_ref, figures_ref.get(&p.id))?;
+                    out.push(Settlement {
+                        id: format!("{}/{}/1", period_ref.key(), p.id),
+                        period: period_ref.key(),
+                        person: p.id.clone(),
+                        name: p.name.clone(),
+                        seq: 1,
+                        breakdown,
+                        stats,
+                        settled_at: now,
+                        corrects: None,
+                        reason: None,
+                    });
+                }
+                // Each thread encodes its own chunks (numbered apart).
+                let first =
+                    u32::try_from(t * 100_000).map_err(|_| invalid("persons", "too many"))?;
+                let encoded = Self::encode_chunks(&mut out, first)?;
+                Ok((out, encoded))
+            },
+        )?;
         let mut new = Vec::with_capacity(todo.len());
         let mut chunks = Vec::new();
-        for part in computed {
-            let (list, encoded) = part?;
+        for (list, encoded) in computed {
             new.extend(list);
             chunks.extend(encoded);
         }

@@ -20,6 +20,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::case_error::CaseError;
+use crate::store::Store;
 
 /// Settlements per chunk.
 pub const CHUNK: usize = 500;
@@ -43,6 +44,28 @@ pub fn enc<T: Serialize>(v: &T) -> Result<Vec<u8>, CaseError> {
 
 pub fn dec<T: for<'de> Deserialize<'de>>(b: &[u8]) -> Result<T, CaseError> {
     serde_json::from_slice(b).map_err(|e| storage(format!("a ledger record cannot be read: {e}")))
+}
+
+/// Every value under `prefix`, in key order, read by `read(key, value)`;
+/// the first that cannot be read stops the scan with its error.
+pub fn scan<T>(
+    store: &dyn Store,
+    prefix: &[u8],
+    mut read: impl FnMut(&[u8], &[u8]) -> Result<T, CaseError>,
+) -> Result<Vec<T>, CaseError> {
+    let mut out = Vec::new();
+    let mut failed = None;
+    store.ledger_scan(prefix, &mut |k, v| match read(k, v) {
+        Ok(t) => {
+            out.push(t);
+            true
+        }
+        Err(e) => {
+            failed = Some(e);
+            false
+        }
+    })?;
+    failed.map_or(Ok(out), Err)
 }
 
 /// One person's activity in one period: per kind, the quantity and the

@@ -22,7 +22,22 @@ where
     U: Send,
     E: Send,
 {
-    let threads = threads_for(items.len());
+    map_slices_on(items, threads_for(items.len()), lost, f)
+}
+
+/// [`map_slices`] on at most `threads` threads.
+pub fn map_slices_on<T, U, E>(
+    items: &[T],
+    threads: usize,
+    lost: impl Fn() -> E + Sync,
+    f: impl Fn(usize, &[T]) -> Result<U, E> + Sync,
+) -> Result<Vec<U>, E>
+where
+    T: Sync,
+    U: Send,
+    E: Send,
+{
+    let threads = threads.clamp(1, items.len().max(1));
     let size = items.len().div_ceil(threads).max(1);
     let (f, lost) = (&f, &lost);
     let results: Vec<Result<U, E>> = std::thread::scope(|s| {

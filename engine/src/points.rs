@@ -11,14 +11,7 @@ use crate::incentives::{IncentiveError, Incentives};
 use crate::ledger::{dec, enc, key, storage};
 use crate::policy::PolicySet;
 
-type R<T> = Result<T, IncentiveError>;
-
-fn invalid(field: &str, message: impl Into<String>) -> IncentiveError {
-    IncentiveError::InvalidArgument {
-        field: field.to_string(),
-        message: message.into(),
-    }
-}
+use crate::incentives::{invalid, R};
 
 /// One entry of a resident's points ledger.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -61,23 +54,11 @@ impl Incentives {
 
     /// A resident's ledger, oldest first.
     pub fn history(&self, resident: &str) -> R<Vec<PointsEntry>> {
-        let mut out = Vec::new();
-        let mut failed = None;
-        self.store()
-            .ledger_scan(&key(&["p", resident, ""]), &mut |_, v| match dec(v) {
-                Ok(e) => {
-                    out.push(e);
-                    true
-                }
-                Err(e) => {
-                    failed = Some(e);
-                    false
-                }
-            })?;
-        match failed {
-            Some(e) => Err(e.into()),
-            None => Ok(out),
-        }
+        Ok(crate::ledger::scan(
+            self.store().as_ref(),
+            &key(&["p", resident, ""]),
+            |_, v| dec(v),
+        )?)
     }
 
     /// Earns points by an earning rule (points per unit × `quantity`).
