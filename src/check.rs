@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use serde::Serialize;
 use wangge_dsl::{render, DiagnosticJson, Severity};
-use wangge_engine::{compile, RhaiHost};
+use wangge_policy::{compile, RhaiHost};
 
 use crate::{use_color, Color, Format};
 
@@ -97,7 +97,7 @@ pub fn run(args: &Args) -> ExitCode {
                         "{shown}: ok, {} item(s) in {} file(s), policy version {}{}",
                         set.items().count() + set.workflows().count(),
                         compiled.sources.files.len(),
-                        wangge_engine::explain::short_hash(&set.hash),
+                        wangge_policy::short_hash(&set.hash),
                         if warnings > 0 {
                             format!(", {warnings} warning(s)")
                         } else {

@@ -195,7 +195,7 @@ pub fn time(t: i64) -> String {
     if t == 0 {
         "-".into()
     } else {
-        wangge_engine::calendar::format_ts(t, 8 * 3600)
+        wangge_policy::format_ts(t, 8 * 3600)
     }
 }
 
@@ -441,7 +441,7 @@ pub fn case(args: &CaseArgs) -> ExitCode {
 }
 
 fn bundle(dir: &std::path::Path) -> Result<Vec<v1::PolicyFile>, ExitCode> {
-    wangge_engine::registry::read_dir_with_tests(dir)
+    wangge_app::read_dir_with_tests(dir)
         .map(|fs| {
             fs.into_iter()
                 .map(|(name, text)| v1::PolicyFile { name, text })
@@ -552,7 +552,7 @@ pub fn clock(args: &ClockArgs) -> ExitCode {
         let mut client = v1::admin_service_client::AdminServiceClient::new(ch);
         let result = match &args.command {
             ClockCommand::Get => client.get_clock(v1::GetClockRequest {}).await,
-            ClockCommand::Set { time } => match wangge_engine::calendar::parse_ts(time) {
+            ClockCommand::Set { time } => match wangge_policy::parse_ts(time) {
                 Some(now) => client.set_clock(v1::SetClockRequest { now }).await,
                 None => {
                     eprintln!("error: `{time}` is not a time like 2026-09-14T13:00:00+08:00");

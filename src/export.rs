@@ -6,8 +6,8 @@ use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use wangge_engine::calendar::parse_ts;
-use wangge_engine::store::SledStore;
+use wangge_policy::parse_ts;
+use wangge_store_sled::SledStore;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -63,7 +63,7 @@ fn export(args: &Args) -> Result<(), ExitCode> {
         },
         None => Box::new(BufWriter::with_capacity(1 << 20, std::io::stdout().lock())),
     };
-    let stats = wangge_engine::export::export(&store, from, to, &mut out).map_err(|e| {
+    let stats = wangge_testkit::export(&store, from, to, &mut out).map_err(|e| {
         crate::report(e);
         ExitCode::FAILURE
     })?;

@@ -5,7 +5,7 @@ use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use wangge_engine::history::{generate, GenConfig};
+use wangge_testkit::{generate, GenConfig};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -30,7 +30,7 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> ExitCode {
-    let Some(start) = wangge_engine::calendar::parse_ts(&args.start) else {
+    let Some(start) = wangge_policy::parse_ts(&args.start) else {
         eprintln!(
             "error: `--start {}` is not a time like 2025-01-01T00:00:00+08:00",
             args.start

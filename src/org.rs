@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Subcommand;
+use wangge_app::org::{self, read_rows, rows_are_people, validate_people, validate_units};
 use wangge_dsl::render;
-use wangge_engine::org::{self, read_rows, rows_are_people, validate_people, validate_units};
-use wangge_engine::store::{SledStore, Store};
-use wangge_engine::{compile, PolicySet, RhaiHost};
+use wangge_policy::{compile, PolicySet, RhaiHost};
+use wangge_store::Store;
+use wangge_store_sled::SledStore;
 
 use crate::Format;
 
@@ -93,7 +94,7 @@ pub fn run(args: &Args) -> ExitCode {
 }
 
 fn run_inner(args: &Args) -> Result<ExitCode, ExitCode> {
-    let fail = |e: wangge_engine::case_error::CaseError| {
+    let fail = |e: wangge_store::StoreError| {
         crate::report(e);
         ExitCode::FAILURE
     };

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use wangge_dsl::render;
-use wangge_engine::{compile, PolicySet, RhaiHost};
+use wangge_policy::{compile, PolicySet, RhaiHost};
 
 /// The compiled policy set at `path`, or `None` after printing why not.
 pub fn load(path: &Path) -> Option<PolicySet> {

@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use wangge_engine::explain::short_hash;
-use wangge_engine::replay::{replay, Aspect, ReplayOptions, ReplayReport, Totals};
+use wangge_policy::short_hash;
+use wangge_testkit::{replay, Aspect, ReplayOptions, ReplayReport, Totals};
 
 use crate::Format;
 

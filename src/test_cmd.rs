@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use wangge_dsl::render;
-use wangge_engine::coverage::{Hit, Kind, Target};
-use wangge_engine::scenario::{run_all, Outcome};
-use wangge_engine::{compile, RhaiHost};
+use wangge_policy::{compile, RhaiHost};
+use wangge_policy::{Hit, Target, TargetKind as Kind};
+use wangge_testkit::{run_all, Outcome};
 
 use crate::{use_color, Color};
 

@@ -6,16 +6,16 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use tonic::Status;
-use wangge_engine::cases::CaseService;
-use wangge_engine::clock::ManualClock;
-use wangge_engine::registry::PolicyRegistry;
+use wangge_app::CaseService;
+use wangge_app::PolicyRegistry;
+use wangge_policy::ManualClock;
 
 use super::metrics::Metrics;
 
 pub struct App {
     pub cases: Arc<CaseService>,
-    pub incentives: Arc<wangge_engine::incentives::Incentives>,
-    pub evaluation: Arc<wangge_engine::evaluation::Evaluation>,
+    pub incentives: Arc<wangge_app::Incentives>,
+    pub evaluation: Arc<wangge_app::Evaluation>,
     pub registry: Arc<PolicyRegistry>,
     /// Set when the server runs on a manual clock.
     pub manual: Option<Arc<ManualClock>>,

@@ -141,17 +141,16 @@ impl ServeArgs {
                 })
             }
         };
-        let clock_start =
-            match self.clock_start.clone().or(file.clock_start) {
-                Some(s) => Some(wangge_engine::calendar::parse_ts(&s).ok_or_else(|| {
-                    ConfigError::Value {
-                        setting: "clock_start",
-                        value: s.clone(),
-                        why: "expected a time like 2026-09-14T10:00:00+08:00".into(),
-                    }
-                })?),
-                None => None,
-            };
+        let clock_start = match self.clock_start.clone().or(file.clock_start) {
+            Some(s) => Some(
+                wangge_policy::parse_ts(&s).ok_or_else(|| ConfigError::Value {
+                    setting: "clock_start",
+                    value: s.clone(),
+                    why: "expected a time like 2026-09-14T10:00:00+08:00".into(),
+                })?,
+            ),
+            None => None,
+        };
         Ok(Config {
             listen: addr("listen", &listen)?,
             metrics_listen: if metrics == "off" {

@@ -1,8 +1,8 @@
 //! Conversions between engine types and `wangge.v1` messages.
 
-use wangge_engine::case::{Case, CaseEvent, DeadlineKind};
-use wangge_engine::org::{Person, Unit};
-use wangge_engine::registry::StoredPolicy;
+use wangge_app::org::{Person, Unit};
+use wangge_app::StoredPolicy;
+use wangge_policy::{Case, CaseEvent, DeadlineKind};
 use wangge_proto::v1;
 
 fn opt(s: &Option<String>) -> String {
@@ -105,7 +105,7 @@ pub fn unit(u: &Unit) -> v1::Unit {
     }
 }
 
-pub fn unit_row(u: &v1::Unit, line: usize) -> wangge_engine::org::RawRow {
+pub fn unit_row(u: &v1::Unit, line: usize) -> wangge_app::org::RawRow {
     let mut fields = std::collections::HashMap::new();
     for (k, v) in [
         ("id", u.id.clone()),
@@ -120,7 +120,7 @@ pub fn unit_row(u: &v1::Unit, line: usize) -> wangge_engine::org::RawRow {
     ] {
         fields.insert(k.to_string(), v);
     }
-    wangge_engine::org::RawRow { line, fields }
+    wangge_app::org::RawRow { line, fields }
 }
 
 pub fn person(p: &Person) -> v1::Person {
@@ -133,7 +133,7 @@ pub fn person(p: &Person) -> v1::Person {
     }
 }
 
-pub fn person_row(p: &v1::Person, line: usize) -> wangge_engine::org::RawRow {
+pub fn person_row(p: &v1::Person, line: usize) -> wangge_app::org::RawRow {
     let mut fields = std::collections::HashMap::new();
     for (k, v) in [
         ("id", p.id.clone()),
@@ -144,7 +144,7 @@ pub fn person_row(p: &v1::Person, line: usize) -> wangge_engine::org::RawRow {
     ] {
         fields.insert(k.to_string(), v);
     }
-    wangge_engine::org::RawRow { line, fields }
+    wangge_app::org::RawRow { line, fields }
 }
 
 pub fn version(v: &StoredPolicy, active: &str) -> v1::PolicyVersion {

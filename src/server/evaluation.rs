@@ -4,13 +4,12 @@
 use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
-use wangge_engine::evaluation::Survey;
-use wangge_engine::incentives::IncentiveError;
-use wangge_engine::scorecard::{Ranked, Score};
+use wangge_app::Survey;
+use wangge_policy::{Ranked, Score};
 use wangge_proto::v1;
 
 use super::app::{blocking, App};
-use super::status::{bad_request, incentive_status};
+use super::status::{app as engine, bad_request};
 
 pub struct Evaluations(pub Arc<App>);
 
@@ -20,10 +19,6 @@ fn required(field: &str, v: &str) -> Result<(), Status> {
     } else {
         Ok(())
     }
-}
-
-fn engine<T>(r: Result<T, IncentiveError>) -> Result<T, Status> {
-    r.map_err(incentive_status)
 }
 
 pub fn score(s: &Score) -> v1::Score {

@@ -5,12 +5,12 @@ use std::sync::Arc;
 
 use rust_decimal::Decimal;
 use tonic::{Request, Response, Status};
-use wangge_engine::incentives::{Activity, IncentiveError, NewActivity, Settlement};
-use wangge_engine::points::PointsEntry;
+use wangge_app::PointsEntry;
+use wangge_app::{Activity, NewActivity, Settlement};
 use wangge_proto::v1;
 
 use super::app::{blocking, App};
-use super::status::{bad_request, incentive_status};
+use super::status::{app as engine, bad_request};
 
 pub struct Incentive(pub Arc<App>);
 
@@ -61,7 +61,7 @@ fn activity(a: &Activity) -> v1::Activity {
     }
 }
 
-fn line(l: &wangge_engine::subsidy::LineItem) -> v1::LineItem {
+fn line(l: &wangge_policy::LineItem) -> v1::LineItem {
     v1::LineItem {
         name: l.name.clone(),
         calc: l.calc.clone(),
@@ -114,10 +114,6 @@ fn entry(e: &PointsEntry, created: bool) -> v1::PointsEntry {
         policy_version: e.policy_version.clone(),
         created,
     }
-}
-
-fn engine<T>(r: Result<T, IncentiveError>) -> Result<T, Status> {
-    r.map_err(incentive_status)
 }
 
 impl Incentive {

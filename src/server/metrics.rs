@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use wangge_engine::cases::CaseService;
+use wangge_app::CaseService;
 
 /// Latency bucket upper bounds, in seconds.
 const BUCKETS: &[f64] = &[

@@ -7,12 +7,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tonic::transport::Server;
-use wangge_engine::cases::CaseService;
-use wangge_engine::clock::{Clock, ManualClock, SystemClock};
-use wangge_engine::registry::{read_dir, PolicyRegistry};
-use wangge_engine::store::{SledStore, Store};
-use wangge_engine::RhaiHost;
+use wangge_app::CaseService;
+use wangge_app::{read_dir, PolicyRegistry};
+use wangge_policy::RhaiHost;
+use wangge_policy::{Clock, ManualClock, SystemClock};
 use wangge_proto::v1;
+use wangge_store::Store;
+use wangge_store_sled::SledStore;
+use wangge_testkit::ScenarioRunner;
 
 mod app;
 pub mod config;
@@ -86,7 +88,7 @@ async fn serve(config: config::Config) -> ExitCode {
         }
     };
     let host = RhaiHost::default();
-    let registry = match PolicyRegistry::open(store.clone(), host) {
+    let registry = match PolicyRegistry::open(store.clone(), host, Arc::new(ScenarioRunner)) {
         Ok(r) => Arc::new(r),
         Err(e) => {
             crate::report(e);
@@ -130,12 +132,8 @@ async fn serve(config: config::Config) -> ExitCode {
     };
     let cases = Arc::new(CaseService::new(store.clone(), set, clock));
     let app = Arc::new(App {
-        incentives: Arc::new(wangge_engine::incentives::Incentives::new(
-            cases.store().clone(),
-        )),
-        evaluation: Arc::new(wangge_engine::evaluation::Evaluation::new(
-            cases.store().clone(),
-        )),
+        incentives: Arc::new(wangge_app::Incentives::new(cases.store().clone())),
+        evaluation: Arc::new(wangge_app::Evaluation::new(cases.store().clone())),
         cases: cases.clone(),
         registry,
         manual,

@@ -10,17 +10,15 @@ use serde_json::Value;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
-use wangge_engine::cases::{CaseFilter, Report};
-use wangge_engine::clock::Clock;
-use wangge_engine::org::{
-    self, read_rows, rows_are_people, validate_people, validate_units, ImportError,
-};
-use wangge_engine::workflow::{Action, Actor};
+use wangge_app::org::{self, read_rows, rows_are_people, validate_people, validate_units};
+use wangge_app::{CaseFilter, Report};
+use wangge_policy::Clock;
+use wangge_policy::{Action, Actor};
 use wangge_proto::v1;
 
 use super::app::{blocking, App};
 use super::convert::{self, some};
-use super::status::{bad_request, case_status, eval_status};
+use super::status::{bad_request, status};
 
 fn parse_object(field: &str, text: &str) -> Result<Value, Status> {
     let v: Value = serde_json::from_str(text)
@@ -29,19 +27,6 @@ fn parse_object(field: &str, text: &str) -> Result<Value, Status> {
         return Err(bad_request(field, "must be a JSON object"));
     }
     Ok(v)
-}
-
-fn import_status(e: ImportError) -> Status {
-    let violations: Vec<FieldViolation> = e
-        .errors
-        .iter()
-        .map(|r| FieldViolation::new(format!("{}:{}", e.file, r.line), r.message.clone()))
-        .collect();
-    Status::with_error_details(
-        tonic::Code::InvalidArgument,
-        e.to_string(),
-        ErrorDetails::with_bad_request(violations),
-    )
 }
 
 // ----------------------------------------------------------------- cases ---
@@ -73,7 +58,7 @@ impl v1::case_service_server::CaseService for Cases {
                 };
                 // Classifying and submitting take microseconds; the wait for
                 // the group commit does not hold a thread.
-                let out = app.cases.report_async(report).await.map_err(case_status)?;
+                let out = app.cases.report_async(report).await.map_err(status)?;
                 Ok(Response::new(v1::ReportResponse {
                     case: Some(convert::case(&out.case)),
                     created: out.created,
@@ -91,7 +76,7 @@ impl v1::case_service_server::CaseService for Cases {
                 if id == 0 {
                     return Err(bad_request("id", "is required"));
                 }
-                let c = blocking(move || app.cases.get(id).map_err(case_status)).await?;
+                let c = blocking(move || app.cases.get(id).map_err(status)).await?;
                 Ok(Response::new(convert::case(&c)))
             })
             .await
@@ -130,7 +115,7 @@ impl v1::case_service_server::CaseService for Cases {
                 };
                 let (cases, next) = blocking(move || {
                     if let Some(u) = unit {
-                        let units = app.cases.store().units().map_err(case_status)?;
+                        let units = app.cases.store().units().map_err(status)?;
                         if !units.iter().any(|x| x.id == u) {
                             return Err(bad_request(
                                 "unit",
@@ -139,7 +124,7 @@ impl v1::case_service_server::CaseService for Cases {
                         }
                         filter.units = Some(org::subtree(&units, &u));
                     }
-                    app.cases.list(&filter, from, size).map_err(case_status)
+                    app.cases.list(&filter, from, size).map_err(status)
                 })
                 .await?;
                 Ok(Response::new(v1::ListCasesResponse {
@@ -161,7 +146,7 @@ impl v1::case_service_server::CaseService for Cases {
                 if id == 0 {
                     return Err(bad_request("id", "is required"));
                 }
-                let events = blocking(move || app.cases.events(id).map_err(case_status)).await?;
+                let events = blocking(move || app.cases.events(id).map_err(status)).await?;
                 Ok(Response::new(v1::EventsResponse {
                     events: events.iter().map(convert::event).collect(),
                 }))
@@ -185,12 +170,9 @@ impl v1::case_service_server::CaseService for Cases {
                 };
                 let expected = (r.expected_version != 0).then_some(r.expected_version);
                 let id = r.id;
-                let c = blocking(move || {
-                    app.cases
-                        .act(id, &action, &who, expected)
-                        .map_err(case_status)
-                })
-                .await?;
+                let c =
+                    blocking(move || app.cases.act(id, &action, &who, expected).map_err(status))
+                        .await?;
                 Ok(Response::new(convert::case(&c)))
             })
             .await
@@ -323,15 +305,15 @@ impl v1::policy_service_server::PolicyService for Policies {
             .call("PolicyService/Validate", async move {
                 let files = files(req.into_inner().files)?;
                 let compiled = blocking(move || {
-                    Ok(wangge_engine::registry::compile_files(
+                    Ok(wangge_app::compile_files(
                         &files,
-                        &wangge_engine::RhaiHost::default(),
+                        &wangge_policy::RhaiHost::default(),
                     ))
                 })
                 .await?;
                 Ok(Response::new(v1::ValidateResponse {
                     ok: compiled.set.is_some(),
-                    hash: wangge_engine::policy::content_hash(&compiled.sources),
+                    hash: wangge_policy::content_hash(&compiled.sources),
                     diagnostics: diagnostics(&compiled.sources, &compiled.diagnostics),
                 }))
             })
@@ -402,7 +384,7 @@ impl v1::policy_service_server::PolicyService for Policies {
                 }
                 let _guard = app.deploy_lock.lock().await;
                 let registry = app.registry.clone();
-                let set = blocking(move || registry.load(&hash).map_err(case_status)).await?;
+                let set = blocking(move || registry.load(&hash).map_err(status)).await?;
                 let active = set.hash.to_string();
                 app.cases.activate(set);
                 tracing::info!(hash = %active, "policy version rolled back to");
@@ -429,11 +411,7 @@ impl v1::policy_service_server::PolicyService for Policies {
                 }
                 let input = parse_object("input_json", &r.input_json)?;
                 let set = app.cases.policy();
-                let d = blocking(move || {
-                    set.evaluate(&r.item, &input)
-                        .map_err(|e| eval_status(e, "input_json"))
-                })
-                .await?;
+                let d = blocking(move || set.evaluate(&r.item, &input).map_err(status)).await?;
                 Ok(Response::new(v1::EvaluateResponse {
                     kind: d.kind.into(),
                     policy_version: d.policy_version.to_string(),
@@ -469,22 +447,22 @@ fn ladder_for(app: &App, name: &str, levels: &[String]) -> Result<Vec<String>, S
 impl Org {
     fn store_units(&self, rows: Vec<org::RawRow>, ladder: &str, file: &str) -> Result<u32, Status> {
         let store = self.0.cases.store().clone();
-        let existing = store.units().map_err(case_status)?;
+        let existing = store.units().map_err(status)?;
         let levels: Vec<String> = rows
             .iter()
             .filter_map(|r| r.fields.get("level").cloned())
             .collect();
         let ladder = ladder_for(&self.0, ladder, &levels)?;
-        let units = validate_units(&rows, &ladder, &existing, file).map_err(import_status)?;
-        store.put_units(&units).map_err(case_status)?;
+        let units = validate_units(&rows, &ladder, &existing, file).map_err(status)?;
+        store.put_units(&units).map_err(status)?;
         Ok(units.len() as u32)
     }
 
     fn store_people(&self, rows: Vec<org::RawRow>, file: &str) -> Result<u32, Status> {
         let store = self.0.cases.store().clone();
-        let units = store.units().map_err(case_status)?;
-        let people = validate_people(&rows, &units, file).map_err(import_status)?;
-        store.put_people(&people).map_err(case_status)?;
+        let units = store.units().map_err(status)?;
+        let people = validate_people(&rows, &units, file).map_err(status)?;
+        store.put_people(&people).map_err(status)?;
         Ok(people.len() as u32)
     }
 }
@@ -541,7 +519,7 @@ impl v1::org_service_server::OrgService for Org {
                 } else {
                     r.name
                 };
-                let rows = read_rows(&r.text, &name).map_err(import_status)?;
+                let rows = read_rows(&r.text, &name).map_err(status)?;
                 let count = if rows_are_people(&rows) {
                     self.store_people(rows, &name)?
                 } else {
@@ -562,7 +540,7 @@ impl v1::org_service_server::OrgService for Org {
                 if id.is_empty() {
                     return Err(bad_request("id", "is required"));
                 }
-                let units = self.0.cases.store().units().map_err(case_status)?;
+                let units = self.0.cases.store().units().map_err(status)?;
                 units
                     .iter()
                     .find(|u| u.id == id)
@@ -579,7 +557,7 @@ impl v1::org_service_server::OrgService for Org {
         self.0
             .call("OrgService/ListUnits", async {
                 let r = req.into_inner();
-                let units = self.0.cases.store().units().map_err(case_status)?;
+                let units = self.0.cases.store().units().map_err(status)?;
                 let under = some(&r.under).map(|u| org::subtree(&units, &u));
                 Ok(Response::new(v1::ListUnitsResponse {
                     units: units
@@ -600,7 +578,7 @@ impl v1::org_service_server::OrgService for Org {
         self.0
             .call("OrgService/ListPeople", async {
                 let unit = req.into_inner().unit;
-                let people = self.0.cases.store().people().map_err(case_status)?;
+                let people = self.0.cases.store().people().map_err(status)?;
                 Ok(Response::new(v1::ListPeopleResponse {
                     people: people
                         .iter()
@@ -630,7 +608,7 @@ impl Admin {
         let now = to(manual.now())?;
         manual.set(now);
         let app = self.0.clone();
-        let fired = blocking(move || app.cases.fire_due().map_err(case_status)).await?;
+        let fired = blocking(move || app.cases.fire_due().map_err(status)).await?;
         Ok(Response::new(v1::ClockResponse {
             now,
             mode: "manual".into(),

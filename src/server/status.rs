@@ -1,13 +1,12 @@
-//! The one mapping from engine errors to gRPC statuses. Invalid input is
-//! INVALID_ARGUMENT with `google.rpc.BadRequest` naming the field.
+//! The one mapping from service errors to gRPC statuses: [`status`] decides
+//! the code from [`AppError::kind`] alone. Invalid input is INVALID_ARGUMENT
+//! with `google.rpc.BadRequest` naming the field.
 
 use tonic::{Code, Status};
-use tonic_types::{ErrorDetails, StatusExt};
-use wangge_engine::case_error::CaseError;
-use wangge_engine::incentives::IncentiveError;
-use wangge_engine::EvalError;
+use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
+use wangge_app::{AppError, ErrorKind};
 
-/// INVALID_ARGUMENT naming `field`.
+/// INVALID_ARGUMENT naming `field` (checks made at the edge).
 pub fn bad_request(field: &str, message: impl Into<String>) -> Status {
     let message = message.into();
     Status::with_error_details(
@@ -17,64 +16,43 @@ pub fn bad_request(field: &str, message: impl Into<String>) -> Status {
     )
 }
 
-pub fn eval_status(e: EvalError, input_field: &str) -> Status {
-    let msg = e.to_string();
-    match &e {
-        EvalError::UnknownItem { .. } => Status::not_found(msg),
-        EvalError::InputNotObject { .. }
-        | EvalError::MissingInput { .. }
-        | EvalError::UnknownInput { .. } => bad_request(input_field, msg),
-        EvalError::HitPolicy { .. } | EvalError::ResultType { .. } => {
-            Status::failed_precondition(msg)
-        }
-        EvalError::Script { .. } | EvalError::Limit { .. } => Status::internal(msg),
+fn code(kind: ErrorKind) -> Code {
+    match kind {
+        ErrorKind::InvalidArgument => Code::InvalidArgument,
+        ErrorKind::NotFound => Code::NotFound,
+        ErrorKind::FailedPrecondition => Code::FailedPrecondition,
+        ErrorKind::AlreadyExists => Code::AlreadyExists,
+        ErrorKind::Aborted => Code::Aborted,
+        ErrorKind::Unavailable => Code::Unavailable,
+        ErrorKind::Internal => Code::Internal,
     }
 }
 
-pub fn case_status(e: CaseError) -> Status {
-    let msg = e.to_string();
-    match e {
-        CaseError::UnknownWorkflow { .. } => bad_request("workflow", msg),
-        CaseError::NotFound { .. } => Status::not_found(msg),
-        CaseError::Classify { .. } | CaseError::Calendar(_) => Status::failed_precondition(msg),
-        CaseError::Eval(e) => eval_status(e, "data_json"),
-        CaseError::UnknownAction { .. } => bad_request("action", msg),
-        CaseError::IllegalAction { .. }
-        | CaseError::Paused { .. }
-        | CaseError::NotPaused { .. }
-        | CaseError::AtTop { .. }
-        | CaseError::NoSummonHere { .. }
-        | CaseError::NotSummoned { .. } => Status::failed_precondition(msg),
-        CaseError::AlreadySummoned { .. } | CaseError::IdempotencyMismatch { .. } => {
-            Status::already_exists(msg)
-        }
-        CaseError::VersionConflict { .. } => Status::aborted(msg),
-        CaseError::InvalidArgument { field, message } => bad_request(&field, message),
-        CaseError::Storage { .. } => Status::unavailable(msg),
+/// The status of a failed service call. A policy input that fails
+/// validation is reported under `input_json` (the field of `Evaluate`); a
+/// report's data under `data_json`.
+pub fn status(e: impl Into<AppError>) -> Status {
+    let e = e.into();
+    let code = code(e.kind());
+    if let AppError::Org(import) = &e {
+        let violations: Vec<FieldViolation> = import
+            .errors
+            .iter()
+            .map(|r| FieldViolation::new(format!("{}:{}", import.file, r.line), r.message.clone()))
+            .collect();
+        return Status::with_error_details(
+            code,
+            e.to_string(),
+            ErrorDetails::with_bad_request(violations),
+        );
+    }
+    match (code, e.field("input_json")) {
+        (Code::InvalidArgument, Some(field)) => bad_request(field, e.violation()),
+        _ => Status::new(code, e.to_string()),
     }
 }
 
-pub fn incentive_status(e: IncentiveError) -> Status {
-    let msg = e.to_string();
-    match e {
-        IncentiveError::UnknownPerson { .. }
-        | IncentiveError::NotSettled { .. }
-        | IncentiveError::NotScored { .. } => Status::not_found(msg),
-        IncentiveError::NoScheme { .. } | IncentiveError::InsufficientPoints { .. } => {
-            Status::failed_precondition(msg)
-        }
-        IncentiveError::UnknownRule { what, .. } => {
-            let field = match what {
-                "activity kind" => "kind",
-                "scorecard" => "scorecard",
-                "award" => "award",
-                _ => "rule",
-            };
-            bad_request(field, msg)
-        }
-        IncentiveError::InvalidArgument { field, message } => bad_request(&field, message),
-        IncentiveError::KeyReused { .. } => Status::already_exists(msg),
-        IncentiveError::Eval(e) => eval_status(e, "period"),
-        IncentiveError::Store(e) => case_status(e),
-    }
+/// A service result as a gRPC result.
+pub fn app<T, E: Into<AppError>>(r: Result<T, E>) -> Result<T, Status> {
+    r.map_err(status)
 }

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 use wangge_dsl::{render, SourceFile, SourceSet};
-use wangge_engine::{compile, PolicySet, RhaiHost};
+use wangge_policy::{compile, PolicySet, RhaiHost};
 
 use crate::util::root;
 
@@ -152,7 +152,7 @@ fn every_scenario_example_in_the_reference_passes_against_the_shipped_policies()
         c.set
             .unwrap_or_else(|| panic!("{}", render(&errors, &c.sources, false))),
     );
-    let outcomes = wangge_engine::scenario::run_all(&policy, &c.sources, &c.scenarios, None, 2);
+    let outcomes = wangge_testkit::run_all(&policy, &c.sources, &c.scenarios, None, 2);
     assert_eq!(outcomes.len(), blocks.len());
     for o in outcomes {
         assert!(o.passed(), "{}: {:?}", o.name, o.failures);

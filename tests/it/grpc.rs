@@ -224,7 +224,7 @@ async fn every_error_has_its_status_code() {
 }
 
 fn bundle(dir: &str) -> Vec<v1::PolicyFile> {
-    wangge_engine::registry::read_dir(&crate::util::root().join(dir))
+    wangge_app::read_dir(&crate::util::root().join(dir))
         .unwrap()
         .into_iter()
         .map(|(name, text)| v1::PolicyFile { name, text })
@@ -291,7 +291,7 @@ async fn a_broken_deploy_is_refused_and_the_old_version_keeps_serving() {
     // scenario expects 绿化养护 to stay in the micro grid.
     let mut with_tests = files.clone();
     with_tests.extend(
-        wangge_engine::registry::read_dir_with_tests(&crate::util::root().join("policies"))
+        wangge_app::read_dir_with_tests(&crate::util::root().join("policies"))
             .unwrap()
             .into_iter()
             .filter(|(name, _)| name.ends_with(".test.wg"))

@@ -1,0 +1,450 @@
+//! The case service: reports, actions and timers on stored cases. Actions
+//! on one case are serialised (striped locks); each may name the version it
+//! expects. Every acknowledged write is durable (group commit) before the
+//! call returns. Time comes from the [`Clock`] only.
+
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use wangge_policy::{Action, Actor, Case, CaseError, CaseEvent, CaseId, Clock, PolicySet, Why};
+use wangge_store::{Created, IdemRecord, Outcome, Pending, Store, StoreError};
+
+use crate::error::AppError;
+
+const STRIPES: usize = 1024;
+
+/// A report of a new event.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub workflow: String,
+    /// The unit (grid) it was reported in.
+    pub unit: Option<String>,
+    /// The event as the reporter describes it (what the classification reads).
+    pub data: Value,
+    /// Retries with the same key and payload return the same case.
+    pub idempotency_key: Option<String>,
+    pub actor: String,
+}
+
+/// Which cases `list` returns; every given filter must hold.
+#[derive(Debug, Clone, Default)]
+pub struct CaseFilter {
+    pub workflow: Option<String>,
+    /// Units whose cases count (a unit and everything below it).
+    pub units: Option<std::collections::HashSet<String>>,
+    pub state: Option<String>,
+    pub class: Option<String>,
+    pub level: Option<String>,
+    pub breached: bool,
+    pub created_from: Option<i64>,
+    pub created_to: Option<i64>,
+}
+
+impl CaseFilter {
+    pub fn matches(&self, c: &Case) -> bool {
+        self.workflow.as_ref().is_none_or(|w| *w == c.workflow)
+            && self
+                .units
+                .as_ref()
+                .is_none_or(|u| c.unit.as_ref().is_some_and(|x| u.contains(x)))
+            && self.state.as_ref().is_none_or(|s| *s == c.state)
+            && self
+                .class
+                .as_ref()
+                .is_none_or(|s| Some(s) == c.class.as_ref())
+            && self.level.as_ref().is_none_or(|s| *s == c.level)
+            && (!self.breached || c.breached())
+            && self.created_from.is_none_or(|t| c.created_at >= t)
+            && self.created_to.is_none_or(|t| c.created_at < t)
+    }
+}
+
+/// A report handed to the store, not yet durable.
+struct SubmittedReport {
+    case: Case,
+    explanation: Why,
+    key: Option<String>,
+    pending: Pending,
+}
+
+/// A report's outcome: the case, whether it was created (false for an
+/// idempotent retry), and the explanation of its first event.
+#[derive(Debug, Clone)]
+pub struct Reported {
+    pub case: Case,
+    pub created: bool,
+    pub explanation: Why,
+}
+
+impl SubmittedReport {
+    fn wait(self, svc: &CaseService) -> Result<Reported, AppError> {
+        let SubmittedReport {
+            case,
+            explanation,
+            key,
+            pending,
+        } = self;
+        let outcome = pending.wait()?;
+        SubmittedReport::finish(svc, case, explanation, key, outcome)
+    }
+
+    fn finish(
+        svc: &CaseService,
+        case: Case,
+        explanation: Why,
+        key: Option<String>,
+        outcome: Outcome,
+    ) -> Result<Reported, AppError> {
+        let this = (case, explanation, key);
+        match outcome {
+            Outcome::Created(Created::Existing {
+                case_id,
+                same_payload: true,
+            }) => {
+                let first = svc.store.events(case_id)?.into_iter().next();
+                Ok(Reported {
+                    case: svc.get(case_id)?,
+                    created: false,
+                    explanation: first.map_or_else(Why::null, |e| e.explanation),
+                })
+            }
+            Outcome::Created(Created::Existing { .. }) => Err(CaseError::IdempotencyMismatch {
+                key: this.2.unwrap_or_default(),
+            }
+            .into()),
+            Outcome::Created(Created::New) | Outcome::Done => Ok(Reported {
+                case: this.0,
+                created: true,
+                explanation: this.1,
+            }),
+        }
+    }
+}
+
+/// Reports, actions and timers over a [`Store`] under the active policy set.
+pub struct CaseService {
+    store: Arc<dyn Store>,
+    policy: RwLock<Arc<PolicySet>>,
+    clock: Arc<dyn Clock>,
+    locks: Vec<Mutex<()>>,
+}
+
+fn storage(message: &str) -> AppError {
+    StoreError::internal(message).into()
+}
+
+/// Feeds JSON into a hasher with object keys sorted, so equal payloads hash
+/// equally whatever their key order.
+fn hash_canonical(h: &mut Sha256, v: &Value) {
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            h.update(b"{");
+            for k in keys {
+                h.update(serde_json::to_string(k).unwrap_or_default().as_bytes());
+                h.update(b":");
+                if let Some(v) = m.get(k) {
+                    hash_canonical(h, v);
+                }
+                h.update(b",");
+            }
+            h.update(b"}");
+        }
+        Value::Array(a) => {
+            h.update(b"[");
+            for v in a {
+                hash_canonical(h, v);
+                h.update(b",");
+            }
+            h.update(b"]");
+        }
+        other => h.update(other.to_string().as_bytes()),
+    }
+}
+
+fn payload_hash(r: &Report) -> String {
+    let mut h = Sha256::new();
+    h.update(r.workflow.as_bytes());
+    h.update([0]);
+    h.update(r.unit.as_deref().unwrap_or("").as_bytes());
+    h.update([0, u8::from(r.unit.is_some())]);
+    hash_canonical(&mut h, &r.data);
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl CaseService {
+    pub fn new(store: Arc<dyn Store>, policy: Arc<PolicySet>, clock: Arc<dyn Clock>) -> Self {
+        CaseService {
+            store,
+            policy: RwLock::new(policy),
+            clock,
+            locks: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+        }
+    }
+
+    /// The active policy set.
+    pub fn policy(&self) -> Arc<PolicySet> {
+        match self.policy.read() {
+            Ok(p) => p.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Makes `set` the active policy set (an atomic swap).
+    pub fn activate(&self, set: Arc<PolicySet>) {
+        match self.policy.write() {
+            Ok(mut p) => *p = set,
+            Err(poisoned) => *poisoned.into_inner() = set,
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    fn lock(&self, id: CaseId) -> Result<MutexGuard<'_, ()>, AppError> {
+        let stripe = (id as usize) % STRIPES;
+        self.locks
+            .get(stripe)
+            .ok_or_else(|| storage("no lock stripe"))?
+            .lock()
+            .map_err(|_| storage("case lock poisoned"))
+    }
+
+    /// Waits until every write so far is durable.
+    pub fn durable(&self) -> Result<(), AppError> {
+        Ok(self.store.flush()?)
+    }
+
+    /// Reports an event: classify, open the case, persist it durably.
+    /// Returns the case and whether it was created (false: an idempotent retry).
+    pub fn report(&self, r: Report) -> Result<(Case, bool), AppError> {
+        self.report_full(r).map(|r| (r.case, r.created))
+    }
+
+    /// Like [`CaseService::report`], with the first event's explanation.
+    pub fn report_full(&self, r: Report) -> Result<Reported, AppError> {
+        self.submit_report(r)?.wait(self)
+    }
+
+    /// Like [`CaseService::report_full`] for async callers: classifying and
+    /// submitting take microseconds of CPU; waiting for durability does not
+    /// hold a thread.
+    pub async fn report_async(&self, r: Report) -> Result<Reported, AppError> {
+        let SubmittedReport {
+            case,
+            explanation,
+            key,
+            pending,
+        } = self.submit_report(r)?;
+        let outcome = pending.await?;
+        SubmittedReport::finish(self, case, explanation, key, outcome)
+    }
+
+    /// Reports many events at once: all are classified and submitted, then
+    /// awaited together (they share flushes). Results are in input order;
+    /// one bad report does not stop the others.
+    pub fn report_many(&self, reports: Vec<Report>) -> Vec<Result<(Case, bool), AppError>> {
+        let submitted: Vec<Result<SubmittedReport, AppError>> =
+            reports.into_iter().map(|r| self.submit_report(r)).collect();
+        submitted
+            .into_iter()
+            .map(|s| s.and_then(|s| s.wait(self)).map(|r| (r.case, r.created)))
+            .collect()
+    }
+
+    fn submit_report(&self, r: Report) -> Result<SubmittedReport, AppError> {
+        let policy = self.policy();
+        let wf = policy.workflow(&r.workflow)?;
+        if let Some(k) = &r.idempotency_key {
+            if k.is_empty() || k.len() > 256 {
+                return Err(CaseError::InvalidArgument {
+                    field: "idempotency_key".into(),
+                    message: "must be 1 to 256 bytes".into(),
+                }
+                .into());
+            }
+        }
+        let id = self.store.next_id()?;
+        let idem = r.idempotency_key.as_ref().map(|k| IdemRecord {
+            key: format!("{}\u{0}{k}", r.workflow),
+            hash: payload_hash(&r),
+            case_id: id,
+        });
+        let who = Actor {
+            actor: r.actor,
+            note: None,
+        };
+        let change = wf.open(
+            &policy,
+            id,
+            self.clock.now(),
+            r.unit,
+            r.data,
+            &who,
+            r.idempotency_key.clone(),
+        )?;
+        let case = change.case.clone();
+        let explanation = change.event.explanation.clone();
+        Ok(SubmittedReport {
+            case,
+            explanation,
+            key: r.idempotency_key,
+            pending: self.store.create(change, idem)?,
+        })
+    }
+
+    /// Up to `limit` cases with id ≥ `from` matching `filter`, and the id to
+    /// continue from when there may be more.
+    pub fn list(
+        &self,
+        filter: &CaseFilter,
+        from: CaseId,
+        limit: usize,
+    ) -> Result<(Vec<Case>, Option<CaseId>), AppError> {
+        let mut out = Vec::with_capacity(limit.min(1024));
+        let mut next = None;
+        self.store.scan_cases_from(from, &mut |c| {
+            if out.len() == limit {
+                next = Some(c.id);
+                return false;
+            }
+            if filter.matches(&c) {
+                out.push(c);
+            }
+            true
+        })?;
+        Ok((out, next))
+    }
+
+    /// Open cases by workflow and state (for metrics), by scanning the store.
+    pub fn count_by_state(
+        &self,
+    ) -> Result<std::collections::BTreeMap<(String, String), u64>, AppError> {
+        let mut counts = std::collections::BTreeMap::new();
+        self.store.scan_cases(&mut |c| {
+            *counts.entry((c.workflow, c.state)).or_insert(0) += 1;
+            true
+        })?;
+        Ok(counts)
+    }
+
+    pub fn get(&self, id: CaseId) -> Result<Case, AppError> {
+        self.store
+            .case(id)?
+            .ok_or_else(|| CaseError::NotFound { id }.into())
+    }
+
+    pub fn events(&self, id: CaseId) -> Result<Vec<CaseEvent>, AppError> {
+        self.get(id)?;
+        Ok(self.store.events(id)?)
+    }
+
+    /// Applies an action; with `expected_version`, a stale version is
+    /// rejected without effect.
+    pub fn act(
+        &self,
+        id: CaseId,
+        action: &Action,
+        who: &Actor,
+        expected_version: Option<u64>,
+    ) -> Result<Case, AppError> {
+        let (case, pending) = self.submit_act(id, action, who, expected_version)?;
+        pending.wait()?;
+        Ok(case)
+    }
+
+    /// Like [`CaseService::act`] for async callers: the case's lock is held
+    /// only while reading, deciding and submitting; the wait for durability
+    /// does not hold a thread.
+    pub async fn act_async(
+        &self,
+        id: CaseId,
+        action: &Action,
+        who: &Actor,
+        expected_version: Option<u64>,
+    ) -> Result<Case, AppError> {
+        let (case, pending) = self.submit_act(id, action, who, expected_version)?;
+        pending.await?;
+        Ok(case)
+    }
+
+    fn submit_act(
+        &self,
+        id: CaseId,
+        action: &Action,
+        who: &Actor,
+        expected_version: Option<u64>,
+    ) -> Result<(Case, Pending), AppError> {
+        let _guard = self.lock(id)?;
+        let case = self.get(id)?;
+        if let Some(expected) = expected_version {
+            if expected != case.version {
+                return Err(CaseError::VersionConflict {
+                    id,
+                    expected,
+                    actual: case.version,
+                }
+                .into());
+            }
+        }
+        let policy = self.policy();
+        let wf = policy.workflow(&case.workflow)?;
+        let change = wf.act(&case, action, who, self.clock.now())?;
+        let after = change.case.clone();
+        let pending = self.store.update(&case, change, None)?;
+        Ok((after, pending))
+    }
+
+    /// Fires every timer due by the clock's now, in due order, each exactly
+    /// once (the timer is removed in the same transaction as its effect).
+    /// Returns how many changed a case.
+    pub fn fire_due(&self) -> Result<usize, AppError> {
+        let mut fired = 0;
+        let policy = self.policy();
+        loop {
+            let now = self.clock.now();
+            let batch = self.store.due(now, 1024)?;
+            if batch.is_empty() {
+                break;
+            }
+            let mut pending: Vec<Pending> = Vec::with_capacity(batch.len());
+            for (i, t) in batch.iter().enumerate() {
+                let _guard = self.lock(t.case_id)?;
+                let Some(case) = self.store.case(t.case_id)? else {
+                    pending.push(self.store.drop_timer(t.clone())?);
+                    continue;
+                };
+                let wf = policy.workflow(&case.workflow)?;
+                match wf.fire(&case, &t.deadline)? {
+                    Some(change) => {
+                        // A new deadline already due and earlier than the rest of
+                        // this batch: apply what we have and rescan, to keep due order.
+                        let next_in_batch = batch.get(i + 1).map(|n| n.due);
+                        let rescan = match (change.case.next_deadline(), next_in_batch) {
+                            (Some(d), Some(n)) => d.due <= now && d.due < n,
+                            _ => false,
+                        };
+                        pending.push(self.store.update(&case, change, Some(t.clone()))?);
+                        fired += 1;
+                        if rescan {
+                            break;
+                        }
+                    }
+                    None => pending.push(self.store.drop_timer(t.clone())?),
+                }
+            }
+            for p in pending {
+                p.wait()?;
+            }
+        }
+        Ok(fired)
+    }
+}

@@ -1,0 +1,949 @@
+//! Evaluation: the figures of every unit for a period (its own cases and
+//! those of its sub-units, from one scan of the case records), survey
+//! results recorded through the API, the index (社情指数) against the
+//! previous period, scoring a whole level through a scorecard (stored per
+//! period with the policy version), awards ranked from stored scores, and
+//! a unit's history across periods.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use rhai::Dynamic;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use wangge_dsl::ast::PeriodKind;
+use wangge_dsl::suggest::help_for;
+
+use crate::error::AppError;
+use crate::incentives::{Incentives, Period};
+use crate::ledger::{self, dec, enc, key, storage};
+use crate::org::Unit;
+use wangge_policy::rhai_map;
+use wangge_policy::PolicySet;
+use wangge_policy::Timestamp;
+use wangge_policy::Why;
+use wangge_policy::{CompiledScorecard, Ranked, Score};
+use wangge_store::{Store, StoreError};
+
+use crate::error::{invalid, AppResult as R};
+
+/// A period of a scorecard: `2026-09`, `2026-Q3` or `2026`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Span {
+    pub key: String,
+    pub start: Timestamp,
+    pub end: Timestamp,
+}
+
+fn month_start(year: i32, month: u32, offset: i64) -> Option<Timestamp> {
+    let (y, m) = (
+        year + (month as i32 - 1).div_euclid(12),
+        (month as i32 - 1).rem_euclid(12) + 1,
+    );
+    wangge_dsl::ast::Date::new(y, m as u8, 1).map(|d| d.to_days() * 86_400 - offset)
+}
+
+impl Span {
+    /// Parses a period of `kind`; the error names the expected form.
+    pub fn parse(text: &str, kind: PeriodKind, offset: i64) -> R<Span> {
+        let form = match kind {
+            PeriodKind::Monthly => "a month like `2026-09`",
+            PeriodKind::Quarterly => "a quarter like `2026-Q3`",
+            PeriodKind::Yearly => "a year like `2026`",
+        };
+        let bad = || invalid("period", format!("`{text}` is not {form}"));
+        let (year, first, months) = match kind {
+            PeriodKind::Monthly => {
+                let (y, m) = text.split_once('-').ok_or_else(bad)?;
+                let m: u32 = m.parse().map_err(|_| bad())?;
+                if !(1..=12).contains(&m) || m.to_string().len() > 2 {
+                    return Err(bad());
+                }
+                (y.parse::<i32>().map_err(|_| bad())?, m, 1)
+            }
+            PeriodKind::Quarterly => {
+                let (y, q) = text.split_once("-Q").ok_or_else(bad)?;
+                let q: u32 = q.parse().map_err(|_| bad())?;
+                if !(1..=4).contains(&q) {
+                    return Err(bad());
+                }
+                (y.parse::<i32>().map_err(|_| bad())?, (q - 1) * 3 + 1, 3)
+            }
+            PeriodKind::Yearly => (text.parse::<i32>().map_err(|_| bad())?, 1, 12),
+        };
+        if !(1970..=9999).contains(&year) {
+            return Err(bad());
+        }
+        let start = month_start(year, first, offset).ok_or_else(bad)?;
+        let end = month_start(year, first + months, offset).ok_or_else(bad)?;
+        Ok(Span {
+            key: text.to_string(),
+            start,
+            end,
+        })
+    }
+
+    /// The period before this one, of the same kind.
+    pub fn previous(&self, kind: PeriodKind, offset: i64) -> R<Span> {
+        let key = match kind {
+            PeriodKind::Monthly => {
+                let (y, m) = self.key.split_once('-').unwrap_or(("", ""));
+                let (y, m): (i32, u32) = (y.parse().unwrap_or(0), m.parse().unwrap_or(1));
+                if m == 1 {
+                    format!("{:04}-12", y - 1)
+                } else {
+                    format!("{y:04}-{:02}", m - 1)
+                }
+            }
+            PeriodKind::Quarterly => {
+                let (y, q) = self.key.split_once("-Q").unwrap_or(("", ""));
+                let (y, q): (i32, u32) = (y.parse().unwrap_or(0), q.parse().unwrap_or(1));
+                if q == 1 {
+                    format!("{}-Q4", y - 1)
+                } else {
+                    format!("{y}-Q{}", q - 1)
+                }
+            }
+            PeriodKind::Yearly => format!("{}", self.key.parse::<i32>().unwrap_or(1971) - 1),
+        };
+        Span::parse(&key, kind, offset)
+    }
+
+    fn contains(&self, t: Timestamp) -> bool {
+        t >= self.start && t < self.end
+    }
+
+    /// The months of the period, `2026-07` …
+    pub fn months(&self, kind: PeriodKind) -> Vec<String> {
+        let year = self.key.get(..4).unwrap_or("1970");
+        let (first, n) = match kind {
+            PeriodKind::Monthly => return vec![self.key.clone()],
+            PeriodKind::Quarterly => {
+                let q: u32 = self
+                    .key
+                    .rsplit('Q')
+                    .next()
+                    .and_then(|q| q.parse().ok())
+                    .unwrap_or(1);
+                ((q - 1) * 3 + 1, 3)
+            }
+            PeriodKind::Yearly => (1, 12),
+        };
+        (first..first + n)
+            .map(|m| format!("{year}-{m:02}"))
+            .collect()
+    }
+}
+
+/// Case counts of one unit (its own and its sub-units') in one period.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Counts {
+    cases: i64,
+    by_class: BTreeMap<String, i64>,
+    closed: i64,
+    on_time: i64,
+    reopened: i64,
+    within: i64,
+    closed_by_class: BTreeMap<String, i64>,
+    within_by_class: BTreeMap<String, i64>,
+    breaches: i64,
+    big_breaches: i64,
+    responded: i64,
+    satisfied: i64,
+    unsatisfied: i64,
+}
+
+impl Counts {
+    fn add(&mut self, o: &Counts) {
+        self.cases += o.cases;
+        self.closed += o.closed;
+        self.on_time += o.on_time;
+        self.reopened += o.reopened;
+        self.within += o.within;
+        self.breaches += o.breaches;
+        self.big_breaches += o.big_breaches;
+        self.responded += o.responded;
+        self.satisfied += o.satisfied;
+        self.unsatisfied += o.unsatisfied;
+        for (m, n) in [
+            (&mut self.by_class, &o.by_class),
+            (&mut self.closed_by_class, &o.closed_by_class),
+            (&mut self.within_by_class, &o.within_by_class),
+        ] {
+            for (k, v) in n {
+                *m.entry(k.clone()).or_default() += v;
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Facts<'a> {
+    #[serde(borrow, default)]
+    unit: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    class: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    state: std::borrow::Cow<'a, str>,
+    created_at: Timestamp,
+    #[serde(default)]
+    closed_at: Option<Timestamp>,
+    escalations: u32,
+    overdue: u32,
+    reopened: u32,
+    #[serde(default)]
+    breaches: Vec<serde::de::IgnoredAny>,
+    #[serde(borrow, default)]
+    handlers: Vec<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    outcomes: Vec<std::borrow::Cow<'a, str>>,
+}
+
+/// Own counts per unit for this period and the previous one, and whether
+/// the store has any case of the previous period.
+type BothPeriods = (HashMap<String, Counts>, HashMap<String, Counts>, bool);
+
+/// Per own unit: counts for `this` and `prev` periods, from one scan of the
+/// cases (two halves side by side).
+fn own_counts(store: &dyn Store, this: &Span, prev: &Span) -> R<BothPeriods> {
+    let scan = |from: u64, to: u64| -> R<BothPeriods> {
+        let mut a: HashMap<String, Counts> = HashMap::new();
+        let mut b: HashMap<String, Counts> = HashMap::new();
+        let mut any_prev = false;
+        let mut failed = None;
+        store.scan_case_json_range(from, to, &mut |bytes| {
+            let c: Facts = match serde_json::from_slice(bytes) {
+                Ok(c) => c,
+                Err(e) => {
+                    failed = Some(storage(format!("a stored case cannot be read: {e}")));
+                    return false;
+                }
+            };
+            let Some(unit) = &c.unit else { return true };
+            any_prev |= prev.contains(c.created_at);
+            for (span, out) in [(this, &mut a), (prev, &mut b)] {
+                let created = span.contains(c.created_at);
+                let closed = c.closed_at.is_some_and(|t| span.contains(t)) && c.state != "作废";
+                if !created && !closed {
+                    continue;
+                }
+                let n = out.entry(unit.to_string()).or_default();
+                let class = c.class.as_deref().unwrap_or("-");
+                if created {
+                    n.cases += 1;
+                    *n.by_class.entry(class.to_string()).or_default() += 1;
+                    n.breaches += c.breaches.len() as i64;
+                    if class == "大事" {
+                        n.big_breaches += c.breaches.len() as i64;
+                    }
+                    if !c.handlers.is_empty() {
+                        n.responded += 1;
+                    }
+                }
+                if closed {
+                    n.closed += 1;
+                    *n.closed_by_class.entry(class.to_string()).or_default() += 1;
+                    if c.escalations == 0 && c.overdue == 0 {
+                        n.on_time += 1;
+                    }
+                    if c.reopened > 0 {
+                        n.reopened += 1;
+                    }
+                    if c.breaches.is_empty() {
+                        n.within += 1;
+                        *n.within_by_class.entry(class.to_string()).or_default() += 1;
+                    }
+                    match c.outcomes.iter().rev().find_map(|o| match o.as_ref() {
+                        "满意" => Some(true),
+                        "不满意" => Some(false),
+                        _ => None,
+                    }) {
+                        Some(true) => n.satisfied += 1,
+                        Some(false) => n.unsatisfied += 1,
+                        None => {}
+                    }
+                }
+            }
+            true
+        })?;
+        match failed {
+            Some(e) => Err(e.into()),
+            None => Ok((a, b, any_prev)),
+        }
+    };
+    let mid = store.case_count() / 2 + 1;
+    let (x, y) = std::thread::scope(|s| {
+        let h = s.spawn(|| scan(mid, u64::MAX));
+        let x = scan(1, mid);
+        (
+            x,
+            h.join().unwrap_or_else(|_| {
+                Err(AppError::Store(StoreError::internal(
+                    "the case scan failed",
+                )))
+            }),
+        )
+    });
+    let (mut a, mut b, p1) = x?;
+    let (a2, b2, p2) = y?;
+    for (m, n) in [(&mut a, a2), (&mut b, b2)] {
+        for (k, v) in n {
+            m.entry(k).or_default().add(&v);
+        }
+    }
+    Ok((a, b, p1 || p2))
+}
+
+/// The unit at `level` that `unit` is (or is under), if any.
+fn at_level<'u>(tree: &HashMap<&'u str, &'u Unit>, unit: &str, level: &str) -> Option<&'u str> {
+    let mut at = tree.get(unit)?;
+    for _ in 0..32 {
+        if at.level == level {
+            return Some(at.id.as_str());
+        }
+        at = tree.get(at.parent.as_deref()?)?;
+    }
+    None
+}
+
+/// Adds every unit's own counts to the unit of `level` above it (or itself).
+fn roll_up(
+    tree: &HashMap<&str, &Unit>,
+    level: &str,
+    own: HashMap<String, Counts>,
+) -> HashMap<String, Counts> {
+    let mut out: HashMap<String, Counts> = HashMap::with_capacity(own.len());
+    for (unit, c) in own {
+        if let Some(target) = at_level(tree, &unit, level) {
+            if target == unit {
+                match out.entry(unit) {
+                    std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().add(&c),
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        e.insert(c);
+                    }
+                }
+            } else {
+                out.entry(target.to_string()).or_default().add(&c);
+            }
+        }
+    }
+    out
+}
+
+fn households(tree: &HashMap<&str, &Unit>, units: &[Unit], level: &str) -> HashMap<String, i64> {
+    let mut out: HashMap<String, i64> = HashMap::new();
+    for u in units {
+        if let Some(target) = at_level(tree, &u.id, level) {
+            *out.entry(target.to_string()).or_default() += u.households;
+        }
+    }
+    out
+}
+
+/// A rate: `n / d`, or `if_none` when nothing was counted.
+fn rate(n: i64, d: i64, if_none: Decimal) -> Decimal {
+    if d <= 0 {
+        if_none
+    } else {
+        (Decimal::from(n) / Decimal::from(d)).round_dp(4)
+    }
+}
+
+/// A survey result recorded for a unit and period.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Survey {
+    pub unit: String,
+    pub period: String,
+    /// Average satisfaction, 0–100.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub score: Decimal,
+    pub respondents: i64,
+    pub key: String,
+}
+
+/// `统计` of one unit.
+fn stats_of(c: &Counts, households: i64, survey: Option<(Decimal, i64)>) -> Dynamic {
+    let one = Decimal::ONE;
+    let counts = |m: &BTreeMap<String, i64>| {
+        let mut map = rhai::Map::new();
+        for (k, v) in m {
+            map.insert(k.as_str().into(), Dynamic::from_int(*v));
+        }
+        Dynamic::from_map(map)
+    };
+    let class_rate = |class: &str| {
+        rate(
+            c.within_by_class.get(class).copied().unwrap_or(0),
+            c.closed_by_class.get(class).copied().unwrap_or(0),
+            one,
+        )
+    };
+    let mut by_class_rate = rhai::Map::new();
+    for k in c.closed_by_class.keys() {
+        by_class_rate.insert(k.as_str().into(), Dynamic::from_decimal(class_rate(k)));
+    }
+    let n = |k: &str| Dynamic::from_int(c.by_class.get(k).copied().unwrap_or(0));
+    let (score, people) = survey.unwrap_or((Decimal::ZERO, 0));
+    rhai_map(vec![
+        ("案件", Dynamic::from_int(c.cases)),
+        ("小事", n("小事")),
+        ("难事", n("难事")),
+        ("大事", n("大事")),
+        ("按等级", counts(&c.by_class)),
+        ("办结", Dynamic::from_int(c.closed)),
+        ("按期结案", Dynamic::from_int(c.on_time)),
+        (
+            "按期结案率",
+            Dynamic::from_decimal(rate(c.on_time, c.closed, one)),
+        ),
+        ("返工", Dynamic::from_int(c.reopened)),
+        (
+            "返工率",
+            Dynamic::from_decimal(rate(c.reopened, c.closed, Decimal::ZERO)),
+        ),
+        ("不出格", Dynamic::from_int(c.within)),
+        (
+            "不出格率",
+            Dynamic::from_decimal(rate(c.within, c.closed, one)),
+        ),
+        ("不出格率按等级", Dynamic::from_map(by_class_rate)),
+        ("小事不出网格率", Dynamic::from_decimal(class_rate("小事"))),
+        ("难事不出社区率", Dynamic::from_decimal(class_rate("难事"))),
+        ("大事不出街道率", Dynamic::from_decimal(class_rate("大事"))),
+        ("出格", Dynamic::from_int(c.breaches)),
+        ("大事出格", Dynamic::from_int(c.big_breaches)),
+        ("响应", Dynamic::from_int(c.responded)),
+        (
+            "响应率",
+            Dynamic::from_decimal(rate(c.responded, c.cases, one)),
+        ),
+        (
+            "办结率",
+            Dynamic::from_decimal(rate(c.closed, c.cases, one)),
+        ),
+        ("满意", Dynamic::from_int(c.satisfied)),
+        ("不满意", Dynamic::from_int(c.unsatisfied)),
+        (
+            "满意率",
+            Dynamic::from_decimal(rate(c.satisfied, c.satisfied + c.unsatisfied, one)),
+        ),
+        ("调查满意度", Dynamic::from_decimal(score)),
+        ("调查人数", Dynamic::from_int(people)),
+        ("户数", Dynamic::from_int(households)),
+    ])
+}
+
+fn insert(stats: &mut Dynamic, k: &str, v: Dynamic) {
+    if let Some(mut m) = stats.write_lock::<rhai::Map>() {
+        m.insert(k.into(), v);
+    }
+}
+
+/// Summary of scoring a level.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ScoredLevel {
+    pub scorecard: String,
+    pub period: String,
+    pub scored: u64,
+    /// How many got each number of stars (index = stars, 0–5).
+    pub by_stars: [u64; 6],
+    #[serde(with = "rust_decimal::serde::str")]
+    pub average: Decimal,
+    pub policy_version: String,
+}
+
+/// The evaluation service over a store.
+pub struct Evaluation {
+    store: Arc<dyn Store>,
+    incentives: Incentives,
+}
+
+impl Evaluation {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Evaluation {
+            incentives: Incentives::new(store.clone()),
+            store,
+        }
+    }
+
+    fn card<'a>(&self, set: &'a PolicySet, name: &str) -> R<&'a Arc<CompiledScorecard>> {
+        set.scorecards
+            .get(name)
+            .ok_or_else(|| AppError::UnknownRule {
+                what: "scorecard",
+                name: name.to_string(),
+                help: help_for(name, set.scorecards.keys().map(String::as_str)),
+            })
+    }
+
+    /// Records a survey result for a unit and period (idempotent by key).
+    pub fn record_survey(&self, s: Survey) -> R<(Survey, bool)> {
+        if s.key.is_empty() {
+            return Err(invalid("key", "is required (it makes retries safe)"));
+        }
+        if s.score < Decimal::ZERO || s.score > Decimal::ONE_HUNDRED {
+            return Err(invalid(
+                "score",
+                format!("`{}` is not between 0 and 100", s.score),
+            ));
+        }
+        if s.respondents <= 0 {
+            return Err(invalid("respondents", "must be at least one"));
+        }
+        if !self.store.units()?.iter().any(|u| u.id == s.unit) {
+            return Err(invalid(
+                "unit",
+                format!("no unit `{}` in the registry", s.unit),
+            ));
+        }
+        let _g = self.incentives.lock()?;
+        let k = key(&["Y", &s.period, &s.unit, &s.key]);
+        if let Some(old) = self.store.ledger_get(&k)? {
+            let old: Survey = dec(&old)?;
+            return if old == s {
+                Ok((old, false))
+            } else {
+                Err(AppError::KeyReused {
+                    key: s.key,
+                    what: "survey",
+                })
+            };
+        }
+        self.store.ledger_put(vec![(k, enc(&s)?)])?;
+        Ok((s, true))
+    }
+
+    /// Surveys of a period, averaged per unit and rolled up (weighted by
+    /// respondents).
+    fn surveys(&self, units: &[Unit], period: &str) -> R<HashMap<String, (Decimal, i64)>> {
+        let mut own: HashMap<String, (Decimal, i64)> = HashMap::new();
+        for s in ledger::scan(self.store.as_ref(), &key(&["Y", period, ""]), |_, v| {
+            dec::<Survey>(v)
+        })? {
+            let e = own.entry(s.unit).or_default();
+            e.0 += s.score * Decimal::from(s.respondents);
+            e.1 += s.respondents;
+        }
+        let parent: HashMap<&str, &str> = units
+            .iter()
+            .filter_map(|u| u.parent.as_deref().map(|p| (u.id.as_str(), p)))
+            .collect();
+        let mut sums: HashMap<String, (Decimal, i64)> = HashMap::new();
+        for (unit, (sum, n)) in own {
+            let mut at = unit.as_str();
+            for _ in 0..32 {
+                let e = sums.entry(at.to_string()).or_default();
+                e.0 += sum;
+                e.1 += n;
+                match parent.get(at) {
+                    Some(p) => at = p,
+                    None => break,
+                }
+            }
+        }
+        Ok(sums
+            .into_iter()
+            .map(|(k, (sum, n))| (k, ((sum / Decimal::from(n.max(1))).round_dp(2), n)))
+            .collect())
+    }
+
+    /// The figures (`统计`) of every unit for `card`'s period, with the
+    /// index against the previous period.
+    /// The figures (`统计`) of every unit at the scorecard's level (or just
+    /// `only`) for the period, with the index against the previous period;
+    /// built on all cores, the index memoised per distinct figures.
+    fn unit_stats(
+        &self,
+        set: &PolicySet,
+        card: &CompiledScorecard,
+        period: &Span,
+        only: Option<&str>,
+    ) -> R<Vec<(String, String, Dynamic)>> {
+        let units = self.store.units()?;
+        let prev = period.previous(card.period, set.utc_offset())?;
+        let (this, before, had_prev) = own_counts(self.store.as_ref(), period, &prev)?;
+        let tree: HashMap<&str, &Unit> = units.iter().map(|u| (u.id.as_str(), u)).collect();
+        let this = roll_up(&tree, &card.of, this);
+        let before = roll_up(&tree, &card.of, before);
+        let homes = households(&tree, &units, &card.of);
+        let surveys = self.surveys(&units, &period.key)?;
+        let mut targets: Vec<&Unit> = units
+            .iter()
+            .filter(|u| u.level == card.of && only.is_none_or(|o| o == u.id))
+            .collect();
+        targets.sort_by(|a, b| a.id.cmp(&b.id));
+        let index_calc = match &card.index {
+            Some(calc) => match set.get(calc)? {
+                wangge_policy::Evaluable::Calc(c) => Some(c.clone()),
+                _ => None,
+            },
+            None => None,
+        };
+        let (this, before, homes, surveys, index_calc) =
+            (&this, &before, &homes, &surveys, &index_calc);
+        let parts = crate::parallel::map_slices(
+            &targets,
+            || AppError::Store(StoreError::internal("a worker failed")),
+            |_, part| -> R<Vec<(String, String, Dynamic)>> {
+                let empty = Counts::default();
+                let index = |stats: &Dynamic| -> R<Decimal> {
+                    let Some(c) = index_calc else {
+                        return Ok(Decimal::ZERO);
+                    };
+                    let v = c.run_dynamic(set.host(), vec![stats.clone()])?;
+                    Ok(crate::incentives::value_decimal(&v).normalize())
+                };
+                let mut out = Vec::with_capacity(part.len());
+                // The figures are a pure function of the counts, the
+                // households and the survey: built once per distinct input.
+                type Input = (Counts, Counts, i64, Option<(Decimal, i64)>);
+                let mut memo: HashMap<u64, Vec<(Input, Dynamic)>> = HashMap::new();
+                // (Figures built once per distinct input, shared so a
+                // repeat costs a reference.)
+                for u in part {
+                    let h = homes.get(&u.id).copied().unwrap_or(0);
+                    let now_counts = this.get(&u.id).unwrap_or(&empty);
+                    let then_counts = before.get(&u.id).unwrap_or(&empty);
+                    let survey = surveys.get(&u.id).copied();
+                    let hash = {
+                        use std::hash::{Hash, Hasher};
+                        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+                        (now_counts, then_counts, h, survey).hash(&mut hasher);
+                        hasher.finish()
+                    };
+                    if let Some(found) = memo.get(&hash).and_then(|v| {
+                        v.iter().find(|(k, _)| {
+                            k.0 == *now_counts && k.1 == *then_counts && k.2 == h && k.3 == survey
+                        })
+                    }) {
+                        out.push((u.id.clone(), u.name.clone(), found.1.clone()));
+                        continue;
+                    }
+                    let mut stats = stats_of(now_counts, h, survey);
+                    if index_calc.is_some() {
+                        let now = index(&stats)?;
+                        let prev_stats = stats_of(then_counts, h, None);
+                        let then = index(&prev_stats)?;
+                        insert(&mut stats, "社情指数", Dynamic::from_decimal(now));
+                        insert(&mut stats, "上期社情指数", Dynamic::from_decimal(then));
+                        insert(
+                            &mut stats,
+                            "社情指数变化",
+                            Dynamic::from_decimal(if had_prev {
+                                now - then
+                            } else {
+                                Decimal::ZERO
+                            }),
+                        );
+                    }
+                    insert(&mut stats, "有上期", Dynamic::from_bool(had_prev));
+                    let stats = stats.into_shared();
+                    memo.entry(hash).or_default().push((
+                        (now_counts.clone(), then_counts.clone(), h, survey),
+                        stats.clone(),
+                    ));
+                    out.push((u.id.clone(), u.name.clone(), stats));
+                }
+                Ok(out)
+            },
+        )?;
+        Ok(parts.into_iter().flatten().collect())
+    }
+
+    /// Scores one unit (or person) now, without storing it.
+    pub fn score_one(&self, set: &PolicySet, card: &str, id: &str, period: &str) -> R<Score> {
+        let card = self.card(set, card)?;
+        let span = Span::parse(period, card.period, set.utc_offset())?;
+        let list = self.score_all(set, card, &span, Some(id))?;
+        list.into_iter()
+            .next()
+            .ok_or_else(|| AppError::UnknownPerson {
+                id: id.to_string(),
+                help: Some(format!("`{}` scores units at `{}`", card.name, card.of)),
+            })
+    }
+
+    fn score_all(
+        &self,
+        set: &PolicySet,
+        card: &CompiledScorecard,
+        span: &Span,
+        only: Option<&str>,
+    ) -> R<Vec<Score>> {
+        let mut subjects: Vec<(String, String, Dynamic)> = Vec::new();
+        if card.people {
+            let months = span.months(card.period);
+            let first = Period::parse(months.first().map_or("", String::as_str), set.utc_offset())?;
+            let range = Period {
+                start: span.start,
+                end: span.end,
+                ..first
+            };
+            let figures = crate::incentives::gather_range(self.store.as_ref(), &range, &months)?;
+            // Every activity kind any scheme records, so indicators can name them.
+            let mut kinds: Vec<String> = set
+                .subsidies
+                .values()
+                .flat_map(|s| s.activities.iter().cloned())
+                .collect();
+            kinds.sort();
+            kinds.dedup();
+            for p in self.store.people()? {
+                if p.role != card.of || only.is_some_and(|o| o != p.id) {
+                    continue;
+                }
+                let f = figures.get(&p.id).cloned().unwrap_or_default();
+                subjects.push((p.id.clone(), p.name.clone(), f.to_rhai(&kinds)));
+            }
+        } else {
+            subjects = self.unit_stats(set, card, span, only)?;
+        }
+        let results = crate::parallel::map_slices(
+            &subjects,
+            || AppError::Store(StoreError::internal("a scoring worker failed")),
+            |_, part| -> R<Vec<Score>> {
+                let mut out = Vec::with_capacity(part.len());
+                // Scoring is a pure function of the figures: units with
+                // the same figures get the same score, computed once.
+                type Scored = (
+                    Arc<Vec<wangge_policy::IndicatorScore>>,
+                    Arc<Vec<wangge_policy::PenaltyScore>>,
+                    Arc<str>,
+                    u8,
+                );
+                let mut memo: HashMap<usize, (Arc<Why>, Scored)> = HashMap::new();
+                let (card_name, period_key, version): (Arc<str>, Arc<str>, Arc<str>) = (
+                    Arc::from(card.name.as_str()),
+                    Arc::from(span.key.as_str()),
+                    set.hash.clone(),
+                );
+                for (id, name, stats) in part {
+                    // Shared figures built once have one address: use it
+                    // as the key before falling back to the text.
+                    let addr = stats
+                        .read_lock::<rhai::Map>()
+                        .map(|m| &*m as *const rhai::Map as usize)
+                        .unwrap_or(0);
+                    let (json, (indicators, penalties, total, stars)) =
+                        match memo.get(&addr).filter(|_| stats.is_shared() && addr != 0) {
+                            Some((json, v)) => (json.clone(), v.clone()),
+                            None => {
+                                let json = serde_json::to_string(&wangge_policy::ExactJson(stats))
+                                    .unwrap_or_default();
+                                let shared = stats.clone().into_shared();
+                                let (i, p, t, st) = card.score(set.host(), &shared, &set.hash)?;
+                                let v: Scored = (
+                                    Arc::new(i),
+                                    Arc::new(p),
+                                    Arc::from(t.normalize().to_string().as_str()),
+                                    st,
+                                );
+                                let json = Arc::new(Why::from_json(json));
+                                if stats.is_shared() && addr != 0 {
+                                    memo.insert(addr, (json.clone(), v.clone()));
+                                }
+                                (json, v)
+                            }
+                        };
+                    out.push(Score {
+                        scorecard: card_name.clone(),
+                        period: period_key.clone(),
+                        id: id.clone(),
+                        name: name.clone(),
+                        indicators,
+                        penalties,
+                        total,
+                        stars,
+                        stats: json,
+                        policy_version: version.clone(),
+                    });
+                }
+                Ok(out)
+            },
+        )?;
+        Ok(results.into_iter().flatten().collect())
+    }
+
+    /// Scores every unit of the scorecard's level (or person of its role)
+    /// for `period` and stores the scores (replacing an earlier scoring of
+    /// the same period).
+    pub fn score_level(
+        &self,
+        set: &PolicySet,
+        card: &str,
+        period: &str,
+        now: Timestamp,
+    ) -> R<ScoredLevel> {
+        let card = self.card(set, card)?;
+        let span = Span::parse(period, card.period, set.utc_offset())?;
+        let scores = self.score_all(set, card, &span, None)?;
+        let mut summary = ScoredLevel {
+            scorecard: card.name.clone(),
+            period: span.key.clone(),
+            scored: scores.len() as u64,
+            policy_version: set.hash.to_string(),
+            ..ScoredLevel::default()
+        };
+        let mut sum = Decimal::ZERO;
+        for s in &scores {
+            summary.by_stars[usize::from(s.stars.min(5))] += 1;
+            sum += s.total.parse::<Decimal>().unwrap_or_default();
+        }
+        summary.average = if scores.is_empty() {
+            Decimal::ZERO
+        } else {
+            (sum / Decimal::from(scores.len() as i64)).round_dp(2)
+        };
+        let _g = self.incentives.lock()?;
+        let mut index: BTreeMap<u32, BTreeMap<String, u32>> = BTreeMap::new();
+        let chunks: Vec<&[Score]> = scores.chunks(ledger::CHUNK).collect();
+        for (n, chunk) in chunks.iter().enumerate() {
+            let n = u32::try_from(n).map_err(|_| invalid("period", "too many units"))?;
+            for s in *chunk {
+                index
+                    .entry(ledger::bucket_of(&s.id))
+                    .or_default()
+                    .insert(s.id.clone(), n);
+            }
+        }
+        // Encoding on every core: each thread takes every other chunk.
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .max(1);
+        type Encoded = R<Vec<(usize, Vec<u8>)>>;
+        let encoded: Vec<Encoded> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    let chunks = &chunks;
+                    s.spawn(move || -> R<Vec<(usize, Vec<u8>)>> {
+                        let mut out = Vec::new();
+                        for (n, chunk) in chunks.iter().enumerate().skip(t).step_by(threads) {
+                            let mut bytes = Vec::with_capacity(chunk.len() * 1024);
+                            serde_json::to_writer(&mut bytes, chunk)
+                                .map_err(|e| StoreError::internal(e.to_string()))?;
+                            out.push((n, bytes));
+                        }
+                        Ok(out)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(AppError::Store(StoreError::internal("an encoder failed")))
+                    })
+                })
+                .collect()
+        });
+        let mut pairs = Vec::with_capacity(chunks.len() + 300);
+        for part in encoded {
+            for (n, bytes) in part? {
+                pairs.push((
+                    key(&["V", &card.name, &span.key, &format!("{n:06}")]),
+                    bytes,
+                ));
+            }
+        }
+        for (b, m) in index {
+            pairs.push((
+                key(&["W", &card.name, &span.key, &format!("{b:03}")]),
+                enc(&m)?,
+            ));
+        }
+        pairs.push((
+            key(&["Q", &card.name, &span.key]),
+            enc(&(now, scores.len(), set.hash.to_string()))?,
+        ));
+        self.store.ledger_put(pairs)?;
+        Ok(summary)
+    }
+
+    /// Every stored score of a scorecard and period.
+    pub fn scores(&self, card: &str, period: &str) -> R<Vec<Score>> {
+        if self.store.ledger_get(&key(&["Q", card, period]))?.is_none() {
+            return Err(AppError::NotScored {
+                scorecard: card.to_string(),
+                period: period.to_string(),
+            });
+        }
+        let chunks = ledger::scan(
+            self.store.as_ref(),
+            &key(&["V", card, period, ""]),
+            |_, v| dec::<Vec<Score>>(v),
+        )?;
+        Ok(chunks.into_iter().flatten().collect())
+    }
+
+    /// Ranks the stored scores of the award's scorecard for `period`.
+    pub fn rank(&self, set: &PolicySet, award: &str, period: &str) -> R<Vec<Ranked>> {
+        let a = set.awards.get(award).ok_or_else(|| AppError::UnknownRule {
+            what: "award",
+            name: award.to_string(),
+            help: help_for(award, set.awards.keys().map(String::as_str)),
+        })?;
+        let scores = self.scores(&a.scorecard, period)?;
+        let units = self.store.units()?;
+        let by_id: HashMap<&str, &Unit> = units.iter().map(|u| (u.id.as_str(), u)).collect();
+        let people: HashMap<String, Option<String>> = self
+            .store
+            .people()?
+            .into_iter()
+            .map(|p| (p.id, p.unit))
+            .collect();
+        let group_of = |id: &str| -> String {
+            let Some(level) = &a.within else {
+                return String::new();
+            };
+            // A person is ranked by the unit they belong to.
+            let start = match by_id.get(id) {
+                Some(_) => Some(id.to_string()),
+                None => people.get(id).cloned().flatten(),
+            };
+            let mut at = start;
+            for _ in 0..32 {
+                let Some(u) = at.as_deref().and_then(|x| by_id.get(x)) else {
+                    break;
+                };
+                if u.level == *level {
+                    return u.id.clone();
+                }
+                at = u.parent.clone();
+            }
+            String::new()
+        };
+        Ok(a.rank(set.host(), &scores, &group_of)?)
+    }
+
+    /// A unit's (or person's) stored scores across periods, oldest first.
+    pub fn history(&self, card: &str, id: &str) -> R<Vec<Score>> {
+        let mut periods = Vec::new();
+        let prefix = key(&["Q", card, ""]);
+        self.store.ledger_scan(&prefix, &mut |k, _| {
+            periods.push(
+                String::from_utf8_lossy(k.get(prefix.len()..).unwrap_or_default()).into_owned(),
+            );
+            true
+        })?;
+        let mut out = Vec::new();
+        for p in periods {
+            let b = ledger::bucket_of(id);
+            let Some(m) = self
+                .store
+                .ledger_get(&key(&["W", card, &p, &format!("{b:03}")]))?
+            else {
+                continue;
+            };
+            let m: BTreeMap<String, u32> = dec(&m)?;
+            let Some(n) = m.get(id) else { continue };
+            if let Some(v) = self
+                .store
+                .ledger_get(&key(&["V", card, &p, &format!("{n:06}")]))?
+            {
+                let list: Vec<Score> = dec(&v)?;
+                out.extend(list.into_iter().filter(|s| s.id == id));
+            }
+        }
+        Ok(out)
+    }
+}

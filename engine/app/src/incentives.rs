@@ -1,0 +1,1053 @@
+//! Incentives: activity the engine cannot see (recorded idempotently per
+//! period), monthly subsidy previews and settlements computed from the
+//! engine's own case records plus that activity, and residents' points
+//! ledgers. Every write is idempotent by key; settlements are immutable
+//! (settling again returns the same record; a correction is a new, linked
+//! record); a points balance never goes negative.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+
+use rhai::Dynamic;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use wangge_dsl::suggest::help_for;
+
+use crate::error::{invalid, AppError, AppResult as R};
+use crate::ledger::{self, dec, enc, key, storage, ActivityTotals, Bucket, Place, TotalsBucket};
+use crate::org::Person;
+use wangge_policy::json_to_dynamic;
+use wangge_policy::PolicySet;
+use wangge_policy::Timestamp;
+use wangge_policy::{rhai_map, Breakdown, CompiledSubsidy, Params};
+use wangge_store::{Store, StoreError};
+
+/// A month, `2026-09`, in the policy's time zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Period {
+    pub year: i32,
+    pub month: u8,
+    pub start: Timestamp,
+    pub end: Timestamp,
+}
+
+impl Period {
+    pub fn parse(text: &str, offset: i64) -> R<Period> {
+        let bad = || invalid("period", format!("`{text}` is not a month like `2026-09`"));
+        let (y, m) = text.split_once('-').ok_or_else(bad)?;
+        let year: i32 = y.parse().map_err(|_| bad())?;
+        let month: u8 = m.parse().map_err(|_| bad())?;
+        let first = wangge_dsl::ast::Date::new(year, month, 1).ok_or_else(bad)?;
+        let (ny, nm) = if month == 12 {
+            (year + 1, 1)
+        } else {
+            (year, month + 1)
+        };
+        let next = wangge_dsl::ast::Date::new(ny, nm, 1).ok_or_else(bad)?;
+        Ok(Period {
+            year,
+            month,
+            start: first.to_days() * 86_400 - offset,
+            end: next.to_days() * 86_400 - offset,
+        })
+    }
+
+    pub fn key(&self) -> String {
+        format!("{:04}-{:02}", self.year, self.month)
+    }
+
+    pub(crate) fn contains(&self, t: Timestamp) -> bool {
+        t >= self.start && t < self.end
+    }
+}
+
+/// Activity recorded through the API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Activity {
+    pub person: String,
+    pub kind: String,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub quantity: Decimal,
+    pub period: String,
+    pub unit: Option<String>,
+    pub key: String,
+    pub note: Option<String>,
+    pub recorded_at: Timestamp,
+}
+
+/// A settlement (or a preview, which is never stored).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Settlement {
+    /// `2026-09/P001/1`; later corrections count up.
+    pub id: String,
+    pub period: String,
+    pub person: String,
+    pub name: String,
+    pub seq: u32,
+    pub breakdown: Breakdown,
+    /// The figures the calcs saw (`统计`), as JSON.
+    pub stats: wangge_policy::Why,
+    pub settled_at: Timestamp,
+    /// The settlement this one corrects.
+    pub corrects: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// What settling a period did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct SettleSummary {
+    pub period: String,
+    /// Settled now.
+    pub created: u64,
+    /// Already settled before (returned unchanged).
+    pub existing: u64,
+    /// The sum of every returned settlement's total.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub total: Decimal,
+    pub settlements: Vec<Settlement>,
+}
+
+/// Per-person figures of one period, gathered from cases and activity.
+#[derive(Debug, Clone, Default)]
+pub struct Figures {
+    pub reported: i64,
+    pub closed: i64,
+    pub on_time: i64,
+    pub satisfied: i64,
+    pub unsatisfied: i64,
+    pub reopened: i64,
+    pub by_workflow: BTreeMap<String, i64>,
+    pub by_class: BTreeMap<String, i64>,
+    pub units: BTreeSet<String>,
+    pub activities: BTreeMap<String, Decimal>,
+}
+
+fn rate(n: i64, d: i64) -> Decimal {
+    if d <= 0 {
+        Decimal::ZERO
+    } else {
+        (Decimal::from(n) / Decimal::from(d)).round_dp(4)
+    }
+}
+
+impl Figures {
+    /// `统计` as calcs see it: counts as integers, rates and quantities as
+    /// exact decimals, every declared activity kind present.
+    pub fn to_rhai(&self, kinds: &[String]) -> Dynamic {
+        let counts = |m: &BTreeMap<String, i64>| {
+            let mut map = rhai::Map::new();
+            for (k, v) in m {
+                map.insert(k.as_str().into(), Dynamic::from_int(*v));
+            }
+            Dynamic::from_map(map)
+        };
+        let mut acts = rhai::Map::new();
+        for k in kinds {
+            acts.insert(k.as_str().into(), Dynamic::from_decimal(Decimal::ZERO));
+        }
+        for (k, v) in &self.activities {
+            acts.insert(k.as_str().into(), Dynamic::from_decimal(*v));
+        }
+        let feedback = self.satisfied + self.unsatisfied;
+        rhai_map(vec![
+            ("上报", Dynamic::from_int(self.reported)),
+            ("办结", Dynamic::from_int(self.closed)),
+            ("按期", Dynamic::from_int(self.on_time)),
+            ("满意", Dynamic::from_int(self.satisfied)),
+            ("不满意", Dynamic::from_int(self.unsatisfied)),
+            ("返工", Dynamic::from_int(self.reopened)),
+            (
+                "按期率",
+                Dynamic::from_decimal(rate(self.on_time, self.closed)),
+            ),
+            (
+                "满意率",
+                Dynamic::from_decimal(rate(self.satisfied, feedback)),
+            ),
+            (
+                "返工率",
+                Dynamic::from_decimal(rate(self.reopened, self.closed)),
+            ),
+            ("按流程", counts(&self.by_workflow)),
+            ("按等级", counts(&self.by_class)),
+            ("活动", Dynamic::from_map(acts)),
+            (
+                "网格",
+                Dynamic::from_array(
+                    self.units
+                        .iter()
+                        .map(|u| Dynamic::from(u.clone()))
+                        .collect(),
+                ),
+            ),
+        ])
+    }
+}
+
+/// A number from a calc's JSON result, exactly (floats as they print).
+pub(crate) fn value_decimal(v: &serde_json::Value) -> Decimal {
+    match v {
+        serde_json::Value::String(s) => s.parse().unwrap_or_default(),
+        serde_json::Value::Number(n) => n.to_string().parse().unwrap_or_default(),
+        _ => Decimal::ZERO,
+    }
+}
+
+/// Figures over a longer span (a quarter, a year): cases in `range`, and
+/// the activity of each of `months` (`2026-07`, …).
+pub fn gather_range(
+    store: &dyn Store,
+    range: &Period,
+    months: &[String],
+) -> R<HashMap<String, Figures>> {
+    let mut out = case_figures(store, range)?;
+    for m in months {
+        let month = Period::parse(m, 0)?;
+        for (person, totals) in activity_totals(store, &month)? {
+            let f = out.entry(person).or_default();
+            for (kind, (q, units)) in totals.0 {
+                *f.activities.entry(kind).or_default() += q;
+                f.units.extend(units);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Gathers every person's figures for `period`: from the stored cases (who
+/// reported each, who acted on it, its outcomes) and the activity totals.
+/// The two scans run side by side.
+pub fn gather(store: &dyn Store, period: &Period) -> R<HashMap<String, Figures>> {
+    let (cases, acts) = std::thread::scope(|s| {
+        let acts = s.spawn(|| activity_totals(store, period));
+        let cases = case_figures(store, period);
+        let acts = acts.join().unwrap_or_else(|_| {
+            Err(AppError::Store(StoreError::internal(
+                "the activity scan failed",
+            )))
+        });
+        (cases, acts)
+    });
+    let mut out = cases?;
+    for (person, totals) in acts? {
+        let f = out.entry(person).or_default();
+        for (kind, (q, units)) in totals.0 {
+            *f.activities.entry(kind).or_default() += q;
+            f.units.extend(units);
+        }
+    }
+    Ok(out)
+}
+
+/// The fields of a stored case a settlement reads (borrowed from the
+/// stored JSON; the rest is skipped, not built).
+#[derive(Deserialize)]
+struct CaseFacts<'a> {
+    #[serde(borrow)]
+    workflow: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    state: std::borrow::Cow<'a, str>,
+    #[serde(borrow, default)]
+    class: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    unit: Option<std::borrow::Cow<'a, str>>,
+    created_at: Timestamp,
+    #[serde(default)]
+    closed_at: Option<Timestamp>,
+    escalations: u32,
+    overdue: u32,
+    reopened: u32,
+    #[serde(borrow, default)]
+    reported_by: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    handlers: Vec<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    outcomes: Vec<std::borrow::Cow<'a, str>>,
+}
+
+/// Case figures, the id range scanned in two halves side by side.
+fn case_figures(store: &dyn Store, period: &Period) -> R<HashMap<String, Figures>> {
+    let last = store.case_count() + 1;
+    let mid = last / 2 + 1;
+    let (a, b) = std::thread::scope(|s| {
+        let b = s.spawn(|| case_figures_range(store, period, mid, u64::MAX));
+        let a = case_figures_range(store, period, 1, mid);
+        (
+            a,
+            b.join().unwrap_or_else(|_| {
+                Err(AppError::Store(StoreError::internal(
+                    "the case scan failed",
+                )))
+            }),
+        )
+    });
+    let mut out = a?;
+    for (person, f) in b? {
+        let e = out.entry(person).or_default();
+        e.reported += f.reported;
+        e.closed += f.closed;
+        e.on_time += f.on_time;
+        e.satisfied += f.satisfied;
+        e.unsatisfied += f.unsatisfied;
+        e.reopened += f.reopened;
+        for (k, v) in f.by_workflow {
+            *e.by_workflow.entry(k).or_default() += v;
+        }
+        for (k, v) in f.by_class {
+            *e.by_class.entry(k).or_default() += v;
+        }
+        e.units.extend(f.units);
+    }
+    Ok(out)
+}
+
+fn case_figures_range(
+    store: &dyn Store,
+    period: &Period,
+    from: u64,
+    to: u64,
+) -> R<HashMap<String, Figures>> {
+    let mut out: HashMap<String, Figures> = HashMap::new();
+    let mut failed = None;
+    store.scan_case_json_range(from, to, &mut |bytes| {
+        let c: CaseFacts = match serde_json::from_slice(bytes) {
+            Ok(c) => c,
+            Err(e) => {
+                failed = Some(storage(format!("a stored case cannot be read: {e}")));
+                return false;
+            }
+        };
+        if period.contains(c.created_at) {
+            if let Some(r) = &c.reported_by {
+                out.entry(r.to_string()).or_default().reported += 1;
+            }
+        }
+        let closed = c.closed_at.is_some_and(|t| period.contains(t)) && c.state != "作废";
+        if !closed {
+            return true;
+        }
+        let feedback = c.outcomes.iter().rev().find_map(|o| match o.as_ref() {
+            "满意" => Some(true),
+            "不满意" => Some(false),
+            _ => None,
+        });
+        for a in &c.handlers {
+            let f = out.entry(a.to_string()).or_default();
+            f.closed += 1;
+            if c.escalations == 0 && c.overdue == 0 {
+                f.on_time += 1;
+            }
+            match feedback {
+                Some(true) => f.satisfied += 1,
+                Some(false) => f.unsatisfied += 1,
+                None => {}
+            }
+            if c.reopened > 0 {
+                f.reopened += 1;
+            }
+            *f.by_workflow.entry(c.workflow.to_string()).or_default() += 1;
+            if let Some(class) = &c.class {
+                *f.by_class.entry(class.to_string()).or_default() += 1;
+            }
+            if let Some(u) = &c.unit {
+                f.units.insert(u.to_string());
+            }
+        }
+        true
+    })?;
+    match failed {
+        Some(e) => Err(e.into()),
+        None => Ok(out),
+    }
+}
+
+fn activity_totals(store: &dyn Store, period: &Period) -> R<Vec<(String, ActivityTotals)>> {
+    let buckets = ledger::scan(store, &key(&["T", &period.key(), ""]), |_, v| {
+        TotalsBucket::read(v)
+    })?;
+    Ok(buckets.into_iter().flat_map(|b| b.0).collect())
+}
+
+/// Settlements encoded for one chunk, with who is in it.
+struct EncodedChunk {
+    number: u32,
+    members: Vec<(String, u32)>,
+    bytes: Vec<u8>,
+}
+
+/// A new activity record.
+#[derive(Debug, Clone)]
+pub struct NewActivity {
+    pub person: String,
+    pub kind: String,
+    pub quantity: Decimal,
+    pub period: String,
+    pub unit: Option<String>,
+    pub key: String,
+    pub note: Option<String>,
+}
+
+/// The incentive service over a store.
+pub struct Incentives {
+    store: Arc<dyn Store>,
+    /// Writes are serialised: settlements per period and points per
+    /// resident must see their own previous writes.
+    write: Mutex<()>,
+}
+
+fn lock_failed() -> AppError {
+    AppError::Store(StoreError::internal("the incentive lock is poisoned"))
+}
+
+impl Incentives {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Incentives {
+            store,
+            write: Mutex::new(()),
+        }
+    }
+
+    pub(crate) fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub(crate) fn lock(&self) -> R<std::sync::MutexGuard<'_, ()>> {
+        self.write.lock().map_err(|_| lock_failed())
+    }
+
+    fn person(&self, id: &str) -> R<Person> {
+        let people = self.store.people()?;
+        let help = help_for(id, people.iter().map(|p| p.id.as_str()));
+        people
+            .into_iter()
+            .find(|p| p.id == id)
+            .ok_or(AppError::UnknownPerson {
+                id: id.to_string(),
+                help,
+            })
+    }
+
+    fn scheme<'a>(&self, set: &'a PolicySet, p: &Person) -> R<&'a Arc<CompiledSubsidy>> {
+        set.subsidies
+            .get(&p.role)
+            .ok_or_else(|| AppError::NoScheme {
+                person: p.id.clone(),
+                role: p.role.clone(),
+                known: set
+                    .subsidies
+                    .keys()
+                    .map(|r| format!("`{r}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+    }
+
+    /// Records activity; the same key with the same content returns the
+    /// first record (`false`), with other content is refused.
+    pub fn record_activity(
+        &self,
+        set: &PolicySet,
+        a: NewActivity,
+        now: Timestamp,
+    ) -> R<(Activity, bool)> {
+        self.record_activities(set, vec![a], now)?
+            .pop()
+            .unwrap_or_else(|| Err(invalid("activity", "is required")))
+    }
+
+    /// Records many activities at once (an import from a patrol app): each
+    /// is validated and idempotent as in [`Self::record_activity`]; the new
+    /// ones are written together. Results are in input order.
+    pub fn record_activities(
+        &self,
+        set: &PolicySet,
+        batch: Vec<NewActivity>,
+        now: Timestamp,
+    ) -> R<Vec<R<(Activity, bool)>>> {
+        let people: HashMap<String, Person> = self
+            .store
+            .people()?
+            .into_iter()
+            .map(|p| (p.id.clone(), p))
+            .collect();
+        let _g = self.lock()?;
+        let mut pairs = Vec::new();
+        let mut seen: HashMap<Vec<u8>, Activity> = HashMap::new();
+        let mut totals: BTreeMap<(String, u32), TotalsBucket> = BTreeMap::new();
+        let mut out = Vec::with_capacity(batch.len());
+        for a in batch {
+            let r = self
+                .check_activity(set, &people, a, now)
+                .and_then(|record| {
+                    let id_key = key(&["a", &record.person, &record.key]);
+                    let old = match seen.get(&id_key) {
+                        Some(a) => Some(a.clone()),
+                        None => match self.store.ledger_get(&id_key)? {
+                            Some(b) => Some(dec::<Activity>(&b)?),
+                            None => None,
+                        },
+                    };
+                    if let Some(old) = old {
+                        return Self::same_activity(old, record);
+                    }
+                    let tk = (record.period.clone(), ledger::bucket_of(&record.person));
+                    if !totals.contains_key(&tk) {
+                        let t = match self.store.ledger_get(&TotalsBucket::key(&tk.0, tk.1))? {
+                            Some(b) => TotalsBucket::read(&b)?,
+                            None => TotalsBucket::default(),
+                        };
+                        totals.insert(tk.clone(), t);
+                    }
+                    if let Some(t) = totals.get_mut(&tk) {
+                        t.0.entry(record.person.clone()).or_default().add(
+                            &record.kind,
+                            record.quantity,
+                            record.unit.as_deref(),
+                        );
+                    }
+                    pairs.push((id_key.clone(), enc(&record)?));
+                    seen.insert(id_key, record.clone());
+                    Ok((record, true))
+                });
+            out.push(r);
+        }
+        for ((period, bucket), t) in totals {
+            pairs.push((TotalsBucket::key(&period, bucket), t.write()));
+        }
+        if !pairs.is_empty() {
+            self.store.ledger_put(pairs)?;
+        }
+        Ok(out)
+    }
+
+    fn same_activity(old: Activity, new: Activity) -> R<(Activity, bool)> {
+        let same = Activity {
+            recorded_at: old.recorded_at,
+            ..new.clone()
+        };
+        if same == old {
+            Ok((old, false))
+        } else {
+            Err(AppError::KeyReused {
+                key: new.key,
+                what: "activity",
+            })
+        }
+    }
+
+    fn check_activity(
+        &self,
+        set: &PolicySet,
+        people: &HashMap<String, Person>,
+        a: NewActivity,
+        now: Timestamp,
+    ) -> R<Activity> {
+        if a.key.is_empty() {
+            return Err(invalid("key", "is required (it makes retries safe)"));
+        }
+        if a.quantity <= Decimal::ZERO {
+            return Err(invalid(
+                "quantity",
+                format!("`{}` is not above zero", a.quantity),
+            ));
+        }
+        let period = Period::parse(&a.period, set.utc_offset())?;
+        let person = people
+            .get(&a.person)
+            .ok_or_else(|| AppError::UnknownPerson {
+                id: a.person.clone(),
+                help: help_for(&a.person, people.keys().map(String::as_str)),
+            })?;
+        let scheme = self.scheme(set, person)?;
+        if !scheme.activities.contains(&a.kind) {
+            return Err(AppError::UnknownRule {
+                what: "activity kind",
+                name: a.kind.clone(),
+                help: help_for(&a.kind, scheme.activities.iter().map(String::as_str)).or_else(
+                    || {
+                        Some(format!(
+                            "`{}` records: {}",
+                            scheme.name,
+                            scheme.activities.join(", ")
+                        ))
+                    },
+                ),
+            });
+        }
+        Ok(Activity {
+            person: a.person,
+            kind: a.kind,
+            quantity: a.quantity.normalize(),
+            period: period.key(),
+            unit: a.unit,
+            key: a.key,
+            note: a.note,
+            recorded_at: now,
+        })
+    }
+
+    /// Recorded activity of a period (and a person, if given).
+    pub fn activities(&self, period: &str, person: Option<&str>) -> R<Vec<Activity>> {
+        let prefix = match person {
+            Some(p) => key(&["a", p, ""]),
+            None => key(&["a", ""]),
+        };
+        let all = ledger::scan(self.store.as_ref(), &prefix, |_, v| dec::<Activity>(v))?;
+        Ok(all.into_iter().filter(|a| a.period == period).collect())
+    }
+
+    fn compute(
+        set: &PolicySet,
+        scheme: &CompiledSubsidy,
+        person: &Person,
+        period: &Period,
+        figures: Option<&Figures>,
+    ) -> R<(Breakdown, wangge_policy::Why)> {
+        let empty = Figures::default();
+        let stats = figures.unwrap_or(&empty).to_rhai(&scheme.activities);
+        let shown = wangge_policy::Why::new(&wangge_policy::ExactJson(&stats));
+        // Shared, so each calc gets it without a deep copy.
+        let mut context = vec![("统计", stats.into_shared())];
+        // Only what the scheme's calcs take.
+        if scheme.takes("人员") {
+            let person_json = serde_json::json!({
+                "编号": person.id, "姓名": person.name, "角色": person.role,
+                "网格": person.unit, "党员": person.party_member,
+            });
+            context.push(("人员", json_to_dynamic(&person_json)));
+        }
+        if scheme.takes("期间") {
+            let days = (period.end - period.start) / 86_400;
+            context.push((
+                "期间",
+                rhai_map(vec![
+                    ("月份", Dynamic::from(period.key())),
+                    ("天数", Dynamic::from_int(days)),
+                ]),
+            ));
+        }
+        let b = scheme.compute(set, &context)?;
+        Ok((b, shown))
+    }
+
+    /// What `person` would be paid for `period` now (nothing is stored).
+    pub fn preview(
+        &self,
+        set: &PolicySet,
+        person: &str,
+        period: &str,
+        now: Timestamp,
+    ) -> R<Settlement> {
+        let p = self.person(person)?;
+        let scheme = self.scheme(set, &p)?;
+        let period = Period::parse(period, set.utc_offset())?;
+        let figures = gather(self.store.as_ref(), &period)?;
+        let (breakdown, stats) = Self::compute(set, scheme, &p, &period, figures.get(&p.id))?;
+        Ok(Settlement {
+            id: String::new(),
+            period: period.key(),
+            person: p.id.clone(),
+            name: p.name.clone(),
+            seq: 0,
+            breakdown,
+            stats,
+            settled_at: now,
+            corrects: None,
+            reason: None,
+        })
+    }
+
+    /// The person index of a period: bucket → (person → places).
+    fn buckets(&self, period: &str) -> R<BTreeMap<u32, Bucket>> {
+        let prefix = key(&["X", period, ""]);
+        let list = ledger::scan(self.store.as_ref(), &prefix, |k, v| {
+            let n = std::str::from_utf8(k.get(prefix.len()..).unwrap_or_default())
+                .ok()
+                .and_then(|t| t.parse::<u32>().ok())
+                .ok_or_else(|| storage("a bad person-index key"))?;
+            Ok((n, dec::<Bucket>(v)?))
+        })?;
+        Ok(list.into_iter().collect())
+    }
+
+    /// Reads the settlements at `places` (chunks read once each).
+    fn read_places(&self, period: &str, wanted: &[(String, Place)]) -> R<Vec<Settlement>> {
+        let mut chunks: HashMap<(u32, u32), Vec<Settlement>> = HashMap::new();
+        let mut out = Vec::with_capacity(wanted.len());
+        for (person, place) in wanted {
+            let ck = (place.run, place.chunk);
+            if let std::collections::hash_map::Entry::Vacant(slot) = chunks.entry(ck) {
+                let list = match self.store.ledger_get(&ledger::chunk_key(
+                    period,
+                    place.run,
+                    place.chunk,
+                ))? {
+                    Some(b) => dec::<Vec<Settlement>>(&b)?,
+                    None => {
+                        return Err(AppError::Store(storage(format!(
+                            "settlement chunk {}/{} of {period} is missing",
+                            place.run, place.chunk
+                        ))))
+                    }
+                };
+                slot.insert(list);
+            }
+            if let Some(s) = chunks
+                .get(&ck)
+                .and_then(|l| l.iter().find(|s| s.person == *person && s.seq == place.seq))
+            {
+                out.push(s.clone());
+            }
+        }
+        self.fill_params(&mut out)?;
+        Ok(out)
+    }
+
+    fn latest(&self, period: &str, person: &str) -> R<Option<Settlement>> {
+        let b = ledger::bucket_of(person);
+        let bucket = match self.store.ledger_get(&ledger::bucket_key(period, b))? {
+            Some(v) => dec::<Bucket>(&v)?,
+            None => return Ok(None),
+        };
+        let Some(place) = bucket.get(person).and_then(|p| p.last()) else {
+            return Ok(None);
+        };
+        Ok(self
+            .read_places(period, &[(person.to_string(), *place)])?
+            .pop())
+    }
+
+    /// Writes a run of new settlements: chunks, the updated index buckets,
+    /// the run counter and the parameter record, in one batch.
+    fn write_run(
+        &self,
+        set: &PolicySet,
+        period: &str,
+        chunks: Vec<EncodedChunk>,
+        buckets: &mut BTreeMap<u32, Bucket>,
+    ) -> R<()> {
+        if chunks.is_empty() {
+            return Ok(());
+        }
+        let run: u32 = match self.store.ledger_get(&ledger::run_counter_key(period))? {
+            Some(b) => dec(&b)?,
+            None => 1,
+        };
+        let mut pairs = Vec::with_capacity(chunks.len() + 260);
+        let mut touched = BTreeSet::new();
+        for c in chunks {
+            for (person, seq) in c.members {
+                let b = ledger::bucket_of(&person);
+                buckets
+                    .entry(b)
+                    .or_default()
+                    .entry(person)
+                    .or_default()
+                    .push(Place {
+                        run,
+                        chunk: c.number,
+                        seq,
+                    });
+                touched.insert(b);
+            }
+            pairs.push((ledger::chunk_key(period, run, c.number), c.bytes));
+        }
+        for b in touched {
+            if let Some(bucket) = buckets.get(&b) {
+                pairs.push((ledger::bucket_key(period, b), enc(bucket)?));
+            }
+        }
+        pairs.push((ledger::run_counter_key(period), enc(&(run + 1))?));
+        pairs.push(Self::params_record(set, period)?);
+        self.store.ledger_put(pairs)?;
+        Ok(())
+    }
+
+    /// Encodes settlements into chunks numbered from `first`.
+    fn encode_chunks(list: &mut [Settlement], first: u32) -> R<Vec<EncodedChunk>> {
+        let mut out = Vec::new();
+        for (i, chunk) in list.chunks_mut(ledger::CHUNK).enumerate() {
+            let n = u32::try_from(i).map_err(|_| invalid("persons", "too many"))?;
+            out.push(EncodedChunk {
+                number: first + n,
+                members: chunk.iter().map(|s| (s.person.clone(), s.seq)).collect(),
+                bytes: Self::encode_chunk(chunk)?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Settlements as stored: without the parameter values of their line
+    /// items, which are stored once per period and policy version.
+    fn encode_chunk(chunk: &mut [Settlement]) -> R<Vec<u8>> {
+        let mut saved: Vec<Params> = Vec::new();
+        for s in chunk.iter_mut() {
+            for l in s
+                .breakdown
+                .components
+                .iter_mut()
+                .chain(s.breakdown.factors.iter_mut())
+            {
+                saved.push(std::mem::take(&mut l.params));
+            }
+        }
+        let mut bytes = Vec::with_capacity(chunk.len() * 1024);
+        let written = serde_json::to_writer(&mut bytes, &chunk)
+            .map_err(|e| StoreError::internal(e.to_string()));
+        let mut saved = saved.into_iter();
+        for s in chunk.iter_mut() {
+            for l in s
+                .breakdown
+                .components
+                .iter_mut()
+                .chain(s.breakdown.factors.iter_mut())
+            {
+                l.params = saved.next().unwrap_or_default();
+            }
+        }
+        written?;
+        Ok(bytes)
+    }
+
+    /// The parameter record of a period and version: calc → params.
+    fn params_record(set: &PolicySet, period: &str) -> R<(Vec<u8>, Vec<u8>)> {
+        let all: BTreeMap<&str, &Params> = set
+            .subsidies
+            .values()
+            .flat_map(|s| s.params.iter().map(|(k, v)| (k.as_str(), v)))
+            .collect();
+        Ok((ledger::params_key(period, &set.hash), enc(&all)?))
+    }
+
+    /// Puts the parameter values back into stored settlements.
+    fn fill_params(&self, list: &mut [Settlement]) -> R<()> {
+        let mut cache: HashMap<(String, String), BTreeMap<String, Params>> = HashMap::new();
+        for s in list {
+            let k = (s.period.clone(), s.breakdown.policy_version.clone());
+            if !cache.contains_key(&k) {
+                let rec = match self.store.ledger_get(&ledger::params_key(&k.0, &k.1))? {
+                    Some(b) => dec(&b)?,
+                    None => BTreeMap::new(),
+                };
+                cache.insert(k.clone(), rec);
+            }
+            let Some(params) = cache.get(&k) else {
+                continue;
+            };
+            for l in s
+                .breakdown
+                .components
+                .iter_mut()
+                .chain(s.breakdown.factors.iter_mut())
+            {
+                if l.params.is_empty() {
+                    if let Some(p) = params.get(&l.calc) {
+                        l.params = p.clone();
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Settles `period` for `persons`, or for every person a scheme pays
+    /// when `persons` is empty. A person settled before keeps the earlier
+    /// record. Figures are gathered once; subsidies are computed on
+    /// `threads` threads; the new records are written in one batch. The
+    /// summary lists the settlements of named persons (for a whole period,
+    /// use [`Self::settlements`]).
+    pub fn settle(
+        &self,
+        set: &PolicySet,
+        period: &str,
+        persons: &[String],
+        now: Timestamp,
+        threads: usize,
+    ) -> R<SettleSummary> {
+        let period = Period::parse(period, set.utc_offset())?;
+        let pk = period.key();
+        let (people, gathered) = std::thread::scope(|s| {
+            let g = s.spawn(|| gather(self.store.as_ref(), &period));
+            let people = self.store.people();
+            let g = g
+                .join()
+                .unwrap_or_else(|_| Err(AppError::Store(StoreError::internal("gathering failed"))));
+            (people, g)
+        });
+        let people = people?;
+        let chosen: Vec<&Person> = if persons.is_empty() {
+            people
+                .iter()
+                .filter(|p| set.subsidies.contains_key(&p.role))
+                .collect()
+        } else {
+            let by_id: HashMap<&str, &Person> = people.iter().map(|p| (p.id.as_str(), p)).collect();
+            let mut v = Vec::with_capacity(persons.len());
+            for id in persons {
+                let p = by_id
+                    .get(id.as_str())
+                    .copied()
+                    .ok_or_else(|| AppError::UnknownPerson {
+                        id: id.clone(),
+                        help: help_for(id, by_id.keys().copied()),
+                    })?;
+                self.scheme(set, p)?;
+                v.push(p);
+            }
+            v
+        };
+        let _g = self.lock()?;
+        let mut buckets = self.buckets(&pk)?;
+        let settled = |id: &str| {
+            buckets
+                .get(&ledger::bucket_of(id))
+                .and_then(|b| b.get(id))
+                .and_then(|v| v.last())
+                .copied()
+        };
+        let todo: Vec<&Person> = chosen
+            .iter()
+            .copied()
+            .filter(|p| settled(&p.id).is_none())
+            .collect();
+        let existing: Vec<(String, Place)> = chosen
+            .iter()
+            .filter_map(|p| settled(&p.id).map(|pl| (p.id.clone(), pl)))
+            .collect();
+        let figures = gathered?;
+        let (figures_ref, period_ref) = (&figures, &period);
+        let computed = crate::parallel::map_slices_on(
+            &todo,
+            threads,
+            || AppError::Store(StoreError::internal("a settlement worker failed")),
+            |t, part| -> R<(Vec<Settlement>, Vec<EncodedChunk>)> {
+                let mut out = Vec::with_capacity(part.len());
+                for p in part {
+                    let Some(scheme) = set.subsidies.get(&p.role) else {
+                        continue;
+                    };
+                    let (breakdown, stats) =
+                        Self::compute(set, scheme, p, period_ref, figures_ref.get(&p.id))?;
+                    out.push(Settlement {
+                        id: format!("{}/{}/1", period_ref.key(), p.id),
+                        period: period_ref.key(),
+                        person: p.id.clone(),
+                        name: p.name.clone(),
+                        seq: 1,
+                        breakdown,
+                        stats,
+                        settled_at: now,
+                        corrects: None,
+                        reason: None,
+                    });
+                }
+                // Each thread encodes its own chunks (numbered apart).
+                let first =
+                    u32::try_from(t * 100_000).map_err(|_| invalid("persons", "too many"))?;
+                let encoded = Self::encode_chunks(&mut out, first)?;
+                Ok((out, encoded))
+            },
+        )?;
+        let mut new = Vec::with_capacity(todo.len());
+        let mut chunks = Vec::new();
+        for (list, encoded) in computed {
+            new.extend(list);
+            chunks.extend(encoded);
+        }
+        self.write_run(set, &pk, chunks, &mut buckets)?;
+        // Freeing a month of figures takes a while: not on the caller's time.
+        std::thread::spawn(move || drop(figures));
+        let mut summary = SettleSummary {
+            period: pk.clone(),
+            created: new.len() as u64,
+            existing: existing.len() as u64,
+            ..SettleSummary::default()
+        };
+        for s in &new {
+            summary.total += s
+                .breakdown
+                .total
+                .parse::<Decimal>()
+                .unwrap_or(Decimal::ZERO);
+        }
+        let old = if persons.is_empty() {
+            // Totals of earlier settlements come from their chunks.
+            self.read_places(&pk, &existing)?
+        } else {
+            self.read_places(&pk, &existing)?
+        };
+        for s in &old {
+            summary.total += s
+                .breakdown
+                .total
+                .parse::<Decimal>()
+                .unwrap_or(Decimal::ZERO);
+        }
+        if !persons.is_empty() {
+            let mut list: Vec<Settlement> = new.into_iter().chain(old).collect();
+            list.sort_by(|a, b| a.person.cmp(&b.person));
+            summary.settlements = list;
+        }
+        Ok(summary)
+    }
+
+    /// A correction: recomputes `person`'s settlement for `period` now and
+    /// stores it as a new record linked to the one it replaces.
+    pub fn correct(
+        &self,
+        set: &PolicySet,
+        period: &str,
+        person: &str,
+        reason: &str,
+        now: Timestamp,
+    ) -> R<Settlement> {
+        if reason.trim().is_empty() {
+            return Err(invalid("reason", "a correction states why"));
+        }
+        let p = self.person(person)?;
+        let scheme = self.scheme(set, &p)?;
+        let period = Period::parse(period, set.utc_offset())?;
+        let pk = period.key();
+        let _g = self.lock()?;
+        let Some(prev) = self.latest(&pk, &p.id)? else {
+            return Err(AppError::NotSettled {
+                person: p.id.clone(),
+                period: pk,
+            });
+        };
+        let figures = gather(self.store.as_ref(), &period)?;
+        let (breakdown, stats) = Self::compute(set, scheme, &p, &period, figures.get(&p.id))?;
+        let seq = prev.seq + 1;
+        let mut new = vec![Settlement {
+            id: format!("{pk}/{}/{seq}", p.id),
+            period: pk.clone(),
+            person: p.id.clone(),
+            name: p.name.clone(),
+            seq,
+            breakdown,
+            stats,
+            settled_at: now,
+            corrects: Some(prev.id),
+            reason: Some(reason.to_string()),
+        }];
+        let mut buckets = self.buckets(&pk)?;
+        let chunks = Self::encode_chunks(&mut new, 0)?;
+        self.write_run(set, &pk, chunks, &mut buckets)?;
+        new.pop()
+            .ok_or_else(|| AppError::Store(StoreError::internal("the correction was not kept")))
+    }
+
+    /// Stored settlements of a period (every record, corrections included),
+    /// of one person if given, in person then sequence order.
+    pub fn settlements(&self, period: &str, person: Option<&str>) -> R<Vec<Settlement>> {
+        let buckets = self.buckets(period)?;
+        let mut wanted: Vec<(String, Place)> = buckets
+            .values()
+            .flat_map(|b| b.iter())
+            .filter(|(p, _)| person.is_none_or(|x| x == p.as_str()))
+            .flat_map(|(p, places)| places.iter().map(move |pl| (p.clone(), *pl)))
+            .collect();
+        wanted.sort_by(|a, b| (a.0.as_str(), a.1.seq).cmp(&(b.0.as_str(), b.1.seq)));
+        self.read_places(period, &wanted)
+    }
+}

@@ -1,0 +1,29 @@
+//! The services over the storage ports: cases (reports, actions, timers),
+//! the organisation registry, policy versions, incentives (activity,
+//! subsidies, settlements), residents' points and evaluation (scores,
+//! rankings). Every failure is one [`AppError`] whose [`ErrorKind`] the
+//! edge turns into a status in one place.
+//!
+//! Depends on the policy layer and the store ports only: never on a
+//! backend, gRPC or the test kit (a deployment's scenarios run through the
+//! [`ScenarioGate`] interface).
+
+mod cases;
+mod error;
+mod evaluation;
+mod incentives;
+mod ledger;
+pub mod org;
+pub mod parallel;
+mod points;
+mod registry;
+
+pub use cases::{CaseFilter, CaseService, Report, Reported};
+pub use error::{AppError, AppResult, ErrorKind};
+pub use evaluation::{Evaluation, Survey};
+pub use incentives::{Activity, Incentives, NewActivity, Period, Settlement};
+pub use points::PointsEntry;
+pub use registry::{
+    compile_files, read_dir, read_dir_with_tests, PolicyRegistry, Rejected, ScenarioGate,
+    StoredPolicy,
+};

@@ -1,0 +1,425 @@
+//! Importing the organisation registry: units and people from CSV or JSON,
+//! every row validated against the ladder and the existing registry, every
+//! problem reported with its line; an import with any problem writes
+//! nothing. Also runs organisation policies over units.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde::Serialize;
+use serde_json::Value;
+use wangge_dsl::suggest::help_for;
+pub use wangge_policy::org::{Person, Unit, ROLES, UNIT_KINDS};
+use wangge_policy::{EvalError, PolicySet};
+
+/// One problem in one row of an import.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowError {
+    pub line: usize,
+    pub message: String,
+}
+
+/// Why an import was refused. Nothing was written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, miette::Diagnostic)]
+#[error("`{file}` was not imported: {} problem(s)\n{}", errors.len(), errors.iter().map(|e| format!("  {}:{}: {}", file, e.line, e.message)).collect::<Vec<_>>().join("\n"))]
+#[diagnostic(
+    code(wangge::org::import),
+    help("fix every listed row; an import is all or nothing")
+)]
+pub struct ImportError {
+    pub file: String,
+    pub errors: Vec<RowError>,
+}
+
+/// A row as read: field name → text, with its line.
+#[derive(Debug, Clone)]
+pub struct RawRow {
+    pub line: usize,
+    pub fields: HashMap<String, String>,
+}
+
+/// Field names accepted for each column (English or Chinese).
+const ALIASES: &[(&str, &[&str])] = &[
+    ("id", &["id", "编号"]),
+    ("name", &["name", "名称", "姓名"]),
+    ("level", &["level", "层级", "类型"]),
+    ("parent", &["parent", "上级"]),
+    ("households", &["households", "户数"]),
+    ("rural", &["rural", "农村"]),
+    ("kind", &["kind", "专属类型"]),
+    ("party_members", &["party_members", "党员数"]),
+    ("organizations", &["organizations", "现有组织数", "组织数"]),
+    ("role", &["role", "角色"]),
+    ("unit", &["unit", "所属网格", "网格"]),
+    ("party_member", &["party_member", "党员"]),
+];
+
+fn canonical(name: &str) -> String {
+    let name = name.trim();
+    ALIASES
+        .iter()
+        .find(|(_, names)| names.contains(&name))
+        .map_or_else(|| name.to_string(), |(c, _)| (*c).to_string())
+}
+
+/// Reads CSV (with a header row) or JSON (an array of objects, or one
+/// object per line) into raw rows.
+pub fn read_rows(text: &str, file: &str) -> Result<Vec<RawRow>, ImportError> {
+    let err = |line: usize, message: String| ImportError {
+        file: file.to_string(),
+        errors: vec![RowError { line, message }],
+    };
+    let trimmed = text.trim_start();
+    let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
+    let object_row = |v: &Value, line: usize| -> Result<RawRow, ImportError> {
+        let Value::Object(m) = v else {
+            return Err(err(line, "expected a JSON object".into()));
+        };
+        let fields = m
+            .iter()
+            .map(|(k, v)| {
+                let text = match v {
+                    Value::String(s) => s.clone(),
+                    Value::Null => String::new(),
+                    other => other.to_string(),
+                };
+                (canonical(k), text)
+            })
+            .collect();
+        Ok(RawRow { line, fields })
+    };
+    if trimmed.starts_with('[') {
+        let raws: Vec<&serde_json::value::RawValue> = serde_json::from_str(text)
+            .map_err(|e| err(e.line(), format!("not valid JSON: {e}")))?;
+        let base = text.as_ptr() as usize;
+        let mut rows = Vec::with_capacity(raws.len());
+        for raw in raws {
+            let line = line_of((raw.get().as_ptr() as usize).saturating_sub(base));
+            let v: Value = serde_json::from_str(raw.get()).map_err(|e| err(line, e.to_string()))?;
+            rows.push(object_row(&v, line)?);
+        }
+        return Ok(rows);
+    }
+    if trimmed.starts_with('{') {
+        let mut rows = Vec::new();
+        for (i, l) in text.lines().enumerate() {
+            if l.trim().is_empty() {
+                continue;
+            }
+            let v: Value =
+                serde_json::from_str(l).map_err(|e| err(i + 1, format!("not valid JSON: {e}")))?;
+            rows.push(object_row(&v, i + 1)?);
+        }
+        return Ok(rows);
+    }
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let headers: Vec<String> = reader
+        .headers()
+        .map_err(|e| err(1, format!("cannot read the header row: {e}")))?
+        .iter()
+        .map(canonical)
+        .collect();
+    let mut rows = Vec::new();
+    for rec in reader.records() {
+        let rec =
+            rec.map_err(|e| err(e.position().map_or(0, |p| p.line() as usize), e.to_string()))?;
+        let line = rec.position().map_or(0, |p| p.line() as usize);
+        let fields = headers
+            .iter()
+            .cloned()
+            .zip(rec.iter().map(str::to_string))
+            .collect();
+        rows.push(RawRow { line, fields });
+    }
+    Ok(rows)
+}
+
+struct RowReader<'a> {
+    row: &'a RawRow,
+    errors: &'a mut Vec<RowError>,
+}
+
+impl RowReader<'_> {
+    fn text(&self, field: &str) -> Option<String> {
+        self.row
+            .fields
+            .get(field)
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+    }
+
+    fn required(&mut self, field: &str) -> String {
+        match self.text(field) {
+            Some(s) => s,
+            None => {
+                self.errors.push(RowError {
+                    line: self.row.line,
+                    message: format!("`{field}` is missing"),
+                });
+                String::new()
+            }
+        }
+    }
+
+    fn int(&mut self, field: &str) -> i64 {
+        match self.text(field) {
+            None => 0,
+            Some(s) => match s.parse::<i64>() {
+                Ok(n) if n >= 0 => n,
+                _ => {
+                    self.errors.push(RowError {
+                        line: self.row.line,
+                        message: format!("`{field}` must be a whole number ≥ 0, not `{s}`"),
+                    });
+                    0
+                }
+            },
+        }
+    }
+
+    fn bool(&mut self, field: &str) -> bool {
+        match self.text(field).as_deref() {
+            None | Some("否" | "false" | "0" | "no" | "N") => false,
+            Some("是" | "true" | "1" | "yes" | "Y") => true,
+            Some(other) => {
+                self.errors.push(RowError {
+                    line: self.row.line,
+                    message: format!("`{field}` must be 是 or 否, not `{other}`"),
+                });
+                false
+            }
+        }
+    }
+}
+
+/// Validates unit rows against the ladder (lowest level first) and the units
+/// already registered.
+pub fn validate_units(
+    rows: &[RawRow],
+    ladder: &[String],
+    existing: &[Unit],
+    file: &str,
+) -> Result<Vec<Unit>, ImportError> {
+    let mut errors = Vec::new();
+    let mut units = Vec::with_capacity(rows.len());
+    let mut lines: HashMap<String, usize> = HashMap::new();
+    for row in rows {
+        let mut r = RowReader {
+            row,
+            errors: &mut errors,
+        };
+        let unit = Unit {
+            id: r.required("id"),
+            name: r.required("name"),
+            level: r.required("level"),
+            parent: r.text("parent"),
+            households: r.int("households"),
+            rural: r.bool("rural"),
+            kind: r.text("kind"),
+            party_members: r.int("party_members"),
+            organizations: r.int("organizations"),
+        };
+        if let Some(first) = lines.get(&unit.id) {
+            errors.push(RowError {
+                line: row.line,
+                message: format!("unit `{}` appears twice (first on line {first})", unit.id),
+            });
+        } else if !unit.id.is_empty() {
+            lines.insert(unit.id.clone(), row.line);
+        }
+        if !unit.level.is_empty() && !ladder.contains(&unit.level) {
+            let help = help_for(&unit.level, ladder.iter().map(String::as_str))
+                .map(|h| format!("; {h}"))
+                .unwrap_or_default();
+            errors.push(RowError {
+                line: row.line,
+                message: format!("level `{}` is not on the ladder{help}", unit.level),
+            });
+        }
+        if let Some(k) = &unit.kind {
+            if !UNIT_KINDS.contains(&k.as_str()) {
+                errors.push(RowError {
+                    line: row.line,
+                    message: format!(
+                        "unknown 专属网格 kind `{k}`; known: {}",
+                        UNIT_KINDS.join("、")
+                    ),
+                });
+            }
+        }
+        units.push((row.line, unit));
+    }
+    // Parents: in this file or already registered, and higher on the ladder.
+    let mut all: BTreeMap<&str, &Unit> = existing.iter().map(|u| (u.id.as_str(), u)).collect();
+    for (_, u) in &units {
+        all.insert(u.id.as_str(), u);
+    }
+    let rank = |level: &str| ladder.iter().position(|l| l == level);
+    for (line, u) in &units {
+        let Some(p) = &u.parent else { continue };
+        match all.get(p.as_str()) {
+            None => {
+                let help = help_for(p, all.keys().copied())
+                    .map(|h| format!("; {h}"))
+                    .unwrap_or_default();
+                errors.push(RowError {
+                    line: *line,
+                    message: format!("unknown parent `{p}`{help}"),
+                });
+            }
+            Some(parent) => {
+                if let (Some(a), Some(b)) = (rank(&u.level), rank(&parent.level)) {
+                    if b <= a {
+                        errors.push(RowError {
+                            line: *line,
+                            message: format!(
+                                "parent `{p}` is at `{}`, which is not above `{}` on the ladder",
+                                parent.level, u.level
+                            ),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    // Cycles (possible only through units whose levels are already wrong).
+    for (line, u) in &units {
+        let mut seen = HashSet::new();
+        let mut at = u.id.as_str();
+        while let Some(p) = all.get(at).and_then(|x| x.parent.as_deref()) {
+            if !seen.insert(at) || p == u.id {
+                errors.push(RowError {
+                    line: *line,
+                    message: format!("unit `{}` is its own ancestor", u.id),
+                });
+                break;
+            }
+            at = p;
+        }
+    }
+    if errors.is_empty() {
+        Ok(units.into_iter().map(|(_, u)| u).collect())
+    } else {
+        errors.sort_by_key(|e| e.line);
+        Err(ImportError {
+            file: file.to_string(),
+            errors,
+        })
+    }
+}
+
+/// Validates people rows against the registered and imported units.
+pub fn validate_people(
+    rows: &[RawRow],
+    units: &[Unit],
+    file: &str,
+) -> Result<Vec<Person>, ImportError> {
+    let mut errors = Vec::new();
+    let mut people = Vec::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for row in rows {
+        let mut r = RowReader {
+            row,
+            errors: &mut errors,
+        };
+        let p = Person {
+            id: r.required("id"),
+            name: r.required("name"),
+            role: r.required("role"),
+            unit: r.text("unit"),
+            party_member: r.bool("party_member"),
+        };
+        if let Some(first) = seen.insert(p.id.clone(), row.line) {
+            errors.push(RowError {
+                line: row.line,
+                message: format!("person `{}` appears twice (first on line {first})", p.id),
+            });
+        }
+        if !p.role.is_empty() && !ROLES.contains(&p.role.as_str()) {
+            errors.push(RowError {
+                line: row.line,
+                message: format!("unknown role `{}`; known: {}", p.role, ROLES.join("、")),
+            });
+        }
+        if let Some(u) = &p.unit {
+            if !units.iter().any(|x| x.id == *u) {
+                let help = help_for(u, units.iter().map(|x| x.id.as_str()))
+                    .map(|h| format!("; {h}"))
+                    .unwrap_or_default();
+                errors.push(RowError {
+                    line: row.line,
+                    message: format!("unknown unit `{u}`{help}"),
+                });
+            }
+        }
+        people.push(p);
+    }
+    if errors.is_empty() {
+        Ok(people)
+    } else {
+        Err(ImportError {
+            file: file.to_string(),
+            errors,
+        })
+    }
+}
+
+/// Whether rows describe people (they have a `role` column) rather than units.
+pub fn rows_are_people(rows: &[RawRow]) -> bool {
+    rows.first().is_some_and(|r| r.fields.contains_key("role"))
+}
+
+/// One result of running a policy item over one unit.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReportRow {
+    pub unit: String,
+    pub name: String,
+    pub level: String,
+    pub item: String,
+    pub result: Value,
+}
+
+/// Runs each policy item (a table or rule set with one parameter) over every
+/// unit, the unit given as [`Unit::to_policy_json`].
+pub fn report(
+    set: &PolicySet,
+    units: &[Unit],
+    items: &[String],
+) -> Result<Vec<ReportRow>, EvalError> {
+    let mut rows = Vec::with_capacity(units.len() * items.len());
+    for item in items {
+        let param = set.get(item)?.params().first().cloned().unwrap_or_default();
+        for u in units {
+            let mut input = serde_json::Map::new();
+            input.insert(param.clone(), u.to_policy_json());
+            let d = set.evaluate(item, &Value::Object(input))?;
+            rows.push(ReportRow {
+                unit: u.id.clone(),
+                name: u.name.clone(),
+                level: u.level.clone(),
+                item: item.clone(),
+                result: d.result,
+            });
+        }
+    }
+    Ok(rows)
+}
+
+/// A unit and every unit below it.
+pub fn subtree(units: &[Unit], root: &str) -> HashSet<String> {
+    let mut children: HashMap<&str, Vec<&str>> = HashMap::new();
+    for u in units {
+        if let Some(p) = &u.parent {
+            children.entry(p.as_str()).or_default().push(u.id.as_str());
+        }
+    }
+    let mut out = HashSet::new();
+    let mut stack = vec![root];
+    while let Some(id) = stack.pop() {
+        if out.insert(id.to_string()) {
+            stack.extend(children.get(id).into_iter().flatten().copied());
+        }
+    }
+    out
+}

@@ -1,0 +1,218 @@
+//! Residents' points (积分): earning and redemption by the rules of the
+//! active policy's `points` block, an append-only ledger per resident, a
+//! balance that never goes negative, and every entry idempotent by key.
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use wangge_dsl::suggest::help_for;
+
+use crate::error::AppError;
+use crate::incentives::Incentives;
+use crate::ledger::{dec, enc, key, storage};
+use wangge_policy::PolicySet;
+use wangge_policy::Timestamp;
+
+use crate::error::{invalid, AppResult as R};
+
+/// One entry of a resident's points ledger.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PointsEntry {
+    pub resident: String,
+    pub seq: u64,
+    /// `earn` or `redeem`.
+    pub kind: String,
+    pub rule: String,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub quantity: Decimal,
+    /// Signed: positive when earned.
+    pub points: i64,
+    /// The balance after this entry.
+    pub balance: i64,
+    pub key: String,
+    pub note: Option<String>,
+    pub at: Timestamp,
+    pub policy_version: String,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+struct Balance {
+    balance: i64,
+    next: u64,
+}
+
+impl Incentives {
+    fn balance_of(&self, resident: &str) -> R<Balance> {
+        match self.store().ledger_get(&key(&["b", resident]))? {
+            Some(b) => dec(&b).map_err(AppError::from),
+            None => Ok(Balance::default()),
+        }
+    }
+
+    /// A resident's balance.
+    pub fn balance(&self, resident: &str) -> R<i64> {
+        Ok(self.balance_of(resident)?.balance)
+    }
+
+    /// A resident's ledger, oldest first.
+    pub fn history(&self, resident: &str) -> R<Vec<PointsEntry>> {
+        Ok(crate::ledger::scan(
+            self.store().as_ref(),
+            &key(&["p", resident, ""]),
+            |_, v| dec(v),
+        )?)
+    }
+
+    /// Earns points by an earning rule (points per unit × `quantity`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn earn(
+        &self,
+        set: &PolicySet,
+        resident: &str,
+        rule: &str,
+        quantity: Decimal,
+        key_: &str,
+        note: Option<String>,
+        now: Timestamp,
+    ) -> R<(PointsEntry, bool)> {
+        self.points_entry(set, resident, rule, quantity, key_, note, now, true)
+    }
+
+    /// Redeems points by a redemption rule (points per unit × `quantity`,
+    /// e.g. per 元 of property fee); refused when the balance is short.
+    #[allow(clippy::too_many_arguments)]
+    pub fn redeem(
+        &self,
+        set: &PolicySet,
+        resident: &str,
+        rule: &str,
+        quantity: Decimal,
+        key_: &str,
+        note: Option<String>,
+        now: Timestamp,
+    ) -> R<(PointsEntry, bool)> {
+        self.points_entry(set, resident, rule, quantity, key_, note, now, false)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn points_entry(
+        &self,
+        set: &PolicySet,
+        resident: &str,
+        rule: &str,
+        quantity: Decimal,
+        key_: &str,
+        note: Option<String>,
+        now: Timestamp,
+        earn: bool,
+    ) -> R<(PointsEntry, bool)> {
+        if resident.trim().is_empty() {
+            return Err(invalid("resident", "is required"));
+        }
+        if key_.is_empty() {
+            return Err(invalid("key", "is required (it makes retries safe)"));
+        }
+        if quantity <= Decimal::ZERO {
+            return Err(invalid(
+                "quantity",
+                format!("`{quantity}` is not above zero"),
+            ));
+        }
+        let Some(rules) = &set.points else {
+            return Err(AppError::UnknownRule {
+                what: "points scheme",
+                name: rule.to_string(),
+                help: Some("the active policy has no `points` block".into()),
+            });
+        };
+        let (table, what) = if earn {
+            (&rules.earn, "earning rule")
+        } else {
+            (&rules.redeem, "redemption rule")
+        };
+        let Some(rate) = table.get(rule) else {
+            return Err(AppError::UnknownRule {
+                what,
+                name: rule.to_string(),
+                help: help_for(rule, table.keys().map(String::as_str)).or_else(|| {
+                    Some(format!(
+                        "known: {}",
+                        table.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ))
+                }),
+            });
+        };
+        let exact = Decimal::from(*rate) * quantity;
+        if !exact.fract().is_zero() {
+            return Err(invalid(
+                "quantity",
+                format!("{quantity} × {rate} points is {exact}: it must come to whole points"),
+            ));
+        }
+        let points = rust_decimal::prelude::ToPrimitive::to_i64(&exact)
+            .ok_or_else(|| invalid("quantity", "is too large"))?;
+        let signed = if earn { points } else { -points };
+        let _g = self.lock()?;
+        let idem = key(&["k", resident, key_]);
+        if let Some(seq) = self.store().ledger_get(&idem)? {
+            let seq: u64 = dec(&seq)?;
+            let old: PointsEntry =
+                match self
+                    .store()
+                    .ledger_get(&key(&["p", resident, &format!("{seq:016}")]))?
+                {
+                    Some(b) => dec(&b)?,
+                    None => {
+                        return Err(AppError::Store(storage(format!(
+                            "points entry {seq} of `{resident}` is missing"
+                        ))))
+                    }
+                };
+            let same = old.kind == if earn { "earn" } else { "redeem" }
+                && old.rule == rule
+                && old.quantity == quantity.normalize();
+            return if same {
+                Ok((old, false))
+            } else {
+                Err(AppError::KeyReused {
+                    key: key_.to_string(),
+                    what: "points entry",
+                })
+            };
+        }
+        let b = self.balance_of(resident)?;
+        let after = b.balance + signed;
+        if after < 0 {
+            return Err(AppError::InsufficientPoints {
+                resident: resident.to_string(),
+                balance: b.balance,
+                needed: points,
+            });
+        }
+        let seq = b.next + 1;
+        let entry = PointsEntry {
+            resident: resident.to_string(),
+            seq,
+            kind: if earn { "earn" } else { "redeem" }.to_string(),
+            rule: rule.to_string(),
+            quantity: quantity.normalize(),
+            points: signed,
+            balance: after,
+            key: key_.to_string(),
+            note,
+            at: now,
+            policy_version: set.hash.to_string(),
+        };
+        self.store().ledger_put(vec![
+            (key(&["p", resident, &format!("{seq:016}")]), enc(&entry)?),
+            (
+                key(&["b", resident]),
+                enc(&Balance {
+                    balance: after,
+                    next: seq,
+                })?,
+            ),
+            (idem, enc(&seq)?),
+        ])?;
+        Ok((entry, true))
+    }
+}

@@ -1,0 +1,232 @@
+//! Business calendars and the three clocks of time limits:
+//! 紧急工作时 (continuous time), 工作时 (working hours only) and 工作日
+//! (whole working days). Holidays have no working hours; make-up workdays
+//! (调休) use the hours of 周一. All arithmetic is in the calendar's local
+//! time (a fixed UTC offset) and exact to the second.
+
+use std::collections::HashSet;
+
+use wangge_dsl::ast::{self, ClockKind, Date};
+use wangge_dsl::date::weekday_of_days;
+
+use crate::clock::Timestamp;
+
+/// How far a deadline may lie: beyond this a calendar has no working time.
+const MAX_DAYS: i64 = 366 * 5;
+const DAY: i64 = 86_400;
+
+/// A compiled `calendar`.
+#[derive(Debug, Clone)]
+pub struct CompiledCalendar {
+    pub name: String,
+    /// UTC offset in seconds.
+    pub offset: i64,
+    week: [Vec<(i64, i64)>; 7],
+    holidays: HashSet<i64>,
+    makeup: HashSet<i64>,
+}
+
+/// A deadline the calendar cannot place.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, miette::Diagnostic)]
+#[error("calendar `{calendar}` has no working time within five years of `{from}`")]
+#[diagnostic(code(wangge::calendar::no_working_time))]
+pub struct NoWorkingTime {
+    pub calendar: String,
+    pub from: String,
+}
+
+fn days(r: &ast::DateRange) -> impl Iterator<Item = i64> {
+    r.start.to_days()..=r.end.to_days()
+}
+
+impl CompiledCalendar {
+    pub fn compile(c: &ast::Calendar) -> CompiledCalendar {
+        let mut week: [Vec<(i64, i64)>; 7] = Default::default();
+        for h in &c.hours {
+            for d in h.first_day..=h.last_day.min(6) {
+                let mut ranges: Vec<(i64, i64)> = h
+                    .ranges
+                    .iter()
+                    .map(|(a, b)| (i64::from(*a), i64::from(*b)))
+                    .collect();
+                ranges.sort_unstable();
+                week[usize::from(d)] = ranges;
+            }
+        }
+        CompiledCalendar {
+            name: c.name.name.clone(),
+            offset: i64::from(c.utc_offset.map_or(8 * 3600, |(o, _)| o)),
+            week,
+            holidays: c.holidays.iter().flat_map(days).collect(),
+            makeup: c.makeup.iter().flat_map(days).collect(),
+        }
+    }
+
+    /// Local day number and second of the day.
+    fn split(&self, t: Timestamp) -> (i64, i64) {
+        let local = t + self.offset;
+        (local.div_euclid(DAY), local.rem_euclid(DAY))
+    }
+
+    fn at(&self, day: i64, sod: i64) -> Timestamp {
+        day * DAY + sod - self.offset
+    }
+
+    /// Working intervals (seconds of the day) of a local day.
+    pub fn intervals(&self, day: i64) -> &[(i64, i64)] {
+        if self.holidays.contains(&day) {
+            &[]
+        } else if self.makeup.contains(&day) {
+            &self.week[0]
+        } else {
+            &self.week[usize::from(weekday_of_days(day))]
+        }
+    }
+
+    pub fn is_working_day(&self, day: i64) -> bool {
+        !self.intervals(day).is_empty()
+    }
+
+    fn no_time(&self, from: Timestamp) -> NoWorkingTime {
+        NoWorkingTime {
+            calendar: self.name.clone(),
+            from: format_ts(from, self.offset),
+        }
+    }
+
+    /// The moment `amount` of `clock` after `start` (seconds for the hour
+    /// clocks, days for 工作日).
+    pub fn add(
+        &self,
+        start: Timestamp,
+        amount: i64,
+        clock: ClockKind,
+    ) -> Result<Timestamp, NoWorkingTime> {
+        match clock {
+            ClockKind::Continuous => Ok(start + amount),
+            ClockKind::WorkingHours => self.add_working(start, amount),
+            ClockKind::WorkingDays => self.end_of_working_day(start, amount),
+        }
+    }
+
+    /// `secs` of working time after `start`. A limit that ends exactly at
+    /// the end of a working period ends there (12:00, not 13:30).
+    pub fn add_working(&self, start: Timestamp, mut secs: i64) -> Result<Timestamp, NoWorkingTime> {
+        if secs <= 0 {
+            return Ok(start);
+        }
+        let (mut day, mut from) = self.split(start);
+        for _ in 0..MAX_DAYS {
+            for &(a, b) in self.intervals(day) {
+                let a = a.max(from);
+                if a >= b {
+                    continue;
+                }
+                if secs <= b - a {
+                    return Ok(self.at(day, a + secs));
+                }
+                secs -= b - a;
+            }
+            day += 1;
+            from = 0;
+        }
+        Err(self.no_time(start))
+    }
+
+    /// Working time between two moments (0 if `b <= a`).
+    pub fn working_between(&self, a: Timestamp, b: Timestamp) -> i64 {
+        if b <= a {
+            return 0;
+        }
+        let (da, sa) = self.split(a);
+        let (db, sb) = self.split(b);
+        let mut total = 0;
+        for day in da..=db.min(da + MAX_DAYS) {
+            let lo = if day == da { sa } else { 0 };
+            let hi = if day == db { sb } else { DAY };
+            for &(x, y) in self.intervals(day) {
+                let (x, y) = (x.max(lo), y.min(hi));
+                if y > x {
+                    total += y - x;
+                }
+            }
+        }
+        total
+    }
+
+    /// The end of the `n`-th working day after the day of `start`.
+    pub fn end_of_working_day(&self, start: Timestamp, n: i64) -> Result<Timestamp, NoWorkingTime> {
+        let (mut day, _) = self.split(start);
+        let mut count = 0;
+        for _ in 0..MAX_DAYS {
+            day += 1;
+            if let Some(&(_, end)) = self.intervals(day).last() {
+                count += 1;
+                if count >= n {
+                    return Ok(self.at(day, end));
+                }
+            }
+        }
+        Err(self.no_time(start))
+    }
+
+    /// A deadline pushed back by a pause from `paused` to `resumed`: by the
+    /// paused time as the limit's clock counts it.
+    pub fn extend(
+        &self,
+        due: Timestamp,
+        paused: Timestamp,
+        resumed: Timestamp,
+        clock: ClockKind,
+    ) -> Result<Timestamp, NoWorkingTime> {
+        match clock {
+            ClockKind::Continuous => Ok(due + (resumed - paused).max(0)),
+            _ => self.add_working(due, self.working_between(paused, resumed)),
+        }
+    }
+}
+
+/// `2026-10-09T17:30:00+08:00`.
+pub fn format_ts(t: Timestamp, offset: i64) -> String {
+    let local = t + offset;
+    let date = Date::from_days(local.div_euclid(DAY));
+    let sod = local.rem_euclid(DAY);
+    let sign = if offset < 0 { '-' } else { '+' };
+    let off = offset.abs();
+    format!(
+        "{date}T{:02}:{:02}:{:02}{sign}{:02}:{:02}",
+        sod / 3600,
+        sod % 3600 / 60,
+        sod % 60,
+        off / 3600,
+        off % 3600 / 60
+    )
+}
+
+/// Parses `2026-10-09T17:30:00+08:00` (or `…Z`, or without seconds).
+pub fn parse_ts(text: &str) -> Option<Timestamp> {
+    let (date, rest) = text.split_once('T')?;
+    let mut d = date.split('-');
+    let date = Date::new(
+        d.next()?.parse().ok()?,
+        d.next()?.parse().ok()?,
+        d.next()?.parse().ok()?,
+    )?;
+    let (time, offset) = if let Some(t) = rest.strip_suffix('Z') {
+        (t, 0)
+    } else {
+        let at = rest.rfind(['+', '-'])?;
+        (
+            rest.get(..at)?,
+            i64::from(wangge_dsl::parser::parse_offset(rest.get(at..)?)?),
+        )
+    };
+    let mut parts = time.split(':');
+    let h: i64 = parts.next()?.parse().ok()?;
+    let m: i64 = parts.next()?.parse().ok()?;
+    let s: i64 = parts.next().map_or(Some(0), |s| s.parse().ok())?;
+    if h > 23 || m > 59 || s > 59 {
+        return None;
+    }
+    Some(date.to_days() * DAY + h * 3600 + m * 60 + s - offset)
+}

@@ -1,0 +1,53 @@
+//! The policy layer: compiles a policy set's syntax tree (from `wangge-dsl`)
+//! into an executable, immutable [`PolicySet`] and evaluates it.
+//!
+//! - **Items**: decision tables (native unary tests, DMN hit policies), rule
+//!   sets and calcs (rhai in a hardened [`RhaiHost`]), each evaluated with an
+//!   [`Explanation`] and stamped with the policy version.
+//! - **Time**: [`CompiledCalendar`] and the three clocks; domain time only
+//!   comes from a [`Clock`].
+//! - **Workflows**: the pure case state machine (`open`, `act`, `fire` on a
+//!   [`Case`]), no storage, no locking.
+//! - **Money and scores**: subsidy arithmetic ([`Breakdown`]) and scorecards
+//!   ([`Score`]) in `rust_decimal`.
+//!
+//! Pure by rule (enforced by the layering test): no I/O, no threads, no
+//! storage, no async runtime, no CSV.
+
+mod calc;
+mod calendar;
+mod case;
+mod case_error;
+mod clock;
+mod coverage;
+mod error;
+mod explain;
+mod host;
+pub mod org;
+mod policy;
+mod rules;
+mod scorecard;
+mod script;
+mod subsidy;
+mod table;
+mod value;
+mod workflow;
+
+pub use calendar::{format_ts, parse_ts, CompiledCalendar, NoWorkingTime};
+pub use case::{Breach, Case, CaseEvent, CaseId, Deadline, DeadlineKind, Summon, Why};
+pub use case_error::CaseError;
+pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
+pub use coverage::{decision_hits, event_hits, Hit, Kind as TargetKind, Target};
+pub use error::EvalError;
+pub use explain::{short_hash, Decision, Explanation};
+pub use host::{build_engine, Limits, RhaiHost};
+pub use org::{Person, Unit, ROLES, UNIT_KINDS};
+pub use policy::{compile, content_hash, Compiled, Evaluable, PolicySet};
+pub use scorecard::{CompiledScorecard, IndicatorScore, PenaltyScore, Ranked, Score};
+pub use subsidy::{rhai_map, Breakdown, CompiledSubsidy, LineItem, Params};
+pub use value::{dynamic_to_json, json_num, json_to_dynamic, ExactJson};
+pub use wangge_dsl::resolve::BUILTIN_ACTIONS;
+pub use workflow::{Action, Actor, Change, CompiledWorkflow};
+
+#[cfg(test)]
+mod tests;

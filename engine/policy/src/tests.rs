@@ -1,0 +1,512 @@
+//! Engine tests: hit policies, rules, calcs, script errors mapped to the
+//! policy file, and the sandbox limits.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use wangge_dsl::{render, SourceFile, SourceSet};
+
+use crate::{compile, EvalError, Explanation, Limits, PolicySet, RhaiHost};
+
+fn sources(text: &str) -> SourceSet {
+    let mut s = SourceSet::default();
+    s.add(SourceFile::new("t.wg", text));
+    s
+}
+
+fn policy(text: &str) -> PolicySet {
+    let c = compile(sources(text), &RhaiHost::default());
+    match c.set {
+        Some(s) => s,
+        None => panic!("{}", render(&c.diagnostics, &c.sources, false)),
+    }
+}
+
+fn errors(text: &str) -> String {
+    let c = compile(sources(text), &RhaiHost::default());
+    assert!(c.set.is_none(), "expected errors");
+    render(&c.diagnostics, &c.sources, false)
+}
+
+fn eval(p: &PolicySet, item: &str, input: Value) -> Value {
+    match p.evaluate(item, &input) {
+        Ok(d) => d.result,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn selected(p: &PolicySet, item: &str, input: Value) -> Vec<usize> {
+    match p.evaluate(item, &input) {
+        Ok(d) => match d.explanation {
+            Explanation::Table { selected, .. } => selected,
+            other => panic!("{other:?}"),
+        },
+        Err(e) => panic!("{e}"),
+    }
+}
+
+mod hit_policies {
+    use super::*;
+
+    const T: &str = r#"
+param 名单 = ["甲", "乙"]
+table u(a) hit unique {
+  | a.n    || y |
+  | < 10   || "小" |
+  | >= 5   || "大" |
+}
+table f(a) hit first {
+  | a.k      | a.n        || y | z |
+  | in 名单  | [1..10)    || 1 | "a" |
+  | not("丙")| -          || 2 | - |
+  | -        | -          || 3 | "c" |
+}
+table p(a) hit priority {
+  | a.n   || 等级: ["大事", "难事", "小事"] | 层级 |
+  | -     || "小事" | "微网格" |
+  | >= 3  || "难事" | "社区" |
+  | >= 30 || "大事" | "街道" |
+}
+table any(a) hit any {
+  | a.n  || y |
+  | > 0  || "正" |
+  | > 10 || "正" |
+  | < 0  || "负" |
+  | = 0  || "零" |
+}
+table anybad(a) hit any {
+  | a.n  || y |
+  | > 0  || "正" |
+  | > 10 || "大" |
+}
+table c(a) hit collect {
+  | a.n  || y |
+  | > 0  || "b" |
+  | > 1  || "a" |
+  | > 2  || "b" |
+}
+table cs(a) hit collect sum {
+  | a.n  || 分 |
+  | > 0  || 1.5 |
+  | > 1  || 2 |
+  | > 2  || - |
+}
+table cmin(a) hit collect min { | a.n || 分 | | > 0 || 3 | | > 1 || 2 | }
+table cmax(a) hit collect max { | a.n || 分 | | > 0 || 3 | | > 1 || 7 | }
+table ccount(a) hit collect count {
+  | a.n  || y |
+  | > 0  || "x" |
+  | > 1  || "x" |
+  | > 2  || "y" |
+}
+table money(a) hit collect sum { | a.n || 额 | | > 0 || 10.25元 | | > 1 || 0.75元 | }
+table ro(a) hit rule order {
+  | a.n || y |
+  | > 0 || "b" |
+  | > 1 || "a" |
+}
+table oo(a) hit output order {
+  | a.n || 等级: ["大事", "难事", "小事"] |
+  | > 0 || "小事" |
+  | > 1 || "大事" |
+  | > 2 || "难事" |
+}
+"#;
+
+    #[test]
+    fn unique_returns_the_one_row_and_errors_naming_both_rows() {
+        let p = policy(T);
+        assert_eq!(eval(&p, "u", json!({"a": {"n": 1}})), json!({"y": "小"}));
+        assert_eq!(eval(&p, "u", json!({"a": {"n": 20}})), json!({"y": "大"}));
+        let err = p.evaluate("u", &json!({"a": {"n": 7}})).err();
+        let Some(EvalError::HitPolicy { rows, policy, .. }) = err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(policy, "unique");
+        assert_eq!(rows, "1 (t.wg:5), 2 (t.wg:6)");
+    }
+
+    #[test]
+    fn unique_with_no_match_is_null() {
+        let p = policy(T);
+        assert_eq!(eval(&p, "u", json!({"a": {"n": "文字"}})), Value::Null);
+    }
+
+    #[test]
+    fn first_takes_the_first_match_in_order() {
+        let p = policy(T);
+        assert_eq!(
+            eval(&p, "f", json!({"a": {"k": "乙", "n": 3}})),
+            json!({"y": 1, "z": "a"})
+        );
+        assert_eq!(
+            eval(&p, "f", json!({"a": {"k": "乙", "n": 10}})),
+            json!({"y": 2, "z": null})
+        );
+        assert_eq!(
+            eval(&p, "f", json!({"a": {"k": "丙", "n": 1}})),
+            json!({"y": 3, "z": "c"})
+        );
+        // A missing field is null: `not("丙")` holds for it.
+        assert_eq!(eval(&p, "f", json!({"a": {}})), json!({"y": 2, "z": null}));
+    }
+
+    #[test]
+    fn priority_follows_the_output_value_list_not_row_order() {
+        let p = policy(T);
+        assert_eq!(
+            eval(&p, "p", json!({"a": {"n": 1}})),
+            json!({"等级": "小事", "层级": "微网格"})
+        );
+        assert_eq!(
+            eval(&p, "p", json!({"a": {"n": 5}})),
+            json!({"等级": "难事", "层级": "社区"})
+        );
+        assert_eq!(
+            eval(&p, "p", json!({"a": {"n": 50}})),
+            json!({"等级": "大事", "层级": "街道"})
+        );
+        assert_eq!(selected(&p, "p", json!({"a": {"n": 50}})), vec![3]);
+    }
+
+    #[test]
+    fn any_allows_agreeing_rows_and_rejects_disagreeing_ones() {
+        let p = policy(T);
+        assert_eq!(eval(&p, "any", json!({"a": {"n": 20}})), json!({"y": "正"}));
+        assert_eq!(selected(&p, "any", json!({"a": {"n": 20}})), vec![1, 2]);
+        let err = p.evaluate("anybad", &json!({"a": {"n": 20}})).err();
+        assert!(
+            matches!(err, Some(EvalError::HitPolicy { policy: "any", .. })),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn collect_and_rule_order_list_outputs_in_row_order() {
+        let p = policy(T);
+        assert_eq!(
+            eval(&p, "c", json!({"a": {"n": 3}})),
+            json!([{"y": "b"}, {"y": "a"}, {"y": "b"}])
+        );
+        assert_eq!(
+            eval(&p, "ro", json!({"a": {"n": 2}})),
+            json!([{"y": "b"}, {"y": "a"}])
+        );
+        assert_eq!(eval(&p, "c", json!({"a": {"n": 0}})), json!([]));
+    }
+
+    #[test]
+    fn collect_aggregates() {
+        let p = policy(T);
+        // nulls are skipped by sum
+        assert_eq!(eval(&p, "cs", json!({"a": {"n": 3}})), json!(3.5));
+        assert_eq!(eval(&p, "cs", json!({"a": {"n": 0}})), json!(0));
+        assert_eq!(eval(&p, "cmin", json!({"a": {"n": 2}})), json!(2));
+        assert_eq!(eval(&p, "cmin", json!({"a": {"n": 0}})), Value::Null);
+        assert_eq!(eval(&p, "cmax", json!({"a": {"n": 2}})), json!(7));
+        // DMN: count is the number of distinct output values
+        assert_eq!(eval(&p, "ccount", json!({"a": {"n": 3}})), json!(2));
+        // money stays exact
+        assert_eq!(eval(&p, "money", json!({"a": {"n": 2}})), json!("11.00"));
+    }
+
+    #[test]
+    fn output_order_sorts_by_output_priority() {
+        let p = policy(T);
+        assert_eq!(
+            eval(&p, "oo", json!({"a": {"n": 3}})),
+            json!([{"等级": "大事"}, {"等级": "难事"}, {"等级": "小事"}])
+        );
+        assert_eq!(selected(&p, "oo", json!({"a": {"n": 3}})), vec![2, 3, 1]);
+    }
+}
+
+#[test]
+fn numbers_compare_exactly_across_ints_decimals_and_strings() {
+    let p =
+        policy("table t(a) hit first { | a.x || y | | [0.1..0.3] || \"in\" | | - || \"out\" | }");
+    assert_eq!(eval(&p, "t", json!({"a": {"x": 0.3}})), json!({"y": "in"}));
+    assert_eq!(
+        eval(&p, "t", json!({"a": {"x": "0.30"}})),
+        json!({"y": "in"})
+    );
+    assert_eq!(
+        eval(&p, "t", json!({"a": {"x": 0.31}})),
+        json!({"y": "out"})
+    );
+    assert_eq!(
+        eval(&p, "t", json!({"a": {"x": true}})),
+        json!({"y": "out"})
+    );
+}
+
+#[test]
+fn rhai_cells_and_input_columns() {
+    let p = policy(concat!(
+        "table t(事件) hit first {\n",
+        "  | { 事件.人数 * 2 } | 事件.户数        || y |\n",
+        "  | >= 10            | { it < 事件.人数 } || \"a\" |\n",
+        "  | -                | -                  || \"b\" |\n",
+        "}\n"
+    ));
+    assert_eq!(
+        eval(&p, "t", json!({"事件": {"人数": 5, "户数": 3}})),
+        json!({"y": "a"})
+    );
+    assert_eq!(
+        eval(&p, "t", json!({"事件": {"人数": 5, "户数": 9}})),
+        json!({"y": "b"})
+    );
+}
+
+#[test]
+fn rules_first_and_all() {
+    let p = policy(concat!(
+        "param 阈值 = 3\n",
+        "rules r(单位) hit first {\n",
+        "  rule 甲 when 单位.n >= 阈值 then { 方式: \"单独建\", 数: 单位.n * 2 }\n",
+        "  rule 乙 when true then { 方式: \"其他\" }\n",
+        "}\n",
+        "rules all(单位) hit all {\n",
+        "  rule 甲 when 单位.n > 0 then { k: 1 }\n",
+        "  rule 乙 when 单位.n > 1 then { k: 2 }\n",
+        "  rule 丙 when 单位.n > 2 then { k: 3 }\n",
+        "}\n"
+    ));
+    assert_eq!(
+        eval(&p, "r", json!({"单位": {"n": 4}})),
+        json!({"方式": "单独建", "数": 8})
+    );
+    let d = p.evaluate("r", &json!({"单位": {"n": 1}})).unwrap();
+    assert_eq!(d.result, json!({"方式": "其他"}));
+    let Explanation::Rules {
+        matched, evaluated, ..
+    } = d.explanation
+    else {
+        panic!("not a rules explanation")
+    };
+    assert_eq!((&*matched[0].rule, evaluated), ("乙", 2));
+    assert_eq!(&*matched[0].at, "t.wg:4");
+    assert_eq!(
+        eval(&p, "all", json!({"单位": {"n": 2}})),
+        json!([{"k": 1}, {"k": 2}])
+    );
+    assert_eq!(eval(&p, "all", json!({"单位": {"n": 0}})), json!([]));
+}
+
+#[test]
+fn rule_condition_must_be_boolean() {
+    let p = policy("rules r(a) { rule x when a.n then { y: 1 } }");
+    let err = p.evaluate("r", &json!({"a": {"n": 3}})).err();
+    assert!(
+        matches!(&err, Some(EvalError::ResultType { item, .. }) if item == "r.x"),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn calc_money_rounds_half_away_from_zero_to_the_fen() {
+    let p = policy(concat!(
+        "param 单价 = 12.50元\n",
+        "calc 补贴(员) -> 元 { 单价 * 员.次数 / 3 }\n",
+        "calc 数(x) -> 数 { x * 2 }\n",
+        "calc 坏(x) -> 整数 { \"文字\" }\n",
+    ));
+    // 12.50 * 1 / 3 = 4.1666… → 4.17
+    assert_eq!(eval(&p, "补贴", json!({"员": {"次数": 1}})), json!("4.17"));
+    // 12.50 * 5 / 3 = 20.8333… → 20.83
+    assert_eq!(eval(&p, "补贴", json!({"员": {"次数": 5}})), json!("20.83"));
+    assert_eq!(eval(&p, "数", json!({"x": 21})), json!(42));
+    let err = p.evaluate("坏", &json!({"x": 1})).err();
+    assert!(matches!(err, Some(EvalError::ResultType { .. })), "{err:?}");
+}
+
+#[test]
+fn bad_inputs_get_precise_errors() {
+    let p = policy("table t(事件, 网格) { | 事件.x || y | | - || 1 | }");
+    let e = |v: Value| p.evaluate("t", &v).err().map(|e| e.to_string());
+    assert_eq!(
+        e(json!([1])).as_deref(),
+        Some("the input of `t` must be a JSON object keyed by parameter name")
+    );
+    assert_eq!(
+        e(json!({"事件": {}})).as_deref(),
+        Some("missing input `网格` for `t`")
+    );
+    assert_eq!(
+        e(json!({"事件": {}, "网格": {}, "其他": 1})).as_deref(),
+        Some("unknown input `其他` for `t`")
+    );
+    let err = p.evaluate("u", &json!({})).err();
+    assert!(matches!(err, Some(EvalError::UnknownItem { .. })));
+}
+
+mod script_errors {
+    use super::*;
+
+    #[test]
+    fn compile_error_on_first_line_is_offset_by_the_column() {
+        let out = errors("calc c(x) -> 数 { x + 未知 }");
+        assert!(out.contains("[t.wg:1:22]"), "{out}");
+        assert!(out.contains("unknown variable `未知` in `c`"), "{out}");
+        insta::assert_snapshot!("calc_unknown_variable", out);
+    }
+
+    #[test]
+    fn compile_error_on_a_later_line_is_not_offset() {
+        let out = errors("calc c(x) -> 数 {\n  let a = 1;\n  let b = a +;\n  b\n}");
+        assert!(out.contains("[t.wg:3:14]"), "{out}");
+        insta::assert_snapshot!("calc_syntax_later_line", out);
+    }
+
+    #[test]
+    fn when_expression_spanning_lines() {
+        let out = errors("rules r(a) {\n  rule x when a.n > 1 &&\n     a.m <<< 2 then { y: 1 }\n}");
+        assert!(out.contains("t.wg:3:"), "{out}");
+    }
+
+    #[test]
+    fn runtime_error_names_item_and_place() {
+        let p = policy("calc c(x) -> 数 {\n  let a = x.n;\n  a / 0\n}");
+        let err = p.evaluate("c", &json!({"x": {"n": 1}})).err();
+        let Some(EvalError::Script { item, location, .. }) = err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(item, "c");
+        assert!(location.starts_with("t.wg:3:"), "{location}");
+    }
+
+    #[test]
+    fn eval_is_not_available() {
+        let out = errors("calc c(x) { eval(\"1\") }");
+        assert!(out.contains("`c`"), "{out}");
+    }
+}
+
+mod sandbox {
+    use super::*;
+
+    fn assert_fast_limit(src: &str, expect: &str) {
+        let p = policy(src);
+        let start = Instant::now();
+        let err = p.evaluate("c", &json!({"x": 1})).err();
+        let took = start.elapsed();
+        eprintln!("stopped in {took:?}: {err:?}");
+        let Some(EvalError::Limit { item, limit, .. }) = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(item, "c");
+        assert!(limit.contains(expect), "{limit}");
+        assert!(took < Duration::from_millis(100), "took {took:?}");
+    }
+
+    #[test]
+    fn infinite_loop_is_stopped() {
+        assert_fast_limit("calc c(x) { let i = 0; loop { i += 1; } }", "");
+    }
+
+    #[test]
+    fn deep_recursion_is_stopped() {
+        assert_fast_limit(
+            "calc c(x) { fn f(n) { f(n + 1) } f(x) }",
+            "nested deeper than 32",
+        );
+    }
+
+    #[test]
+    fn huge_string_is_stopped() {
+        assert_fast_limit(
+            "calc c(x) { let s = \"网格网格\"; loop { s += s; } }",
+            "grew past its limit",
+        );
+    }
+
+    #[test]
+    fn huge_array_is_stopped() {
+        assert_fast_limit(
+            "calc c(x) { let a = []; loop { a.push(1); } }",
+            // rhai may notice the time budget before the array size
+            "",
+        );
+    }
+
+    #[test]
+    fn time_budget_stops_a_slow_script_before_its_operation_limit() {
+        let host = RhaiHost::new(Limits {
+            max_operations: u64::MAX,
+            time_budget: Duration::from_millis(20),
+            ..Limits::default()
+        });
+        let c = compile(sources("calc c(x) { let i = 0; loop { i += 1; } }"), &host);
+        let Some(p) = c.set else { panic!("compile") };
+        let start = Instant::now();
+        let err = p.evaluate("c", &json!({"x": 1})).err();
+        assert!(start.elapsed() < Duration::from_millis(100));
+        let Some(EvalError::Limit { limit, .. }) = err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(limit, "it ran past its time budget of 20 ms");
+    }
+
+    #[test]
+    fn deep_expression_is_rejected_at_compile_time() {
+        let deep = format!("calc c(x) {{ {}1{} }}", "(".repeat(200), ")".repeat(200));
+        let out = errors(&deep);
+        assert!(out.contains("wangge::rhai"), "{out}");
+    }
+}
+
+#[test]
+fn shipped_policies_compile_and_classify() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies");
+    let src = match wangge_dsl::source::load(&dir) {
+        Ok(s) => s,
+        Err(e) => panic!("{e}"),
+    };
+    let c = compile(src, &RhaiHost::default());
+    assert!(
+        c.diagnostics.is_empty(),
+        "{}",
+        render(&c.diagnostics, &c.sources, false)
+    );
+    let Some(p) = c.set else { panic!("compile") };
+    let classify = |cat: &str, n: i64, risk: i64| {
+        eval(
+            &p,
+            "事件分级",
+            json!({"事件": {"类别": cat, "人数": n, "风险": risk}}),
+        )
+    };
+    assert_eq!(
+        classify("群体性聚集", 5, 1),
+        json!({"等级": "大事", "处置层级": "街道"})
+    );
+    assert_eq!(
+        classify("垃圾堆放", 40, 1),
+        json!({"等级": "大事", "处置层级": "街道"})
+    );
+    assert_eq!(
+        classify("燃气安全", 1, 3),
+        json!({"等级": "大事", "处置层级": "街道"})
+    );
+    assert_eq!(
+        classify("燃气安全", 1, 1),
+        json!({"等级": "难事", "处置层级": "社区"})
+    );
+    assert_eq!(
+        classify("物业纠纷", 2, 1),
+        json!({"等级": "难事", "处置层级": "社区"})
+    );
+    assert_eq!(
+        classify("垃圾堆放", 2, 1),
+        json!({"等级": "小事", "处置层级": "微网格"})
+    );
+    assert_eq!(
+        classify("其他", 5, 1),
+        json!({"等级": "小事", "处置层级": "一般网格"})
+    );
+    assert_eq!(
+        classify("其他", 1, 1),
+        json!({"等级": "小事", "处置层级": "微网格"})
+    );
+}

@@ -1,0 +1,887 @@
+//! The embedded default backend of the storage ports, on sled 0.34.
+//!
+//! Case records live in one sled tree under key prefixes: `c` id → the case
+//! with its latest event, `e` id ++ seq → earlier events (append-only: an
+//! event moves here, unchanged, when a newer one replaces it in the case
+//! record), `t` due ++ id ++ slot → deadline (in due order), `j` seq → the
+//! idempotency keys of one batch (digest, payload digest, case id; kept in
+//! memory by the writer and rebuilt from the journal on open), `m` counters.
+//! Keeping the latest event in the case record saves one sled insert per
+//! report, sled's main cost. Units, people, policies and the ledgers have
+//! trees of their own. Every value starts with a format-version byte.
+//!
+//! One writer thread owns all case writes. Callers submit a write and get a
+//! [`Pending`] to wait on; the writer takes every queued write, applies them
+//! as one atomic `sled::Batch` (so the writes of one change — case, event,
+//! timers, idempotency key — land together), flushes once, and then answers
+//! them all: group commit. A submitted update is visible to `case()` at once
+//! (an overlay of not-yet-applied cases), so a caller that holds the case's
+//! lock can read, change and submit without waiting for the disk.
+//!
+//! sled 0.34 notes: `flush_async` can deadlock under concurrent callers
+//! (upstream #1308), so only the blocking `flush` is used. On Linux it uses
+//! `sync_file_range`, which survives a killed process but not necessarily a
+//! power cut.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use wangge_policy::{Case, CaseEvent, CaseId, Change, Person, Timestamp, Unit};
+use wangge_store::{
+    decode, encode, timers_of, Created, Feed, IdemRecord, Outcome, Pending, Slot, Store,
+    StoreError, Timer, FORMAT_VERSION,
+};
+
+/// An I/O failure of sled: the disk or the database is unavailable.
+fn io(e: impl std::fmt::Display) -> StoreError {
+    StoreError::unavailable(e.to_string())
+}
+
+/// A record that does not decode.
+fn corrupt(e: impl std::fmt::Display) -> StoreError {
+    StoreError::corrupt(e.to_string())
+}
+
+/// A poisoned lock or a stopped writer: a bug, not the caller's fault.
+fn internal(e: impl std::fmt::Display) -> StoreError {
+    StoreError::internal(e.to_string())
+}
+
+const CASE: u8 = b'c';
+const EVENT: u8 = b'e';
+const TIMER: u8 = b't';
+const JOURNAL: u8 = b'j';
+const META_JOURNAL: &[u8] = b"m/journal";
+const META_CASES: &[u8] = b"m/cases";
+const META_TIMERS: &[u8] = b"m/timers";
+const META_FEED: &[u8] = b"m/feed";
+
+fn timer_key(due: Timestamp, id: CaseId, slot: u32) -> [u8; 21] {
+    let mut k = [0u8; 21];
+    k[0] = TIMER;
+    // Flip the sign bit so negative times sort before positive ones.
+    k[1..9].copy_from_slice(&((due as u64) ^ (1 << 63)).to_be_bytes());
+    k[9..17].copy_from_slice(&id.to_be_bytes());
+    k[17..].copy_from_slice(&slot.to_be_bytes());
+    k
+}
+
+fn case_key(id: CaseId) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = CASE;
+    k[1..].copy_from_slice(&id.to_be_bytes());
+    k
+}
+
+fn event_prefix(id: CaseId) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = EVENT;
+    k[1..].copy_from_slice(&id.to_be_bytes());
+    k
+}
+
+fn event_key(id: CaseId, seq: u64) -> [u8; 17] {
+    let mut k = [0u8; 17];
+    k[..9].copy_from_slice(&event_prefix(id));
+    k[9..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// The stable 64-bit digest of a workflow-scoped idempotency key.
+fn idem_digest(key: &str) -> u64 {
+    use sha2::Digest as _;
+    let d = sha2::Sha256::digest(key.as_bytes());
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&d[..8]);
+    u64::from_be_bytes(b)
+}
+
+/// The first 64 bits of a payload hash (hex).
+fn payload_prefix(hash: &str) -> u64 {
+    hash.get(..16)
+        .and_then(|h| u64::from_str_radix(h, 16).ok())
+        .unwrap_or(0)
+}
+
+fn journal_key(seq: u64) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = JOURNAL;
+    k[1..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// Idempotency keys: digest → (payload prefix, case id). Written once per
+/// batch as a journal record (one sled insert for the whole batch), held in
+/// memory by the writer, rebuilt from the journal when the store opens.
+type IdemIndex = HashMap<u64, (u64, CaseId)>;
+
+fn load_idem(data: &sled::Tree) -> Result<IdemIndex, StoreError> {
+    let mut index = IdemIndex::new();
+    for kv in data.scan_prefix([JOURNAL]) {
+        let (_, v) = kv.map_err(io)?;
+        let body = match v.split_first() {
+            Some((&FORMAT_VERSION, rest)) => rest,
+            _ => {
+                return Err(corrupt(
+                    "an idempotency journal record of an unknown format",
+                ))
+            }
+        };
+        for entry in body.chunks_exact(24) {
+            let word = |i: usize| {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(&entry[i * 8..i * 8 + 8]);
+                u64::from_be_bytes(b)
+            };
+            index.insert(word(0), (word(1), word(2)));
+        }
+    }
+    Ok(index)
+}
+
+/// A case record: version byte, case JSON length (u32 LE), case JSON, latest event JSON.
+fn encode_record(case: &Case, event: &CaseEvent) -> Result<Vec<u8>, StoreError> {
+    let case_json = serde_json::to_vec(case).map_err(io)?;
+    let len = u32::try_from(case_json.len()).map_err(|_| internal("case record too large"))?;
+    let mut out = Vec::with_capacity(5 + case_json.len() + 512);
+    out.push(FORMAT_VERSION);
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&case_json);
+    serde_json::to_writer(&mut out, event).map_err(io)?;
+    Ok(out)
+}
+
+/// The case JSON and the latest event JSON of a record.
+fn split_record(bytes: &[u8]) -> Result<(&[u8], &[u8]), StoreError> {
+    match bytes.split_first() {
+        Some((&FORMAT_VERSION, rest)) => {
+            let len_bytes: [u8; 4] = rest
+                .get(..4)
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| corrupt("a truncated case record"))?;
+            let len = u32::from_le_bytes(len_bytes) as usize;
+            let case = rest
+                .get(4..4 + len)
+                .ok_or_else(|| corrupt("a truncated case record"))?;
+            let event = rest
+                .get(4 + len..)
+                .ok_or_else(|| corrupt("a truncated case record"))?;
+            Ok((case, event))
+        }
+        Some((v, _)) => Err(corrupt(format!(
+            "a stored record has format version {v}; this build reads version {FORMAT_VERSION}"
+        ))),
+        None => Err(corrupt("an empty stored record")),
+    }
+}
+
+fn record_case(bytes: &[u8]) -> Result<Case, StoreError> {
+    serde_json::from_slice(split_record(bytes)?.0).map_err(io)
+}
+
+fn record_event(bytes: &[u8]) -> Result<CaseEvent, StoreError> {
+    serde_json::from_slice(split_record(bytes)?.1).map_err(io)
+}
+
+/// A change encoded by the caller, ready for the writer.
+struct Encoded {
+    case_id: CaseId,
+    version: u64,
+    /// The event, for the change feed once durable.
+    event: Arc<CaseEvent>,
+    record: Arc<[u8]>,
+    /// The event the new record displaces, moved to the event log.
+    archive: Option<([u8; 17], Vec<u8>)>,
+    add_timers: Vec<([u8; 21], Vec<u8>)>,
+    remove_timers: Vec<[u8; 21]>,
+}
+
+impl Encoded {
+    fn new(
+        before: Option<(&Case, &[u8])>,
+        change: &Change,
+        fired: Option<&Timer>,
+    ) -> Result<Encoded, StoreError> {
+        let mut remove_timers: Vec<[u8; 21]> = before
+            .map(|(c, _)| timers_of(c))
+            .unwrap_or_default()
+            .iter()
+            .map(|t| timer_key(t.due, t.case_id, t.slot))
+            .collect();
+        if let Some(t) = fired {
+            let k = timer_key(t.due, t.case_id, t.slot);
+            if !remove_timers.contains(&k) {
+                remove_timers.push(k);
+            }
+        }
+        let mut add_timers = Vec::new();
+        for t in timers_of(&change.case) {
+            add_timers.push((timer_key(t.due, t.case_id, t.slot), encode(&t.deadline)?));
+        }
+        let archive = match before {
+            Some((case, record)) => {
+                let (_, event_json) = split_record(record)?;
+                let mut bytes = Vec::with_capacity(event_json.len() + 1);
+                bytes.push(FORMAT_VERSION);
+                bytes.extend_from_slice(event_json);
+                Some((event_key(case.id, case.next_event.saturating_sub(1)), bytes))
+            }
+            None => None,
+        };
+        Ok(Encoded {
+            case_id: change.case.id,
+            version: change.case.version,
+            event: Arc::new(change.event.clone()),
+            record: Arc::from(encode_record(&change.case, &change.event)?),
+            archive,
+            add_timers,
+            remove_timers,
+        })
+    }
+}
+
+enum Op {
+    Create {
+        enc: Encoded,
+        idem: Option<IdemRecord>,
+    },
+    Update(Encoded),
+    DropTimer([u8; 21]),
+    Flush,
+}
+
+/// A queued write and where to answer it.
+type Queued = (Op, Arc<Slot>);
+
+/// A submitted, not yet applied case: the case, its record, and the events
+/// its updates moved out of the record (until they are in the log).
+struct Pending_ {
+    case: Case,
+    record: Arc<[u8]>,
+    archived: Vec<(u64, Vec<u8>)>,
+}
+
+/// Cases submitted but not yet applied, by id.
+type Overlay = Arc<Mutex<HashMap<CaseId, Pending_>>>;
+
+/// The embedded sled store.
+pub struct SledStore {
+    db: sled::Db,
+    data: sled::Tree,
+    units: sled::Tree,
+    people: sled::Tree,
+    /// The people, read once (settlements read all of them).
+    people_cache: Mutex<Option<Arc<Vec<Person>>>>,
+    policies: sled::Tree,
+    ledger: sled::Tree,
+    feed: Arc<Feed>,
+    overlay: Overlay,
+    cases: Arc<AtomicU64>,
+    timers: Arc<AtomicU64>,
+    tx: Mutex<Option<Sender<Queued>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+fn read_counter(tree: &sled::Tree, key: &[u8]) -> Result<u64, StoreError> {
+    Ok(match tree.get(key).map_err(io)? {
+        Some(v) => {
+            let mut b = [0u8; 8];
+            if v.len() == 8 {
+                b.copy_from_slice(&v);
+            }
+            u64::from_be_bytes(b)
+        }
+        None => 0,
+    })
+}
+
+impl SledStore {
+    /// Opens (or creates) the store in `dir`, with `cache_bytes` of page cache.
+    pub fn open(dir: &Path, cache_bytes: u64) -> Result<SledStore, StoreError> {
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(cache_bytes)
+            .mode(sled::Mode::HighThroughput)
+            .open()
+            .map_err(|e| io(format!("cannot open `{}`: {e}", dir.display())))?;
+        Self::from_db(db, false)
+    }
+
+    /// Opens the store for loading a large history: writes are answered
+    /// before they are durable, and made durable by [`Store::flush`] (and
+    /// when the store is dropped). Not for serving.
+    pub fn open_bulk(dir: &Path, cache_bytes: u64) -> Result<SledStore, StoreError> {
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(cache_bytes)
+            .mode(sled::Mode::HighThroughput)
+            .open()
+            .map_err(|e| io(format!("cannot open `{}`: {e}", dir.display())))?;
+        Self::from_db(db, true)
+    }
+
+    /// A store that lives in memory only (tests, scenarios).
+    pub fn temporary() -> Result<SledStore, StoreError> {
+        let db = sled::Config::new().temporary(true).open().map_err(io)?;
+        Self::from_db(db, false)
+    }
+
+    fn from_db(db: sled::Db, bulk: bool) -> Result<SledStore, StoreError> {
+        let tree = |name: &str| db.open_tree(name).map_err(io);
+        let data = tree("cases")?;
+        let cases = Arc::new(AtomicU64::new(read_counter(&data, META_CASES)?));
+        let timers = Arc::new(AtomicU64::new(read_counter(&data, META_TIMERS)?));
+        let overlay: Overlay = Arc::default();
+        // Sequences start at 1, so a watcher can say 0 for "only new changes".
+        let feed = Arc::new(Feed::new(read_counter(&data, META_FEED)?.max(1), 65_536));
+        let (tx, rx) = mpsc::channel();
+        let writer = Writer {
+            bulk,
+            idem: std::cell::RefCell::new(load_idem(&data)?),
+            journal_next: std::cell::Cell::new(read_counter(&data, META_JOURNAL)?),
+            feed: feed.clone(),
+            data: data.clone(),
+            overlay: overlay.clone(),
+            cases: cases.clone(),
+            timers: timers.clone(),
+        };
+        let wdb = db.clone();
+        let handle = std::thread::Builder::new()
+            .name("wangge-writer".into())
+            .spawn(move || writer.run(wdb, rx))
+            .map_err(io)?;
+        Ok(SledStore {
+            policies: tree("policies")?,
+            ledger: tree("ledger")?,
+            feed,
+            units: tree("units")?,
+            people: tree("people")?,
+            people_cache: Mutex::new(None),
+            db,
+            data,
+            overlay,
+            cases,
+            timers,
+            tx: Mutex::new(Some(tx)),
+            writer: Mutex::new(Some(handle)),
+        })
+    }
+
+    fn submit(&self, op: Op) -> Result<Pending, StoreError> {
+        let slot = Arc::new(Slot::default());
+        let g = self
+            .tx
+            .lock()
+            .map_err(|_| internal("writer queue poisoned"))?;
+        let tx = g
+            .as_ref()
+            .ok_or_else(|| StoreError::unavailable("the store is closed"))?;
+        tx.send((op, slot.clone()))
+            .map_err(|_| StoreError::unavailable("the writer has stopped"))?;
+        Ok(Pending::on(slot))
+    }
+}
+
+impl Drop for SledStore {
+    fn drop(&mut self) {
+        if let Ok(mut g) = self.tx.lock() {
+            g.take();
+        }
+        if let Ok(mut g) = self.writer.lock() {
+            if let Some(h) = g.take() {
+                let _ = h.join();
+            }
+        }
+    }
+}
+
+struct Writer {
+    /// Bulk loading: answer before flushing (flush only when asked).
+    bulk: bool,
+    idem: std::cell::RefCell<IdemIndex>,
+    journal_next: std::cell::Cell<u64>,
+    feed: Arc<Feed>,
+    data: sled::Tree,
+    overlay: Overlay,
+    cases: Arc<AtomicU64>,
+    timers: Arc<AtomicU64>,
+}
+
+/// Largest number of writes applied as one batch.
+const MAX_BATCH: usize = 4096;
+
+type Answer = (Arc<Slot>, Result<Outcome, StoreError>);
+
+impl Writer {
+    /// Applies queued writes batch after batch, flushing after each, then
+    /// answers the batch. Writes that arrive during a flush form the next batch.
+    fn run(self, db: sled::Db, rx: Receiver<Queued>) {
+        while let Ok(first) = rx.recv() {
+            let mut ops = vec![first];
+            while ops.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(op) => ops.push(op),
+                    Err(_) => break,
+                }
+            }
+            let asked = ops.iter().any(|(op, _)| matches!(op, Op::Flush));
+            let (answers, events) = self.apply(ops);
+            let flushed = if self.bulk && !asked {
+                Ok(())
+            } else {
+                db.flush().map(|_| ()).map_err(io)
+            };
+            if flushed.is_ok() {
+                self.feed.publish(events);
+            }
+            for (slot, r) in answers {
+                slot.set(match &flushed {
+                    Ok(()) => r,
+                    Err(e) => Err(e.clone()),
+                });
+            }
+        }
+    }
+
+    fn apply(&self, ops: Vec<Queued>) -> (Vec<Answer>, Vec<Arc<CaseEvent>>) {
+        let mut batch = sled::Batch::default();
+        let mut results: Vec<Result<Outcome, StoreError>> = Vec::with_capacity(ops.len());
+        let mut new_idem: HashMap<String, IdemRecord> = HashMap::new();
+        let mut journal: Vec<u8> = Vec::new();
+        let mut cases = self.cases.load(Ordering::SeqCst);
+        let mut timers = self.timers.load(Ordering::SeqCst);
+        let mut applied: Vec<(CaseId, u64)> = Vec::new();
+        for (op, _) in &ops {
+            results.push(self.stage(
+                op,
+                &mut batch,
+                (&mut new_idem, &mut journal),
+                &mut cases,
+                &mut timers,
+                &mut applied,
+            ));
+        }
+        let journal_seq = self.journal_next.get();
+        if !journal.is_empty() {
+            let mut record = Vec::with_capacity(journal.len() + 1);
+            record.push(FORMAT_VERSION);
+            record.extend_from_slice(&journal);
+            batch.insert(&journal_key(journal_seq)[..], record);
+            batch.insert(META_JOURNAL, &(journal_seq + 1).to_be_bytes()[..]);
+        }
+        let events: Vec<Arc<CaseEvent>> = ops
+            .iter()
+            .zip(&results)
+            .filter_map(|((op, _), r)| match (op, r) {
+                (Op::Create { enc, .. }, Ok(Outcome::Created(Created::New)))
+                | (Op::Update(enc), Ok(_)) => Some(enc.event.clone()),
+                _ => None,
+            })
+            .collect();
+        let feed_next = self.feed.next_sequence() + events.len() as u64;
+        batch.insert(META_CASES, &cases.to_be_bytes()[..]);
+        batch.insert(META_TIMERS, &timers.to_be_bytes()[..]);
+        batch.insert(META_FEED, &feed_next.to_be_bytes()[..]);
+        let written = self.data.apply_batch(batch).map_err(io);
+        if written.is_ok() {
+            self.cases.store(cases, Ordering::SeqCst);
+            self.timers.store(timers, Ordering::SeqCst);
+            if !new_idem.is_empty() {
+                self.journal_next.set(journal_seq + 1);
+                let mut index = self.idem.borrow_mut();
+                for rec in new_idem.values() {
+                    index.insert(
+                        idem_digest(&rec.key),
+                        (payload_prefix(&rec.hash), rec.case_id),
+                    );
+                }
+            }
+        }
+        if let Ok(mut o) = self.overlay.lock() {
+            for (id, version) in &applied {
+                if o.get(id).is_some_and(|p| p.case.version <= *version) {
+                    o.remove(id);
+                }
+            }
+        }
+        let answers = ops
+            .into_iter()
+            .zip(results)
+            .map(|((_, slot), r)| {
+                let r = match &written {
+                    Ok(()) => r,
+                    Err(e) => Err(e.clone()),
+                };
+                (slot, r)
+            })
+            .collect();
+        (answers, if written.is_ok() { events } else { Vec::new() })
+    }
+
+    fn stage_encoded(batch: &mut sled::Batch, enc: &Encoded, timers: &mut u64) {
+        for k in &enc.remove_timers {
+            batch.remove(&k[..]);
+        }
+        for (k, v) in &enc.add_timers {
+            batch.insert(&k[..], v.as_slice());
+        }
+        *timers =
+            (*timers + enc.add_timers.len() as u64).saturating_sub(enc.remove_timers.len() as u64);
+        if let Some((k, v)) = &enc.archive {
+            batch.insert(&k[..], v.as_slice());
+        }
+        batch.insert(&case_key(enc.case_id)[..], &enc.record[..]);
+    }
+
+    fn stage(
+        &self,
+        op: &Op,
+        batch: &mut sled::Batch,
+        (new_idem, journal): (&mut HashMap<String, IdemRecord>, &mut Vec<u8>),
+        cases: &mut u64,
+        timers: &mut u64,
+        applied: &mut Vec<(CaseId, u64)>,
+    ) -> Result<Outcome, StoreError> {
+        match op {
+            Op::Create { enc, idem } => {
+                if let Some(rec) = idem {
+                    if let Some(old) = new_idem.get(&rec.key) {
+                        return Ok(Outcome::Created(Created::Existing {
+                            case_id: old.case_id,
+                            same_payload: old.hash == rec.hash,
+                        }));
+                    }
+                    let digest = idem_digest(&rec.key);
+                    let known = self.idem.borrow().get(&digest).copied();
+                    if let Some((prefix, case_id)) = known {
+                        // Confirm against the case itself: a 64-bit digest
+                        // collision must not return someone else's case.
+                        let same_key = match self.data.get(case_key(case_id)).map_err(io)? {
+                            Some(v) => {
+                                let c = record_case(&v)?;
+                                c.idempotency_key
+                                    .is_some_and(|k| format!("{}\u{0}{k}", c.workflow) == rec.key)
+                            }
+                            None => false,
+                        };
+                        if same_key {
+                            return Ok(Outcome::Created(Created::Existing {
+                                case_id,
+                                same_payload: prefix == payload_prefix(&rec.hash),
+                            }));
+                        }
+                    }
+                    journal.extend_from_slice(&digest.to_be_bytes());
+                    journal.extend_from_slice(&payload_prefix(&rec.hash).to_be_bytes());
+                    journal.extend_from_slice(&rec.case_id.to_be_bytes());
+                    new_idem.insert(rec.key.clone(), rec.clone());
+                }
+                *cases += 1;
+                Self::stage_encoded(batch, enc, timers);
+                Ok(Outcome::Created(Created::New))
+            }
+            Op::Update(enc) => {
+                Self::stage_encoded(batch, enc, timers);
+                applied.push((enc.case_id, enc.version));
+                Ok(Outcome::Done)
+            }
+            Op::DropTimer(k) => {
+                if self.data.contains_key(k).map_err(io)? {
+                    *timers = timers.saturating_sub(1);
+                }
+                batch.remove(&k[..]);
+                Ok(Outcome::Done)
+            }
+            Op::Flush => Ok(Outcome::Done),
+        }
+    }
+}
+
+impl Store for SledStore {
+    fn next_id(&self) -> Result<CaseId, StoreError> {
+        // sled ids start at 0; case ids start at 1.
+        self.db.generate_id().map(|i| i + 1).map_err(io)
+    }
+
+    fn case(&self, id: CaseId) -> Result<Option<Case>, StoreError> {
+        if let Some(c) = self
+            .overlay
+            .lock()
+            .map_err(|_| internal("overlay poisoned"))?
+            .get(&id)
+        {
+            return Ok(Some(c.case.clone()));
+        }
+        match self.data.get(case_key(id)).map_err(io)? {
+            Some(v) => Ok(Some(record_case(&v)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn create(&self, change: Change, idem: Option<IdemRecord>) -> Result<Pending, StoreError> {
+        let enc = Encoded::new(None, &change, None)?;
+        self.submit(Op::Create { enc, idem })
+    }
+
+    fn update(
+        &self,
+        before: &Case,
+        change: Change,
+        fired: Option<Timer>,
+    ) -> Result<Pending, StoreError> {
+        let mut overlay = self
+            .overlay
+            .lock()
+            .map_err(|_| internal("overlay poisoned"))?;
+        // The record being replaced: pending in the overlay, or applied.
+        let old_record: Arc<[u8]> = match overlay.get(&before.id) {
+            Some(p) => p.record.clone(),
+            None => match self.data.get(case_key(before.id)).map_err(io)? {
+                Some(v) => Arc::from(&v[..]),
+                None => return Err(StoreError::not_found(format!("no case `{}`", before.id))),
+            },
+        };
+        let enc = Encoded::new(Some((before, &old_record)), &change, fired.as_ref())?;
+        let entry = overlay.entry(change.case.id).or_insert_with(|| Pending_ {
+            case: change.case.clone(),
+            record: enc.record.clone(),
+            archived: Vec::new(),
+        });
+        entry.case = change.case;
+        entry.record = enc.record.clone();
+        if let Some((_, bytes)) = &enc.archive {
+            entry
+                .archived
+                .push((before.next_event.saturating_sub(1), bytes.clone()));
+        }
+        // Submit while holding the overlay lock, so the queue order matches.
+        let pending = self.submit(Op::Update(enc));
+        drop(overlay);
+        pending
+    }
+
+    fn drop_timer(&self, timer: Timer) -> Result<Pending, StoreError> {
+        self.submit(Op::DropTimer(timer_key(
+            timer.due,
+            timer.case_id,
+            timer.slot,
+        )))
+    }
+
+    fn due(&self, now: Timestamp, max: usize) -> Result<Vec<Timer>, StoreError> {
+        let start = [TIMER];
+        let end = timer_key(now, u64::MAX, u32::MAX);
+        let mut out = Vec::new();
+        for kv in self.data.range(&start[..]..=&end[..]).take(max) {
+            let (k, v) = kv.map_err(io)?;
+            let bad = || corrupt("bad timer key");
+            let mut due = [0u8; 8];
+            let mut id = [0u8; 8];
+            let mut slot = [0u8; 4];
+            due.copy_from_slice(k.get(1..9).ok_or_else(bad)?);
+            id.copy_from_slice(k.get(9..17).ok_or_else(bad)?);
+            slot.copy_from_slice(k.get(17..21).ok_or_else(bad)?);
+            out.push(Timer {
+                due: (u64::from_be_bytes(due) ^ (1 << 63)) as i64,
+                case_id: u64::from_be_bytes(id),
+                slot: u32::from_be_bytes(slot),
+                deadline: decode(&v)?,
+            });
+        }
+        Ok(out)
+    }
+
+    fn events(&self, id: CaseId) -> Result<Vec<CaseEvent>, StoreError> {
+        let mut by_seq: std::collections::BTreeMap<u64, CaseEvent> =
+            std::collections::BTreeMap::new();
+        let (record, pending) = {
+            let o = self
+                .overlay
+                .lock()
+                .map_err(|_| internal("overlay poisoned"))?;
+            match o.get(&id) {
+                Some(p) => (Some(p.record.clone()), p.archived.clone()),
+                None => (None, Vec::new()),
+            }
+        };
+        for kv in self.data.scan_prefix(event_prefix(id)) {
+            let e: CaseEvent = decode(&kv.map_err(io)?.1)?;
+            by_seq.insert(e.seq, e);
+        }
+        for (seq, bytes) in pending {
+            by_seq.insert(seq, decode(&bytes)?);
+        }
+        let record = match record {
+            Some(r) => Some(r),
+            None => self
+                .data
+                .get(case_key(id))
+                .map_err(io)?
+                .map(|v| Arc::from(&v[..])),
+        };
+        if let Some(r) = record {
+            let e = record_event(&r)?;
+            by_seq.insert(e.seq, e);
+        }
+        Ok(by_seq.into_values().collect())
+    }
+
+    fn scan_cases(&self, f: &mut dyn FnMut(Case) -> bool) -> Result<(), StoreError> {
+        for kv in self.data.scan_prefix([CASE]) {
+            let (_, v) = kv.map_err(io)?;
+            if !f(record_case(&v)?) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn scan_case_json_range(
+        &self,
+        from: CaseId,
+        to: CaseId,
+        f: &mut dyn FnMut(&[u8]) -> bool,
+    ) -> Result<(), StoreError> {
+        for kv in self.data.range(&case_key(from)[..]..&case_key(to)[..]) {
+            let (_, v) = kv.map_err(io)?;
+            if !f(split_record(&v)?.0) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn scan_case_json(&self, f: &mut dyn FnMut(&[u8]) -> bool) -> Result<(), StoreError> {
+        for kv in self.data.scan_prefix([CASE]) {
+            let (_, v) = kv.map_err(io)?;
+            if !f(split_record(&v)?.0) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn scan_cases_from(
+        &self,
+        from: CaseId,
+        f: &mut dyn FnMut(Case) -> bool,
+    ) -> Result<(), StoreError> {
+        let end = [CASE + 1];
+        for kv in self.data.range(&case_key(from)[..]..&end[..]) {
+            let (_, v) = kv.map_err(io)?;
+            if !f(record_case(&v)?) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn feed(&self) -> &Feed {
+        &self.feed
+    }
+
+    fn put_policy(&self, hash: &str, record: &[u8]) -> Result<(), StoreError> {
+        self.policies.insert(hash.as_bytes(), record).map_err(io)?;
+        self.db.flush().map(|_| ()).map_err(io)
+    }
+
+    fn policies(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        self.policies
+            .iter()
+            .map(|kv| {
+                let (k, v) = kv.map_err(io)?;
+                Ok((String::from_utf8_lossy(&k).into_owned(), v.to_vec()))
+            })
+            .collect()
+    }
+
+    fn case_count(&self) -> u64 {
+        self.cases.load(Ordering::SeqCst)
+    }
+
+    fn timer_count(&self) -> u64 {
+        self.timers.load(Ordering::SeqCst)
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        self.submit(Op::Flush)?.wait().map(|_| ())
+    }
+
+    fn put_units(&self, units: &[Unit]) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for u in units {
+            batch.insert(u.id.as_bytes(), encode(u)?);
+        }
+        self.units.apply_batch(batch).map_err(io)?;
+        self.db.flush().map(|_| ()).map_err(io)
+    }
+
+    fn units(&self) -> Result<Vec<Unit>, StoreError> {
+        self.units
+            .iter()
+            .map(|kv| decode(&kv.map_err(io)?.1))
+            .collect()
+    }
+
+    fn put_people(&self, people: &[Person]) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for p in people {
+            batch.insert(p.id.as_bytes(), encode(p)?);
+        }
+        let mut cache = self
+            .people_cache
+            .lock()
+            .map_err(|_| internal("the people cache is poisoned"))?;
+        *cache = None;
+        self.people.apply_batch(batch).map_err(io)?;
+        self.db.flush().map(|_| ()).map_err(io)
+    }
+
+    fn people(&self) -> Result<Vec<Person>, StoreError> {
+        let mut cache = self
+            .people_cache
+            .lock()
+            .map_err(|_| internal("the people cache is poisoned"))?;
+        if let Some(all) = cache.as_ref() {
+            return Ok(all.as_ref().clone());
+        }
+        let all: Vec<Person> = self
+            .people
+            .iter()
+            .map(|kv| decode(&kv.map_err(io)?.1))
+            .collect::<Result<_, _>>()?;
+        *cache = Some(Arc::new(all.clone()));
+        Ok(all)
+    }
+
+    fn ledger_put(&self, pairs: Vec<(Vec<u8>, Vec<u8>)>) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for (k, v) in pairs {
+            batch.insert(k, v);
+        }
+        self.ledger.apply_batch(batch).map_err(io)?;
+        self.db.flush().map(|_| ()).map_err(io)
+    }
+
+    fn ledger_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.ledger.get(key).map_err(io)?.map(|v| v.to_vec()))
+    }
+
+    fn ledger_scan(
+        &self,
+        prefix: &[u8],
+        f: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StoreError> {
+        for kv in self.ledger.scan_prefix(prefix) {
+            let (k, v) = kv.map_err(io)?;
+            if !f(&k, &v) {
+                break;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,24 @@
+//! The storage layer's ports: what the services need from a backend, over
+//! the policy layer's domain types, with one [`StoreError`].
+//!
+//! - [`Store`]: cases with their event log, timers and idempotency keys
+//!   (written together, atomically), the timer queue in due order, the
+//!   change feed ([`Feed`]), policy versions, the organisation registry and
+//!   the ledgers.
+//! - [`MemStore`]: the in-memory backend (scenarios, replays, tests).
+//! - [`conformance`]: the suite every backend runs against itself.
+//!
+//! Backends live in their own crates (`wangge-store-sled`, …) and depend on
+//! this one; the services depend only on the ports.
+
+pub mod conformance;
+mod error;
+mod mem;
+mod ports;
+
+pub use error::{StoreError, StoreErrorKind};
+pub use mem::MemStore;
+pub use ports::{
+    decode, encode, timers_of, Created, Feed, FeedGap, IdemRecord, Outcome, Pending, Slot, Store,
+    Timer, FORMAT_VERSION,
+};

@@ -1,0 +1,277 @@
+//! An in-memory [`Store`]: no disk, no durability, no writer thread. For
+//! scenario runs and replays, where speed matters and nothing must outlive
+//! the process.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use wangge_policy::{Case, CaseEvent, CaseId, Change, Person, Timestamp, Unit};
+
+use crate::error::StoreError;
+use crate::ports::{timers_of, Created, Feed, IdemRecord, Outcome, Pending, Store, Timer};
+
+#[derive(Default)]
+struct Inner {
+    cases: BTreeMap<CaseId, Case>,
+    events: BTreeMap<(CaseId, u64), CaseEvent>,
+    timers: BTreeMap<(Timestamp, CaseId, u32), Timer>,
+    idem: HashMap<String, IdemRecord>,
+    units: BTreeMap<String, Unit>,
+    people: BTreeMap<String, Person>,
+    policies: BTreeMap<String, Vec<u8>>,
+    ledger: BTreeMap<Vec<u8>, Vec<u8>>,
+}
+
+/// The in-memory store.
+pub struct MemStore {
+    inner: Mutex<Inner>,
+    next_id: AtomicU64,
+    feed: Feed,
+    /// Keep every event (a full store) or none (a lean store for replays:
+    /// cases, timers and idempotency keys only).
+    keep_events: bool,
+}
+
+impl Default for MemStore {
+    fn default() -> Self {
+        MemStore {
+            inner: Mutex::default(),
+            next_id: AtomicU64::new(1),
+            feed: Feed::new(1, 65_536),
+            keep_events: true,
+        }
+    }
+}
+
+fn poisoned() -> StoreError {
+    StoreError::internal("the in-memory store is poisoned")
+}
+
+impl MemStore {
+    pub fn new() -> MemStore {
+        MemStore::default()
+    }
+
+    /// A store that keeps no event log and publishes no change feed: what a
+    /// replay needs (each case's current state), in a fraction of the memory.
+    pub fn lean() -> MemStore {
+        MemStore {
+            keep_events: false,
+            feed: Feed::new(1, 0),
+            ..MemStore::default()
+        }
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, Inner>, StoreError> {
+        self.inner.lock().map_err(|_| poisoned())
+    }
+}
+
+/// Applies a change; returns its event when the store keeps events (for the feed).
+fn apply(
+    inner: &mut Inner,
+    before: Option<&Case>,
+    change: Change,
+    fired: Option<&Timer>,
+    keep_events: bool,
+) -> Option<CaseEvent> {
+    for t in before.map(timers_of).unwrap_or_default() {
+        inner.timers.remove(&(t.due, t.case_id, t.slot));
+    }
+    if let Some(t) = fired {
+        inner.timers.remove(&(t.due, t.case_id, t.slot));
+    }
+    for t in timers_of(&change.case) {
+        inner.timers.insert((t.due, t.case_id, t.slot), t);
+    }
+    inner.cases.insert(change.case.id, change.case);
+    if keep_events {
+        inner.events.insert(
+            (change.event.case_id, change.event.seq),
+            change.event.clone(),
+        );
+        Some(change.event)
+    } else {
+        None
+    }
+}
+
+impl Store for MemStore {
+    fn next_id(&self) -> Result<CaseId, StoreError> {
+        Ok(self.next_id.fetch_add(1, Ordering::SeqCst))
+    }
+
+    fn case(&self, id: CaseId) -> Result<Option<Case>, StoreError> {
+        Ok(self.lock()?.cases.get(&id).cloned())
+    }
+
+    fn create(&self, change: Change, idem: Option<IdemRecord>) -> Result<Pending, StoreError> {
+        let mut inner = self.lock()?;
+        if let Some(rec) = &idem {
+            if let Some(old) = inner.idem.get(&rec.key) {
+                return Ok(Pending::ready(Ok(Outcome::Created(Created::Existing {
+                    case_id: old.case_id,
+                    same_payload: old.hash == rec.hash,
+                }))));
+            }
+            inner.idem.insert(rec.key.clone(), rec.clone());
+        }
+        let event = apply(&mut inner, None, change, None, self.keep_events);
+        drop(inner);
+        if let Some(e) = event {
+            self.feed.publish(vec![Arc::new(e)]);
+        }
+        Ok(Pending::ready(Ok(Outcome::Created(Created::New))))
+    }
+
+    fn update(
+        &self,
+        before: &Case,
+        change: Change,
+        fired: Option<Timer>,
+    ) -> Result<Pending, StoreError> {
+        let mut inner = self.lock()?;
+        let event = apply(
+            &mut inner,
+            Some(before),
+            change,
+            fired.as_ref(),
+            self.keep_events,
+        );
+        drop(inner);
+        if let Some(e) = event {
+            self.feed.publish(vec![Arc::new(e)]);
+        }
+        Ok(Pending::ready(Ok(Outcome::Done)))
+    }
+
+    fn drop_timer(&self, t: Timer) -> Result<Pending, StoreError> {
+        self.lock()?.timers.remove(&(t.due, t.case_id, t.slot));
+        Ok(Pending::ready(Ok(Outcome::Done)))
+    }
+
+    fn due(&self, now: Timestamp, max: usize) -> Result<Vec<Timer>, StoreError> {
+        Ok(self
+            .lock()?
+            .timers
+            .range(..=(now, CaseId::MAX, u32::MAX))
+            .take(max)
+            .map(|(_, t)| t.clone())
+            .collect())
+    }
+
+    fn events(&self, id: CaseId) -> Result<Vec<CaseEvent>, StoreError> {
+        Ok(self
+            .lock()?
+            .events
+            .range((id, 0)..=(id, u64::MAX))
+            .map(|(_, e)| e.clone())
+            .collect())
+    }
+
+    fn scan_cases(&self, f: &mut dyn FnMut(Case) -> bool) -> Result<(), StoreError> {
+        self.scan_cases_from(0, f)
+    }
+
+    fn scan_cases_from(
+        &self,
+        from: CaseId,
+        f: &mut dyn FnMut(Case) -> bool,
+    ) -> Result<(), StoreError> {
+        let cases: Vec<Case> = self
+            .lock()?
+            .cases
+            .range(from..)
+            .map(|(_, c)| c.clone())
+            .collect();
+        for c in cases {
+            if !f(c) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn case_count(&self) -> u64 {
+        self.lock().map_or(0, |i| i.cases.len() as u64)
+    }
+
+    fn timer_count(&self) -> u64 {
+        self.lock().map_or(0, |i| i.timers.len() as u64)
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn feed(&self) -> &Feed {
+        &self.feed
+    }
+
+    fn put_policy(&self, hash: &str, record: &[u8]) -> Result<(), StoreError> {
+        self.lock()?
+            .policies
+            .insert(hash.to_string(), record.to_vec());
+        Ok(())
+    }
+
+    fn policies(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        Ok(self
+            .lock()?
+            .policies
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+
+    fn put_units(&self, units: &[Unit]) -> Result<(), StoreError> {
+        let mut inner = self.lock()?;
+        for u in units {
+            inner.units.insert(u.id.clone(), u.clone());
+        }
+        Ok(())
+    }
+
+    fn units(&self) -> Result<Vec<Unit>, StoreError> {
+        Ok(self.lock()?.units.values().cloned().collect())
+    }
+
+    fn put_people(&self, people: &[Person]) -> Result<(), StoreError> {
+        let mut inner = self.lock()?;
+        for p in people {
+            inner.people.insert(p.id.clone(), p.clone());
+        }
+        Ok(())
+    }
+
+    fn people(&self) -> Result<Vec<Person>, StoreError> {
+        Ok(self.lock()?.people.values().cloned().collect())
+    }
+
+    fn ledger_put(&self, pairs: Vec<(Vec<u8>, Vec<u8>)>) -> Result<(), StoreError> {
+        let mut inner = self.lock()?;
+        for (k, v) in pairs {
+            inner.ledger.insert(k, v);
+        }
+        Ok(())
+    }
+
+    fn ledger_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.lock()?.ledger.get(key).cloned())
+    }
+
+    fn ledger_scan(
+        &self,
+        prefix: &[u8],
+        f: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StoreError> {
+        let inner = self.lock()?;
+        for (k, v) in inner.ledger.range(prefix.to_vec()..) {
+            if !k.starts_with(prefix) || !f(k, v) {
+                break;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,370 @@
+//! The storage ports: what the services need from a backend, as traits
+//! over domain types, plus the small pieces every backend shares (the
+//! stored-value codec, timers derived from a case, the change feed, pending
+//! writes).
+//!
+//! Writes that belong together (a case, its event, its timers and its
+//! idempotency key) are one atomic write; a returned [`Pending`] resolves
+//! once that write is durable.
+
+use std::sync::{Arc, Condvar, Mutex};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use wangge_policy::{Case, CaseEvent, CaseId, Change, Deadline, Person, Timestamp, Unit};
+
+use crate::error::StoreError;
+
+/// Format version written in front of every stored value.
+pub const FORMAT_VERSION: u8 = 1;
+
+/// A pending timer: which deadline of which case comes due when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Timer {
+    pub due: Timestamp,
+    pub case_id: CaseId,
+    pub slot: u32,
+    pub deadline: Deadline,
+}
+
+/// The idempotency record of a report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdemRecord {
+    /// Workflow-scoped key.
+    pub key: String,
+    /// SHA-256 of the report payload, hex.
+    pub hash: String,
+    pub case_id: CaseId,
+}
+
+/// What a create did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Created {
+    New,
+    /// The idempotency key was already used, for this case.
+    Existing {
+        case_id: CaseId,
+        same_payload: bool,
+    },
+}
+
+/// A value as stored: the format-version byte, then its JSON.
+pub fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
+    let mut out = vec![FORMAT_VERSION];
+    serde_json::to_writer(&mut out, v)
+        .map_err(|e| StoreError::internal(format!("a record cannot be encoded: {e}")))?;
+    Ok(out)
+}
+
+/// A stored value back; a wrong version byte or bad JSON is corrupt data.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
+    match bytes.split_first() {
+        Some((&FORMAT_VERSION, rest)) => Ok(serde_json::from_slice(rest)?),
+        Some((v, _)) => Err(StoreError::corrupt(format!(
+            "a stored record has format version {v}; this build reads version {FORMAT_VERSION}"
+        ))),
+        None => Err(StoreError::corrupt("an empty stored record")),
+    }
+}
+
+/// The timers a case should have (none while paused).
+pub fn timers_of(case: &Case) -> Vec<Timer> {
+    if case.paused_at.is_some() {
+        return Vec::new();
+    }
+    case.deadlines
+        .iter()
+        .enumerate()
+        .map(|(i, d)| Timer {
+            due: d.due,
+            case_id: case.id,
+            slot: u32::try_from(i).unwrap_or(u32::MAX),
+            deadline: d.clone(),
+        })
+        .collect()
+}
+
+/// Durable case events in commit order, numbered by a global sequence that
+/// survives restarts. The most recent events are kept in memory so watchers
+/// can resume from a sequence number; older ones are in each case's log.
+pub struct Feed {
+    state: Mutex<FeedState>,
+    cv: Condvar,
+    capacity: usize,
+}
+
+struct FeedState {
+    next: u64,
+    ring: std::collections::VecDeque<(u64, Arc<CaseEvent>)>,
+}
+
+/// A resume point older than the events kept in memory.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, miette::Diagnostic)]
+#[error("sequence {requested} is no longer available; the earliest is {earliest}")]
+#[diagnostic(
+    code(wangge::feed::gap),
+    help("list the cases again, then watch from the earliest sequence")
+)]
+pub struct FeedGap {
+    pub requested: u64,
+    pub earliest: u64,
+}
+
+impl Feed {
+    pub fn new(next: u64, capacity: usize) -> Feed {
+        Feed {
+            state: Mutex::new(FeedState {
+                next,
+                ring: std::collections::VecDeque::with_capacity(capacity.min(1 << 16)),
+            }),
+            cv: Condvar::new(),
+            capacity,
+        }
+    }
+
+    /// The sequence the next event will get.
+    pub fn next_sequence(&self) -> u64 {
+        self.state.lock().map(|s| s.next).unwrap_or(0)
+    }
+
+    pub fn publish(&self, events: Vec<Arc<CaseEvent>>) {
+        if events.is_empty() {
+            return;
+        }
+        if let Ok(mut s) = self.state.lock() {
+            for e in events {
+                let seq = s.next;
+                s.next += 1;
+                s.ring.push_back((seq, e));
+                if s.ring.len() > self.capacity {
+                    s.ring.pop_front();
+                }
+            }
+        }
+        self.cv.notify_all();
+    }
+
+    /// Events with sequence ≥ `from`, at most `max`; waits up to `timeout`
+    /// for the first one.
+    pub fn read(
+        &self,
+        from: u64,
+        max: usize,
+        timeout: std::time::Duration,
+    ) -> Result<Vec<(u64, Arc<CaseEvent>)>, FeedGap> {
+        let mut s = match self.state.lock() {
+            Ok(s) => s,
+            Err(_) => return Ok(Vec::new()),
+        };
+        let earliest = s.ring.front().map_or(s.next, |(q, _)| *q);
+        if from < earliest {
+            return Err(FeedGap {
+                requested: from,
+                earliest,
+            });
+        }
+        if s.next <= from {
+            s = match self.cv.wait_timeout_while(s, timeout, |st| st.next <= from) {
+                Ok((g, _)) => g,
+                Err(_) => return Ok(Vec::new()),
+            };
+        }
+        let earliest = s.ring.front().map_or(s.next, |(q, _)| *q);
+        let skip = usize::try_from(from.saturating_sub(earliest)).unwrap_or(usize::MAX);
+        Ok(s.ring.iter().skip(skip).take(max).cloned().collect())
+    }
+}
+
+/// What a write did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Done,
+    Created(Created),
+}
+
+/// A submitted write. `wait` (or `.await`) returns once it is applied and
+/// durable.
+pub struct Pending {
+    slot: Arc<Slot>,
+}
+
+/// Where a backend answers a submitted write: [`Slot::set`] wakes whoever
+/// waits on the [`Pending`] made by [`Pending::on`].
+#[derive(Default)]
+pub struct Slot {
+    result: Mutex<SlotState>,
+    cv: Condvar,
+}
+
+#[derive(Default)]
+struct SlotState {
+    result: Option<Result<Outcome, StoreError>>,
+    /// An async waiter to wake.
+    waker: Option<std::task::Waker>,
+}
+
+impl Slot {
+    /// Answers the write (once).
+    pub fn set(&self, r: Result<Outcome, StoreError>) {
+        let waker = match self.result.lock() {
+            Ok(mut g) => {
+                g.result = Some(r);
+                g.waker.take()
+            }
+            Err(_) => None,
+        };
+        self.cv.notify_all();
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+}
+
+/// Awaiting a [`Pending`] from async code, without blocking a thread.
+impl std::future::Future for Pending {
+    type Output = Result<Outcome, StoreError>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let mut g = match self.slot.result.lock() {
+            Ok(g) => g,
+            Err(_) => {
+                return std::task::Poll::Ready(Err(StoreError::internal("write slot poisoned")))
+            }
+        };
+        match g.result.take() {
+            Some(r) => std::task::Poll::Ready(r),
+            None => {
+                g.waker = Some(cx.waker().clone());
+                std::task::Poll::Pending
+            }
+        }
+    }
+}
+
+impl Pending {
+    /// The pending side of `slot`, for backends with a writer thread.
+    pub fn on(slot: Arc<Slot>) -> Pending {
+        Pending { slot }
+    }
+
+    /// A write that is already done (stores without a writer thread).
+    pub fn ready(result: Result<Outcome, StoreError>) -> Pending {
+        let slot = Arc::new(Slot::default());
+        slot.set(result);
+        Pending { slot }
+    }
+
+    pub fn wait(self) -> Result<Outcome, StoreError> {
+        let mut g = self
+            .slot
+            .result
+            .lock()
+            .map_err(|_| StoreError::internal("write slot poisoned"))?;
+        loop {
+            if let Some(r) = g.result.take() {
+                return r;
+            }
+            g = self
+                .slot
+                .cv
+                .wait(g)
+                .map_err(|_| StoreError::internal("write slot poisoned"))?;
+        }
+    }
+}
+
+/// Case storage.
+pub trait Store: Send + Sync {
+    /// A fresh, never reused case id.
+    fn next_id(&self) -> Result<CaseId, StoreError>;
+    /// The case, including updates submitted but not yet applied.
+    fn case(&self, id: CaseId) -> Result<Option<Case>, StoreError>;
+    /// Submits a new case with its first event and timers; if `idem`'s key
+    /// is already taken, nothing is written and the outcome says so.
+    fn create(&self, change: Change, idem: Option<IdemRecord>) -> Result<Pending, StoreError>;
+    /// Submits `change`, replacing `before`: the case, its event, its timers
+    /// moved, and `fired` (the timer that caused it) removed, all at once.
+    fn update(
+        &self,
+        before: &Case,
+        change: Change,
+        fired: Option<Timer>,
+    ) -> Result<Pending, StoreError>;
+    /// Submits the removal of a stale timer.
+    fn drop_timer(&self, timer: Timer) -> Result<Pending, StoreError>;
+    /// Applied timers due at or before `now`, in due order, at most `max`.
+    fn due(&self, now: Timestamp, max: usize) -> Result<Vec<Timer>, StoreError>;
+    fn events(&self, id: CaseId) -> Result<Vec<CaseEvent>, StoreError>;
+    /// Every applied case, in id order, until `f` returns false.
+    fn scan_cases(&self, f: &mut dyn FnMut(Case) -> bool) -> Result<(), StoreError>;
+    fn case_count(&self) -> u64;
+    fn timer_count(&self) -> u64;
+    /// Waits until every write submitted so far is durable.
+    fn flush(&self) -> Result<(), StoreError>;
+    /// Applied cases with id ≥ `from`, in id order, until `f` returns false.
+    fn scan_cases_from(
+        &self,
+        from: CaseId,
+        f: &mut dyn FnMut(Case) -> bool,
+    ) -> Result<(), StoreError>;
+    /// The change feed of durable events.
+    fn feed(&self) -> &Feed;
+    /// Stores a policy bundle (by hash) with its metadata.
+    fn put_policy(&self, hash: &str, record: &[u8]) -> Result<(), StoreError>;
+    /// Every stored policy bundle, by hash.
+    fn policies(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+    fn put_units(&self, units: &[Unit]) -> Result<(), StoreError>;
+    fn units(&self) -> Result<Vec<Unit>, StoreError>;
+    fn put_people(&self, people: &[Person]) -> Result<(), StoreError>;
+    fn people(&self) -> Result<Vec<Person>, StoreError>;
+    /// Every applied case as its stored JSON, in id order, until `f` returns
+    /// false: for readers that need a few fields of every case.
+    fn scan_case_json(&self, f: &mut dyn FnMut(&[u8]) -> bool) -> Result<(), StoreError> {
+        let mut failed = None;
+        self.scan_cases(&mut |c| match serde_json::to_vec(&c) {
+            Ok(b) => f(&b),
+            Err(e) => {
+                failed = Some(StoreError::internal(e.to_string()));
+                false
+            }
+        })?;
+        failed.map_or(Ok(()), Err)
+    }
+    /// [`Self::scan_case_json`] for ids in `from..to`.
+    fn scan_case_json_range(
+        &self,
+        from: CaseId,
+        to: CaseId,
+        f: &mut dyn FnMut(&[u8]) -> bool,
+    ) -> Result<(), StoreError> {
+        let mut failed = None;
+        self.scan_cases_from(from, &mut |c| {
+            if c.id >= to {
+                return false;
+            }
+            match serde_json::to_vec(&c) {
+                Ok(b) => f(&b),
+                Err(e) => {
+                    failed = Some(StoreError::internal(e.to_string()));
+                    false
+                }
+            }
+        })?;
+        failed.map_or(Ok(()), Err)
+    }
+    /// Incentive ledgers (activities, settlements, points): writes every
+    /// pair at once, durably.
+    fn ledger_put(&self, pairs: Vec<(Vec<u8>, Vec<u8>)>) -> Result<(), StoreError>;
+    fn ledger_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Ledger pairs whose key starts with `prefix`, in key order, until `f`
+    /// returns false.
+    fn ledger_scan(
+        &self,
+        prefix: &[u8],
+        f: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StoreError>;
+}

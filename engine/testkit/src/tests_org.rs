@@ -1,0 +1,149 @@
+//! Organisation registry: imports with line-numbered validation, and the
+//! organisation policies run over the registry.
+
+use serde_json::json;
+
+use wangge_app::org::{read_rows, report, validate_people, validate_units, Unit};
+use wangge_store::Store;
+use wangge_store_sled::SledStore;
+
+fn ladder() -> Vec<String> {
+    ["微网格", "一般网格", "社区", "街道", "职能部门"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+
+const GOOD: &str = "\
+编号,名称,层级,上级,户数,农村,专属类型,党员数,现有组织数
+S1,锦江街道,街道,,,,,,
+C1,和平社区,社区,S1,,,,,
+G1,和平一网格,一般网格,C1,420,否,,4,0
+G2,和平二网格,一般网格,C1,520,否,,1,2
+M1,和平一网格1号微网格,微网格,G1,60,否,,0,1
+M2,河湾微网格,微网格,G1,12,是,,,
+X1,和平小学,一般网格,C1,0,否,学校,2,1
+";
+
+fn import(text: &str) -> Result<Vec<Unit>, wangge_app::org::ImportError> {
+    let rows = read_rows(text, "units.csv")?;
+    validate_units(&rows, &ladder(), &[], "units.csv")
+}
+
+#[test]
+fn csv_import_accepts_a_consistent_registry() {
+    let units = import(GOOD).unwrap();
+    assert_eq!(units.len(), 7);
+    assert_eq!(units[2].households, 420);
+    assert!(units[5].rural);
+    assert_eq!(units[6].kind.as_deref(), Some("学校"));
+    let store = SledStore::temporary().unwrap();
+    store.put_units(&units).unwrap();
+    assert_eq!(store.units().unwrap().len(), 7);
+}
+
+#[test]
+fn csv_errors_name_every_bad_line() {
+    let bad = "\
+编号,名称,层级,上级,户数
+S1,锦江街道,街道,,
+C1,和平社区,社区,S9,
+G1,一网格,一般网络,C1,400
+M1,微网格甲,微网格,M1,50
+G2,二网格,一般网格,C1,很多
+S1,重复,街道,,
+";
+    let err = import(bad).unwrap_err();
+    let lines: Vec<(usize, &str)> = err
+        .errors
+        .iter()
+        .map(|e| (e.line, e.message.as_str()))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            (3, "unknown parent `S9`; did you mean `S1`?"),
+            (
+                4,
+                "level `一般网络` is not on the ladder; did you mean `一般网格`?"
+            ),
+            (
+                5,
+                "parent `M1` is at `微网格`, which is not above `微网格` on the ladder"
+            ),
+            (5, "unit `M1` is its own ancestor"),
+            (6, "`households` must be a whole number ≥ 0, not `很多`"),
+            (7, "unit `S1` appears twice (first on line 2)"),
+        ]
+    );
+    assert!(err.to_string().contains("units.csv:3: unknown parent `S9`"));
+}
+
+#[test]
+fn json_arrays_and_lines_carry_line_numbers() {
+    let text = "[\n  {\"id\": \"S1\", \"name\": \"街道\", \"level\": \"街道\"},\n  {\"id\": \"C1\", \"name\": \"社区\", \"level\": \"社区\", \"parent\": \"S0\"}\n]";
+    let rows = read_rows(text, "u.json").unwrap();
+    let err = validate_units(&rows, &ladder(), &[], "u.json").unwrap_err();
+    assert_eq!(err.errors[0].line, 3);
+    let lines = "{\"编号\": \"S1\", \"名称\": \"街道\", \"层级\": \"街道\"}\n{\"编号\": \"C1\", \"名称\": \"社区\", \"层级\": \"社区\", \"上级\": \"S1\"}\n";
+    let units = validate_units(
+        &read_rows(lines, "u.jsonl").unwrap(),
+        &ladder(),
+        &[],
+        "u.jsonl",
+    )
+    .unwrap();
+    assert_eq!(units[1].parent.as_deref(), Some("S1"));
+    // Units already registered count as parents.
+    let more = "{\"编号\": \"G1\", \"名称\": \"网格\", \"层级\": \"一般网格\", \"上级\": \"C1\"}\n";
+    assert!(validate_units(
+        &read_rows(more, "m.jsonl").unwrap(),
+        &ladder(),
+        &units,
+        "m.jsonl"
+    )
+    .is_ok());
+}
+
+#[test]
+fn people_are_validated_against_units() {
+    let units = import(GOOD).unwrap();
+    let text = "编号,姓名,角色,所属网格,党员\nP1,王芳,专职网格员,G1,是\nP2,李强,网格长,G1,否\nP3,赵敏,微网格员,G9,否\n";
+    let err = validate_people(&read_rows(text, "p.csv").unwrap(), &units, "p.csv").unwrap_err();
+    let lines: Vec<usize> = err.errors.iter().map(|e| e.line).collect();
+    assert_eq!(lines, [3, 4]);
+    assert!(err.errors[0].message.starts_with("unknown role `网格长`"));
+    assert!(err.errors[1].message.starts_with("unknown unit `G9`"));
+}
+
+#[test]
+fn organisation_policies_run_over_the_registry() {
+    let set = crate::fixtures::shipped().unwrap();
+    let units = import(GOOD).unwrap();
+    let rows = report(&set, &units, &["网格规模核查".into(), "三建一管".into()]).unwrap();
+    let get = |unit: &str, item: &str| {
+        rows.iter()
+            .find(|r| r.unit == unit && r.item == item)
+            .unwrap()
+            .result
+            .clone()
+    };
+    assert_eq!(get("G1", "网格规模核查")["结论"], json!("合格"));
+    assert_eq!(get("G2", "网格规模核查")["结论"], json!("过大"));
+    assert_eq!(get("M1", "网格规模核查")["结论"], json!("合格"));
+    assert_eq!(
+        get("M2", "网格规模核查")["结论"],
+        json!("合格"),
+        "rural micro grid ≥ 10"
+    );
+    assert_eq!(get("C1", "网格规模核查")["结论"], json!("不适用"));
+    assert_eq!(
+        get("X1", "网格规模核查")["结论"],
+        json!("不适用"),
+        "专属网格 are not sized by households"
+    );
+    assert_eq!(get("G1", "三建一管")["方式"], json!("单独建"));
+    assert_eq!(get("G2", "三建一管")["方式"], json!("联合组建"));
+    assert_eq!(get("M1", "三建一管")["方式"], json!("转化建"));
+    assert_eq!(get("C1", "三建一管")["方式"], json!("选派党员管理"));
+}
