@@ -5,6 +5,7 @@
 mod cli;
 mod docs;
 mod grpc;
+mod layers;
 mod org;
 mod regression;
 mod server;

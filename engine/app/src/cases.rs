@@ -283,7 +283,7 @@ impl CaseService {
             note: None,
         };
         let change = wf.open(
-            &policy,
+            policy.as_ref(),
             id,
             self.clock.now(),
             r.unit,

@@ -11,43 +11,18 @@ use wangge_dsl::ast::Item;
 use wangge_dsl::suggest::help_for;
 use wangge_dsl::{parse_set, Diagnostic, ParsedSet, SourceSet};
 
-use crate::calc::{self, CompiledCalc};
+use crate::calc;
 use crate::calendar::CompiledCalendar;
 use crate::case_error::CaseError;
 use crate::error::EvalError;
 use crate::explain::Decision;
 use crate::host::RhaiHost;
-use crate::rules::{self, CompiledRules};
+pub use crate::items::Evaluable;
+use crate::rules;
 use crate::script::ScriptEnv;
-use crate::table::{CompiledTable, TableCompiler};
+use crate::table::TableCompiler;
 use crate::value::const_to_dynamic;
 use crate::workflow::CompiledWorkflow;
-
-/// An item that can be evaluated.
-#[derive(Debug, Clone)]
-pub enum Evaluable {
-    Table(Arc<CompiledTable>),
-    Rules(Arc<CompiledRules>),
-    Calc(Arc<CompiledCalc>),
-}
-
-impl Evaluable {
-    pub fn params(&self) -> &[String] {
-        match self {
-            Evaluable::Table(t) => &t.params,
-            Evaluable::Rules(r) => &r.params,
-            Evaluable::Calc(c) => &c.params,
-        }
-    }
-
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Evaluable::Table(_) => "table",
-            Evaluable::Rules(_) => "rules",
-            Evaluable::Calc(_) => "calc",
-        }
-    }
-}
 
 /// A compiled policy set. Immutable; share it behind an `Arc`.
 #[derive(Debug, Clone)]
@@ -343,5 +318,35 @@ impl PolicySet {
             Evaluable::Rules(r) => r.evaluate(&self.host, args, &self.hash),
             Evaluable::Calc(c) => c.evaluate(&self.host, args, &self.hash),
         }
+    }
+}
+
+impl crate::items::Items for PolicySet {
+    fn evaluate_args(&self, item: &str, args: &[&Value]) -> Result<Decision, EvalError> {
+        PolicySet::evaluate_args(self, item, args)
+    }
+
+    fn calc_params(&self, calc: &str) -> Result<&[String], EvalError> {
+        match self.get(calc)? {
+            Evaluable::Calc(c) => Ok(&c.params),
+            _ => Err(EvalError::UnknownItem {
+                name: calc.to_string(),
+                help: None,
+            }),
+        }
+    }
+
+    fn run_calc(&self, calc: &str, args: Vec<Dynamic>) -> Result<Value, EvalError> {
+        match self.get(calc)? {
+            Evaluable::Calc(c) => c.run_dynamic(self.host(), args),
+            _ => Err(EvalError::UnknownItem {
+                name: calc.to_string(),
+                help: None,
+            }),
+        }
+    }
+
+    fn version(&self) -> &str {
+        &self.hash
     }
 }

@@ -16,7 +16,7 @@ use wangge_dsl::suggest::help_for;
 use wangge_dsl::Diagnostic;
 
 use crate::error::EvalError;
-use crate::policy::{Evaluable, PolicySet};
+use crate::items::{Evaluable, Items};
 
 /// Parameter values a calc used, shared by every line item that shows them.
 pub type Params = Arc<BTreeMap<String, Value>>;
@@ -314,18 +314,12 @@ impl CompiledSubsidy {
     /// values; `统计` carries exact decimals).
     pub fn compute(
         &self,
-        set: &PolicySet,
+        set: &impl Items,
         context: &[(&str, Dynamic)],
     ) -> Result<Breakdown, EvalError> {
         let run = |calc: &str| -> Result<(Value, LineItem), EvalError> {
-            let Evaluable::Calc(c) = set.get(calc)? else {
-                return Err(EvalError::UnknownItem {
-                    name: calc.to_string(),
-                    help: None,
-                });
-            };
-            let args: Vec<Dynamic> = c
-                .params
+            let args: Vec<Dynamic> = set
+                .calc_params(calc)?
                 .iter()
                 .map(|p| {
                     context
@@ -335,7 +329,7 @@ impl CompiledSubsidy {
                         .unwrap_or(Dynamic::UNIT)
                 })
                 .collect();
-            let result = c.run_dynamic(set.host(), args)?;
+            let result = set.run_calc(calc, args)?;
             Ok((
                 result,
                 LineItem {
@@ -407,7 +401,7 @@ impl CompiledSubsidy {
         Ok(Breakdown {
             scheme: self.name.clone(),
             role: self.role.clone(),
-            policy_version: set.hash.to_string(),
+            policy_version: set.version().to_string(),
             components,
             factors,
             subtotal: fen(subtotal),

@@ -32,7 +32,7 @@ use crate::calendar::{format_ts, CompiledCalendar};
 use crate::case::{Breach, Case, CaseEvent, CaseId, Deadline, DeadlineKind, Summon, Why};
 use crate::case_error::CaseError;
 use crate::clock::Timestamp;
-use crate::policy::PolicySet;
+use crate::items::Items;
 
 /// A time limit: an amount of a clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -414,7 +414,7 @@ impl CompiledWorkflow {
     #[allow(clippy::too_many_arguments)]
     pub fn open(
         &self,
-        set: &PolicySet,
+        set: &impl Items,
         id: CaseId,
         now: Timestamp,
         unit: Option<String>,
@@ -429,7 +429,7 @@ impl CompiledWorkflow {
     #[allow(clippy::too_many_arguments)]
     pub fn open_with(
         &self,
-        set: &PolicySet,
+        set: &impl Items,
         id: CaseId,
         now: Timestamp,
         unit: Option<String>,
@@ -484,7 +484,7 @@ impl CompiledWorkflow {
             id,
             workflow: self.name.clone(),
             version: 0,
-            policy_version: set.hash.to_string(),
+            policy_version: set.version().to_string(),
             state: self.initial.clone(),
             level,
             class,

@@ -140,7 +140,15 @@ fn main() {
         for i in 0..n {
             let r = report(i);
             let change = wf
-                .open(&policy, i + 1, t0, r.unit, r.data, &who, r.idempotency_key)
+                .open(
+                    policy.as_ref(),
+                    i + 1,
+                    t0,
+                    r.unit,
+                    r.data,
+                    &who,
+                    r.idempotency_key,
+                )
                 .unwrap();
             bytes += wangge_store::encode(&change.case).unwrap().len()
                 + wangge_store::encode(&change.event).unwrap().len();
