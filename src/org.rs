@@ -9,7 +9,7 @@ use clap::Subcommand;
 use wangge_app::org::{self, read_rows, rows_are_people, validate_people, validate_units};
 use wangge_dsl::render;
 use wangge_policy::{compile, PolicySet, RhaiHost};
-use wangge_store::Store;
+use wangge_store::prelude::*;
 use wangge_store_sled::SledStore;
 
 use crate::Format;

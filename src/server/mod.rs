@@ -12,7 +12,7 @@ use wangge_app::{read_dir, PolicyRegistry};
 use wangge_policy::RhaiHost;
 use wangge_policy::{Clock, ManualClock, SystemClock};
 use wangge_proto::v1;
-use wangge_store::Store;
+use wangge_store::prelude::*;
 use wangge_store_sled::SledStore;
 use wangge_testkit::ScenarioRunner;
 

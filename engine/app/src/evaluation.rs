@@ -14,9 +14,10 @@ use serde::{Deserialize, Serialize};
 use wangge_dsl::ast::PeriodKind;
 use wangge_dsl::suggest::help_for;
 
+use crate::case_figures::{closed_within, last_feedback, on_time, BIG_CLASS};
 use crate::error::AppError;
 use crate::incentives::{Incentives, Period};
-use crate::ledger::{self, dec, enc, key, storage};
+use crate::ledger::{self, dec, enc, key};
 use crate::org::Unit;
 use wangge_policy::rhai_map;
 use wangge_policy::PolicySet;
@@ -177,28 +178,6 @@ impl Counts {
     }
 }
 
-#[derive(Deserialize)]
-struct Facts<'a> {
-    #[serde(borrow, default)]
-    unit: Option<std::borrow::Cow<'a, str>>,
-    #[serde(borrow, default)]
-    class: Option<std::borrow::Cow<'a, str>>,
-    #[serde(borrow)]
-    state: std::borrow::Cow<'a, str>,
-    created_at: Timestamp,
-    #[serde(default)]
-    closed_at: Option<Timestamp>,
-    escalations: u32,
-    overdue: u32,
-    reopened: u32,
-    #[serde(default)]
-    breaches: Vec<serde::de::IgnoredAny>,
-    #[serde(borrow, default)]
-    handlers: Vec<std::borrow::Cow<'a, str>>,
-    #[serde(borrow, default)]
-    outcomes: Vec<std::borrow::Cow<'a, str>>,
-}
-
 /// Own counts per unit for this period and the previous one, and whether
 /// the store has any case of the previous period.
 type BothPeriods = (HashMap<String, Counts>, HashMap<String, Counts>, bool);
@@ -210,20 +189,12 @@ fn own_counts(store: &dyn Store, this: &Span, prev: &Span) -> R<BothPeriods> {
         let mut a: HashMap<String, Counts> = HashMap::new();
         let mut b: HashMap<String, Counts> = HashMap::new();
         let mut any_prev = false;
-        let mut failed = None;
-        store.scan_case_json_range(from, to, &mut |bytes| {
-            let c: Facts = match serde_json::from_slice(bytes) {
-                Ok(c) => c,
-                Err(e) => {
-                    failed = Some(storage(format!("a stored case cannot be read: {e}")));
-                    return false;
-                }
-            };
+        store.scan_facts(from, to, &mut |c| {
             let Some(unit) = &c.unit else { return true };
             any_prev |= prev.contains(c.created_at);
             for (span, out) in [(this, &mut a), (prev, &mut b)] {
                 let created = span.contains(c.created_at);
-                let closed = c.closed_at.is_some_and(|t| span.contains(t)) && c.state != "作废";
+                let closed = closed_within(c, |t| span.contains(t));
                 if !created && !closed {
                     continue;
                 }
@@ -232,9 +203,9 @@ fn own_counts(store: &dyn Store, this: &Span, prev: &Span) -> R<BothPeriods> {
                 if created {
                     n.cases += 1;
                     *n.by_class.entry(class.to_string()).or_default() += 1;
-                    n.breaches += c.breaches.len() as i64;
-                    if class == "大事" {
-                        n.big_breaches += c.breaches.len() as i64;
+                    n.breaches += c.breaches as i64;
+                    if class == BIG_CLASS {
+                        n.big_breaches += c.breaches as i64;
                     }
                     if !c.handlers.is_empty() {
                         n.responded += 1;
@@ -243,21 +214,17 @@ fn own_counts(store: &dyn Store, this: &Span, prev: &Span) -> R<BothPeriods> {
                 if closed {
                     n.closed += 1;
                     *n.closed_by_class.entry(class.to_string()).or_default() += 1;
-                    if c.escalations == 0 && c.overdue == 0 {
+                    if on_time(c) {
                         n.on_time += 1;
                     }
                     if c.reopened > 0 {
                         n.reopened += 1;
                     }
-                    if c.breaches.is_empty() {
+                    if c.breaches == 0 {
                         n.within += 1;
                         *n.within_by_class.entry(class.to_string()).or_default() += 1;
                     }
-                    match c.outcomes.iter().rev().find_map(|o| match o.as_ref() {
-                        "满意" => Some(true),
-                        "不满意" => Some(false),
-                        _ => None,
-                    }) {
+                    match last_feedback(c) {
                         Some(true) => n.satisfied += 1,
                         Some(false) => n.unsatisfied += 1,
                         None => {}
@@ -266,10 +233,7 @@ fn own_counts(store: &dyn Store, this: &Span, prev: &Span) -> R<BothPeriods> {
             }
             true
         })?;
-        match failed {
-            Some(e) => Err(e.into()),
-            None => Ok((a, b, any_prev)),
-        }
+        Ok((a, b, any_prev))
     };
     let mid = store.case_count() / 2 + 1;
     let (x, y) = std::thread::scope(|s| {

@@ -13,6 +13,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use wangge_dsl::suggest::help_for;
 
+use crate::case_figures::{closed_within, last_feedback, on_time};
 use crate::error::{invalid, AppError, AppResult as R};
 use crate::ledger::{self, dec, enc, key, storage, ActivityTotals, Bucket, Place, TotalsBucket};
 use crate::org::Person;
@@ -239,32 +240,6 @@ pub fn gather(store: &dyn Store, period: &Period) -> R<HashMap<String, Figures>>
     Ok(out)
 }
 
-/// The fields of a stored case a settlement reads (borrowed from the
-/// stored JSON; the rest is skipped, not built).
-#[derive(Deserialize)]
-struct CaseFacts<'a> {
-    #[serde(borrow)]
-    workflow: std::borrow::Cow<'a, str>,
-    #[serde(borrow)]
-    state: std::borrow::Cow<'a, str>,
-    #[serde(borrow, default)]
-    class: Option<std::borrow::Cow<'a, str>>,
-    #[serde(borrow, default)]
-    unit: Option<std::borrow::Cow<'a, str>>,
-    created_at: Timestamp,
-    #[serde(default)]
-    closed_at: Option<Timestamp>,
-    escalations: u32,
-    overdue: u32,
-    reopened: u32,
-    #[serde(borrow, default)]
-    reported_by: Option<std::borrow::Cow<'a, str>>,
-    #[serde(borrow, default)]
-    handlers: Vec<std::borrow::Cow<'a, str>>,
-    #[serde(borrow, default)]
-    outcomes: Vec<std::borrow::Cow<'a, str>>,
-}
-
 /// Case figures, the id range scanned in two halves side by side.
 fn case_figures(store: &dyn Store, period: &Period) -> R<HashMap<String, Figures>> {
     let last = store.case_count() + 1;
@@ -308,33 +283,20 @@ fn case_figures_range(
     to: u64,
 ) -> R<HashMap<String, Figures>> {
     let mut out: HashMap<String, Figures> = HashMap::new();
-    let mut failed = None;
-    store.scan_case_json_range(from, to, &mut |bytes| {
-        let c: CaseFacts = match serde_json::from_slice(bytes) {
-            Ok(c) => c,
-            Err(e) => {
-                failed = Some(storage(format!("a stored case cannot be read: {e}")));
-                return false;
-            }
-        };
+    store.scan_facts(from, to, &mut |c| {
         if period.contains(c.created_at) {
             if let Some(r) = &c.reported_by {
                 out.entry(r.to_string()).or_default().reported += 1;
             }
         }
-        let closed = c.closed_at.is_some_and(|t| period.contains(t)) && c.state != "作废";
-        if !closed {
+        if !closed_within(c, |t| period.contains(t)) {
             return true;
         }
-        let feedback = c.outcomes.iter().rev().find_map(|o| match o.as_ref() {
-            "满意" => Some(true),
-            "不满意" => Some(false),
-            _ => None,
-        });
+        let feedback = last_feedback(c);
         for a in &c.handlers {
             let f = out.entry(a.to_string()).or_default();
             f.closed += 1;
-            if c.escalations == 0 && c.overdue == 0 {
+            if on_time(c) {
                 f.on_time += 1;
             }
             match feedback {
@@ -355,10 +317,7 @@ fn case_figures_range(
         }
         true
     })?;
-    match failed {
-        Some(e) => Err(e.into()),
-        None => Ok(out),
-    }
+    Ok(out)
 }
 
 fn activity_totals(store: &dyn Store, period: &Period) -> R<Vec<(String, ActivityTotals)>> {

@@ -8,6 +8,7 @@
 //! backend, gRPC or the test kit (a deployment's scenarios run through the
 //! [`ScenarioGate`] interface).
 
+mod case_figures;
 mod cases;
 mod error;
 mod evaluation;

@@ -31,8 +31,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use wangge_policy::{Case, CaseEvent, CaseId, Change, Person, Timestamp, Unit};
+use wangge_store::prelude::*;
 use wangge_store::{
-    decode, encode, timers_of, Created, Feed, IdemRecord, Outcome, Pending, Slot, Store,
+    decode, encode, timers_of, CaseFact, Created, Feed, IdemRecord, Outcome, Pending, Slot,
     StoreError, Timer, FORMAT_VERSION,
 };
 
@@ -601,7 +602,7 @@ impl Writer {
     }
 }
 
-impl Store for SledStore {
+impl CaseStore for SledStore {
     fn next_id(&self) -> Result<CaseId, StoreError> {
         // sled ids start at 0; case ids start at 1.
         self.db.generate_id().map(|i| i + 1).map_err(io)
@@ -664,37 +665,6 @@ impl Store for SledStore {
         pending
     }
 
-    fn drop_timer(&self, timer: Timer) -> Result<Pending, StoreError> {
-        self.submit(Op::DropTimer(timer_key(
-            timer.due,
-            timer.case_id,
-            timer.slot,
-        )))
-    }
-
-    fn due(&self, now: Timestamp, max: usize) -> Result<Vec<Timer>, StoreError> {
-        let start = [TIMER];
-        let end = timer_key(now, u64::MAX, u32::MAX);
-        let mut out = Vec::new();
-        for kv in self.data.range(&start[..]..=&end[..]).take(max) {
-            let (k, v) = kv.map_err(io)?;
-            let bad = || corrupt("bad timer key");
-            let mut due = [0u8; 8];
-            let mut id = [0u8; 8];
-            let mut slot = [0u8; 4];
-            due.copy_from_slice(k.get(1..9).ok_or_else(bad)?);
-            id.copy_from_slice(k.get(9..17).ok_or_else(bad)?);
-            slot.copy_from_slice(k.get(17..21).ok_or_else(bad)?);
-            out.push(Timer {
-                due: (u64::from_be_bytes(due) ^ (1 << 63)) as i64,
-                case_id: u64::from_be_bytes(id),
-                slot: u32::from_be_bytes(slot),
-                deadline: decode(&v)?,
-            });
-        }
-        Ok(out)
-    }
-
     fn events(&self, id: CaseId) -> Result<Vec<CaseEvent>, StoreError> {
         let mut by_seq: std::collections::BTreeMap<u64, CaseEvent> =
             std::collections::BTreeMap::new();
@@ -740,31 +710,6 @@ impl Store for SledStore {
         Ok(())
     }
 
-    fn scan_case_json_range(
-        &self,
-        from: CaseId,
-        to: CaseId,
-        f: &mut dyn FnMut(&[u8]) -> bool,
-    ) -> Result<(), StoreError> {
-        for kv in self.data.range(&case_key(from)[..]..&case_key(to)[..]) {
-            let (_, v) = kv.map_err(io)?;
-            if !f(split_record(&v)?.0) {
-                break;
-            }
-        }
-        Ok(())
-    }
-
-    fn scan_case_json(&self, f: &mut dyn FnMut(&[u8]) -> bool) -> Result<(), StoreError> {
-        for kv in self.data.scan_prefix([CASE]) {
-            let (_, v) = kv.map_err(io)?;
-            if !f(split_record(&v)?.0) {
-                break;
-            }
-        }
-        Ok(())
-    }
-
     fn scan_cases_from(
         &self,
         from: CaseId,
@@ -780,10 +725,76 @@ impl Store for SledStore {
         Ok(())
     }
 
+    fn case_count(&self) -> u64 {
+        self.cases.load(Ordering::SeqCst)
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        self.submit(Op::Flush)?.wait().map(|_| ())
+    }
+}
+
+impl CaseFacts for SledStore {
+    fn scan_facts(
+        &self,
+        from: CaseId,
+        to: CaseId,
+        f: &mut dyn FnMut(&CaseFact<'_>) -> bool,
+    ) -> Result<(), StoreError> {
+        for kv in self.data.range(&case_key(from)[..]..&case_key(to)[..]) {
+            let (_, v) = kv.map_err(io)?;
+            if !f(&CaseFact::from_json(split_record(&v)?.0)?) {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl TimerQueue for SledStore {
+    fn drop_timer(&self, timer: Timer) -> Result<Pending, StoreError> {
+        self.submit(Op::DropTimer(timer_key(
+            timer.due,
+            timer.case_id,
+            timer.slot,
+        )))
+    }
+
+    fn due(&self, now: Timestamp, max: usize) -> Result<Vec<Timer>, StoreError> {
+        let start = [TIMER];
+        let end = timer_key(now, u64::MAX, u32::MAX);
+        let mut out = Vec::new();
+        for kv in self.data.range(&start[..]..=&end[..]).take(max) {
+            let (k, v) = kv.map_err(io)?;
+            let bad = || corrupt("bad timer key");
+            let mut due = [0u8; 8];
+            let mut id = [0u8; 8];
+            let mut slot = [0u8; 4];
+            due.copy_from_slice(k.get(1..9).ok_or_else(bad)?);
+            id.copy_from_slice(k.get(9..17).ok_or_else(bad)?);
+            slot.copy_from_slice(k.get(17..21).ok_or_else(bad)?);
+            out.push(Timer {
+                due: (u64::from_be_bytes(due) ^ (1 << 63)) as i64,
+                case_id: u64::from_be_bytes(id),
+                slot: u32::from_be_bytes(slot),
+                deadline: decode(&v)?,
+            });
+        }
+        Ok(out)
+    }
+
+    fn timer_count(&self) -> u64 {
+        self.timers.load(Ordering::SeqCst)
+    }
+}
+
+impl ChangeFeed for SledStore {
     fn feed(&self) -> &Feed {
         &self.feed
     }
+}
 
+impl PolicyVersions for SledStore {
     fn put_policy(&self, hash: &str, record: &[u8]) -> Result<(), StoreError> {
         self.policies.insert(hash.as_bytes(), record).map_err(io)?;
         self.db.flush().map(|_| ()).map_err(io)
@@ -798,19 +809,9 @@ impl Store for SledStore {
             })
             .collect()
     }
+}
 
-    fn case_count(&self) -> u64 {
-        self.cases.load(Ordering::SeqCst)
-    }
-
-    fn timer_count(&self) -> u64 {
-        self.timers.load(Ordering::SeqCst)
-    }
-
-    fn flush(&self) -> Result<(), StoreError> {
-        self.submit(Op::Flush)?.wait().map(|_| ())
-    }
-
+impl OrgRegistry for SledStore {
     fn put_units(&self, units: &[Unit]) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
         for u in units {
@@ -857,7 +858,9 @@ impl Store for SledStore {
         *cache = Some(Arc::new(all.clone()));
         Ok(all)
     }
+}
 
+impl LedgerSpace for SledStore {
     fn ledger_put(&self, pairs: Vec<(Vec<u8>, Vec<u8>)>) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
         for (k, v) in pairs {

@@ -13,12 +13,24 @@
 
 pub mod conformance;
 mod error;
+mod facts;
 mod mem;
 mod ports;
 
 pub use error::{StoreError, StoreErrorKind};
+pub use facts::{CaseFact, CaseFacts};
 pub use mem::MemStore;
 pub use ports::{
-    decode, encode, timers_of, Created, Feed, FeedGap, IdemRecord, Outcome, Pending, Slot, Store,
-    Timer, FORMAT_VERSION,
+    decode, encode, timers_of, CaseStore, ChangeFeed, Created, Feed, FeedGap, IdemRecord,
+    LedgerSpace, OrgRegistry, Outcome, Pending, PolicyVersions, Slot, Store, Timer, TimerQueue,
+    FORMAT_VERSION,
 };
+
+/// The ports, for `use wangge_store::prelude::*` where a service calls a
+/// backend through `dyn Store`.
+pub mod prelude {
+    pub use crate::facts::CaseFacts;
+    pub use crate::ports::{
+        CaseStore, ChangeFeed, LedgerSpace, OrgRegistry, PolicyVersions, Store, TimerQueue,
+    };
+}

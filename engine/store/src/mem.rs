@@ -9,7 +9,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use wangge_policy::{Case, CaseEvent, CaseId, Change, Person, Timestamp, Unit};
 
 use crate::error::StoreError;
-use crate::ports::{timers_of, Created, Feed, IdemRecord, Outcome, Pending, Store, Timer};
+use crate::facts::{CaseFact, CaseFacts};
+use crate::ports::{
+    timers_of, CaseStore, ChangeFeed, Created, Feed, IdemRecord, LedgerSpace, OrgRegistry, Outcome,
+    Pending, PolicyVersions, Timer, TimerQueue,
+};
 
 #[derive(Default)]
 struct Inner {
@@ -97,7 +101,7 @@ fn apply(
     }
 }
 
-impl Store for MemStore {
+impl CaseStore for MemStore {
     fn next_id(&self) -> Result<CaseId, StoreError> {
         Ok(self.next_id.fetch_add(1, Ordering::SeqCst))
     }
@@ -146,21 +150,6 @@ impl Store for MemStore {
         Ok(Pending::ready(Ok(Outcome::Done)))
     }
 
-    fn drop_timer(&self, t: Timer) -> Result<Pending, StoreError> {
-        self.lock()?.timers.remove(&(t.due, t.case_id, t.slot));
-        Ok(Pending::ready(Ok(Outcome::Done)))
-    }
-
-    fn due(&self, now: Timestamp, max: usize) -> Result<Vec<Timer>, StoreError> {
-        Ok(self
-            .lock()?
-            .timers
-            .range(..=(now, CaseId::MAX, u32::MAX))
-            .take(max)
-            .map(|(_, t)| t.clone())
-            .collect())
-    }
-
     fn events(&self, id: CaseId) -> Result<Vec<CaseEvent>, StoreError> {
         Ok(self
             .lock()?
@@ -197,18 +186,56 @@ impl Store for MemStore {
         self.lock().map_or(0, |i| i.cases.len() as u64)
     }
 
-    fn timer_count(&self) -> u64 {
-        self.lock().map_or(0, |i| i.timers.len() as u64)
-    }
-
     fn flush(&self) -> Result<(), StoreError> {
         Ok(())
     }
+}
 
+impl CaseFacts for MemStore {
+    fn scan_facts(
+        &self,
+        from: CaseId,
+        to: CaseId,
+        f: &mut dyn FnMut(&CaseFact<'_>) -> bool,
+    ) -> Result<(), StoreError> {
+        let inner = self.lock()?;
+        for c in inner.cases.range(from..to).map(|(_, c)| c) {
+            if !f(&CaseFact::of(c)) {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl TimerQueue for MemStore {
+    fn drop_timer(&self, t: Timer) -> Result<Pending, StoreError> {
+        self.lock()?.timers.remove(&(t.due, t.case_id, t.slot));
+        Ok(Pending::ready(Ok(Outcome::Done)))
+    }
+
+    fn due(&self, now: Timestamp, max: usize) -> Result<Vec<Timer>, StoreError> {
+        Ok(self
+            .lock()?
+            .timers
+            .range(..=(now, CaseId::MAX, u32::MAX))
+            .take(max)
+            .map(|(_, t)| t.clone())
+            .collect())
+    }
+
+    fn timer_count(&self) -> u64 {
+        self.lock().map_or(0, |i| i.timers.len() as u64)
+    }
+}
+
+impl ChangeFeed for MemStore {
     fn feed(&self) -> &Feed {
         &self.feed
     }
+}
 
+impl PolicyVersions for MemStore {
     fn put_policy(&self, hash: &str, record: &[u8]) -> Result<(), StoreError> {
         self.lock()?
             .policies
@@ -224,7 +251,9 @@ impl Store for MemStore {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect())
     }
+}
 
+impl OrgRegistry for MemStore {
     fn put_units(&self, units: &[Unit]) -> Result<(), StoreError> {
         let mut inner = self.lock()?;
         for u in units {
@@ -248,7 +277,9 @@ impl Store for MemStore {
     fn people(&self) -> Result<Vec<Person>, StoreError> {
         Ok(self.lock()?.people.values().cloned().collect())
     }
+}
 
+impl LedgerSpace for MemStore {
     fn ledger_put(&self, pairs: Vec<(Vec<u8>, Vec<u8>)>) -> Result<(), StoreError> {
         let mut inner = self.lock()?;
         for (k, v) in pairs {

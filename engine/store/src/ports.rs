@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use wangge_policy::{Case, CaseEvent, CaseId, Change, Deadline, Person, Timestamp, Unit};
 
 use crate::error::StoreError;
+use crate::facts::CaseFacts;
 
 /// Format version written in front of every stored value.
 pub const FORMAT_VERSION: u8 = 1;
@@ -277,8 +278,9 @@ impl Pending {
     }
 }
 
-/// Case storage.
-pub trait Store: Send + Sync {
+/// Cases with their event log: a case, its event, its timers and its
+/// idempotency key are written together, atomically.
+pub trait CaseStore: Send + Sync {
     /// A fresh, never reused case id.
     fn next_id(&self) -> Result<CaseId, StoreError>;
     /// The case, including updates submitted but not yet applied.
@@ -288,83 +290,83 @@ pub trait Store: Send + Sync {
     fn create(&self, change: Change, idem: Option<IdemRecord>) -> Result<Pending, StoreError>;
     /// Submits `change`, replacing `before`: the case, its event, its timers
     /// moved, and `fired` (the timer that caused it) removed, all at once.
+    /// A `before` that is not the stored version is a conflict and writes
+    /// nothing.
     fn update(
         &self,
         before: &Case,
         change: Change,
         fired: Option<Timer>,
     ) -> Result<Pending, StoreError>;
-    /// Submits the removal of a stale timer.
-    fn drop_timer(&self, timer: Timer) -> Result<Pending, StoreError>;
-    /// Applied timers due at or before `now`, in due order, at most `max`.
-    fn due(&self, now: Timestamp, max: usize) -> Result<Vec<Timer>, StoreError>;
+    /// The case's events, oldest first.
     fn events(&self, id: CaseId) -> Result<Vec<CaseEvent>, StoreError>;
     /// Every applied case, in id order, until `f` returns false.
     fn scan_cases(&self, f: &mut dyn FnMut(Case) -> bool) -> Result<(), StoreError>;
-    fn case_count(&self) -> u64;
-    fn timer_count(&self) -> u64;
-    /// Waits until every write submitted so far is durable.
-    fn flush(&self) -> Result<(), StoreError>;
     /// Applied cases with id ≥ `from`, in id order, until `f` returns false.
     fn scan_cases_from(
         &self,
         from: CaseId,
         f: &mut dyn FnMut(Case) -> bool,
     ) -> Result<(), StoreError>;
-    /// The change feed of durable events.
+    fn case_count(&self) -> u64;
+    /// Waits until every write submitted so far is durable.
+    fn flush(&self) -> Result<(), StoreError>;
+}
+
+/// The deadlines of open cases, in due order. Timers are written with
+/// their case ([`CaseStore`]); this port reads and drops them.
+pub trait TimerQueue: Send + Sync {
+    /// Applied timers due at or before `now`, in due order, at most `max`.
+    fn due(&self, now: Timestamp, max: usize) -> Result<Vec<Timer>, StoreError>;
+    /// Submits the removal of a stale timer.
+    fn drop_timer(&self, timer: Timer) -> Result<Pending, StoreError>;
+    fn timer_count(&self) -> u64;
+}
+
+/// The change feed of durable case events, in commit order.
+pub trait ChangeFeed: Send + Sync {
     fn feed(&self) -> &Feed;
-    /// Stores a policy bundle (by hash) with its metadata.
+}
+
+/// Compiled policy bundles, by content hash.
+pub trait PolicyVersions: Send + Sync {
+    /// Stores a policy bundle (by hash) with its metadata, durably.
     fn put_policy(&self, hash: &str, record: &[u8]) -> Result<(), StoreError>;
     /// Every stored policy bundle, by hash.
     fn policies(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+}
+
+/// The organisation registry: units and people, replaced by id.
+pub trait OrgRegistry: Send + Sync {
     fn put_units(&self, units: &[Unit]) -> Result<(), StoreError>;
     fn units(&self) -> Result<Vec<Unit>, StoreError>;
     fn put_people(&self, people: &[Person]) -> Result<(), StoreError>;
     fn people(&self) -> Result<Vec<Person>, StoreError>;
-    /// Every applied case as its stored JSON, in id order, until `f` returns
-    /// false: for readers that need a few fields of every case.
-    fn scan_case_json(&self, f: &mut dyn FnMut(&[u8]) -> bool) -> Result<(), StoreError> {
-        let mut failed = None;
-        self.scan_cases(&mut |c| match serde_json::to_vec(&c) {
-            Ok(b) => f(&b),
-            Err(e) => {
-                failed = Some(StoreError::internal(e.to_string()));
-                false
-            }
-        })?;
-        failed.map_or(Ok(()), Err)
-    }
-    /// [`Self::scan_case_json`] for ids in `from..to`.
-    fn scan_case_json_range(
-        &self,
-        from: CaseId,
-        to: CaseId,
-        f: &mut dyn FnMut(&[u8]) -> bool,
-    ) -> Result<(), StoreError> {
-        let mut failed = None;
-        self.scan_cases_from(from, &mut |c| {
-            if c.id >= to {
-                return false;
-            }
-            match serde_json::to_vec(&c) {
-                Ok(b) => f(&b),
-                Err(e) => {
-                    failed = Some(StoreError::internal(e.to_string()));
-                    false
-                }
-            }
-        })?;
-        failed.map_or(Ok(()), Err)
-    }
-    /// Incentive ledgers (activities, settlements, points): writes every
-    /// pair at once, durably.
+}
+
+/// The raw ledger keyspace under the typed ledgers (`crate::ledgers`):
+/// activity, settlements, points and scores. Callers outside this crate use
+/// the typed ledgers, never these keys.
+pub trait LedgerSpace: Send + Sync {
+    /// Writes every pair at once, durably.
     fn ledger_put(&self, pairs: Vec<(Vec<u8>, Vec<u8>)>) -> Result<(), StoreError>;
     fn ledger_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
-    /// Ledger pairs whose key starts with `prefix`, in key order, until `f`
+    /// Pairs whose key starts with `prefix`, in key order, until `f`
     /// returns false.
     fn ledger_scan(
         &self,
         prefix: &[u8],
         f: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<(), StoreError>;
+}
+
+/// Everything a server stores: every port, from one backend.
+pub trait Store:
+    CaseStore + CaseFacts + TimerQueue + ChangeFeed + PolicyVersions + OrgRegistry + LedgerSpace
+{
+}
+
+impl<T> Store for T where
+    T: CaseStore + CaseFacts + TimerQueue + ChangeFeed + PolicyVersions + OrgRegistry + LedgerSpace
+{
 }

@@ -16,7 +16,7 @@ use wangge_app::{CaseService, Report};
 use wangge_policy::parse_ts;
 use wangge_policy::ManualClock;
 use wangge_policy::PolicySet;
-use wangge_store::Store;
+use wangge_store::prelude::*;
 use wangge_store_sled::SledStore;
 
 #[global_allocator]

@@ -19,7 +19,7 @@ use wangge_app::Evaluation;
 use wangge_policy::parse_ts;
 use wangge_policy::ManualClock;
 use wangge_policy::PolicySet;
-use wangge_store::Store;
+use wangge_store::prelude::*;
 use wangge_store_sled::SledStore;
 use wangge_testkit::{generate, replay_through_service as replay, GenConfig};
 

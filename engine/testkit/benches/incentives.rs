@@ -22,7 +22,7 @@ use wangge_policy::parse_ts;
 use wangge_policy::ManualClock;
 use wangge_policy::PolicySet;
 use wangge_policy::{Action, Actor};
-use wangge_store::Store;
+use wangge_store::prelude::*;
 use wangge_store_sled::SledStore;
 
 #[global_allocator]

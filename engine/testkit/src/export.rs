@@ -12,7 +12,8 @@ use serde_json::Value;
 
 use wangge_policy::Timestamp;
 use wangge_policy::{Case, CaseEvent};
-use wangge_store::{Store, StoreError};
+use wangge_store::prelude::*;
+use wangge_store::StoreError;
 
 /// What the engine decided when a line was applied.
 #[derive(Debug, Serialize)]

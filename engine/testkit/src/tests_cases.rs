@@ -17,7 +17,7 @@ use wangge_policy::PolicySet;
 use wangge_policy::{format_ts, parse_ts};
 use wangge_policy::{Action, Actor};
 use wangge_policy::{ManualClock, Timestamp};
-use wangge_store::Store;
+use wangge_store::prelude::*;
 use wangge_store_sled::SledStore;
 
 const HOUR: i64 = 3600;

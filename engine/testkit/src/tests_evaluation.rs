@@ -13,8 +13,8 @@ use wangge_policy::parse_ts;
 use wangge_policy::ManualClock;
 use wangge_policy::PolicySet;
 use wangge_policy::{Action, Actor};
+use wangge_store::prelude::*;
 use wangge_store::MemStore;
-use wangge_store::Store;
 
 const CARD: &str = r#"
 scorecard 测评 for 微网格 quarterly {

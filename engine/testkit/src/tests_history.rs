@@ -8,7 +8,7 @@ use wangge_app::CaseService;
 use wangge_policy::parse_ts;
 use wangge_policy::ManualClock;
 use wangge_policy::RhaiHost;
-use wangge_store::Store;
+use wangge_store::prelude::*;
 use wangge_store_sled::SledStore;
 
 fn cfg(seed: u64) -> GenConfig {

@@ -15,8 +15,8 @@ use wangge_policy::parse_ts;
 use wangge_policy::{compile, PolicySet, RhaiHost};
 use wangge_policy::{Action, Actor};
 use wangge_policy::{ManualClock, Timestamp};
+use wangge_store::prelude::*;
 use wangge_store::MemStore;
-use wangge_store::Store;
 
 fn shipped() -> Arc<PolicySet> {
     crate::fixtures::shipped().unwrap()

@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use wangge_app::org::{read_rows, report, validate_people, validate_units, Unit};
-use wangge_store::Store;
+use wangge_store::prelude::*;
 use wangge_store_sled::SledStore;
 
 fn ladder() -> Vec<String> {
