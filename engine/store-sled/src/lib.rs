@@ -184,6 +184,16 @@ fn record_case(bytes: &[u8]) -> Result<Case, StoreError> {
     serde_json::from_slice(split_record(bytes)?.0).map_err(io)
 }
 
+/// The version of a stored case, without building the case.
+fn record_version(bytes: &[u8]) -> Result<u64, StoreError> {
+    #[derive(serde::Deserialize)]
+    struct Version {
+        version: u64,
+    }
+    let v: Version = serde_json::from_slice(split_record(bytes)?.0).map_err(corrupt)?;
+    Ok(v.version)
+}
+
 fn record_event(bytes: &[u8]) -> Result<CaseEvent, StoreError> {
     serde_json::from_slice(split_record(bytes)?.1).map_err(io)
 }
@@ -639,13 +649,19 @@ impl CaseStore for SledStore {
             .lock()
             .map_err(|_| internal("overlay poisoned"))?;
         // The record being replaced: pending in the overlay, or applied.
-        let old_record: Arc<[u8]> = match overlay.get(&before.id) {
-            Some(p) => p.record.clone(),
+        let (old_record, stored_version): (Arc<[u8]>, u64) = match overlay.get(&before.id) {
+            Some(p) => (p.record.clone(), p.case.version),
             None => match self.data.get(case_key(before.id)).map_err(io)? {
-                Some(v) => Arc::from(&v[..]),
+                Some(v) => (Arc::from(&v[..]), record_version(&v)?),
                 None => return Err(StoreError::not_found(format!("no case `{}`", before.id))),
             },
         };
+        if stored_version != before.version {
+            return Err(StoreError::conflict(format!(
+                "case `{}` is at version {stored_version}, not {}",
+                before.id, before.version
+            )));
+        }
         let enc = Encoded::new(Some((before, &old_record)), &change, fired.as_ref())?;
         let entry = overlay.entry(change.case.id).or_insert_with(|| Pending_ {
             case: change.case.clone(),
@@ -887,4 +903,35 @@ impl LedgerSpace for SledStore {
         }
         Ok(())
     }
+}
+
+#[cfg(test)]
+mod conformance_temporary {
+    wangge_store::conformance_suite!(Box::new(super::SledStore::temporary().unwrap()));
+}
+
+#[cfg(test)]
+mod conformance_on_disk {
+    /// A store in a fresh folder on disk (the folder lives as long as it).
+    struct OnDisk {
+        store: super::SledStore,
+        _dir: tempfile::TempDir,
+    }
+
+    impl std::ops::Deref for OnDisk {
+        type Target = super::SledStore;
+        fn deref(&self) -> &super::SledStore {
+            &self.store
+        }
+    }
+
+    fn on_disk() -> OnDisk {
+        let dir = tempfile::tempdir().unwrap();
+        OnDisk {
+            store: super::SledStore::open(dir.path(), 8 << 20).unwrap(),
+            _dir: dir,
+        }
+    }
+
+    wangge_store::conformance_suite!(on_disk());
 }

@@ -136,6 +136,16 @@ impl CaseStore for MemStore {
         fired: Option<Timer>,
     ) -> Result<Pending, StoreError> {
         let mut inner = self.lock()?;
+        match inner.cases.get(&before.id) {
+            None => return Err(StoreError::not_found(format!("no case `{}`", before.id))),
+            Some(c) if c.version != before.version => {
+                return Err(StoreError::conflict(format!(
+                    "case `{}` is at version {}, not {}",
+                    before.id, c.version, before.version
+                )))
+            }
+            Some(_) => {}
+        }
         let event = apply(
             &mut inner,
             Some(before),
@@ -305,4 +315,9 @@ impl LedgerSpace for MemStore {
         }
         Ok(())
     }
+}
+
+#[cfg(test)]
+mod conformance {
+    crate::conformance_suite!(Box::new(super::MemStore::new()));
 }

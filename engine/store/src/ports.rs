@@ -29,7 +29,9 @@ pub struct Timer {
     pub deadline: Deadline,
 }
 
-/// The idempotency record of a report.
+/// The idempotency record of a report. `key` is the workflow-scoped key
+/// (`workflow` NUL `key`, the key the case itself carries); `hash` is the
+/// SHA-256 of the payload in hex (backends may compare a prefix of it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdemRecord {
     /// Workflow-scoped key.
