@@ -32,10 +32,10 @@ pub fn score(s: &Score) -> v1::Score {
             .iter()
             .map(|i| v1::IndicatorScore {
                 name: i.name.clone(),
-                raw: i.raw.clone(),
-                normalised: i.normalised.clone(),
-                weight: i.weight.clone(),
-                contribution: i.contribution.clone(),
+                raw: i.raw.to_string(),
+                normalised: i.normalised.to_string(),
+                weight: i.weight.to_string(),
+                contribution: i.contribution.to_string(),
             })
             .collect(),
         penalties: s
@@ -43,8 +43,8 @@ pub fn score(s: &Score) -> v1::Score {
             .iter()
             .map(|p| v1::PenaltyScore {
                 name: p.name.clone(),
-                count: p.count.clone(),
-                points: p.points.clone(),
+                count: p.count.to_string(),
+                points: p.points.to_string(),
             })
             .collect(),
         total: s.total.to_string(),
@@ -60,7 +60,7 @@ fn ranked(r: &Ranked) -> v1::Ranked {
         name: r.name.clone(),
         group: r.group.clone(),
         rank: r.rank,
-        total: r.total.clone(),
+        total: r.total.to_string(),
         stars: u32::from(r.stars),
         eligible: r.eligible,
         awarded: r.awarded,

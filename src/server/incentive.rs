@@ -65,7 +65,7 @@ fn line(l: &wangge_policy::LineItem) -> v1::LineItem {
     v1::LineItem {
         name: l.name.clone(),
         calc: l.calc.clone(),
-        value: l.value.clone(),
+        value: l.value.to_string(),
         params_json: serde_json::to_string(&*l.params).unwrap_or_default(),
     }
 }
@@ -83,15 +83,15 @@ pub fn settlement(s: &Settlement) -> v1::Settlement {
         policy_version: b.policy_version.clone(),
         components: b.components.iter().map(line).collect(),
         factors: b.factors.iter().map(line).collect(),
-        subtotal: b.subtotal.clone(),
-        exact: b.exact.clone(),
-        rounded: b.rounded.clone(),
+        subtotal: b.subtotal.to_string(),
+        exact: b.exact.to_string(),
+        rounded: b.rounded.to_string(),
         rounding: serde_json::to_value(b.rounding)
             .ok()
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_default(),
         limited_by: b.limited_by.clone().unwrap_or_default(),
-        total: b.total.clone(),
+        total: b.total.to_string(),
         stats_json: s.stats.as_str().to_string(),
         settled_at: s.settled_at,
         corrects: s.corrects.clone().unwrap_or_default(),

@@ -11,14 +11,14 @@ use std::sync::Arc;
 use rhai::Dynamic;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use wangge_dsl::ast::PeriodKind;
 use wangge_dsl::suggest::help_for;
 
 use crate::case_figures::{closed_within, last_feedback, on_time, BIG_CLASS};
 use crate::error::AppError;
-use crate::incentives::{Incentives, Period};
+use crate::incentives::Incentives;
 use crate::ledger::{self, dec, enc, key};
 use crate::org::Unit;
+use crate::period::Period;
 use wangge_policy::rhai_map;
 use wangge_policy::PolicySet;
 use wangge_policy::Timestamp;
@@ -27,114 +27,6 @@ use wangge_policy::{CompiledScorecard, Ranked, Score};
 use wangge_store::{Store, StoreError};
 
 use crate::error::{invalid, AppResult as R};
-
-/// A period of a scorecard: `2026-09`, `2026-Q3` or `2026`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Span {
-    pub key: String,
-    pub start: Timestamp,
-    pub end: Timestamp,
-}
-
-fn month_start(year: i32, month: u32, offset: i64) -> Option<Timestamp> {
-    let (y, m) = (
-        year + (month as i32 - 1).div_euclid(12),
-        (month as i32 - 1).rem_euclid(12) + 1,
-    );
-    wangge_dsl::ast::Date::new(y, m as u8, 1).map(|d| d.to_days() * 86_400 - offset)
-}
-
-impl Span {
-    /// Parses a period of `kind`; the error names the expected form.
-    pub fn parse(text: &str, kind: PeriodKind, offset: i64) -> R<Span> {
-        let form = match kind {
-            PeriodKind::Monthly => "a month like `2026-09`",
-            PeriodKind::Quarterly => "a quarter like `2026-Q3`",
-            PeriodKind::Yearly => "a year like `2026`",
-        };
-        let bad = || invalid("period", format!("`{text}` is not {form}"));
-        let (year, first, months) = match kind {
-            PeriodKind::Monthly => {
-                let (y, m) = text.split_once('-').ok_or_else(bad)?;
-                let m: u32 = m.parse().map_err(|_| bad())?;
-                if !(1..=12).contains(&m) || m.to_string().len() > 2 {
-                    return Err(bad());
-                }
-                (y.parse::<i32>().map_err(|_| bad())?, m, 1)
-            }
-            PeriodKind::Quarterly => {
-                let (y, q) = text.split_once("-Q").ok_or_else(bad)?;
-                let q: u32 = q.parse().map_err(|_| bad())?;
-                if !(1..=4).contains(&q) {
-                    return Err(bad());
-                }
-                (y.parse::<i32>().map_err(|_| bad())?, (q - 1) * 3 + 1, 3)
-            }
-            PeriodKind::Yearly => (text.parse::<i32>().map_err(|_| bad())?, 1, 12),
-        };
-        if !(1970..=9999).contains(&year) {
-            return Err(bad());
-        }
-        let start = month_start(year, first, offset).ok_or_else(bad)?;
-        let end = month_start(year, first + months, offset).ok_or_else(bad)?;
-        Ok(Span {
-            key: text.to_string(),
-            start,
-            end,
-        })
-    }
-
-    /// The period before this one, of the same kind.
-    pub fn previous(&self, kind: PeriodKind, offset: i64) -> R<Span> {
-        let key = match kind {
-            PeriodKind::Monthly => {
-                let (y, m) = self.key.split_once('-').unwrap_or(("", ""));
-                let (y, m): (i32, u32) = (y.parse().unwrap_or(0), m.parse().unwrap_or(1));
-                if m == 1 {
-                    format!("{:04}-12", y - 1)
-                } else {
-                    format!("{y:04}-{:02}", m - 1)
-                }
-            }
-            PeriodKind::Quarterly => {
-                let (y, q) = self.key.split_once("-Q").unwrap_or(("", ""));
-                let (y, q): (i32, u32) = (y.parse().unwrap_or(0), q.parse().unwrap_or(1));
-                if q == 1 {
-                    format!("{}-Q4", y - 1)
-                } else {
-                    format!("{y}-Q{}", q - 1)
-                }
-            }
-            PeriodKind::Yearly => format!("{}", self.key.parse::<i32>().unwrap_or(1971) - 1),
-        };
-        Span::parse(&key, kind, offset)
-    }
-
-    fn contains(&self, t: Timestamp) -> bool {
-        t >= self.start && t < self.end
-    }
-
-    /// The months of the period, `2026-07` …
-    pub fn months(&self, kind: PeriodKind) -> Vec<String> {
-        let year = self.key.get(..4).unwrap_or("1970");
-        let (first, n) = match kind {
-            PeriodKind::Monthly => return vec![self.key.clone()],
-            PeriodKind::Quarterly => {
-                let q: u32 = self
-                    .key
-                    .rsplit('Q')
-                    .next()
-                    .and_then(|q| q.parse().ok())
-                    .unwrap_or(1);
-                ((q - 1) * 3 + 1, 3)
-            }
-            PeriodKind::Yearly => (1, 12),
-        };
-        (first..first + n)
-            .map(|m| format!("{year}-{m:02}"))
-            .collect()
-    }
-}
 
 /// Case counts of one unit (its own and its sub-units') in one period.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
@@ -184,7 +76,7 @@ type BothPeriods = (HashMap<String, Counts>, HashMap<String, Counts>, bool);
 
 /// Per own unit: counts for `this` and `prev` periods, from one scan of the
 /// cases (two halves side by side).
-fn own_counts(store: &dyn Store, this: &Span, prev: &Span) -> R<BothPeriods> {
+fn own_counts(store: &dyn Store, this: &Period, prev: &Period) -> R<BothPeriods> {
     let scan = |from: u64, to: u64| -> R<BothPeriods> {
         let mut a: HashMap<String, Counts> = HashMap::new();
         let mut b: HashMap<String, Counts> = HashMap::new();
@@ -520,17 +412,17 @@ impl Evaluation {
         &self,
         set: &PolicySet,
         card: &CompiledScorecard,
-        period: &Span,
+        period: &Period,
         only: Option<&str>,
     ) -> R<Vec<(String, String, Dynamic)>> {
         let units = self.store.units()?;
-        let prev = period.previous(card.period, set.utc_offset())?;
+        let prev = period.previous()?;
         let (this, before, had_prev) = own_counts(self.store.as_ref(), period, &prev)?;
         let tree: HashMap<&str, &Unit> = units.iter().map(|u| (u.id.as_str(), u)).collect();
         let this = roll_up(&tree, &card.of, this);
         let before = roll_up(&tree, &card.of, before);
         let homes = households(&tree, &units, &card.of);
-        let surveys = self.surveys(&units, &period.key)?;
+        let surveys = self.surveys(&units, &period.key())?;
         let mut targets: Vec<&Unit> = units
             .iter()
             .filter(|u| u.level == card.of && only.is_none_or(|o| o == u.id))
@@ -555,7 +447,7 @@ impl Evaluation {
                         return Ok(Decimal::ZERO);
                     };
                     let v = c.run_dynamic(set.host(), vec![stats.clone()])?;
-                    Ok(crate::incentives::value_decimal(&v).normalize())
+                    Ok(crate::incentives::value_decimal(&v, &c.name)?.normalize())
                 };
                 let mut out = Vec::with_capacity(part.len());
                 // The figures are a pure function of the counts, the
@@ -617,7 +509,7 @@ impl Evaluation {
     /// Scores one unit (or person) now, without storing it.
     pub fn score_one(&self, set: &PolicySet, card: &str, id: &str, period: &str) -> R<Score> {
         let card = self.card(set, card)?;
-        let span = Span::parse(period, card.period, set.utc_offset())?;
+        let span = Period::parse(period, card.period, set.utc_offset())?;
         let list = self.score_all(set, card, &span, Some(id))?;
         list.into_iter()
             .next()
@@ -631,19 +523,12 @@ impl Evaluation {
         &self,
         set: &PolicySet,
         card: &CompiledScorecard,
-        span: &Span,
+        span: &Period,
         only: Option<&str>,
     ) -> R<Vec<Score>> {
         let mut subjects: Vec<(String, String, Dynamic)> = Vec::new();
         if card.people {
-            let months = span.months(card.period);
-            let first = Period::parse(months.first().map_or("", String::as_str), set.utc_offset())?;
-            let range = Period {
-                start: span.start,
-                end: span.end,
-                ..first
-            };
-            let figures = crate::incentives::gather_range(self.store.as_ref(), &range, &months)?;
+            let figures = crate::incentives::gather_range(self.store.as_ref(), span)?;
             // Every activity kind any scheme records, so indicators can name them.
             let mut kinds: Vec<String> = set
                 .subsidies
@@ -672,13 +557,13 @@ impl Evaluation {
                 type Scored = (
                     Arc<Vec<wangge_policy::IndicatorScore>>,
                     Arc<Vec<wangge_policy::PenaltyScore>>,
-                    Arc<str>,
+                    Decimal,
                     u8,
                 );
                 let mut memo: HashMap<usize, (Arc<Why>, Scored)> = HashMap::new();
                 let (card_name, period_key, version): (Arc<str>, Arc<str>, Arc<str>) = (
                     Arc::from(card.name.as_str()),
-                    Arc::from(span.key.as_str()),
+                    Arc::from(span.key().as_str()),
                     set.hash.clone(),
                 );
                 for (id, name, stats) in part {
@@ -693,15 +578,14 @@ impl Evaluation {
                             Some((json, v)) => (json.clone(), v.clone()),
                             None => {
                                 let json = serde_json::to_string(&wangge_policy::ExactJson(stats))
-                                    .unwrap_or_default();
+                                    .map_err(|e| {
+                                        StoreError::internal(format!(
+                                            "the figures of `{id}` cannot be encoded: {e}"
+                                        ))
+                                    })?;
                                 let shared = stats.clone().into_shared();
                                 let (i, p, t, st) = card.score(set.host(), &shared, &set.hash)?;
-                                let v: Scored = (
-                                    Arc::new(i),
-                                    Arc::new(p),
-                                    Arc::from(t.normalize().to_string().as_str()),
-                                    st,
-                                );
+                                let v: Scored = (Arc::new(i), Arc::new(p), t.normalize(), st);
                                 let json = Arc::new(Why::from_json(json));
                                 if stats.is_shared() && addr != 0 {
                                     memo.insert(addr, (json.clone(), v.clone()));
@@ -739,11 +623,11 @@ impl Evaluation {
         now: Timestamp,
     ) -> R<ScoredLevel> {
         let card = self.card(set, card)?;
-        let span = Span::parse(period, card.period, set.utc_offset())?;
+        let span = Period::parse(period, card.period, set.utc_offset())?;
         let scores = self.score_all(set, card, &span, None)?;
         let mut summary = ScoredLevel {
             scorecard: card.name.clone(),
-            period: span.key.clone(),
+            period: span.key().clone(),
             scored: scores.len() as u64,
             policy_version: set.hash.to_string(),
             ..ScoredLevel::default()
@@ -751,7 +635,7 @@ impl Evaluation {
         let mut sum = Decimal::ZERO;
         for s in &scores {
             summary.by_stars[usize::from(s.stars.min(5))] += 1;
-            sum += s.total.parse::<Decimal>().unwrap_or_default();
+            sum += s.total;
         }
         summary.average = if scores.is_empty() {
             Decimal::ZERO
@@ -804,19 +688,19 @@ impl Evaluation {
         for part in encoded {
             for (n, bytes) in part? {
                 pairs.push((
-                    key(&["V", &card.name, &span.key, &format!("{n:06}")]),
+                    key(&["V", &card.name, &span.key(), &format!("{n:06}")]),
                     bytes,
                 ));
             }
         }
         for (b, m) in index {
             pairs.push((
-                key(&["W", &card.name, &span.key, &format!("{b:03}")]),
+                key(&["W", &card.name, &span.key(), &format!("{b:03}")]),
                 enc(&m)?,
             ));
         }
         pairs.push((
-            key(&["Q", &card.name, &span.key]),
+            key(&["Q", &card.name, &span.key()]),
             enc(&(now, scores.len(), set.hash.to_string()))?,
         ));
         self.store.ledger_put(pairs)?;

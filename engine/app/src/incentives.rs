@@ -17,50 +17,12 @@ use crate::case_figures::{closed_within, last_feedback, on_time};
 use crate::error::{invalid, AppError, AppResult as R};
 use crate::ledger::{self, dec, enc, key, storage, ActivityTotals, Bucket, Place, TotalsBucket};
 use crate::org::Person;
+use crate::period::Period;
 use wangge_policy::json_to_dynamic;
 use wangge_policy::PolicySet;
 use wangge_policy::Timestamp;
 use wangge_policy::{rhai_map, Breakdown, CompiledSubsidy, Params};
 use wangge_store::{Store, StoreError};
-
-/// A month, `2026-09`, in the policy's time zone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Period {
-    pub year: i32,
-    pub month: u8,
-    pub start: Timestamp,
-    pub end: Timestamp,
-}
-
-impl Period {
-    pub fn parse(text: &str, offset: i64) -> R<Period> {
-        let bad = || invalid("period", format!("`{text}` is not a month like `2026-09`"));
-        let (y, m) = text.split_once('-').ok_or_else(bad)?;
-        let year: i32 = y.parse().map_err(|_| bad())?;
-        let month: u8 = m.parse().map_err(|_| bad())?;
-        let first = wangge_dsl::ast::Date::new(year, month, 1).ok_or_else(bad)?;
-        let (ny, nm) = if month == 12 {
-            (year + 1, 1)
-        } else {
-            (year, month + 1)
-        };
-        let next = wangge_dsl::ast::Date::new(ny, nm, 1).ok_or_else(bad)?;
-        Ok(Period {
-            year,
-            month,
-            start: first.to_days() * 86_400 - offset,
-            end: next.to_days() * 86_400 - offset,
-        })
-    }
-
-    pub fn key(&self) -> String {
-        format!("{:04}-{:02}", self.year, self.month)
-    }
-
-    pub(crate) fn contains(&self, t: Timestamp) -> bool {
-        t >= self.start && t < self.end
-    }
-}
 
 /// Activity recorded through the API.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -185,25 +147,29 @@ impl Figures {
     }
 }
 
-/// A number from a calc's JSON result, exactly (floats as they print).
-pub(crate) fn value_decimal(v: &serde_json::Value) -> Decimal {
-    match v {
-        serde_json::Value::String(s) => s.parse().unwrap_or_default(),
-        serde_json::Value::Number(n) => n.to_string().parse().unwrap_or_default(),
-        _ => Decimal::ZERO,
-    }
+/// A number from calc `calc`'s JSON result, exactly (floats as they
+/// print); anything that is not a number is an error, never zero.
+pub(crate) fn value_decimal(v: &serde_json::Value, calc: &str) -> R<Decimal> {
+    let parsed = match v {
+        serde_json::Value::String(s) => s.parse::<Decimal>().ok(),
+        serde_json::Value::Number(n) => n.to_string().parse::<Decimal>().ok(),
+        _ => None,
+    };
+    parsed.ok_or_else(|| {
+        wangge_policy::EvalError::ResultType {
+            item: calc.to_string(),
+            expected: "a number".to_string(),
+            found: format!("`{v}`"),
+        }
+        .into()
+    })
 }
 
 /// Figures over a longer span (a quarter, a year): cases in `range`, and
 /// the activity of each of `months` (`2026-07`, …).
-pub fn gather_range(
-    store: &dyn Store,
-    range: &Period,
-    months: &[String],
-) -> R<HashMap<String, Figures>> {
+pub fn gather_range(store: &dyn Store, range: &Period) -> R<HashMap<String, Figures>> {
     let mut out = case_figures(store, range)?;
-    for m in months {
-        let month = Period::parse(m, 0)?;
+    for month in range.months() {
         for (person, totals) in activity_totals(store, &month)? {
             let f = out.entry(person).or_default();
             for (kind, (q, units)) in totals.0 {
@@ -510,7 +476,7 @@ impl Incentives {
                 format!("`{}` is not above zero", a.quantity),
             ));
         }
-        let period = Period::parse(&a.period, set.utc_offset())?;
+        let period = Period::month(&a.period, set.utc_offset())?;
         let person = people
             .get(&a.person)
             .ok_or_else(|| AppError::UnknownPerson {
@@ -599,7 +565,7 @@ impl Incentives {
     ) -> R<Settlement> {
         let p = self.person(person)?;
         let scheme = self.scheme(set, &p)?;
-        let period = Period::parse(period, set.utc_offset())?;
+        let period = Period::month(period, set.utc_offset())?;
         let figures = gather(self.store.as_ref(), &period)?;
         let (breakdown, stats) = Self::compute(set, scheme, &p, &period, figures.get(&p.id))?;
         Ok(Settlement {
@@ -823,7 +789,7 @@ impl Incentives {
         now: Timestamp,
         threads: usize,
     ) -> R<SettleSummary> {
-        let period = Period::parse(period, set.utc_offset())?;
+        let period = Period::month(period, set.utc_offset())?;
         let pk = period.key();
         let (people, gathered) = std::thread::scope(|s| {
             let g = s.spawn(|| gather(self.store.as_ref(), &period));
@@ -922,26 +888,9 @@ impl Incentives {
             existing: existing.len() as u64,
             ..SettleSummary::default()
         };
-        for s in &new {
-            summary.total += s
-                .breakdown
-                .total
-                .parse::<Decimal>()
-                .unwrap_or(Decimal::ZERO);
-        }
-        let old = if persons.is_empty() {
-            // Totals of earlier settlements come from their chunks.
-            self.read_places(&pk, &existing)?
-        } else {
-            self.read_places(&pk, &existing)?
-        };
-        for s in &old {
-            summary.total += s
-                .breakdown
-                .total
-                .parse::<Decimal>()
-                .unwrap_or(Decimal::ZERO);
-        }
+        // Totals of earlier settlements come from their chunks.
+        let old = self.read_places(&pk, &existing)?;
+        summary.total = new.iter().chain(&old).map(|s| s.breakdown.total).sum();
         if !persons.is_empty() {
             let mut list: Vec<Settlement> = new.into_iter().chain(old).collect();
             list.sort_by(|a, b| a.person.cmp(&b.person));
@@ -965,7 +914,7 @@ impl Incentives {
         }
         let p = self.person(person)?;
         let scheme = self.scheme(set, &p)?;
-        let period = Period::parse(period, set.utc_offset())?;
+        let period = Period::month(period, set.utc_offset())?;
         let pk = period.key();
         let _g = self.lock()?;
         let Some(prev) = self.latest(&pk, &p.id)? else {

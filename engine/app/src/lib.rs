@@ -16,13 +16,15 @@ mod incentives;
 mod ledger;
 pub mod org;
 pub mod parallel;
+mod period;
 mod points;
 mod registry;
 
 pub use cases::{CaseFilter, CaseService, Report, Reported};
 pub use error::{AppError, AppResult, ErrorKind};
 pub use evaluation::{Evaluation, Survey};
-pub use incentives::{Activity, Incentives, NewActivity, Period, Settlement};
+pub use incentives::{Activity, Incentives, NewActivity, Settlement};
+pub use period::Period;
 pub use points::PointsEntry;
 pub use registry::{
     compile_files, read_dir, read_dir_with_tests, PolicyRegistry, Rejected, ScenarioGate,

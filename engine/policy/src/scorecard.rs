@@ -377,19 +377,19 @@ pub(crate) fn compile(
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IndicatorScore {
     pub name: String,
-    pub raw: String,
-    pub normalised: String,
-    pub weight: String,
-    pub contribution: String,
+    pub raw: Decimal,
+    pub normalised: Decimal,
+    pub weight: Decimal,
+    pub contribution: Decimal,
 }
 
 /// One penalty of a score.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PenaltyScore {
     pub name: String,
-    pub count: String,
+    pub count: Decimal,
     /// Points off (after the cap).
-    pub points: String,
+    pub points: Decimal,
 }
 
 /// A unit's (or person's) score for a period.
@@ -403,7 +403,7 @@ pub struct Score {
     /// (Shared by every unit with the same figures.)
     pub indicators: Arc<Vec<IndicatorScore>>,
     pub penalties: Arc<Vec<PenaltyScore>>,
-    pub total: Arc<str>,
+    pub total: Decimal,
     pub stars: u8,
     pub stats: Arc<Why>,
     pub policy_version: Arc<str>,
@@ -436,8 +436,18 @@ fn two(d: Decimal) -> Decimal {
     d.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
 }
 
-fn show(d: Decimal) -> String {
-    two(d).normalize().to_string()
+fn show(d: Decimal) -> Decimal {
+    two(d).normalize()
+}
+
+/// An award's quota as a count; one that does not fit is an error.
+fn quota_of(n: Decimal, award: &str) -> Result<usize, EvalError> {
+    use rust_decimal::prelude::ToPrimitive;
+    n.to_usize().ok_or_else(|| EvalError::ResultType {
+        item: award.to_string(),
+        expected: "a quota between 0 and the number of units".into(),
+        found: format!("`{n}`"),
+    })
 }
 
 fn holds(op: &str, x: Decimal, at: Decimal) -> bool {
@@ -504,9 +514,9 @@ impl CompiledScorecard {
             total += contribution;
             inds.push(IndicatorScore {
                 name: i.name.clone(),
-                raw: raw.normalize().to_string(),
+                raw: raw.normalize(),
                 normalised: show(n),
-                weight: i.weight.normalize().to_string(),
+                weight: i.weight.normalize(),
                 contribution: show(contribution),
             });
         }
@@ -521,7 +531,7 @@ impl CompiledScorecard {
             total -= off;
             pens.push(PenaltyScore {
                 name: p.name.clone(),
-                count: count.normalize().to_string(),
+                count: count.normalize(),
                 points: show(off),
             });
         }
@@ -545,7 +555,7 @@ pub struct Ranked {
     pub group: String,
     /// 1-based within the group.
     pub rank: u32,
-    pub total: String,
+    pub total: Decimal,
     pub stars: u8,
     pub eligible: bool,
     pub awarded: bool,
@@ -561,7 +571,7 @@ impl CompiledAward {
     ) -> Result<Vec<Ranked>, EvalError> {
         let mut groups: BTreeMap<String, Vec<(&Score, bool, Decimal)>> = BTreeMap::new();
         for s in scores {
-            let total: Decimal = s.total.parse().unwrap_or(Decimal::ZERO);
+            let total = s.total;
             let eligible = match &self.eligible {
                 Some(script) => {
                     let stats = crate::value::json_to_dynamic(&s.stats.json());
@@ -591,8 +601,7 @@ impl CompiledAward {
             s.indicators
                 .iter()
                 .find(|i| i.name == name)
-                .and_then(|i| i.contribution.parse().ok())
-                .unwrap_or(Decimal::ZERO)
+                .map_or(Decimal::ZERO, |i| i.contribution)
         };
         let mut out = Vec::with_capacity(scores.len());
         for (group, mut list) in groups {
@@ -615,12 +624,11 @@ impl CompiledAward {
             let eligible_count = list.iter().filter(|x| x.1).count();
             let quota = match self.top {
                 None => eligible_count,
-                Some((n, false)) => n.trunc().to_string().parse().unwrap_or(0),
-                Some((pct, true)) => (Decimal::from(eligible_count) * pct / Decimal::ONE_HUNDRED)
-                    .ceil()
-                    .to_string()
-                    .parse()
-                    .unwrap_or(0),
+                Some((n, false)) => quota_of(n.trunc(), &self.name)?,
+                Some((pct, true)) => quota_of(
+                    (Decimal::from(eligible_count) * pct / Decimal::ONE_HUNDRED).ceil(),
+                    &self.name,
+                )?,
             };
             let mut given = 0usize;
             for (i, (s, eligible, _)) in list.iter().enumerate() {
@@ -633,7 +641,7 @@ impl CompiledAward {
                     name: s.name.clone(),
                     group: group.clone(),
                     rank: u32::try_from(i + 1).unwrap_or(u32::MAX),
-                    total: s.total.to_string(),
+                    total: s.total,
                     stars: s.stars,
                     eligible: *eligible,
                     awarded,

@@ -244,8 +244,9 @@ pub(crate) fn compile_points(
 pub struct LineItem {
     pub name: String,
     pub calc: String,
-    /// Money as a decimal string (`"860.00"`) or, for factors, the exact number.
-    pub value: String,
+    /// Money to the fen (`860.00`) or, for factors, the exact number; on
+    /// the wire a decimal string.
+    pub value: Decimal,
     /// The `param`s the calc used, with their values. Stored settlements
     /// keep them once per period and version (see `incentives.rs`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -261,24 +262,27 @@ pub struct Breakdown {
     pub components: Vec<LineItem>,
     pub factors: Vec<LineItem>,
     /// Sum of the components.
-    pub subtotal: String,
+    pub subtotal: Decimal,
     /// The subtotal times every factor, before rounding.
-    pub exact: String,
+    pub exact: Decimal,
     /// Rounded to the fen as the policy says.
-    pub rounded: String,
+    pub rounded: Decimal,
     pub rounding: RoundMode,
     /// `floor` or `cap` when one of them changed the amount.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub limited_by: Option<String>,
-    pub total: String,
+    pub total: Decimal,
 }
 
-fn fen(d: Decimal) -> String {
-    format!("{:.2}", d)
+/// Money shown to the fen: the same amount with scale 2.
+fn fen(d: Decimal) -> Decimal {
+    let mut d = d;
+    d.rescale(2);
+    d
 }
 
-fn exact(d: Decimal) -> String {
-    d.normalize().to_string()
+fn exact(d: Decimal) -> Decimal {
+    d.normalize()
 }
 
 /// The amount a decision of a money or number calc gave, exactly.
@@ -335,7 +339,7 @@ impl CompiledSubsidy {
                 LineItem {
                     name: String::new(),
                     calc: calc.to_string(),
-                    value: String::new(),
+                    value: Decimal::ZERO,
                     params: self.params.get(calc).cloned().unwrap_or_default(),
                 },
             ))

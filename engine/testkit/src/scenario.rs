@@ -803,7 +803,7 @@ impl<'s> Runner<'s> {
             got.insert("名次".into(), Value::from(r.rank));
             got.insert("获奖".into(), Value::from(r.awarded));
             got.insert("符合条件".into(), Value::from(r.eligible));
-            got.insert("总分".into(), Value::from(r.total.clone()));
+            got.insert("总分".into(), Value::String(r.total.to_string()));
             got.insert("星级".into(), Value::from(r.stars));
             ranked
                 .iter()
@@ -831,10 +831,10 @@ impl<'s> Runner<'s> {
             got.insert("总分".into(), Value::from(s.total.to_string()));
             got.insert("星级".into(), Value::from(s.stars));
             for i in s.indicators.iter() {
-                got.insert(i.name.clone(), Value::from(i.normalised.clone()));
+                got.insert(i.name.clone(), Value::String(i.normalised.to_string()));
             }
             for p in s.penalties.iter() {
-                got.insert(p.name.clone(), Value::from(p.points.clone()));
+                got.insert(p.name.clone(), Value::String(p.points.to_string()));
             }
             let mut c: Vec<(String, String)> = s
                 .indicators
@@ -936,11 +936,11 @@ impl<'s> Runner<'s> {
             ("小计", &b.subtotal),
             ("取整", &b.rounded),
         ] {
-            got.insert(k.to_string(), Value::String(v.clone()));
+            got.insert(k.to_string(), Value::String(v.to_string()));
         }
         for l in b.components.iter().chain(&b.factors) {
             let name = l.name.split(" (").next().unwrap_or(&l.name).to_string();
-            got.insert(name, Value::String(l.value.clone()));
+            got.insert(name, Value::String(l.value.to_string()));
         }
         got.insert(
             "封顶保底".to_string(),

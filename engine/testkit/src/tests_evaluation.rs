@@ -159,23 +159,23 @@ fn scores_are_the_hand_computed_ones() {
     // M1: 按期 1 → linear (1 − 0.5)/0.5 = 100 × 50% = 50; 满意 1 → band 100 × 30% = 30;
     // 社情指数 = 2 小事 × 1 × 100 / 100 户 = 2 → raw × 20% = 0.4. Total 80.4 → 4 stars.
     let m1 = get("M1");
-    assert_eq!(m1.indicators[0].normalised, "100");
-    assert_eq!(m1.indicators[0].contribution, "50");
-    assert_eq!(m1.indicators[1].contribution, "30");
-    assert_eq!(m1.indicators[2].raw, "2");
-    assert_eq!(m1.indicators[2].contribution, "0.4");
-    assert_eq!((&*m1.total, m1.stars), ("80.4", 4));
+    assert_eq!(m1.indicators[0].normalised.to_string(), "100");
+    assert_eq!(m1.indicators[0].contribution.to_string(), "50");
+    assert_eq!(m1.indicators[1].contribution.to_string(), "30");
+    assert_eq!(m1.indicators[2].raw.to_string(), "2");
+    assert_eq!(m1.indicators[2].contribution.to_string(), "0.4");
+    assert_eq!((m1.total.to_string().as_str(), m1.stars), ("80.4", 4));
     // M2 has no cases: rates count as 1, index 0 → 50 + 30 + 0 = 80: exactly the 4-star edge.
     let m2 = get("M2");
-    assert_eq!((&*m2.total, m2.stars), ("80", 4));
+    assert_eq!((m2.total.to_string().as_str(), m2.stars), ("80", 4));
     assert_eq!(m2.stats.json()["案件"], 0);
     // M3: 按期 1 of 2 = 0.5 → 0; 满意 1 → 30; index 2 → 0.4; 出格 2 × 3 = 6, capped at 5.
     let m3 = get("M3");
-    assert_eq!(m3.indicators[0].raw, "0.5");
-    assert_eq!(m3.indicators[0].normalised, "0");
-    assert_eq!(m3.penalties[0].count, "2");
-    assert_eq!(m3.penalties[0].points, "5");
-    assert_eq!((&*m3.total, m3.stars), ("25.4", 1));
+    assert_eq!(m3.indicators[0].raw.to_string(), "0.5");
+    assert_eq!(m3.indicators[0].normalised.to_string(), "0");
+    assert_eq!(m3.penalties[0].count.to_string(), "2");
+    assert_eq!(m3.penalties[0].points.to_string(), "5");
+    assert_eq!((m3.total.to_string().as_str(), m3.stars), ("25.4", 1));
     // No previous quarter in the store: no change.
     assert_eq!(m1.stats.json()["有上期"], false);
     assert_eq!(m1.stats.json()["社情指数变化"], "0");
@@ -198,9 +198,9 @@ fn scores_are_the_hand_computed_ones() {
     ]);
     let (inds, pens, total, stars) = card.score(w.set.host(), &stats, "v").unwrap();
     // 50% of 50 = 25; 60 × 30% = 18; 1.5 × 20% = 0.3; − 3 → 40.3 → 1 star.
-    assert_eq!(inds[0].normalised, "50");
-    assert_eq!(inds[1].normalised, "60");
-    assert_eq!(pens[0].points, "3");
+    assert_eq!(inds[0].normalised.to_string(), "50");
+    assert_eq!(inds[1].normalised.to_string(), "60");
+    assert_eq!(pens[0].points.to_string(), "3");
     assert_eq!((total.normalize().to_string().as_str(), stars), ("40.3", 1));
 }
 
@@ -239,7 +239,10 @@ fn awards_rank_within_the_parent_with_the_stated_tie_rule() {
     // on 满意 — 编号 decides.
     assert_eq!(awarded, [("C1", "M1", 1), ("C2", "M4", 1), ("C3", "M5", 1)]);
     let m6 = ranked.iter().find(|r| r.id == "M6").unwrap();
-    assert_eq!((m6.rank, m6.awarded, m6.total.as_str()), (2, false, "80"));
+    assert_eq!(
+        (m6.rank, m6.awarded, m6.total.to_string().as_str()),
+        (2, false, "80")
+    );
     // Unscored periods are refused.
     assert!(w.eval.rank(&w.set, "测奖", "2026-Q2").is_err());
 }

@@ -147,6 +147,7 @@ impl Town {
             .unwrap()
             .breakdown
             .total
+            .to_string()
     }
 }
 
@@ -173,14 +174,14 @@ fn a_typical_month_adds_pieces_and_hours_times_quality() {
     let b = &s.breakdown;
     // 计件 = 3 上报 × 2 + 3 小事 × 5 + 20 走访 × 3 + 4 关爱 × 5 + 1 调解 × 20 = 121
     assert_eq!(b.components[0].name, "计件");
-    assert_eq!(b.components[0].value, "121.00");
+    assert_eq!(b.components[0].value.to_string(), "121.00");
     // 计时 = 30.5 h × 8 = 244
-    assert_eq!(b.components[1].value, "244.00");
-    assert_eq!(b.subtotal, "365.00");
+    assert_eq!(b.components[1].value.to_string(), "244.00");
+    assert_eq!(b.subtotal.to_string(), "365.00");
     // 按期率 1 ≥ 0.95: 1.00 + 0.1
-    assert_eq!(b.factors[0].value, "1.1");
-    assert_eq!(b.exact, "401.5");
-    assert_eq!(b.total, "401.50");
+    assert_eq!(b.factors[0].value.to_string(), "1.1");
+    assert_eq!(b.exact.to_string(), "401.5");
+    assert_eq!(b.total.to_string(), "401.50");
     assert_eq!(b.limited_by, None);
     assert_eq!(s.stats.json()["办结"], 3);
     assert_eq!(s.stats.json()["按期率"], "1");
@@ -199,15 +200,15 @@ fn the_cap_the_floor_and_zero_activity() {
     town.activity("P6", "入户走访", "400", "WG-6", "a");
     town.activity("P6", "巡查时长", "100", "WG-6", "b");
     let s = town.inc.preview(&town.set, "P6", "2026-09", 0).unwrap();
-    assert_eq!(s.breakdown.components[1].value, "480.00");
-    assert_eq!(s.breakdown.rounded, "1680.00");
-    assert_eq!(s.breakdown.total, "1500.00");
+    assert_eq!(s.breakdown.components[1].value.to_string(), "480.00");
+    assert_eq!(s.breakdown.rounded.to_string(), "1680.00");
+    assert_eq!(s.breakdown.total.to_string(), "1500.00");
     assert_eq!(s.breakdown.limited_by.as_deref(), Some("cap"));
     // P7: 10 visits = 30.00 → lifted to the floor.
     town.activity("P7", "入户走访", "10", "WG-7", "c");
     let s = town.inc.preview(&town.set, "P7", "2026-09", 0).unwrap();
-    assert_eq!(s.breakdown.rounded, "30.00");
-    assert_eq!(s.breakdown.total, "200.00");
+    assert_eq!(s.breakdown.rounded.to_string(), "30.00");
+    assert_eq!(s.breakdown.total.to_string(), "200.00");
     assert_eq!(s.breakdown.limited_by.as_deref(), Some("floor"));
     // P3 did nothing: 以奖代补, no floor.
     assert_eq!(town.total("P3"), "0.00");
@@ -259,9 +260,9 @@ fn a_low_quality_month_is_cut() {
     assert_eq!(s.stats.json()["按期"], 1);
     assert_eq!(s.stats.json()["返工"], 1);
     // 计件 = 2 × 2 + 2 × 5 = 14; 计时 = 320; 334 × (1 − 0.2 按期率 0.5 − 0.1 返工率 0.5) = 233.80
-    assert_eq!(s.breakdown.subtotal, "334.00");
-    assert_eq!(s.breakdown.factors[0].value, "0.7");
-    assert_eq!(s.breakdown.total, "233.80");
+    assert_eq!(s.breakdown.subtotal.to_string(), "334.00");
+    assert_eq!(s.breakdown.factors[0].value.to_string(), "0.7");
+    assert_eq!(s.breakdown.total.to_string(), "233.80");
 }
 
 #[test]
@@ -272,11 +273,11 @@ fn full_time_workers_have_their_own_formula_with_quality_on_performance_only() {
     let s = town.inc.preview(&town.set, "P2", "2026-09", 0).unwrap();
     let b = &s.breakdown;
     assert_eq!(b.scheme, "专职网格员报酬");
-    assert_eq!(b.components[0].value, "3000.00");
+    assert_eq!(b.components[0].value.to_string(), "3000.00");
     // 绩效 = 1 难事 × 10 + 50 × 3 = 160, × 1.1 (on 绩效 only) = 176
-    assert_eq!(b.components[1].value, "160.00");
+    assert_eq!(b.components[1].value.to_string(), "160.00");
     assert_eq!(b.factors[0].name, "质量 (× 绩效)");
-    assert_eq!(b.total, "3176.00");
+    assert_eq!(b.total.to_string(), "3176.00");
 }
 
 #[test]
@@ -293,7 +294,7 @@ fn a_worker_who_moved_grids_mid_month_keeps_both_halves() {
     assert_eq!(s.stats.json()["网格"], json!(["WG-1", "WG-2"]));
     assert_eq!(s.stats.json()["办结"], 2);
     // 计件 = 2 × 2 + 2 × 5 = 14; 计时 = 25 × 8 = 200; 214 × 1.1 = 235.40
-    assert_eq!(s.breakdown.total, "235.40");
+    assert_eq!(s.breakdown.total.to_string(), "235.40");
     let p1 = town.inc.preview(&town.set, "P1", "2026-09", 0).unwrap();
     assert_eq!(p1.stats.json()["办结"], 1);
 }
@@ -314,7 +315,7 @@ fn settlements_are_immutable_and_a_correction_is_a_new_linked_record() {
         .settlements("2026-09", Some("P1"))
         .unwrap()
         .remove(0);
-    assert_eq!(p1.breakdown.total, "240.00");
+    assert_eq!(p1.breakdown.total.to_string(), "240.00");
     assert_eq!(p1.id, "2026-09/P1/1");
     // New activity after settling changes nothing already settled.
     town.activity("P1", "巡查时长", "10", "WG-1", "h2");
@@ -333,7 +334,7 @@ fn settlements_are_immutable_and_a_correction_is_a_new_linked_record() {
         .inc
         .correct(&town.set, "2026-09", "P1", "补录巡查 10 小时", 300)
         .unwrap();
-    assert_eq!(fixed.breakdown.total, "320.00");
+    assert_eq!(fixed.breakdown.total.to_string(), "320.00");
     assert_eq!(fixed.corrects.as_deref(), Some("2026-09/P1/1"));
     assert_eq!(fixed.id, "2026-09/P1/2");
     let all = town.inc.settlements("2026-09", Some("P1")).unwrap();
@@ -484,8 +485,8 @@ fn the_rounding_the_policy_states_is_the_rounding_applied() {
         let b = scheme
             .compute(&set, &[("统计", rhai::Dynamic::UNIT)])
             .unwrap();
-        assert_eq!(b.exact, "10.125");
-        assert_eq!(b.total, expected, "{mode}");
+        assert_eq!(b.exact.to_string(), "10.125");
+        assert_eq!(b.total.to_string(), expected, "{mode}");
     }
 }
 
