@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use wangge_app::org::{self, read_rows, rows_are_people, validate_people, validate_units};
+use std::sync::Arc;
+
+use wangge_app::{org, Imported, Organisation};
 use wangge_dsl::render;
 use wangge_policy::{compile, PolicySet, RhaiHost};
 use wangge_store::prelude::*;
@@ -82,11 +84,6 @@ fn store(dir: &Path) -> Result<SledStore, ExitCode> {
 }
 
 /// Import problems print one per line, `file:line: message`, as compilers do.
-fn import_failed(e: org::ImportError) -> ExitCode {
-    eprintln!("error: {e}");
-    ExitCode::FAILURE
-}
-
 pub fn run(args: &Args) -> ExitCode {
     match run_inner(args) {
         Ok(code) | Err(code) => code,
@@ -113,43 +110,20 @@ fn run_inner(args: &Args) -> Result<ExitCode, ExitCode> {
                 ExitCode::FAILURE
             })?;
             let name = file.display().to_string();
-            let rows = read_rows(&text, &name).map_err(import_failed)?;
-            let store = store(&args.data)?;
-            let existing = store.units().map_err(fail)?;
-            if rows_are_people(&rows) {
-                let people = validate_people(&rows, &existing, &name).map_err(import_failed)?;
-                store.put_people(&people).map_err(fail)?;
-                store.flush().map_err(fail)?;
-                println!("imported {} people from {name}", people.len());
-                return Ok(ExitCode::SUCCESS);
+            let org = Organisation::new(Arc::new(store(&args.data)?));
+            let imported = org
+                .import(&set, &text, &name, ladder.as_deref().unwrap_or(""))
+                .and_then(|i| org.flush().map(|()| i))
+                .map_err(|e| {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                })?;
+            match imported {
+                Imported::People(n) => println!("imported {n} people from {name}"),
+                Imported::Units(n, ladder) => {
+                    println!("imported {n} units from {name} (ladder {ladder})")
+                }
             }
-            let levels: Vec<String> = rows
-                .iter()
-                .filter_map(|r| r.fields.get("level").cloned())
-                .collect();
-            let chosen = match ladder {
-                Some(l) => set.ladders.get(l).map(|v| (l.clone(), v.clone())),
-                None => set
-                    .ladders
-                    .iter()
-                    .find(|(_, ls)| levels.iter().all(|l| ls.contains(l)))
-                    .map(|(k, v)| (k.clone(), v.clone())),
-            };
-            let Some((ladder_name, ladder_levels)) = chosen else {
-                eprintln!(
-                    "error: no ladder fits; name one with `--ladder` (known: {})",
-                    set.ladders.keys().cloned().collect::<Vec<_>>().join(", ")
-                );
-                return Err(ExitCode::FAILURE);
-            };
-            let units =
-                validate_units(&rows, &ladder_levels, &existing, &name).map_err(import_failed)?;
-            store.put_units(&units).map_err(fail)?;
-            store.flush().map_err(fail)?;
-            println!(
-                "imported {} units from {name} (ladder {ladder_name})",
-                units.len()
-            );
             Ok(ExitCode::SUCCESS)
         }
         Command::List { format } => {

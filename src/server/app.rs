@@ -16,6 +16,7 @@ pub struct App {
     pub cases: Arc<CaseService>,
     pub incentives: Arc<wangge_app::Incentives>,
     pub evaluation: Arc<wangge_app::Evaluation>,
+    pub org: Arc<wangge_app::Organisation>,
     pub registry: Arc<PolicyRegistry>,
     /// Set when the server runs on a manual clock.
     pub manual: Option<Arc<ManualClock>>,

@@ -120,13 +120,13 @@ impl Metrics {
                 "wangge_cases{{workflow=\"{wf}\",state=\"{state}\"}} {n}"
             );
         }
-        let store = cases.store();
+        let (stored, pending) = cases.totals();
         out.push_str("# HELP wangge_timers_pending Pending timers (deadlines not yet due or not yet fired).\n# TYPE wangge_timers_pending gauge\n");
-        let _ = writeln!(out, "wangge_timers_pending {}", store.timer_count());
+        let _ = writeln!(out, "wangge_timers_pending {pending}");
         out.push_str(
             "# HELP wangge_cases_stored Stored cases.\n# TYPE wangge_cases_stored gauge\n",
         );
-        let _ = writeln!(out, "wangge_cases_stored {}", store.case_count());
+        let _ = writeln!(out, "wangge_cases_stored {stored}");
         out
     }
 }

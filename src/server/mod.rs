@@ -132,8 +132,9 @@ async fn serve(config: config::Config) -> ExitCode {
     };
     let cases = Arc::new(CaseService::new(store.clone(), set, clock));
     let app = Arc::new(App {
-        incentives: Arc::new(wangge_app::Incentives::new(cases.store().clone())),
-        evaluation: Arc::new(wangge_app::Evaluation::new(cases.store().clone())),
+        incentives: Arc::new(wangge_app::Incentives::new(store.clone())),
+        evaluation: Arc::new(wangge_app::Evaluation::new(store.clone())),
+        org: Arc::new(wangge_app::Organisation::new(store.clone())),
         cases: cases.clone(),
         registry,
         manual,

@@ -10,7 +10,7 @@ use serde_json::Value;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
-use wangge_app::org::{self, read_rows, rows_are_people, validate_people, validate_units};
+use wangge_app::Imported;
 use wangge_app::{CaseFilter, Report};
 use wangge_policy::Clock;
 use wangge_policy::{Action, Actor};
@@ -115,14 +115,7 @@ impl v1::case_service_server::CaseService for Cases {
                 };
                 let (cases, next) = blocking(move || {
                     if let Some(u) = unit {
-                        let units = app.cases.store().units().map_err(status)?;
-                        if !units.iter().any(|x| x.id == u) {
-                            return Err(bad_request(
-                                "unit",
-                                format!("no unit `{u}` in the registry"),
-                            ));
-                        }
-                        filter.units = Some(org::subtree(&units, &u));
+                        filter.units = Some(app.org.subtree(&u, "unit").map_err(status)?);
                     }
                     app.cases.list(&filter, from, size).map_err(status)
                 })
@@ -187,18 +180,18 @@ impl v1::case_service_server::CaseService for Cases {
         let app = self.0.clone();
         let feed_from = req.into_inner().from_sequence;
         let from = if feed_from == 0 {
-            app.cases.store().feed().next_sequence()
+            app.cases.feed().next_sequence()
         } else {
             feed_from
         };
         // Fail fast on a resume point that is gone.
-        let probe = app.cases.store().feed().read(from, 0, Duration::ZERO);
+        let probe = app.cases.feed().read(from, 0, Duration::ZERO);
         if let Err(gap) = probe {
             return Err(Status::out_of_range(gap.to_string()));
         }
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<v1::CaseChange, Status>>(256);
         tokio::task::spawn_blocking(move || {
-            let feed = app.cases.store().feed();
+            let feed = app.cases.feed();
             let mut next = from;
             loop {
                 if tx.is_closed() {
@@ -427,46 +420,6 @@ impl v1::policy_service_server::PolicyService for Policies {
 
 pub struct Org(pub Arc<App>);
 
-/// The ladder units must fit: named, or the first with every level used.
-fn ladder_for(app: &App, name: &str, levels: &[String]) -> Result<Vec<String>, Status> {
-    let set = app.cases.policy();
-    if !name.is_empty() {
-        return set
-            .ladders
-            .get(name)
-            .cloned()
-            .ok_or_else(|| bad_request("ladder", format!("no ladder `{name}`")));
-    }
-    set.ladders
-        .values()
-        .find(|ls| levels.iter().all(|l| ls.contains(l)))
-        .cloned()
-        .ok_or_else(|| bad_request("ladder", "no ladder has every level; name one"))
-}
-
-impl Org {
-    fn store_units(&self, rows: Vec<org::RawRow>, ladder: &str, file: &str) -> Result<u32, Status> {
-        let store = self.0.cases.store().clone();
-        let existing = store.units().map_err(status)?;
-        let levels: Vec<String> = rows
-            .iter()
-            .filter_map(|r| r.fields.get("level").cloned())
-            .collect();
-        let ladder = ladder_for(&self.0, ladder, &levels)?;
-        let units = validate_units(&rows, &ladder, &existing, file).map_err(status)?;
-        store.put_units(&units).map_err(status)?;
-        Ok(units.len() as u32)
-    }
-
-    fn store_people(&self, rows: Vec<org::RawRow>, file: &str) -> Result<u32, Status> {
-        let store = self.0.cases.store().clone();
-        let units = store.units().map_err(status)?;
-        let people = validate_people(&rows, &units, file).map_err(status)?;
-        store.put_people(&people).map_err(status)?;
-        Ok(people.len() as u32)
-    }
-}
-
 #[tonic::async_trait]
 impl v1::org_service_server::OrgService for Org {
     async fn upsert_units(
@@ -482,7 +435,15 @@ impl v1::org_service_server::OrgService for Org {
                     .enumerate()
                     .map(|(i, u)| convert::unit_row(u, i))
                     .collect();
-                let count = self.store_units(rows, &r.ladder, "units")?;
+                let app = self.0.clone();
+                let count = blocking(move || {
+                    app.org
+                        .put_units(&app.cases.policy(), rows, &r.ladder, "units")
+                        .map(|(n, _)| n)
+                        .map_err(status)
+                })
+                .await?;
+                let count = count as u32;
                 Ok(Response::new(v1::UpsertResponse { count }))
             })
             .await
@@ -501,7 +462,10 @@ impl v1::org_service_server::OrgService for Org {
                     .enumerate()
                     .map(|(i, p)| convert::person_row(p, i))
                     .collect();
-                let count = self.store_people(rows, "people")?;
+                let app = self.0.clone();
+                let count =
+                    blocking(move || app.org.put_people(rows, "people").map_err(status)).await?;
+                let count = count as u32;
                 Ok(Response::new(v1::UpsertResponse { count }))
             })
             .await
@@ -519,11 +483,15 @@ impl v1::org_service_server::OrgService for Org {
                 } else {
                     r.name
                 };
-                let rows = read_rows(&r.text, &name).map_err(status)?;
-                let count = if rows_are_people(&rows) {
-                    self.store_people(rows, &name)?
-                } else {
-                    self.store_units(rows, &r.ladder, &name)?
+                let app = self.0.clone();
+                let imported = blocking(move || {
+                    app.org
+                        .import(&app.cases.policy(), &r.text, &name, &r.ladder)
+                        .map_err(status)
+                })
+                .await?;
+                let count = match imported {
+                    Imported::Units(n, _) | Imported::People(n) => n as u32,
                 };
                 Ok(Response::new(v1::UpsertResponse { count }))
             })
@@ -540,12 +508,8 @@ impl v1::org_service_server::OrgService for Org {
                 if id.is_empty() {
                     return Err(bad_request("id", "is required"));
                 }
-                let units = self.0.cases.store().units().map_err(status)?;
-                units
-                    .iter()
-                    .find(|u| u.id == id)
-                    .map(|u| Response::new(convert::unit(u)))
-                    .ok_or_else(|| Status::not_found(format!("no unit `{id}`")))
+                let unit = self.0.org.unit(&id).map_err(status)?;
+                Ok(Response::new(convert::unit(&unit)))
             })
             .await
     }
@@ -557,15 +521,14 @@ impl v1::org_service_server::OrgService for Org {
         self.0
             .call("OrgService/ListUnits", async {
                 let r = req.into_inner();
-                let units = self.0.cases.store().units().map_err(status)?;
-                let under = some(&r.under).map(|u| org::subtree(&units, &u));
+                let level = some(&r.level);
+                let units = self
+                    .0
+                    .org
+                    .units(some(&r.under).as_deref(), level.as_deref())
+                    .map_err(status)?;
                 Ok(Response::new(v1::ListUnitsResponse {
-                    units: units
-                        .iter()
-                        .filter(|u| under.as_ref().is_none_or(|s| s.contains(&u.id)))
-                        .filter(|u| r.level.is_empty() || u.level == r.level)
-                        .map(convert::unit)
-                        .collect(),
+                    units: units.iter().map(convert::unit).collect(),
                 }))
             })
             .await
@@ -578,13 +541,9 @@ impl v1::org_service_server::OrgService for Org {
         self.0
             .call("OrgService/ListPeople", async {
                 let unit = req.into_inner().unit;
-                let people = self.0.cases.store().people().map_err(status)?;
+                let people = self.0.org.people(some(&unit).as_deref()).map_err(status)?;
                 Ok(Response::new(v1::ListPeopleResponse {
-                    people: people
-                        .iter()
-                        .filter(|p| unit.is_empty() || p.unit.as_deref() == Some(unit.as_str()))
-                        .map(convert::person)
-                        .collect(),
+                    people: people.iter().map(convert::person).collect(),
                 }))
             })
             .await

@@ -9,7 +9,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use wangge_policy::{Action, Actor, Case, CaseError, CaseEvent, CaseId, Clock, PolicySet, Why};
-use wangge_store::{Created, IdemRecord, Outcome, Pending, Store, StoreError};
+use wangge_store::{Created, Feed, IdemRecord, Outcome, Pending, Store, StoreError};
 
 use crate::error::AppError;
 
@@ -203,6 +203,16 @@ impl CaseService {
 
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// The change feed of durable case events.
+    pub fn feed(&self) -> &Feed {
+        self.store.feed()
+    }
+
+    /// Stored cases and pending timers, for metrics.
+    pub fn totals(&self) -> (u64, u64) {
+        (self.store.case_count(), self.store.timer_count())
     }
 
     pub fn clock(&self) -> &Arc<dyn Clock> {

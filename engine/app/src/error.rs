@@ -93,9 +93,9 @@ pub enum AppError {
         help("score the level for the period first (ScoreLevel)")
     )]
     NotScored { scorecard: String, period: String },
-    #[error("no policy version `{hash}`")]
-    #[diagnostic(code(wangge::policy::unknown_version))]
-    UnknownVersion { hash: String },
+    #[error("no unit `{id}`")]
+    #[diagnostic(code(wangge::org::unknown_unit))]
+    UnknownUnit { id: String },
 }
 
 /// Results of the services.
@@ -162,7 +162,7 @@ impl AppError {
             AppError::UnknownPerson { .. }
             | AppError::NotSettled { .. }
             | AppError::NotScored { .. }
-            | AppError::UnknownVersion { .. } => ErrorKind::NotFound,
+            | AppError::UnknownUnit { .. } => ErrorKind::NotFound,
             AppError::NoScheme { .. } | AppError::InsufficientPoints { .. } => {
                 ErrorKind::FailedPrecondition
             }

@@ -15,6 +15,7 @@ mod evaluation;
 mod incentives;
 mod ledger;
 pub mod org;
+mod organisation;
 pub mod parallel;
 mod period;
 mod points;
@@ -24,6 +25,7 @@ pub use cases::{CaseFilter, CaseService, Report, Reported};
 pub use error::{AppError, AppResult, ErrorKind};
 pub use evaluation::{Evaluation, Survey};
 pub use incentives::{Activity, Incentives, NewActivity, Settlement};
+pub use organisation::{Imported, Organisation};
 pub use period::Period;
 pub use points::PointsEntry;
 pub use registry::{

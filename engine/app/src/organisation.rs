@@ -1,0 +1,146 @@
+//! The organisation service: imports units and people (validated against
+//! the active policy's ladders and the registry, all or nothing) and reads
+//! the registry by unit, subtree or level.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use wangge_policy::{Person, PolicySet, Unit};
+use wangge_store::Store;
+
+use crate::error::{invalid, AppError, AppResult};
+use crate::org::{read_rows, rows_are_people, subtree, validate_people, validate_units, RawRow};
+
+/// What an import stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Imported {
+    /// How many units, on which ladder.
+    Units(usize, String),
+    People(usize),
+}
+
+/// The organisation registry over the store.
+pub struct Organisation {
+    store: Arc<dyn Store>,
+}
+
+/// The ladder units must fit, with its name: `name`, or the first with
+/// every level used.
+fn ladder_for(set: &PolicySet, name: &str, levels: &[String]) -> AppResult<(String, Vec<String>)> {
+    let known = || set.ladders.keys().cloned().collect::<Vec<_>>().join(", ");
+    if !name.is_empty() {
+        return set
+            .ladders
+            .get(name)
+            .map(|l| (name.to_string(), l.clone()))
+            .ok_or_else(|| invalid("ladder", format!("no ladder `{name}` (known: {})", known())));
+    }
+    set.ladders
+        .iter()
+        .find(|(_, ls)| levels.iter().all(|l| ls.contains(l)))
+        .map(|(n, l)| (n.clone(), l.clone()))
+        .ok_or_else(|| {
+            invalid(
+                "ladder",
+                format!("no ladder has every level; name one (known: {})", known()),
+            )
+        })
+}
+
+impl Organisation {
+    pub fn new(store: Arc<dyn Store>) -> Organisation {
+        Organisation { store }
+    }
+
+    /// Imports CSV or JSON text (units or people, told by the columns).
+    pub fn import(
+        &self,
+        set: &PolicySet,
+        text: &str,
+        file: &str,
+        ladder: &str,
+    ) -> AppResult<Imported> {
+        let rows = read_rows(text, file)?;
+        if rows_are_people(&rows) {
+            self.put_people(rows, file).map(Imported::People)
+        } else {
+            let (n, ladder) = self.put_units(set, rows, ladder, file)?;
+            Ok(Imported::Units(n, ladder))
+        }
+    }
+
+    /// Validates unit rows against `ladder` (or the ladder their levels
+    /// fit) and the registry, then stores them all; says how many, on
+    /// which ladder.
+    pub fn put_units(
+        &self,
+        set: &PolicySet,
+        rows: Vec<RawRow>,
+        ladder: &str,
+        file: &str,
+    ) -> AppResult<(usize, String)> {
+        let existing = self.store.units()?;
+        let levels: Vec<String> = rows
+            .iter()
+            .filter_map(|r| r.fields.get("level").cloned())
+            .collect();
+        let (name, ladder) = ladder_for(set, ladder, &levels)?;
+        let units = validate_units(&rows, &ladder, &existing, file)?;
+        self.store.put_units(&units)?;
+        Ok((units.len(), name))
+    }
+
+    /// Validates people rows against the registry, then stores them all.
+    pub fn put_people(&self, rows: Vec<RawRow>, file: &str) -> AppResult<usize> {
+        let units = self.store.units()?;
+        let people = validate_people(&rows, &units, file)?;
+        self.store.put_people(&people)?;
+        Ok(people.len())
+    }
+
+    /// Waits until every write so far is durable (for one-shot tools).
+    pub fn flush(&self) -> AppResult<()> {
+        Ok(self.store.flush()?)
+    }
+
+    /// One unit.
+    pub fn unit(&self, id: &str) -> AppResult<Unit> {
+        self.store
+            .units()?
+            .into_iter()
+            .find(|u| u.id == id)
+            .ok_or_else(|| AppError::UnknownUnit { id: id.to_string() })
+    }
+
+    /// Units under `under` (itself included) at `level`, each filter only
+    /// when given.
+    pub fn units(&self, under: Option<&str>, level: Option<&str>) -> AppResult<Vec<Unit>> {
+        let units = self.store.units()?;
+        let within = under.map(|u| subtree(&units, u));
+        Ok(units
+            .into_iter()
+            .filter(|u| within.as_ref().is_none_or(|s| s.contains(&u.id)))
+            .filter(|u| level.is_none_or(|l| u.level == l))
+            .collect())
+    }
+
+    /// People of `unit`, or everyone.
+    pub fn people(&self, unit: Option<&str>) -> AppResult<Vec<Person>> {
+        Ok(self
+            .store
+            .people()?
+            .into_iter()
+            .filter(|p| unit.is_none_or(|u| p.unit.as_deref() == Some(u)))
+            .collect())
+    }
+
+    /// A registered unit and every unit below it; an unknown unit is an
+    /// invalid `field`.
+    pub fn subtree(&self, root: &str, field: &str) -> AppResult<HashSet<String>> {
+        let units = self.store.units()?;
+        if !units.iter().any(|u| u.id == root) {
+            return Err(invalid(field, format!("no unit `{root}` in the registry")));
+        }
+        Ok(subtree(&units, root))
+    }
+}
