@@ -15,26 +15,7 @@ use std::time::{Duration, Instant};
 
 use tonic::transport::Channel;
 use wangge_proto::v1;
-
-const CATEGORIES: &[&str] = &[
-    "垃圾堆放",
-    "占道经营",
-    "噪音扰民",
-    "物业纠纷",
-    "邻里纠纷",
-    "燃气安全",
-    "设施损坏",
-    "其他",
-];
-
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use wangge_testkit::bench::{arg, flag, CATEGORIES};
 
 fn request(i: u64, keys: bool) -> v1::ReportRequest {
     v1::ReportRequest {
@@ -97,9 +78,9 @@ fn pct(l: &[Duration], p: f64) -> Duration {
 }
 
 fn main() {
-    let concurrency = arg("--concurrency", 64);
-    let total = arg("--reports", 100_000);
-    let keys = !std::env::args().any(|a| a == "--no-keys");
+    let concurrency: u64 = arg("--concurrency", 64);
+    let total: u64 = arg("--reports", 100_000);
+    let keys = !flag("--no-keys");
     let data = tempfile::tempdir().unwrap();
     let mut server = Command::new(env!("CARGO_BIN_EXE_wangge"))
         .args([

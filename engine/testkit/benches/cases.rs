@@ -19,19 +19,10 @@ use wangge_policy::PolicySet;
 use wangge_store::prelude::*;
 use wangge_store_sled::SledStore;
 
+use wangge_testkit::bench::{flag, CATEGORIES};
+
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-const CATEGORIES: &[&str] = &[
-    "垃圾堆放",
-    "占道经营",
-    "噪音扰民",
-    "物业纠纷",
-    "邻里纠纷",
-    "燃气安全",
-    "设施损坏",
-    "其他",
-];
 
 fn shipped() -> Arc<PolicySet> {
     wangge_testkit::fixtures::shipped().unwrap()
@@ -111,8 +102,8 @@ fn main() {
         serve(Path::new(&args[i + 1]));
         return;
     }
-    let million = std::env::args().any(|a| a == "--million");
-    let only_pipelined = std::env::args().any(|a| a == "--pipelined" || a == "--million");
+    let million = flag("--million");
+    let only_pipelined = flag("--pipelined") || million;
     let t0 = parse_ts("2026-09-14T10:00:00+08:00").unwrap();
     if let Some(i) = args.iter().position(|a| a == "--replay") {
         replay_bench(
@@ -314,7 +305,7 @@ fn replay_bench(events: u64, t0: i64) {
     let mut log = Vec::new();
     generate(&cfg, &mut log).unwrap();
     let text = String::from_utf8(log).unwrap();
-    if std::env::args().any(|a| a == "--through-service") {
+    if flag("--through-service") {
         let clock = Arc::new(ManualClock::new(cfg.start));
         let store: Arc<dyn Store> = Arc::new(wangge_store::MemStore::lean());
         let svc = CaseService::new(store, shipped(), clock.clone());

@@ -23,17 +23,10 @@ use wangge_store::prelude::*;
 use wangge_store_sled::SledStore;
 use wangge_testkit::{generate, replay_through_service as replay, GenConfig};
 
+use wangge_testkit::bench::arg;
+
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn unit(id: String, level: &str, parent: Option<String>, households: i64) -> Unit {
     Unit {
@@ -50,8 +43,8 @@ fn unit(id: String, level: &str, parent: Option<String>, households: i64) -> Uni
 }
 
 fn main() {
-    let events = arg("--events", 250_000);
-    let grids = arg("--grids", 120_000);
+    let events: u64 = arg("--events", 250_000);
+    let grids: u64 = arg("--grids", 120_000);
     let set: Arc<PolicySet> = wangge_testkit::fixtures::shipped().unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(SledStore::open_bulk(tmp.path(), 512 << 20).unwrap());

@@ -25,9 +25,10 @@ use wangge_policy::{Action, Actor};
 use wangge_store::prelude::*;
 use wangge_store_sled::SledStore;
 
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+use wangge_testkit::bench::arg;
 
+/// The categories the month's cases are drawn from (small and hard matters
+/// a micro-grid worker handles).
 const CATEGORIES: &[&str] = &[
     "垃圾堆放",
     "占道经营",
@@ -37,18 +38,12 @@ const CATEGORIES: &[&str] = &[
     "设施损坏",
 ];
 
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
-    let workers = arg("--workers", 133_000);
-    let n_cases = arg("--cases", 83_000);
+    let workers: usize = arg("--workers", 133_000);
+    let n_cases: usize = arg("--cases", 83_000);
     let set: Arc<PolicySet> = wangge_testkit::fixtures::shipped().unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(SledStore::open(tmp.path(), 256 << 20).unwrap());

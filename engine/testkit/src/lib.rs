@@ -6,6 +6,7 @@
 //! nothing here is linked into the services except through
 //! [`wangge_app::ScenarioGate`].
 
+pub mod bench;
 mod export;
 pub mod fixtures;
 mod gate;
