@@ -16,7 +16,7 @@ use wangge_dsl::suggest::help_for;
 use crate::case_figures::{closed_within, last_feedback, on_time, BIG_CLASS};
 use crate::error::AppError;
 use crate::incentives::Incentives;
-use crate::ledger::{self, dec, enc, key};
+use crate::ledger::{self, bucket_part, chunk_part, SCORED, SCORES, SCORE_INDEX, SURVEYS};
 use crate::org::Unit;
 use crate::period::Period;
 use wangge_policy::rhai_map;
@@ -24,7 +24,7 @@ use wangge_policy::PolicySet;
 use wangge_policy::Timestamp;
 use wangge_policy::Why;
 use wangge_policy::{CompiledScorecard, Ranked, Score};
-use wangge_store::{Store, StoreError};
+use wangge_store::{LedgerBatch, Store, StoreError};
 
 use crate::error::{invalid, AppResult as R};
 
@@ -353,9 +353,7 @@ impl Evaluation {
             ));
         }
         let _g = self.incentives.lock()?;
-        let k = key(&["Y", &s.period, &s.unit, &s.key]);
-        if let Some(old) = self.store.ledger_get(&k)? {
-            let old: Survey = dec(&old)?;
+        if let Some(old) = SURVEYS.get(self.store.as_ref(), &[&s.period, &s.unit, &s.key])? {
             return if old == s {
                 Ok((old, false))
             } else {
@@ -365,7 +363,9 @@ impl Evaluation {
                 })
             };
         }
-        self.store.ledger_put(vec![(k, enc(&s)?)])?;
+        let mut batch = LedgerBatch::new();
+        batch.put(&SURVEYS, &[&s.period, &s.unit, &s.key], &s)?;
+        batch.write(self.store.as_ref())?;
         Ok((s, true))
     }
 
@@ -373,9 +373,7 @@ impl Evaluation {
     /// respondents).
     fn surveys(&self, units: &[Unit], period: &str) -> R<HashMap<String, (Decimal, i64)>> {
         let mut own: HashMap<String, (Decimal, i64)> = HashMap::new();
-        for s in ledger::scan(self.store.as_ref(), &key(&["Y", period, ""]), |_, v| {
-            dec::<Survey>(v)
-        })? {
+        for (_, s) in SURVEYS.scan(self.store.as_ref(), &[period])? {
             let e = own.entry(s.unit).or_default();
             e.0 += s.score * Decimal::from(s.respondents);
             e.1 += s.respondents;
@@ -669,6 +667,7 @@ impl Evaluation {
                             let mut bytes = Vec::with_capacity(chunk.len() * 1024);
                             serde_json::to_writer(&mut bytes, chunk)
                                 .map_err(|e| StoreError::internal(e.to_string()))?;
+                            // The chunk as `SCORES` stores it: a JSON array.
                             out.push((n, bytes));
                         }
                         Ok(out)
@@ -684,43 +683,39 @@ impl Evaluation {
                 })
                 .collect()
         });
-        let mut pairs = Vec::with_capacity(chunks.len() + 300);
+        let period_key = span.key();
+        let mut batch = LedgerBatch::new();
         for part in encoded {
             for (n, bytes) in part? {
-                pairs.push((
-                    key(&["V", &card.name, &span.key(), &format!("{n:06}")]),
-                    bytes,
-                ));
+                batch.put_encoded(&SCORES, &[&card.name, &period_key, &chunk_part(n)], bytes);
             }
         }
         for (b, m) in index {
-            pairs.push((
-                key(&["W", &card.name, &span.key(), &format!("{b:03}")]),
-                enc(&m)?,
-            ));
+            batch.put(
+                &SCORE_INDEX,
+                &[&card.name, &period_key, &bucket_part(b)],
+                &m,
+            )?;
         }
-        pairs.push((
-            key(&["Q", &card.name, &span.key()]),
-            enc(&(now, scores.len(), set.hash.to_string()))?,
-        ));
-        self.store.ledger_put(pairs)?;
+        batch.put(
+            &SCORED,
+            &[&card.name, &period_key],
+            &(now, scores.len() as u64, set.hash.to_string()),
+        )?;
+        batch.write(self.store.as_ref())?;
         Ok(summary)
     }
 
     /// Every stored score of a scorecard and period.
     pub fn scores(&self, card: &str, period: &str) -> R<Vec<Score>> {
-        if self.store.ledger_get(&key(&["Q", card, period]))?.is_none() {
+        if SCORED.get(self.store.as_ref(), &[card, period])?.is_none() {
             return Err(AppError::NotScored {
                 scorecard: card.to_string(),
                 period: period.to_string(),
             });
         }
-        let chunks = ledger::scan(
-            self.store.as_ref(),
-            &key(&["V", card, period, ""]),
-            |_, v| dec::<Vec<Score>>(v),
-        )?;
-        Ok(chunks.into_iter().flatten().collect())
+        let chunks = SCORES.scan(self.store.as_ref(), &[card, period])?;
+        Ok(chunks.into_iter().flat_map(|(_, c)| c).collect())
     }
 
     /// Ranks the stored scores of the award's scorecard for `period`.
@@ -765,30 +760,16 @@ impl Evaluation {
 
     /// A unit's (or person's) stored scores across periods, oldest first.
     pub fn history(&self, card: &str, id: &str) -> R<Vec<Score>> {
-        let mut periods = Vec::new();
-        let prefix = key(&["Q", card, ""]);
-        self.store.ledger_scan(&prefix, &mut |k, _| {
-            periods.push(
-                String::from_utf8_lossy(k.get(prefix.len()..).unwrap_or_default()).into_owned(),
-            );
-            true
-        })?;
+        let store = self.store.as_ref();
+        let bucket = bucket_part(ledger::bucket_of(id));
         let mut out = Vec::new();
-        for p in periods {
-            let b = ledger::bucket_of(id);
-            let Some(m) = self
-                .store
-                .ledger_get(&key(&["W", card, &p, &format!("{b:03}")]))?
-            else {
+        for (rest, _) in SCORED.scan(store, &[card])? {
+            let p = rest.join("\u{0}");
+            let Some(m) = SCORE_INDEX.get(store, &[card, &p, &bucket])? else {
                 continue;
             };
-            let m: BTreeMap<String, u32> = dec(&m)?;
             let Some(n) = m.get(id) else { continue };
-            if let Some(v) = self
-                .store
-                .ledger_get(&key(&["V", card, &p, &format!("{n:06}")]))?
-            {
-                let list: Vec<Score> = dec(&v)?;
+            if let Some(list) = SCORES.get(store, &[card, &p, &chunk_part(*n as usize)])? {
                 out.extend(list.into_iter().filter(|s| s.id == id));
             }
         }

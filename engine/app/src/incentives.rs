@@ -15,14 +15,17 @@ use wangge_dsl::suggest::help_for;
 
 use crate::case_figures::{closed_within, last_feedback, on_time};
 use crate::error::{invalid, AppError, AppResult as R};
-use crate::ledger::{self, dec, enc, key, storage, ActivityTotals, Bucket, Place, TotalsBucket};
+use crate::ledger::{
+    self, bucket_part, chunk_part, run_part, storage, ActivityTotals, Bucket, Place, TotalsBucket,
+    ACTIVITY, PARAMS, RUNS, SETTLEMENTS, SETTLEMENT_INDEX, TOTALS,
+};
 use crate::org::Person;
 use crate::period::Period;
 use wangge_policy::json_to_dynamic;
 use wangge_policy::PolicySet;
 use wangge_policy::Timestamp;
 use wangge_policy::{rhai_map, Breakdown, CompiledSubsidy, Params};
-use wangge_store::{Store, StoreError};
+use wangge_store::{LedgerBatch, Store, StoreError};
 
 /// Activity recorded through the API.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -287,10 +290,8 @@ fn case_figures_range(
 }
 
 fn activity_totals(store: &dyn Store, period: &Period) -> R<Vec<(String, ActivityTotals)>> {
-    let buckets = ledger::scan(store, &key(&["T", &period.key(), ""]), |_, v| {
-        TotalsBucket::read(v)
-    })?;
-    Ok(buckets.into_iter().flat_map(|b| b.0).collect())
+    let buckets = TOTALS.scan(store, &[&period.key()])?;
+    Ok(buckets.into_iter().flat_map(|(_, b)| b.0).collect())
 }
 
 /// Settlements encoded for one chunk, with who is in it.
@@ -396,31 +397,28 @@ impl Incentives {
             .map(|p| (p.id.clone(), p))
             .collect();
         let _g = self.lock()?;
-        let mut pairs = Vec::new();
-        let mut seen: HashMap<Vec<u8>, Activity> = HashMap::new();
+        let store = self.store.as_ref();
+        let mut writes = LedgerBatch::new();
+        let mut seen: HashMap<(String, String), Activity> = HashMap::new();
         let mut totals: BTreeMap<(String, u32), TotalsBucket> = BTreeMap::new();
         let mut out = Vec::with_capacity(batch.len());
         for a in batch {
             let r = self
                 .check_activity(set, &people, a, now)
                 .and_then(|record| {
-                    let id_key = key(&["a", &record.person, &record.key]);
+                    let id_key = (record.person.clone(), record.key.clone());
                     let old = match seen.get(&id_key) {
                         Some(a) => Some(a.clone()),
-                        None => match self.store.ledger_get(&id_key)? {
-                            Some(b) => Some(dec::<Activity>(&b)?),
-                            None => None,
-                        },
+                        None => ACTIVITY.get(store, &[&record.person, &record.key])?,
                     };
                     if let Some(old) = old {
                         return Self::same_activity(old, record);
                     }
                     let tk = (record.period.clone(), ledger::bucket_of(&record.person));
                     if !totals.contains_key(&tk) {
-                        let t = match self.store.ledger_get(&TotalsBucket::key(&tk.0, tk.1))? {
-                            Some(b) => TotalsBucket::read(&b)?,
-                            None => TotalsBucket::default(),
-                        };
+                        let t = TOTALS
+                            .get(store, &[&tk.0, &bucket_part(tk.1)])?
+                            .unwrap_or_default();
                         totals.insert(tk.clone(), t);
                     }
                     if let Some(t) = totals.get_mut(&tk) {
@@ -430,18 +428,16 @@ impl Incentives {
                             record.unit.as_deref(),
                         );
                     }
-                    pairs.push((id_key.clone(), enc(&record)?));
+                    writes.put(&ACTIVITY, &[&record.person, &record.key], &record)?;
                     seen.insert(id_key, record.clone());
                     Ok((record, true))
                 });
             out.push(r);
         }
         for ((period, bucket), t) in totals {
-            pairs.push((TotalsBucket::key(&period, bucket), t.write()));
+            writes.put(&TOTALS, &[&period, &bucket_part(bucket)], &t)?;
         }
-        if !pairs.is_empty() {
-            self.store.ledger_put(pairs)?;
-        }
+        writes.write(store)?;
         Ok(out)
     }
 
@@ -513,12 +509,16 @@ impl Incentives {
 
     /// Recorded activity of a period (and a person, if given).
     pub fn activities(&self, period: &str, person: Option<&str>) -> R<Vec<Activity>> {
-        let prefix = match person {
-            Some(p) => key(&["a", p, ""]),
-            None => key(&["a", ""]),
+        let prefix: &[&str] = match &person {
+            Some(p) => &[p],
+            None => &[],
         };
-        let all = ledger::scan(self.store.as_ref(), &prefix, |_, v| dec::<Activity>(v))?;
-        Ok(all.into_iter().filter(|a| a.period == period).collect())
+        let all = ACTIVITY.scan(self.store.as_ref(), prefix)?;
+        Ok(all
+            .into_iter()
+            .map(|(_, a)| a)
+            .filter(|a| a.period == period)
+            .collect())
     }
 
     fn compute(
@@ -584,15 +584,15 @@ impl Incentives {
 
     /// The person index of a period: bucket → (person → places).
     fn buckets(&self, period: &str) -> R<BTreeMap<u32, Bucket>> {
-        let prefix = key(&["X", period, ""]);
-        let list = ledger::scan(self.store.as_ref(), &prefix, |k, v| {
-            let n = std::str::from_utf8(k.get(prefix.len()..).unwrap_or_default())
-                .ok()
+        let mut out = BTreeMap::new();
+        for (rest, bucket) in SETTLEMENT_INDEX.scan(self.store.as_ref(), &[period])? {
+            let n = rest
+                .first()
                 .and_then(|t| t.parse::<u32>().ok())
                 .ok_or_else(|| storage("a bad person-index key"))?;
-            Ok((n, dec::<Bucket>(v)?))
-        })?;
-        Ok(list.into_iter().collect())
+            out.insert(n, bucket);
+        }
+        Ok(out)
     }
 
     /// Reads the settlements at `places` (chunks read once each).
@@ -602,12 +602,13 @@ impl Incentives {
         for (person, place) in wanted {
             let ck = (place.run, place.chunk);
             if let std::collections::hash_map::Entry::Vacant(slot) = chunks.entry(ck) {
-                let list = match self.store.ledger_get(&ledger::chunk_key(
+                let parts = [
                     period,
-                    place.run,
-                    place.chunk,
-                ))? {
-                    Some(b) => dec::<Vec<Settlement>>(&b)?,
+                    &run_part(place.run),
+                    &chunk_part(place.chunk as usize),
+                ];
+                let list = match SETTLEMENTS.get(self.store.as_ref(), &parts)? {
+                    Some(list) => list,
                     None => {
                         return Err(AppError::Store(storage(format!(
                             "settlement chunk {}/{} of {period} is missing",
@@ -630,9 +631,9 @@ impl Incentives {
 
     fn latest(&self, period: &str, person: &str) -> R<Option<Settlement>> {
         let b = ledger::bucket_of(person);
-        let bucket = match self.store.ledger_get(&ledger::bucket_key(period, b))? {
-            Some(v) => dec::<Bucket>(&v)?,
-            None => return Ok(None),
+        let Some(bucket) = SETTLEMENT_INDEX.get(self.store.as_ref(), &[period, &bucket_part(b)])?
+        else {
+            return Ok(None);
         };
         let Some(place) = bucket.get(person).and_then(|p| p.last()) else {
             return Ok(None);
@@ -654,11 +655,8 @@ impl Incentives {
         if chunks.is_empty() {
             return Ok(());
         }
-        let run: u32 = match self.store.ledger_get(&ledger::run_counter_key(period))? {
-            Some(b) => dec(&b)?,
-            None => 1,
-        };
-        let mut pairs = Vec::with_capacity(chunks.len() + 260);
+        let run: u32 = RUNS.get(self.store.as_ref(), &[period])?.unwrap_or(1);
+        let mut batch = LedgerBatch::new();
         let mut touched = BTreeSet::new();
         for c in chunks {
             for (person, seq) in c.members {
@@ -675,16 +673,17 @@ impl Incentives {
                     });
                 touched.insert(b);
             }
-            pairs.push((ledger::chunk_key(period, run, c.number), c.bytes));
+            let parts = [period, &run_part(run), &chunk_part(c.number as usize)];
+            batch.put_encoded(&SETTLEMENTS, &parts, c.bytes);
         }
         for b in touched {
             if let Some(bucket) = buckets.get(&b) {
-                pairs.push((ledger::bucket_key(period, b), enc(bucket)?));
+                batch.put(&SETTLEMENT_INDEX, &[period, &bucket_part(b)], bucket)?;
             }
         }
-        pairs.push((ledger::run_counter_key(period), enc(&(run + 1))?));
-        pairs.push(Self::params_record(set, period)?);
-        self.store.ledger_put(pairs)?;
+        batch.put(&RUNS, &[period], &(run + 1))?;
+        batch.put(&PARAMS, &[period, &set.hash], &Self::params_record(set))?;
+        batch.write(self.store.as_ref())?;
         Ok(())
     }
 
@@ -734,14 +733,12 @@ impl Incentives {
         Ok(bytes)
     }
 
-    /// The parameter record of a period and version: calc → params.
-    fn params_record(set: &PolicySet, period: &str) -> R<(Vec<u8>, Vec<u8>)> {
-        let all: BTreeMap<&str, &Params> = set
-            .subsidies
+    /// The parameter record of a version: calc → params.
+    fn params_record(set: &PolicySet) -> BTreeMap<String, Params> {
+        set.subsidies
             .values()
-            .flat_map(|s| s.params.iter().map(|(k, v)| (k.as_str(), v)))
-            .collect();
-        Ok((ledger::params_key(period, &set.hash), enc(&all)?))
+            .flat_map(|s| s.params.iter().map(|(k, v)| (k.clone(), v.clone())))
+            .collect()
     }
 
     /// Puts the parameter values back into stored settlements.
@@ -750,10 +747,9 @@ impl Incentives {
         for s in list {
             let k = (s.period.clone(), s.breakdown.policy_version.clone());
             if !cache.contains_key(&k) {
-                let rec = match self.store.ledger_get(&ledger::params_key(&k.0, &k.1))? {
-                    Some(b) => dec(&b)?,
-                    None => BTreeMap::new(),
-                };
+                let rec = PARAMS
+                    .get(self.store.as_ref(), &[&k.0, &k.1])?
+                    .unwrap_or_default();
                 cache.insert(k.clone(), rec);
             }
             let Some(params) = cache.get(&k) else {

@@ -1,4 +1,5 @@
-//! The layout of the incentive ledgers in the store's ledger keyspace.
+//! The books of the incentive and evaluation ledgers (typed records over
+//! the store's ledger space; see `wangge_store::Book`) and their layout:
 //!
 //! | key | value |
 //! | --- | --- |
@@ -19,52 +20,75 @@ use std::collections::{BTreeMap, BTreeSet};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use wangge_store::Store;
-use wangge_store::StoreError;
+use wangge_policy::{Params, Score, Timestamp};
+use wangge_store::{Book, Codec, StoreError};
+
+use crate::evaluation::Survey;
+use crate::incentives::{Activity, Settlement};
+use crate::points::{Balance, PointsEntry};
 
 /// Settlements per chunk.
 pub const CHUNK: usize = 500;
 /// Person-index buckets per period.
 pub const BUCKETS: u32 = 256;
 
-/// A ledger key from its parts, separated by NUL.
-pub fn key(parts: &[&str]) -> Vec<u8> {
-    parts.join("\u{0}").into_bytes()
-}
-
 /// A ledger record that does not read back.
 pub fn storage(message: impl Into<String>) -> StoreError {
     StoreError::corrupt(message)
 }
 
-pub fn enc<T: Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
-    serde_json::to_vec(v).map_err(|e| storage(e.to_string()))
+/// `a␀person␀key`: activity records.
+pub const ACTIVITY: Book<Activity> = Book::json("a");
+/// `T␀period␀bucket`: activity totals.
+pub const TOTALS: Book<TotalsBucket> = Book::with_codec(
+    "T",
+    Codec {
+        encode: |t| Ok(t.write()),
+        decode: TotalsBucket::read,
+    },
+);
+/// `C␀period␀run␀chunk`: settlement chunks.
+pub const SETTLEMENTS: Book<Vec<Settlement>> = Book::json("C");
+/// `X␀period␀bucket`: where each person's settlements are.
+pub const SETTLEMENT_INDEX: Book<Bucket> = Book::json("X");
+/// `N␀period`: the next run number.
+pub const RUNS: Book<u32> = Book::json("N");
+/// `R␀period␀version`: parameter values per calc.
+pub const PARAMS: Book<BTreeMap<String, Params>> = Book::json("R");
+/// `p␀resident␀seq`: points entries.
+pub const POINTS: Book<PointsEntry> = Book::json("p");
+/// `b␀resident`: points balances.
+pub const BALANCES: Book<Balance> = Book::json("b");
+/// `k␀resident␀key`: the sequence an idempotency key wrote.
+pub const POINTS_KEYS: Book<u64> = Book::json("k");
+/// `Y␀period␀unit␀key`: survey results.
+pub const SURVEYS: Book<Survey> = Book::json("Y");
+/// `V␀scorecard␀period␀chunk`: score chunks.
+pub const SCORES: Book<Vec<Score>> = Book::json("V");
+/// `W␀scorecard␀period␀bucket`: which chunk holds each unit's score.
+pub const SCORE_INDEX: Book<BTreeMap<String, u32>> = Book::json("W");
+/// `Q␀scorecard␀period`: when a period was scored, how many scores, by
+/// which policy version.
+pub const SCORED: Book<(Timestamp, u64, String)> = Book::json("Q");
+
+/// A points sequence number as a key part.
+pub fn seq_part(seq: u64) -> String {
+    format!("{seq:016}")
 }
 
-pub fn dec<T: for<'de> Deserialize<'de>>(b: &[u8]) -> Result<T, StoreError> {
-    serde_json::from_slice(b).map_err(|e| storage(format!("a ledger record cannot be read: {e}")))
+/// A run number as a key part.
+pub fn run_part(run: u32) -> String {
+    format!("{run:08}")
 }
 
-/// Every value under `prefix`, in key order, read by `read(key, value)`;
-/// the first that cannot be read stops the scan with its error.
-pub fn scan<T>(
-    store: &dyn Store,
-    prefix: &[u8],
-    mut read: impl FnMut(&[u8], &[u8]) -> Result<T, StoreError>,
-) -> Result<Vec<T>, StoreError> {
-    let mut out = Vec::new();
-    let mut failed = None;
-    store.ledger_scan(prefix, &mut |k, v| match read(k, v) {
-        Ok(t) => {
-            out.push(t);
-            true
-        }
-        Err(e) => {
-            failed = Some(e);
-            false
-        }
-    })?;
-    failed.map_or(Ok(out), Err)
+/// A chunk number as a key part.
+pub fn chunk_part(n: usize) -> String {
+    format!("{n:06}")
+}
+
+/// A bucket number as a key part.
+pub fn bucket_part(bucket: u32) -> String {
+    format!("{bucket:03}")
 }
 
 /// One person's activity in one period: per kind, the quantity and the
@@ -77,10 +101,6 @@ pub struct ActivityTotals(pub BTreeMap<String, (Decimal, BTreeSet<String>)>);
 pub struct TotalsBucket(pub BTreeMap<String, ActivityTotals>);
 
 impl TotalsBucket {
-    pub fn key(period: &str, bucket: u32) -> Vec<u8> {
-        key(&["T", period, &format!("{bucket:03}")])
-    }
-
     pub fn write(&self) -> Vec<u8> {
         let mut out = String::new();
         for (person, t) in &self.0 {
@@ -148,20 +168,4 @@ pub fn bucket_of(person: &str) -> u32 {
         h = h.wrapping_mul(0x0100_0193);
     }
     h % BUCKETS
-}
-
-pub fn bucket_key(period: &str, bucket: u32) -> Vec<u8> {
-    key(&["X", period, &format!("{bucket:03}")])
-}
-
-pub fn chunk_key(period: &str, run: u32, chunk: u32) -> Vec<u8> {
-    key(&["C", period, &format!("{run:08}"), &format!("{chunk:06}")])
-}
-
-pub fn run_counter_key(period: &str) -> Vec<u8> {
-    key(&["N", period])
-}
-
-pub fn params_key(period: &str, version: &str) -> Vec<u8> {
-    key(&["R", period, version])
 }

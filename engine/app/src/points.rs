@@ -8,9 +8,10 @@ use wangge_dsl::suggest::help_for;
 
 use crate::error::AppError;
 use crate::incentives::Incentives;
-use crate::ledger::{dec, enc, key, storage};
+use crate::ledger::{seq_part, storage, BALANCES, POINTS, POINTS_KEYS};
 use wangge_policy::PolicySet;
 use wangge_policy::Timestamp;
+use wangge_store::LedgerBatch;
 
 use crate::error::{invalid, AppResult as R};
 
@@ -34,18 +35,18 @@ pub struct PointsEntry {
     pub policy_version: String,
 }
 
+/// A resident's balance and the last entry's sequence.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
-struct Balance {
+pub(crate) struct Balance {
     balance: i64,
     next: u64,
 }
 
 impl Incentives {
     fn balance_of(&self, resident: &str) -> R<Balance> {
-        match self.store().ledger_get(&key(&["b", resident]))? {
-            Some(b) => dec(&b).map_err(AppError::from),
-            None => Ok(Balance::default()),
-        }
+        Ok(BALANCES
+            .get(self.store().as_ref(), &[resident])?
+            .unwrap_or_default())
     }
 
     /// A resident's balance.
@@ -55,11 +56,8 @@ impl Incentives {
 
     /// A resident's ledger, oldest first.
     pub fn history(&self, resident: &str) -> R<Vec<PointsEntry>> {
-        Ok(crate::ledger::scan(
-            self.store().as_ref(),
-            &key(&["p", resident, ""]),
-            |_, v| dec(v),
-        )?)
+        let entries = POINTS.scan(self.store().as_ref(), &[resident])?;
+        Ok(entries.into_iter().map(|(_, e)| e).collect())
     }
 
     /// Earns points by an earning rule (points per unit × `quantity`).
@@ -152,21 +150,16 @@ impl Incentives {
             .ok_or_else(|| invalid("quantity", "is too large"))?;
         let signed = if earn { points } else { -points };
         let _g = self.lock()?;
-        let idem = key(&["k", resident, key_]);
-        if let Some(seq) = self.store().ledger_get(&idem)? {
-            let seq: u64 = dec(&seq)?;
-            let old: PointsEntry =
-                match self
-                    .store()
-                    .ledger_get(&key(&["p", resident, &format!("{seq:016}")]))?
-                {
-                    Some(b) => dec(&b)?,
-                    None => {
-                        return Err(AppError::Store(storage(format!(
-                            "points entry {seq} of `{resident}` is missing"
-                        ))))
-                    }
-                };
+        let store = self.store().as_ref();
+        if let Some(seq) = POINTS_KEYS.get(store, &[resident, key_])? {
+            let old: PointsEntry = match POINTS.get(store, &[resident, &seq_part(seq)])? {
+                Some(e) => e,
+                None => {
+                    return Err(AppError::Store(storage(format!(
+                        "points entry {seq} of `{resident}` is missing"
+                    ))))
+                }
+            };
             let same = old.kind == if earn { "earn" } else { "redeem" }
                 && old.rule == rule
                 && old.quantity == quantity.normalize();
@@ -202,17 +195,18 @@ impl Incentives {
             at: now,
             policy_version: set.hash.to_string(),
         };
-        self.store().ledger_put(vec![
-            (key(&["p", resident, &format!("{seq:016}")]), enc(&entry)?),
-            (
-                key(&["b", resident]),
-                enc(&Balance {
-                    balance: after,
-                    next: seq,
-                })?,
-            ),
-            (idem, enc(&seq)?),
-        ])?;
+        let mut batch = LedgerBatch::new();
+        batch.put(&POINTS, &[resident, &seq_part(seq)], &entry)?;
+        batch.put(
+            &BALANCES,
+            &[resident],
+            &Balance {
+                balance: after,
+                next: seq,
+            },
+        )?;
+        batch.put(&POINTS_KEYS, &[resident, key_], &seq)?;
+        batch.write(store)?;
         Ok((entry, true))
     }
 }

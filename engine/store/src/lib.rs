@@ -14,11 +14,13 @@
 pub mod conformance;
 mod error;
 mod facts;
+mod ledgers;
 mod mem;
 mod ports;
 
 pub use error::{StoreError, StoreErrorKind};
 pub use facts::{CaseFact, CaseFacts};
+pub use ledgers::{Book, Codec, LedgerBatch};
 pub use mem::MemStore;
 pub use ports::{
     decode, encode, timers_of, CaseStore, ChangeFeed, Created, Feed, FeedGap, IdemRecord,
