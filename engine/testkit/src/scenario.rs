@@ -15,7 +15,8 @@ use rhai::Dynamic;
 use serde::Serialize;
 use serde_json::Value;
 use wangge_dsl::ast::{
-    CheckValue, ItemInput, LocalTime, OrgFixture, RhaiCode, Scalar, Scenario, Step, When,
+    Check as CaseCheck, CheckValue, Ident, ItemInput, Lit, LocalTime, OrgFixture, RhaiCode, Scalar,
+    Scenario, Step, When,
 };
 use wangge_dsl::value::Const;
 use wangge_dsl::{Diagnostic, SourceSet, Span};
@@ -236,44 +237,15 @@ impl<'s> Runner<'s> {
 
     fn step(&mut self, step: &Step) -> Result<(), Stop> {
         match step {
-            Step::Timezone(tz, span) => match wangge_dsl::parser::parse_offset(tz) {
-                Some(o) => {
-                    self.offset = i64::from(o);
-                    if !self.started {
-                        self.start += DEFAULT_OFFSET - self.offset;
-                        self.clock.set(self.start);
-                    }
-                }
-                None => {
-                    return Err(self.stop(
-                        *span,
-                        format!("`{tz}` is not a UTC offset such as `+08:00`"),
-                    ))
-                }
-            },
+            Step::Timezone(tz, span) => self.timezone(tz, *span),
             Step::Start(t) => {
                 self.start = self.ts(t);
                 self.started = true;
                 self.clock.set(self.start);
+                Ok(())
             }
-            Step::Org(fixture) => self.org(fixture)?,
-            Step::At(when) => {
-                let (t, span) = match when {
-                    When::After(secs, span) => (self.start + secs, *span),
-                    When::On(lt) => (self.ts(lt), lt.span),
-                };
-                if t < self.now() {
-                    let now = self.show_ts(self.now());
-                    return Err(self.stop(
-                        span,
-                        format!("`at` goes back in time: the clock is already at {now}"),
-                    ));
-                }
-                self.clock.set(t);
-                if let Err(e) = self.svc.fire_due() {
-                    return Err(self.stop(span, format!("timers failed: {e}")));
-                }
-            }
+            Step::Org(fixture) => self.org(fixture),
+            Step::At(when) => self.at(when),
             Step::Report {
                 workflow,
                 alias,
@@ -281,22 +253,7 @@ impl<'s> Runner<'s> {
                 by,
                 data,
                 span,
-            } => {
-                let data = self.eval(data, ("#{", "}"))?;
-                let report = Report {
-                    workflow: workflow.name.clone(),
-                    unit: unit.as_ref().map(|(u, _)| u.clone()),
-                    data,
-                    idempotency_key: None,
-                    actor: by.as_ref().map_or("scenario".into(), |(b, _)| b.clone()),
-                };
-                match self.svc.report(report) {
-                    Ok((case, _)) => {
-                        self.cases.insert(alias.name.clone(), case.id);
-                    }
-                    Err(e) => return Err(self.stop(*span, format!("the report was refused: {e}"))),
-                }
-            }
+            } => self.report(workflow, alias, unit, by, data, *span),
             Step::Act {
                 case,
                 action,
@@ -304,95 +261,21 @@ impl<'s> Runner<'s> {
                 by,
                 fails,
                 span,
-            } => {
-                let who = Actor {
-                    actor: by.as_ref().map_or("scenario".into(), |(b, _)| b.clone()),
-                    note: None,
-                };
-                let id = self.case_id(case.name.as_str(), case.span)?;
-                let names: Vec<String> = args.iter().map(|a| a.name.clone()).collect();
-                let outcome = names.first().map(String::as_str);
-                let parsed = match Action::parse(&action.name, outcome, &names) {
-                    Ok(a) => a,
-                    Err((field, msg)) => return Err(self.stop(*span, format!("{field} {msg}"))),
-                };
-                let before = self.svc.get(id).ok();
-                match (self.svc.act(id, &parsed, &who, None), fails) {
-                    (Ok(_), false) | (Err(_), true) => {}
-                    (Ok(after), true) => {
-                        let mut f = self.fail(
-                            *span,
-                            format!(
-                                "expected `{}` to be refused, but it was applied",
-                                parsed.name()
-                            ),
-                        );
-                        f.expected = Some("refused".into());
-                        f.actual = Some(format!(
-                            "state {} → {}, level {}",
-                            before.map(|c| c.state).unwrap_or_default(),
-                            after.state,
-                            after.level
-                        ));
-                        self.failures.push(f);
-                    }
-                    (Err(e), false) => {
-                        let mut f =
-                            self.fail(*span, format!("`{}` was refused: {e}", parsed.name()));
-                        if let Some(c) = before {
-                            f.context = self.case_context(case.name.as_str(), &c);
-                        }
-                        self.failures.push(f);
-                        return Err(Stop);
-                    }
-                }
-            }
+            } => self.act(case, action, args, by, *fails, *span),
             Step::Record {
                 person,
                 kind,
                 quantity,
                 unit,
                 span,
-            } => {
-                let quantity = lit_decimal(quantity);
-                let period = self.month();
-                self.keys += 1;
-                let a = wangge_app::NewActivity {
-                    person: person.0.clone(),
-                    kind: kind.name.clone(),
-                    quantity,
-                    period,
-                    unit: unit.as_ref().map(|(u, _)| u.clone()),
-                    key: format!("scenario-{}", self.keys),
-                    note: None,
-                };
-                if let Err(e) = self.incentives.record_activity(&self.set, a, self.now()) {
-                    return Err(self.stop(*span, format!("the activity was refused: {e}")));
-                }
-            }
+            } => self.record(person, kind, quantity, unit, *span),
             Step::Survey {
                 unit,
                 period,
                 score,
                 respondents,
                 span,
-            } => {
-                self.keys += 1;
-                let survey = wangge_app::Survey {
-                    unit: unit.0.clone(),
-                    period: period.clone(),
-                    score: lit_decimal(score),
-                    respondents: rust_decimal::prelude::ToPrimitive::to_i64(&lit_decimal(
-                        respondents,
-                    ))
-                    .unwrap_or(0),
-                    key: format!("scenario-{}", self.keys),
-                };
-                let eval = wangge_app::Evaluation::new(self.svc.store().clone());
-                if let Err(e) = eval.record_survey(survey) {
-                    return Err(self.stop(*span, format!("the survey was refused: {e}")));
-                }
-            }
+            } => self.survey(unit, period, score, respondents, *span),
             Step::Points {
                 earn,
                 resident,
@@ -400,77 +283,257 @@ impl<'s> Runner<'s> {
                 quantity,
                 fails,
                 span,
-            } => {
-                let quantity = lit_decimal(quantity);
-                self.keys += 1;
-                let key = format!("scenario-{}", self.keys);
-                let now = self.now();
-                let r = if *earn {
-                    self.incentives.earn(
-                        &self.set,
-                        &resident.0,
-                        &rule.name,
-                        quantity,
-                        &key,
-                        None,
-                        now,
-                    )
-                } else {
-                    self.incentives.redeem(
-                        &self.set,
-                        &resident.0,
-                        &rule.name,
-                        quantity,
-                        &key,
-                        None,
-                        now,
-                    )
-                };
-                match (r, fails) {
-                    (Ok(_), false) | (Err(_), true) => {}
-                    (Ok((e, _)), true) => {
-                        let mut f = self.fail(
-                            *span,
-                            format!("expected `{}` to be refused, but it was applied", rule.name),
-                        );
-                        f.expected = Some("refused".into());
-                        f.actual = Some(format!("{:+} points, balance {}", e.points, e.balance));
-                        self.failures.push(f);
-                    }
-                    (Err(e), false) => {
-                        return Err(self.stop(*span, format!("`{}` was refused: {e}", rule.name)))
-                    }
-                }
-            }
-            Step::ExpectCase { case, checks, .. } => {
-                let id = self.case_id(case.name.as_str(), case.span)?;
-                let c = match self.svc.get(id) {
-                    Ok(c) => c,
-                    Err(e) => return Err(self.stop(case.span, e.to_string())),
-                };
-                for check in checks {
-                    let (expected, actual) = self.check(&c, &check.field.name, &check.value);
-                    if expected != actual {
-                        let mut f = self.fail(
-                            check.span,
-                            format!(
-                                "case `{}`: expected {} `{expected}`, found `{actual}`",
-                                case.name, check.field.name
-                            ),
-                        );
-                        f.expected = Some(expected);
-                        f.actual = Some(actual);
-                        f.context = self.case_context(&case.name, &c);
-                        self.failures.push(f);
-                    }
-                }
-            }
+            } => self.points(*earn, resident, rule, quantity, *fails, *span),
+            Step::ExpectCase { case, checks, .. } => self.expect_case(case, checks),
             Step::ExpectItem {
                 item,
                 input,
                 expected,
                 span,
-            } => self.expect_item(&item.name, input, expected, *span)?,
+            } => self.expect_item(&item.name, input, expected, *span),
+        }
+    }
+
+    fn timezone(&mut self, tz: &str, span: Span) -> Result<(), Stop> {
+        let Some(o) = wangge_dsl::parser::parse_offset(tz) else {
+            return Err(self.stop(span, format!("`{tz}` is not a UTC offset such as `+08:00`")));
+        };
+        self.offset = i64::from(o);
+        if !self.started {
+            self.start += DEFAULT_OFFSET - self.offset;
+            self.clock.set(self.start);
+        }
+        Ok(())
+    }
+
+    fn at(&mut self, when: &When) -> Result<(), Stop> {
+        let (t, span) = match when {
+            When::After(secs, span) => (self.start + secs, *span),
+            When::On(lt) => (self.ts(lt), lt.span),
+        };
+        if t < self.now() {
+            let now = self.show_ts(self.now());
+            return Err(self.stop(
+                span,
+                format!("`at` goes back in time: the clock is already at {now}"),
+            ));
+        }
+        self.clock.set(t);
+        if let Err(e) = self.svc.fire_due() {
+            return Err(self.stop(span, format!("timers failed: {e}")));
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn report(
+        &mut self,
+        workflow: &Ident,
+        alias: &Ident,
+        unit: &Option<(String, Span)>,
+        by: &Option<(String, Span)>,
+        data: &RhaiCode,
+        span: Span,
+    ) -> Result<(), Stop> {
+        let data = self.eval(data, ("#{", "}"))?;
+        let report = Report {
+            workflow: workflow.name.clone(),
+            unit: unit.as_ref().map(|(u, _)| u.clone()),
+            data,
+            idempotency_key: None,
+            actor: by.as_ref().map_or("scenario".into(), |(b, _)| b.clone()),
+        };
+        match self.svc.report(report) {
+            Ok((case, _)) => {
+                self.cases.insert(alias.name.clone(), case.id);
+            }
+            Err(e) => return Err(self.stop(span, format!("the report was refused: {e}"))),
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn act(
+        &mut self,
+        case: &Ident,
+        action: &Ident,
+        args: &[Ident],
+        by: &Option<(String, Span)>,
+        fails: bool,
+        span: Span,
+    ) -> Result<(), Stop> {
+        let who = Actor {
+            actor: by.as_ref().map_or("scenario".into(), |(b, _)| b.clone()),
+            note: None,
+        };
+        let id = self.case_id(case.name.as_str(), case.span)?;
+        let names: Vec<String> = args.iter().map(|a| a.name.clone()).collect();
+        let outcome = names.first().map(String::as_str);
+        let parsed = match Action::parse(&action.name, outcome, &names) {
+            Ok(a) => a,
+            Err((field, msg)) => return Err(self.stop(span, format!("{field} {msg}"))),
+        };
+        let before = self.svc.get(id).ok();
+        match (self.svc.act(id, &parsed, &who, None), fails) {
+            (Ok(_), false) | (Err(_), true) => {}
+            (Ok(after), true) => {
+                let mut f = self.fail(
+                    span,
+                    format!(
+                        "expected `{}` to be refused, but it was applied",
+                        parsed.name()
+                    ),
+                );
+                f.expected = Some("refused".into());
+                f.actual = Some(format!(
+                    "state {} → {}, level {}",
+                    before.map(|c| c.state).unwrap_or_default(),
+                    after.state,
+                    after.level
+                ));
+                self.failures.push(f);
+            }
+            (Err(e), false) => {
+                let mut f = self.fail(span, format!("`{}` was refused: {e}", parsed.name()));
+                if let Some(c) = before {
+                    f.context = self.case_context(case.name.as_str(), &c);
+                }
+                self.failures.push(f);
+                return Err(Stop);
+            }
+        }
+        Ok(())
+    }
+
+    fn record(
+        &mut self,
+        person: &(String, Span),
+        kind: &Ident,
+        quantity: &Lit,
+        unit: &Option<(String, Span)>,
+        span: Span,
+    ) -> Result<(), Stop> {
+        let quantity = lit_decimal(quantity);
+        let period = self.month();
+        self.keys += 1;
+        let a = wangge_app::NewActivity {
+            person: person.0.clone(),
+            kind: kind.name.clone(),
+            quantity,
+            period,
+            unit: unit.as_ref().map(|(u, _)| u.clone()),
+            key: format!("scenario-{}", self.keys),
+            note: None,
+        };
+        if let Err(e) = self.incentives.record_activity(&self.set, a, self.now()) {
+            return Err(self.stop(span, format!("the activity was refused: {e}")));
+        }
+        Ok(())
+    }
+
+    fn survey(
+        &mut self,
+        unit: &(String, Span),
+        period: &str,
+        score: &Lit,
+        respondents: &Lit,
+        span: Span,
+    ) -> Result<(), Stop> {
+        let count = lit_decimal(respondents);
+        let Some(respondents) =
+            rust_decimal::prelude::ToPrimitive::to_i64(&count).filter(|_| count.fract().is_zero())
+        else {
+            return Err(self.stop(span, format!("`{count}` respondents is not a whole number")));
+        };
+        self.keys += 1;
+        let survey = wangge_app::Survey {
+            unit: unit.0.clone(),
+            period: period.to_string(),
+            score: lit_decimal(score),
+            respondents,
+            key: format!("scenario-{}", self.keys),
+        };
+        let eval = wangge_app::Evaluation::new(self.svc.store().clone());
+        if let Err(e) = eval.record_survey(survey) {
+            return Err(self.stop(span, format!("the survey was refused: {e}")));
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn points(
+        &mut self,
+        earn: bool,
+        resident: &(String, Span),
+        rule: &Ident,
+        quantity: &Lit,
+        fails: bool,
+        span: Span,
+    ) -> Result<(), Stop> {
+        let quantity = lit_decimal(quantity);
+        self.keys += 1;
+        let key = format!("scenario-{}", self.keys);
+        let now = self.now();
+        let r = if earn {
+            self.incentives.earn(
+                &self.set,
+                &resident.0,
+                &rule.name,
+                quantity,
+                &key,
+                None,
+                now,
+            )
+        } else {
+            self.incentives.redeem(
+                &self.set,
+                &resident.0,
+                &rule.name,
+                quantity,
+                &key,
+                None,
+                now,
+            )
+        };
+        match (r, fails) {
+            (Ok(_), false) | (Err(_), true) => {}
+            (Ok((e, _)), true) => {
+                let mut f = self.fail(
+                    span,
+                    format!("expected `{}` to be refused, but it was applied", rule.name),
+                );
+                f.expected = Some("refused".into());
+                f.actual = Some(format!("{:+} points, balance {}", e.points, e.balance));
+                self.failures.push(f);
+            }
+            (Err(e), false) => {
+                return Err(self.stop(span, format!("`{}` was refused: {e}", rule.name)))
+            }
+        }
+        Ok(())
+    }
+
+    fn expect_case(&mut self, case: &Ident, checks: &[CaseCheck]) -> Result<(), Stop> {
+        let id = self.case_id(case.name.as_str(), case.span)?;
+        let c = match self.svc.get(id) {
+            Ok(c) => c,
+            Err(e) => return Err(self.stop(case.span, e.to_string())),
+        };
+        for check in checks {
+            let (expected, actual) = self.check(&c, &check.field.name, &check.value);
+            if expected != actual {
+                let mut f = self.fail(
+                    check.span,
+                    format!(
+                        "case `{}`: expected {} `{expected}`, found `{actual}`",
+                        case.name, check.field.name
+                    ),
+                );
+                f.expected = Some(expected);
+                f.actual = Some(actual);
+                f.context = self.case_context(&case.name, &c);
+                self.failures.push(f);
+            }
         }
         Ok(())
     }
