@@ -1171,203 +1171,231 @@ impl Builder<'_> {
         };
         let mut steps = Vec::new();
         for q in parts {
-            let qspan = self.span(&q);
-            let kind = q.as_rule();
-            let has_fails = q
-                .clone()
-                .into_inner()
-                .any(|x| x.as_rule() == Rule::kw_fails);
-            let q_is_earn = q.clone().into_inner().any(|x| x.as_rule() == Rule::kw_earn);
-            let mut inner = Self::parts(q).filter(|x| {
-                !matches!(
-                    x.as_rule(),
-                    Rule::kw_start
-                        | Rule::kw_timezone
-                        | Rule::kw_in
-                        | Rule::kw_fails
-                        | Rule::kw_record
-                        | Rule::kw_survey
-                        | Rule::kw_earn
-                        | Rule::kw_redeem
-                )
-            });
-            let step = match kind {
-                Rule::sc_start => Step::Start(self.local_time(inner.next()?)?),
-                Rule::sc_timezone => {
-                    let s = inner.next()?;
-                    let sspan = self.span(&s);
-                    Step::Timezone(self.string(s), sspan)
-                }
-                Rule::sc_org => {
-                    let x = inner.next()?;
-                    if x.as_rule() == Rule::string {
-                        let xspan = self.span(&x);
-                        Step::Org(OrgFixture::File(self.string(x), xspan))
-                    } else {
-                        Step::Org(OrgFixture::Inline(self.rhai_block(x)?))
-                    }
-                }
-                Rule::sc_at => {
-                    let x = inner.next()?;
-                    if x.as_rule() == Rule::datetime {
-                        Step::At(When::On(self.local_time(x)?))
-                    } else {
-                        let xspan = self.span(&x);
-                        match parse_duration(x.as_str()) {
-                            Some(secs) => Step::At(When::After(secs, xspan)),
-                            None => return self.bad_literal(xspan, "duration", x.as_str()),
-                        }
-                    }
-                }
-                Rule::sc_report => {
-                    let workflow = self.ident(&inner.next()?);
-                    let alias = self.ident(&inner.next()?);
-                    let mut unit = None;
-                    let mut by = None;
-                    let mut data = None;
-                    for x in inner {
-                        match x.as_rule() {
-                            Rule::unit_ref => unit = self.unit_ref(x),
-                            Rule::by_clause => by = self.by_clause(x),
-                            Rule::rhai_block => data = self.rhai_block(x),
-                            _ => {}
-                        }
-                    }
-                    Step::Report {
-                        workflow,
-                        alias,
-                        unit,
-                        by,
-                        data: data?,
-                        span: qspan,
-                    }
-                }
-                Rule::sc_act => {
-                    let fails = has_fails;
-                    let case = self.ident(&inner.next()?);
-                    let action = self.ident(&inner.next()?.into_inner().next()?);
-                    let mut args = Vec::new();
-                    let mut by = None;
-                    for x in inner {
-                        match x.as_rule() {
-                            Rule::act_args => {
-                                args = x.into_inner().map(|i| self.ident(&i)).collect()
-                            }
-                            Rule::by_clause => by = self.by_clause(x),
-                            _ => {}
-                        }
-                    }
-                    Step::Act {
-                        case,
-                        action,
-                        args,
-                        by,
-                        fails,
-                        span: qspan,
-                    }
-                }
-                Rule::sc_record => {
-                    let person = self.unit_ref(inner.next()?)?;
-                    let kind = self.ident(&inner.next()?);
-                    let quantity = self.literal(inner.next()?)?;
-                    let unit = match inner.next() {
-                        Some(u) => Some(self.unit_ref(u)?),
-                        None => None,
-                    };
-                    Step::Record {
-                        person,
-                        kind,
-                        quantity,
-                        unit,
-                        span: qspan,
-                    }
-                }
-                Rule::sc_survey => {
-                    let unit = self.unit_ref(inner.next()?)?;
-                    let period = self.string(inner.next()?);
-                    let score = self.literal(inner.next()?)?;
-                    let respondents = self.literal(inner.find(|x| x.as_rule() == Rule::number)?)?;
-                    Step::Survey {
-                        unit,
-                        period,
-                        score,
-                        respondents,
-                        span: qspan,
-                    }
-                }
-                Rule::sc_points => {
-                    let earn = q_is_earn;
-                    let resident = self.unit_ref(inner.next()?)?;
-                    let rule = self.ident(&inner.next()?);
-                    let quantity = self.literal(inner.next()?)?;
-                    Step::Points {
-                        earn,
-                        resident,
-                        rule,
-                        quantity,
-                        fails: has_fails,
-                        span: qspan,
-                    }
-                }
-                Rule::sc_expect => {
-                    let x = inner.next()?;
-                    if x.as_rule() == Rule::expect_item {
-                        let mut e = x.into_inner().filter(|y| y.as_rule() != Rule::kw_for);
-                        let item = self.ident(&e.next()?);
-                        let how = e.next()?;
-                        let input = if how.as_rule() == Rule::call_args {
-                            ItemInput::Args(self.rhai(&how.into_inner().next()?, false))
-                        } else {
-                            let (id, s) = self.unit_ref(how)?;
-                            ItemInput::Unit(id, s)
-                        };
-                        let expected = self.rhai_block(e.next()?)?;
-                        Step::ExpectItem {
-                            item,
-                            input,
-                            expected,
-                            span: qspan,
-                        }
-                    } else {
-                        let mut e = x.into_inner();
-                        let case = self.ident(&e.next()?);
-                        let mut checks = Vec::new();
-                        for c in e {
-                            let cspan = self.span(&c);
-                            let mut ci = c.into_inner();
-                            let field = self.ident(&ci.next()?);
-                            let v = ci.next()?.into_inner().next()?;
-                            let value = match v.as_rule() {
-                                Rule::datetime => CheckValue::Time(self.local_time(v)?),
-                                Rule::kw_none => CheckValue::None(self.span(&v)),
-                                Rule::check_list => {
-                                    let lspan = self.span(&v);
-                                    let mut items = Vec::new();
-                                    for i in v.into_inner() {
-                                        items.push(self.scalar(i)?);
-                                    }
-                                    CheckValue::List(items, lspan)
-                                }
-                                _ => CheckValue::Scalar(self.scalar(v)?),
-                            };
-                            checks.push(Check {
-                                field,
-                                value,
-                                span: cspan,
-                            });
-                        }
-                        Step::ExpectCase {
-                            case,
-                            checks,
-                            span: qspan,
-                        }
-                    }
-                }
-                _ => continue,
-            };
-            steps.push(step);
+            if let Some(step) = self.scenario_step(q)? {
+                steps.push(step);
+            }
         }
         Some(Scenario { name, steps, span })
+    }
+
+    /// One step of a scenario: `None` when it cannot be read (the scenario
+    /// is dropped; its error is reported), `Some(None)` for a pair that is
+    /// not a step.
+    fn scenario_step(&mut self, q: P) -> Option<Option<Step>> {
+        let qspan = self.span(&q);
+        let kind = q.as_rule();
+        let fails = q
+            .clone()
+            .into_inner()
+            .any(|x| x.as_rule() == Rule::kw_fails);
+        let earn = q.clone().into_inner().any(|x| x.as_rule() == Rule::kw_earn);
+        let mut inner = Self::parts(q).filter(|x| {
+            !matches!(
+                x.as_rule(),
+                Rule::kw_start
+                    | Rule::kw_timezone
+                    | Rule::kw_in
+                    | Rule::kw_fails
+                    | Rule::kw_record
+                    | Rule::kw_survey
+                    | Rule::kw_earn
+                    | Rule::kw_redeem
+            )
+        });
+        let step = match kind {
+            Rule::sc_start => Step::Start(self.local_time(inner.next()?)?),
+            Rule::sc_timezone => {
+                let s = inner.next()?;
+                let sspan = self.span(&s);
+                Step::Timezone(self.string(s), sspan)
+            }
+            Rule::sc_org => {
+                let x = inner.next()?;
+                if x.as_rule() == Rule::string {
+                    let xspan = self.span(&x);
+                    Step::Org(OrgFixture::File(self.string(x), xspan))
+                } else {
+                    Step::Org(OrgFixture::Inline(self.rhai_block(x)?))
+                }
+            }
+            Rule::sc_at => self.at_step(inner.next()?)?,
+            Rule::sc_report => self.report_step(inner, qspan)?,
+            Rule::sc_act => self.act_step(inner, fails, qspan)?,
+            Rule::sc_record => {
+                let person = self.unit_ref(inner.next()?)?;
+                let kind = self.ident(&inner.next()?);
+                let quantity = self.literal(inner.next()?)?;
+                let unit = match inner.next() {
+                    Some(u) => Some(self.unit_ref(u)?),
+                    None => None,
+                };
+                Step::Record {
+                    person,
+                    kind,
+                    quantity,
+                    unit,
+                    span: qspan,
+                }
+            }
+            Rule::sc_survey => {
+                let unit = self.unit_ref(inner.next()?)?;
+                let period = self.string(inner.next()?);
+                let score = self.literal(inner.next()?)?;
+                let respondents = self.literal(inner.find(|x| x.as_rule() == Rule::number)?)?;
+                Step::Survey {
+                    unit,
+                    period,
+                    score,
+                    respondents,
+                    span: qspan,
+                }
+            }
+            Rule::sc_points => {
+                let resident = self.unit_ref(inner.next()?)?;
+                let rule = self.ident(&inner.next()?);
+                let quantity = self.literal(inner.next()?)?;
+                Step::Points {
+                    earn,
+                    resident,
+                    rule,
+                    quantity,
+                    fails,
+                    span: qspan,
+                }
+            }
+            Rule::sc_expect => {
+                let x = inner.next()?;
+                if x.as_rule() == Rule::expect_item {
+                    self.expect_item_step(x, qspan)?
+                } else {
+                    self.expect_case_step(x, qspan)?
+                }
+            }
+            _ => return Some(None),
+        };
+        Some(Some(step))
+    }
+
+    /// `at 3h01m` or `at 2026-09-15 10:00`.
+    fn at_step(&mut self, x: P) -> Option<Step> {
+        if x.as_rule() == Rule::datetime {
+            return Some(Step::At(When::On(self.local_time(x)?)));
+        }
+        let xspan = self.span(&x);
+        match parse_duration(x.as_str()) {
+            Some(secs) => Some(Step::At(When::After(secs, xspan))),
+            None => self.bad_literal(xspan, "duration", x.as_str()),
+        }
+    }
+
+    fn report_step<'i>(
+        &mut self,
+        mut inner: impl Iterator<Item = P<'i>>,
+        span: Span,
+    ) -> Option<Step> {
+        let workflow = self.ident(&inner.next()?);
+        let alias = self.ident(&inner.next()?);
+        let mut unit = None;
+        let mut by = None;
+        let mut data = None;
+        for x in inner {
+            match x.as_rule() {
+                Rule::unit_ref => unit = self.unit_ref(x),
+                Rule::by_clause => by = self.by_clause(x),
+                Rule::rhai_block => data = self.rhai_block(x),
+                _ => {}
+            }
+        }
+        Some(Step::Report {
+            workflow,
+            alias,
+            unit,
+            by,
+            data: data?,
+            span,
+        })
+    }
+
+    fn act_step<'i>(
+        &mut self,
+        mut inner: impl Iterator<Item = P<'i>>,
+        fails: bool,
+        span: Span,
+    ) -> Option<Step> {
+        let case = self.ident(&inner.next()?);
+        let action = self.ident(&inner.next()?.into_inner().next()?);
+        let mut args = Vec::new();
+        let mut by = None;
+        for x in inner {
+            match x.as_rule() {
+                Rule::act_args => args = x.into_inner().map(|i| self.ident(&i)).collect(),
+                Rule::by_clause => by = self.by_clause(x),
+                _ => {}
+            }
+        }
+        Some(Step::Act {
+            case,
+            action,
+            args,
+            by,
+            fails,
+            span,
+        })
+    }
+
+    /// `expect ITEM(args) => { … }` or `expect ITEM for UNIT => { … }`.
+    fn expect_item_step(&mut self, x: P, span: Span) -> Option<Step> {
+        let mut e = x.into_inner().filter(|y| y.as_rule() != Rule::kw_for);
+        let item = self.ident(&e.next()?);
+        let how = e.next()?;
+        let input = if how.as_rule() == Rule::call_args {
+            ItemInput::Args(self.rhai(&how.into_inner().next()?, false))
+        } else {
+            let (id, s) = self.unit_ref(how)?;
+            ItemInput::Unit(id, s)
+        };
+        let expected = self.rhai_block(e.next()?)?;
+        Some(Step::ExpectItem {
+            item,
+            input,
+            expected,
+            span,
+        })
+    }
+
+    /// `expect CASE state == 结案, level == 社区, …`.
+    fn expect_case_step(&mut self, x: P, span: Span) -> Option<Step> {
+        let mut e = x.into_inner();
+        let case = self.ident(&e.next()?);
+        let mut checks = Vec::new();
+        for c in e {
+            let cspan = self.span(&c);
+            let mut ci = c.into_inner();
+            let field = self.ident(&ci.next()?);
+            let value = self.check_value(ci.next()?.into_inner().next()?)?;
+            checks.push(Check {
+                field,
+                value,
+                span: cspan,
+            });
+        }
+        Some(Step::ExpectCase { case, checks, span })
+    }
+
+    fn check_value(&mut self, v: P) -> Option<CheckValue> {
+        Some(match v.as_rule() {
+            Rule::datetime => CheckValue::Time(self.local_time(v)?),
+            Rule::kw_none => CheckValue::None(self.span(&v)),
+            Rule::check_list => {
+                let lspan = self.span(&v);
+                let mut items = Vec::new();
+                for i in v.into_inner() {
+                    items.push(self.scalar(i)?);
+                }
+                CheckValue::List(items, lspan)
+            }
+            _ => CheckValue::Scalar(self.scalar(v)?),
+        })
     }
 
     fn date(&mut self, p: &P) -> Option<Date> {
