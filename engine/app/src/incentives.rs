@@ -796,27 +796,7 @@ impl Incentives {
             (people, g)
         });
         let people = people?;
-        let chosen: Vec<&Person> = if persons.is_empty() {
-            people
-                .iter()
-                .filter(|p| set.subsidies.contains_key(&p.role))
-                .collect()
-        } else {
-            let by_id: HashMap<&str, &Person> = people.iter().map(|p| (p.id.as_str(), p)).collect();
-            let mut v = Vec::with_capacity(persons.len());
-            for id in persons {
-                let p = by_id
-                    .get(id.as_str())
-                    .copied()
-                    .ok_or_else(|| AppError::UnknownPerson {
-                        id: id.clone(),
-                        help: help_for(id, by_id.keys().copied()),
-                    })?;
-                self.scheme(set, p)?;
-                v.push(p);
-            }
-            v
-        };
+        let chosen = self.chosen(set, &people, persons)?;
         let _g = self.lock()?;
         let mut buckets = self.buckets(&pk)?;
         let settled = |id: &str| {
@@ -836,45 +816,7 @@ impl Incentives {
             .filter_map(|p| settled(&p.id).map(|pl| (p.id.clone(), pl)))
             .collect();
         let figures = gathered?;
-        let (figures_ref, period_ref) = (&figures, &period);
-        let computed = crate::parallel::map_slices_on(
-            &todo,
-            threads,
-            || AppError::Store(StoreError::internal("a settlement worker failed")),
-            |t, part| -> R<(Vec<Settlement>, Vec<EncodedChunk>)> {
-                let mut out = Vec::with_capacity(part.len());
-                for p in part {
-                    let Some(scheme) = set.subsidies.get(&p.role) else {
-                        continue;
-                    };
-                    let (breakdown, stats) =
-                        Self::compute(set, scheme, p, period_ref, figures_ref.get(&p.id))?;
-                    out.push(Settlement {
-                        id: format!("{}/{}/1", period_ref.key(), p.id),
-                        period: period_ref.key(),
-                        person: p.id.clone(),
-                        name: p.name.clone(),
-                        seq: 1,
-                        breakdown,
-                        stats,
-                        settled_at: now,
-                        corrects: None,
-                        reason: None,
-                    });
-                }
-                // Each thread encodes its own chunks (numbered apart).
-                let first =
-                    u32::try_from(t * 100_000).map_err(|_| invalid("persons", "too many"))?;
-                let encoded = Self::encode_chunks(&mut out, first)?;
-                Ok((out, encoded))
-            },
-        )?;
-        let mut new = Vec::with_capacity(todo.len());
-        let mut chunks = Vec::new();
-        for (list, encoded) in computed {
-            new.extend(list);
-            chunks.extend(encoded);
-        }
+        let (new, chunks) = Self::compute_run(set, &todo, &figures, &period, now, threads)?;
         self.write_run(set, &pk, chunks, &mut buckets)?;
         // Freeing a month of figures takes a while: not on the caller's time.
         std::thread::spawn(move || drop(figures));
@@ -893,6 +835,86 @@ impl Incentives {
             summary.settlements = list;
         }
         Ok(summary)
+    }
+
+    /// Who a settlement run pays: everyone a scheme pays, or the named
+    /// persons (each must exist and have a scheme).
+    fn chosen<'p>(
+        &self,
+        set: &PolicySet,
+        people: &'p [Person],
+        persons: &[String],
+    ) -> R<Vec<&'p Person>> {
+        if persons.is_empty() {
+            return Ok(people
+                .iter()
+                .filter(|p| set.subsidies.contains_key(&p.role))
+                .collect());
+        }
+        let by_id: HashMap<&str, &Person> = people.iter().map(|p| (p.id.as_str(), p)).collect();
+        let mut v = Vec::with_capacity(persons.len());
+        for id in persons {
+            let p = by_id
+                .get(id.as_str())
+                .copied()
+                .ok_or_else(|| AppError::UnknownPerson {
+                    id: id.clone(),
+                    help: help_for(id, by_id.keys().copied()),
+                })?;
+            self.scheme(set, p)?;
+            v.push(p);
+        }
+        Ok(v)
+    }
+
+    /// Computes first settlements for `todo` on `threads` threads, each
+    /// encoding its own chunks (numbered apart).
+    fn compute_run(
+        set: &PolicySet,
+        todo: &[&Person],
+        figures: &HashMap<String, Figures>,
+        period: &Period,
+        now: Timestamp,
+        threads: usize,
+    ) -> R<(Vec<Settlement>, Vec<EncodedChunk>)> {
+        let computed = crate::parallel::map_slices_on(
+            todo,
+            threads,
+            || AppError::Store(StoreError::internal("a settlement worker failed")),
+            |t, part| -> R<(Vec<Settlement>, Vec<EncodedChunk>)> {
+                let mut out = Vec::with_capacity(part.len());
+                for p in part {
+                    let Some(scheme) = set.subsidies.get(&p.role) else {
+                        continue;
+                    };
+                    let (breakdown, stats) =
+                        Self::compute(set, scheme, p, period, figures.get(&p.id))?;
+                    out.push(Settlement {
+                        id: format!("{}/{}/1", period.key(), p.id),
+                        period: period.key(),
+                        person: p.id.clone(),
+                        name: p.name.clone(),
+                        seq: 1,
+                        breakdown,
+                        stats,
+                        settled_at: now,
+                        corrects: None,
+                        reason: None,
+                    });
+                }
+                let first =
+                    u32::try_from(t * 100_000).map_err(|_| invalid("persons", "too many"))?;
+                let encoded = Self::encode_chunks(&mut out, first)?;
+                Ok((out, encoded))
+            },
+        )?;
+        let mut new = Vec::with_capacity(todo.len());
+        let mut chunks = Vec::new();
+        for (list, encoded) in computed {
+            new.extend(list);
+            chunks.extend(encoded);
+        }
+        Ok((new, chunks))
     }
 
     /// A correction: recomputes `person`'s settlement for `period` now and
