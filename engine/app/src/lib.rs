@@ -16,7 +16,7 @@ mod incentives;
 mod ledger;
 pub mod org;
 mod organisation;
-pub mod parallel;
+mod parallel;
 mod period;
 mod points;
 mod registry;

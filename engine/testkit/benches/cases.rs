@@ -2,8 +2,8 @@
 //! with one flush per report and with group commit from many threads; timer
 //! escalation throughput; and the memory of a store with a million cases.
 //!
-//! `cargo bench -p wangge-engine --bench cases`               (quick figures)
-//! `cargo bench -p wangge-engine --bench cases -- --million`  (adds 1,000,000 stored cases and RSS)
+//! `cargo bench -p wangge-testkit --bench cases`               (quick figures)
+//! `cargo bench -p wangge-testkit --bench cases -- --million`  (adds 1,000,000 stored cases and RSS)
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 

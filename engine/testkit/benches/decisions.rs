@@ -1,7 +1,7 @@
 //! Decision benchmarks (criterion): the shipped 事件分级 table, and a
 //! 3-condition rhai rule against the same expression on a bare rhai engine.
 //!
-//! Run: `cargo bench -p wangge-engine --bench decisions`
+//! Run: `cargo bench -p wangge-testkit --bench decisions`
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 

@@ -6,7 +6,7 @@
 //! case records (rolled up), the 社情指数 now and before, scoring, and
 //! storing every score.
 //!
-//! `cargo bench -p wangge-engine --bench evaluation [-- --events N]`
+//! `cargo bench -p wangge-testkit --bench evaluation [-- --events N]`
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 

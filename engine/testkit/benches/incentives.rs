@@ -5,7 +5,7 @@
 //! figures from the stored cases and events, computing every subsidy through
 //! the shipped policy, and writing every settlement durably.
 //!
-//! `cargo bench -p wangge-engine --bench incentives [-- --workers N --cases N]`
+//! `cargo bench -p wangge-testkit --bench incentives [-- --workers N --cases N]`
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
