@@ -24,7 +24,7 @@ use crate::period::Period;
 use wangge_policy::json_to_dynamic;
 use wangge_policy::PolicySet;
 use wangge_policy::Timestamp;
-use wangge_policy::{rhai_map, Breakdown, CompiledSubsidy, Params};
+use wangge_policy::{rhai_map, Breakdown, CompiledSubsidy, LineItem, Params};
 use wangge_store::{LedgerBatch, Store, StoreError};
 
 /// Activity recorded through the API.
@@ -292,6 +292,14 @@ fn case_figures_range(
 fn activity_totals(store: &dyn Store, period: &Period) -> R<Vec<(String, ActivityTotals)>> {
     let buckets = TOTALS.scan(store, &[&period.key()])?;
     Ok(buckets.into_iter().flat_map(|(_, b)| b.0).collect())
+}
+
+/// Every line item (components, then factors) of every settlement.
+fn line_items(chunk: &mut [Settlement]) -> impl Iterator<Item = &mut LineItem> {
+    chunk.iter_mut().flat_map(|s| {
+        let b = &mut s.breakdown;
+        b.components.iter_mut().chain(b.factors.iter_mut())
+    })
 }
 
 /// Settlements encoded for one chunk, with who is in it.
@@ -704,30 +712,14 @@ impl Incentives {
     /// Settlements as stored: without the parameter values of their line
     /// items, which are stored once per period and policy version.
     fn encode_chunk(chunk: &mut [Settlement]) -> R<Vec<u8>> {
-        let mut saved: Vec<Params> = Vec::new();
-        for s in chunk.iter_mut() {
-            for l in s
-                .breakdown
-                .components
-                .iter_mut()
-                .chain(s.breakdown.factors.iter_mut())
-            {
-                saved.push(std::mem::take(&mut l.params));
-            }
-        }
+        let saved: Vec<Params> = line_items(chunk)
+            .map(|l| std::mem::take(&mut l.params))
+            .collect();
         let mut bytes = Vec::with_capacity(chunk.len() * 1024);
         let written = serde_json::to_writer(&mut bytes, &chunk)
             .map_err(|e| StoreError::internal(e.to_string()));
-        let mut saved = saved.into_iter();
-        for s in chunk.iter_mut() {
-            for l in s
-                .breakdown
-                .components
-                .iter_mut()
-                .chain(s.breakdown.factors.iter_mut())
-            {
-                l.params = saved.next().unwrap_or_default();
-            }
+        for (l, p) in line_items(chunk).zip(saved) {
+            l.params = p;
         }
         written?;
         Ok(bytes)

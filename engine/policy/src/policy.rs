@@ -141,25 +141,29 @@ pub fn compile(sources: SourceSet, host: &RhaiHost) -> Compiled {
         if symbols.items.get(&name.name).map(|(_, s)| *s) != Some(name.span) {
             continue;
         }
+        // An evaluable item goes into the table of items, or its
+        // diagnostics into the list.
+        let mut add = |name: &str, compiled: Result<Evaluable, Vec<Diagnostic>>| match compiled {
+            Ok(e) => {
+                items.insert(name.to_string(), e);
+            }
+            Err(d) => diagnostics.extend(d),
+        };
         match item {
-            Item::Table(t) => match tc.compile(t) {
-                Ok(c) => {
-                    items.insert(t.name.name.clone(), Evaluable::Table(Arc::new(c)));
-                }
-                Err(d) => diagnostics.extend(d),
-            },
-            Item::Rules(r) => match rules::compile(r, &env) {
-                Ok(c) => {
-                    items.insert(r.name.name.clone(), Evaluable::Rules(Arc::new(c)));
-                }
-                Err(d) => diagnostics.extend(d),
-            },
-            Item::Calc(c) => match calc::compile(c, &env) {
-                Ok(cc) => {
-                    items.insert(c.name.name.clone(), Evaluable::Calc(Arc::new(cc)));
-                }
-                Err(d) => diagnostics.push(d),
-            },
+            Item::Table(t) => add(
+                &t.name.name,
+                tc.compile(t).map(|c| Evaluable::Table(Arc::new(c))),
+            ),
+            Item::Rules(r) => add(
+                &r.name.name,
+                rules::compile(r, &env).map(|c| Evaluable::Rules(Arc::new(c))),
+            ),
+            Item::Calc(c) => add(
+                &c.name.name,
+                calc::compile(c, &env)
+                    .map(|cc| Evaluable::Calc(Arc::new(cc)))
+                    .map_err(|d| vec![d]),
+            ),
             Item::Ladder(l) => {
                 ladders.insert(
                     l.name.name.clone(),
