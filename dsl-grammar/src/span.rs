@@ -50,8 +50,14 @@ pub struct LineCol {
 }
 
 impl SourceFile {
+    /// A source; a leading UTF-8 byte order mark (saved by Windows and
+    /// many Chinese editors) is dropped, so positions count from the first
+    /// real character.
     pub fn new(name: impl Into<String>, text: impl Into<Arc<str>>) -> Self {
-        let text: Arc<str> = text.into();
+        let mut text: Arc<str> = text.into();
+        if let Some(rest) = text.strip_prefix('\u{feff}') {
+            text = Arc::from(rest);
+        }
         let mut line_starts = vec![0];
         line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
         SourceFile {

@@ -453,3 +453,13 @@ mod workflows {
         assert!(p.has_errors());
     }
 }
+
+/// Files saved by Windows and many Chinese editors start with a UTF-8 BOM.
+#[test]
+fn a_byte_order_mark_at_the_start_of_a_file_is_accepted() {
+    let p = one("\u{feff}ladder 城市网格 { 微网格 -> 一般网格 }\n");
+    assert!(p.diagnostics.is_empty(), "{}", rendered(&p));
+    let p = one("\u{feff}ladder 城市网格 { 微网格 -> }\n");
+    let out = rendered(&p);
+    assert!(out.contains(":1:"), "{out}");
+}
