@@ -37,6 +37,38 @@ use wangge_store::{
     StoreError, Timer, FORMAT_VERSION,
 };
 
+/// Creates `dir` (and its parents) if needed and makes it private to the
+/// owner: residents' data is not for other users of the machine.
+fn private_dir(dir: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let failed = |e: std::io::Error| io(format!("cannot prepare `{}`: {e}", dir.display()));
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(failed)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(failed)
+}
+
+/// Makes every file under `dir` 0600 and every folder 0700 (sled creates
+/// them with the process umask).
+fn private_files(dir: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::PermissionsExt;
+    let failed = |p: &Path, e: std::io::Error| io(format!("cannot protect `{}`: {e}", p.display()));
+    for entry in std::fs::read_dir(dir).map_err(|e| failed(dir, e))? {
+        let path = entry.map_err(|e| failed(dir, e))?.path();
+        let mode = if path.is_dir() {
+            private_files(&path)?;
+            0o700
+        } else {
+            0o600
+        };
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+            .map_err(|e| failed(&path, e))?;
+    }
+    Ok(())
+}
+
 /// An I/O failure of sled: the disk or the database is unavailable.
 fn io(e: impl std::fmt::Display) -> StoreError {
     StoreError::unavailable(e.to_string())
@@ -312,27 +344,28 @@ fn read_counter(tree: &sled::Tree, key: &[u8]) -> Result<u64, StoreError> {
 
 impl SledStore {
     /// Opens (or creates) the store in `dir`, with `cache_bytes` of page cache.
+    /// The folder is private to the owner (0700, files 0600).
     pub fn open(dir: &Path, cache_bytes: u64) -> Result<SledStore, StoreError> {
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(cache_bytes)
-            .mode(sled::Mode::HighThroughput)
-            .open()
-            .map_err(|e| io(format!("cannot open `{}`: {e}", dir.display())))?;
-        Self::from_db(db, false)
+        Self::open_dir(dir, cache_bytes, false)
     }
 
     /// Opens the store for loading a large history: writes are answered
-    /// before they are durable, and made durable by [`Store::flush`] (and
-    /// when the store is dropped). Not for serving.
+    /// before they are durable, and made durable by [`CaseStore::flush`]
+    /// (and when the store is dropped). Not for serving.
     pub fn open_bulk(dir: &Path, cache_bytes: u64) -> Result<SledStore, StoreError> {
+        Self::open_dir(dir, cache_bytes, true)
+    }
+
+    fn open_dir(dir: &Path, cache_bytes: u64, bulk: bool) -> Result<SledStore, StoreError> {
+        private_dir(dir)?;
         let db = sled::Config::new()
             .path(dir)
             .cache_capacity(cache_bytes)
             .mode(sled::Mode::HighThroughput)
             .open()
             .map_err(|e| io(format!("cannot open `{}`: {e}", dir.display())))?;
-        Self::from_db(db, true)
+        private_files(dir)?;
+        Self::from_db(db, bulk)
     }
 
     /// A store that lives in memory only (tests, scenarios).
@@ -934,4 +967,37 @@ mod conformance_on_disk {
     }
 
     wangge_store::conformance_suite!(on_disk());
+}
+
+#[cfg(test)]
+mod permissions {
+    use std::os::unix::fs::PermissionsExt;
+
+    /// Residents' data must not be readable by other users of the machine.
+    #[test]
+    fn the_data_folder_and_its_files_are_private_to_the_owner() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
+        let store = super::SledStore::open(&dir, 1 << 20).unwrap();
+        drop(store);
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700, "the folder");
+        for entry in walk(&dir) {
+            let m = mode(&entry);
+            let want = if entry.is_dir() { 0o700 } else { 0o600 };
+            assert_eq!(m, want, "{}", entry.display());
+        }
+    }
+
+    fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            }
+            out.push(p);
+        }
+        out
+    }
 }
