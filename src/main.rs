@@ -77,7 +77,28 @@ enum Command {
     Replay(replay::Args),
 }
 
+/// When the reader of stdout or stderr goes away (`wangge … | head`), the
+/// command stops quietly with the shell's code for a broken pipe (141)
+/// instead of panicking: printing to a closed pipe is not an error of the
+/// command.
+fn quiet_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.starts_with("failed printing to std") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
+}
+
 fn main() -> ExitCode {
+    quiet_on_broken_pipe();
     let cli = Cli::parse();
     match cli.command {
         Command::Check(args) => check::run(&args),

@@ -228,3 +228,24 @@ fn eval_refuses_a_broken_policy_set() {
         out.stderr
     );
 }
+
+/// `wangge check … --format json | head`: the reader goes away; the
+/// command stops quietly instead of panicking (exit 101).
+#[test]
+fn output_to_a_closed_pipe_exits_quietly() {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wangge"))
+        .args(["check", "tests/fixtures/broken", "--format", "json"])
+        .current_dir(crate::util::root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run wangge");
+    // Close the reading end before the command writes anything.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait for wangge");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_ne!(out.status.code(), Some(101), "{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+}
