@@ -13,7 +13,7 @@ use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 use wangge_app::Imported;
 use wangge_app::{CaseFilter, Report};
 use wangge_policy::Clock;
-use wangge_policy::{Action, Actor};
+use wangge_policy::{Action, Actor, LATEST_TIMESTAMP};
 use wangge_proto::v1;
 
 use super::app::{blocking, App};
@@ -612,6 +612,11 @@ impl v1::admin_service_server::AdminService for Admin {
                             "now",
                             format!("the clock may not go backwards (it is at {now})"),
                         ))
+                    } else if to > LATEST_TIMESTAMP {
+                        Err(bad_request(
+                            "now",
+                            format!("must be at most {LATEST_TIMESTAMP} (9999-12-31T23:59:59Z)"),
+                        ))
                     } else {
                         Ok(to)
                     }
@@ -628,12 +633,13 @@ impl v1::admin_service_server::AdminService for Admin {
         self.0
             .call(
                 "AdminService/AdvanceClock",
-                self.move_clock(|now| {
-                    if by < 0 {
-                        Err(bad_request("seconds", "must not be negative"))
-                    } else {
-                        Ok(now + by)
-                    }
+                self.move_clock(|now| match now.checked_add(by) {
+                    _ if by < 0 => Err(bad_request("seconds", "must not be negative")),
+                    Some(to) if to <= LATEST_TIMESTAMP => Ok(to),
+                    _ => Err(bad_request(
+                        "seconds",
+                        format!("moves the clock past {LATEST_TIMESTAMP} (9999-12-31T23:59:59Z)"),
+                    )),
                 }),
             )
             .await

@@ -1037,3 +1037,39 @@ fn the_evaluation_cli_from_the_readme_works() {
     let out = ok(&["evaluation", "history", "星级网格", "M1"]);
     assert!(out.contains("星级网格 2026-Q3 M1"), "{out}");
 }
+
+/// `AdvanceClock` by `i64::MAX` used to answer OK and wrap the clock
+/// negative; a clock past the year 9999 is refused too. Nothing moves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clock_move_past_the_representable_range_is_refused() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let mut admin = AdminServiceClient::new(server.channel().await);
+    let before = admin
+        .advance_clock(v1::AdvanceClockRequest { seconds: 0 })
+        .await
+        .unwrap()
+        .into_inner()
+        .now;
+    for seconds in [i64::MAX, i64::MAX - before, 300_000_000_000] {
+        let e = admin
+            .advance_clock(v1::AdvanceClockRequest { seconds })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{seconds}: {e:?}");
+        let bad = e.get_details_bad_request().expect("bad request details");
+        assert_eq!(bad.field_violations[0].field, "seconds");
+    }
+    let e = admin
+        .set_clock(v1::SetClockRequest { now: i64::MAX })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    let after = admin
+        .advance_clock(v1::AdvanceClockRequest { seconds: 0 })
+        .await
+        .unwrap()
+        .into_inner()
+        .now;
+    assert_eq!(after, before, "the clock moved");
+}

@@ -7,6 +7,10 @@ use std::sync::atomic::{AtomicI64, Ordering};
 /// Seconds since 1970-01-01T00:00:00Z.
 pub type Timestamp = i64;
 
+/// The latest moment the engine represents: 9999-12-31T23:59:59Z (what
+/// calendars can format and deadlines can be added to without overflow).
+pub const LATEST_TIMESTAMP: Timestamp = 253_402_300_799;
+
 /// Where the engine gets the current time. The engine never reads the
 /// system clock itself.
 pub trait Clock: Send + Sync {

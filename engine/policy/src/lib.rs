@@ -37,7 +37,7 @@ mod workflow;
 pub use calendar::{format_ts, parse_ts, CompiledCalendar, NoWorkingTime};
 pub use case::{Breach, Case, CaseEvent, CaseId, Deadline, DeadlineKind, Summon, Why};
 pub use case_error::CaseError;
-pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
+pub use clock::{Clock, ManualClock, SystemClock, Timestamp, LATEST_TIMESTAMP};
 pub use coverage::{decision_hits, event_hits, Hit, Kind as TargetKind, Target};
 pub use error::EvalError;
 pub use explain::{short_hash, Decision, Explanation};
