@@ -1073,3 +1073,34 @@ async fn a_clock_move_past_the_representable_range_is_refused() {
         .now;
     assert_eq!(after, before, "the clock moved");
 }
+
+/// A known action with an outcome it does not have used to be refused
+/// under field `action`; it is the `outcome` that is wrong, and the answer
+/// lists the valid ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_outcome_is_refused_under_outcome_with_the_valid_ones() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let mut cases = CaseServiceClient::new(server.channel().await);
+    let c = cases
+        .report(report(SMALL))
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap();
+    let s = cases.act(act(c.id, "反馈", "很好")).await.unwrap_err();
+    assert_eq!(s.code(), Code::InvalidArgument, "{s:?}");
+    let bad = s.get_details_bad_request().expect("bad request details");
+    assert_eq!(bad.field_violations[0].field, "outcome", "{s:?}");
+    assert!(
+        s.message().contains("满意") && s.message().contains("不满意"),
+        "{s:?}"
+    );
+    let after = cases
+        .get(v1::GetCaseRequest { id: c.id })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(after.version, c.version, "nothing was written");
+}

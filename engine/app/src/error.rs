@@ -124,6 +124,7 @@ fn case_kind(e: &CaseError) -> ErrorKind {
     match e {
         CaseError::UnknownWorkflow { .. }
         | CaseError::UnknownAction { .. }
+        | CaseError::UnknownOutcome { .. }
         | CaseError::InvalidArgument { .. } => ErrorKind::InvalidArgument,
         CaseError::NotFound { .. } => ErrorKind::NotFound,
         CaseError::Eval(e) => eval_kind(e),
@@ -186,6 +187,7 @@ impl AppError {
         match self {
             AppError::Case(CaseError::UnknownWorkflow { .. }) => Some("workflow"),
             AppError::Case(CaseError::UnknownAction { .. }) => Some("action"),
+            AppError::Case(CaseError::UnknownOutcome { .. }) => Some("outcome"),
             AppError::Case(CaseError::InvalidArgument { field, .. })
             | AppError::InvalidArgument { field, .. } => Some(field),
             AppError::Case(CaseError::Eval(e)) => eval_field(e).map(|_| "data_json"),

@@ -41,6 +41,15 @@ pub enum CaseError {
         help: Option<String>,
     },
 
+    /// INVALID_ARGUMENT (field `outcome`)
+    #[error("action `{action}` has no outcome `{outcome}`; its outcomes are {valid}")]
+    #[diagnostic(code(wangge::case::unknown_outcome))]
+    UnknownOutcome {
+        action: String,
+        outcome: String,
+        valid: String,
+    },
+
     /// FAILED_PRECONDITION
     #[error("action `{action}` is not allowed in state `{state}`")]
     #[diagnostic(code(wangge::case::illegal_action), help("{allowed}"))]

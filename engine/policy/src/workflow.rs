@@ -681,6 +681,22 @@ impl CompiledWorkflow {
                     .filter(|t| t.action == *tname && t.outcome == *outcome)
                     .collect();
                 if candidates.is_empty() {
+                    let outcomes: Vec<String> = self
+                        .transitions
+                        .iter()
+                        .filter(|t| t.action == *tname)
+                        .map(|t| match &t.outcome {
+                            Some(o) => format!("`{o}`"),
+                            None => "none".to_string(),
+                        })
+                        .collect();
+                    if !outcomes.is_empty() {
+                        return Err(CaseError::UnknownOutcome {
+                            action: tname.clone(),
+                            outcome: outcome.clone().unwrap_or_default(),
+                            valid: outcomes.join(", "),
+                        });
+                    }
                     let known: Vec<String> = self
                         .transitions
                         .iter()

@@ -529,7 +529,7 @@ fn invalid_actions_are_precise_and_change_nothing() {
     }
     assert!(matches!(
         w.act(c.id, "反馈 一般"),
-        Err(AppError::Case(CaseError::UnknownAction { .. }))
+        Err(AppError::Case(CaseError::UnknownOutcome { .. }))
     ));
     assert_eq!(w.get(c.id), before);
     assert_eq!(w.svc.events(c.id).unwrap().len(), 1);
