@@ -200,11 +200,27 @@ async fn serve(config: config::Config) -> ExitCode {
     health_reporter
         .set_serving::<v1::admin_service_server::AdminServiceServer<services::Admin>>()
         .await;
-    let reflection = match tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(wangge_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-    {
+    health_reporter
+        .set_serving::<v1::incentive_service_server::IncentiveServiceServer<incentive::Incentive>>()
+        .await;
+    health_reporter
+        .set_serving::<v1::evaluation_service_server::EvaluationServiceServer<
+            evaluation::Evaluations,
+        >>()
+        .await;
+    // Reflection in both versions: `v1` (grpcurl, Go, Java) and `v1alpha`
+    // (Python's grpcio-reflection and older clients).
+    let reflection_builder = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(wangge_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflections = reflection_builder().build_v1().and_then(|v1| {
+        reflection_builder()
+            .build_v1alpha()
+            .map(|v1alpha| (v1, v1alpha))
+    });
+    let (reflection, reflection_v1alpha) = match reflections {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot build reflection: {e}");
@@ -234,6 +250,7 @@ async fn serve(config: config::Config) -> ExitCode {
     let serving = Server::builder()
         .add_service(health)
         .add_service(reflection)
+        .add_service(reflection_v1alpha)
         .add_service(v1::case_service_server::CaseServiceServer::new(
             services::Cases(app.clone()),
         ))

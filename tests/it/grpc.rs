@@ -1104,3 +1104,59 @@ async fn a_wrong_outcome_is_refused_under_outcome_with_the_valid_ones() {
         .into_inner();
     assert_eq!(after.version, c.version, "nothing was written");
 }
+
+/// Health used to answer NOT_FOUND for IncentiveService and
+/// EvaluationService, and reflection spoke only `v1` (Python's
+/// grpcio-reflection and other `v1alpha` clients got UNIMPLEMENTED).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_reports_every_service_and_reflection_speaks_v1alpha_too() {
+    use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse;
+    use tonic_reflection::pb::v1alpha::ServerReflectionRequest;
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let ch = server.channel().await;
+    let mut health = tonic_health::pb::health_client::HealthClient::new(ch.clone());
+    for service in [
+        "",
+        "wangge.v1.CaseService",
+        "wangge.v1.PolicyService",
+        "wangge.v1.OrgService",
+        "wangge.v1.AdminService",
+        "wangge.v1.IncentiveService",
+        "wangge.v1.EvaluationService",
+    ] {
+        let h = health
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("`{service}`: {e:?}"))
+            .into_inner();
+        assert_eq!(
+            h.status,
+            tonic_health::pb::health_check_response::ServingStatus::Serving as i32,
+            "{service}"
+        );
+    }
+    let mut reflection = ServerReflectionClient::new(ch);
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut answers = reflection
+        .server_reflection_info(tokio_stream::iter(vec![request]))
+        .await
+        .expect("v1alpha reflection answers")
+        .into_inner();
+    let answer = answers.message().await.unwrap().unwrap();
+    let Some(MessageResponse::ListServicesResponse(list)) = answer.message_response else {
+        panic!("no service list")
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    assert!(
+        names.iter().any(|n| n == "wangge.v1.EvaluationService"),
+        "{names:?}"
+    );
+}
