@@ -176,6 +176,15 @@ async fn serve(config: config::Config) -> ExitCode {
         }
     }
 
+    if !config.listen.ip().is_loopback() {
+        tracing::warn!(
+            listen = %config.listen,
+            "the gRPC address is not loopback: anyone who can reach it can report, act, \
+             deploy policies and move a manual clock, in plain text without TLS and without \
+             authentication (coming with issue [6/10]); listen on 127.0.0.1 or put it behind \
+             a TLS proxy that authenticates callers"
+        );
+    }
     let listener = match tokio::net::TcpListener::bind(config.listen).await {
         Ok(l) => l,
         Err(e) => {

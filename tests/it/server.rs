@@ -95,3 +95,50 @@ impl Drop for Server {
         }
     }
 }
+
+/// A server listening beyond loopback has no TLS and no authentication
+/// yet ([6/10]): it must say so loudly when it starts.
+#[test]
+fn listening_beyond_loopback_warns_loudly() {
+    use std::io::Read;
+    let data = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wangge"))
+        .args([
+            "serve",
+            "--listen",
+            "0.0.0.0:0",
+            "--metrics-listen",
+            "off",
+            "--clock",
+            "manual",
+            "--clock-start",
+            START,
+            "--data",
+        ])
+        .arg(data.path())
+        .current_dir(crate::util::root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start wangge serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    while let Some(Ok(line)) = lines.next() {
+        if line.starts_with("wangge listening on ") {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(
+        stderr.contains("not loopback") && stderr.contains("without TLS"),
+        "{stderr}"
+    );
+}
