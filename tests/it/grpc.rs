@@ -411,21 +411,25 @@ async fn a_restarted_server_keeps_every_case_and_list_filters_and_pages() {
     assert_eq!(s.code(), Code::InvalidArgument);
 }
 
+/// What `grpc.health.v1` says of `service` (the empty name: the server).
+async fn health_status(ch: tonic::transport::Channel, service: &str) -> i32 {
+    tonic_health::pb::health_client::HealthClient::new(ch)
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: service.into(),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("`{service}`: {e:?}"))
+        .into_inner()
+        .status
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_reflection_and_metrics_answer() {
     let data = tempfile::tempdir().unwrap();
     let server = Server::start(data.path());
     let ch = server.channel().await;
-    let mut health = tonic_health::pb::health_client::HealthClient::new(ch.clone());
-    let h = health
-        .check(tonic_health::pb::HealthCheckRequest {
-            service: "wangge.v1.CaseService".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
     assert_eq!(
-        h.status,
+        health_status(ch.clone(), "wangge.v1.CaseService").await,
         tonic_health::pb::health_check_response::ServingStatus::Serving as i32
     );
     let mut reflection =
@@ -1117,7 +1121,6 @@ async fn health_reports_every_service_and_reflection_speaks_v1alpha_too() {
     let data = tempfile::tempdir().unwrap();
     let server = Server::start(data.path());
     let ch = server.channel().await;
-    let mut health = tonic_health::pb::health_client::HealthClient::new(ch.clone());
     for service in [
         "",
         "wangge.v1.CaseService",
@@ -1127,15 +1130,8 @@ async fn health_reports_every_service_and_reflection_speaks_v1alpha_too() {
         "wangge.v1.IncentiveService",
         "wangge.v1.EvaluationService",
     ] {
-        let h = health
-            .check(tonic_health::pb::HealthCheckRequest {
-                service: service.into(),
-            })
-            .await
-            .unwrap_or_else(|e| panic!("`{service}`: {e:?}"))
-            .into_inner();
         assert_eq!(
-            h.status,
+            health_status(ch.clone(), service).await,
             tonic_health::pb::health_check_response::ServingStatus::Serving as i32,
             "{service}"
         );

@@ -693,7 +693,7 @@ impl CompiledWorkflow {
                     if !outcomes.is_empty() {
                         return Err(CaseError::UnknownOutcome {
                             action: tname.clone(),
-                            outcome: outcome.clone().unwrap_or_default(),
+                            outcome: outcome.clone().unwrap_or_else(|| "(none)".to_string()),
                             valid: outcomes.join(", "),
                         });
                     }

@@ -96,10 +96,17 @@ impl<T> Book<T> {
         let mut out = Vec::new();
         let mut failed = None;
         space.ledger_scan(&start, &mut |k, v| {
-            let rest = String::from_utf8_lossy(k.get(start.len()..).unwrap_or_default())
-                .split('\u{0}')
-                .map(str::to_string)
-                .collect();
+            // Keys are built from `&str` parts: one that is not UTF-8 is damage.
+            let rest = match k.get(start.len()..).map(std::str::from_utf8) {
+                Some(Ok(rest)) => rest.split('\u{0}').map(str::to_string).collect(),
+                _ => {
+                    failed = Some(StoreError::corrupt(format!(
+                        "a `{}` ledger key is not text: {k:?}",
+                        self.tag
+                    )));
+                    return false;
+                }
+            };
             match (self.codec.decode)(v) {
                 Ok(t) => {
                     out.push((rest, t));
