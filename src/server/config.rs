@@ -36,6 +36,24 @@ pub struct ServeArgs {
     /// sled cache in MiB [default: 128].
     #[arg(long, env = "WANGGE_CACHE_MIB")]
     pub cache_mib: Option<u64>,
+    /// `fsync` (an answered write is on stable storage) or `flush` (it
+    /// survives a killed process, not a power cut) [default: fsync].
+    #[arg(long, env = "WANGGE_DURABILITY")]
+    pub durability: Option<String>,
+    /// Largest `data_json` of a report, in KiB [default: 64].
+    #[arg(long, env = "WANGGE_MAX_DATA_KIB")]
+    pub max_data_kib: Option<u64>,
+    /// Open WatchCases streams allowed in total [default: 8192].
+    #[arg(long, env = "WANGGE_WATCH_STREAMS")]
+    pub watch_streams: Option<usize>,
+    /// Open WatchCases streams allowed per client connection [default: 1024].
+    #[arg(long, env = "WANGGE_WATCH_STREAMS_PER_CONNECTION")]
+    pub watch_streams_per_connection: Option<usize>,
+    /// Start on the `--policies` folder even when it differs from the
+    /// policy version stored as active (by a deploy or rollback); without
+    /// it the stored version wins and the difference is logged.
+    #[arg(long)]
+    pub adopt_policies: bool,
 }
 
 /// The file's shape (every key optional).
@@ -50,6 +68,10 @@ struct FileConfig {
     clock: Option<String>,
     clock_start: Option<String>,
     cache_mib: Option<u64>,
+    durability: Option<String>,
+    max_data_kib: Option<u64>,
+    watch_streams: Option<usize>,
+    watch_streams_per_connection: Option<usize>,
 }
 
 /// The resolved configuration.
@@ -63,6 +85,11 @@ pub struct Config {
     pub manual_clock: bool,
     pub clock_start: Option<i64>,
     pub cache_bytes: u64,
+    pub durability: wangge_store_sled::Durability,
+    pub max_data_bytes: usize,
+    pub watch_streams: usize,
+    pub watch_streams_per_connection: usize,
+    pub adopt_policies: bool,
 }
 
 /// A configuration problem, naming the setting.
@@ -84,6 +111,17 @@ pub enum ConfigError {
         value: String,
         why: String,
     },
+}
+
+fn positive(setting: &'static str, v: u64) -> Result<u64, ConfigError> {
+    if v == 0 || v > (1 << 30) {
+        return Err(ConfigError::Value {
+            setting,
+            value: v.to_string(),
+            why: "must be from 1 to 1073741824".into(),
+        });
+    }
+    Ok(v)
 }
 
 fn addr(setting: &'static str, v: &str) -> Result<SocketAddr, ConfigError> {
@@ -176,6 +214,39 @@ impl ServeArgs {
             manual_clock,
             clock_start,
             cache_bytes: self.cache_mib.or(file.cache_mib).unwrap_or(128) << 20,
+            durability: match self
+                .durability
+                .clone()
+                .or(file.durability)
+                .as_deref()
+                .unwrap_or("fsync")
+            {
+                "fsync" => wangge_store_sled::Durability::Fsync,
+                "flush" => wangge_store_sled::Durability::Flush,
+                other => {
+                    return Err(ConfigError::Value {
+                        setting: "durability",
+                        value: other.into(),
+                        why: "expected `fsync` or `flush`".into(),
+                    })
+                }
+            },
+            max_data_bytes: positive(
+                "max_data_kib",
+                self.max_data_kib.or(file.max_data_kib).unwrap_or(64),
+            )? as usize
+                * 1024,
+            watch_streams: positive(
+                "watch_streams",
+                self.watch_streams.or(file.watch_streams).unwrap_or(8192) as u64,
+            )? as usize,
+            watch_streams_per_connection: positive(
+                "watch_streams_per_connection",
+                self.watch_streams_per_connection
+                    .or(file.watch_streams_per_connection)
+                    .unwrap_or(1024) as u64,
+            )? as usize,
+            adopt_policies: self.adopt_policies,
         })
     }
 }
@@ -195,6 +266,11 @@ mod tests {
             clock: None,
             clock_start: None,
             cache_mib: None,
+            durability: None,
+            max_data_kib: None,
+            watch_streams: None,
+            watch_streams_per_connection: None,
+            adopt_policies: false,
         }
     }
 

@@ -70,6 +70,7 @@ pub fn case(c: &Case) -> v1::Case {
         reopened: c.reopened,
         overdue: c.overdue,
         next_deadline: c.next_deadline().map_or(0, |d| d.due),
+        feed_sequence: 0,
     }
 }
 

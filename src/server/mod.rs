@@ -79,14 +79,71 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: no new calls; finishing those in flight");
 }
 
-async fn serve(config: config::Config) -> ExitCode {
-    let store: Arc<dyn Store> = match SledStore::open(&config.data, config.cache_bytes) {
-        Ok(s) => Arc::new(s),
-        Err(e) => {
-            crate::report(e);
-            return ExitCode::FAILURE;
+/// A manual clock resumes where it stopped (the stored time wins over
+/// `--clock-start`, which only starts a fresh store); the time is stored.
+fn resume_clock(
+    cases: &CaseService,
+    clock: &ManualClock,
+    start: Option<i64>,
+) -> Result<(), wangge_app::AppError> {
+    match cases.remembered_clock()? {
+        Some(t) => {
+            if start.is_some_and(|s| s != t) {
+                tracing::warn!(
+                    stored = %wangge_policy::format_ts(t, 8 * 3600),
+                    "--clock-start ignored: the manual clock resumes at its stored time"
+                );
+            }
+            clock.set(t);
+            Ok(())
         }
+        None => cases.remember_clock(clock.now()),
+    }
+}
+
+/// The version to serve: the one stored as active (by a deploy or a
+/// rollback) wins over the `--policies` folder, unless `--adopt-policies`
+/// says to switch; either way a difference is logged.
+fn startup_version(
+    cases: &CaseService,
+    registry: &PolicyRegistry,
+    folder: Arc<wangge_policy::PolicySet>,
+    config: &config::Config,
+) -> Result<Arc<wangge_policy::PolicySet>, wangge_app::AppError> {
+    let Some(stored) = cases.stored_active()? else {
+        return Ok(folder);
     };
+    if *stored == *folder.hash {
+        return Ok(folder);
+    }
+    if config.adopt_policies {
+        tracing::warn!(
+            stored = %stored,
+            folder = %folder.hash,
+            policies = %config.policies.display(),
+            "--adopt-policies: switching from the stored active version to the folder's"
+        );
+        return Ok(folder);
+    }
+    tracing::warn!(
+        stored = %stored,
+        folder = %folder.hash,
+        policies = %config.policies.display(),
+        "the policy folder differs from the version stored as active (deployed or rolled \
+         back); serving the stored version. Pass --adopt-policies to switch to the folder"
+    );
+    registry.load(&stored)
+}
+
+async fn serve(config: config::Config) -> ExitCode {
+    let store: Arc<dyn Store> =
+        match SledStore::open_with(&config.data, config.cache_bytes, config.durability) {
+            Ok(s) => Arc::new(s),
+            Err(e) => {
+                crate::report(e);
+                return ExitCode::FAILURE;
+            }
+        };
     let host = RhaiHost::default();
     let registry = match PolicyRegistry::open(store.clone(), host, Arc::new(ScenarioRunner)) {
         Ok(r) => Arc::new(r),
@@ -110,11 +167,8 @@ async fn serve(config: config::Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let set = match registry.deploy(files, clock.now()) {
-        Ok((set, record, _)) => {
-            tracing::info!(hash = %record.hash, folder = %config.policies.display(), "policy version active");
-            set
-        }
+    let folder = match registry.deploy(files, clock.now()) {
+        Ok((set, _, _)) => set,
         Err(rejected) => {
             let errors: Vec<_> = rejected
                 .diagnostics
@@ -130,7 +184,28 @@ async fn serve(config: config::Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let cases = Arc::new(CaseService::new(store.clone(), set, clock));
+    let cases = Arc::new(CaseService::new(store.clone(), folder.clone(), clock));
+    let set = match startup_version(&cases, &registry, folder, &config) {
+        Ok(set) => set,
+        Err(e) => {
+            crate::report(e);
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(m) = &manual {
+        match resume_clock(&cases, m, config.clock_start) {
+            Ok(()) => {}
+            Err(e) => {
+                crate::report(e);
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    if let Err(e) = cases.activate(set.clone()) {
+        crate::report(e);
+        return ExitCode::FAILURE;
+    }
+    tracing::info!(hash = %set.hash, "policy version active");
     let app = Arc::new(App {
         incentives: Arc::new(wangge_app::Incentives::new(store.clone())),
         evaluation: Arc::new(wangge_app::Evaluation::new(store.clone())),
@@ -140,6 +215,9 @@ async fn serve(config: config::Config) -> ExitCode {
         manual,
         metrics: Arc::default(),
         deploy_lock: tokio::sync::Mutex::new(()),
+        clock_lock: tokio::sync::Mutex::new(()),
+        watchers: app::Watchers::new(config.watch_streams, config.watch_streams_per_connection),
+        max_data_bytes: config.max_data_bytes,
     });
 
     // Timers: fire what is due, every second (the manual clock fires on every move too).

@@ -4,7 +4,6 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde_json::Value;
 use tokio_stream::Stream;
@@ -48,6 +47,16 @@ impl v1::case_service_server::CaseService for Cases {
                 if r.workflow.is_empty() {
                     return Err(bad_request("workflow", "is required"));
                 }
+                if r.data_json.len() > app.max_data_bytes {
+                    return Err(bad_request(
+                        "data_json",
+                        format!(
+                            "is {} bytes; the limit is {} (`max_data_kib`)",
+                            r.data_json.len(),
+                            app.max_data_bytes
+                        ),
+                    ));
+                }
                 let data = parse_object("data_json", &r.data_json)?;
                 let report = Report {
                     workflow: r.workflow,
@@ -59,8 +68,10 @@ impl v1::case_service_server::CaseService for Cases {
                 // Classifying and submitting take microseconds; the wait for
                 // the group commit does not hold a thread.
                 let out = app.cases.report_async(report).await.map_err(status)?;
+                let mut case = convert::case(&out.case);
+                case.feed_sequence = out.sequence.unwrap_or(0);
                 Ok(Response::new(v1::ReportResponse {
-                    case: Some(convert::case(&out.case)),
+                    case: Some(case),
                     created: out.created,
                     explanation_json: out.explanation.as_str().to_string(),
                 }))
@@ -163,10 +174,16 @@ impl v1::case_service_server::CaseService for Cases {
                 };
                 let expected = (r.expected_version != 0).then_some(r.expected_version);
                 let id = r.id;
-                let c =
-                    blocking(move || app.cases.act(id, &action, &who, expected).map_err(status))
-                        .await?;
-                Ok(Response::new(convert::case(&c)))
+                // Deciding takes microseconds; the wait for the group commit
+                // does not hold a thread.
+                let acted = app
+                    .cases
+                    .act_async(id, &action, &who, expected)
+                    .await
+                    .map_err(status)?;
+                let mut case = convert::case(&acted.case);
+                case.feed_sequence = acted.sequence.unwrap_or(0);
+                Ok(Response::new(case))
             })
             .await
     }
@@ -178,40 +195,41 @@ impl v1::case_service_server::CaseService for Cases {
         req: Request<v1::WatchCasesRequest>,
     ) -> Result<Response<ChangeStream>, Status> {
         let app = self.0.clone();
+        let peer = req.remote_addr();
         let feed_from = req.into_inner().from_sequence;
         let from = if feed_from == 0 {
             app.cases.feed().next_sequence()
         } else {
             feed_from
         };
-        // Fail fast on a resume point that is gone.
-        let probe = app.cases.feed().read(from, 0, Duration::ZERO);
-        if let Err(gap) = probe {
-            return Err(Status::out_of_range(gap.to_string()));
-        }
+        // Fail fast on a resume point that is gone, and on too many streams.
+        app.cases.changes(from, 1).map_err(status)?;
+        let ticket = app.watchers.admit(peer)?;
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<v1::CaseChange, Status>>(256);
-        tokio::task::spawn_blocking(move || {
-            let feed = app.cases.feed();
+        tokio::spawn(async move {
+            let _ticket = ticket;
             let mut next = from;
             loop {
-                if tx.is_closed() {
-                    return;
-                }
-                match feed.read(next, 256, Duration::from_millis(500)) {
-                    Ok(batch) => {
-                        for (seq, e) in batch {
-                            next = seq + 1;
-                            let change = v1::CaseChange {
-                                sequence: seq,
-                                event: Some(convert::event(&e)),
-                            };
-                            if tx.blocking_send(Ok(change)).is_err() {
-                                return;
-                            }
-                        }
+                let batch = match app.cases.changes(next, 256) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        let _ = tx.send(Err(status(e))).await;
+                        return;
                     }
-                    Err(gap) => {
-                        let _ = tx.blocking_send(Err(Status::out_of_range(gap.to_string())));
+                };
+                if batch.is_empty() {
+                    tokio::select! {
+                        _ = app.cases.feed().wait_for(next) => continue,
+                        _ = tx.closed() => return,
+                    }
+                }
+                for (seq, e) in batch {
+                    next = seq + 1;
+                    let change = v1::CaseChange {
+                        sequence: seq,
+                        event: Some(convert::event(&e)),
+                    };
+                    if tx.send(Ok(change)).await.is_err() {
                         return;
                     }
                 }
@@ -327,7 +345,8 @@ impl v1::policy_service_server::PolicyService for Policies {
                 let deployed = blocking(move || Ok(registry.deploy(files, now))).await?;
                 match deployed {
                     Ok((set, record, compiled)) => {
-                        app.cases.activate(set);
+                        let cases = app.cases.clone();
+                        blocking(move || cases.activate(set).map_err(status)).await?;
                         tracing::info!(hash = %record.hash, "policy version deployed and active");
                         let active = record.hash.clone();
                         Ok(Response::new(v1::DeployResponse {
@@ -379,7 +398,8 @@ impl v1::policy_service_server::PolicyService for Policies {
                 let registry = app.registry.clone();
                 let set = blocking(move || registry.load(&hash).map_err(status)).await?;
                 let active = set.hash.to_string();
-                app.cases.activate(set);
+                let cases = app.cases.clone();
+                blocking(move || cases.activate(set).map_err(status)).await?;
                 tracing::info!(hash = %active, "policy version rolled back to");
                 app.registry
                     .list()
@@ -564,10 +584,26 @@ impl Admin {
                 "the server runs on the system clock; start it with `--clock manual` to set time",
             ));
         };
-        let now = to(manual.now())?;
-        manual.set(now);
+        let _moving = self.0.clock_lock.lock().await;
+        let before = manual.now();
+        let now = to(before)?;
         let app = self.0.clone();
-        let fired = blocking(move || app.cases.fire_due().map_err(status)).await?;
+        // Stored first, so a restart resumes at the new time; on a failure
+        // to fire, the move is undone (in memory and in the store).
+        let fired = blocking(move || {
+            app.cases.remember_clock(now).map_err(status)?;
+            manual.set(now);
+            app.cases.fire_due().map_err(|e| {
+                manual.set(before);
+                match app.cases.remember_clock(before) {
+                    Ok(()) => status(e),
+                    Err(undo) => Status::internal(format!(
+                        "firing timers failed ({e}) and the clock could not be moved back: {undo}"
+                    )),
+                }
+            })
+        })
+        .await?;
         Ok(Response::new(v1::ClockResponse {
             now,
             mode: "manual".into(),

@@ -12,7 +12,7 @@ use wangge_proto::v1::policy_service_client::PolicyServiceClient;
 
 use crate::server::Server;
 
-fn report(data: &str) -> v1::ReportRequest {
+pub(crate) fn report(data: &str) -> v1::ReportRequest {
     v1::ReportRequest {
         workflow: "事件处置".into(),
         unit: "M1".into(),
@@ -22,9 +22,9 @@ fn report(data: &str) -> v1::ReportRequest {
     }
 }
 
-const SMALL: &str = r#"{"类别": "垃圾堆放", "人数": 1, "风险": 1}"#;
+pub(crate) const SMALL: &str = r#"{"类别": "垃圾堆放", "人数": 1, "风险": 1}"#;
 
-fn act(id: u64, action: &str, outcome: &str) -> v1::ActRequest {
+pub(crate) fn act(id: u64, action: &str, outcome: &str) -> v1::ActRequest {
     v1::ActRequest {
         id,
         action: action.into(),
@@ -223,7 +223,7 @@ async fn every_error_has_its_status_code() {
     );
 }
 
-fn bundle(dir: &str) -> Vec<v1::PolicyFile> {
+pub(crate) fn bundle(dir: &str) -> Vec<v1::PolicyFile> {
     wangge_app::read_dir(&crate::util::root().join(dir))
         .unwrap()
         .into_iter()

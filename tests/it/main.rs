@@ -8,5 +8,6 @@ mod grpc;
 mod layers;
 mod org;
 mod regression;
+mod restart;
 mod server;
 mod util;

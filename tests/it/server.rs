@@ -76,6 +76,13 @@ impl Server {
             .unwrap()
     }
 
+    /// SIGKILL (kill -9), then wait: a crash, with no shutdown.
+    pub fn kill(mut self) {
+        let mut child = self.child.take().unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
     /// SIGTERM, then wait: returns the exit code.
     pub fn stop(mut self) -> i32 {
         let mut child = self.child.take().unwrap();

@@ -15,6 +15,12 @@ use crate::error::AppError;
 
 const STRIPES: usize = 1024;
 
+/// The setting that holds the active policy version's hash.
+const ACTIVE_POLICY: &str = "active_policy";
+
+/// The setting that holds a manual clock's time.
+const MANUAL_CLOCK: &str = "manual_clock";
+
 /// A report of a new event.
 #[derive(Debug, Clone, Default)]
 pub struct Report {
@@ -61,6 +67,22 @@ impl CaseFilter {
     }
 }
 
+/// A report checked and either answered from an earlier one (a retry with
+/// the same key and payload) or handed to the store.
+enum Submitted {
+    Retry(CaseId),
+    New(Box<SubmittedReport>),
+}
+
+impl Submitted {
+    fn wait(self, svc: &CaseService) -> Result<Reported, AppError> {
+        match self {
+            Submitted::Retry(id) => svc.retried(id),
+            Submitted::New(s) => s.wait(svc),
+        }
+    }
+}
+
 /// A report handed to the store, not yet durable.
 struct SubmittedReport {
     case: Case,
@@ -70,12 +92,22 @@ struct SubmittedReport {
 }
 
 /// A report's outcome: the case, whether it was created (false for an
-/// idempotent retry), and the explanation of its first event.
+/// idempotent retry), the explanation of its first event, and that event's
+/// change-feed sequence (`None` for a retry: the first report wrote it).
 #[derive(Debug, Clone)]
 pub struct Reported {
     pub case: Case,
     pub created: bool,
     pub explanation: Why,
+    pub sequence: Option<u64>,
+}
+
+/// An action's outcome: the case after it and the change-feed sequence of
+/// the event it wrote.
+#[derive(Debug, Clone)]
+pub struct Acted {
+    pub case: Case,
+    pub sequence: Option<u64>,
 }
 
 impl SubmittedReport {
@@ -102,22 +134,24 @@ impl SubmittedReport {
             Outcome::Created(Created::Existing {
                 case_id,
                 same_payload: true,
-            }) => {
-                let first = svc.store.events(case_id)?.into_iter().next();
-                Ok(Reported {
-                    case: svc.get(case_id)?,
-                    created: false,
-                    explanation: first.map_or_else(Why::null, |e| e.explanation),
-                })
-            }
+            }) => svc.retried(case_id),
             Outcome::Created(Created::Existing { .. }) => Err(CaseError::IdempotencyMismatch {
                 key: this.2.unwrap_or_default(),
             }
             .into()),
-            Outcome::Created(Created::New) | Outcome::Done => Ok(Reported {
+            Outcome::Created(Created::New { sequence }) | Outcome::Written { sequence } => {
+                Ok(Reported {
+                    case: this.0,
+                    created: true,
+                    explanation: this.1,
+                    sequence: Some(sequence),
+                })
+            }
+            Outcome::Done => Ok(Reported {
                 case: this.0,
                 created: true,
                 explanation: this.1,
+                sequence: None,
             }),
         }
     }
@@ -193,11 +227,63 @@ impl CaseService {
         }
     }
 
-    /// Makes `set` the active policy set (an atomic swap).
-    pub fn activate(&self, set: Arc<PolicySet>) {
-        match self.policy.write() {
-            Ok(mut p) => *p = set,
-            Err(poisoned) => *poisoned.into_inner() = set,
+    /// Makes `set` the active policy set, durably (a restart comes back
+    /// on it). Refused, changing nothing, when open cases run a workflow
+    /// that `set` no longer has: their timers and actions would fail.
+    /// Reports are held while it checks, so none slips in between.
+    pub fn activate(&self, set: Arc<PolicySet>) -> Result<(), AppError> {
+        let mut active = self
+            .policy
+            .write()
+            .map_err(|_| storage("the active policy lock is poisoned"))?;
+        self.store.flush()?;
+        let mut orphaned: std::collections::BTreeMap<String, u64> = Default::default();
+        self.store.scan_cases(&mut |c| {
+            if c.closed_at.is_none() && set.workflow(&c.workflow).is_err() {
+                *orphaned.entry(c.workflow).or_insert(0) += 1;
+            }
+            true
+        })?;
+        if !orphaned.is_empty() {
+            return Err(AppError::Orphans {
+                workflows: orphaned
+                    .iter()
+                    .map(|(w, n)| format!("`{w}` ({n} open)"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
+        self.store.put_setting(ACTIVE_POLICY, set.hash.as_bytes())?;
+        *active = set;
+        Ok(())
+    }
+
+    /// Stores a manual clock's time, so a restart resumes from it.
+    pub fn remember_clock(&self, now: i64) -> Result<(), AppError> {
+        Ok(self.store.put_setting(MANUAL_CLOCK, &now.to_be_bytes())?)
+    }
+
+    /// The manual clock's time stored by [`Self::remember_clock`].
+    pub fn remembered_clock(&self) -> Result<Option<i64>, AppError> {
+        match self.store.setting(MANUAL_CLOCK)? {
+            Some(bytes) => {
+                let b: [u8; 8] = bytes
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| StoreError::corrupt("the stored manual clock is not 8 bytes"))?;
+                Ok(Some(i64::from_be_bytes(b)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The policy version stored as active by the last [`Self::activate`].
+    pub fn stored_active(&self) -> Result<Option<String>, AppError> {
+        match self.store.setting(ACTIVE_POLICY)? {
+            Some(bytes) => String::from_utf8(bytes).map(Some).map_err(|_| {
+                StoreError::corrupt("the stored active policy version is not text").into()
+            }),
+            None => Ok(None),
         }
     }
 
@@ -208,6 +294,33 @@ impl CaseService {
     /// The change feed of durable case events.
     pub fn feed(&self) -> &Feed {
         self.store.feed()
+    }
+
+    /// Up to `max` change-feed events with sequence ≥ `from`, without
+    /// waiting: the newest from memory, older ones (before a restart, or
+    /// beyond what memory keeps) from the store. Empty when `from` is
+    /// still in the future.
+    pub fn changes(&self, from: u64, max: usize) -> Result<Vec<(u64, Arc<CaseEvent>)>, AppError> {
+        let feed = self.store.feed();
+        if from >= feed.earliest() {
+            if let Ok(batch) = feed.read(from, max, std::time::Duration::ZERO) {
+                return Ok(batch);
+            }
+        }
+        let stored = self.store.history(from, max)?;
+        match stored.first() {
+            Some((seq, _)) if *seq == from => Ok(stored),
+            _ if from >= feed.next_sequence() => Ok(Vec::new()),
+            _ => Err(CaseError::InvalidArgument {
+                field: "from_sequence".into(),
+                message: format!(
+                    "sequence {from} is not stored (the feed starts at {}); list the cases \
+                     again, then watch from `0` for new changes",
+                    stored.first().map_or(feed.next_sequence(), |(q, _)| *q)
+                ),
+            }
+            .into()),
+        }
     }
 
     /// Stored cases and pending timers, for metrics.
@@ -233,6 +346,17 @@ impl CaseService {
         Ok(self.store.flush()?)
     }
 
+    /// The answer to a retried report: the case it created first.
+    fn retried(&self, case_id: CaseId) -> Result<Reported, AppError> {
+        let first = self.store.events(case_id)?.into_iter().next();
+        Ok(Reported {
+            case: self.get(case_id)?,
+            created: false,
+            explanation: first.map_or_else(Why::null, |e| e.explanation),
+            sequence: None,
+        })
+    }
+
     /// Reports an event: classify, open the case, persist it durably.
     /// Returns the case and whether it was created (false: an idempotent retry).
     pub fn report(&self, r: Report) -> Result<(Case, bool), AppError> {
@@ -253,7 +377,10 @@ impl CaseService {
             explanation,
             key,
             pending,
-        } = self.submit_report(r)?;
+        } = match self.submit_report(r)? {
+            Submitted::Retry(id) => return self.retried(id),
+            Submitted::New(s) => *s,
+        };
         let outcome = pending.await?;
         SubmittedReport::finish(self, case, explanation, key, outcome)
     }
@@ -262,7 +389,7 @@ impl CaseService {
     /// awaited together (they share flushes). Results are in input order;
     /// one bad report does not stop the others.
     pub fn report_many(&self, reports: Vec<Report>) -> Vec<Result<(Case, bool), AppError>> {
-        let submitted: Vec<Result<SubmittedReport, AppError>> =
+        let submitted: Vec<Result<Submitted, AppError>> =
             reports.into_iter().map(|r| self.submit_report(r)).collect();
         submitted
             .into_iter()
@@ -270,8 +397,13 @@ impl CaseService {
             .collect()
     }
 
-    fn submit_report(&self, r: Report) -> Result<SubmittedReport, AppError> {
-        let policy = self.policy();
+    fn submit_report(&self, r: Report) -> Result<Submitted, AppError> {
+        // Held until the create is submitted: a deploy waits for it (see
+        // `activate`), so no case opens under a workflow being dropped.
+        let policy = self
+            .policy
+            .read()
+            .map_err(|_| storage("the active policy lock is poisoned"))?;
         let wf = policy.workflow(&r.workflow)?;
         if let Some(k) = &r.idempotency_key {
             if k.is_empty() || k.len() > 256 {
@@ -282,33 +414,54 @@ impl CaseService {
                 .into());
             }
         }
-        let id = self.store.next_id()?;
-        let idem = r.idempotency_key.as_ref().map(|k| IdemRecord {
+        let mut idem = r.idempotency_key.as_ref().map(|k| IdemRecord {
             key: format!("{}\u{0}{k}", r.workflow),
             hash: payload_hash(&r),
-            case_id: id,
+            case_id: 0,
         });
+        if let Some(rec) = &idem {
+            match self.store.existing(rec)? {
+                Some(Created::Existing {
+                    case_id,
+                    same_payload: true,
+                }) => return Ok(Submitted::Retry(case_id)),
+                Some(_) => {
+                    return Err(CaseError::IdempotencyMismatch {
+                        key: r.idempotency_key.unwrap_or_default(),
+                    }
+                    .into())
+                }
+                None => {}
+            }
+        }
         let who = Actor {
             actor: r.actor,
             note: None,
         };
-        let change = wf.open(
+        // Classify before taking an id, so a refused report uses none.
+        let mut change = wf.open(
             policy.as_ref(),
-            id,
+            0,
             self.clock.now(),
             r.unit,
             r.data,
             &who,
             r.idempotency_key.clone(),
         )?;
+        let id = self.store.next_id()?;
+        change.case.id = id;
+        change.event.case_id = id;
+        if let Some(rec) = &mut idem {
+            rec.case_id = id;
+        }
         let case = change.case.clone();
         let explanation = change.event.explanation.clone();
-        Ok(SubmittedReport {
+        Ok(Submitted::New(Box::new(SubmittedReport {
             case,
             explanation,
             key: r.idempotency_key,
             pending: self.store.create(change, idem)?,
-        })
+        })))
     }
 
     /// Up to `limit` cases with id ≥ `from` matching `filter`, and the id to
@@ -366,9 +519,24 @@ impl CaseService {
         who: &Actor,
         expected_version: Option<u64>,
     ) -> Result<Case, AppError> {
+        self.act_full(id, action, who, expected_version)
+            .map(|a| a.case)
+    }
+
+    /// Like [`CaseService::act`], with the change-feed sequence of the event.
+    pub fn act_full(
+        &self,
+        id: CaseId,
+        action: &Action,
+        who: &Actor,
+        expected_version: Option<u64>,
+    ) -> Result<Acted, AppError> {
         let (case, pending) = self.submit_act(id, action, who, expected_version)?;
-        pending.wait()?;
-        Ok(case)
+        let outcome = pending.wait()?;
+        Ok(Acted {
+            case,
+            sequence: outcome.sequence(),
+        })
     }
 
     /// Like [`CaseService::act`] for async callers: the case's lock is held
@@ -380,10 +548,13 @@ impl CaseService {
         action: &Action,
         who: &Actor,
         expected_version: Option<u64>,
-    ) -> Result<Case, AppError> {
+    ) -> Result<Acted, AppError> {
         let (case, pending) = self.submit_act(id, action, who, expected_version)?;
-        pending.await?;
-        Ok(case)
+        let outcome = pending.await?;
+        Ok(Acted {
+            case,
+            sequence: outcome.sequence(),
+        })
     }
 
     fn submit_act(

@@ -96,6 +96,12 @@ pub enum AppError {
     #[error("no unit `{id}`")]
     #[diagnostic(code(wangge::org::unknown_unit))]
     UnknownUnit { id: String },
+    #[error("the new policy version drops workflows that open cases still run: {workflows}")]
+    #[diagnostic(
+        code(wangge::policy::orphans),
+        help("keep these workflows in the bundle until their cases close; the active version is unchanged")
+    )]
+    Orphans { workflows: String },
 }
 
 /// Results of the services.
@@ -116,7 +122,9 @@ fn eval_kind(e: &EvalError) -> ErrorKind {
         | EvalError::MissingInput { .. }
         | EvalError::UnknownInput { .. } => ErrorKind::InvalidArgument,
         EvalError::HitPolicy { .. } | EvalError::ResultType { .. } => ErrorKind::FailedPrecondition,
-        EvalError::Script { .. } | EvalError::Limit { .. } => ErrorKind::Internal,
+        // The policy failed at run time: the request is fine, the active
+        // policy cannot answer it (not INTERNAL, which clients retry).
+        EvalError::Script { .. } | EvalError::Limit { .. } => ErrorKind::FailedPrecondition,
     }
 }
 
@@ -164,9 +172,9 @@ impl AppError {
             | AppError::NotSettled { .. }
             | AppError::NotScored { .. }
             | AppError::UnknownUnit { .. } => ErrorKind::NotFound,
-            AppError::NoScheme { .. } | AppError::InsufficientPoints { .. } => {
-                ErrorKind::FailedPrecondition
-            }
+            AppError::NoScheme { .. }
+            | AppError::InsufficientPoints { .. }
+            | AppError::Orphans { .. } => ErrorKind::FailedPrecondition,
             AppError::UnknownRule { .. } | AppError::InvalidArgument { .. } => {
                 ErrorKind::InvalidArgument
             }

@@ -21,7 +21,7 @@ mod period;
 mod points;
 mod registry;
 
-pub use cases::{CaseFilter, CaseService, Report, Reported};
+pub use cases::{Acted, CaseFilter, CaseService, Report, Reported};
 pub use error::{AppError, AppResult, ErrorKind};
 pub use evaluation::{Evaluation, Survey};
 pub use incentives::{Activity, Incentives, NewActivity, Settlement};

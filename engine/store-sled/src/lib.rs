@@ -5,7 +5,8 @@
 //! event moves here, unchanged, when a newer one replaces it in the case
 //! record), `t` due ++ id ++ slot → deadline (in due order), `j` seq → the
 //! idempotency keys of one batch (digest, payload digest, case id; kept in
-//! memory by the writer and rebuilt from the journal on open), `m` counters.
+//! memory and rebuilt from the journal on open), `f` seq → the case id and
+//! event seq of the change feed's event with that sequence, `m` counters.
 //! Keeping the latest event in the case record saves one sled insert per
 //! report, sled's main cost. Units, people, policies and the ledgers have
 //! trees of their own. Every value starts with a format-version byte.
@@ -18,10 +19,20 @@
 //! (an overlay of not-yet-applied cases), so a caller that holds the case's
 //! lock can read, change and submit without waiting for the disk.
 //!
-//! sled 0.34 notes: `flush_async` can deadlock under concurrent callers
-//! (upstream #1308), so only the blocking `flush` is used. On Linux it uses
-//! `sync_file_range`, which survives a killed process but not necessarily a
-//! power cut.
+//! Durability: sled 0.34's `flush` writes the log with `sync_file_range`,
+//! which survives a killed process but not a power cut. With
+//! [`Durability::Fsync`] (the default) the writer also calls `fdatasync` on
+//! the log file after each group commit's flush, so an answered write is on
+//! stable storage (as far as the disk honours the flush). `flush_async` can
+//! deadlock under concurrent callers (upstream #1308), so only the blocking
+//! `flush` is used.
+//!
+//! Lost data is detected at open: after each durable group commit the
+//! writer records the case count and feed sequence in `wangge.mark` beside
+//! the database; a database that opens with less than the mark says (a
+//! truncated or replaced `db` file) is refused, as is one sled cannot read.
+
+mod mark;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -32,10 +43,13 @@ use std::thread::JoinHandle;
 
 use wangge_policy::{Case, CaseEvent, CaseId, Change, Person, Timestamp, Unit};
 use wangge_store::prelude::*;
+use wangge_store::Settings;
 use wangge_store::{
     decode, encode, timers_of, CaseFact, Created, Feed, IdemRecord, Outcome, Pending, Slot,
     StoreError, Timer, FORMAT_VERSION,
 };
+
+use mark::{Mark, MarkFile};
 
 /// Creates `dir` (and its parents) if needed and makes it private to the
 /// owner: residents' data is not for other users of the machine.
@@ -92,6 +106,25 @@ const META_JOURNAL: &[u8] = b"m/journal";
 const META_CASES: &[u8] = b"m/cases";
 const META_TIMERS: &[u8] = b"m/timers";
 const META_FEED: &[u8] = b"m/feed";
+const FEED: u8 = b'f';
+
+fn feed_key(seq: u64) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = FEED;
+    k[1..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// How far an answered write has gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// On stable storage: sled's flush, then `fdatasync` of its log file.
+    #[default]
+    Fsync,
+    /// In the operating system: sled's flush only (`sync_file_range`);
+    /// survives a killed process, not a power cut.
+    Flush,
+}
 
 fn timer_key(due: Timestamp, id: CaseId, slot: u32) -> [u8; 21] {
     let mut k = [0u8; 21];
@@ -151,6 +184,34 @@ fn journal_key(seq: u64) -> [u8; 9] {
 /// batch as a journal record (one sled insert for the whole batch), held in
 /// memory by the writer, rebuilt from the journal when the store opens.
 type IdemIndex = HashMap<u64, (u64, CaseId)>;
+
+/// The index, shared by the writer (which adds to it) and callers (which
+/// look retries up before using a case id).
+type SharedIdem = Arc<Mutex<IdemIndex>>;
+
+/// The stored case an idempotency key names, confirmed against the case
+/// itself (a 64-bit digest collision must not return someone else's case).
+fn confirm_idem(
+    data: &sled::Tree,
+    known: Option<(u64, CaseId)>,
+    rec: &IdemRecord,
+) -> Result<Option<Created>, StoreError> {
+    let Some((prefix, case_id)) = known else {
+        return Ok(None);
+    };
+    let same_key = match data.get(case_key(case_id)).map_err(io)? {
+        Some(v) => {
+            let c = record_case(&v)?;
+            c.idempotency_key
+                .is_some_and(|k| format!("{}\u{0}{k}", c.workflow) == rec.key)
+        }
+        None => false,
+    };
+    Ok(same_key.then(|| Created::Existing {
+        case_id,
+        same_payload: prefix == payload_prefix(&rec.hash),
+    }))
+}
 
 fn load_idem(data: &sled::Tree) -> Result<IdemIndex, StoreError> {
     let mut index = IdemIndex::new();
@@ -321,8 +382,14 @@ pub struct SledStore {
     people_cache: Mutex<Option<Arc<Vec<Person>>>>,
     policies: sled::Tree,
     ledger: sled::Tree,
+    settings: sled::Tree,
     feed: Arc<Feed>,
     overlay: Overlay,
+    idem: SharedIdem,
+    /// The next case id (dense: one past the highest stored).
+    next_case: AtomicU64,
+    /// `fdatasync` after a flush, when acknowledgements must be on stable storage.
+    sync: Option<Arc<Sync>>,
     cases: Arc<AtomicU64>,
     timers: Arc<AtomicU64>,
     tx: Mutex<Option<Sender<Queued>>>,
@@ -330,51 +397,163 @@ pub struct SledStore {
 }
 
 fn read_counter(tree: &sled::Tree, key: &[u8]) -> Result<u64, StoreError> {
-    Ok(match tree.get(key).map_err(io)? {
+    match tree.get(key).map_err(io)? {
         Some(v) => {
-            let mut b = [0u8; 8];
-            if v.len() == 8 {
-                b.copy_from_slice(&v);
-            }
-            u64::from_be_bytes(b)
+            let b: [u8; 8] = v[..].try_into().map_err(|_| {
+                corrupt(format!(
+                    "the counter `{}` is {} bytes, not 8",
+                    String::from_utf8_lossy(key),
+                    v.len()
+                ))
+            })?;
+            Ok(u64::from_be_bytes(b))
         }
-        None => 0,
-    })
+        None => Ok(0),
+    }
+}
+
+/// The highest stored case id (0 when there is none).
+fn last_case_id(data: &sled::Tree) -> Result<CaseId, StoreError> {
+    match data
+        .range(&case_key(0)[..]..=&case_key(CaseId::MAX)[..])
+        .next_back()
+    {
+        Some(kv) => {
+            let (k, _) = kv.map_err(io)?;
+            let b: [u8; 8] = k
+                .get(1..9)
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| corrupt("a case key of the wrong length"))?;
+            Ok(u64::from_be_bytes(b))
+        }
+        None => Ok(0),
+    }
+}
+
+/// Makes flushed writes stable: `fdatasync` of sled's log file, and the
+/// mark of what is now durable.
+struct Sync {
+    /// sled's log, when answered writes must be on stable storage.
+    log: Option<std::fs::File>,
+    mark: MarkFile,
+}
+
+impl Sync {
+    fn open(dir: &Path, mark: MarkFile, durability: Durability) -> Result<Sync, StoreError> {
+        let log = match durability {
+            Durability::Fsync => {
+                let path = dir.join("db");
+                Some(
+                    std::fs::File::open(&path)
+                        .map_err(|e| io(format!("cannot open `{}`: {e}", path.display())))?,
+                )
+            }
+            Durability::Flush => None,
+        };
+        Ok(Sync { log, mark })
+    }
+
+    /// After sled's flush: makes it stable, then records the mark.
+    fn synced(&self, mark: Mark) -> Result<(), StoreError> {
+        if let Some(log) = &self.log {
+            log.sync_data()
+                .map_err(|e| io(format!("cannot sync the database log: {e}")))?;
+        }
+        self.mark.write(mark)
+    }
+}
+
+/// Opens sled in `dir`, turning a panic inside sled (it panics on some
+/// damaged files) into an error that names the folder.
+fn open_sled(dir: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
+    let config = sled::Config::new()
+        .path(dir)
+        .cache_capacity(cache_bytes)
+        .mode(sled::Mode::HighThroughput);
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| config.open()));
+    std::panic::set_hook(previous);
+    let damaged = |why: String| {
+        StoreError::corrupt(format!(
+            "`{}` cannot be read ({why}); it is damaged or not a wangge data folder. Not \
+             starting: restore it from a backup with `wangge store restore BACKUP --data {}`",
+            dir.join("db").display(),
+            dir.display()
+        ))
+    };
+    match opened {
+        Ok(Ok(db)) => Ok(db),
+        Ok(Err(sled::Error::Io(e))) if e.kind() == std::io::ErrorKind::WouldBlock => Err(io(
+            format!("`{}` is in use by another process: {e}", dir.display()),
+        )),
+        Ok(Err(sled::Error::Io(e))) => Err(io(format!("cannot open `{}`: {e}", dir.display()))),
+        Ok(Err(e)) => Err(damaged(e.to_string())),
+        Err(panic) => {
+            let why = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "sled failed while reading it".into());
+            Err(damaged(why))
+        }
+    }
 }
 
 impl SledStore {
     /// Opens (or creates) the store in `dir`, with `cache_bytes` of page cache.
-    /// The folder is private to the owner (0700, files 0600).
+    /// The folder is private to the owner (0700, files 0600); answered
+    /// writes are on stable storage ([`Durability::Fsync`]).
     pub fn open(dir: &Path, cache_bytes: u64) -> Result<SledStore, StoreError> {
-        Self::open_dir(dir, cache_bytes, false)
+        Self::open_with(dir, cache_bytes, Durability::Fsync)
+    }
+
+    /// Opens the store with the given durability of answered writes.
+    pub fn open_with(
+        dir: &Path,
+        cache_bytes: u64,
+        durability: Durability,
+    ) -> Result<SledStore, StoreError> {
+        Self::open_dir(dir, cache_bytes, false, durability)
     }
 
     /// Opens the store for loading a large history: writes are answered
     /// before they are durable, and made durable by [`CaseStore::flush`]
     /// (and when the store is dropped). Not for serving.
     pub fn open_bulk(dir: &Path, cache_bytes: u64) -> Result<SledStore, StoreError> {
-        Self::open_dir(dir, cache_bytes, true)
+        Self::open_dir(dir, cache_bytes, true, Durability::Fsync)
     }
 
-    fn open_dir(dir: &Path, cache_bytes: u64, bulk: bool) -> Result<SledStore, StoreError> {
+    fn open_dir(
+        dir: &Path,
+        cache_bytes: u64,
+        bulk: bool,
+        durability: Durability,
+    ) -> Result<SledStore, StoreError> {
         private_dir(dir)?;
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(cache_bytes)
-            .mode(sled::Mode::HighThroughput)
-            .open()
-            .map_err(|e| io(format!("cannot open `{}`: {e}", dir.display())))?;
+        let (mark_file, mark) = MarkFile::open(dir)?;
+        let db = open_sled(dir, cache_bytes)?;
         private_files(dir)?;
-        Self::from_db(db, bulk)
+        let sync = Sync::open(dir, mark_file, durability)?;
+        let store = Self::from_db(db, bulk, Some(Arc::new(sync)))?;
+        let found = Mark {
+            cases: store.cases.load(Ordering::SeqCst),
+            feed: store.feed.next_sequence(),
+        };
+        mark::check(dir, mark, found)?;
+        if let Some(sync) = &store.sync {
+            sync.mark.write(found)?;
+        }
+        Ok(store)
     }
 
     /// A store that lives in memory only (tests, scenarios).
     pub fn temporary() -> Result<SledStore, StoreError> {
         let db = sled::Config::new().temporary(true).open().map_err(io)?;
-        Self::from_db(db, false)
+        Self::from_db(db, false, None)
     }
 
-    fn from_db(db: sled::Db, bulk: bool) -> Result<SledStore, StoreError> {
+    fn from_db(db: sled::Db, bulk: bool, sync: Option<Arc<Sync>>) -> Result<SledStore, StoreError> {
         let tree = |name: &str| db.open_tree(name).map_err(io);
         let data = tree("cases")?;
         let cases = Arc::new(AtomicU64::new(read_counter(&data, META_CASES)?));
@@ -382,16 +561,18 @@ impl SledStore {
         let overlay: Overlay = Arc::default();
         // Sequences start at 1, so a watcher can say 0 for "only new changes".
         let feed = Arc::new(Feed::new(read_counter(&data, META_FEED)?.max(1), 65_536));
+        let idem: SharedIdem = Arc::new(Mutex::new(load_idem(&data)?));
         let (tx, rx) = mpsc::channel();
         let writer = Writer {
             bulk,
-            idem: std::cell::RefCell::new(load_idem(&data)?),
+            idem: idem.clone(),
             journal_next: std::cell::Cell::new(read_counter(&data, META_JOURNAL)?),
             feed: feed.clone(),
             data: data.clone(),
             overlay: overlay.clone(),
             cases: cases.clone(),
             timers: timers.clone(),
+            sync: sync.clone(),
         };
         let wdb = db.clone();
         let handle = std::thread::Builder::new()
@@ -401,10 +582,14 @@ impl SledStore {
         Ok(SledStore {
             policies: tree("policies")?,
             ledger: tree("ledger")?,
+            settings: tree("settings")?,
             feed,
             units: tree("units")?,
             people: tree("people")?,
             people_cache: Mutex::new(None),
+            next_case: AtomicU64::new(last_case_id(&data)? + 1),
+            idem,
+            sync,
             db,
             data,
             overlay,
@@ -413,6 +598,19 @@ impl SledStore {
             tx: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(handle)),
         })
+    }
+
+    /// Flushes sled and makes it stable: for the writes outside the writer
+    /// (policies, the registry, ledgers, settings).
+    fn durable(&self) -> Result<(), StoreError> {
+        self.db.flush().map_err(io)?;
+        if let Some(sync) = &self.sync {
+            if let Some(log) = &sync.log {
+                log.sync_data()
+                    .map_err(|e| io(format!("cannot sync the database log: {e}")))?;
+            }
+        }
+        Ok(())
     }
 
     fn submit(&self, op: Op) -> Result<Pending, StoreError> {
@@ -446,13 +644,14 @@ impl Drop for SledStore {
 struct Writer {
     /// Bulk loading: answer before flushing (flush only when asked).
     bulk: bool,
-    idem: std::cell::RefCell<IdemIndex>,
+    idem: SharedIdem,
     journal_next: std::cell::Cell<u64>,
     feed: Arc<Feed>,
     data: sled::Tree,
     overlay: Overlay,
     cases: Arc<AtomicU64>,
     timers: Arc<AtomicU64>,
+    sync: Option<Arc<Sync>>,
 }
 
 /// Largest number of writes applied as one batch.
@@ -477,7 +676,7 @@ impl Writer {
             let flushed = if self.bulk && !asked {
                 Ok(())
             } else {
-                db.flush().map(|_| ()).map_err(io)
+                self.flush(&db, events.len() as u64)
             };
             if flushed.is_ok() {
                 self.feed.publish(events);
@@ -491,9 +690,33 @@ impl Writer {
         }
     }
 
+    /// sled's flush, then (with a [`Sync`]) `fdatasync` and the new mark.
+    /// `unpublished`: events of this batch not yet in the feed.
+    fn flush(&self, db: &sled::Db, unpublished: u64) -> Result<(), StoreError> {
+        db.flush().map_err(io)?;
+        match &self.sync {
+            Some(sync) => sync.synced(Mark {
+                cases: self.cases.load(Ordering::SeqCst),
+                feed: self.feed.next_sequence() + unpublished,
+            }),
+            None => Ok(()),
+        }
+    }
+
     fn apply(&self, ops: Vec<Queued>) -> (Vec<Answer>, Vec<Arc<CaseEvent>>) {
         let mut batch = sled::Batch::default();
         let mut results: Vec<Result<Outcome, StoreError>> = Vec::with_capacity(ops.len());
+        let mut idem = match self.idem.lock() {
+            Ok(g) => g,
+            Err(_) => {
+                let e = internal("the idempotency index is poisoned");
+                let answers = ops
+                    .into_iter()
+                    .map(|(_, slot)| (slot, Err(e.clone())))
+                    .collect();
+                return (answers, Vec::new());
+            }
+        };
         let mut new_idem: HashMap<String, IdemRecord> = HashMap::new();
         let mut journal: Vec<u8> = Vec::new();
         let mut cases = self.cases.load(Ordering::SeqCst);
@@ -503,7 +726,7 @@ impl Writer {
             results.push(self.stage(
                 op,
                 &mut batch,
-                (&mut new_idem, &mut journal),
+                (&idem, &mut new_idem, &mut journal),
                 &mut cases,
                 &mut timers,
                 &mut applied,
@@ -517,16 +740,27 @@ impl Writer {
             batch.insert(&journal_key(journal_seq)[..], record);
             batch.insert(META_JOURNAL, &(journal_seq + 1).to_be_bytes()[..]);
         }
-        let events: Vec<Arc<CaseEvent>> = ops
-            .iter()
-            .zip(&results)
-            .filter_map(|((op, _), r)| match (op, r) {
-                (Op::Create { enc, .. }, Ok(Outcome::Created(Created::New)))
-                | (Op::Update(enc), Ok(_)) => Some(enc.event.clone()),
-                _ => None,
-            })
-            .collect();
-        let feed_next = self.feed.next_sequence() + events.len() as u64;
+        // Number the events in commit order and index them by sequence.
+        let base = self.feed.next_sequence();
+        let mut events: Vec<Arc<CaseEvent>> = Vec::new();
+        for ((op, _), r) in ops.iter().zip(results.iter_mut()) {
+            let enc = match (op, &*r) {
+                (Op::Create { enc, .. }, Ok(Outcome::Created(Created::New { .. })))
+                | (Op::Update(enc), Ok(Outcome::Written { .. })) => enc,
+                _ => continue,
+            };
+            let sequence = base + events.len() as u64;
+            let mut at = [0u8; 16];
+            at[..8].copy_from_slice(&enc.case_id.to_be_bytes());
+            at[8..].copy_from_slice(&enc.event.seq.to_be_bytes());
+            batch.insert(&feed_key(sequence)[..], &at[..]);
+            *r = Ok(match op {
+                Op::Create { .. } => Outcome::Created(Created::New { sequence }),
+                _ => Outcome::Written { sequence },
+            });
+            events.push(enc.event.clone());
+        }
+        let feed_next = base + events.len() as u64;
         batch.insert(META_CASES, &cases.to_be_bytes()[..]);
         batch.insert(META_TIMERS, &timers.to_be_bytes()[..]);
         batch.insert(META_FEED, &feed_next.to_be_bytes()[..]);
@@ -536,9 +770,8 @@ impl Writer {
             self.timers.store(timers, Ordering::SeqCst);
             if !new_idem.is_empty() {
                 self.journal_next.set(journal_seq + 1);
-                let mut index = self.idem.borrow_mut();
                 for rec in new_idem.values() {
-                    index.insert(
+                    idem.insert(
                         idem_digest(&rec.key),
                         (payload_prefix(&rec.hash), rec.case_id),
                     );
@@ -585,7 +818,7 @@ impl Writer {
         &self,
         op: &Op,
         batch: &mut sled::Batch,
-        (new_idem, journal): (&mut HashMap<String, IdemRecord>, &mut Vec<u8>),
+        (index, new_idem, journal): (&IdemIndex, &mut HashMap<String, IdemRecord>, &mut Vec<u8>),
         cases: &mut u64,
         timers: &mut u64,
         applied: &mut Vec<(CaseId, u64)>,
@@ -600,24 +833,9 @@ impl Writer {
                         }));
                     }
                     let digest = idem_digest(&rec.key);
-                    let known = self.idem.borrow().get(&digest).copied();
-                    if let Some((prefix, case_id)) = known {
-                        // Confirm against the case itself: a 64-bit digest
-                        // collision must not return someone else's case.
-                        let same_key = match self.data.get(case_key(case_id)).map_err(io)? {
-                            Some(v) => {
-                                let c = record_case(&v)?;
-                                c.idempotency_key
-                                    .is_some_and(|k| format!("{}\u{0}{k}", c.workflow) == rec.key)
-                            }
-                            None => false,
-                        };
-                        if same_key {
-                            return Ok(Outcome::Created(Created::Existing {
-                                case_id,
-                                same_payload: prefix == payload_prefix(&rec.hash),
-                            }));
-                        }
+                    let known = index.get(&digest).copied();
+                    if let Some(existing) = confirm_idem(&self.data, known, rec)? {
+                        return Ok(Outcome::Created(existing));
                     }
                     journal.extend_from_slice(&digest.to_be_bytes());
                     journal.extend_from_slice(&payload_prefix(&rec.hash).to_be_bytes());
@@ -626,12 +844,12 @@ impl Writer {
                 }
                 *cases += 1;
                 Self::stage_encoded(batch, enc, timers);
-                Ok(Outcome::Created(Created::New))
+                Ok(Outcome::Created(Created::New { sequence: 0 }))
             }
             Op::Update(enc) => {
                 Self::stage_encoded(batch, enc, timers);
                 applied.push((enc.case_id, enc.version));
-                Ok(Outcome::Done)
+                Ok(Outcome::Written { sequence: 0 })
             }
             Op::DropTimer(k) => {
                 if self.data.contains_key(k).map_err(io)? {
@@ -647,8 +865,17 @@ impl Writer {
 
 impl CaseStore for SledStore {
     fn next_id(&self) -> Result<CaseId, StoreError> {
-        // sled ids start at 0; case ids start at 1.
-        self.db.generate_id().map(|i| i + 1).map_err(io)
+        Ok(self.next_case.fetch_add(1, Ordering::SeqCst))
+    }
+
+    fn existing(&self, idem: &IdemRecord) -> Result<Option<Created>, StoreError> {
+        let known = self
+            .idem
+            .lock()
+            .map_err(|_| internal("the idempotency index is poisoned"))?
+            .get(&idem_digest(&idem.key))
+            .copied();
+        confirm_idem(&self.data, known, idem)
     }
 
     fn case(&self, id: CaseId) -> Result<Option<Case>, StoreError> {
@@ -841,12 +1068,62 @@ impl ChangeFeed for SledStore {
     fn feed(&self) -> &Feed {
         &self.feed
     }
+
+    fn history(&self, from: u64, max: usize) -> Result<Vec<(u64, Arc<CaseEvent>)>, StoreError> {
+        let end = [FEED + 1];
+        let mut out = Vec::new();
+        for kv in self.data.range(&feed_key(from)[..]..&end[..]).take(max) {
+            let (k, v) = kv.map_err(io)?;
+            let word = |b: &[u8], i: usize| -> Result<u64, StoreError> {
+                b.get(i..i + 8)
+                    .and_then(|w| w.try_into().ok())
+                    .map(u64::from_be_bytes)
+                    .ok_or_else(|| corrupt("a feed index entry of the wrong length"))
+            };
+            let (seq, case_id, event_seq) = (word(&k, 1)?, word(&v, 0)?, word(&v, 8)?);
+            out.push((seq, Arc::new(self.event(case_id, event_seq)?)));
+        }
+        Ok(out)
+    }
+}
+
+impl SledStore {
+    /// One stored event: in the case's log, or the case record's latest.
+    fn event(&self, case_id: CaseId, seq: u64) -> Result<CaseEvent, StoreError> {
+        // The writer moves a record's event to the log when it replaces
+        // it, so look in the log, then the record, then the log again.
+        for _ in 0..2 {
+            if let Some(v) = self.data.get(event_key(case_id, seq)).map_err(io)? {
+                return decode(&v);
+            }
+            if let Some(v) = self.data.get(case_key(case_id)).map_err(io)? {
+                let e = record_event(&v)?;
+                if e.seq == seq {
+                    return Ok(e);
+                }
+            }
+        }
+        Err(corrupt(format!(
+            "the change feed names event {seq} of case `{case_id}`, which is not stored"
+        )))
+    }
+}
+
+impl Settings for SledStore {
+    fn setting(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.settings.get(name).map_err(io)?.map(|v| v.to_vec()))
+    }
+
+    fn put_setting(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.settings.insert(name, value).map_err(io)?;
+        self.durable()
+    }
 }
 
 impl PolicyVersions for SledStore {
     fn put_policy(&self, hash: &str, record: &[u8]) -> Result<(), StoreError> {
         self.policies.insert(hash.as_bytes(), record).map_err(io)?;
-        self.db.flush().map(|_| ()).map_err(io)
+        self.durable()
     }
 
     fn policies(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
@@ -867,7 +1144,7 @@ impl OrgRegistry for SledStore {
             batch.insert(u.id.as_bytes(), encode(u)?);
         }
         self.units.apply_batch(batch).map_err(io)?;
-        self.db.flush().map(|_| ()).map_err(io)
+        self.durable()
     }
 
     fn units(&self) -> Result<Vec<Unit>, StoreError> {
@@ -888,7 +1165,7 @@ impl OrgRegistry for SledStore {
             .map_err(|_| internal("the people cache is poisoned"))?;
         *cache = None;
         self.people.apply_batch(batch).map_err(io)?;
-        self.db.flush().map(|_| ()).map_err(io)
+        self.durable()
     }
 
     fn people(&self) -> Result<Vec<Person>, StoreError> {
@@ -916,7 +1193,7 @@ impl LedgerSpace for SledStore {
             batch.insert(k, v);
         }
         self.ledger.apply_batch(batch).map_err(io)?;
-        self.db.flush().map(|_| ()).map_err(io)
+        self.durable()
     }
 
     fn ledger_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
@@ -1001,3 +1278,6 @@ mod permissions {
         out
     }
 }
+
+#[cfg(test)]
+mod tests_restart;

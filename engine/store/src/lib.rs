@@ -23,9 +23,9 @@ pub use facts::{CaseFact, CaseFacts};
 pub use ledgers::{Book, Codec, LedgerBatch};
 pub use mem::MemStore;
 pub use ports::{
-    decode, encode, timers_of, CaseStore, ChangeFeed, Created, Feed, FeedGap, IdemRecord,
-    LedgerSpace, OrgRegistry, Outcome, Pending, PolicyVersions, Slot, Store, Timer, TimerQueue,
-    FORMAT_VERSION,
+    decode, encode, timers_of, CaseStore, ChangeFeed, Created, Feed, FeedGap, FeedWait, IdemRecord,
+    LedgerSpace, OrgRegistry, Outcome, Pending, PolicyVersions, Settings, Slot, Store, Timer,
+    TimerQueue, FORMAT_VERSION,
 };
 
 /// The ports, for `use wangge_store::prelude::*` where a service calls a
@@ -33,6 +33,7 @@ pub use ports::{
 pub mod prelude {
     pub use crate::facts::CaseFacts;
     pub use crate::ports::{
-        CaseStore, ChangeFeed, LedgerSpace, OrgRegistry, PolicyVersions, Store, TimerQueue,
+        CaseStore, ChangeFeed, LedgerSpace, OrgRegistry, PolicyVersions, Settings, Store,
+        TimerQueue,
     };
 }

@@ -12,7 +12,7 @@ use crate::error::StoreError;
 use crate::facts::{CaseFact, CaseFacts};
 use crate::ports::{
     timers_of, CaseStore, ChangeFeed, Created, Feed, IdemRecord, LedgerSpace, OrgRegistry, Outcome,
-    Pending, PolicyVersions, Timer, TimerQueue,
+    Pending, PolicyVersions, Settings, Timer, TimerQueue,
 };
 
 #[derive(Default)]
@@ -25,6 +25,9 @@ struct Inner {
     people: BTreeMap<String, Person>,
     policies: BTreeMap<String, Vec<u8>>,
     ledger: BTreeMap<Vec<u8>, Vec<u8>>,
+    settings: BTreeMap<String, Vec<u8>>,
+    /// The change feed's events by sequence: (case, event seq).
+    feed_log: BTreeMap<u64, (CaseId, u64)>,
 }
 
 /// The in-memory store.
@@ -69,6 +72,20 @@ impl MemStore {
 
     fn lock(&self) -> Result<MutexGuard<'_, Inner>, StoreError> {
         self.inner.lock().map_err(|_| poisoned())
+    }
+
+    /// Publishes `event` (when kept) under the store's lock, so sequences
+    /// follow the order of the writes; returns its sequence (0 if none).
+    fn publish(&self, inner: &mut Inner, event: Option<CaseEvent>) -> u64 {
+        match event {
+            Some(e) => {
+                let sequence = self.feed.next_sequence();
+                inner.feed_log.insert(sequence, (e.case_id, e.seq));
+                self.feed.publish(vec![Arc::new(e)]);
+                sequence
+            }
+            None => 0,
+        }
     }
 }
 
@@ -122,11 +139,21 @@ impl CaseStore for MemStore {
             inner.idem.insert(rec.key.clone(), rec.clone());
         }
         let event = apply(&mut inner, None, change, None, self.keep_events);
-        drop(inner);
-        if let Some(e) = event {
-            self.feed.publish(vec![Arc::new(e)]);
-        }
-        Ok(Pending::ready(Ok(Outcome::Created(Created::New))))
+        let sequence = self.publish(&mut inner, event);
+        Ok(Pending::ready(Ok(Outcome::Created(Created::New {
+            sequence,
+        }))))
+    }
+
+    fn existing(&self, idem: &IdemRecord) -> Result<Option<Created>, StoreError> {
+        Ok(self
+            .lock()?
+            .idem
+            .get(&idem.key)
+            .map(|old| Created::Existing {
+                case_id: old.case_id,
+                same_payload: old.hash == idem.hash,
+            }))
     }
 
     fn update(
@@ -153,11 +180,8 @@ impl CaseStore for MemStore {
             fired.as_ref(),
             self.keep_events,
         );
-        drop(inner);
-        if let Some(e) = event {
-            self.feed.publish(vec![Arc::new(e)]);
-        }
-        Ok(Pending::ready(Ok(Outcome::Done)))
+        let sequence = self.publish(&mut inner, event);
+        Ok(Pending::ready(Ok(Outcome::Written { sequence })))
     }
 
     fn events(&self, id: CaseId) -> Result<Vec<CaseEvent>, StoreError> {
@@ -242,6 +266,32 @@ impl TimerQueue for MemStore {
 impl ChangeFeed for MemStore {
     fn feed(&self) -> &Feed {
         &self.feed
+    }
+
+    fn history(&self, from: u64, max: usize) -> Result<Vec<(u64, Arc<CaseEvent>)>, StoreError> {
+        let inner = self.lock()?;
+        let mut out = Vec::new();
+        for (seq, key) in inner.feed_log.range(from..).take(max) {
+            let e = inner
+                .events
+                .get(key)
+                .ok_or_else(|| StoreError::corrupt(format!("feed entry {seq} has no event")))?;
+            out.push((*seq, Arc::new(e.clone())));
+        }
+        Ok(out)
+    }
+}
+
+impl Settings for MemStore {
+    fn setting(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.lock()?.settings.get(name).cloned())
+    }
+
+    fn put_setting(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.lock()?
+            .settings
+            .insert(name.to_string(), value.to_vec());
+        Ok(())
     }
 }
 

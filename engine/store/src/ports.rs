@@ -44,12 +44,11 @@ pub struct IdemRecord {
 /// What a create did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Created {
-    New,
+    /// Written; `sequence` is its event's place in the change feed (0 for
+    /// a store without a feed).
+    New { sequence: u64 },
     /// The idempotency key was already used, for this case.
-    Existing {
-        case_id: CaseId,
-        same_payload: bool,
-    },
+    Existing { case_id: CaseId, same_payload: bool },
 }
 
 /// A value as stored: the format-version byte, then its JSON.
@@ -100,6 +99,53 @@ pub struct Feed {
 struct FeedState {
     next: u64,
     ring: std::collections::VecDeque<(u64, Arc<CaseEvent>)>,
+    /// Async readers waiting for the next event, by waiter id.
+    wakers: std::collections::HashMap<u64, std::task::Waker>,
+    next_waiter: u64,
+}
+
+/// A future that resolves once the feed has an event with a sequence ≥
+/// `from` (see [`Feed::wait_for`]). It holds no thread while it waits.
+pub struct FeedWait<'a> {
+    feed: &'a Feed,
+    from: u64,
+    id: Option<u64>,
+}
+
+impl std::future::Future for FeedWait<'_> {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        let Ok(mut s) = self.feed.state.lock() else {
+            return std::task::Poll::Ready(());
+        };
+        if s.next > self.from {
+            return std::task::Poll::Ready(());
+        }
+        let id = match self.id {
+            Some(id) => id,
+            None => {
+                let id = s.next_waiter;
+                s.next_waiter += 1;
+                id
+            }
+        };
+        s.wakers.insert(id, cx.waker().clone());
+        drop(s);
+        self.id = Some(id);
+        std::task::Poll::Pending
+    }
+}
+
+impl Drop for FeedWait<'_> {
+    fn drop(&mut self) {
+        if let (Some(id), Ok(mut s)) = (self.id, self.feed.state.lock()) {
+            s.wakers.remove(&id);
+        }
+    }
 }
 
 /// A resume point older than the events kept in memory.
@@ -120,6 +166,8 @@ impl Feed {
             state: Mutex::new(FeedState {
                 next,
                 ring: std::collections::VecDeque::with_capacity(capacity.min(1 << 16)),
+                wakers: std::collections::HashMap::new(),
+                next_waiter: 0,
             }),
             cv: Condvar::new(),
             capacity,
@@ -131,10 +179,23 @@ impl Feed {
         self.state.lock().map(|s| s.next).unwrap_or(0)
     }
 
+    /// The sequence the oldest event kept in memory has (the next one when
+    /// none is kept); older events are read from the store's history.
+    pub fn earliest(&self) -> u64 {
+        self.state
+            .lock()
+            .map(|s| s.ring.front().map_or(s.next, |(q, _)| *q))
+            .unwrap_or(0)
+    }
+
+    /// Numbers `events` in order, keeps them for readers and wakes them.
+    /// Only a store's writer publishes, so the numbers are the ones it
+    /// predicted from [`Feed::next_sequence`].
     pub fn publish(&self, events: Vec<Arc<CaseEvent>>) {
         if events.is_empty() {
             return;
         }
+        let mut woken = Vec::new();
         if let Ok(mut s) = self.state.lock() {
             for e in events {
                 let seq = s.next;
@@ -144,8 +205,22 @@ impl Feed {
                     s.ring.pop_front();
                 }
             }
+            woken.extend(s.wakers.drain().map(|(_, w)| w));
         }
         self.cv.notify_all();
+        for w in woken {
+            w.wake();
+        }
+    }
+
+    /// Resolves once an event with sequence ≥ `from` exists, without
+    /// holding a thread (for async streams).
+    pub fn wait_for(&self, from: u64) -> FeedWait<'_> {
+        FeedWait {
+            feed: self,
+            from,
+            id: None,
+        }
     }
 
     /// Events with sequence ≥ `from`, at most `max`; waits up to `timeout`
@@ -182,8 +257,26 @@ impl Feed {
 /// What a write did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
+    /// A write without an event (a dropped timer, a flush).
     Done,
+    /// An update written; `sequence` is its event's place in the change
+    /// feed (0 for a store without a feed).
+    Written {
+        sequence: u64,
+    },
     Created(Created),
+}
+
+impl Outcome {
+    /// The change-feed sequence of the event this write stored, if any.
+    pub fn sequence(&self) -> Option<u64> {
+        match self {
+            Outcome::Written { sequence } | Outcome::Created(Created::New { sequence }) => {
+                Some(*sequence)
+            }
+            _ => None,
+        }
+    }
 }
 
 /// A submitted write. `wait` (or `.await`) returns once it is applied and
@@ -283,8 +376,14 @@ impl Pending {
 /// Cases with their event log: a case, its event, its timers and its
 /// idempotency key are written together, atomically.
 pub trait CaseStore: Send + Sync {
-    /// A fresh, never reused case id.
+    /// A fresh case id: one more than the highest handed out, dense and
+    /// monotonic across restarts (an id handed out but never written may
+    /// be handed out again after a crash; no durable case shares it).
     fn next_id(&self) -> Result<CaseId, StoreError>;
+    /// The case an idempotency record's key already names, and whether the
+    /// payload matches; `None` when the key is unused. Lets a caller answer
+    /// a retry without using up a case id (the create still checks).
+    fn existing(&self, idem: &IdemRecord) -> Result<Option<Created>, StoreError>;
     /// The case, including updates submitted but not yet applied.
     fn case(&self, id: CaseId) -> Result<Option<Case>, StoreError>;
     /// Submits a new case with its first event and timers; if `idem`'s key
@@ -325,9 +424,21 @@ pub trait TimerQueue: Send + Sync {
     fn timer_count(&self) -> u64;
 }
 
-/// The change feed of durable case events, in commit order.
+/// The change feed of durable case events, in commit order. The newest
+/// events are in memory ([`Feed`]); every event is also stored by its
+/// sequence, so a consumer resumes from any sequence it has seen, across
+/// restarts.
 pub trait ChangeFeed: Send + Sync {
     fn feed(&self) -> &Feed;
+    /// Stored events with sequence ≥ `from`, in order, at most `max`.
+    fn history(&self, from: u64, max: usize) -> Result<Vec<(u64, Arc<CaseEvent>)>, StoreError>;
+}
+
+/// Small named values that must survive a restart (the active policy
+/// version, a manual clock's time), each written durably.
+pub trait Settings: Send + Sync {
+    fn setting(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    fn put_setting(&self, name: &str, value: &[u8]) -> Result<(), StoreError>;
 }
 
 /// Compiled policy bundles, by content hash.
@@ -364,11 +475,25 @@ pub trait LedgerSpace: Send + Sync {
 
 /// Everything a server stores: every port, from one backend.
 pub trait Store:
-    CaseStore + CaseFacts + TimerQueue + ChangeFeed + PolicyVersions + OrgRegistry + LedgerSpace
+    CaseStore
+    + CaseFacts
+    + TimerQueue
+    + ChangeFeed
+    + PolicyVersions
+    + OrgRegistry
+    + LedgerSpace
+    + Settings
 {
 }
 
 impl<T> Store for T where
-    T: CaseStore + CaseFacts + TimerQueue + ChangeFeed + PolicyVersions + OrgRegistry + LedgerSpace
+    T: CaseStore
+        + CaseFacts
+        + TimerQueue
+        + ChangeFeed
+        + PolicyVersions
+        + OrgRegistry
+        + LedgerSpace
+        + Settings
 {
 }

@@ -1,0 +1,125 @@
+//! State that must survive a crash of the server (kill -9), and deploys
+//! that must not strand open cases (regression tests of issue [2/10]).
+
+use std::time::Duration;
+
+use tonic::Code;
+use wangge_proto::v1;
+use wangge_proto::v1::admin_service_client::AdminServiceClient;
+use wangge_proto::v1::case_service_client::CaseServiceClient;
+use wangge_proto::v1::policy_service_client::PolicyServiceClient;
+
+use crate::grpc::{act, bundle, report, SMALL};
+use crate::server::Server;
+
+/// The shipped bundle with one file changed (a new content hash).
+fn changed_bundle() -> Vec<v1::PolicyFile> {
+    let mut files = bundle("policies");
+    let f = files.iter_mut().find(|f| f.name == "总则.wg").unwrap();
+    f.text.push_str("\n// 重启测试：内容不同，版本不同\n");
+    files
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_keeps_the_active_version_the_feed_and_the_manual_clock() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let ch = server.channel().await;
+    let mut policy = PolicyServiceClient::new(ch.clone());
+    let mut cases = CaseServiceClient::new(ch.clone());
+    let mut admin = AdminServiceClient::new(ch);
+    let deployed = policy
+        .deploy(v1::DeployRequest {
+            files: changed_bundle(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .version
+        .unwrap()
+        .hash;
+    let moved = admin
+        .advance_clock(v1::AdvanceClockRequest { seconds: 3 * 3600 })
+        .await
+        .unwrap()
+        .into_inner()
+        .now;
+    let reported = cases.report(report(SMALL)).await.unwrap().into_inner();
+    let seq = reported.case.unwrap().feed_sequence;
+    assert!(seq > 0, "Report returns the sequence of its event");
+    let acted = cases.act(act(1, "立案", "")).await.unwrap().into_inner();
+    assert_eq!(acted.feed_sequence, seq + 1, "Act returns its sequence");
+    server.kill();
+
+    let server = Server::start(data.path());
+    let ch = server.channel().await;
+    let active = PolicyServiceClient::new(ch.clone())
+        .get_active(v1::GetActiveRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        active.hash, deployed,
+        "the deployed version is still active"
+    );
+    let clock = AdminServiceClient::new(ch.clone())
+        .get_clock(v1::GetClockRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(clock.now, moved, "the manual clock resumes where it was");
+    let mut stream = CaseServiceClient::new(ch)
+        .watch_cases(v1::WatchCasesRequest { from_sequence: seq })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        let c = tokio::time::timeout(Duration::from_secs(5), stream.message())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        got.push((c.sequence, c.event.unwrap().action));
+    }
+    assert_eq!(
+        got,
+        [(seq, "report".to_string()), (seq + 1, "立案".to_string())],
+        "the feed resumes from before the crash"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deploy_that_would_orphan_open_cases_is_refused() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let ch = server.channel().await;
+    let mut policy = PolicyServiceClient::new(ch.clone());
+    let mut cases = CaseServiceClient::new(ch);
+    cases.report(report(SMALL)).await.unwrap();
+    let before = policy
+        .get_active(v1::GetActiveRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let files: Vec<v1::PolicyFile> = bundle("policies")
+        .into_iter()
+        .filter(|f| f.name != "事件处置.wg")
+        .collect();
+    let s = policy
+        .deploy(v1::DeployRequest { files })
+        .await
+        .unwrap_err();
+    assert_eq!(s.code(), Code::FailedPrecondition, "{s:?}");
+    assert!(
+        s.message().contains("`事件处置` (1 open)"),
+        "{}",
+        s.message()
+    );
+    let after = policy
+        .get_active(v1::GetActiveRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(after.hash, before.hash, "the active version is unchanged");
+}
