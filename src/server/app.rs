@@ -123,7 +123,6 @@ impl Watchers {
             peer,
         })
     }
-
 }
 
 impl Drop for Ticket {

@@ -71,6 +71,12 @@ pub fn case(c: &Case) -> v1::Case {
         overdue: c.overdue,
         next_deadline: c.next_deadline().map_or(0, |d| d.due),
         feed_sequence: 0,
+        incident: c.incident.as_ref().map(|i| v1::Incident {
+            message: i.message.clone(),
+            since: i.since,
+            attempts: i.attempts,
+            retry_at: i.retry_at,
+        }),
     }
 }
 

@@ -79,6 +79,26 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: no new calls; finishing those in flight");
 }
 
+/// tonic answers a request larger than the decoding limit with OUT_OF_RANGE;
+/// gRPC says RESOURCE_EXHAUSTED (a limit was hit, not a position past an
+/// end), and clients treat the two differently. The status travels in the
+/// headers of a trailers-only response.
+fn oversized_is_resource_exhausted<B>(mut res: http::Response<B>) -> http::Response<B> {
+    let headers = res.headers_mut();
+    let too_large = headers.get("grpc-status").is_some_and(|s| s == "11")
+        && headers
+            .get("grpc-message")
+            .and_then(|m| m.to_str().ok())
+            .is_some_and(|m| {
+                m.contains("message%20length%20too%20large")
+                    || m.contains("message length too large")
+            });
+    if too_large {
+        headers.insert("grpc-status", http::HeaderValue::from_static("8"));
+    }
+    res
+}
+
 /// A manual clock resumes where it stopped (the stored time wins over
 /// `--clock-start`, which only starts a fresh store); the time is stored.
 fn resume_clock(
@@ -184,7 +204,7 @@ async fn serve(config: config::Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let cases = Arc::new(CaseService::new(store.clone(), folder.clone(), clock));
+    let cases = Arc::new(CaseService::new(store.clone(), folder.clone(), clock).checking_inputs());
     let set = match startup_version(&cases, &registry, folder, &config) {
         Ok(set) => set,
         Err(e) => {
@@ -335,6 +355,9 @@ async fn serve(config: config::Config) -> ExitCode {
         tokio::time::sleep(Duration::from_secs(10)).await;
     };
     let serving = Server::builder()
+        .layer(tower::util::MapResponseLayer::new(
+            oversized_is_resource_exhausted,
+        ))
         .add_service(health)
         .add_service(reflection)
         .add_service(reflection_v1alpha)

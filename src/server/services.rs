@@ -19,13 +19,12 @@ use super::app::{blocking, App};
 use super::convert::{self, some};
 use super::status::{bad_request, status};
 
+/// Most bytes of cases one List page carries (clients accept 4 MiB).
+const LIST_BYTES: usize = 2 << 20;
+
+/// A JSON object input, parsed strictly (unique keys, exact integers).
 fn parse_object(field: &str, text: &str) -> Result<Value, Status> {
-    let v: Value = serde_json::from_str(text)
-        .map_err(|e| bad_request(field, format!("not valid JSON: {e}")))?;
-    if !v.is_object() {
-        return Err(bad_request(field, "must be a JSON object"));
-    }
-    Ok(v)
+    wangge_app::parse_object(field, text).map_err(status)
 }
 
 // ----------------------------------------------------------------- cases ---
@@ -124,6 +123,7 @@ impl v1::case_service_server::CaseService for Cases {
                     created_from: created_range(r.created_from),
                     created_to: created_range(r.created_to),
                 };
+                app.cases.check_filter(&filter).map_err(status)?;
                 let (cases, next) = blocking(move || {
                     if let Some(u) = unit {
                         filter.units = Some(app.org.subtree(&u, "unit").map_err(status)?);
@@ -131,8 +131,22 @@ impl v1::case_service_server::CaseService for Cases {
                     app.cases.list(&filter, from, size).map_err(status)
                 })
                 .await?;
+                // A page stops early rather than grow past LIST_BYTES; the
+                // token then resumes at the first case left out.
+                let mut page = Vec::with_capacity(cases.len());
+                let mut bytes = 0;
+                let mut next = next;
+                for c in &cases {
+                    let m = convert::case(c);
+                    bytes += prost::Message::encoded_len(&m) + 4;
+                    if bytes > LIST_BYTES && !page.is_empty() {
+                        next = Some(c.id);
+                        break;
+                    }
+                    page.push(m);
+                }
                 Ok(Response::new(v1::ListCasesResponse {
-                    cases: cases.iter().map(convert::case).collect(),
+                    cases: page,
                     next_page_token: next.map(|n| n.to_string()).unwrap_or_default(),
                 }))
             })

@@ -200,7 +200,7 @@ async fn every_error_has_its_status_code() {
     assert!(first.created && !again.created);
     assert_eq!(first.case.unwrap().id, again.case.unwrap().id);
     let other = v1::ReportRequest {
-        data_json: r#"{"类别": "占道经营"}"#.into(),
+        data_json: r#"{"类别": "占道经营", "人数": 1, "风险": 1}"#.into(),
         ..keyed
     };
     assert_eq!(

@@ -5,6 +5,7 @@
 mod cli;
 mod docs;
 mod grpc;
+mod inputs;
 mod layers;
 mod org;
 mod regression;

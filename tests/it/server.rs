@@ -61,11 +61,28 @@ impl Server {
         }
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Server {
+        let server = Server {
             child: Some(child),
             grpc,
             metrics,
-        }
+        };
+        server.import_units();
+        server
+    }
+
+    /// Registers the example organisation (reports need a registered unit).
+    fn import_units(&self) {
+        let out = Command::new(env!("CARGO_BIN_EXE_wangge"))
+            .args(["org", "import", "examples/org/units.csv", "--server"])
+            .arg(format!("http://{}", self.grpc))
+            .current_dir(crate::util::root())
+            .output()
+            .expect("run wangge org import");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     pub async fn channel(&self) -> Channel {

@@ -8,10 +8,13 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use wangge_policy::{Action, Actor, Case, CaseError, CaseEvent, CaseId, Clock, PolicySet, Why};
+use wangge_policy::{
+    Action, Actor, Case, CaseError, CaseEvent, CaseId, Change, Clock, PolicySet, Why,
+};
 use wangge_store::{Created, Feed, IdemRecord, Outcome, Pending, Store, StoreError};
 
-use crate::error::AppError;
+use crate::checks;
+use crate::error::{invalid, AppError};
 
 const STRIPES: usize = 1024;
 
@@ -163,10 +166,49 @@ pub struct CaseService {
     policy: RwLock<Arc<PolicySet>>,
     clock: Arc<dyn Clock>,
     locks: Vec<Mutex<()>>,
+    /// Check reports and actions as live input (see [`Self::checking_inputs`]).
+    strict: bool,
 }
 
 fn storage(message: &str) -> AppError {
     StoreError::internal(message).into()
+}
+
+/// An action's names are short printable text, and a summons names a few
+/// departments, each once.
+fn check_action(action: &Action) -> Result<(), AppError> {
+    match action {
+        Action::Transition { name, outcome } => {
+            checks::required("action", name, checks::MAX_NAME)?;
+            if let Some(o) = outcome {
+                checks::name("outcome", o, checks::MAX_NAME)?;
+            }
+        }
+        Action::Summon { departments } => {
+            if departments.len() > checks::MAX_DEPARTMENTS {
+                return Err(invalid(
+                    "departments",
+                    format!(
+                        "names {}; one summons names at most {}",
+                        departments.len(),
+                        checks::MAX_DEPARTMENTS
+                    ),
+                ));
+            }
+            let mut seen = std::collections::HashSet::new();
+            for d in departments {
+                checks::required("departments", d, checks::MAX_NAME)?;
+                if !seen.insert(d) {
+                    return Err(invalid("departments", format!("`{d}` is named twice")));
+                }
+            }
+        }
+        Action::ReportIn { department } => {
+            checks::required("department", department, checks::MAX_NAME)?
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// Feeds JSON into a hasher with object keys sorted, so equal payloads hash
@@ -216,7 +258,18 @@ impl CaseService {
             policy: RwLock::new(policy),
             clock,
             locks: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+            strict: false,
         }
+    }
+
+    /// Checks every report and action as live input from people and other
+    /// services: ids and names bounded and printable, the unit and summoned
+    /// departments registered, the data holding what the classifying table
+    /// reads. A server turns this on; replays of recorded history and
+    /// scenario runs (whose worlds need no registry) leave it off.
+    pub fn checking_inputs(mut self) -> Self {
+        self.strict = true;
+        self
     }
 
     /// The active policy set.
@@ -404,16 +457,10 @@ impl CaseService {
             .policy
             .read()
             .map_err(|_| storage("the active policy lock is poisoned"))?;
-        let wf = policy.workflow(&r.workflow)?;
-        if let Some(k) = &r.idempotency_key {
-            if k.is_empty() || k.len() > 256 {
-                return Err(CaseError::InvalidArgument {
-                    field: "idempotency_key".into(),
-                    message: "must be 1 to 256 bytes".into(),
-                }
-                .into());
-            }
+        if self.strict {
+            self.check_report(&policy, &r)?;
         }
+        let wf = policy.workflow(&r.workflow)?;
         let mut idem = r.idempotency_key.as_ref().map(|k| IdemRecord {
             key: format!("{}\u{0}{k}", r.workflow),
             hash: payload_hash(&r),
@@ -462,6 +509,91 @@ impl CaseService {
             key: r.idempotency_key,
             pending: self.store.create(change, idem)?,
         })))
+    }
+
+    /// Refuses a report whose fields are malformed, whose unit is not in the
+    /// registry, or whose data lacks what the classifying table reads.
+    fn check_report(&self, policy: &PolicySet, r: &Report) -> Result<(), AppError> {
+        checks::required("workflow", &r.workflow, checks::MAX_NAME)?;
+        let wf = policy.workflow(&r.workflow)?;
+        let unit = r.unit.as_deref().unwrap_or("");
+        checks::required("unit", unit, checks::MAX_NAME)?;
+        checks::name("actor", &r.actor, checks::MAX_NAME)?;
+        if let Some(k) = &r.idempotency_key {
+            checks::required("idempotency_key", k, checks::MAX_KEY)?;
+        }
+        if !self.store.has_unit(unit)? {
+            return Err(invalid(
+                "unit",
+                format!(
+                    "no unit `{unit}` in the organisation registry; import it first \
+                     (`wangge org import`)"
+                ),
+            ));
+        }
+        checks::report_data(policy, wf.classifier(), &r.data)
+    }
+
+    /// Refuses an action with malformed names or unregistered departments.
+    fn check_act(&self, action: &Action, who: &Actor) -> Result<(), AppError> {
+        checks::name("actor", &who.actor, checks::MAX_NAME)?;
+        if let Some(n) = &who.note {
+            checks::note("note", n)?;
+        }
+        check_action(action)?;
+        if let Action::Summon { departments } = action {
+            for d in departments {
+                if !self.store.has_unit(d)? {
+                    return Err(invalid(
+                        "departments",
+                        format!("no department `{d}` in the organisation registry"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses a filter value no case can have (a typo would otherwise
+    /// answer an empty list): the workflow must exist and the state, class
+    /// and level must be ones its workflows (or any workflow) know.
+    pub fn check_filter(&self, filter: &CaseFilter) -> Result<(), AppError> {
+        let policy = self.policy();
+        let workflows: Vec<&Arc<wangge_policy::CompiledWorkflow>> = match &filter.workflow {
+            Some(w) => vec![policy.workflow(w)?],
+            None => policy.workflows().collect(),
+        };
+        let known = |field: &str, value: &Option<String>, all: Vec<&str>| {
+            let Some(v) = value else { return Ok(()) };
+            if all.contains(&v.as_str()) {
+                return Ok(());
+            }
+            let mut all = all;
+            all.sort_unstable();
+            all.dedup();
+            Err(invalid(
+                field,
+                format!("no case can have {field} `{v}`; known: {}", all.join(", ")),
+            ))
+        };
+        known(
+            "state",
+            &filter.state,
+            workflows.iter().flat_map(|w| w.states()).collect(),
+        )?;
+        known(
+            "class",
+            &filter.class,
+            workflows.iter().flat_map(|w| w.classes()).collect(),
+        )?;
+        known(
+            "level",
+            &filter.level,
+            workflows
+                .iter()
+                .flat_map(|w| w.levels.iter().map(String::as_str))
+                .collect(),
+        )
     }
 
     /// Up to `limit` cases with id ≥ `from` matching `filter`, and the id to
@@ -564,6 +696,9 @@ impl CaseService {
         who: &Actor,
         expected_version: Option<u64>,
     ) -> Result<(Case, Pending), AppError> {
+        if self.strict {
+            self.check_act(action, who)?;
+        }
         let _guard = self.lock(id)?;
         let case = self.get(id)?;
         if let Some(expected) = expected_version {
@@ -578,7 +713,9 @@ impl CaseService {
         }
         let policy = self.policy();
         let wf = policy.workflow(&case.workflow)?;
-        let change = wf.act(&case, action, who, self.clock.now())?;
+        let mut change = wf.act(&case, action, who, self.clock.now())?;
+        // An action moves the case on: its timers start afresh.
+        change.case.incident = None;
         let after = change.case.clone();
         let pending = self.store.update(&case, change, None)?;
         Ok((after, pending))
@@ -603,9 +740,12 @@ impl CaseService {
                     pending.push(self.store.drop_timer(t.clone())?);
                     continue;
                 };
-                let wf = policy.workflow(&case.workflow)?;
-                match wf.fire(&case, &t.deadline)? {
-                    Some(change) => {
+                let tried = policy
+                    .workflow(&case.workflow)
+                    .and_then(|wf| wf.fire(&case, &t.deadline));
+                match tried {
+                    Ok(Some(mut change)) => {
+                        change.case.incident = None;
                         // A new deadline already due and earlier than the rest of
                         // this batch: apply what we have and rescan, to keep due order.
                         let next_in_batch = batch.get(i + 1).map(|n| n.due);
@@ -619,7 +759,13 @@ impl CaseService {
                             break;
                         }
                     }
-                    None => pending.push(self.store.drop_timer(t.clone())?),
+                    Ok(None) => pending.push(self.store.drop_timer(t.clone())?),
+                    // This case's policy fails: mark it and retry later;
+                    // the other timers go on.
+                    Err(e) => {
+                        let change = Change::incident(&case, e.to_string(), now);
+                        pending.push(self.store.update(&case, change, Some(t.clone()))?);
+                    }
                 }
             }
             for p in pending {

@@ -10,9 +10,11 @@
 
 mod case_figures;
 mod cases;
+pub mod checks;
 mod error;
 mod evaluation;
 mod incentives;
+mod json;
 mod ledger;
 pub mod org;
 mod organisation;
@@ -25,6 +27,7 @@ pub use cases::{Acted, CaseFilter, CaseService, Report, Reported};
 pub use error::{AppError, AppResult, ErrorKind};
 pub use evaluation::{Evaluation, Survey};
 pub use incentives::{Activity, Incentives, NewActivity, Settlement};
+pub use json::parse_object;
 pub use organisation::{Imported, Organisation};
 pub use period::Period;
 pub use points::PointsEntry;

@@ -96,6 +96,31 @@ pub struct Case {
     /// Outcomes of its actions, in order (`不满意`, `满意`, `合格` …).
     #[serde(default)]
     pub outcomes: Vec<String>,
+    /// Set while a timer of the case cannot fire (its policy fails): the
+    /// case waits for a retry; other cases are not held up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident: Option<Incident>,
+}
+
+/// A timer of a case that could not fire, retried with backoff.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Incident {
+    /// Why the last attempt failed.
+    pub message: String,
+    /// When the first attempt failed.
+    pub since: Timestamp,
+    pub attempts: u32,
+    /// When the next attempt is due: the case's timers wait until then.
+    pub retry_at: Timestamp,
+}
+
+impl Incident {
+    /// The first retry after one minute, doubling, at most an hour apart.
+    pub fn backoff(attempts: u32) -> i64 {
+        60_i64
+            .saturating_mul(1_i64 << attempts.saturating_sub(1).min(6))
+            .min(3600)
+    }
 }
 
 impl Case {

@@ -2,7 +2,9 @@
 //! by production and tests alike. The engine is raw (no packages but the
 //! standard one, no `eval`, no modules, no clock), strict about variables,
 //! bounded in operations, call depth, expression depth and data sizes, and
-//! watched by a wall-clock budget through the progress callback. After
+//! watched by a wall-clock backstop through the progress callback. The
+//! operation limit is what decides (deterministic); the backstop is only
+//! for safety. After
 //! set-up it is frozen behind an `Arc` and shared.
 
 use std::cell::Cell;
@@ -22,7 +24,10 @@ pub struct Limits {
     pub max_string_size: usize,
     pub max_array_size: usize,
     pub max_map_size: usize,
-    /// Wall-clock budget of one evaluation (a safety watchdog, not domain time).
+    /// Wall-clock backstop of one evaluation: a safety watchdog far above
+    /// what the operation limit allows on a busy machine, so the operation
+    /// limit decides (the same inputs give the same answer, live and in a
+    /// replay) and the watchdog only catches what it cannot count.
     pub time_budget: Duration,
 }
 
@@ -36,7 +41,7 @@ impl Default for Limits {
             max_string_size: 64 * 1024,
             max_array_size: 10_000,
             max_map_size: 10_000,
-            time_budget: Duration::from_millis(50),
+            time_budget: Duration::from_secs(5),
         }
     }
 }

@@ -13,6 +13,7 @@ use wangge_dsl::{Const, Diagnostic, Symbols};
 use crate::error::EvalError;
 use crate::explain::{Decision, Explanation, InputSeen, RowMatch};
 use crate::host::RhaiHost;
+use crate::reads::{FieldKind, ReadField};
 use crate::script::{Script, ScriptEnv};
 use crate::value::{const_to_json, decimal_number, json_num, json_to_dynamic, money_string, Num};
 
@@ -67,6 +68,56 @@ pub struct CompiledTable {
     inputs: Vec<Input>,
     rows: Vec<CRow>,
     money_output: bool,
+    /// The fields the path columns read, with the type their cells test.
+    reads: Vec<ReadField>,
+}
+
+/// The type a cell test compares its input as, if it says.
+fn kind_of(t: &CTest) -> Option<FieldKind> {
+    let of_lit = |l: &Lit| match l {
+        Lit::Str(_) => FieldKind::Text,
+        Lit::Num(_) => FieldKind::Number,
+        Lit::Bool(_) => FieldKind::Bool,
+    };
+    match t {
+        CTest::Any | CTest::Rhai(_) => None,
+        CTest::Eq(l) | CTest::Ne(l) => Some(of_lit(l)),
+        CTest::Cmp(..) | CTest::Range { .. } => Some(FieldKind::Number),
+        CTest::In(ls) => ls
+            .iter()
+            .map(of_lit)
+            .fold(None, |k, l| Some(FieldKind::join(k, l))),
+        CTest::Not(ts) => ts
+            .iter()
+            .filter_map(kind_of)
+            .fold(None, |k, l| Some(FieldKind::join(k, l))),
+    }
+}
+
+/// The fields the path columns of a table read.
+fn reads_of(inputs: &[Input], rows: &[CRow]) -> Vec<ReadField> {
+    inputs
+        .iter()
+        .enumerate()
+        .filter_map(|(col, input)| match input {
+            Input::Path(param, path, shown) => {
+                let kind = rows
+                    .iter()
+                    .filter_map(|r| r.cells.get(col))
+                    .flatten()
+                    .filter_map(kind_of)
+                    .fold(None, |k, l| Some(FieldKind::join(k, l)))
+                    .unwrap_or(FieldKind::Any);
+                Some(ReadField {
+                    param: *param,
+                    path: path.clone(),
+                    shown: shown.clone(),
+                    kind,
+                })
+            }
+            Input::Rhai(_) => None,
+        })
+        .collect()
 }
 
 fn lit(c: &Const) -> Vec<Lit> {
@@ -175,6 +226,7 @@ impl TableCompiler<'_> {
             name: Arc::from(name.as_str()),
             params: params.iter().map(|p| p.to_string()).collect(),
             hit: t.hit,
+            reads: reads_of(&inputs, &rows),
             inputs,
             rows,
             money_output,
@@ -336,6 +388,11 @@ fn lookup<'v>(root: &'v Value, path: &[String]) -> &'v Value {
 }
 
 impl CompiledTable {
+    /// The fields its path columns read, with the type their cells test.
+    pub fn reads(&self) -> &[ReadField] {
+        &self.reads
+    }
+
     /// Evaluates the table on `args` (one value per parameter, in order).
     pub fn evaluate(
         &self,

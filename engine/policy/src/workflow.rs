@@ -204,6 +204,46 @@ pub struct Change {
     pub event: CaseEvent,
 }
 
+impl Change {
+    /// The case marked with an incident: its timer could not fire at `now`
+    /// because of `message`; it is retried with backoff. The event
+    /// (`incident`, by the timer) records why.
+    pub fn incident(case: &Case, message: String, now: Timestamp) -> Change {
+        let attempts = case.incident.as_ref().map_or(0, |i| i.attempts) + 1;
+        let since = case.incident.as_ref().map_or(now, |i| i.since);
+        let mut next = case.clone();
+        next.version += 1;
+        next.updated_at = now;
+        next.next_event += 1;
+        next.incident = Some(crate::case::Incident {
+            message: message.clone(),
+            since,
+            attempts,
+            retry_at: now.saturating_add(crate::case::Incident::backoff(attempts)),
+        });
+        let event = CaseEvent {
+            case_id: case.id,
+            seq: case.next_event,
+            at: now,
+            actor: "timer".into(),
+            action: "incident".into(),
+            outcome: None,
+            state_before: Some(case.state.clone()),
+            state_after: case.state.clone(),
+            level_before: Some(case.level.clone()),
+            level_after: case.level.clone(),
+            policy_version: case.policy_version.clone(),
+            explanation: Why::new(&serde_json::json!({
+                "incident": message,
+                "attempts": attempts,
+                "retry_at": next.incident.as_ref().map(|i| i.retry_at),
+            })),
+            note: None,
+        };
+        Change { case: next, event }
+    }
+}
+
 /// Who did it and why, for the event log.
 #[derive(Debug, Clone, Default)]
 pub struct Actor {
@@ -312,6 +352,24 @@ impl CompiledWorkflow {
             .iter()
             .position(|l| *l == case.level)
             .unwrap_or(0)
+    }
+
+    /// Every state a case of this workflow can be in.
+    pub fn states(&self) -> std::collections::BTreeSet<&str> {
+        std::iter::once(self.initial.as_str())
+            .chain(self.finals.iter().map(String::as_str))
+            .chain(self.transitions.iter().flat_map(|t| {
+                t.from
+                    .iter()
+                    .map(String::as_str)
+                    .chain(std::iter::once(t.to.as_str()))
+            }))
+            .collect()
+    }
+
+    /// The classes its classification gives (the keys of its ceilings).
+    pub fn classes(&self) -> impl Iterator<Item = &str> {
+        self.ceiling.keys().map(String::as_str)
     }
 
     /// The table or rule set that classifies reports, if any.
@@ -506,6 +564,7 @@ impl CompiledWorkflow {
             reported_by: Some(who.actor.clone()),
             handlers: Vec::new(),
             outcomes: Vec::new(),
+            incident: None,
         };
         self.arm(&mut case, now, true, true)?;
         Self::bump(&mut case, now);

@@ -1154,6 +1154,10 @@ impl OrgRegistry for SledStore {
             .collect()
     }
 
+    fn has_unit(&self, id: &str) -> Result<bool, StoreError> {
+        self.units.contains_key(id.as_bytes()).map_err(io)
+    }
+
     fn put_people(&self, people: &[Person]) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
         for p in people {

@@ -487,6 +487,8 @@ pub fn records_round_trip(store: &dyn Store) -> Check {
     };
     store.put_units(std::slice::from_ref(&unit)).map_err(s)?;
     same("units", store.units().map_err(s)?, vec![unit])?;
+    same("has G1", store.has_unit("G1").map_err(s)?, true)?;
+    same("has G9", store.has_unit("G9").map_err(s)?, false)?;
     let person = Person {
         id: "P1".into(),
         name: "张三".into(),

@@ -326,6 +326,10 @@ impl OrgRegistry for MemStore {
         Ok(self.lock()?.units.values().cloned().collect())
     }
 
+    fn has_unit(&self, id: &str) -> Result<bool, StoreError> {
+        Ok(self.lock()?.units.contains_key(id))
+    }
+
     fn put_people(&self, people: &[Person]) -> Result<(), StoreError> {
         let mut inner = self.lock()?;
         for p in people {

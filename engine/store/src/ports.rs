@@ -70,16 +70,18 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
     }
 }
 
-/// The timers a case should have (none while paused).
+/// The timers a case should have (none while paused; none before the
+/// retry while it has an incident).
 pub fn timers_of(case: &Case) -> Vec<Timer> {
     if case.paused_at.is_some() {
         return Vec::new();
     }
+    let not_before = case.incident.as_ref().map_or(i64::MIN, |i| i.retry_at);
     case.deadlines
         .iter()
         .enumerate()
         .map(|(i, d)| Timer {
-            due: d.due,
+            due: d.due.max(not_before),
             case_id: case.id,
             slot: u32::try_from(i).unwrap_or(u32::MAX),
             deadline: d.clone(),
@@ -453,6 +455,9 @@ pub trait PolicyVersions: Send + Sync {
 pub trait OrgRegistry: Send + Sync {
     fn put_units(&self, units: &[Unit]) -> Result<(), StoreError>;
     fn units(&self) -> Result<Vec<Unit>, StoreError>;
+    /// Whether a unit with this id is registered (a point lookup: every
+    /// report checks its unit).
+    fn has_unit(&self, id: &str) -> Result<bool, StoreError>;
     fn put_people(&self, people: &[Person]) -> Result<(), StoreError>;
     fn people(&self) -> Result<Vec<Person>, StoreError>;
 }

@@ -699,6 +699,60 @@ fn timers_fire_in_due_order_each_once() {
     );
 }
 
+/// A case whose workflow is gone (its timer cannot fire) is marked with an
+/// incident and retried with backoff; it does not hold up other timers.
+#[test]
+fn one_broken_timer_does_not_stop_the_others() {
+    let w = world("2026-09-14T09:00:00+08:00");
+    let broken = w.report(small()); // due 12:00: first in the queue
+    w.clock.set(t("2026-09-14T10:00:00+08:00"));
+    let fine = w.report(small()); // due 13:00
+                                  // Rewrite the first case onto a workflow no policy has.
+    let store = w.svc.store().clone();
+    let mut orphan = broken.clone();
+    orphan.workflow = "已删除流程".into();
+    orphan.version += 1;
+    orphan.next_event += 1;
+    let mut event = w.svc.events(broken.id).unwrap().remove(0);
+    event.seq = broken.next_event;
+    let change = wangge_policy::Change {
+        case: orphan,
+        event,
+    };
+    store.update(&broken, change, None).unwrap().wait().unwrap();
+
+    assert_eq!(
+        w.at("2026-09-14T14:00:00+08:00"),
+        1,
+        "the other timer fired"
+    );
+    assert_eq!(w.get(fine.id).level, "一般网格", "and escalated its case");
+    let incident = w
+        .get(broken.id)
+        .incident
+        .expect("an incident on the broken case");
+    assert_eq!(incident.attempts, 1);
+    assert!(
+        incident.message.contains("已删除流程"),
+        "{}",
+        incident.message
+    );
+    assert_eq!(show(incident.retry_at), "2026-09-14T14:01:00+08:00");
+    assert_eq!(
+        w.at("2026-09-14T14:00:30+08:00"),
+        0,
+        "not retried before its time"
+    );
+    assert_eq!(w.get(broken.id).incident.unwrap().attempts, 1);
+    w.at("2026-09-14T14:01:00+08:00");
+    let again = w.get(broken.id).incident.unwrap();
+    assert_eq!(
+        (again.attempts, show(again.retry_at)),
+        (2, "2026-09-14T14:03:00+08:00".into())
+    );
+    assert_eq!(again.since, incident.since);
+}
+
 /// The crash half of the recovery test: runs only in a child process.
 #[test]
 fn recovery_child() {
