@@ -463,3 +463,30 @@ fn a_byte_order_mark_at_the_start_of_a_file_is_accepted() {
     let out = rendered(&p);
     assert!(out.contains(":1:"), "{out}");
 }
+
+/// Found by the `policy_compile` fuzz target: unclosed `{` in script code
+/// took time doubling with each brace (16: 1 s, 20: 15 s) because each
+/// could be read as a bracket or as a plain character. A denial of service
+/// through Deploy; now refused at once.
+#[test]
+fn unclosed_brackets_in_a_script_are_refused_in_linear_time() {
+    let found = include_str!("fuzz_timeout_unclosed_braces.wg");
+    let many = format!(
+        "calc c(x) {{\n  let s = \"abc;\n  x.y{}z\n}}\n",
+        "{".repeat(64)
+    );
+    for text in [found, many.as_str()] {
+        let start = std::time::Instant::now();
+        let p = one(text);
+        assert!(
+            p.diagnostics.iter().any(|d| d.is_error()),
+            "{}",
+            rendered(&p)
+        );
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(1),
+            "took {:?}",
+            start.elapsed()
+        );
+    }
+}
