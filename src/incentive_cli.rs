@@ -33,6 +33,10 @@ enum IncentiveCommand {
         unit: Option<String>,
         #[arg(long)]
         note: Option<String>,
+        /// Late activity for a month already settled for the person: it
+        /// counts once the settlement is corrected (`incentive correct`).
+        #[arg(long)]
+        correction: bool,
     },
     /// List recorded activity of a month (of one person).
     Activities {
@@ -147,6 +151,7 @@ pub fn incentive(args: &IncentiveArgs) -> ExitCode {
                 key,
                 unit,
                 note,
+                correction,
             } => c
                 .record_activity(v1::RecordActivityRequest {
                     person: person.clone(),
@@ -156,6 +161,7 @@ pub fn incentive(args: &IncentiveArgs) -> ExitCode {
                     unit: unit.clone().unwrap_or_default(),
                     key: key.clone(),
                     note: note.clone().unwrap_or_default(),
+                    correction: *correction,
                 })
                 .await
                 .map(|r| {

@@ -45,6 +45,7 @@ fn new_activity(r: v1::RecordActivityRequest) -> Result<NewActivity, Status> {
         unit: some(&r.unit),
         key: r.key,
         note: some(&r.note),
+        correction: r.correction,
     })
 }
 

@@ -585,6 +585,7 @@ async fn incentives_over_grpc_record_preview_settle_correct_and_points() {
     let ch = server.channel().await;
     let mut org = OrgServiceClient::new(ch.clone());
     let mut cases = CaseServiceClient::new(ch.clone());
+    let mut admin = AdminServiceClient::new(ch.clone());
     let mut inc = IncentiveServiceClient::new(ch);
     org.upsert_people(v1::UpsertPeopleRequest {
         people: vec![
@@ -699,6 +700,21 @@ async fn incentives_over_grpc_record_preview_settle_correct_and_points() {
         .await
         .unwrap_err();
     assert_eq!(s.code(), Code::NotFound);
+    // September is settled once it is over.
+    let s = inc
+        .settle(v1::SettleRequest {
+            period: "2026-09".into(),
+            persons: vec![],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(s.code(), Code::FailedPrecondition, "{s:?}");
+    admin
+        .set_clock(v1::SetClockRequest {
+            now: 1_790_784_000, // 2026-10-01T00:00:00+08:00
+        })
+        .await
+        .unwrap();
     let settled = inc
         .settle(v1::SettleRequest {
             period: "2026-09".into(),
@@ -718,9 +734,20 @@ async fn incentives_over_grpc_record_preview_settle_correct_and_points() {
         .into_inner();
     assert_eq!((again.created, again.existing), (0, 1));
     assert_eq!(again.settlements[0].id, "2026-09/P1/1");
-    inc.record_activity(rec("巡查时长", "10", "h2"))
+    // Late activity is refused into a settled month, unless marked as a
+    // correction; `Correct` then counts it.
+    let s = inc
+        .record_activity(rec("巡查时长", "10", "h2"))
         .await
-        .unwrap();
+        .unwrap_err();
+    assert_eq!(s.code(), Code::FailedPrecondition, "{s:?}");
+    assert!(s.message().contains("already settled"), "{}", s.message());
+    inc.record_activity(v1::RecordActivityRequest {
+        correction: true,
+        ..rec("巡查时长", "10", "h2")
+    })
+    .await
+    .unwrap();
     let fixed = inc
         .correct(v1::CorrectRequest {
             period: "2026-09".into(),
@@ -843,6 +870,7 @@ fn the_incentive_and_points_cli_from_the_readme_works() {
     // 30.5 h × 8 = 244.00, no cases → × 1.00
     assert!(out.contains("total 244.00 元"), "{out}");
     assert!(out.contains("巡查时薪"), "{out}");
+    ok(&["clock", "set", "2026-10-01T00:00:00+08:00"]);
     let out = ok(&["incentive", "settle", "2026-09"]);
     assert!(out.contains("2 settled now, 0 settled before"), "{out}");
     let out = ok(&["incentive", "settlements", "2026-09", "--person", "P2"]);

@@ -102,6 +102,18 @@ pub enum AppError {
         help("keep these workflows in the bundle until their cases close; the active version is unchanged")
     )]
     Orphans { workflows: String },
+    #[error("{period} has not ended; a month is settled once it is over")]
+    #[diagnostic(
+        code(wangge::incentive::period_open),
+        help("settle it after its last day (on the policy's calendar offset)")
+    )]
+    PeriodOpen { period: String },
+    #[error("`{person}` is already settled for {period}; activity cannot be added to it")]
+    #[diagnostic(
+        code(wangge::incentive::settled),
+        help("record it as a correction (`correction: true`, CLI `--correction`), then `Correct` the settlement, which recomputes it with the late activity")
+    )]
+    Settled { person: String, period: String },
 }
 
 /// Results of the services.
@@ -174,7 +186,9 @@ impl AppError {
             | AppError::UnknownUnit { .. } => ErrorKind::NotFound,
             AppError::NoScheme { .. }
             | AppError::InsufficientPoints { .. }
-            | AppError::Orphans { .. } => ErrorKind::FailedPrecondition,
+            | AppError::Orphans { .. }
+            | AppError::PeriodOpen { .. }
+            | AppError::Settled { .. } => ErrorKind::FailedPrecondition,
             AppError::UnknownRule { .. } | AppError::InvalidArgument { .. } => {
                 ErrorKind::InvalidArgument
             }

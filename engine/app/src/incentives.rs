@@ -319,6 +319,10 @@ pub struct NewActivity {
     pub unit: Option<String>,
     pub key: String,
     pub note: Option<String>,
+    /// Late activity for a month already settled for the person: recorded
+    /// on purpose, it counts when the settlement is corrected. Without it,
+    /// such activity is refused (it would silently change nothing).
+    pub correction: bool,
 }
 
 /// The incentive service over a store.
@@ -409,8 +413,10 @@ impl Incentives {
         let mut writes = LedgerBatch::new();
         let mut seen: HashMap<(String, String), Activity> = HashMap::new();
         let mut totals: BTreeMap<(String, u32), TotalsBucket> = BTreeMap::new();
+        let mut settled: HashMap<String, BTreeMap<u32, Bucket>> = HashMap::new();
         let mut out = Vec::with_capacity(batch.len());
         for a in batch {
+            let late = a.correction;
             let r = self
                 .check_activity(set, &people, a, now)
                 .and_then(|record| {
@@ -421,6 +427,12 @@ impl Incentives {
                     };
                     if let Some(old) = old {
                         return Self::same_activity(old, record);
+                    }
+                    if !late && self.is_settled(&mut settled, &record.period, &record.person)? {
+                        return Err(AppError::Settled {
+                            person: record.person.clone(),
+                            period: record.period.clone(),
+                        });
                     }
                     let tk = (record.period.clone(), ledger::bucket_of(&record.person));
                     if !totals.contains_key(&tk) {
@@ -591,6 +603,23 @@ impl Incentives {
     }
 
     /// The person index of a period: bucket → (person → places).
+    /// Whether `person` has a settlement for `period` (the period's index
+    /// read once into `cache`).
+    fn is_settled(
+        &self,
+        cache: &mut HashMap<String, BTreeMap<u32, Bucket>>,
+        period: &str,
+        person: &str,
+    ) -> R<bool> {
+        if !cache.contains_key(period) {
+            cache.insert(period.to_string(), self.buckets(period)?);
+        }
+        Ok(cache
+            .get(period)
+            .and_then(|b| b.get(&ledger::bucket_of(person)))
+            .is_some_and(|b| b.contains_key(person)))
+    }
+
     fn buckets(&self, period: &str) -> R<BTreeMap<u32, Bucket>> {
         let mut out = BTreeMap::new();
         for (rest, bucket) in SETTLEMENT_INDEX.scan(self.store.as_ref(), &[period])? {
@@ -779,6 +808,9 @@ impl Incentives {
     ) -> R<SettleSummary> {
         let period = Period::month(period, set.utc_offset())?;
         let pk = period.key();
+        if period.end > now {
+            return Err(AppError::PeriodOpen { period: pk });
+        }
         let (people, gathered) = std::thread::scope(|s| {
             let g = s.spawn(|| gather(self.store.as_ref(), &period));
             let people = self.store.people();

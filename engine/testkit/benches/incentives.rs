@@ -143,6 +143,7 @@ fn main() {
                 unit: p.unit.clone(),
                 key: format!("{}-{kind}", p.id),
                 note: None,
+                correction: false,
             });
         }
     }

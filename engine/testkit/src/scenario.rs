@@ -424,6 +424,7 @@ impl<'s> Runner<'s> {
             unit: unit.as_ref().map(|(u, _)| u.clone()),
             key: format!("scenario-{}", self.keys),
             note: None,
+            correction: false,
         };
         if let Err(e) = self.incentives.record_activity(&self.set, a, self.now()) {
             return Err(self.stop(span, format!("the activity was refused: {e}")));

@@ -340,6 +340,7 @@ fn people_are_scored_over_the_year_and_ranked_within_their_community() {
                 unit: None,
                 key: format!("v-{who}"),
                 note: None,
+                correction: false,
             },
             0,
         )

@@ -124,6 +124,20 @@ impl Town {
     }
 
     fn activity(&self, who: &str, kind: &str, qty: &str, unit: &str, key: &str) {
+        self.record(who, kind, qty, unit, key, false)
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// Records activity of 2026-09, late (`correction`) or not.
+    fn record(
+        &self,
+        who: &str,
+        kind: &str,
+        qty: &str,
+        unit: &str,
+        key: &str,
+        correction: bool,
+    ) -> Result<(), AppError> {
         self.inc
             .record_activity(
                 &self.set,
@@ -135,10 +149,11 @@ impl Town {
                     unit: Some(unit.into()),
                     key: key.into(),
                     note: None,
+                    correction,
                 },
                 self.clock.now_ts(),
             )
-            .unwrap();
+            .map(|_| ())
     }
 
     fn total(&self, who: &str) -> String {
@@ -299,11 +314,24 @@ fn a_worker_who_moved_grids_mid_month_keeps_both_halves() {
     assert_eq!(p1.stats.json()["办结"], 1);
 }
 
+/// The last second of September and the first of October (UTC+8).
+const SEP_30: i64 = 1_790_783_999;
+const OCT_1: i64 = 1_790_784_000;
+
 #[test]
 fn settlements_are_immutable_and_a_correction_is_a_new_linked_record() {
     let town = Town::new();
     town.activity("P1", "巡查时长", "30", "WG-1", "h1");
-    let first = town.inc.settle(&town.set, "2026-09", &[], 100, 2).unwrap();
+    // A month is settled once it is over.
+    let e = town
+        .inc
+        .settle(&town.set, "2026-09", &[], SEP_30, 2)
+        .unwrap_err();
+    assert!(matches!(e, AppError::PeriodOpen { .. }), "{e}");
+    let first = town
+        .inc
+        .settle(&town.set, "2026-09", &[], OCT_1, 2)
+        .unwrap();
     // Every 微网格员 and 专职网格员 (not the 志愿者).
     assert_eq!((first.created, first.existing), (7, 0));
     assert!(
@@ -317,14 +345,23 @@ fn settlements_are_immutable_and_a_correction_is_a_new_linked_record() {
         .remove(0);
     assert_eq!(p1.breakdown.total.to_string(), "240.00");
     assert_eq!(p1.id, "2026-09/P1/1");
-    // New activity after settling changes nothing already settled.
-    town.activity("P1", "巡查时长", "10", "WG-1", "h2");
-    let again = town.inc.settle(&town.set, "2026-09", &[], 200, 2).unwrap();
+    // Activity into a settled month is refused unless it is a correction;
+    // a correction changes nothing already settled until `correct`.
+    let e = town
+        .record("P1", "巡查时长", "10", "WG-1", "h2", false)
+        .unwrap_err();
+    assert!(matches!(e, AppError::Settled { .. }), "{e}");
+    town.record("P1", "巡查时长", "10", "WG-1", "h2", true)
+        .unwrap();
+    let again = town
+        .inc
+        .settle(&town.set, "2026-09", &[], OCT_1 + 100, 2)
+        .unwrap();
     assert_eq!((again.created, again.existing), (0, 7));
     assert_eq!(again.total, first.total);
     let named = town
         .inc
-        .settle(&town.set, "2026-09", &["P1".to_string()], 250, 2)
+        .settle(&town.set, "2026-09", &["P1".to_string()], OCT_1 + 150, 2)
         .unwrap();
     assert_eq!((named.created, named.existing), (0, 1));
     assert_eq!(named.settlements, vec![p1.clone()]);
@@ -332,7 +369,7 @@ fn settlements_are_immutable_and_a_correction_is_a_new_linked_record() {
     // A correction recomputes and links back.
     let fixed = town
         .inc
-        .correct(&town.set, "2026-09", "P1", "补录巡查 10 小时", 300)
+        .correct(&town.set, "2026-09", "P1", "补录巡查 10 小时", OCT_1 + 200)
         .unwrap();
     assert_eq!(fixed.breakdown.total.to_string(), "320.00");
     assert_eq!(fixed.corrects.as_deref(), Some("2026-09/P1/1"));
@@ -362,6 +399,7 @@ fn activity_is_idempotent_and_validated_and_a_refusal_writes_nothing() {
                 unit: None,
                 key: key.into(),
                 note: None,
+                correction: false,
             },
             1,
         )
