@@ -196,12 +196,14 @@ fn households(tree: &HashMap<&str, &Unit>, units: &[Unit], level: &str) -> HashM
     out
 }
 
-/// A rate: `n / d`, or `if_none` when nothing was counted.
+/// A rate: `n / d` exactly (to the 28 digits a decimal holds; never
+/// rounded here: the scorecard rounds once, where the policy says), or
+/// `if_none` when nothing was counted.
 fn rate(n: i64, d: i64, if_none: Decimal) -> Decimal {
     if d <= 0 {
         if_none
     } else {
-        (Decimal::from(n) / Decimal::from(d)).round_dp(4)
+        (Decimal::from(n) / Decimal::from(d)).normalize()
     }
 }
 
@@ -397,7 +399,7 @@ impl Evaluation {
         }
         Ok(sums
             .into_iter()
-            .map(|(k, (sum, n))| (k, ((sum / Decimal::from(n.max(1))).round_dp(2), n)))
+            .map(|(k, (sum, n))| (k, ((sum / Decimal::from(n.max(1))).normalize(), n)))
             .collect())
     }
 
@@ -774,5 +776,21 @@ impl Evaluation {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Rates were rounded to 4 places (and survey means to 2) before
+    /// scoring, so a total could differ from the exact computation by 0.01
+    /// and cross a star boundary: the figures are exact now.
+    #[test]
+    fn rates_are_not_rounded_before_scoring() {
+        let exact = Decimal::from(2) / Decimal::from(3);
+        assert_eq!(rate(2, 3, Decimal::ONE), exact.normalize());
+        assert_ne!(rate(2, 3, Decimal::ONE), Decimal::new(6667, 4));
+        assert_eq!(rate(0, 0, Decimal::ONE), Decimal::ONE);
     }
 }
