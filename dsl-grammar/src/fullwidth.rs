@@ -32,6 +32,27 @@ pub fn ascii_twin(c: char) -> Option<char> {
     })
 }
 
+/// One error for a run of full-width marks at byte `i`, standing for
+/// `twins`.
+fn full_width(file: u32, i: usize, marks: &str, twins: &str) -> Diagnostic {
+    let span = Span::new(file, i, i + marks.len());
+    let what = if marks.chars().all(|c| c == '\u{3000}') {
+        "full-width space".to_string()
+    } else {
+        format!("full-width `{marks}`")
+    };
+    let a = twins;
+    Diagnostic::error(
+        "wangge::full-width",
+        span,
+        format!("{what} is not part of the syntax"),
+    )
+    .with_label("full-width punctuation")
+    .with_help(format!(
+        "did you mean `{a}`? switch the input method to half-width (半角) punctuation"
+    ))
+}
+
 /// Scans `text` outside strings and comments; returns the patched text and
 /// one error per full-width punctuation mark.
 pub fn patch(text: &str, file: u32) -> (String, Vec<Diagnostic>) {
@@ -81,28 +102,24 @@ pub fn patch(text: &str, file: u32) -> (String, Vec<Diagnostic>) {
                 }
             }
             _ => match ascii_twin(c) {
-                Some(a) => {
-                    out.push(a);
-                    for _ in 1..c.len_utf8() {
-                        out.push(' ');
+                Some(_) => {
+                    // A run of marks (`＞＝`) becomes its ASCII twins (`>=`),
+                    // padded in front to the same byte length, so a mark
+                    // glued to the next token (`－5`) still reads as one.
+                    let mut run = vec![(i, c)];
+                    while let Some(&(j, d)) = chars.peek() {
+                        if ascii_twin(d).is_none() {
+                            break;
+                        }
+                        run.push((j, d));
+                        chars.next();
                     }
-                    let span = Span::new(file, i, i + c.len_utf8());
-                    let what = if c == '\u{3000}' {
-                        "full-width space".to_string()
-                    } else {
-                        format!("full-width `{c}`")
-                    };
-                    diags.push(
-                        Diagnostic::error(
-                            "wangge::full-width",
-                            span,
-                            format!("{what} is not part of the syntax"),
-                        )
-                        .with_label("full-width punctuation")
-                        .with_help(format!(
-                            "did you mean `{a}`? switch the input method to half-width (半角) punctuation"
-                        )),
-                    );
+                    let pad: usize = run.iter().map(|(_, d)| d.len_utf8() - 1).sum();
+                    out.extend(std::iter::repeat_n(' ', pad));
+                    let marks: String = run.iter().map(|(_, d)| *d).collect();
+                    let twins: String = marks.chars().filter_map(ascii_twin).collect();
+                    out.push_str(&twins);
+                    diags.push(full_width(file, i, &marks, &twins));
                 }
                 None => out.push(c),
             },
@@ -121,8 +138,8 @@ mod tests {
         let (patched, diags) = patch(text, 0);
         assert_eq!(patched.len(), text.len());
         assert_eq!(diags.len(), 3);
-        assert!(patched.starts_with("a(  b)  "));
+        assert!(patched.starts_with("a  (b  ) "), "{patched}");
         assert!(patched.contains("\"（\""));
-        assert!(patched.ends_with("c,  "));
+        assert!(patched.ends_with("c  ,"), "{patched}");
     }
 }

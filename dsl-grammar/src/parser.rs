@@ -76,7 +76,34 @@ pub fn parse_file(text: &str, file: u32) -> (File, Vec<Diagnostic>) {
             }
         }
     }
+    snap_to_marks(text, &mut diags);
     (File { items }, diags)
+}
+
+/// A syntax error found in the padding of a replaced full-width mark would
+/// point inside a character of the real text: move its ends to the mark's
+/// edges (and any end to a character boundary), so every span is valid.
+fn snap_to_marks(text: &str, diags: &mut [Diagnostic]) {
+    let marks: Vec<(usize, usize)> = diags
+        .iter()
+        .filter(|d| d.code == "wangge::full-width")
+        .map(|d| (d.span.start, d.span.end))
+        .collect();
+    let snap = |x: usize| -> usize {
+        let x = marks
+            .iter()
+            .find(|(s, e)| *s < x && x < *e)
+            .map_or(x, |(s, _)| *s)
+            .min(text.len());
+        (0..=x)
+            .rev()
+            .find(|&i| text.is_char_boundary(i))
+            .unwrap_or(0)
+    };
+    for d in diags.iter_mut().filter(|d| d.code != "wangge::full-width") {
+        d.span.start = snap(d.span.start);
+        d.span.end = snap(d.span.end).max(d.span.start);
+    }
 }
 
 /// The next line start at or after `from` that begins with an item keyword.

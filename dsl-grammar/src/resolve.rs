@@ -145,7 +145,99 @@ struct Resolver {
     diags: Vec<Diagnostic>,
 }
 
+/// Calls `NAME(` in rhai code, outside strings and comments, that are not
+/// method calls (`.NAME(`); with the byte offset of each name. Names the
+/// code defines itself (`fn NAME`) are left out.
+fn calls_in(code: &str) -> Vec<(usize, &str)> {
+    let ident = |c: char| c.is_alphanumeric() || c == '_';
+    let (mut calls, mut defined) = (Vec::new(), Vec::new());
+    let mut chars = code.char_indices().peekable();
+    let mut prev_sig = ' ';
+    let mut prev_word = "";
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '"' | '`' | '\'' => {
+                let mut escaped = false;
+                for (_, d) in chars.by_ref() {
+                    if escaped {
+                        escaped = false;
+                    } else if d == '\\' {
+                        escaped = true;
+                    } else if d == c {
+                        break;
+                    }
+                }
+                prev_sig = c;
+            }
+            '/' if matches!(chars.peek(), Some((_, '/'))) => {
+                for (_, d) in chars.by_ref() {
+                    if d == '\n' {
+                        break;
+                    }
+                }
+            }
+            '/' if matches!(chars.peek(), Some((_, '*'))) => {
+                let mut last = ' ';
+                for (_, d) in chars.by_ref() {
+                    if last == '*' && d == '/' {
+                        break;
+                    }
+                    last = d;
+                }
+            }
+            c if ident(c) && !c.is_ascii_digit() => {
+                let mut end = i + c.len_utf8();
+                while let Some(&(j, d)) = chars.peek() {
+                    if !ident(d) {
+                        break;
+                    }
+                    end = j + d.len_utf8();
+                    chars.next();
+                }
+                let word = &code[i..end];
+                let rest = code[end..].trim_start();
+                if prev_word == "fn" {
+                    defined.push(word);
+                } else if rest.starts_with('(') && prev_sig != '.' {
+                    calls.push((i, word));
+                }
+                prev_word = word;
+                prev_sig = 'a';
+            }
+            c if c.is_whitespace() => {}
+            c => {
+                prev_sig = c;
+                prev_word = "";
+            }
+        }
+    }
+    calls.retain(|(_, w)| !defined.contains(w));
+    calls
+}
+
 impl Resolver {
+    /// A script that calls another policy item (a calc calling a calc)
+    /// compiles but fails when it runs (`function not found`): refused here.
+    fn no_item_calls(&mut self, owner: &str, code: &RhaiCode) {
+        for (at, name) in calls_in(&code.text) {
+            let Some((kind, _)) = self.symbols.items.get(name) else {
+                continue;
+            };
+            let start = code.span.start + at;
+            self.diags.push(
+                Diagnostic::error(
+                    "wangge::item-call",
+                    Span::new(code.span.file, start, start + name.len()),
+                    format!("`{owner}` calls the {kind} `{name}`, which a script cannot call"),
+                )
+                .with_label("not a function")
+                .with_help(format!(
+                    "pass the result of `{name}` in as an argument, or write the computation here"
+                )),
+            );
+        }
+    }
+
     fn declare(&mut self, item: &Item) {
         let name = item.name();
         if let Item::Policy(h) = item {
@@ -955,6 +1047,7 @@ impl Resolver {
 
     fn calc(&mut self, c: &Calc) {
         self.params_unique(&c.params);
+        self.no_item_calls(&c.name.name, &c.body);
         if let Some(ret) = &c.returns {
             if !CALC_TYPES.contains(&ret.name.as_str()) {
                 self.unknown(

@@ -6,7 +6,7 @@ use crate::diagnostic::Diagnostic;
 use crate::lint::lint_tables;
 use crate::parser::parse_file;
 use crate::resolve::{resolve, Symbols};
-use crate::span::SourceSet;
+use crate::span::{SourceSet, Span};
 
 /// The syntax trees of one policy set with their names and diagnostics.
 #[derive(Debug, Clone)]
@@ -35,6 +35,18 @@ pub fn parse_set(sources: SourceSet) -> ParsedSet {
     let mut diagnostics = Vec::new();
     for (i, f) in sources.files.iter().enumerate() {
         let id = u32::try_from(i).unwrap_or(u32::MAX);
+        if let Some(at) = f.invalid_utf8 {
+            let line = f.line_col(at).line;
+            diagnostics.push(Diagnostic::error(
+                "wangge::encoding",
+                Span::new(id, at, at + '\u{fffd}'.len_utf8()),
+                format!(
+                    "`{}` is not valid UTF-8: the first bad byte is on line {line}; save the \
+                     file as UTF-8",
+                    f.name
+                ),
+            ));
+        }
         let (file, diags) = parse_file(&f.text, id);
         files.push(file);
         diagnostics.extend(diags);

@@ -16,6 +16,9 @@ pub enum LoadError {
         #[source]
         source: std::io::Error,
     },
+    #[error("`{path}` is not valid UTF-8: the first bad byte is on line {line}")]
+    #[diagnostic(code(wangge::encoding), help("save the file as UTF-8"))]
+    Encoding { path: String, line: usize },
     #[error("`{path}` holds no `.wg` policy files")]
     #[diagnostic(code(wangge::empty), help("policy files end in `.wg`"))]
     Empty { path: String },
@@ -58,8 +61,10 @@ fn load_files(path: &Path, tests: bool) -> Result<SourceSet, LoadError> {
     }
     let mut set = SourceSet::default();
     for f in files {
-        let text = std::fs::read_to_string(&f).map_err(|e| io(&f, e))?;
-        set.add(SourceFile::new(f.display().to_string(), text));
+        // Bytes, not a string: a file that is not UTF-8 is reported by the
+        // parser at its bad byte, and the other files are still checked.
+        let bytes = std::fs::read(&f).map_err(|e| io(&f, e))?;
+        set.add(SourceFile::from_bytes(f.display().to_string(), &bytes));
     }
     Ok(set)
 }

@@ -40,6 +40,9 @@ pub struct SourceFile {
     pub name: String,
     pub text: Arc<str>,
     line_starts: Vec<usize>,
+    /// Where the file's bytes stopped being UTF-8 (the text holds U+FFFD
+    /// there): parsing reports it as an error and goes on.
+    pub invalid_utf8: Option<usize>,
 }
 
 /// A 1-based line and column (columns count characters, not bytes).
@@ -64,6 +67,21 @@ impl SourceFile {
             name: name.into(),
             text,
             line_starts,
+            invalid_utf8: None,
+        }
+    }
+
+    /// A source read from bytes: invalid UTF-8 is replaced by U+FFFD and
+    /// the first bad byte remembered (see [`SourceFile::invalid_utf8`]).
+    pub fn from_bytes(name: impl Into<String>, bytes: &[u8]) -> Self {
+        match std::str::from_utf8(bytes) {
+            Ok(text) => SourceFile::new(name, text),
+            Err(e) => {
+                let bom = usize::from(bytes.starts_with(b"\xEF\xBB\xBF")) * 3;
+                let mut file = SourceFile::new(name, String::from_utf8_lossy(bytes).as_ref());
+                file.invalid_utf8 = Some(e.valid_up_to().saturating_sub(bom));
+                file
+            }
         }
     }
 

@@ -490,3 +490,69 @@ fn unclosed_brackets_in_a_script_are_refused_in_linear_time() {
         );
     }
 }
+
+/// A GBK-encoded file used to fail the whole folder with one error at 0:0
+/// naming the folder; now its bad byte's line is named and the other
+/// files are still checked.
+#[test]
+fn a_file_that_is_not_utf8_is_named_at_its_line_and_the_others_are_still_checked() {
+    let mut sources = SourceSet::default();
+    sources.add(SourceFile::from_bytes(
+        "gbk.wg",
+        b"param a = 1\n// \xd5\xe2\xca\xc7\nparam b = 2\n",
+    ));
+    sources.add(SourceFile::new("other.wg", "param c = \n"));
+    let p = parse_set(sources);
+    let out = rendered(&p);
+    assert!(
+        out.contains("`gbk.wg` is not valid UTF-8: the first bad byte is on line 2"),
+        "{out}"
+    );
+    assert!(out.contains("gbk.wg:2:4"), "{out}");
+    assert!(
+        out.contains("other.wg:2:1"),
+        "the other file is checked: {out}"
+    );
+    assert_eq!(
+        p.diagnostics.iter().filter(|d| d.is_error()).count(),
+        2,
+        "{out}"
+    );
+}
+
+/// A full-width mark glued to the next token (`－5`, `＞＝3`, `｜｜`) gave
+/// the full-width help plus a bogus syntax error whose span ended before
+/// it started: now one diagnostic per run of marks, with valid spans.
+#[test]
+fn a_full_width_mark_glued_to_a_token_gives_one_diagnostic_with_a_valid_span() {
+    let p = one(
+        "param 下限 = －5\ntable 分级(事件) hit first {\n  | 事件.人数 || 等级 |\n  | ＞＝3 || \"大\" |\n  | - || \"小\" |\n}\ncalc 或(x) { x.a ｜｜ x.b }\n",
+    );
+    let out = rendered(&p);
+    let codes: Vec<&str> = p.diagnostics.iter().map(|d| d.code).collect();
+    assert_eq!(codes, ["wangge::full-width"; 3], "{out}");
+    assert!(out.contains("did you mean `>=`?"), "{out}");
+    assert!(out.contains("did you mean `||`?"), "{out}");
+    for d in &p.diagnostics {
+        let text = &p.sources.files[0].text;
+        assert!(d.span.start < d.span.end, "{d:?}");
+        assert!(text.is_char_boundary(d.span.start) && text.is_char_boundary(d.span.end));
+    }
+}
+
+/// A calc that called another calc passed `check` and failed at `eval`
+/// with "function not found": `check` must catch what eval will refuse.
+#[test]
+fn a_calc_that_calls_another_item_is_refused_by_check() {
+    let p = one(
+        "calc 单价(x) { x * 2 }\ncalc 总价(x) {\n  fn 本地(y) { y + 1 }\n  // 单价(x) in a comment is fine\n  let s = \"单价(x)\";\n  本地(x) + 单价(x) + x.单价(1)\n}\n",
+    );
+    let out = rendered(&p);
+    let errors: Vec<&crate::Diagnostic> = p.diagnostics.iter().filter(|d| d.is_error()).collect();
+    assert_eq!(errors.len(), 1, "{out}");
+    assert!(
+        out.contains("`总价` calls the calc `单价`, which a script cannot call"),
+        "{out}"
+    );
+    assert!(out.contains("test.wg:6:11"), "{out}");
+}

@@ -64,6 +64,13 @@ fn bundle_of(
     set: SourceSet,
 ) -> Result<Vec<(String, String)>, wangge_dsl::source::LoadError> {
     let prefix = dir.display().to_string();
+    if let Some(f) = set.files.iter().find(|f| f.invalid_utf8.is_some()) {
+        let line = f.line_col(f.invalid_utf8.unwrap_or(0)).line;
+        return Err(wangge_dsl::source::LoadError::Encoding {
+            path: f.name.clone(),
+            line,
+        });
+    }
     Ok(set
         .files
         .iter()
