@@ -20,6 +20,7 @@ mod org;
 mod policy_dir;
 mod replay;
 mod server;
+mod store_cli;
 mod test_cmd;
 
 /// wangge (网格): rules and workflows for grid-based community governance.
@@ -73,6 +74,8 @@ enum Command {
     Test(test_cmd::Args),
     /// Write the stored history (inputs and decisions) as JSON Lines.
     Export(export::Args),
+    /// Verify, back up and restore a data folder.
+    Store(store_cli::Args),
     /// Replay a recorded history through one policy version, or two to compare.
     Replay(replay::Args),
 }
@@ -111,6 +114,7 @@ fn main() -> ExitCode {
         Command::GenHistory(args) => gen::run(&args),
         Command::Replay(args) => replay::run(&args),
         Command::Export(args) => export::run(&args),
+        Command::Store(args) => store_cli::run(&args),
         Command::Test(args) => test_cmd::run(&args),
         Command::Incentive(args) => incentive_cli::incentive(&args),
         Command::Evaluation(args) => evaluation_cli::evaluation(&args),

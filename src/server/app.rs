@@ -14,6 +14,8 @@ use super::metrics::Metrics;
 
 pub struct App {
     pub cases: Arc<CaseService>,
+    /// The store itself, for maintenance (backups).
+    pub sled: Arc<wangge_store_sled::SledStore>,
     pub incentives: Arc<wangge_app::Incentives>,
     pub evaluation: Arc<wangge_app::Evaluation>,
     pub org: Arc<wangge_app::Organisation>,

@@ -156,7 +156,7 @@ fn startup_version(
 }
 
 async fn serve(config: config::Config) -> ExitCode {
-    let store: Arc<dyn Store> =
+    let sled: Arc<SledStore> =
         match SledStore::open_with(&config.data, config.cache_bytes, config.durability) {
             Ok(s) => Arc::new(s),
             Err(e) => {
@@ -164,6 +164,7 @@ async fn serve(config: config::Config) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+    let store: Arc<dyn Store> = sled.clone();
     let host = RhaiHost::default();
     let registry = match PolicyRegistry::open(store.clone(), host, Arc::new(ScenarioRunner)) {
         Ok(r) => Arc::new(r),
@@ -231,6 +232,7 @@ async fn serve(config: config::Config) -> ExitCode {
         evaluation: Arc::new(wangge_app::Evaluation::new(store.clone())),
         org: Arc::new(wangge_app::Organisation::new(store.clone())),
         cases: cases.clone(),
+        sled,
         registry,
         manual,
         metrics: Arc::default(),

@@ -675,6 +675,28 @@ impl v1::admin_service_server::AdminService for Admin {
             .await
     }
 
+    async fn backup(
+        &self,
+        req: Request<v1::BackupRequest>,
+    ) -> Result<Response<v1::BackupResponse>, Status> {
+        let app = self.0.clone();
+        self.0
+            .call("AdminService/Backup", async move {
+                let dir = req.into_inner().dir;
+                if dir.is_empty() {
+                    return Err(bad_request("dir", "is required"));
+                }
+                let done =
+                    blocking(move || app.sled.backup(std::path::Path::new(&dir)).map_err(status))
+                        .await?;
+                Ok(Response::new(v1::BackupResponse {
+                    records: done.records,
+                    bytes: done.bytes,
+                }))
+            })
+            .await
+    }
+
     async fn advance_clock(
         &self,
         req: Request<v1::AdvanceClockRequest>,

@@ -11,4 +11,5 @@ mod org;
 mod regression;
 mod restart;
 mod server;
+mod store;
 mod util;

@@ -32,7 +32,10 @@
 //! the database; a database that opens with less than the mark says (a
 //! truncated or replaced `db` file) is refused, as is one sled cannot read.
 
+mod maintain;
 mod mark;
+
+pub use maintain::{BackedUp, Verified};
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -356,6 +359,8 @@ enum Op {
     Update(Encoded),
     DropTimer([u8; 21]),
     Flush,
+    /// Copy the database into a new folder, between two group commits.
+    Backup(std::path::PathBuf, maintain::BackupAnswer),
 }
 
 /// A queued write and where to answer it.
@@ -392,6 +397,8 @@ pub struct SledStore {
     sync: Option<Arc<Sync>>,
     cases: Arc<AtomicU64>,
     timers: Arc<AtomicU64>,
+    /// Held (read) by writes outside the writer; a backup holds it (write).
+    maintenance: Arc<std::sync::RwLock<()>>,
     tx: Mutex<Option<Sender<Queued>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
@@ -562,6 +569,7 @@ impl SledStore {
         // Sequences start at 1, so a watcher can say 0 for "only new changes".
         let feed = Arc::new(Feed::new(read_counter(&data, META_FEED)?.max(1), 65_536));
         let idem: SharedIdem = Arc::new(Mutex::new(load_idem(&data)?));
+        let maintenance = Arc::new(std::sync::RwLock::new(()));
         let (tx, rx) = mpsc::channel();
         let writer = Writer {
             bulk,
@@ -573,6 +581,7 @@ impl SledStore {
             cases: cases.clone(),
             timers: timers.clone(),
             sync: sync.clone(),
+            maintenance: maintenance.clone(),
         };
         let wdb = db.clone();
         let handle = std::thread::Builder::new()
@@ -595,9 +604,18 @@ impl SledStore {
             overlay,
             cases,
             timers,
+            maintenance,
             tx: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(handle)),
         })
+    }
+
+    /// The maintenance lock, shared: writes outside the writer hold it so a
+    /// backup sees none of them half done.
+    fn quiet(&self) -> Result<std::sync::RwLockReadGuard<'_, ()>, StoreError> {
+        self.maintenance
+            .read()
+            .map_err(|_| internal("the maintenance lock is poisoned"))
     }
 
     /// Flushes sled and makes it stable: for the writes outside the writer
@@ -652,6 +670,7 @@ struct Writer {
     cases: Arc<AtomicU64>,
     timers: Arc<AtomicU64>,
     sync: Option<Arc<Sync>>,
+    maintenance: Arc<std::sync::RwLock<()>>,
 }
 
 /// Largest number of writes applied as one batch.
@@ -663,10 +682,25 @@ impl Writer {
     /// Applies queued writes batch after batch, flushing after each, then
     /// answers the batch. Writes that arrive during a flush form the next batch.
     fn run(self, db: sled::Db, rx: Receiver<Queued>) {
-        while let Ok(first) = rx.recv() {
+        let mut held: Option<Queued> = None;
+        while let Some(first) = held.take().or_else(|| rx.recv().ok()) {
+            if let (Op::Backup(to, answer), slot) = &first {
+                let copied = maintain::copy_db(&db, to, &self.maintenance);
+                let r = copied.as_ref().map(|_| Outcome::Done).map_err(Clone::clone);
+                if let Ok(mut a) = answer.lock() {
+                    *a = Some(copied);
+                }
+                slot.set(r);
+                continue;
+            }
             let mut ops = vec![first];
             while ops.len() < MAX_BATCH {
                 match rx.try_recv() {
+                    // A backup waits for this batch to be durable.
+                    Ok(op) if matches!(op.0, Op::Backup(..)) => {
+                        held = Some(op);
+                        break;
+                    }
                     Ok(op) => ops.push(op),
                     Err(_) => break,
                 }
@@ -858,7 +892,7 @@ impl Writer {
                 batch.remove(&k[..]);
                 Ok(Outcome::Done)
             }
-            Op::Flush => Ok(Outcome::Done),
+            Op::Flush | Op::Backup(..) => Ok(Outcome::Done),
         }
     }
 }
@@ -1115,6 +1149,7 @@ impl Settings for SledStore {
     }
 
     fn put_setting(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
+        let _quiet = self.quiet()?;
         self.settings.insert(name, value).map_err(io)?;
         self.durable()
     }
@@ -1122,6 +1157,7 @@ impl Settings for SledStore {
 
 impl PolicyVersions for SledStore {
     fn put_policy(&self, hash: &str, record: &[u8]) -> Result<(), StoreError> {
+        let _quiet = self.quiet()?;
         self.policies.insert(hash.as_bytes(), record).map_err(io)?;
         self.durable()
     }
@@ -1139,6 +1175,7 @@ impl PolicyVersions for SledStore {
 
 impl OrgRegistry for SledStore {
     fn put_units(&self, units: &[Unit]) -> Result<(), StoreError> {
+        let _quiet = self.quiet()?;
         let mut batch = sled::Batch::default();
         for u in units {
             batch.insert(u.id.as_bytes(), encode(u)?);
@@ -1159,6 +1196,7 @@ impl OrgRegistry for SledStore {
     }
 
     fn put_people(&self, people: &[Person]) -> Result<(), StoreError> {
+        let _quiet = self.quiet()?;
         let mut batch = sled::Batch::default();
         for p in people {
             batch.insert(p.id.as_bytes(), encode(p)?);
@@ -1192,6 +1230,7 @@ impl OrgRegistry for SledStore {
 
 impl LedgerSpace for SledStore {
     fn ledger_put(&self, pairs: Vec<(Vec<u8>, Vec<u8>)>) -> Result<(), StoreError> {
+        let _quiet = self.quiet()?;
         let mut batch = sled::Batch::default();
         for (k, v) in pairs {
             batch.insert(k, v);

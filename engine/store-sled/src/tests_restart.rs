@@ -116,3 +116,33 @@ fn random_bytes_in_the_store_are_refused_without_a_panic() {
     });
     assert!(msg.contains("db"), "{msg}");
 }
+
+#[test]
+fn verify_finds_a_missing_timer_and_a_bad_record() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open(tmp.path()).unwrap();
+    fill(&store, 4).unwrap();
+    let clean = store.verify().unwrap();
+    assert!(clean.problems.is_empty(), "{:?}", clean.problems);
+    assert_eq!(clean.cases, 4);
+    // Damage: drop one timer, garble one case record.
+    let timer = store
+        .data
+        .scan_prefix([crate::TIMER])
+        .next()
+        .unwrap()
+        .unwrap()
+        .0;
+    store.data.remove(timer).unwrap();
+    store
+        .data
+        .insert(crate::case_key(4), &b"\x01garbage"[..])
+        .unwrap();
+    let found = store.verify().unwrap();
+    let all = found.problems.join("\n");
+    assert!(
+        all.contains("have no timer") || all.contains("belong to no deadline"),
+        "{all}"
+    );
+    assert!(all.contains("record `630000000000000004`"), "{all}");
+}

@@ -1,0 +1,188 @@
+//! `wangge store verify|backup|restore`: check a data folder record by
+//! record, copy a consistent snapshot (of a stopped folder, or of a running
+//! server through AdminService/Backup), and put a backup in place.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use wangge_proto::v1;
+use wangge_proto::v1::admin_service_client::AdminServiceClient;
+use wangge_store_sled::SledStore;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Read every record of a (stopped) data folder: each must decode and
+    /// the timers, counters and change feed must agree with the cases.
+    Verify {
+        #[arg(long, default_value = "data")]
+        data: PathBuf,
+    },
+    /// Copy a consistent snapshot into DIR (new or empty): from a stopped
+    /// data folder (`--data`), or from a running server (`--server`; DIR is
+    /// then on the server's machine).
+    Backup {
+        dir: PathBuf,
+        #[arg(long, conflicts_with = "server")]
+        data: Option<PathBuf>,
+        #[arg(long)]
+        server: Option<String>,
+    },
+    /// Verify BACKUP, then copy it to the data folder (which must not
+    /// exist or be empty; stop the server first).
+    Restore {
+        backup: PathBuf,
+        #[arg(long, default_value = "data")]
+        data: PathBuf,
+    },
+}
+
+pub fn run(args: &Args) -> ExitCode {
+    let done = match &args.command {
+        Command::Verify { data } => verify(data),
+        Command::Backup { dir, data, server } => match (data, server) {
+            (_, Some(url)) => backup_server(dir, url),
+            (data, None) => backup_folder(dir, data.as_deref().unwrap_or(Path::new("data"))),
+        },
+        Command::Restore { backup, data } => restore(backup, data),
+    };
+    match done {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn open(data: &Path) -> Result<SledStore, String> {
+    if !data.is_dir() {
+        return Err(format!("no data folder `{}`", data.display()));
+    }
+    SledStore::open(data, 64 << 20).map_err(|e| e.to_string())
+}
+
+fn verify(data: &Path) -> Result<(), String> {
+    let store = open(data)?;
+    let v = store.verify().map_err(|e| e.to_string())?;
+    println!(
+        "{}: {} cases, {} earlier events, {} timers, {} feed entries, {} other records",
+        data.display(),
+        v.cases,
+        v.events,
+        v.timers,
+        v.feed,
+        v.other_records
+    );
+    if v.problems.is_empty() {
+        println!("ok");
+        return Ok(());
+    }
+    for p in &v.problems {
+        println!("problem: {p}");
+    }
+    Err(format!(
+        "`{}` has {} problem(s); restore it from a backup (`wangge store restore`)",
+        data.display(),
+        v.problems.len()
+    ))
+}
+
+fn backup_folder(dir: &Path, data: &Path) -> Result<(), String> {
+    let store = open(data)?;
+    let done = store.backup(dir).map_err(|e| e.to_string())?;
+    println!(
+        "backed up {} records ({} bytes) from `{}` into `{}`",
+        done.records,
+        done.bytes,
+        data.display(),
+        dir.display()
+    );
+    Ok(())
+}
+
+fn backup_server(dir: &Path, url: &str) -> Result<(), String> {
+    let target = crate::client::Target {
+        server: url.to_string(),
+    };
+    let request = v1::BackupRequest {
+        dir: dir.display().to_string(),
+    };
+    let code = crate::client::with_server(&target, |ch| async move {
+        match AdminServiceClient::new(ch).backup(request).await {
+            Ok(r) => {
+                let r = r.into_inner();
+                println!(
+                    "the server backed up {} records ({} bytes) into `{}`",
+                    r.records,
+                    r.bytes,
+                    dir.display()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(s) => {
+                eprintln!("error: {:?}: {}", s.code(), s.message());
+                ExitCode::FAILURE
+            }
+        }
+    });
+    if code == ExitCode::SUCCESS {
+        Ok(())
+    } else {
+        Err("the backup failed".into())
+    }
+}
+
+fn restore(backup: &Path, data: &Path) -> Result<(), String> {
+    if std::fs::read_dir(data).is_ok_and(|mut d| d.next().is_some()) {
+        return Err(format!(
+            "`{}` is not empty; move it away first (it may be the damaged copy you want to keep)",
+            data.display()
+        ));
+    }
+    {
+        let store = open(backup)?;
+        let v = store.verify().map_err(|e| e.to_string())?;
+        if !v.problems.is_empty() {
+            return Err(format!(
+                "the backup `{}` has problems: {}",
+                backup.display(),
+                v.problems.join("; ")
+            ));
+        }
+    }
+    copy_dir(backup, data).map_err(|e| format!("cannot copy into `{}`: {e}", data.display()))?;
+    let store = open(data)?;
+    println!(
+        "restored `{}` into `{}`: {} cases",
+        backup.display(),
+        data.display(),
+        wangge_store::CaseStore::case_count(&store)
+    );
+    Ok(())
+}
+
+/// Copies a folder tree, keeping it private to the owner.
+fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)?;
+            std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    Ok(())
+}
