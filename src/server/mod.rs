@@ -242,25 +242,31 @@ async fn serve(config: config::Config) -> ExitCode {
         max_data_bytes: config.max_data_bytes,
     });
 
-    // Timers: fire what is due, every second (the manual clock fires on every move too).
+    // Timers: fire what is due, every second, on a thread of their own so
+    // no load on the runtime or the blocking pool can starve them (the
+    // manual clock fires on every move too).
     let timer_cases = cases.clone();
-    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-    let timers = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = stop_rx.changed() => return,
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+    let timers = std::thread::Builder::new()
+        .name("wangge-timers".into())
+        .spawn(move || loop {
+            match stop_rx.recv_timeout(Duration::from_secs(1)) {
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                _ => return,
             }
-            let c = timer_cases.clone();
-            match tokio::task::spawn_blocking(move || c.fire_due()).await {
-                Ok(Ok(0)) => {}
-                Ok(Ok(n)) => tracing::info!(fired = n, "timers fired"),
-                Ok(Err(e)) => tracing::error!(error = %e, "firing timers failed"),
-                Err(e) => tracing::error!(error = %e, "timer worker failed"),
+            match timer_cases.fire_due() {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(fired = n, "timers fired"),
+                Err(e) => tracing::error!(error = %e, "firing timers failed"),
             }
+        });
+    let timers = match timers {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: cannot start the timer thread: {e}");
+            return ExitCode::FAILURE;
         }
-    });
+    };
 
     if let Some(addr) = config.metrics_listen {
         match tokio::net::TcpListener::bind(addr).await {
@@ -392,8 +398,8 @@ async fn serve(config: config::Config) -> ExitCode {
             Ok(())
         }
     };
-    let _ = stop_tx.send(true);
-    let _ = timers.await;
+    let _ = stop_tx.send(());
+    let _ = tokio::task::spawn_blocking(move || timers.join()).await;
     let flushed = tokio::task::spawn_blocking(move || store.flush()).await;
     match (served, flushed) {
         (Ok(()), Ok(Ok(()))) => {

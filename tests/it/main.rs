@@ -4,6 +4,7 @@
 
 mod cli;
 mod docs;
+mod faults;
 mod grpc;
 mod inputs;
 mod layers;
