@@ -49,6 +49,14 @@ pub struct ServeArgs {
     /// Open WatchCases streams allowed per client connection [default: 1024].
     #[arg(long, env = "WANGGE_WATCH_STREAMS_PER_CONNECTION")]
     pub watch_streams_per_connection: Option<usize>,
+    /// Calls handled at once; more are refused at once with
+    /// RESOURCE_EXHAUSTED and a retry hint instead of queueing [default: 1024].
+    #[arg(long, env = "WANGGE_MAX_IN_FLIGHT")]
+    pub max_in_flight: Option<usize>,
+    /// Longest time a call may take, in seconds (a shorter client deadline
+    /// wins) [default: 30].
+    #[arg(long, env = "WANGGE_REQUEST_TIMEOUT_SECS")]
+    pub request_timeout_secs: Option<u64>,
     /// Start on the `--policies` folder even when it differs from the
     /// policy version stored as active (by a deploy or rollback); without
     /// it the stored version wins and the difference is logged.
@@ -72,6 +80,8 @@ struct FileConfig {
     max_data_kib: Option<u64>,
     watch_streams: Option<usize>,
     watch_streams_per_connection: Option<usize>,
+    max_in_flight: Option<usize>,
+    request_timeout_secs: Option<u64>,
 }
 
 /// The resolved configuration.
@@ -89,6 +99,8 @@ pub struct Config {
     pub max_data_bytes: usize,
     pub watch_streams: usize,
     pub watch_streams_per_connection: usize,
+    pub max_in_flight: usize,
+    pub request_timeout: std::time::Duration,
     pub adopt_policies: bool,
 }
 
@@ -246,6 +258,16 @@ impl ServeArgs {
                     .or(file.watch_streams_per_connection)
                     .unwrap_or(1024) as u64,
             )? as usize,
+            max_in_flight: positive(
+                "max_in_flight",
+                self.max_in_flight.or(file.max_in_flight).unwrap_or(1024) as u64,
+            )? as usize,
+            request_timeout: std::time::Duration::from_secs(positive(
+                "request_timeout_secs",
+                self.request_timeout_secs
+                    .or(file.request_timeout_secs)
+                    .unwrap_or(30),
+            )?),
             adopt_policies: self.adopt_policies,
         })
     }
@@ -270,6 +292,8 @@ mod tests {
             max_data_kib: None,
             watch_streams: None,
             watch_streams_per_connection: None,
+            max_in_flight: None,
+            request_timeout_secs: None,
             adopt_policies: false,
         }
     }

@@ -23,6 +23,7 @@ mod evaluation;
 mod incentive;
 mod metrics;
 mod services;
+mod shed;
 mod status;
 
 use app::App;
@@ -362,10 +363,16 @@ async fn serve(config: config::Config) -> ExitCode {
         let _ = sig_rx.changed().await;
         tokio::time::sleep(Duration::from_secs(10)).await;
     };
+    // Past `max_in_flight` calls at once, new ones are shed at once
+    // (RESOURCE_EXHAUSTED with a retry hint) instead of queueing without
+    // bound; a call longer than the timeout (or the client's deadline,
+    // whichever is sooner) is cancelled.
     let serving = Server::builder()
+        .timeout(config.request_timeout)
         .layer(tower::util::MapResponseLayer::new(
             oversized_is_resource_exhausted,
         ))
+        .layer(shed::ShedLayer::new(config.max_in_flight))
         .add_service(health)
         .add_service(reflection)
         .add_service(reflection_v1alpha)

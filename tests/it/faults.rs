@@ -194,3 +194,48 @@ async fn watch_streams_past_the_limit_are_resource_exhausted() {
         .await
         .expect("a closed stream frees its place");
 }
+
+/// Under overload the server used to queue without bound: past
+/// `--max-in-flight` calls it sheds new ones with RESOURCE_EXHAUSTED and a
+/// retry hint, and serves the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn overload_is_shed_with_resource_exhausted_and_a_retry_hint() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start_with(data.path(), &["--max-in-flight", "2"]);
+    let ch = server.channel().await;
+    let mut tasks = Vec::new();
+    for _ in 0..64 {
+        let mut cases = CaseServiceClient::new(ch.clone());
+        tasks.push(tokio::spawn(
+            async move { cases.report(report(SMALL)).await },
+        ));
+    }
+    let (mut ok, mut shed) = (0, 0);
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(s) => {
+                assert_eq!(s.code(), Code::ResourceExhausted, "{s:?}");
+                assert!(s.metadata().get("retry-after-ms").is_some(), "{s:?}");
+                shed += 1;
+            }
+        }
+    }
+    assert!(ok >= 2 && shed >= 1, "{ok} served, {shed} shed");
+}
+
+/// A client's deadline is honoured: a call still running when it passes is
+/// cancelled by the server (tonic's `grpc-timeout`), not left to run on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_passed_deadline_cancels_the_call() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let mut cases = CaseServiceClient::new(server.channel().await);
+    let mut request = tonic::Request::new(report(SMALL));
+    request.set_timeout(Duration::from_nanos(1));
+    let s = cases.report(request).await.unwrap_err();
+    assert!(
+        matches!(s.code(), Code::Cancelled | Code::DeadlineExceeded),
+        "{s:?}"
+    );
+}
