@@ -107,6 +107,9 @@ fn backup_folder(dir: &Path, data: &Path) -> Result<(), String> {
 }
 
 fn backup_server(dir: &Path, url: &str) -> Result<(), String> {
+    // The server resolves the folder; send it as this shell means it.
+    let dir = &std::path::absolute(dir)
+        .map_err(|e| format!("cannot resolve `{}`: {e}", dir.display()))?;
     let target = crate::client::Target {
         server: url.to_string(),
     };

@@ -9,6 +9,7 @@ mod grpc;
 mod inputs;
 mod layers;
 mod org;
+mod readme;
 mod regression;
 mod restart;
 mod server;

@@ -21,24 +21,35 @@ impl Server {
     }
 
     pub fn start_with(data: &Path, extra: &[&str]) -> Server {
+        let mut args: Vec<String> = [
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--clock",
+            "manual",
+            "--clock-start",
+            START,
+            "--log",
+            "warn",
+            "--data",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.push(data.display().to_string());
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let server = Self::spawn(&args, &crate::util::root());
+        server.import_units();
+        server
+    }
+
+    /// `wangge ARGS` in `dir`, once it says where it listens.
+    pub fn spawn(args: &[String], dir: &Path) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_wangge"))
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--metrics-listen",
-                "127.0.0.1:0",
-                "--clock",
-                "manual",
-                "--clock-start",
-                START,
-                "--log",
-                "warn",
-                "--data",
-            ])
-            .arg(data)
-            .args(extra)
-            .current_dir(crate::util::root())
+            .args(args)
+            .current_dir(dir)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -61,13 +72,11 @@ impl Server {
         }
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        let server = Server {
+        Server {
             child: Some(child),
             grpc,
             metrics,
-        };
-        server.import_units();
-        server
+        }
     }
 
     /// Registers the example organisation (reports need a registered unit).
