@@ -212,3 +212,63 @@ async fn bad_actions_and_list_filters_are_refused_with_their_field() {
         .into_inner();
     assert_eq!(after.version, c.version, "nothing was written");
 }
+
+/// A page of 100 large cases used to be 128 MB: a List page stops at about
+/// 2 MiB and its token resumes at the first case left out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_page_is_bounded_in_bytes() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let mut cases = CaseServiceClient::new(server.channel().await);
+    let big = format!(
+        r#"{{"类别": "垃圾堆放", "人数": 1, "风险": 1, "说明": "{}"}}"#,
+        "很".repeat(20_000)
+    );
+    for _ in 0..60 {
+        let mut r = report(SMALL);
+        r.data_json = big.clone();
+        cases.report(r).await.unwrap();
+    }
+    let (mut seen, mut token, mut pages) = (0, String::new(), 0);
+    loop {
+        let page = cases
+            .list(v1::ListCasesRequest {
+                page_size: 100,
+                page_token: token,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let bytes = prost::Message::encoded_len(&page);
+        assert!(bytes <= 2 << 20 | 1 << 17, "a page of {bytes} bytes");
+        seen += page.cases.len();
+        pages += 1;
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    assert_eq!(seen, 60);
+    assert!(pages >= 2, "{pages} page(s)");
+}
+
+/// A policy that fails at run time used to be INTERNAL (which clients
+/// retry): it is FAILED_PRECONDITION, naming the item.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_failing_at_run_time_is_failed_precondition() {
+    use wangge_proto::v1::policy_service_client::PolicyServiceClient;
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let mut policy = PolicyServiceClient::new(server.channel().await);
+    let s = policy
+        .evaluate(v1::EvaluateRequest {
+            item: "社情指数".into(),
+            input_json: r#"{"统计": {"大事": "很多"}}"#.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(s.code(), Code::FailedPrecondition, "{s:?}");
+    assert!(s.message().contains("社情指数"), "{}", s.message());
+}
