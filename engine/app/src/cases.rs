@@ -168,6 +168,9 @@ pub struct CaseService {
     locks: Vec<Mutex<()>>,
     /// Check reports and actions as live input (see [`Self::checking_inputs`]).
     strict: bool,
+    /// Whether an activation has checked every stored case against the
+    /// active set (see [`Self::activate`]).
+    checked: std::sync::atomic::AtomicBool,
 }
 
 fn storage(message: &str) -> AppError {
@@ -259,6 +262,7 @@ impl CaseService {
             clock,
             locks: (0..STRIPES).map(|_| Mutex::new(())).collect(),
             strict: false,
+            checked: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -289,6 +293,15 @@ impl CaseService {
             .policy
             .write()
             .map_err(|_| storage("the active policy lock is poisoned"))?;
+        // Open cases can only run workflows of the active set (once the
+        // first activation has checked the stored cases): scan only when
+        // the new set drops one of those.
+        let drops = active.workflows().any(|w| set.workflow(&w.name).is_err());
+        if !drops && self.checked.load(std::sync::atomic::Ordering::SeqCst) {
+            self.store.put_setting(ACTIVE_POLICY, set.hash.as_bytes())?;
+            *active = set;
+            return Ok(());
+        }
         self.store.flush()?;
         let mut orphaned: std::collections::BTreeMap<String, u64> = Default::default();
         self.store.scan_cases(&mut |c| {
@@ -307,6 +320,7 @@ impl CaseService {
             });
         }
         self.store.put_setting(ACTIVE_POLICY, set.hash.as_bytes())?;
+        self.checked.store(true, std::sync::atomic::Ordering::SeqCst);
         *active = set;
         Ok(())
     }
