@@ -320,7 +320,8 @@ impl CaseService {
             });
         }
         self.store.put_setting(ACTIVE_POLICY, set.hash.as_bytes())?;
-        self.checked.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.checked
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         *active = set;
         Ok(())
     }
