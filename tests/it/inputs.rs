@@ -265,7 +265,6 @@ async fn a_policy_failing_at_run_time_is_failed_precondition() {
         .evaluate(v1::EvaluateRequest {
             item: "社情指数".into(),
             input_json: r#"{"统计": {"大事": "很多"}}"#.into(),
-            ..Default::default()
         })
         .await
         .unwrap_err();
