@@ -34,6 +34,33 @@ pub const ITEM_KEYWORDS: &[&str] = &[
     "scenario",
 ];
 
+/// Syntax errors reported per file before the rest is skipped: each one
+/// costs a pass over the rest of the file, so a file of broken items must
+/// not cost quadratic time.
+const MAX_SYNTAX_ERRORS: usize = 100;
+
+/// Whether `text` is only whitespace and comments (the grammar's
+/// `WHITESPACE` and `COMMENT`); an unterminated block comment is not.
+fn only_trivia(text: &str) -> bool {
+    let mut rest = text;
+    loop {
+        rest = rest.trim_start_matches([' ', '\t', '\r', '\n']);
+        if let Some(after) = rest.strip_prefix("//") {
+            match after.find('\n') {
+                Some(i) => rest = &after[i..],
+                None => return true,
+            }
+        } else if let Some(after) = rest.strip_prefix("/*") {
+            match after.find("*/") {
+                Some(i) => rest = &after[i + 2..],
+                None => return false,
+            }
+        } else {
+            return rest.is_empty();
+        }
+    }
+}
+
 /// Parses one file. Always returns a tree of what could be parsed, and
 /// every diagnostic found.
 pub fn parse_file(text: &str, file: u32) -> (File, Vec<Diagnostic>) {
@@ -41,9 +68,12 @@ pub fn parse_file(text: &str, file: u32) -> (File, Vec<Diagnostic>) {
     let (patched, mut diags) = fullwidth::patch(text, file);
     let mut items = Vec::new();
     let mut pos = 0;
+    let mut syntax_errors = 0;
     while pos < patched.len() {
         let rest = &patched[pos..];
-        if PolicyParser::parse(Rule::only_trivia, rest).is_ok() {
+        // Checked by hand: a failed pest parse builds an error whose line
+        // lookup scans the rest of the file, which made parsing quadratic.
+        if only_trivia(rest) {
             break;
         }
         match PolicyParser::parse(Rule::item_prefix, rest) {
@@ -66,6 +96,18 @@ pub fn parse_file(text: &str, file: u32) -> (File, Vec<Diagnostic>) {
                 pos += end;
             }
             Err(e) => {
+                syntax_errors += 1;
+                if syntax_errors > MAX_SYNTAX_ERRORS {
+                    diags.push(Diagnostic::error(
+                        "wangge::syntax",
+                        Span::new(file, pos, pos),
+                        format!(
+                            "more than {MAX_SYNTAX_ERRORS} syntax errors in this file; the rest \
+                             is not checked"
+                        ),
+                    ));
+                    break;
+                }
                 let d = syntax_error(&e, rest, file, pos);
                 let resume_from = d.span.start.max(pos + 1);
                 diags.push(d);
