@@ -17,6 +17,12 @@ use crate::value::Const;
 /// Largest number of input combinations examined per table.
 const MAX_COMBINATIONS: usize = 50_000;
 
+/// Most cell tests (rows × representatives, over all columns) the lint
+/// runs on one table; a larger table is not linted (the analysis is
+/// quadratic in its rows, and compile time must stay bounded: a table of
+/// 4,000 rows took seconds).
+const MAX_CELL_TESTS: usize = 1_000_000;
+
 #[derive(Debug, Clone, PartialEq)]
 enum Rep {
     Num(Decimal),
@@ -73,6 +79,14 @@ fn lint_table(t: &Table, sy: &Symbols, out: &mut Vec<Diagnostic>) {
         return; // shape errors are reported by name resolution
     }
     let reps: Vec<Vec<Rep>> = (0..n_cols).map(|c| representatives(t, c, sy)).collect();
+    let tests = reps
+        .iter()
+        .map(Vec::len)
+        .sum::<usize>()
+        .saturating_mul(t.rows.len());
+    if tests > MAX_CELL_TESTS || t.rows.len().saturating_mul(t.rows.len()) > MAX_CELL_TESTS {
+        return;
+    }
     // match_sets[row][col] = which representatives of `col` the row's cell accepts.
     let mut match_sets: Vec<Vec<Vec<bool>>> = Vec::with_capacity(t.rows.len());
     for row in &t.rows {

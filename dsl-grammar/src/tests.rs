@@ -588,3 +588,24 @@ fn a_file_of_broken_items_stops_after_a_hundred_syntax_errors() {
     assert_eq!(p.diagnostics.len(), 101, "{}", rendered(&p));
     assert!(rendered(&p).contains("more than 100 syntax errors"));
 }
+
+/// The table lint was quadratic in the rows: a 4,000-row table took
+/// seconds to check. Past a bound it is not linted (small tables keep
+/// every finding: the overlap, shadow and gap tests above).
+#[test]
+fn a_four_thousand_row_table_checks_quickly() {
+    let rows: String = (0..4_000)
+        .map(|i| format!("  | {i} | [{}..{}) || \"r{i}\" |\n", i * 10, i * 10 + 10))
+        .collect();
+    let text = format!(
+        "table 大表(x) hit first {{\n  | x.a | x.b || 结果 |\n{rows}  | - | - || \"其他\" |\n}}\n"
+    );
+    let start = std::time::Instant::now();
+    let p = one(&text);
+    assert!(p.diagnostics.is_empty(), "{}", rendered(&p));
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+}
