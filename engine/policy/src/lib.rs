@@ -32,6 +32,7 @@ mod scorecard;
 mod script;
 mod subsidy;
 mod table;
+mod table_index;
 mod value;
 mod workflow;
 
@@ -55,3 +56,5 @@ pub use workflow::{Action, Actor, Change, CompiledWorkflow};
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_index;

@@ -15,6 +15,7 @@ use crate::explain::{Decision, Explanation, InputSeen, RowMatch};
 use crate::host::RhaiHost;
 use crate::reads::{FieldKind, ReadField};
 use crate::script::{Script, ScriptEnv};
+use crate::table_index::{Key, TableIndex, MIN_ROWS};
 use crate::value::{const_to_json, decimal_number, json_num, json_to_dynamic, money_string, Num};
 
 /// A literal a cell compares with.
@@ -70,6 +71,66 @@ pub struct CompiledTable {
     money_output: bool,
     /// The fields the path columns read, with the type their cells test.
     reads: Vec<ReadField>,
+    /// Which rows can match a value, per column (large tables only).
+    index: Option<TableIndex>,
+}
+
+/// What a cell test is for the row index.
+fn keys_of(t: &CTest) -> Vec<Key> {
+    let of_lit = |l: &Lit| match l {
+        Lit::Str(s) => Key::Text(s.clone()),
+        Lit::Num(n) => Key::Eq(*n),
+        Lit::Bool(_) => Key::Other,
+    };
+    match t {
+        CTest::Eq(l) => vec![of_lit(l)],
+        CTest::In(ls) => ls.iter().map(of_lit).collect(),
+        CTest::Cmp(op, b) => vec![match op {
+            CmpOp::Lt => Key::Cmp(Ordering::Less, false, *b),
+            CmpOp::Le => Key::Cmp(Ordering::Less, true, *b),
+            CmpOp::Gt => Key::Cmp(Ordering::Greater, false, *b),
+            _ => Key::Cmp(Ordering::Greater, true, *b),
+        }],
+        CTest::Range {
+            lo,
+            lo_incl,
+            hi,
+            hi_incl,
+        } => vec![Key::Range(*lo, *lo_incl, *hi, *hi_incl)],
+        CTest::Any | CTest::Ne(_) | CTest::Not(_) | CTest::Rhai(_) => vec![Key::Other],
+    }
+}
+
+fn has_script(t: &CTest) -> bool {
+    match t {
+        CTest::Rhai(_) => true,
+        CTest::Not(ts) => ts.iter().any(has_script),
+        _ => false,
+    }
+}
+
+/// The row index of a table, when it is worth one (see `table_index`).
+fn index_of(inputs: &[Input], rows: &[CRow]) -> Option<TableIndex> {
+    let scripted = rows
+        .iter()
+        .any(|r| r.cells.iter().flatten().any(has_script));
+    if rows.len() < MIN_ROWS || scripted {
+        return None;
+    }
+    let cells: Vec<Vec<Vec<Key>>> = rows
+        .iter()
+        .map(|r| {
+            r.cells
+                .iter()
+                .map(|cell| cell.iter().flat_map(keys_of).collect())
+                .collect()
+        })
+        .collect();
+    let indexed: Vec<bool> = inputs
+        .iter()
+        .map(|i| matches!(i, Input::Path(..)))
+        .collect();
+    Some(TableIndex::build(&cells, &indexed))
 }
 
 /// The type a cell test compares its input as, if it says.
@@ -227,6 +288,7 @@ impl TableCompiler<'_> {
             params: params.iter().map(|p| p.to_string()).collect(),
             hit: t.hit,
             reads: reads_of(&inputs, &rows),
+            index: index_of(&inputs, &rows),
             inputs,
             rows,
             money_output,
@@ -429,26 +491,7 @@ impl CompiledTable {
                 }
             });
         }
-        let first_only = matches!(self.hit, HitPolicy::First);
-        let mut matched: Vec<usize> = Vec::new();
-        'rows: for (i, row) in self.rows.iter().enumerate() {
-            for (cell, value) in row.cells.iter().zip(&seen) {
-                let mut ok = false;
-                for t in cell {
-                    if t.matches(value, &ctx)? {
-                        ok = true;
-                        break;
-                    }
-                }
-                if !ok {
-                    continue 'rows;
-                }
-            }
-            matched.push(i);
-            if first_only {
-                break;
-            }
-        }
+        let matched = self.matching_rows(&seen, &ctx)?;
         let (result, selected) = self.select(&matched)?;
         Ok(Decision {
             kind: "table",
@@ -480,6 +523,66 @@ impl CompiledTable {
                 selected: selected.iter().map(|i| i + 1).collect(),
             },
         })
+    }
+
+    /// The rows whose every cell matches, in row order (only the first
+    /// under `first`): the index's candidates when there is an index,
+    /// every row otherwise; each candidate is tested exactly.
+    fn matching_rows(&self, seen: &[Cow<Value>], ctx: &Ctx) -> Result<Vec<usize>, EvalError> {
+        match &self.index {
+            Some(index) => {
+                let values: Vec<&Value> = seen.iter().map(|v| v.as_ref()).collect();
+                self.test_rows(index.candidates(&values).iter(), seen, ctx)
+            }
+            None => self.test_rows(0..self.rows.len(), seen, ctx),
+        }
+    }
+
+    /// Tests `rows` in order against the input values.
+    fn test_rows(
+        &self,
+        rows: impl Iterator<Item = usize>,
+        seen: &[Cow<Value>],
+        ctx: &Ctx,
+    ) -> Result<Vec<usize>, EvalError> {
+        let first_only = matches!(self.hit, HitPolicy::First);
+        let mut matched: Vec<usize> = Vec::new();
+        'rows: for i in rows {
+            let Some(row) = self.rows.get(i) else {
+                continue;
+            };
+            for (cell, value) in row.cells.iter().zip(seen) {
+                let mut ok = false;
+                for t in cell {
+                    if t.matches(value, ctx)? {
+                        ok = true;
+                        break;
+                    }
+                }
+                if !ok {
+                    continue 'rows;
+                }
+            }
+            matched.push(i);
+            if first_only {
+                break;
+            }
+        }
+        Ok(matched)
+    }
+
+    /// Whether evaluation uses a row index (see `table_index`).
+    pub fn has_index(&self) -> bool {
+        self.index.is_some()
+    }
+
+    /// The same table evaluated by testing every row (no index): what the
+    /// index must agree with, and the baseline its benchmarks compare to.
+    pub fn without_index(&self) -> CompiledTable {
+        CompiledTable {
+            index: None,
+            ..self.clone()
+        }
     }
 
     fn rows_text(&self, rows: &[usize]) -> String {

@@ -40,6 +40,51 @@ fn table(c: &mut Criterion) {
     g.finish();
 }
 
+/// A 1,000-row table keyed by category and a range of people, with a
+/// catch-all last row.
+fn big_table() -> String {
+    let mut t = String::from("table 大表(事件) hit first {\n  | 事件.类别 | 事件.人数 || 结果 |\n");
+    for i in 0..1_000 {
+        t.push_str(&format!(
+            "  | \"类别{i}\" | [{}..{}) || \"r{i}\" |\n",
+            i % 50,
+            i % 50 + 10
+        ));
+    }
+    t.push_str("  | - | - || \"其他\" |\n}\n");
+    t
+}
+
+fn big(c: &mut Criterion) {
+    let mut sources = SourceSet::default();
+    sources.add(SourceFile::new("big.wg", big_table()));
+    let set = compile(sources, &RhaiHost::default()).set.unwrap();
+    let Ok(wangge_policy::Evaluable::Table(indexed)) = set.get("大表") else {
+        panic!("no table")
+    };
+    assert!(indexed.has_index());
+    let scan = indexed.without_index();
+    let fall_through = json!({"类别": "没有的类别", "人数": 3});
+    let middle = json!({"类别": "类别500", "人数": 5});
+    let mut g = c.benchmark_group("1,000-row table");
+    for (name, input) in [("falls through", &fall_through), ("row 501", &middle)] {
+        g.bench_function(format!("{name}, indexed"), |b| {
+            b.iter(|| {
+                indexed
+                    .evaluate(set.host(), &[black_box(input)], &set.hash)
+                    .unwrap()
+            })
+        });
+        g.bench_function(format!("{name}, scan"), |b| {
+            b.iter(|| {
+                scan.evaluate(set.host(), &[black_box(input)], &set.hash)
+                    .unwrap()
+            })
+        });
+    }
+    g.finish();
+}
+
 const CONDITION: &str = r#"事件.人数 >= 3 && 事件.类别 == "物业纠纷" && 事件.风险 < 4"#;
 
 fn rule(c: &mut Criterion) {
@@ -87,5 +132,5 @@ fn rule(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, table, rule);
+criterion_group!(benches, table, big, rule);
 criterion_main!(benches);

@@ -1,0 +1,298 @@
+//! The row index of a decision table: for each path column, which rows
+//! can match a given input value, so evaluation tests only those rows
+//! instead of every row. Text cells (`"燃气安全"`, `in [...]`) are found by
+//! hashing the value; numeric cells (`>= 3`, `[3..10)`, `5`) by a binary
+//! search over the cut points of all their bounds, each region holding the
+//! rows it satisfies. Other cells (`-`, `!=`, `not`, booleans) match any
+//! value as far as the index is concerned. The candidate rows of all
+//! columns are intersected and then tested exactly, in row order, so the
+//! hit policies see the same matches as a full scan.
+//!
+//! Not built for small tables (a scan is faster), for tables with script
+//! cells (their errors must surface exactly as a scan would meet them), or
+//! where the numeric regions would take too much memory.
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+
+use rust_decimal::Decimal;
+use serde_json::Value;
+
+use crate::value::{json_num, Num};
+
+/// Rows as a bitset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Rows(Vec<u64>);
+
+impl Rows {
+    fn empty(n: usize) -> Rows {
+        Rows(vec![0; n.div_ceil(64)])
+    }
+
+    fn set(&mut self, i: usize) {
+        if let Some(w) = self.0.get_mut(i / 64) {
+            *w |= 1 << (i % 64);
+        }
+    }
+
+    fn or(&mut self, other: &Rows) {
+        for (a, b) in self.0.iter_mut().zip(&other.0) {
+            *a |= b;
+        }
+    }
+
+    fn and(&mut self, other: &Rows) {
+        for (a, b) in self.0.iter_mut().zip(&other.0) {
+            *a &= b;
+        }
+    }
+
+    /// The rows, in ascending order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        self.0.iter().enumerate().flat_map(|(w, &bits)| {
+            let mut bits = bits;
+            std::iter::from_fn(move || {
+                if bits == 0 {
+                    return None;
+                }
+                let b = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                Some(w * 64 + b)
+            })
+        })
+    }
+}
+
+/// What one cell test is, for the index.
+#[derive(Debug, Clone)]
+pub(crate) enum Key {
+    /// Equal to this text.
+    Text(String),
+    /// A numeric test, decided by [`Key::num_matches`].
+    Eq(Num),
+    Cmp(Ordering, bool, Num),
+    Range(Num, bool, Num, bool),
+    /// Anything else: the index cannot narrow it.
+    Other,
+}
+
+impl Key {
+    /// The bounds a numeric key mentions.
+    fn bounds(&self) -> Vec<Num> {
+        match self {
+            Key::Eq(n) | Key::Cmp(_, _, n) => vec![*n],
+            Key::Range(a, _, b, _) => vec![*a, *b],
+            _ => vec![],
+        }
+    }
+
+    /// Whether a numeric key matches `n` (exactly as the cell test does).
+    fn num_matches(&self, n: Num) -> bool {
+        match self {
+            Key::Eq(b) => n.compare(*b) == Ordering::Equal,
+            // Cmp(direction, inclusive, bound): `>= b` is (Greater, true, b).
+            Key::Cmp(dir, incl, b) => {
+                let o = n.compare(*b);
+                o == *dir || (*incl && o == Ordering::Equal)
+            }
+            Key::Range(lo, lo_incl, hi, hi_incl) => {
+                let l = n.compare(*lo);
+                let h = n.compare(*hi);
+                (l == Ordering::Greater || (*lo_incl && l == Ordering::Equal))
+                    && (h == Ordering::Less || (*hi_incl && h == Ordering::Equal))
+            }
+            _ => false,
+        }
+    }
+}
+
+/// How a cell (its tests, OR-ed) is indexed.
+enum CellKind {
+    Text(Vec<String>),
+    Numeric(Vec<Key>),
+    Any,
+}
+
+fn classify(keys: &[Key]) -> CellKind {
+    if keys.is_empty() || keys.iter().any(|k| matches!(k, Key::Other)) {
+        return CellKind::Any;
+    }
+    if keys.iter().all(|k| matches!(k, Key::Text(_))) {
+        return CellKind::Text(
+            keys.iter()
+                .filter_map(|k| match k {
+                    Key::Text(s) => Some(s.clone()),
+                    _ => None,
+                })
+                .collect(),
+        );
+    }
+    if keys.iter().all(|k| !matches!(k, Key::Text(_))) {
+        return CellKind::Numeric(keys.to_vec());
+    }
+    CellKind::Any
+}
+
+/// Most bits the numeric regions of one column may take (2 MiB).
+const MAX_REGION_BITS: usize = 16 << 20;
+/// Tables with fewer rows are scanned.
+pub(crate) const MIN_ROWS: usize = 16;
+
+/// The index of one column.
+#[derive(Debug, Clone)]
+struct Column {
+    /// Rows any value may match here.
+    any: Rows,
+    text: HashMap<String, Rows>,
+    /// Sorted cut points; region `2i+1` is the point `cuts[i]`, region
+    /// `2i` the open interval below it, the last region above the last.
+    cuts: Vec<Num>,
+    regions: Vec<Rows>,
+}
+
+impl Column {
+    fn build(cells: &[Vec<Key>]) -> Column {
+        let n = cells.len();
+        let mut col = Column {
+            any: Rows::empty(n),
+            text: HashMap::new(),
+            cuts: Vec::new(),
+            regions: Vec::new(),
+        };
+        let mut numeric: Vec<(usize, Vec<Key>)> = Vec::new();
+        for (row, keys) in cells.iter().enumerate() {
+            match classify(keys) {
+                CellKind::Any => col.any.set(row),
+                CellKind::Text(values) => {
+                    for v in values {
+                        col.text.entry(v).or_insert_with(|| Rows::empty(n)).set(row);
+                    }
+                }
+                CellKind::Numeric(keys) => numeric.push((row, keys)),
+            }
+        }
+        let mut cuts: Vec<Num> = numeric
+            .iter()
+            .flat_map(|(_, ks)| ks.iter().flat_map(Key::bounds))
+            .collect();
+        cuts.sort_by(|a, b| a.compare(*b));
+        cuts.dedup_by(|a, b| a.compare(*b) == Ordering::Equal);
+        if (2 * cuts.len() + 1).saturating_mul(n) > MAX_REGION_BITS {
+            for (row, _) in &numeric {
+                col.any.set(*row);
+            }
+            return col;
+        }
+        let points = region_points(&cuts);
+        col.regions = points
+            .iter()
+            .map(|p| {
+                let mut rows = Rows::empty(n);
+                for (row, keys) in &numeric {
+                    // A point that cannot be formed (overflow): keep the row.
+                    if p.is_none_or(|p| keys.iter().any(|k| k.num_matches(p))) {
+                        rows.set(*row);
+                    }
+                }
+                rows
+            })
+            .collect();
+        col.cuts = cuts;
+        col
+    }
+
+    /// The rows that may match `v` in this column.
+    fn candidates(&self, v: &Value) -> Rows {
+        let mut out = self.any.clone();
+        if let Value::String(s) = v {
+            if let Some(r) = self.text.get(s) {
+                out.or(r);
+            }
+        }
+        if !self.regions.is_empty() {
+            if let Some(n) = json_num(v) {
+                let region = match self.cuts.binary_search_by(|c| c.compare(n)) {
+                    Ok(i) => 2 * i + 1,
+                    Err(i) => 2 * i,
+                };
+                if let Some(r) = self.regions.get(region) {
+                    out.or(r);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// A value inside each region: below the first cut, each cut, between two
+/// cuts, above the last (`None` where it cannot be formed).
+fn region_points(cuts: &[Num]) -> Vec<Option<Num>> {
+    let d = |n: &Num| n.to_decimal();
+    let mut out = Vec::with_capacity(2 * cuts.len() + 1);
+    match cuts.first() {
+        Some(first) => out.push(d(first).checked_sub(Decimal::ONE).map(Num::Dec)),
+        None => out.push(Some(Num::Int(0))),
+    }
+    for (i, c) in cuts.iter().enumerate() {
+        out.push(Some(*c));
+        let next = match cuts.get(i + 1) {
+            Some(next) => d(c)
+                .checked_add(d(next))
+                .and_then(|s| s.checked_div(Decimal::TWO)),
+            None => d(c).checked_add(Decimal::ONE),
+        };
+        out.push(next.map(Num::Dec));
+    }
+    out
+}
+
+/// The index of a table: one column per input (`None`: not indexed).
+#[derive(Debug, Clone)]
+pub(crate) struct TableIndex {
+    columns: Vec<Option<Column>>,
+    rows: usize,
+}
+
+impl TableIndex {
+    /// Builds the index from each row's cells as keys (`cells[row][col]`);
+    /// `indexed[col]` says which columns are paths (scripts are not).
+    pub(crate) fn build(cells: &[Vec<Vec<Key>>], indexed: &[bool]) -> TableIndex {
+        let columns = indexed
+            .iter()
+            .enumerate()
+            .map(|(c, &on)| {
+                on.then(|| {
+                    let col: Vec<Vec<Key>> = cells
+                        .iter()
+                        .map(|row| row.get(c).cloned().unwrap_or_default())
+                        .collect();
+                    Column::build(&col)
+                })
+            })
+            .collect();
+        TableIndex {
+            columns,
+            rows: cells.len(),
+        }
+    }
+
+    /// The rows that may match the input `values` (one per column).
+    pub(crate) fn candidates(&self, values: &[&Value]) -> Rows {
+        let mut out: Option<Rows> = None;
+        for (col, v) in self.columns.iter().zip(values) {
+            let Some(col) = col else { continue };
+            let c = col.candidates(v);
+            match &mut out {
+                Some(o) => o.and(&c),
+                None => out = Some(c),
+            }
+        }
+        out.unwrap_or_else(|| {
+            let mut all = Rows::empty(self.rows);
+            for i in 0..self.rows {
+                all.set(i);
+            }
+            all
+        })
+    }
+}

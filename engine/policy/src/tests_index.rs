@@ -1,0 +1,83 @@
+//! The row index of decision tables agrees with a full scan: the same
+//! matches, result, explanation and errors, on random tables and inputs.
+
+use proptest::prelude::*;
+use serde_json::{json, Value};
+use wangge_dsl::{SourceFile, SourceSet};
+
+use crate::{compile, Evaluable, RhaiHost};
+
+fn text_cell() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("-".to_string()),
+        "[a-e]".prop_map(|s| format!("\"{s}\"")),
+        ("[a-e]", "[a-e]").prop_map(|(a, b)| format!("in [\"{a}\", \"{b}\"]")),
+        "[a-e]".prop_map(|s| format!("!= \"{s}\"")),
+        (0i64..6).prop_map(|n| n.to_string()),
+        ("[a-e]", 0i64..6).prop_map(|(s, n)| format!("\"{s}\", {n}")),
+    ]
+}
+
+fn num_cell() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("-".to_string()),
+        (0i64..12).prop_map(|n| n.to_string()),
+        (0i64..12).prop_map(|n| format!(">= {n}")),
+        (0i64..12).prop_map(|n| format!("< {n}")),
+        (0i64..12).prop_map(|n| format!("> {n}.5")),
+        (0i64..8, 1i64..6).prop_map(|(a, w)| format!("[{a}..{})", a + w)),
+        (0i64..8, 1i64..6).prop_map(|(a, w)| format!("({a}..{}]", a + w)),
+        (0i64..12, 0i64..12).prop_map(|(a, b)| format!("in [{a}, {b}]")),
+        (0i64..12).prop_map(|n| format!("not({n})")),
+        (0i64..12).prop_map(|n| format!("{n}, >= 10")),
+    ]
+}
+
+fn input_value() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        "[a-f]".prop_map(Value::from),
+        (-2i64..14).prop_map(Value::from),
+        (0i64..24).prop_map(|n| json!(n as f64 / 2.0)),
+        (0i64..12).prop_map(|n| Value::from(n.to_string())),
+        Just(Value::Null),
+        Just(Value::Bool(true)),
+    ]
+}
+
+fn table(hit: &str, rows: &[(String, String)]) -> String {
+    let mut t = format!("table 表(x) hit {hit} {{\n  | x.类 | x.数 || 结果 |\n");
+    for (i, (a, b)) in rows.iter().enumerate() {
+        t.push_str(&format!("  | {a} | {b} || \"r{i}\" |\n"));
+    }
+    t.push_str("}\n");
+    t
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn the_index_agrees_with_a_full_scan(
+        hit in prop_oneof![Just("first"), Just("collect"), Just("unique"), Just("any")],
+        rows in prop::collection::vec((text_cell(), num_cell()), 16..48),
+        inputs in prop::collection::vec((input_value(), input_value()), 1..12),
+    ) {
+        let mut sources = SourceSet::default();
+        sources.add(SourceFile::new("t.wg", table(hit, &rows)));
+        let compiled = compile(sources, &RhaiHost::default());
+        let Some(set) = compiled.set else {
+            return Err(TestCaseError::fail("the generated table does not compile"));
+        };
+        let Ok(Evaluable::Table(indexed)) = set.get("表") else {
+            return Err(TestCaseError::fail("no table"));
+        };
+        prop_assert!(indexed.has_index());
+        let scan = indexed.without_index();
+        for (a, b) in inputs {
+            let x = json!({"类": a, "数": b});
+            let got = indexed.evaluate(set.host(), &[&x], &set.hash);
+            let want = scan.evaluate(set.host(), &[&x], &set.hash);
+            prop_assert_eq!(format!("{got:?}"), format!("{want:?}"), "input {}", x);
+        }
+    }
+}
