@@ -584,7 +584,7 @@ fn a_file_of_broken_items_stops_after_a_hundred_syntax_errors() {
     let text: String = (0..5_000).map(|i| format!("param p{i} = ]\n")).collect();
     let start = std::time::Instant::now();
     let p = one(&text);
-    assert!(start.elapsed() < std::time::Duration::from_secs(3));
+    assert!(start.elapsed() < std::time::Duration::from_secs(6));
     assert_eq!(p.diagnostics.len(), 101, "{}", rendered(&p));
     assert!(rendered(&p).contains("more than 100 syntax errors"));
 }
@@ -603,8 +603,9 @@ fn a_four_thousand_row_table_checks_quickly() {
     let start = std::time::Instant::now();
     let p = one(&text);
     assert!(p.diagnostics.is_empty(), "{}", rendered(&p));
+    // Debug build on a busy machine: about 1 s seen; 15 s before the bound.
     assert!(
-        start.elapsed() < std::time::Duration::from_secs(2),
+        start.elapsed() < std::time::Duration::from_secs(5),
         "{:?}",
         start.elapsed()
     );
