@@ -91,7 +91,9 @@ fn rule(c: &mut Criterion) {
     let mut src = SourceSet::default();
     src.add(SourceFile::new(
         "bench.wg",
-        format!("rules 规则(事件) hit first {{\n  rule 命中 when {CONDITION} then {{ }}\n}}\n"),
+        format!(
+            "rules 规则(事件) hit first {{\n  rule 命中 when {CONDITION} then {{ }}\n}}\ncalc 条件(事件) -> 布尔 {{ {CONDITION} }}\n"
+        ),
     ));
     let p = compile(src, &RhaiHost::default()).set.expect("compiles");
     let input = json!({"事件": {"类别": "物业纠纷", "人数": 12, "风险": 2}});
@@ -121,6 +123,9 @@ fn rule(c: &mut Criterion) {
     });
     g.bench_function("wangge rule set", |b| {
         b.iter(|| p.evaluate(black_box("规则"), black_box(&input)).unwrap())
+    });
+    g.bench_function("wangge calc -> 布尔", |b| {
+        b.iter(|| p.evaluate(black_box("条件"), black_box(&input)).unwrap())
     });
     g.bench_function("bare rhai", |b| {
         b.iter(|| {
