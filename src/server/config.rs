@@ -62,6 +62,11 @@ pub struct ServeArgs {
     /// it the stored version wins and the difference is logged.
     #[arg(long)]
     pub adopt_policies: bool,
+    /// Serve a data folder that last ran on a manual clock on the system
+    /// clock (every deadline before now then fires at once); without it
+    /// such a start is refused.
+    #[arg(long)]
+    pub adopt_system_clock: bool,
 }
 
 /// The file's shape (every key optional).
@@ -102,6 +107,7 @@ pub struct Config {
     pub max_in_flight: usize,
     pub request_timeout: std::time::Duration,
     pub adopt_policies: bool,
+    pub adopt_system_clock: bool,
 }
 
 /// A configuration problem, naming the setting.
@@ -269,6 +275,7 @@ impl ServeArgs {
                     .unwrap_or(30),
             )?),
             adopt_policies: self.adopt_policies,
+            adopt_system_clock: self.adopt_system_clock,
         })
     }
 }
@@ -295,6 +302,7 @@ mod tests {
             max_in_flight: None,
             request_timeout_secs: None,
             adopt_policies: false,
+            adopt_system_clock: false,
         }
     }
 

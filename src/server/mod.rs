@@ -100,6 +100,26 @@ fn oversized_is_resource_exhausted<B>(mut res: http::Response<B>) -> http::Respo
     res
 }
 
+/// A data folder that last ran on a manual clock is not silently moved to
+/// the system clock (every deadline before now would fire at once): that
+/// takes `--adopt-system-clock`, which forgets the stored time.
+fn leave_manual_clock(cases: &CaseService, adopt: bool) -> Result<(), String> {
+    let Some(t) = cases.remembered_clock().map_err(|e| e.to_string())? else {
+        return Ok(());
+    };
+    let at = wangge_policy::format_ts(t, 8 * 3600);
+    if !adopt {
+        return Err(format!(
+            "this data folder runs on a manual clock (stopped at {at}); start it with `--clock \
+             manual` to resume there, or pass `--adopt-system-clock` to move it to the system \
+             clock (every deadline before now then fires at once)"
+        ));
+    }
+    cases.forget_clock().map_err(|e| e.to_string())?;
+    tracing::warn!(manual = %at, "--adopt-system-clock: the manual clock is forgotten; deadlines before now fire");
+    Ok(())
+}
+
 /// A manual clock resumes where it stopped (the stored time wins over
 /// `--clock-start`, which only starts a fresh store); the time is stored.
 fn resume_clock(
@@ -214,14 +234,13 @@ async fn serve(config: config::Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if let Some(m) = &manual {
-        match resume_clock(&cases, m, config.clock_start) {
-            Ok(()) => {}
-            Err(e) => {
-                crate::report(e);
-                return ExitCode::FAILURE;
-            }
-        }
+    let clock_ready = match &manual {
+        Some(m) => resume_clock(&cases, m, config.clock_start).map_err(|e| e.to_string()),
+        None => leave_manual_clock(&cases, config.adopt_system_clock),
+    };
+    if let Err(message) = clock_ready {
+        eprintln!("error: {message}");
+        return ExitCode::FAILURE;
     }
     if let Err(e) = cases.activate(set.clone()) {
         crate::report(e);

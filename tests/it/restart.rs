@@ -123,3 +123,48 @@ async fn a_deploy_that_would_orphan_open_cases_is_refused() {
         .into_inner();
     assert_eq!(after.hash, before.hash, "the active version is unchanged");
 }
+
+/// A data folder on a manual clock, restarted without `--clock manual`,
+/// used to jump to the system clock and fire every pending deadline at
+/// once: the start is refused unless `--adopt-system-clock` says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manual_clock_folder_is_not_moved_to_the_system_clock_silently() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    CaseServiceClient::new(server.channel().await)
+        .report(report(SMALL))
+        .await
+        .unwrap();
+    assert_eq!(server.stop(), 0);
+    let dir = data.path().to_str().unwrap();
+    let base = [
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--metrics-listen",
+        "off",
+        "--data",
+        dir,
+    ];
+    let out = crate::util::wangge(&base);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains("runs on a manual clock"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("--adopt-system-clock"),
+        "{}",
+        out.stderr
+    );
+    let mut adopt: Vec<String> = base.iter().map(|s| s.to_string()).collect();
+    adopt.push("--adopt-system-clock".into());
+    let server = Server::spawn(&adopt, &crate::util::root());
+    let clock = AdminServiceClient::new(server.channel().await)
+        .get_clock(v1::GetClockRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(clock.mode, "system");
+}

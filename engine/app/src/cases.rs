@@ -331,9 +331,15 @@ impl CaseService {
         Ok(self.store.put_setting(MANUAL_CLOCK, &now.to_be_bytes())?)
     }
 
+    /// Forgets a stored manual clock (the data moves to the system clock).
+    pub fn forget_clock(&self) -> Result<(), AppError> {
+        Ok(self.store.put_setting(MANUAL_CLOCK, &[])?)
+    }
+
     /// The manual clock's time stored by [`Self::remember_clock`].
     pub fn remembered_clock(&self) -> Result<Option<i64>, AppError> {
         match self.store.setting(MANUAL_CLOCK)? {
+            Some(bytes) if bytes.is_empty() => Ok(None),
             Some(bytes) => {
                 let b: [u8; 8] = bytes
                     .as_slice()
