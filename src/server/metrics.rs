@@ -104,16 +104,25 @@ impl Metrics {
             };
             match cache.as_ref() {
                 Some((at, c)) if at.elapsed() < Duration::from_secs(30) => c.clone(),
-                _ => {
-                    let c = cases.count_by_state().unwrap_or_default();
-                    *cache = Some((Instant::now(), c.clone()));
-                    c
-                }
+                _ => match cases.count_by_state() {
+                    Ok(c) => {
+                        *cache = Some((Instant::now(), c.clone()));
+                        c
+                    }
+                    // Not an empty family that looks like "no cases": the
+                    // family is left out and the failure logged.
+                    Err(e) => {
+                        tracing::error!(error = %e, "counting cases for the metrics failed");
+                        Default::default()
+                    }
+                },
             }
         };
-        out.push_str(
-            "# HELP wangge_cases Stored cases by workflow and state.\n# TYPE wangge_cases gauge\n",
-        );
+        if !counts.is_empty() {
+            out.push_str(
+                "# HELP wangge_cases Stored cases by workflow and state.\n# TYPE wangge_cases gauge\n",
+            );
+        }
         for ((wf, state), n) in counts {
             let _ = writeln!(
                 out,
