@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use wangge_app::CaseService;
 
@@ -22,15 +22,11 @@ struct MethodStats {
     sum: f64,
 }
 
-/// Case counts by (workflow, state), with when they were counted.
-type CaseCounts = Option<(Instant, BTreeMap<(String, String), u64>)>;
-
 /// Counters shared by every service.
 #[derive(Default)]
 pub struct Metrics {
     methods: Mutex<BTreeMap<&'static str, MethodStats>>,
     next_request: AtomicU64,
-    cases_cache: Mutex<CaseCounts>,
 }
 
 impl Metrics {
@@ -55,7 +51,7 @@ impl Metrics {
         s.sum += secs;
     }
 
-    /// The text exposition. Case counts come from a store scan, cached 30 s.
+    /// The text exposition. Case counts come from the store's counters.
     pub fn render(&self, cases: &CaseService) -> String {
         let mut out = String::new();
         out.push_str("# HELP wangge_requests_total gRPC requests by method and status code.\n# TYPE wangge_requests_total counter\n");
@@ -97,25 +93,14 @@ impl Metrics {
             );
         }
         drop(methods);
-        let counts = {
-            let mut cache = match self.cases_cache.lock() {
-                Ok(c) => c,
-                Err(p) => p.into_inner(),
-            };
-            match cache.as_ref() {
-                Some((at, c)) if at.elapsed() < Duration::from_secs(30) => c.clone(),
-                _ => match cases.count_by_state() {
-                    Ok(c) => {
-                        *cache = Some((Instant::now(), c.clone()));
-                        c
-                    }
-                    // Not an empty family that looks like "no cases": the
-                    // family is left out and the failure logged.
-                    Err(e) => {
-                        tracing::error!(error = %e, "counting cases for the metrics failed");
-                        Default::default()
-                    }
-                },
+        // The store's counters: cheap, so read on every scrape.
+        let counts = match cases.count_by_state() {
+            Ok(c) => c,
+            // Not an empty family that looks like "no cases": the family
+            // is left out and the failure logged.
+            Err(e) => {
+                tracing::error!(error = %e, "reading the case counters for the metrics failed");
+                Default::default()
             }
         };
         if !counts.is_empty() {

@@ -640,16 +640,12 @@ impl CaseService {
         Ok((out, next))
     }
 
-    /// Open cases by workflow and state (for metrics), by scanning the store.
+    /// Stored cases by workflow and state (for metrics and boards): the
+    /// store's counters, not a scan.
     pub fn count_by_state(
         &self,
     ) -> Result<std::collections::BTreeMap<(String, String), u64>, AppError> {
-        let mut counts = std::collections::BTreeMap::new();
-        self.store.scan_cases(&mut |c| {
-            *counts.entry((c.workflow, c.state)).or_insert(0) += 1;
-            true
-        })?;
-        Ok(counts)
+        Ok(self.store.state_counts()?)
     }
 
     pub fn get(&self, id: CaseId) -> Result<Case, AppError> {

@@ -49,7 +49,7 @@ use wangge_store::prelude::*;
 use wangge_store::Settings;
 use wangge_store::{
     decode, encode, timers_of, CaseFact, Created, Feed, IdemRecord, Outcome, Pending, Slot,
-    StoreError, Timer, FORMAT_VERSION,
+    StateCounts, StoreError, Timer, FORMAT_VERSION,
 };
 
 use mark::{Mark, MarkFile};
@@ -109,6 +109,50 @@ const META_JOURNAL: &[u8] = b"m/journal";
 const META_CASES: &[u8] = b"m/cases";
 const META_TIMERS: &[u8] = b"m/timers";
 const META_FEED: &[u8] = b"m/feed";
+/// Present once the (workflow, state) counters are kept (a store made
+/// before them is counted once at open).
+const META_COUNTED: &[u8] = b"m/counted";
+const COUNT_PREFIX: &[u8] = b"m/count/";
+
+fn count_key(workflow: &str, state: &str) -> Vec<u8> {
+    let mut k = COUNT_PREFIX.to_vec();
+    k.extend_from_slice(workflow.as_bytes());
+    k.push(0);
+    k.extend_from_slice(state.as_bytes());
+    k
+}
+
+/// The (workflow, state) counters: stored under `m/count/`, or counted
+/// from the cases once for a store made before them.
+fn load_counts(data: &sled::Tree) -> Result<StateCounts, StoreError> {
+    let mut counts = StateCounts::new();
+    if data.contains_key(META_COUNTED).map_err(io)? {
+        for kv in data.scan_prefix(COUNT_PREFIX) {
+            let (k, v) = kv.map_err(io)?;
+            let name = std::str::from_utf8(&k[COUNT_PREFIX.len()..])
+                .map_err(|_| corrupt("a state counter key that is not text"))?;
+            let (wf, state) = name
+                .split_once('\0')
+                .ok_or_else(|| corrupt("a state counter key without its state"))?;
+            let n: [u8; 8] = v[..]
+                .try_into()
+                .map_err(|_| corrupt("a state counter that is not 8 bytes"))?;
+            counts.insert((wf.to_string(), state.to_string()), u64::from_be_bytes(n));
+        }
+        return Ok(counts);
+    }
+    for kv in data.scan_prefix([CASE]) {
+        let c = record_case(&kv.map_err(io)?.1)?;
+        *counts.entry((c.workflow, c.state)).or_insert(0) += 1;
+    }
+    let mut batch = sled::Batch::default();
+    for ((wf, state), n) in &counts {
+        batch.insert(count_key(wf, state), &n.to_be_bytes()[..]);
+    }
+    batch.insert(META_COUNTED, &[1u8][..]);
+    data.apply_batch(batch).map_err(io)?;
+    Ok(counts)
+}
 const FEED: u8 = b'f';
 
 fn feed_key(seq: u64) -> [u8; 9] {
@@ -305,7 +349,13 @@ struct Encoded {
     archive: Option<([u8; 17], Vec<u8>)>,
     add_timers: Vec<([u8; 21], Vec<u8>)>,
     remove_timers: Vec<[u8; 21]>,
+    /// (workflow, state) it leaves, if it changes (or `None` for a new
+    /// case), and the one it enters: for the state counters.
+    moves: Option<(Option<StateKey>, StateKey)>,
 }
+
+/// A (workflow, state) pair, as the counters key it.
+type StateKey = (String, String);
 
 impl Encoded {
     fn new(
@@ -339,7 +389,17 @@ impl Encoded {
             }
             None => None,
         };
+        let after = (&change.case.workflow, &change.case.state);
+        let moves = match before {
+            Some((c, _)) if (&c.workflow, &c.state) == after => None,
+            Some((c, _)) => Some((
+                Some((c.workflow.clone(), c.state.clone())),
+                (after.0.clone(), after.1.clone()),
+            )),
+            None => Some((None, (after.0.clone(), after.1.clone()))),
+        };
         Ok(Encoded {
+            moves,
             case_id: change.case.id,
             version: change.case.version,
             event: Arc::new(change.event.clone()),
@@ -393,6 +453,8 @@ pub struct SledStore {
     idem: SharedIdem,
     /// The next case id (dense: one past the highest stored).
     next_case: AtomicU64,
+    /// Applied cases by (workflow, state).
+    counts: Arc<Mutex<StateCounts>>,
     /// `fdatasync` after a flush, when acknowledgements must be on stable storage.
     sync: Option<Arc<Sync>>,
     cases: Arc<AtomicU64>,
@@ -470,6 +532,17 @@ impl Sync {
     }
 }
 
+/// Whether sled could not take the folder's lock.
+fn is_lock_error(e: &sled::Error) -> bool {
+    match e {
+        sled::Error::Io(io) => {
+            io.kind() == std::io::ErrorKind::WouldBlock
+                || io.to_string().contains("could not acquire lock")
+        }
+        _ => false,
+    }
+}
+
 /// Opens sled in `dir`, turning a panic inside sled (it panics on some
 /// damaged files) into an error that names the folder.
 fn open_sled(dir: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
@@ -477,10 +550,23 @@ fn open_sled(dir: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
         .path(dir)
         .cache_capacity(cache_bytes)
         .mode(sled::Mode::HighThroughput);
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| config.open()));
-    std::panic::set_hook(previous);
+    // sled's background threads can hold the folder's lock for a moment
+    // after the last handle of a store is dropped (a restart in the same
+    // process, a backup reopened): wait up to 2 s for it, then report it.
+    let mut opened;
+    let mut tries = 0;
+    loop {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| config.open()));
+        std::panic::set_hook(previous);
+        let locked = matches!(&opened, Ok(Err(e)) if is_lock_error(e));
+        tries += 1;
+        if !locked || tries >= 100 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     let damaged = |why: String| {
         StoreError::corrupt(format!(
             "`{}` cannot be read ({why}); it is damaged or not a wangge data folder. Not \
@@ -491,9 +577,10 @@ fn open_sled(dir: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
     };
     match opened {
         Ok(Ok(db)) => Ok(db),
-        Ok(Err(sled::Error::Io(e))) if e.kind() == std::io::ErrorKind::WouldBlock => Err(io(
-            format!("`{}` is in use by another process: {e}", dir.display()),
-        )),
+        Ok(Err(e)) if is_lock_error(&e) => Err(io(format!(
+            "`{}` is in use by another process (is a server running on it?): {e}",
+            dir.display()
+        ))),
         Ok(Err(sled::Error::Io(e))) => Err(io(format!("cannot open `{}`: {e}", dir.display()))),
         Ok(Err(e)) => Err(damaged(e.to_string())),
         Err(panic) => {
@@ -570,6 +657,7 @@ impl SledStore {
         let feed = Arc::new(Feed::new(read_counter(&data, META_FEED)?.max(1), 65_536));
         let idem: SharedIdem = Arc::new(Mutex::new(load_idem(&data)?));
         let maintenance = Arc::new(std::sync::RwLock::new(()));
+        let counts = Arc::new(Mutex::new(load_counts(&data)?));
         let (tx, rx) = mpsc::channel();
         let writer = Writer {
             bulk,
@@ -582,6 +670,7 @@ impl SledStore {
             timers: timers.clone(),
             sync: sync.clone(),
             maintenance: maintenance.clone(),
+            counts: counts.clone(),
         };
         let wdb = db.clone();
         let handle = std::thread::Builder::new()
@@ -597,6 +686,7 @@ impl SledStore {
             people: tree("people")?,
             people_cache: Mutex::new(None),
             next_case: AtomicU64::new(last_case_id(&data)? + 1),
+            counts,
             idem,
             sync,
             db,
@@ -671,6 +761,7 @@ struct Writer {
     timers: Arc<AtomicU64>,
     sync: Option<Arc<Sync>>,
     maintenance: Arc<std::sync::RwLock<()>>,
+    counts: Arc<Mutex<StateCounts>>,
 }
 
 /// Largest number of writes applied as one batch.
@@ -795,10 +886,16 @@ impl Writer {
             events.push(enc.event.clone());
         }
         let feed_next = base + events.len() as u64;
+        let counted = self.count_moves(&ops, &results, &mut batch);
         batch.insert(META_CASES, &cases.to_be_bytes()[..]);
         batch.insert(META_TIMERS, &timers.to_be_bytes()[..]);
         batch.insert(META_FEED, &feed_next.to_be_bytes()[..]);
         let written = self.data.apply_batch(batch).map_err(io);
+        if let (Ok(()), Some(new_counts)) = (&written, counted) {
+            if let Ok(mut c) = self.counts.lock() {
+                *c = new_counts;
+            }
+        }
         if written.is_ok() {
             self.cases.store(cases, Ordering::SeqCst);
             self.timers.store(timers, Ordering::SeqCst);
@@ -831,6 +928,54 @@ impl Writer {
             })
             .collect();
         (answers, if written.is_ok() { events } else { Vec::new() })
+    }
+
+    /// The state counters after the successful writes of this batch, with
+    /// their changed keys staged; `None` when nothing moves (or the
+    /// counters are poisoned: they stay as they were).
+    fn count_moves(
+        &self,
+        ops: &[Queued],
+        results: &[Result<Outcome, StoreError>],
+        batch: &mut sled::Batch,
+    ) -> Option<StateCounts> {
+        let mut touched: Vec<StateKey> = Vec::new();
+        let mut counts: Option<StateCounts> = None;
+        for ((op, _), r) in ops.iter().zip(results) {
+            let enc = match (op, r) {
+                (Op::Create { enc, .. }, Ok(Outcome::Created(Created::New { .. })))
+                | (Op::Update(enc), Ok(Outcome::Written { .. })) => enc,
+                _ => continue,
+            };
+            let Some((from, to)) = &enc.moves else {
+                continue;
+            };
+            let c = match &mut counts {
+                Some(c) => c,
+                None => counts.insert(self.counts.lock().ok()?.clone()),
+            };
+            if let Some(from) = from {
+                if let Some(n) = c.get_mut(from) {
+                    *n = n.saturating_sub(1);
+                }
+                touched.push(from.clone());
+            }
+            *c.entry(to.clone()).or_insert(0) += 1;
+            touched.push(to.clone());
+        }
+        let mut counts = counts?;
+        touched.sort_unstable();
+        touched.dedup();
+        for key in touched {
+            match counts.get(&key).copied() {
+                Some(0) | None => {
+                    counts.remove(&key);
+                    batch.remove(count_key(&key.0, &key.1));
+                }
+                Some(n) => batch.insert(count_key(&key.0, &key.1), &n.to_be_bytes()[..]),
+            }
+        }
+        Some(counts)
     }
 
     fn stage_encoded(batch: &mut sled::Batch, enc: &Encoded, timers: &mut u64) {
@@ -1037,6 +1182,14 @@ impl CaseStore for SledStore {
 
     fn case_count(&self) -> u64 {
         self.cases.load(Ordering::SeqCst)
+    }
+
+    fn state_counts(&self) -> Result<StateCounts, StoreError> {
+        Ok(self
+            .counts
+            .lock()
+            .map_err(|_| internal("the state counters are poisoned"))?
+            .clone())
     }
 
     fn flush(&self) -> Result<(), StoreError> {

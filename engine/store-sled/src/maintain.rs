@@ -55,6 +55,7 @@ impl SledStore {
         self.flush()?;
         let mut v = Verified::default();
         let mut expected_timers: HashSet<[u8; 21]> = HashSet::new();
+        let mut counted = wangge_store::StateCounts::new();
         let mut seen_timers: HashSet<[u8; 21]> = HashSet::new();
         for kv in self.data.iter() {
             let (k, val) = kv.map_err(io)?;
@@ -64,6 +65,9 @@ impl SledStore {
                     match record_case(&val).and_then(|c| record_event(&val).map(|e| (c, e))) {
                         Ok((c, _)) => {
                             v.cases += 1;
+                            *counted
+                                .entry((c.workflow.clone(), c.state.clone()))
+                                .or_insert(0) += 1;
                             for t in timers_of(&c) {
                                 expected_timers.insert(timer_key(t.due, t.case_id, t.slot));
                             }
@@ -116,6 +120,13 @@ impl SledStore {
             }
         }
         self.check_timers(&mut v, &expected_timers, &seen_timers);
+        let kept = self.state_counts()?;
+        if kept != counted {
+            v.problems.push(format!(
+                "the counters by workflow and state ({kept:?}) disagree with the cases \
+                 ({counted:?})"
+            ));
+        }
         self.check_counters(&mut v)?;
         self.check_trees(&mut v)?;
         Ok(v)

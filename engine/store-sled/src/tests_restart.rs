@@ -146,3 +146,29 @@ fn verify_finds_a_missing_timer_and_a_bad_record() {
     );
     assert!(all.contains("record `630000000000000004`"), "{all}");
 }
+
+#[test]
+fn state_counters_survive_a_restart_and_an_old_store_is_counted_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open(tmp.path()).unwrap();
+    fill(&store, 5).unwrap();
+    let counts = store.state_counts().unwrap();
+    assert_eq!(counts.values().sum::<u64>(), 5, "{counts:?}");
+    drop(store);
+    let store = open(tmp.path()).unwrap();
+    assert_eq!(store.state_counts().unwrap(), counts);
+    // A store from before the counters: no counter keys, no flag.
+    let keys: Vec<_> = store
+        .data
+        .scan_prefix(crate::COUNT_PREFIX)
+        .map(|kv| kv.unwrap().0)
+        .collect();
+    for k in keys {
+        store.data.remove(k).unwrap();
+    }
+    store.data.remove(crate::META_COUNTED).unwrap();
+    drop(store);
+    let store = open(tmp.path()).unwrap();
+    assert_eq!(store.state_counts().unwrap(), counts);
+    assert!(store.verify().unwrap().problems.is_empty());
+}

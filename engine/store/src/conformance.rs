@@ -17,7 +17,7 @@ use wangge_policy::{
 
 use crate::error::{StoreError, StoreErrorKind};
 use crate::facts::CaseFact;
-use crate::ports::{Created, IdemRecord, Outcome, Store};
+use crate::ports::{Created, IdemRecord, Outcome, StateCounts, Store};
 
 /// A check's verdict: `Err` says what the backend did wrong.
 pub type Check = Result<(), String>;
@@ -429,6 +429,44 @@ pub fn feed_history_matches_the_sequences_writes_return(store: &dyn Store) -> Ch
     )
 }
 
+/// The counters by (workflow, state) agree with the stored cases after
+/// creates and updates.
+pub fn state_counts_follow_the_cases(store: &dyn Store) -> Check {
+    let f = Fixture::new()?;
+    let mut cases = Vec::new();
+    for i in 0..3 {
+        let c = f.open(store, T0 + i, "G1")?;
+        cases.push(c.case.clone());
+        create(store, c, None)?;
+    }
+    let next = f.act(&cases[0], "受理", T0 + 100)?;
+    let after = next.case.state.clone();
+    store
+        .update(&cases[0], next, None)
+        .map_err(s)?
+        .wait()
+        .map_err(s)?;
+    let mut want = StateCounts::new();
+    let mut all = Vec::new();
+    store
+        .scan_cases(&mut |c| {
+            all.push(c);
+            true
+        })
+        .map_err(s)?;
+    for c in &all {
+        *want
+            .entry((c.workflow.clone(), c.state.clone()))
+            .or_insert(0) += 1;
+    }
+    same("counts", store.state_counts().map_err(s)?, want.clone())?;
+    same(
+        "after the action",
+        want.get(&("测流程".to_string(), after)).copied(),
+        Some(1),
+    )
+}
+
 /// Settings read back as written, replaced by name.
 pub fn settings_round_trip(store: &dyn Store) -> Check {
     same("unset", store.setting("测试").map_err(s)?, None)?;
@@ -550,6 +588,7 @@ macro_rules! conformance_suite {
             case_ids_are_dense,
             feed_history_matches_the_sequences_writes_return,
             settings_round_trip,
+            state_counts_follow_the_cases,
             case_facts_agree_with_cases,
             records_round_trip,
         );

@@ -24,8 +24,8 @@ pub use ledgers::{Book, Codec, LedgerBatch};
 pub use mem::MemStore;
 pub use ports::{
     decode, encode, timers_of, CaseStore, ChangeFeed, Created, Feed, FeedGap, FeedWait, IdemRecord,
-    LedgerSpace, OrgRegistry, Outcome, Pending, PolicyVersions, Settings, Slot, Store, Timer,
-    TimerQueue, FORMAT_VERSION,
+    LedgerSpace, OrgRegistry, Outcome, Pending, PolicyVersions, Settings, Slot, StateCounts, Store,
+    Timer, TimerQueue, FORMAT_VERSION,
 };
 
 /// The ports, for `use wangge_store::prelude::*` where a service calls a

@@ -12,7 +12,7 @@ use crate::error::StoreError;
 use crate::facts::{CaseFact, CaseFacts};
 use crate::ports::{
     timers_of, CaseStore, ChangeFeed, Created, Feed, IdemRecord, LedgerSpace, OrgRegistry, Outcome,
-    Pending, PolicyVersions, Settings, Timer, TimerQueue,
+    Pending, PolicyVersions, Settings, StateCounts, Timer, TimerQueue,
 };
 
 #[derive(Default)]
@@ -218,6 +218,16 @@ impl CaseStore for MemStore {
 
     fn case_count(&self) -> u64 {
         self.lock().map_or(0, |i| i.cases.len() as u64)
+    }
+
+    fn state_counts(&self) -> Result<StateCounts, StoreError> {
+        let mut counts = StateCounts::new();
+        for c in self.lock()?.cases.values() {
+            *counts
+                .entry((c.workflow.clone(), c.state.clone()))
+                .or_insert(0) += 1;
+        }
+        Ok(counts)
     }
 
     fn flush(&self) -> Result<(), StoreError> {

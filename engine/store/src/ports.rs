@@ -375,6 +375,9 @@ impl Pending {
     }
 }
 
+/// Case counts by (workflow, state).
+pub type StateCounts = std::collections::BTreeMap<(String, String), u64>;
+
 /// Cases with their event log: a case, its event, its timers and its
 /// idempotency key are written together, atomically.
 pub trait CaseStore: Send + Sync {
@@ -412,6 +415,9 @@ pub trait CaseStore: Send + Sync {
         f: &mut dyn FnMut(Case) -> bool,
     ) -> Result<(), StoreError>;
     fn case_count(&self) -> u64;
+    /// Applied cases by (workflow, state), kept as counters by the backend
+    /// (no scan): what metrics and boards read.
+    fn state_counts(&self) -> Result<StateCounts, StoreError>;
     /// Waits until every write submitted so far is durable.
     fn flush(&self) -> Result<(), StoreError>;
 }
