@@ -891,10 +891,8 @@ impl Writer {
         batch.insert(META_TIMERS, &timers.to_be_bytes()[..]);
         batch.insert(META_FEED, &feed_next.to_be_bytes()[..]);
         let written = self.data.apply_batch(batch).map_err(io);
-        if let (Ok(()), Some(new_counts)) = (&written, counted) {
-            if let Ok(mut c) = self.counts.lock() {
-                *c = new_counts;
-            }
+        if written.is_ok() {
+            self.apply_counts(counted);
         }
         if written.is_ok() {
             self.cases.store(cases, Ordering::SeqCst);
@@ -930,52 +928,69 @@ impl Writer {
         (answers, if written.is_ok() { events } else { Vec::new() })
     }
 
-    /// The state counters after the successful writes of this batch, with
-    /// their changed keys staged; `None` when nothing moves (or the
-    /// counters are poisoned: they stay as they were).
+    /// The counter changes of the successful writes of this batch, with
+    /// the changed counters staged in `batch` (applied to memory once the
+    /// batch is written); empty when nothing moves.
     fn count_moves(
         &self,
         ops: &[Queued],
         results: &[Result<Outcome, StoreError>],
         batch: &mut sled::Batch,
-    ) -> Option<StateCounts> {
-        let mut touched: Vec<StateKey> = Vec::new();
-        let mut counts: Option<StateCounts> = None;
+    ) -> Vec<(StateKey, i64)> {
+        let mut deltas: Vec<(StateKey, i64)> = Vec::new();
+        let mut add = |key: &StateKey, d: i64| match deltas.iter_mut().find(|(k, _)| k == key) {
+            Some((_, n)) => *n += d,
+            None => deltas.push((key.clone(), d)),
+        };
         for ((op, _), r) in ops.iter().zip(results) {
             let enc = match (op, r) {
                 (Op::Create { enc, .. }, Ok(Outcome::Created(Created::New { .. })))
                 | (Op::Update(enc), Ok(Outcome::Written { .. })) => enc,
                 _ => continue,
             };
-            let Some((from, to)) = &enc.moves else {
-                continue;
-            };
-            let c = match &mut counts {
-                Some(c) => c,
-                None => counts.insert(self.counts.lock().ok()?.clone()),
-            };
-            if let Some(from) = from {
-                if let Some(n) = c.get_mut(from) {
-                    *n = n.saturating_sub(1);
+            if let Some((from, to)) = &enc.moves {
+                if let Some(from) = from {
+                    add(from, -1);
                 }
-                touched.push(from.clone());
+                add(to, 1);
             }
-            *c.entry(to.clone()).or_insert(0) += 1;
-            touched.push(to.clone());
         }
-        let mut counts = counts?;
-        touched.sort_unstable();
-        touched.dedup();
-        for key in touched {
-            match counts.get(&key).copied() {
-                Some(0) | None => {
+        deltas.retain(|(_, d)| *d != 0);
+        if deltas.is_empty() {
+            return deltas;
+        }
+        let Ok(counts) = self.counts.lock() else {
+            return Vec::new();
+        };
+        for (key, d) in &deltas {
+            let now = counts.get(key).copied().unwrap_or(0);
+            match now.saturating_add_signed(*d) {
+                0 => batch.remove(count_key(&key.0, &key.1)),
+                n => batch.insert(count_key(&key.0, &key.1), &n.to_be_bytes()[..]),
+            }
+        }
+        deltas
+    }
+
+    /// Applies written counter changes to the counters in memory.
+    fn apply_counts(&self, deltas: Vec<(StateKey, i64)>) {
+        if deltas.is_empty() {
+            return;
+        }
+        if let Ok(mut counts) = self.counts.lock() {
+            for (key, d) in deltas {
+                let n = counts
+                    .get(&key)
+                    .copied()
+                    .unwrap_or(0)
+                    .saturating_add_signed(d);
+                if n == 0 {
                     counts.remove(&key);
-                    batch.remove(count_key(&key.0, &key.1));
+                } else {
+                    counts.insert(key, n);
                 }
-                Some(n) => batch.insert(count_key(&key.0, &key.1), &n.to_be_bytes()[..]),
             }
         }
-        Some(counts)
     }
 
     fn stage_encoded(batch: &mut sled::Batch, enc: &Encoded, timers: &mut u64) {
