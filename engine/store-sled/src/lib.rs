@@ -5,8 +5,9 @@
 //! event moves here, unchanged, when a newer one replaces it in the case
 //! record), `t` due ++ id ++ slot → deadline (in due order), `j` seq → the
 //! idempotency keys of one batch (digest, payload digest, case id; kept in
-//! memory and rebuilt from the journal on open), `f` seq → the case id and
-//! event seq of the change feed's event with that sequence, `m` counters.
+//! memory and rebuilt from the journal on open), `f` first seq → the case
+//! id and event seq of each change-feed event of one group commit (entry
+//! `i` has sequence first + `i`), `m` counters.
 //! Keeping the latest event in the case record saves one sled insert per
 //! report, sled's main cost. Units, people, policies and the ledgers have
 //! trees of their own. Every value starts with a format-version byte.
@@ -868,6 +869,8 @@ impl Writer {
         // Number the events in commit order and index them by sequence.
         let base = self.feed.next_sequence();
         let mut events: Vec<Arc<CaseEvent>> = Vec::new();
+        // One feed record per group: sequence `base + i` is entry `i`.
+        let mut feed_entries: Vec<u8> = vec![FORMAT_VERSION];
         for ((op, _), r) in ops.iter().zip(results.iter_mut()) {
             let enc = match (op, &*r) {
                 (Op::Create { enc, .. }, Ok(Outcome::Created(Created::New { .. })))
@@ -875,10 +878,8 @@ impl Writer {
                 _ => continue,
             };
             let sequence = base + events.len() as u64;
-            let mut at = [0u8; 16];
-            at[..8].copy_from_slice(&enc.case_id.to_be_bytes());
-            at[8..].copy_from_slice(&enc.event.seq.to_be_bytes());
-            batch.insert(&feed_key(sequence)[..], &at[..]);
+            feed_entries.extend_from_slice(&enc.case_id.to_be_bytes());
+            feed_entries.extend_from_slice(&enc.event.seq.to_be_bytes());
             *r = Ok(match op {
                 Op::Create { .. } => Outcome::Created(Created::New { sequence }),
                 _ => Outcome::Written { sequence },
@@ -886,6 +887,9 @@ impl Writer {
             events.push(enc.event.clone());
         }
         let feed_next = base + events.len() as u64;
+        if !events.is_empty() {
+            batch.insert(&feed_key(base)[..], feed_entries);
+        }
         let counted = self.count_moves(&ops, &results, &mut batch);
         batch.insert(META_CASES, &cases.to_be_bytes()[..]);
         batch.insert(META_TIMERS, &timers.to_be_bytes()[..]);
@@ -1272,21 +1276,57 @@ impl ChangeFeed for SledStore {
     }
 
     fn history(&self, from: u64, max: usize) -> Result<Vec<(u64, Arc<CaseEvent>)>, StoreError> {
-        let end = [FEED + 1];
         let mut out = Vec::new();
-        for kv in self.data.range(&feed_key(from)[..]..&end[..]).take(max) {
+        // The group record holding `from` starts at or before it.
+        let start = match self
+            .data
+            .range(&feed_key(0)[..]..=&feed_key(from)[..])
+            .next_back()
+        {
+            Some(kv) => kv.map_err(io)?.0.to_vec(),
+            None => feed_key(from).to_vec(),
+        };
+        let end = [FEED + 1];
+        for kv in self.data.range(&start[..]..&end[..]) {
             let (k, v) = kv.map_err(io)?;
-            let word = |b: &[u8], i: usize| -> Result<u64, StoreError> {
-                b.get(i..i + 8)
-                    .and_then(|w| w.try_into().ok())
-                    .map(u64::from_be_bytes)
-                    .ok_or_else(|| corrupt("a feed index entry of the wrong length"))
-            };
-            let (seq, case_id, event_seq) = (word(&k, 1)?, word(&v, 0)?, word(&v, 8)?);
-            out.push((seq, Arc::new(self.event(case_id, event_seq)?)));
+            for (seq, case_id, event_seq) in feed_group(&k, &v)? {
+                if seq < from {
+                    continue;
+                }
+                if out.len() == max {
+                    return Ok(out);
+                }
+                out.push((seq, Arc::new(self.event(case_id, event_seq)?)));
+            }
         }
         Ok(out)
     }
+}
+
+/// The entries of one feed group record: (sequence, case id, event seq).
+fn feed_group(key: &[u8], value: &[u8]) -> Result<Vec<(u64, CaseId, u64)>, StoreError> {
+    let bad = || corrupt("a feed record of the wrong shape");
+    let first = key
+        .get(1..9)
+        .and_then(|b| b.try_into().ok())
+        .map(u64::from_be_bytes)
+        .ok_or_else(bad)?;
+    let body = match value.split_first() {
+        Some((&FORMAT_VERSION, rest)) if rest.len() % 16 == 0 => rest,
+        _ => return Err(bad()),
+    };
+    Ok(body
+        .chunks_exact(16)
+        .enumerate()
+        .map(|(i, e)| {
+            let word = |j: usize| {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(&e[j..j + 8]);
+                u64::from_be_bytes(b)
+            };
+            (first + i as u64, word(0), word(8))
+        })
+        .collect())
 }
 
 impl SledStore {

@@ -13,8 +13,8 @@ use wangge_store::prelude::*;
 use wangge_store::{decode, timers_of, StoreError};
 
 use crate::{
-    corrupt, internal, io, read_counter, record_case, record_event, timer_key, Op, SledStore, CASE,
-    EVENT, FEED, JOURNAL, META_CASES, META_FEED, META_TIMERS, TIMER,
+    internal, io, read_counter, record_case, record_event, timer_key, Op, SledStore, CASE, EVENT,
+    FEED, JOURNAL, META_CASES, META_FEED, META_TIMERS, TIMER,
 };
 
 /// What [`SledStore::verify`] found.
@@ -91,28 +91,19 @@ impl SledStore {
                     }
                     Err(e) => v.problems.push(format!("{}: {e}", at())),
                 },
-                Some(FEED) => {
-                    v.feed += 1;
-                    let seq = k
-                        .get(1..9)
-                        .and_then(|b| b.try_into().ok())
-                        .map(u64::from_be_bytes);
-                    match seq {
-                        Some(seq) => {
-                            if let Err(e) = self.history(seq, 1).and_then(|h| {
-                                h.first()
-                                    .filter(|(q, _)| *q == seq)
-                                    .map(|_| ())
-                                    .ok_or_else(|| corrupt("missing"))
-                            }) {
+                Some(FEED) => match crate::feed_group(&k, &val) {
+                    Ok(entries) => {
+                        for (seq, case_id, event_seq) in entries {
+                            v.feed += 1;
+                            if let Err(e) = self.event(case_id, event_seq) {
                                 v.problems.push(format!(
                                     "feed sequence {seq} names no stored event: {e}"
                                 ));
                             }
                         }
-                        None => v.problems.push(format!("{}: a bad feed key", at())),
                     }
-                }
+                    Err(e) => v.problems.push(format!("{}: {e}", at())),
+                },
                 Some(JOURNAL) | Some(b'm') => v.other_records += 1,
                 _ => v
                     .problems
