@@ -668,24 +668,9 @@ impl CaseService {
         who: &Actor,
         expected_version: Option<u64>,
     ) -> Result<Case, AppError> {
-        self.act_full(id, action, who, expected_version)
-            .map(|a| a.case)
-    }
-
-    /// Like [`CaseService::act`], with the change-feed sequence of the event.
-    pub fn act_full(
-        &self,
-        id: CaseId,
-        action: &Action,
-        who: &Actor,
-        expected_version: Option<u64>,
-    ) -> Result<Acted, AppError> {
         let (case, pending) = self.submit_act(id, action, who, expected_version)?;
-        let outcome = pending.wait()?;
-        Ok(Acted {
-            case,
-            sequence: outcome.sequence(),
-        })
+        pending.wait()?;
+        Ok(case)
     }
 
     /// Like [`CaseService::act`] for async callers: the case's lock is held

@@ -64,11 +64,14 @@ fn bundle_of(
     set: SourceSet,
 ) -> Result<Vec<(String, String)>, wangge_dsl::source::LoadError> {
     let prefix = dir.display().to_string();
-    if let Some(f) = set.files.iter().find(|f| f.invalid_utf8.is_some()) {
-        let line = f.line_col(f.invalid_utf8.unwrap_or(0)).line;
+    if let Some((f, at)) = set
+        .files
+        .iter()
+        .find_map(|f| f.invalid_utf8.map(|at| (f, at)))
+    {
         return Err(wangge_dsl::source::LoadError::Encoding {
             path: f.name.clone(),
-            line,
+            line: f.line_col(at).line,
         });
     }
     Ok(set
