@@ -64,7 +64,6 @@ fn only_trivia(text: &str) -> bool {
 /// Parses one file. Always returns a tree of what could be parsed, and
 /// every diagnostic found.
 pub fn parse_file(text: &str, file: u32) -> (File, Vec<Diagnostic>) {
-    pest::set_error_detail(true);
     let (patched, mut diags) = fullwidth::patch(text, file);
     let mut items = Vec::new();
     let mut pos = 0;
@@ -95,7 +94,8 @@ pub fn parse_file(text: &str, file: u32) -> (File, Vec<Diagnostic>) {
                 }
                 pos += end;
             }
-            Err(e) => {
+            Err(_) => {
+                let e = detailed_error(rest);
                 syntax_errors += 1;
                 if syntax_errors > MAX_SYNTAX_ERRORS {
                     diags.push(Diagnostic::error(
@@ -120,6 +120,31 @@ pub fn parse_file(text: &str, file: u32) -> (File, Vec<Diagnostic>) {
     }
     snap_to_marks(text, &mut diags);
     (File { items }, diags)
+}
+
+/// Serialises the parses that need pest's parse attempts (its error
+/// detail, a process-wide switch): while one holds it the switch is on.
+static ERROR_DETAIL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The error of a parse that failed, parsed again with pest's error detail
+/// on (the parse attempts name what was expected; tracking them on every
+/// parse cost about half the time of compiling a large table).
+fn detailed_error(rest: &str) -> pest::error::Error<Rule> {
+    let _only_one = ERROR_DETAIL.lock().unwrap_or_else(|p| p.into_inner());
+    pest::set_error_detail(true);
+    let result = PolicyParser::parse(Rule::item_prefix, rest);
+    pest::set_error_detail(false);
+    match result {
+        Err(e) => e,
+        // Cannot happen (the same input failed a moment ago); describe the
+        // start of the rest rather than panic.
+        Ok(_) => pest::error::Error::new_from_pos(
+            pest::error::ErrorVariant::CustomError {
+                message: "cannot parse this item".into(),
+            },
+            pest::Position::from_start(rest),
+        ),
+    }
 }
 
 /// A syntax error found in the padding of a replaced full-width mark would

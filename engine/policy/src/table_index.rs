@@ -15,7 +15,6 @@
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
-use rust_decimal::Decimal;
 use serde_json::Value;
 
 use crate::value::{json_num, Num};
@@ -32,6 +31,12 @@ impl Rows {
     fn set(&mut self, i: usize) {
         if let Some(w) = self.0.get_mut(i / 64) {
             *w |= 1 << (i % 64);
+        }
+    }
+
+    fn clear(&mut self, i: usize) {
+        if let Some(w) = self.0.get_mut(i / 64) {
+            *w &= !(1 << (i % 64));
         }
     }
 
@@ -86,23 +91,44 @@ impl Key {
         }
     }
 
-    /// Whether a numeric key matches `n` (exactly as the cell test does).
-    fn num_matches(&self, n: Num) -> bool {
-        match self {
-            Key::Eq(b) => n.compare(*b) == Ordering::Equal,
-            // Cmp(direction, inclusive, bound): `>= b` is (Greater, true, b).
-            Key::Cmp(dir, incl, b) => {
-                let o = n.compare(*b);
-                o == *dir || (*incl && o == Ordering::Equal)
+    /// The regions (see [`Column`]) a numeric key matches, first and last;
+    /// `None` when it matches none.
+    fn span(&self, cuts: &[Num]) -> Option<(usize, usize)> {
+        let last = 2 * cuts.len();
+        match self.bounded_span(cuts, last) {
+            Some((a, b)) => (a <= b && b <= last).then_some((a, b)),
+            // A bound missing from the cuts cannot happen (they are all the
+            // bounds); every region keeps the row, to be safe.
+            None => Some((0, last)),
+        }
+    }
+
+    /// [`Key::span`] before the empty check; `None` if a bound is not a cut.
+    fn bounded_span(&self, cuts: &[Num], last: usize) -> Option<(usize, usize)> {
+        let at = |b: &Num| cuts.binary_search_by(|c| c.compare(*b)).ok();
+        Some(match self {
+            Key::Eq(v) => {
+                let i = at(v)?;
+                (2 * i + 1, 2 * i + 1)
+            }
+            Key::Cmp(Ordering::Greater, incl, v) => {
+                let i = at(v)?;
+                (if *incl { 2 * i + 1 } else { 2 * i + 2 }, last)
+            }
+            Key::Cmp(Ordering::Less | Ordering::Equal, incl, v) => {
+                let i = at(v)?;
+                (0, if *incl { 2 * i + 1 } else { 2 * i })
             }
             Key::Range(lo, lo_incl, hi, hi_incl) => {
-                let l = n.compare(*lo);
-                let h = n.compare(*hi);
-                (l == Ordering::Greater || (*lo_incl && l == Ordering::Equal))
-                    && (h == Ordering::Less || (*hi_incl && h == Ordering::Equal))
+                let (i, j) = (at(lo)?, at(hi)?);
+                (
+                    if *lo_incl { 2 * i + 1 } else { 2 * i + 2 },
+                    if *hi_incl { 2 * j + 1 } else { 2 * j },
+                )
             }
-            _ => false,
-        }
+            // Not numeric: never classified so; every region, to be safe.
+            Key::Text(_) | Key::Other => (0, last),
+        })
     }
 }
 
@@ -183,20 +209,7 @@ impl Column {
             }
             return col;
         }
-        let points = region_points(&cuts);
-        col.regions = points
-            .iter()
-            .map(|p| {
-                let mut rows = Rows::empty(n);
-                for (row, keys) in &numeric {
-                    // A point that cannot be formed (overflow): keep the row.
-                    if p.is_none_or(|p| keys.iter().any(|k| k.num_matches(p))) {
-                        rows.set(*row);
-                    }
-                }
-                rows
-            })
-            .collect();
+        col.regions = regions(n, &cuts, &numeric);
         col.cuts = cuts;
         col
     }
@@ -224,24 +237,38 @@ impl Column {
     }
 }
 
-/// A value inside each region: below the first cut, each cut, between two
-/// cuts, above the last (`None` where it cannot be formed).
-fn region_points(cuts: &[Num]) -> Vec<Option<Num>> {
-    let d = |n: &Num| n.to_decimal();
-    let mut out = Vec::with_capacity(2 * cuts.len() + 1);
-    match cuts.first() {
-        Some(first) => out.push(d(first).checked_sub(Decimal::ONE).map(Num::Dec)),
-        None => out.push(Some(Num::Int(0))),
+/// The rows each region matches, by a sweep over the regions: every key
+/// matches one contiguous run of regions (its bounds are cuts), so a row
+/// enters the running set where its first run starts and leaves where its
+/// last ends. Linear in rows, keys and regions (it used to test every key at
+/// a point of every region: quadratic in a large table's bounds).
+fn regions(n: usize, cuts: &[Num], numeric: &[(usize, Vec<Key>)]) -> Vec<Rows> {
+    let m = 2 * cuts.len() + 1;
+    let mut enter: Vec<Vec<usize>> = vec![Vec::new(); m];
+    let mut leave: Vec<Vec<usize>> = vec![Vec::new(); m + 1];
+    for (row, keys) in numeric {
+        for k in keys {
+            if let Some((a, b)) = k.span(cuts) {
+                enter[a].push(*row);
+                leave[b + 1].push(*row);
+            }
+        }
     }
-    for (i, c) in cuts.iter().enumerate() {
-        out.push(Some(*c));
-        let next = match cuts.get(i + 1) {
-            Some(next) => d(c)
-                .checked_add(d(next))
-                .and_then(|s| s.checked_div(Decimal::TWO)),
-            None => d(c).checked_add(Decimal::ONE),
-        };
-        out.push(next.map(Num::Dec));
+    let mut open = vec![0u32; n];
+    let mut running = Rows::empty(n);
+    let mut out = Vec::with_capacity(m);
+    for r in 0..m {
+        for &row in &leave[r] {
+            open[row] -= 1;
+            if open[row] == 0 {
+                running.clear(row);
+            }
+        }
+        for &row in &enter[r] {
+            open[row] += 1;
+            running.set(row);
+        }
+        out.push(running.clone());
     }
     out
 }

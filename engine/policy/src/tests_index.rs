@@ -30,6 +30,10 @@ fn num_cell() -> impl Strategy<Value = String> {
         (0i64..12, 0i64..12).prop_map(|(a, b)| format!("in [{a}, {b}]")),
         (0i64..12).prop_map(|n| format!("not({n})")),
         (0i64..12).prop_map(|n| format!("{n}, >= 10")),
+        (0i64..12).prop_map(|n| format!("<= {n}")),
+        (0i64..8, 1i64..6).prop_map(|(a, w)| format!("[{a}..{}]", a + w)),
+        (0i64..8, 1i64..6).prop_map(|(a, w)| format!("({a}..{})", a + w)),
+        (0i64..12, 0i64..12).prop_map(|(a, b)| format!("< {a}, > {b}")),
     ]
 }
 

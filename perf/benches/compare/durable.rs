@@ -153,7 +153,13 @@ impl CaseService for Echo {
 
 /// `compare --echo-server DIR`: the echo process.
 pub fn serve_echo(dir: &Path) {
-    let db = sled::Config::new().path(dir).open().expect("sled opens");
+    // The store's own settings (engine/store-sled): the server's default 128 MiB cache, high throughput.
+    let db = sled::Config::new()
+        .path(dir)
+        .cache_capacity(128 << 20)
+        .mode(sled::Mode::HighThroughput)
+        .open()
+        .expect("sled opens");
     let log = std::fs::File::open(dir.join("db")).expect("sled's log");
     let (tx, rx) = mpsc::channel();
     let w = db.clone();

@@ -8,7 +8,7 @@
 //!   group-commit echo that fsyncs each group, as wangge does;
 //! - replay of a generated history through the CLI (`--replay EVENTS`).
 //!
-//! `perf/compare.sh [--rounds N] [--only tables|rules|report|replay]
+//! `perf/compare.sh [--rounds N] [--only tables|compile|rules|report|replay]
 //! [--reports N] [--replay EVENTS]` from the repository root.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -57,6 +57,9 @@ fn main() {
     );
     if wants("tables") {
         tables::run(rounds, budget, &mut out);
+    }
+    if wants("compile") {
+        tables::compile_speed(rounds, &mut out);
     }
     if wants("rules") {
         rules::run(rounds, budget, &mut out);
