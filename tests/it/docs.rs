@@ -115,16 +115,16 @@ fn reference_claims_hold() {
     };
     let p = find("table 定级");
     let d = p.evaluate("定级", &json!({"事件": {"人数": 50}})).unwrap();
-    assert_eq!(d.result, json!({"等级": "大事"}));
+    assert_eq!(*d.result, json!({"等级": "大事"}));
     let p = find("table 建议");
     let d = p.evaluate("建议", &json!({"事件": {"人数": 40}})).unwrap();
     assert_eq!(
-        d.result,
+        *d.result,
         json!([{"级别": "街道"}, {"级别": "社区"}, {"级别": "网格"}])
     );
     let p = find("calc 计件");
     let d = p.evaluate("计件", &json!({"员": {"件数": 3}})).unwrap();
-    assert_eq!(d.result, json!("37.50"));
+    assert_eq!(*d.result, json!("37.50"));
 }
 
 #[test]

@@ -399,7 +399,7 @@ pub fn report(
                 name: u.name.clone(),
                 level: u.level.clone(),
                 item: item.clone(),
-                result: d.result,
+                result: Value::clone(&d.result),
             });
         }
     }

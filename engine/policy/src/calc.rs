@@ -22,6 +22,8 @@ pub struct CompiledCalc {
     pub name: Arc<str>,
     pub params: Vec<String>,
     pub returns: Option<String>,
+    /// `params` as shared names, for explanations.
+    shown: Vec<Arc<str>>,
     body: Script,
 }
 
@@ -31,6 +33,7 @@ pub(crate) fn compile(c: &ast::Calc, env: &ScriptEnv) -> Result<CompiledCalc, Di
     Ok(CompiledCalc {
         name: Arc::from(c.name.name.as_str()),
         params: params.iter().map(|p| p.to_string()).collect(),
+        shown: params.iter().map(|p| Arc::from(*p)).collect(),
         returns: c.returns.as_ref().map(|r| r.name.clone()),
         body,
     })
@@ -51,13 +54,18 @@ impl CompiledCalc {
         args: &[&Value],
         version: &Arc<str>,
     ) -> Result<Decision, EvalError> {
-        let dynamic: Vec<Dynamic> = args.iter().map(|v| json_to_dynamic(v)).collect();
-        self.evaluate_dynamic_with(
-            host,
-            dynamic,
-            args.iter().map(|v| (*v).clone()).collect(),
-            version,
-        )
+        // The scope is filled straight from the JSON (no intermediate
+        // vectors): this is the path `eval` and the classifiers take.
+        let mut scope = rhai::Scope::new();
+        for (name, value) in &self.body.consts {
+            scope.push_constant_dynamic(name.as_str(), value.clone());
+        }
+        for (name, value) in self.params.iter().zip(args) {
+            scope.push_dynamic(name.as_str(), json_to_dynamic(value));
+        }
+        let out = self.body.run_in(host, &mut scope, &self.name)?;
+        let result = self.typed(out)?;
+        Ok(self.decision(result, args.iter().map(|v| (*v).clone()).collect(), version))
     }
 
     /// Evaluates with rhai values (exact decimals stay decimals); the
@@ -102,14 +110,19 @@ impl CompiledCalc {
             self.params.iter().map(String::as_str).zip(args).collect();
         let out = self.body.run(host, bound, &self.name)?;
         let result = self.typed(out)?;
-        Ok(Decision {
+        Ok(self.decision(result, shown, version))
+    }
+
+    /// The decision, its inputs shown as given.
+    fn decision(&self, result: Value, shown: Vec<Value>, version: &Arc<str>) -> Decision {
+        Decision {
             kind: "calc",
             item: self.name.clone(),
             policy_version: version.clone(),
-            result,
+            result: Arc::new(result),
             explanation: Explanation::Calc {
                 inputs: self
-                    .params
+                    .shown
                     .iter()
                     .zip(shown)
                     .map(|(n, value)| InputSeen {
@@ -122,12 +135,12 @@ impl CompiledCalc {
                     .consts
                     .iter()
                     .map(|(n, v)| InputSeen {
-                        name: n.clone(),
+                        name: Arc::from(n.as_str()),
                         value: dynamic_to_json(v),
                     })
                     .collect(),
             },
-        })
+        }
     }
 
     /// The result checked against the declared type (`元` rounded to the fen).

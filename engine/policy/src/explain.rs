@@ -14,7 +14,8 @@ pub struct Decision {
     pub item: Arc<str>,
     /// Content hash of the policy set that decided.
     pub policy_version: Arc<str>,
-    pub result: Value,
+    /// Shared with the table row that gave it where there is one.
+    pub result: Arc<Value>,
     pub explanation: Explanation,
 }
 
@@ -48,7 +49,7 @@ pub enum Explanation {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct InputSeen {
-    pub name: String,
+    pub name: Arc<str>,
     pub value: Value,
 }
 

@@ -289,17 +289,23 @@ impl PolicySet {
                 help: help_for(key, params.iter().map(String::as_str)),
             });
         }
+        let missing = |p: &String| EvalError::MissingInput {
+            item: item.to_string(),
+            param: p.clone(),
+        };
+        // Up to four arguments on the stack (every shipped item has one or
+        // two): this is the hot path of every classification.
+        static NULL: Value = Value::Null;
+        if params.len() <= 4 {
+            let mut args = [&NULL; 4];
+            for (slot, p) in args.iter_mut().zip(params) {
+                *slot = obj.get(p).ok_or_else(|| missing(p))?;
+            }
+            return self.dispatch(ev, &args[..params.len()]);
+        }
         let mut args = Vec::with_capacity(params.len());
         for p in params {
-            match obj.get(p) {
-                Some(v) => args.push(v),
-                None => {
-                    return Err(EvalError::MissingInput {
-                        item: item.to_string(),
-                        param: p.clone(),
-                    })
-                }
-            }
+            args.push(obj.get(p).ok_or_else(|| missing(p))?);
         }
         self.dispatch(ev, &args)
     }

@@ -144,7 +144,7 @@ impl CompiledRules {
             kind: "rules",
             item: self.name.clone(),
             policy_version: version.clone(),
-            result,
+            result: Arc::new(result),
             explanation: Explanation::Rules {
                 mode: match self.mode {
                     RulesMode::First => "first",

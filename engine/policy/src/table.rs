@@ -46,7 +46,7 @@ enum CTest {
 #[derive(Debug, Clone)]
 enum Input {
     /// Parameter index and field path.
-    Path(usize, Vec<String>, String),
+    Path(usize, Vec<String>, Arc<str>),
     Rhai(Box<Script>),
 }
 
@@ -172,7 +172,7 @@ fn reads_of(inputs: &[Input], rows: &[CRow]) -> Vec<ReadField> {
                 Some(ReadField {
                     param: *param,
                     path: path.clone(),
-                    shown: shown.clone(),
+                    shown: shown.to_string(),
                     kind,
                 })
             }
@@ -228,7 +228,7 @@ impl TableCompiler<'_> {
                     inputs.push(Input::Path(
                         idx,
                         path.iter().skip(1).map(|i| i.name.clone()).collect(),
-                        shown,
+                        Arc::from(shown),
                     ));
                 }
                 InputCol::Rhai(code) => match self.env.compile(code, name, &params, true) {
@@ -373,7 +373,9 @@ fn lit_eq(l: &Lit, v: &Value) -> bool {
 struct Ctx<'a> {
     host: &'a RhaiHost,
     table: &'a str,
-    vars: &'a [(&'a str, &'a Value)],
+    /// The table's parameters and their values (script cells see them).
+    params: &'a [String],
+    args: &'a [&'a Value],
 }
 
 impl CTest {
@@ -419,9 +421,10 @@ impl CTest {
             }
             CTest::Rhai(script) => {
                 let mut vars: Vec<(&str, rhai::Dynamic)> = ctx
-                    .vars
+                    .params
                     .iter()
-                    .map(|(n, v)| (*n, json_to_dynamic(v)))
+                    .map(String::as_str)
+                    .zip(ctx.args.iter().map(|v| json_to_dynamic(v)))
                     .collect();
                 vars.push(("it", json_to_dynamic(v)));
                 let out = script.run(ctx.host, vars, ctx.table)?;
@@ -462,16 +465,11 @@ impl CompiledTable {
         args: &[&Value],
         version: &Arc<str>,
     ) -> Result<Decision, EvalError> {
-        let named: Vec<(&str, &Value)> = self
-            .params
-            .iter()
-            .map(String::as_str)
-            .zip(args.iter().copied())
-            .collect();
         let ctx = Ctx {
             host,
             table: &self.name,
-            vars: &named,
+            params: &self.params,
+            args,
         };
         let mut seen: Vec<Cow<Value>> = Vec::with_capacity(self.inputs.len());
         for input in &self.inputs {
@@ -481,9 +479,11 @@ impl CompiledTable {
                     path,
                 )),
                 Input::Rhai(script) => {
-                    let vars = named
+                    let vars = self
+                        .params
                         .iter()
-                        .map(|(n, v)| (*n, json_to_dynamic(v)))
+                        .map(String::as_str)
+                        .zip(args.iter().map(|v| json_to_dynamic(v)))
                         .collect();
                     Cow::Owned(crate::value::dynamic_to_json(
                         &script.run(host, vars, &self.name)?,
@@ -507,7 +507,7 @@ impl CompiledTable {
                     .map(|(input, v)| InputSeen {
                         name: match input {
                             Input::Path(_, _, shown) => shown.clone(),
-                            Input::Rhai(s) => format!("{{{}}}", s.text.trim()),
+                            Input::Rhai(s) => Arc::from(format!("{{{}}}", s.text.trim())),
                         },
                         value: v.as_ref().clone(),
                     })
@@ -530,10 +530,7 @@ impl CompiledTable {
     /// every row otherwise; each candidate is tested exactly.
     fn matching_rows(&self, seen: &[Cow<Value>], ctx: &Ctx) -> Result<Vec<usize>, EvalError> {
         match &self.index {
-            Some(index) => {
-                let values: Vec<&Value> = seen.iter().map(|v| v.as_ref()).collect();
-                self.test_rows(index.candidates(&values).iter(), seen, ctx)
-            }
+            Some(index) => self.test_rows(index.candidates(seen).iter(), seen, ctx),
             None => self.test_rows(0..self.rows.len(), seen, ctx),
         }
     }
@@ -592,7 +589,7 @@ impl CompiledTable {
             .join(", ")
     }
 
-    fn select(&self, matched: &[usize]) -> Result<(Value, Vec<usize>), EvalError> {
+    fn select(&self, matched: &[usize]) -> Result<(Arc<Value>, Vec<usize>), EvalError> {
         let outputs = |idx: &[usize]| {
             Value::Array(
                 idx.iter()
@@ -602,12 +599,12 @@ impl CompiledTable {
         };
         Ok(match self.hit {
             HitPolicy::First => match matched.first() {
-                Some(&i) => (Value::clone(&self.rows[i].outputs), vec![i]),
-                None => (Value::Null, vec![]),
+                Some(&i) => (Arc::clone(&self.rows[i].outputs), vec![i]),
+                None => (Arc::new(Value::Null), vec![]),
             },
             HitPolicy::Unique => match matched {
-                [] => (Value::Null, vec![]),
-                [i] => (Value::clone(&self.rows[*i].outputs), vec![*i]),
+                [] => (Arc::new(Value::Null), vec![]),
+                [i] => (Arc::clone(&self.rows[*i].outputs), vec![*i]),
                 _ => {
                     return Err(EvalError::HitPolicy {
                         table: self.name.to_string(),
@@ -618,7 +615,7 @@ impl CompiledTable {
                 }
             },
             HitPolicy::Any => match matched.first() {
-                None => (Value::Null, vec![]),
+                None => (Arc::new(Value::Null), vec![]),
                 Some(&first) => {
                     if matched.iter().any(|&i| self.rows[i].outputs != self.rows[first].outputs) {
                         return Err(EvalError::HitPolicy {
@@ -628,22 +625,22 @@ impl CompiledTable {
                             detail: "under `any` rows that match together must give the same outputs".into(),
                         });
                     }
-                    (Value::clone(&self.rows[first].outputs), matched.to_vec())
+                    (Arc::clone(&self.rows[first].outputs), matched.to_vec())
                 }
             },
             HitPolicy::Priority => match matched.iter().min_by(|&&a, &&b| {
                 self.rows[a].priority.cmp(&self.rows[b].priority).then(a.cmp(&b))
             }) {
-                Some(&i) => (Value::clone(&self.rows[i].outputs), vec![i]),
-                None => (Value::Null, vec![]),
+                Some(&i) => (Arc::clone(&self.rows[i].outputs), vec![i]),
+                None => (Arc::new(Value::Null), vec![]),
             },
-            HitPolicy::RuleOrder | HitPolicy::Collect(None) => (outputs(matched), matched.to_vec()),
+            HitPolicy::RuleOrder | HitPolicy::Collect(None) => (Arc::new(outputs(matched)), matched.to_vec()),
             HitPolicy::OutputOrder => {
                 let mut sorted = matched.to_vec();
                 sorted.sort_by(|&a, &b| self.rows[a].priority.cmp(&self.rows[b].priority));
-                (outputs(&sorted), sorted)
+                (Arc::new(outputs(&sorted)), sorted)
             }
-            HitPolicy::Collect(Some(agg)) => (self.aggregate(agg, matched)?, matched.to_vec()),
+            HitPolicy::Collect(Some(agg)) => (Arc::new(self.aggregate(agg, matched)?), matched.to_vec()),
         })
     }
 

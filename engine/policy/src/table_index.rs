@@ -12,8 +12,8 @@
 //! cells (their errors must surface exactly as a scan would meet them), or
 //! where the numeric regions would take too much memory.
 
+use std::borrow::Borrow;
 use std::cmp::Ordering;
-use std::collections::HashMap;
 
 use serde_json::Value;
 
@@ -37,18 +37,6 @@ impl Rows {
     fn clear(&mut self, i: usize) {
         if let Some(w) = self.0.get_mut(i / 64) {
             *w &= !(1 << (i % 64));
-        }
-    }
-
-    fn or(&mut self, other: &Rows) {
-        for (a, b) in self.0.iter_mut().zip(&other.0) {
-            *a |= b;
-        }
-    }
-
-    fn and(&mut self, other: &Rows) {
-        for (a, b) in self.0.iter_mut().zip(&other.0) {
-            *a &= b;
         }
     }
 
@@ -162,14 +150,14 @@ fn classify(keys: &[Key]) -> CellKind {
 /// Most bits the numeric regions of one column may take (2 MiB).
 const MAX_REGION_BITS: usize = 16 << 20;
 /// Tables with fewer rows are scanned.
-pub(crate) const MIN_ROWS: usize = 16;
+pub(crate) const MIN_ROWS: usize = 8;
 
 /// The index of one column.
 #[derive(Debug, Clone)]
 struct Column {
     /// Rows any value may match here.
     any: Rows,
-    text: HashMap<String, Rows>,
+    text: foldhash::HashMap<String, Rows>,
     /// Sorted cut points; region `2i+1` is the point `cuts[i]`, region
     /// `2i` the open interval below it, the last region above the last.
     cuts: Vec<Num>,
@@ -181,7 +169,7 @@ impl Column {
         let n = cells.len();
         let mut col = Column {
             any: Rows::empty(n),
-            text: HashMap::new(),
+            text: foldhash::HashMap::default(),
             cuts: Vec::new(),
             regions: Vec::new(),
         };
@@ -214,26 +202,25 @@ impl Column {
         col
     }
 
-    /// The rows that may match `v` in this column.
-    fn candidates(&self, v: &Value) -> Rows {
-        let mut out = self.any.clone();
-        if let Value::String(s) = v {
-            if let Some(r) = self.text.get(s) {
-                out.or(r);
-            }
-        }
-        if !self.regions.is_empty() {
-            if let Some(n) = json_num(v) {
+    /// The row sets whose union is the rows that may match `v` here: the
+    /// rows any value matches, the rows of its text, the rows of its region.
+    fn parts(&self, v: &Value) -> [Option<&Rows>; 3] {
+        let text = match v {
+            Value::String(s) => self.text.get(s),
+            _ => None,
+        };
+        let region = if self.regions.is_empty() {
+            None
+        } else {
+            json_num(v).and_then(|n| {
                 let region = match self.cuts.binary_search_by(|c| c.compare(n)) {
                     Ok(i) => 2 * i + 1,
                     Err(i) => 2 * i,
                 };
-                if let Some(r) = self.regions.get(region) {
-                    out.or(r);
-                }
-            }
-        }
-        out
+                self.regions.get(region)
+            })
+        };
+        [Some(&self.any), text, region]
     }
 }
 
@@ -303,23 +290,29 @@ impl TableIndex {
         }
     }
 
-    /// The rows that may match the input `values` (one per column).
-    pub(crate) fn candidates(&self, values: &[&Value]) -> Rows {
-        let mut out: Option<Rows> = None;
+    /// The rows that may match the input `values` (one per column): word by
+    /// word, the AND over indexed columns of the OR of each column's parts
+    /// (one allocation, for the answer).
+    pub(crate) fn candidates<V: Borrow<Value>>(&self, values: &[V]) -> Rows {
+        let words = self.rows.div_ceil(64);
+        let mut out = Rows(vec![u64::MAX; words]);
         for (col, v) in self.columns.iter().zip(values) {
             let Some(col) = col else { continue };
-            let c = col.candidates(v);
-            match &mut out {
-                Some(o) => o.and(&c),
-                None => out = Some(c),
+            let parts = col.parts(v.borrow());
+            for (w, word) in out.0.iter_mut().enumerate() {
+                let mut any = 0;
+                for p in parts.iter().flatten() {
+                    any |= p.0.get(w).copied().unwrap_or(0);
+                }
+                *word &= any;
             }
         }
-        out.unwrap_or_else(|| {
-            let mut all = Rows::empty(self.rows);
-            for i in 0..self.rows {
-                all.set(i);
+        // Bits past the last row stay clear.
+        if !self.rows.is_multiple_of(64) {
+            if let Some(last) = out.0.last_mut() {
+                *last &= (1u64 << (self.rows % 64)) - 1;
             }
-            all
-        })
+        }
+        out
     }
 }

@@ -30,7 +30,7 @@ fn errors(text: &str) -> String {
 
 fn eval(p: &PolicySet, item: &str, input: Value) -> Value {
     match p.evaluate(item, &input) {
-        Ok(d) => d.result,
+        Ok(d) => Value::clone(&d.result),
         Err(e) => panic!("{e}"),
     }
 }
@@ -278,7 +278,7 @@ fn rules_first_and_all() {
         json!({"方式": "单独建", "数": 8})
     );
     let d = p.evaluate("r", &json!({"单位": {"n": 1}})).unwrap();
-    assert_eq!(d.result, json!({"方式": "其他"}));
+    assert_eq!(*d.result, json!({"方式": "其他"}));
     let Explanation::Rules {
         matched, evaluated, ..
     } = d.explanation

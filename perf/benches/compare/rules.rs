@@ -40,7 +40,7 @@ pub fn run(rounds: usize, budget: Duration, out: &mut Table) {
     };
     assert_eq!(bare_eval(), Some(true));
     assert_eq!(
-        set.evaluate("条件", &input).expect("calc").result,
+        *set.evaluate("条件", &input).expect("calc").result,
         json!(true)
     );
     set.evaluate("规则", &input).expect("rules");
