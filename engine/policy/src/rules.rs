@@ -135,16 +135,16 @@ impl CompiledRules {
         let result = match self.mode {
             RulesMode::First => matched
                 .first()
-                .map_or(Value::Null, |m| Value::clone(&m.outputs)),
-            RulesMode::All => {
-                Value::Array(matched.iter().map(|m| Value::clone(&m.outputs)).collect())
-            }
+                .map_or_else(|| Arc::new(Value::Null), |m| Arc::clone(&m.outputs)),
+            RulesMode::All => Arc::new(Value::Array(
+                matched.iter().map(|m| Value::clone(&m.outputs)).collect(),
+            )),
         };
         Ok(Decision {
             kind: "rules",
             item: self.name.clone(),
             policy_version: version.clone(),
-            result: Arc::new(result),
+            result,
             explanation: Explanation::Rules {
                 mode: match self.mode {
                     RulesMode::First => "first",
