@@ -65,6 +65,15 @@ enum CaseCommand {
         level: String,
         #[arg(long)]
         breached: bool,
+        /// Only cases that missed a limit at the top of their ladder.
+        #[arg(long)]
+        overdue: bool,
+        /// Only cases whose next deadline is at or after this time (RFC 3339).
+        #[arg(long, value_parser = timestamp)]
+        deadline_from: Option<i64>,
+        /// … and before this time (RFC 3339).
+        #[arg(long, value_parser = timestamp)]
+        deadline_to: Option<i64>,
     },
     /// Act on a case: a transition of its workflow (e.g. 立案, 反馈 --outcome 满意)
     /// or escalate, pause, resume, summon --department …, report_in --department ….
@@ -336,6 +345,9 @@ pub fn case(args: &CaseArgs) -> ExitCode {
                     class,
                     level,
                     breached,
+                    overdue,
+                    deadline_from,
+                    deadline_to,
                 } => {
                     let mut token = String::new();
                     let mut total = 0;
@@ -348,6 +360,9 @@ pub fn case(args: &CaseArgs) -> ExitCode {
                                 class: class.clone(),
                                 level: level.clone(),
                                 breached: *breached,
+                                overdue: *overdue,
+                                deadline_from: deadline_from.unwrap_or(0),
+                                deadline_to: deadline_to.unwrap_or(0),
                                 page_size: 500,
                                 page_token: token.clone(),
                                 ..Default::default()
@@ -620,4 +635,10 @@ pub fn org_import(server: &str, file: &std::path::Path, ladder: Option<&str>) ->
             Err(s) => failed(s),
         }
     })
+}
+
+/// A command-line time (RFC 3339, e.g. `2026-09-14T10:00:00+08:00`).
+fn timestamp(s: &str) -> Result<i64, String> {
+    wangge_policy::parse_ts(s)
+        .ok_or_else(|| format!("`{s}` is not a time like `2026-09-14T10:00:00+08:00`"))
 }

@@ -111,7 +111,7 @@ impl v1::case_service_server::CaseService for Cases {
                         bad_request("page_token", "not a token from a previous page")
                     })?,
                 };
-                let created_range = |v: i64| (v != 0).then_some(v);
+                let set = |v: i64| (v != 0).then_some(v);
                 let unit = some(&r.unit);
                 let mut filter = CaseFilter {
                     workflow: some(&r.workflow),
@@ -120,8 +120,11 @@ impl v1::case_service_server::CaseService for Cases {
                     class: some(&r.class),
                     level: some(&r.level),
                     breached: r.breached,
-                    created_from: created_range(r.created_from),
-                    created_to: created_range(r.created_to),
+                    overdue: r.overdue,
+                    created_from: set(r.created_from),
+                    created_to: set(r.created_to),
+                    deadline_from: set(r.deadline_from),
+                    deadline_to: set(r.deadline_to),
                 };
                 app.cases.check_filter(&filter).map_err(status)?;
                 let (cases, next) = blocking(move || {

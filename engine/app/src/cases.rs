@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use wangge_policy::{
     Action, Actor, Case, CaseError, CaseEvent, CaseId, Change, Clock, PolicySet, Why,
 };
+pub use wangge_store::CaseFilter;
 use wangge_store::{Created, Feed, IdemRecord, Outcome, Pending, Store, StoreError};
 
 use crate::checks;
@@ -35,39 +36,6 @@ pub struct Report {
     /// Retries with the same key and payload return the same case.
     pub idempotency_key: Option<String>,
     pub actor: String,
-}
-
-/// Which cases `list` returns; every given filter must hold.
-#[derive(Debug, Clone, Default)]
-pub struct CaseFilter {
-    pub workflow: Option<String>,
-    /// Units whose cases count (a unit and everything below it).
-    pub units: Option<std::collections::HashSet<String>>,
-    pub state: Option<String>,
-    pub class: Option<String>,
-    pub level: Option<String>,
-    pub breached: bool,
-    pub created_from: Option<i64>,
-    pub created_to: Option<i64>,
-}
-
-impl CaseFilter {
-    pub fn matches(&self, c: &Case) -> bool {
-        self.workflow.as_ref().is_none_or(|w| *w == c.workflow)
-            && self
-                .units
-                .as_ref()
-                .is_none_or(|u| c.unit.as_ref().is_some_and(|x| u.contains(x)))
-            && self.state.as_ref().is_none_or(|s| *s == c.state)
-            && self
-                .class
-                .as_ref()
-                .is_none_or(|s| Some(s) == c.class.as_ref())
-            && self.level.as_ref().is_none_or(|s| *s == c.level)
-            && (!self.breached || c.breached())
-            && self.created_from.is_none_or(|t| c.created_at >= t)
-            && self.created_to.is_none_or(|t| c.created_at < t)
-    }
 }
 
 /// A report checked and either answered from an earlier one (a retry with
@@ -625,6 +593,19 @@ impl CaseService {
         from: CaseId,
         limit: usize,
     ) -> Result<(Vec<Case>, Option<CaseId>), AppError> {
+        // The backend's index names the page's cases; read only those (a
+        // case changed since still matches or is dropped by the check).
+        if let Some(found) = self.store.find(filter, from, limit)? {
+            let mut out = Vec::with_capacity(found.ids.len());
+            for id in found.ids {
+                if let Some(c) = self.store.case(id)? {
+                    if filter.matches(&c) {
+                        out.push(c);
+                    }
+                }
+            }
+            return Ok((out, found.next));
+        }
         let mut out = Vec::with_capacity(limit.min(1024));
         let mut next = None;
         self.store.scan_cases_from(from, &mut |c| {

@@ -35,6 +35,7 @@
 
 mod maintain;
 mod mark;
+mod summary;
 
 pub use maintain::{BackedUp, Verified};
 
@@ -54,6 +55,7 @@ use wangge_store::{
 };
 
 use mark::{Mark, MarkFile};
+use summary::{Entry, Summaries};
 
 /// Creates `dir` (and its parents) if needed and makes it private to the
 /// owner: residents' data is not for other users of the machine.
@@ -353,6 +355,8 @@ struct Encoded {
     /// (workflow, state) it leaves, if it changes (or `None` for a new
     /// case), and the one it enters: for the state counters.
     moves: Option<(Option<StateKey>, StateKey)>,
+    /// The case's row in the listing index (built here, off the writer).
+    entry: Entry,
 }
 
 /// A (workflow, state) pair, as the counters key it.
@@ -401,6 +405,7 @@ impl Encoded {
         };
         Ok(Encoded {
             moves,
+            entry: Entry::of(&change.case),
             case_id: change.case.id,
             version: change.case.version,
             event: Arc::new(change.event.clone()),
@@ -464,6 +469,34 @@ pub struct SledStore {
     maintenance: Arc<std::sync::RwLock<()>>,
     tx: Mutex<Option<Sender<Queued>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    /// The listing index and the thread that fills it in at open.
+    summaries: Arc<Summaries>,
+    indexer: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// Starts the thread that reads the stored cases into the listing index.
+fn spawn_indexer(
+    data: sled::Tree,
+    summaries: Arc<Summaries>,
+) -> Result<JoinHandle<()>, StoreError> {
+    std::thread::Builder::new()
+        .name("wangge-indexer".into())
+        .spawn(move || {
+            let end = [CASE + 1];
+            for kv in data.range(&case_key(0)[..]..&end[..]) {
+                if summaries.stop.load(Ordering::Relaxed) {
+                    return;
+                }
+                // A record that cannot be read stays out of the index (and
+                // the index is never marked ready: listings keep scanning,
+                // where the error surfaces); `store verify` names it.
+                let Ok((_, v)) = kv else { return };
+                let Ok(case) = record_case(&v) else { return };
+                summaries.fill(&Entry::of(&case));
+            }
+            summaries.set_ready();
+        })
+        .map_err(io)
 }
 
 fn read_counter(tree: &sled::Tree, key: &[u8]) -> Result<u64, StoreError> {
@@ -659,6 +692,8 @@ impl SledStore {
         let idem: SharedIdem = Arc::new(Mutex::new(load_idem(&data)?));
         let maintenance = Arc::new(std::sync::RwLock::new(()));
         let counts = Arc::new(Mutex::new(load_counts(&data)?));
+        let summaries = Arc::new(Summaries::default());
+        let indexer = spawn_indexer(data.clone(), summaries.clone())?;
         let (tx, rx) = mpsc::channel();
         let writer = Writer {
             bulk,
@@ -672,6 +707,7 @@ impl SledStore {
             sync: sync.clone(),
             maintenance: maintenance.clone(),
             counts: counts.clone(),
+            summaries: summaries.clone(),
         };
         let wdb = db.clone();
         let handle = std::thread::Builder::new()
@@ -698,7 +734,21 @@ impl SledStore {
             maintenance,
             tx: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(handle)),
+            summaries,
+            indexer: Mutex::new(Some(indexer)),
         })
+    }
+
+    /// Waits up to `timeout` for the listing index to be built; whether it is.
+    pub fn wait_indexed(&self, timeout: std::time::Duration) -> bool {
+        let start = std::time::Instant::now();
+        while !self.summaries.is_ready() {
+            if start.elapsed() > timeout {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        true
     }
 
     /// The maintenance lock, shared: writes outside the writer hold it so a
@@ -739,6 +789,12 @@ impl SledStore {
 
 impl Drop for SledStore {
     fn drop(&mut self) {
+        self.summaries.stop.store(true, Ordering::Relaxed);
+        if let Ok(mut g) = self.indexer.lock() {
+            if let Some(h) = g.take() {
+                let _ = h.join();
+            }
+        }
         if let Ok(mut g) = self.tx.lock() {
             g.take();
         }
@@ -763,6 +819,7 @@ struct Writer {
     sync: Option<Arc<Sync>>,
     maintenance: Arc<std::sync::RwLock<()>>,
     counts: Arc<Mutex<StateCounts>>,
+    summaries: Arc<Summaries>,
 }
 
 /// Largest number of writes applied as one batch.
@@ -897,6 +954,7 @@ impl Writer {
         let written = self.data.apply_batch(batch).map_err(io);
         if written.is_ok() {
             self.apply_counts(counted);
+            self.index(&ops, &results);
         }
         if written.is_ok() {
             self.cases.store(cases, Ordering::SeqCst);
@@ -930,6 +988,17 @@ impl Writer {
             })
             .collect();
         (answers, if written.is_ok() { events } else { Vec::new() })
+    }
+
+    /// Puts the listing-index row of every case this batch wrote.
+    fn index(&self, ops: &[Queued], results: &[Result<Outcome, StoreError>]) {
+        for ((op, _), r) in ops.iter().zip(results) {
+            match (op, r) {
+                (Op::Create { enc, .. }, Ok(Outcome::Created(Created::New { .. })))
+                | (Op::Update(enc), Ok(Outcome::Written { .. })) => self.summaries.put(&enc.entry),
+                _ => {}
+            }
+        }
     }
 
     /// The counter changes of the successful writes of this batch, with
@@ -1201,6 +1270,15 @@ impl CaseStore for SledStore {
 
     fn case_count(&self) -> u64 {
         self.cases.load(Ordering::SeqCst)
+    }
+
+    fn find(
+        &self,
+        filter: &wangge_store::CaseFilter,
+        from: CaseId,
+        limit: usize,
+    ) -> Result<Option<wangge_store::Found>, StoreError> {
+        Ok(self.summaries.find(filter, from, limit))
     }
 
     fn state_counts(&self) -> Result<StateCounts, StoreError> {

@@ -17,6 +17,7 @@ mod facts;
 mod ledgers;
 mod mem;
 mod ports;
+mod query;
 
 pub use error::{StoreError, StoreErrorKind};
 pub use facts::{CaseFact, CaseFacts};
@@ -27,6 +28,7 @@ pub use ports::{
     LedgerSpace, OrgRegistry, Outcome, Pending, PolicyVersions, Settings, Slot, StateCounts, Store,
     Timer, TimerQueue, FORMAT_VERSION,
 };
+pub use query::{CaseFilter, Found};
 
 /// The ports, for `use wangge_store::prelude::*` where a service calls a
 /// backend through `dyn Store`.

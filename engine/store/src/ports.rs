@@ -415,6 +415,18 @@ pub trait CaseStore: Send + Sync {
         f: &mut dyn FnMut(Case) -> bool,
     ) -> Result<(), StoreError>;
     fn case_count(&self) -> u64;
+    /// Up to `limit` ids ≥ `from` of applied cases matching `filter`, from
+    /// an index the backend keeps; `None` when it keeps none or it is not
+    /// built yet (the caller then scans). The default keeps none.
+    fn find(
+        &self,
+        filter: &crate::CaseFilter,
+        from: CaseId,
+        limit: usize,
+    ) -> Result<Option<crate::Found>, StoreError> {
+        let _ = (filter, from, limit);
+        Ok(None)
+    }
     /// Applied cases by (workflow, state), kept as counters by the backend
     /// (no scan): what metrics and boards read.
     fn state_counts(&self) -> Result<StateCounts, StoreError>;

@@ -29,4 +29,6 @@ mod tests_history;
 #[cfg(test)]
 mod tests_incentives;
 #[cfg(test)]
+mod tests_listing;
+#[cfg(test)]
 mod tests_org;
