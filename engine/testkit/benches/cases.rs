@@ -362,7 +362,7 @@ fn listings(svc: &CaseService) {
             "deadline window (1 h)",
             CaseFilter {
                 deadline_from: Some(deadline - 3600),
-                deadline_to: Some(deadline),
+                deadline_to: Some(deadline + 1),
                 ..f()
             },
         ),
