@@ -1,6 +1,6 @@
 //! The durable report path: `wangge serve` next to a durable echo — a tonic
-//! server with the same `CaseService`, whose `Report` checks the idempotency
-//! key, hands the payload to one writer thread that applies every queued
+//! server whose one RPC takes wangge's `ReportRequest` and answers its
+//! `ReportResponse` (`perf/proto/echo.proto`), checks the idempotency key, hands the payload to one writer thread that applies every queued
 //! payload as one sled batch, flushes, `fdatasync`s sled's log (the promise
 //! wangge's default `durability = "fsync"` makes) and answers the group.
 //! Both run as their own processes; the same client drives them in
@@ -17,7 +17,13 @@ use std::time::{Duration, Instant};
 use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 use wangge_proto::v1;
-use wangge_proto::v1::case_service_server::{CaseService, CaseServiceServer};
+
+/// The generated echo service (perf/proto/echo.proto).
+mod echo {
+    tonic::include_proto!("perf.echo");
+}
+use echo::echo_client::EchoClient;
+use echo::echo_server::{Echo as EchoService, EchoServer};
 
 use crate::out::Table;
 
@@ -76,7 +82,7 @@ fn writer(db: sled::Db, log: std::fs::File, rx: mpsc::Receiver<Write>) {
 }
 
 #[tonic::async_trait]
-impl CaseService for Echo {
+impl EchoService for Echo {
     async fn report(
         &self,
         request: Request<v1::ReportRequest>,
@@ -124,31 +130,6 @@ impl CaseService for Echo {
             .map_err(Status::unavailable)?;
         Ok(answer(id, true, r))
     }
-    async fn get(&self, _: Request<v1::GetCaseRequest>) -> Result<Response<v1::Case>, Status> {
-        Err(Status::unimplemented("echo"))
-    }
-    async fn list(
-        &self,
-        _: Request<v1::ListCasesRequest>,
-    ) -> Result<Response<v1::ListCasesResponse>, Status> {
-        Err(Status::unimplemented("echo"))
-    }
-    async fn events(
-        &self,
-        _: Request<v1::GetCaseRequest>,
-    ) -> Result<Response<v1::EventsResponse>, Status> {
-        Err(Status::unimplemented("echo"))
-    }
-    async fn act(&self, _: Request<v1::ActRequest>) -> Result<Response<v1::Case>, Status> {
-        Err(Status::unimplemented("echo"))
-    }
-    type WatchCasesStream = tokio_stream::Empty<Result<v1::CaseChange, Status>>;
-    async fn watch_cases(
-        &self,
-        _: Request<v1::WatchCasesRequest>,
-    ) -> Result<Response<Self::WatchCasesStream>, Status> {
-        Err(Status::unimplemented("echo"))
-    }
 }
 
 /// `compare --echo-server DIR`: the echo process.
@@ -172,7 +153,7 @@ pub fn serve_echo(dir: &Path) {
         println!("echo listening on {}", listener.local_addr().expect("addr"));
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
         tonic::transport::Server::builder()
-            .add_service(CaseServiceServer::new(Echo { db, writes: tx }))
+            .add_service(EchoServer::new(Echo { db, writes: tx }))
             .serve_with_incoming(incoming)
             .await
             .expect("serves");
@@ -183,6 +164,8 @@ pub fn serve_echo(dir: &Path) {
 struct Server {
     child: Child,
     addr: String,
+    /// The echo (its own service) rather than `wangge serve`.
+    echo: bool,
 }
 
 impl Server {
@@ -199,33 +182,42 @@ impl Server {
             }
         };
         std::thread::spawn(move || for _ in lines {});
-        Server { child, addr }
+        Server {
+            echo: prefix.starts_with("echo"),
+            child,
+            addr,
+        }
     }
 
-    /// CPU time (user + system, all threads) and context switches so far.
+    /// CPU time (user + system, all threads) and context switches so far,
+    /// from /proc (clock ticks of 10 ms, Linux's USER_HZ). A figure that
+    /// cannot be read stops the run rather than print a wrong ratio.
     fn usage(&self) -> (Duration, u64) {
         let pid = self.child.id();
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let after = stat.rsplit_once(')').map(|(_, s)| s).unwrap_or("");
-        let f: Vec<u64> = after
-            .split_whitespace()
-            .map(|x| x.parse().unwrap_or(0))
-            .collect();
-        // Fields 14 and 15 (utime, stime); `after` starts at field 3.
-        let ticks = f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0);
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/PID/stat");
+        let (_, after) = stat.rsplit_once(')').expect("a stat line");
+        // `after` starts at field 3; fields 14 and 15 are utime and stime.
+        let field = |i: usize| -> u64 {
+            after
+                .split_whitespace()
+                .nth(i)
+                .and_then(|x| x.parse().ok())
+                .expect("utime and stime")
+        };
+        let ticks = field(11) + field(12);
         let mut switches = 0;
-        if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
-            for t in tasks.flatten() {
-                let s = std::fs::read_to_string(t.path().join("status")).unwrap_or_default();
-                for line in s.lines() {
-                    if line.contains("ctxt_switches:") {
-                        switches += line
-                            .split_whitespace()
-                            .last()
-                            .and_then(|n| n.parse::<u64>().ok())
-                            .unwrap_or(0);
-                    }
-                }
+        for t in std::fs::read_dir(format!("/proc/{pid}/task")).expect("/proc/PID/task") {
+            let path = t.expect("a task").path().join("status");
+            // A thread that ended between the listing and the read.
+            let Ok(s) = std::fs::read_to_string(path) else {
+                continue;
+            };
+            for line in s.lines().filter(|l| l.contains("ctxt_switches:")) {
+                let n = line
+                    .split_whitespace()
+                    .last()
+                    .and_then(|n| n.parse::<u64>().ok());
+                switches += n.expect("a context switch count");
             }
         }
         (Duration::from_millis(ticks * 10), switches)
@@ -287,14 +279,37 @@ struct Phase {
     switches: f64,
 }
 
+/// A client of either server: the same request, the same answer.
+#[derive(Clone)]
+enum Client {
+    Wangge(v1::case_service_client::CaseServiceClient<Channel>),
+    Echo(EchoClient<Channel>),
+}
+
+impl Client {
+    fn new(server: &Server, channel: Channel) -> Client {
+        if server.echo {
+            Client::Echo(EchoClient::new(channel))
+        } else {
+            Client::Wangge(v1::case_service_client::CaseServiceClient::new(channel))
+        }
+    }
+
+    async fn report(&mut self, r: v1::ReportRequest) -> Result<v1::ReportResponse, Status> {
+        Ok(match self {
+            Client::Wangge(c) => c.report(r).await?.into_inner(),
+            Client::Echo(c) => c.report(r).await?.into_inner(),
+        })
+    }
+}
+
 async fn load(server: &Server, channels: &[Channel], total: u64, offset: u64) -> Phase {
     let next = Arc::new(AtomicU64::new(0));
     let (cpu0, sw0) = server.usage();
     let start = Instant::now();
     let mut tasks = Vec::new();
     for t in 0..64 {
-        let mut client =
-            v1::case_service_client::CaseServiceClient::new(channels[t % channels.len()].clone());
+        let mut client = Client::new(server, channels[t % channels.len()].clone());
         let next = next.clone();
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
