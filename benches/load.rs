@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use tonic::transport::Channel;
 use wangge_proto::v1;
-use wangge_testkit::bench::{arg, flag, CATEGORIES};
+use wangge_testkit::bench::{arg, flag, units_csv, CATEGORIES};
 
 fn request(i: u64, keys: bool) -> v1::ReportRequest {
     v1::ReportRequest {
@@ -78,29 +78,6 @@ async fn run(
 
 const MICRO_GRIDS: u64 = 1_200;
 
-/// A street, 10 communities, 100 grids and [`MICRO_GRIDS`] micro grids, as CSV.
-fn units_csv() -> String {
-    let mut csv = String::from(
-        "编号,名称,层级,上级,户数,农村,专属类型,党员数,现有组织数\nS1,街道,街道,,,,,,\n",
-    );
-    for c in 0..10 {
-        csv.push_str(&format!("C{c},社区{c},社区,S1,,,,1,1\n"));
-    }
-    for g in 0..100 {
-        csv.push_str(&format!(
-            "G{g:03},网格{g},一般网格,C{},400,否,,1,1\n",
-            g % 10
-        ));
-    }
-    for m in 0..MICRO_GRIDS {
-        csv.push_str(&format!(
-            "M{m:04},微网格{m},微网格,G{:03},40,否,,0,0\n",
-            m % 100
-        ));
-    }
-    csv
-}
-
 fn pct(l: &[Duration], p: f64) -> Duration {
     l[(((l.len() - 1) as f64) * p).round() as usize]
 }
@@ -152,7 +129,7 @@ fn main() {
         v1::org_service_client::OrgServiceClient::new(channels[0].clone())
             .import(v1::ImportRequest {
                 name: "units.csv".into(),
-                text: units_csv(),
+                text: units_csv(MICRO_GRIDS),
                 ..Default::default()
             })
             .await

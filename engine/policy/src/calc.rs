@@ -55,15 +55,10 @@ impl CompiledCalc {
         version: &Arc<str>,
     ) -> Result<Decision, EvalError> {
         // The scope is filled straight from the JSON (no intermediate
-        // vectors): this is the path `eval` and the classifiers take.
-        let mut scope = rhai::Scope::new();
-        for (name, value) in &self.body.consts {
-            scope.push_constant_dynamic(name.as_str(), value.clone());
-        }
-        for (name, value) in self.params.iter().zip(args) {
-            scope.push_dynamic(name.as_str(), json_to_dynamic(value));
-        }
-        let out = self.body.run_in(host, &mut scope, &self.name)?;
+        // vector): this is the path `eval` and the classifiers take.
+        let vars = self.params.iter().map(String::as_str);
+        let vars = vars.zip(args.iter().map(|v| json_to_dynamic(v)));
+        let out = self.body.run(host, vars, &self.name)?;
         let result = self.typed(out)?;
         Ok(self.decision(result, args.iter().map(|v| (*v).clone()).collect(), version))
     }
@@ -84,8 +79,7 @@ impl CompiledCalc {
     /// explanation): the settlement path, where the explanation is the
     /// line item itself.
     pub fn run_dynamic(&self, host: &RhaiHost, args: Vec<Dynamic>) -> Result<Value, EvalError> {
-        let bound: Vec<(&str, Dynamic)> =
-            self.params.iter().map(String::as_str).zip(args).collect();
+        let bound = self.params.iter().map(String::as_str).zip(args);
         let out = self.body.run(host, bound, &self.name)?;
         self.typed(out)
     }
@@ -106,8 +100,7 @@ impl CompiledCalc {
         shown: Vec<Value>,
         version: &Arc<str>,
     ) -> Result<Decision, EvalError> {
-        let bound: Vec<(&str, Dynamic)> =
-            self.params.iter().map(String::as_str).zip(args).collect();
+        let bound = self.params.iter().map(String::as_str).zip(args);
         let out = self.body.run(host, bound, &self.name)?;
         let result = self.typed(out)?;
         Ok(self.decision(result, shown, version))

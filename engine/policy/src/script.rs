@@ -177,10 +177,10 @@ fn lowercase_first(s: &str) -> String {
 
 impl Script {
     /// Runs the snippet with `vars` bound, under the host's limits.
-    pub fn run(
+    pub fn run<'n>(
         &self,
         host: &RhaiHost,
-        vars: Vec<(&str, Dynamic)>,
+        vars: impl IntoIterator<Item = (&'n str, Dynamic)>,
         item: &str,
     ) -> Result<Dynamic, EvalError> {
         let mut scope = Scope::new();

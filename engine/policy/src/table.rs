@@ -420,13 +420,12 @@ impl CTest {
                 true
             }
             CTest::Rhai(script) => {
-                let mut vars: Vec<(&str, rhai::Dynamic)> = ctx
+                let vars = ctx
                     .params
                     .iter()
                     .map(String::as_str)
                     .zip(ctx.args.iter().map(|v| json_to_dynamic(v)))
-                    .collect();
-                vars.push(("it", json_to_dynamic(v)));
+                    .chain([("it", json_to_dynamic(v))]);
                 let out = script.run(ctx.host, vars, ctx.table)?;
                 out.as_bool().map_err(|t| EvalError::ResultType {
                     item: ctx.table.to_string(),
@@ -483,8 +482,7 @@ impl CompiledTable {
                         .params
                         .iter()
                         .map(String::as_str)
-                        .zip(args.iter().map(|v| json_to_dynamic(v)))
-                        .collect();
+                        .zip(args.iter().map(|v| json_to_dynamic(v)));
                     Cow::Owned(crate::value::dynamic_to_json(
                         &script.run(host, vars, &self.name)?,
                     ))

@@ -26,16 +26,9 @@ use echo::echo_client::EchoClient;
 use echo::echo_server::{Echo as EchoService, EchoServer};
 
 use crate::out::Table;
+use wangge_testkit::bench::{units_csv, CATEGORIES};
 
 const MICRO_GRIDS: u64 = 1_200;
-const CATEGORIES: [&str; 6] = [
-    "垃圾堆放",
-    "物业纠纷",
-    "燃气安全",
-    "噪音扰民",
-    "邻里纠纷",
-    "占道经营",
-];
 
 /// One payload for the writer, and where to send its id.
 struct Write {
@@ -248,29 +241,6 @@ fn request(i: u64) -> v1::ReportRequest {
     }
 }
 
-/// A street, 10 communities, 100 grids and 1,200 micro grids, as CSV.
-fn units_csv() -> String {
-    let mut csv = String::from(
-        "编号,名称,层级,上级,户数,农村,专属类型,党员数,现有组织数\nS1,街道,街道,,,,,,\n",
-    );
-    for c in 0..10 {
-        csv.push_str(&format!("C{c},社区{c},社区,S1,,,,1,1\n"));
-    }
-    for g in 0..100 {
-        csv.push_str(&format!(
-            "G{g:03},网格{g},一般网格,C{},400,否,,1,1\n",
-            g % 10
-        ));
-    }
-    for m in 0..MICRO_GRIDS {
-        csv.push_str(&format!(
-            "M{m:04},微网格{m},微网格,G{:03},40,否,,0,0\n",
-            m % 100
-        ));
-    }
-    csv
-}
-
 /// One measured phase.
 struct Phase {
     rate: f64,
@@ -382,7 +352,7 @@ pub fn run(wangge: &Path, repo: &Path, rounds: usize, reports: u64, out: &mut Ta
         let wc = connect(&w.addr).await;
         let ec = connect(&e.addr).await;
         v1::org_service_client::OrgServiceClient::new(wc[0].clone())
-            .import(v1::ImportRequest { name: "units.csv".into(), text: units_csv(), ..Default::default() })
+            .import(v1::ImportRequest { name: "units.csv".into(), text: units_csv(MICRO_GRIDS), ..Default::default() })
             .await
             .expect("units imported");
         load(&w, &wc, 20_000, 50_000_000).await;
