@@ -1,5 +1,7 @@
 //! Calculations: rhai bodies with a declared result type. `-> 元` rounds
-//! half away from zero (四舍五入) to the fen and returns exact money.
+//! half away from zero (四舍五入) to the fen and returns exact money. The
+//! explanation shows the values the body reads (`事件.人数 = 12`), found
+//! when it is compiled, not copies of whole inputs.
 
 use std::sync::Arc;
 
@@ -14,6 +16,7 @@ use crate::error::EvalError;
 use crate::explain::{Decision, Explanation, InputSeen};
 use crate::host::RhaiHost;
 use crate::script::{Script, ScriptEnv};
+use crate::script_reads::{reads, Read};
 use crate::value::{dynamic_to_json, json_to_dynamic, money_string};
 
 /// A compiled calculation.
@@ -22,8 +25,8 @@ pub struct CompiledCalc {
     pub name: Arc<str>,
     pub params: Vec<String>,
     pub returns: Option<String>,
-    /// `params` as shared names, for explanations.
-    shown: Vec<Arc<str>>,
+    /// What the body reads from `params`, for explanations.
+    reads: Vec<Read>,
     body: Script,
 }
 
@@ -33,7 +36,7 @@ pub(crate) fn compile(c: &ast::Calc, env: &ScriptEnv) -> Result<CompiledCalc, Di
     Ok(CompiledCalc {
         name: Arc::from(c.name.name.as_str()),
         params: params.iter().map(|p| p.to_string()).collect(),
-        shown: params.iter().map(|p| Arc::from(*p)).collect(),
+        reads: reads(&body.ast, &params),
         returns: c.returns.as_ref().map(|r| r.name.clone()),
         body,
     })
@@ -60,19 +63,7 @@ impl CompiledCalc {
         let vars = vars.zip(args.iter().map(|v| json_to_dynamic(v)));
         let out = self.body.run(host, vars, &self.name)?;
         let result = self.typed(out)?;
-        Ok(self.decision(result, args.iter().map(|v| (*v).clone()).collect(), version))
-    }
-
-    /// Evaluates with rhai values (exact decimals stay decimals); the
-    /// explanation shows them as JSON.
-    pub fn evaluate_dynamic(
-        &self,
-        host: &RhaiHost,
-        args: Vec<Dynamic>,
-        version: &Arc<str>,
-    ) -> Result<Decision, EvalError> {
-        let shown = args.iter().map(dynamic_to_json).collect();
-        self.evaluate_dynamic_with(host, args, shown, version)
+        Ok(self.decision(result, args, version))
     }
 
     /// Runs with rhai values and returns only the typed result (no
@@ -93,21 +84,8 @@ impl CompiledCalc {
             .collect()
     }
 
-    fn evaluate_dynamic_with(
-        &self,
-        host: &RhaiHost,
-        args: Vec<Dynamic>,
-        shown: Vec<Value>,
-        version: &Arc<str>,
-    ) -> Result<Decision, EvalError> {
-        let bound = self.params.iter().map(String::as_str).zip(args);
-        let out = self.body.run(host, bound, &self.name)?;
-        let result = self.typed(out)?;
-        Ok(self.decision(result, shown, version))
-    }
-
-    /// The decision, its inputs shown as given.
-    fn decision(&self, result: Value, shown: Vec<Value>, version: &Arc<str>) -> Decision {
+    /// The decision, with the values the body read from `args`.
+    fn decision(&self, result: Value, args: &[&Value], version: &Arc<str>) -> Decision {
         Decision {
             kind: "calc",
             item: self.name.clone(),
@@ -115,12 +93,11 @@ impl CompiledCalc {
             result: Arc::new(result),
             explanation: Explanation::Calc {
                 inputs: self
-                    .shown
+                    .reads
                     .iter()
-                    .zip(shown)
-                    .map(|(n, value)| InputSeen {
-                        name: n.clone(),
-                        value,
+                    .map(|r| InputSeen {
+                        name: r.shown.clone(),
+                        value: r.value(args),
                     })
                     .collect(),
                 params: self

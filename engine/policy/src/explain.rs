@@ -40,7 +40,8 @@ pub enum Explanation {
         evaluated: usize,
     },
     Calc {
-        /// The inputs the calculation was given.
+        /// The values its body read from its inputs (`事件.人数`), or a
+        /// whole input where the body uses it whole.
         inputs: Vec<InputSeen>,
         /// The `param`s its body refers to.
         params: Vec<InputSeen>,

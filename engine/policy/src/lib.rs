@@ -30,6 +30,7 @@ mod reads;
 mod rules;
 mod scorecard;
 mod script;
+mod script_reads;
 mod subsidy;
 mod table;
 mod table_index;

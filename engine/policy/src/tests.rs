@@ -322,6 +322,37 @@ fn calc_money_rounds_half_away_from_zero_to_the_fen() {
 }
 
 #[test]
+fn a_calc_explains_the_fields_it_read_not_whole_inputs() {
+    let p = policy(concat!(
+        "param 单价 = 12.50元\n",
+        "calc 补贴(员, 天数) -> 元 { 单价 * 员.次数 * 天数 }\n",
+    ));
+    let d = p
+        .evaluate(
+            "补贴",
+            &json!({"员": {"次数": 2, "姓名": "张三"}, "天数": 3}),
+        )
+        .expect("evaluates");
+    assert_eq!(*d.result, json!("75.00"));
+    let crate::Explanation::Calc { inputs, params } = &d.explanation else {
+        panic!("not a calc explanation: {:?}", d.explanation)
+    };
+    let shown: Vec<(String, Value)> = inputs
+        .iter()
+        .map(|i| (i.name.to_string(), i.value.clone()))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            ("员.次数".to_string(), json!(2)),
+            ("天数".to_string(), json!(3))
+        ]
+    );
+    assert_eq!(params.len(), 1);
+    assert!(d.render().contains("员.次数 = 2"), "{}", d.render());
+}
+
+#[test]
 fn bad_inputs_get_precise_errors() {
     let p = policy("table t(事件, 网格) { | 事件.x || y | | - || 1 | }");
     let e = |v: Value| p.evaluate("t", &v).err().map(|e| e.to_string());
