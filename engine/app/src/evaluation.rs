@@ -76,6 +76,16 @@ type BothPeriods = (HashMap<String, Counts>, HashMap<String, Counts>, bool);
 
 /// Per own unit: counts for `this` and `prev` periods, from one scan of the
 /// cases (two halves side by side).
+/// Adds one to `key`'s count (the key copied only when new).
+fn bump(counts: &mut BTreeMap<String, i64>, key: &str) {
+    match counts.get_mut(key) {
+        Some(n) => *n += 1,
+        None => {
+            counts.insert(key.to_string(), 1);
+        }
+    }
+}
+
 fn own_counts(store: &dyn Store, this: &Period, prev: &Period) -> R<BothPeriods> {
     let scan = |from: u64, to: u64| -> R<BothPeriods> {
         let mut a: HashMap<String, Counts> = HashMap::new();
@@ -90,11 +100,17 @@ fn own_counts(store: &dyn Store, this: &Period, prev: &Period) -> R<BothPeriods>
                 if !created && !closed {
                     continue;
                 }
-                let n = out.entry(unit.to_string()).or_default();
+                // Keys are copied only the first time they are seen.
+                if !out.contains_key(unit.as_ref()) {
+                    out.insert(unit.to_string(), Counts::default());
+                }
+                let Some(n) = out.get_mut(unit.as_ref()) else {
+                    continue;
+                };
                 let class = c.class.as_deref().unwrap_or("-");
                 if created {
                     n.cases += 1;
-                    *n.by_class.entry(class.to_string()).or_default() += 1;
+                    bump(&mut n.by_class, class);
                     n.breaches += c.breaches as i64;
                     if class == BIG_CLASS {
                         n.big_breaches += c.breaches as i64;
@@ -105,7 +121,7 @@ fn own_counts(store: &dyn Store, this: &Period, prev: &Period) -> R<BothPeriods>
                 }
                 if closed {
                     n.closed += 1;
-                    *n.closed_by_class.entry(class.to_string()).or_default() += 1;
+                    bump(&mut n.closed_by_class, class);
                     if on_time(c) {
                         n.on_time += 1;
                     }
@@ -114,7 +130,7 @@ fn own_counts(store: &dyn Store, this: &Period, prev: &Period) -> R<BothPeriods>
                     }
                     if c.breaches == 0 {
                         n.within += 1;
-                        *n.within_by_class.entry(class.to_string()).or_default() += 1;
+                        bump(&mut n.within_by_class, class);
                     }
                     match last_feedback(c) {
                         Some(true) => n.satisfied += 1,

@@ -450,7 +450,9 @@ pub struct SledStore {
     units: sled::Tree,
     people: sled::Tree,
     /// The people, read once (settlements read all of them).
-    people_cache: Mutex<Option<Arc<Vec<Person>>>>,
+    people_cache: Registry<Person>,
+    /// The units, read once (evaluation reads all of them).
+    units_cache: Registry<Unit>,
     policies: sled::Tree,
     ledger: sled::Tree,
     settings: sled::Tree,
@@ -721,7 +723,8 @@ impl SledStore {
             feed,
             units: tree("units")?,
             people: tree("people")?,
-            people_cache: Mutex::new(None),
+            people_cache: Registry::new(|p: &Person| p.id.as_str()),
+            units_cache: Registry::new(|u: &Unit| u.id.as_str()),
             next_case: AtomicU64::new(last_case_id(&data)? + 1),
             counts,
             idem,
@@ -1301,6 +1304,22 @@ impl CaseFacts for SledStore {
         to: CaseId,
         f: &mut dyn FnMut(&CaseFact<'_>) -> bool,
     ) -> Result<(), StoreError> {
+        // From the in-memory index once it is built: no record is read.
+        if self.summaries.scan_facts(from, to, f).is_some() {
+            return Ok(());
+        }
+        self.scan_facts_from_records(from, to, f)
+    }
+}
+
+impl SledStore {
+    /// The facts decoded from the stored records (before the index is built).
+    pub(crate) fn scan_facts_from_records(
+        &self,
+        from: CaseId,
+        to: CaseId,
+        f: &mut dyn FnMut(&CaseFact<'_>) -> bool,
+    ) -> Result<(), StoreError> {
         for kv in self.data.range(&case_key(from)[..]..&case_key(to)[..]) {
             let (_, v) = kv.map_err(io)?;
             if !f(&CaseFact::from_json(split_record(&v)?.0)?) {
@@ -1462,19 +1481,12 @@ impl PolicyVersions for SledStore {
 impl OrgRegistry for SledStore {
     fn put_units(&self, units: &[Unit]) -> Result<(), StoreError> {
         let _quiet = self.quiet()?;
-        let mut batch = sled::Batch::default();
-        for u in units {
-            batch.insert(u.id.as_bytes(), encode(u)?);
-        }
-        self.units.apply_batch(batch).map_err(io)?;
+        self.units_cache.put(&self.units, units)?;
         self.durable()
     }
 
     fn units(&self) -> Result<Vec<Unit>, StoreError> {
-        self.units
-            .iter()
-            .map(|kv| decode(&kv.map_err(io)?.1))
-            .collect()
+        self.units_cache.read(&self.units)
     }
 
     fn has_unit(&self, id: &str) -> Result<bool, StoreError> {
@@ -1483,32 +1495,71 @@ impl OrgRegistry for SledStore {
 
     fn put_people(&self, people: &[Person]) -> Result<(), StoreError> {
         let _quiet = self.quiet()?;
-        let mut batch = sled::Batch::default();
-        for p in people {
-            batch.insert(p.id.as_bytes(), encode(p)?);
-        }
-        let mut cache = self
-            .people_cache
-            .lock()
-            .map_err(|_| internal("the people cache is poisoned"))?;
-        *cache = None;
-        self.people.apply_batch(batch).map_err(io)?;
+        self.people_cache.put(&self.people, people)?;
         self.durable()
     }
 
     fn people(&self) -> Result<Vec<Person>, StoreError> {
-        let mut cache = self
-            .people_cache
+        self.people_cache.read(&self.people)
+    }
+}
+
+/// A registry tree (units, people) kept in memory once read: evaluation
+/// and settlements read all of it. A write merges into it, loading it
+/// first if need be, so an import leaves it warm.
+struct Registry<T> {
+    cache: Mutex<Option<Arc<Vec<T>>>>,
+    id: fn(&T) -> &str,
+}
+
+impl<T: Clone + serde::Serialize + serde::de::DeserializeOwned> Registry<T> {
+    fn new(id: fn(&T) -> &str) -> Self {
+        Registry {
+            cache: Mutex::new(None),
+            id,
+        }
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Option<Arc<Vec<T>>>>, StoreError> {
+        self.cache
             .lock()
-            .map_err(|_| internal("the people cache is poisoned"))?;
+            .map_err(|_| internal("a registry cache is poisoned"))
+    }
+
+    fn load(tree: &sled::Tree) -> Result<Vec<T>, StoreError> {
+        tree.iter().map(|kv| decode(&kv.map_err(io)?.1)).collect()
+    }
+
+    /// Writes `items` by id and merges them into the cache (in the tree's
+    /// key order), under the cache's lock.
+    fn put(&self, tree: &sled::Tree, items: &[T]) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for item in items {
+            batch.insert((self.id)(item).as_bytes(), encode(item)?);
+        }
+        let mut cache = self.lock()?;
+        let before = match cache.take() {
+            Some(all) => Arc::unwrap_or_clone(all),
+            None => Self::load(tree)?,
+        };
+        tree.apply_batch(batch).map_err(io)?;
+        let mut merged: std::collections::BTreeMap<Vec<u8>, T> = before
+            .into_iter()
+            .map(|t| ((self.id)(&t).as_bytes().to_vec(), t))
+            .collect();
+        for item in items {
+            merged.insert((self.id)(item).as_bytes().to_vec(), item.clone());
+        }
+        *cache = Some(Arc::new(merged.into_values().collect()));
+        Ok(())
+    }
+
+    fn read(&self, tree: &sled::Tree) -> Result<Vec<T>, StoreError> {
+        let mut cache = self.lock()?;
         if let Some(all) = cache.as_ref() {
             return Ok(all.as_ref().clone());
         }
-        let all: Vec<Person> = self
-            .people
-            .iter()
-            .map(|kv| decode(&kv.map_err(io)?.1))
-            .collect::<Result<_, _>>()?;
+        let all = Self::load(tree)?;
         *cache = Some(Arc::new(all.clone()));
         Ok(all)
     }

@@ -1,20 +1,23 @@
-//! The in-memory index of stored cases that filtered listings read: one
-//! small fixed-size row per case id (ids are dense), its names interned to
-//! numbers. A listing tests rows, not decoded case records (a million rows
-//! in a few milliseconds, against ~5 µs per decoded case), then reads only
-//! the page's cases.
+//! The in-memory index of stored cases that filtered listings and the
+//! case-facts scan read: one small fixed-size row per case id (ids are
+//! dense), its names and name lists interned to numbers. A listing tests
+//! rows, not decoded case records (a million rows in a few milliseconds,
+//! against ~5 µs per decoded case), then reads only the page's cases; the
+//! figures of evaluation and incentives come from the rows (the facts of
+//! [`wangge_store::CaseFact`]) without reading a record.
 //!
 //! The writer puts the row of every case it writes once the batch is
 //! applied; a thread started at open fills in the rows of the cases already
 //! stored (a row the writer put is newer and is kept). Until that thread is
 //! done the store answers `find` with `None` and listings scan.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use wangge_policy::{Case, CaseId, Timestamp};
-use wangge_store::{CaseFilter, Found};
+use wangge_store::{CaseFact, CaseFilter, Found};
 
 /// What the index keeps of one case.
 #[derive(Debug, Clone)]
@@ -25,10 +28,16 @@ pub(crate) struct Entry {
     class: Option<String>,
     level: String,
     unit: Option<String>,
-    breached: bool,
-    overdue: bool,
     created_at: Timestamp,
     next_deadline: Option<Timestamp>,
+    closed_at: Option<Timestamp>,
+    escalations: u32,
+    overdue: u32,
+    reopened: u32,
+    breaches: u32,
+    reported_by: Option<String>,
+    handlers: Vec<String>,
+    outcomes: Vec<String>,
 }
 
 impl Entry {
@@ -40,10 +49,16 @@ impl Entry {
             class: c.class.clone(),
             level: c.level.clone(),
             unit: c.unit.clone(),
-            breached: c.breached(),
-            overdue: c.overdue > 0,
             created_at: c.created_at,
             next_deadline: c.next_deadline().map(|d| d.due),
+            closed_at: c.closed_at,
+            escalations: c.escalations,
+            overdue: c.overdue,
+            reopened: c.reopened,
+            breaches: u32::try_from(c.breaches.len()).unwrap_or(u32::MAX),
+            reported_by: c.reported_by.clone(),
+            handlers: c.handlers.clone(),
+            outcomes: c.outcomes.clone(),
         }
     }
 }
@@ -53,6 +68,8 @@ const BREACHED: u8 = 2;
 const OVERDUE: u8 = 4;
 /// An interned name: 0 is "none".
 type Name = u32;
+/// An interned list of names (handlers, outcomes): 0 is the empty list.
+type List = u32;
 
 #[derive(Debug, Clone, Copy, Default)]
 struct Row {
@@ -61,17 +78,42 @@ struct Row {
     class: Name,
     level: Name,
     unit: Name,
+    reported_by: Name,
+    handlers: List,
+    outcomes: List,
     flags: u8,
     created_at: Timestamp,
     /// `Timestamp::MAX` when no deadline is pending.
     next_deadline: Timestamp,
+    /// `Timestamp::MIN` while open.
+    closed_at: Timestamp,
+    escalations: u32,
+    overdue: u32,
+    reopened: u32,
+    breaches: u32,
 }
 
-#[derive(Default)]
 struct Inner {
     /// Indexed by case id (row 0 unused).
     rows: Vec<Row>,
-    names: HashMap<String, Name>,
+    names: HashMap<Arc<str>, Name>,
+    /// The names by number (0 is the empty name).
+    by_name: Vec<Arc<str>>,
+    lists: HashMap<Vec<Name>, List>,
+    /// The lists by number (0 is the empty list).
+    by_list: Vec<Vec<Name>>,
+}
+
+impl Default for Inner {
+    fn default() -> Self {
+        Inner {
+            rows: Vec::new(),
+            names: HashMap::new(),
+            by_name: vec![Arc::from("")],
+            lists: HashMap::new(),
+            by_list: vec![Vec::new()],
+        }
+    }
 }
 
 impl Inner {
@@ -79,9 +121,59 @@ impl Inner {
         if let Some(&n) = self.names.get(s) {
             return n;
         }
-        let n = self.names.len() as Name + 1;
-        self.names.insert(s.to_string(), n);
+        let n = self.by_name.len() as Name;
+        let shared: Arc<str> = Arc::from(s);
+        self.names.insert(shared.clone(), n);
+        self.by_name.push(shared);
         n
+    }
+
+    fn intern_list(&mut self, items: &[String]) -> List {
+        if items.is_empty() {
+            return 0;
+        }
+        let names: Vec<Name> = items.iter().map(|s| self.intern(s)).collect();
+        if let Some(&l) = self.lists.get(&names) {
+            return l;
+        }
+        let l = self.by_list.len() as List;
+        self.lists.insert(names.clone(), l);
+        self.by_list.push(names);
+        l
+    }
+
+    fn name(&self, n: Name) -> &str {
+        self.by_name.get(n as usize).map_or("", |s| s)
+    }
+
+    fn named(&self, n: Name) -> Option<Cow<'_, str>> {
+        (n != 0).then(|| Cow::Borrowed(self.name(n)))
+    }
+
+    /// The facts of the case in row `id`.
+    fn fact(&self, id: CaseId, r: &Row) -> CaseFact<'_> {
+        let list = |l: List| -> Vec<Cow<'_, str>> {
+            self.by_list
+                .get(l as usize)
+                .map(|ns| ns.iter().map(|&n| Cow::Borrowed(self.name(n))).collect())
+                .unwrap_or_default()
+        };
+        CaseFact {
+            id,
+            workflow: Cow::Borrowed(self.name(r.workflow)),
+            state: Cow::Borrowed(self.name(r.state)),
+            class: self.named(r.class),
+            unit: self.named(r.unit),
+            created_at: r.created_at,
+            closed_at: (r.closed_at != Timestamp::MIN).then_some(r.closed_at),
+            escalations: r.escalations,
+            overdue: r.overdue,
+            reopened: r.reopened,
+            breaches: r.breaches as usize,
+            reported_by: self.named(r.reported_by),
+            handlers: list(r.handlers),
+            outcomes: list(r.outcomes),
+        }
     }
 
     fn row(&mut self, e: &Entry) -> Row {
@@ -91,11 +183,19 @@ impl Inner {
             class: e.class.as_deref().map_or(0, |c| self.intern(c)),
             level: self.intern(&e.level),
             unit: e.unit.as_deref().map_or(0, |u| self.intern(u)),
+            reported_by: e.reported_by.as_deref().map_or(0, |u| self.intern(u)),
+            handlers: self.intern_list(&e.handlers),
+            outcomes: self.intern_list(&e.outcomes),
             flags: PRESENT
-                | if e.breached { BREACHED } else { 0 }
-                | if e.overdue { OVERDUE } else { 0 },
+                | if e.breaches > 0 { BREACHED } else { 0 }
+                | if e.overdue > 0 { OVERDUE } else { 0 },
             created_at: e.created_at,
             next_deadline: e.next_deadline.unwrap_or(Timestamp::MAX),
+            closed_at: e.closed_at.unwrap_or(Timestamp::MIN),
+            escalations: e.escalations,
+            overdue: e.overdue,
+            reopened: e.reopened,
+            breaches: e.breaches,
         }
     }
 
@@ -185,17 +285,51 @@ impl Summaries {
     }
 }
 
+/// Rows read under one hold of the lock by the facts scan (the writer puts
+/// rows between chunks).
+const FACTS_CHUNK: usize = 4096;
+
+impl Summaries {
+    /// The facts of the cases with ids in `from..to`, in id order, until
+    /// `f` returns false; `None` (nothing read) until the index is built.
+    pub(crate) fn scan_facts(
+        &self,
+        from: CaseId,
+        to: CaseId,
+        f: &mut dyn FnMut(&CaseFact<'_>) -> bool,
+    ) -> Option<()> {
+        if !self.is_ready() {
+            return None;
+        }
+        let mut at = usize::try_from(from.max(1)).unwrap_or(usize::MAX);
+        let to = usize::try_from(to).unwrap_or(usize::MAX);
+        loop {
+            let g = self.inner.read().ok()?;
+            let end = to.min(g.rows.len()).min(at.saturating_add(FACTS_CHUNK));
+            if at >= end {
+                return Some(());
+            }
+            for (i, row) in g.rows.get(at..end)?.iter().enumerate() {
+                if row.flags & PRESENT != 0 && !f(&g.fact((at + i) as CaseId, row)) {
+                    return Some(());
+                }
+            }
+            at = end;
+        }
+    }
+}
+
 fn wanted(g: &Inner, f: &CaseFilter) -> Option<Wanted> {
     let name = |s: &Option<String>| -> Option<Option<Name>> {
         match s {
             None => Some(None),
-            Some(s) => g.names.get(s).map(|&n| Some(n)),
+            Some(s) => g.names.get(s.as_str()).map(|&n| Some(n)),
         }
     };
     let units = f.units.as_ref().map(|us| {
         let mut v = vec![false; g.names.len() + 1];
         for u in us {
-            if let Some(&n) = g.names.get(u) {
+            if let Some(&n) = g.names.get(u.as_str()) {
                 v[n as usize] = true;
             }
         }

@@ -172,3 +172,60 @@ fn state_counters_survive_a_restart_and_an_old_store_is_counted_once() {
     assert_eq!(store.state_counts().unwrap(), counts);
     assert!(store.verify().unwrap().problems.is_empty());
 }
+
+fn unit(id: &str, name: &str) -> wangge_policy::Unit {
+    wangge_policy::Unit {
+        id: id.into(),
+        name: name.into(),
+        level: "微网格".into(),
+        parent: None,
+        households: 30,
+        rural: false,
+        kind: None,
+        party_members: 0,
+        organizations: 0,
+    }
+}
+
+#[test]
+fn the_registries_kept_in_memory_are_what_is_stored() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open(tmp.path()).unwrap();
+    store
+        .put_units(&[unit("WG-2", "二"), unit("WG-1", "一")])
+        .unwrap();
+    store
+        .put_units(&[unit("WG-1", "一（改名）"), unit("WG-3", "三")])
+        .unwrap();
+    let person = |id: &str, role: &str| wangge_policy::Person {
+        id: id.into(),
+        name: id.into(),
+        role: role.into(),
+        unit: Some("WG-1".into()),
+        party_member: false,
+    };
+    store.put_people(&[person("p2", "网格员")]).unwrap();
+    let before = store.people().unwrap();
+    store
+        .put_people(&[person("p1", "网格员"), person("p2", "网格长")])
+        .unwrap();
+    assert_eq!(before.len(), 1);
+    let (units, people) = (store.units().unwrap(), store.people().unwrap());
+    let names: Vec<(&str, &str)> = units
+        .iter()
+        .map(|u| (u.id.as_str(), u.name.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [("WG-1", "一（改名）"), ("WG-2", "二"), ("WG-3", "三")]
+    );
+    drop(store);
+    let store = open(tmp.path()).unwrap();
+    assert_eq!(
+        store.units().unwrap(),
+        units,
+        "the cache is what a restart reads"
+    );
+    assert_eq!(store.people().unwrap(), people);
+    assert_eq!(people[1].role, "网格长");
+}

@@ -1,6 +1,7 @@
 //! Filtered listings answered from the sled backend's listing index agree
-//! with a scan of every stored case, page by page, before and after a
-//! restart (when the index is rebuilt from the stored cases).
+//! with a scan of every stored case, page by page, and the case facts it
+//! gives evaluation and incentives are those of the stored cases, before
+//! and after a restart (when the index is rebuilt from the stored cases).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use serde_json::json;
 use wangge_app::{CaseFilter, CaseService, Report};
 use wangge_policy::{parse_ts, Action, Actor, Case, ManualClock, Timestamp};
 use wangge_store::prelude::*;
+use wangge_store::CaseFact;
 use wangge_store_sled::SledStore;
 
 const CATEGORIES: [&str; 6] = [
@@ -66,12 +68,26 @@ fn populate(svc: &CaseService, clock: &ManualClock) {
             })
             .unwrap()
             .0;
-        if i % 3 == 0 && workflow == "事件处置" {
+        let step = |name: &str, outcome: Option<&str>| {
             let go = Action::Transition {
-                name: "立案".into(),
-                outcome: None,
+                name: name.into(),
+                outcome: outcome.map(str::to_string),
             };
             svc.act(c.id, &go, &who, None).unwrap();
+        };
+        if i % 3 == 0 && workflow == "事件处置" {
+            step("立案", None);
+        } else if i % 10 == 4 && workflow == "事件处置" {
+            // The resident's feedback: satisfied cases are checked and
+            // closed, the others go back for rework (返工).
+            let satisfied = i % 20 == 4;
+            step("立案", None);
+            step("派遣", None);
+            step("处置", None);
+            step("反馈", Some(if satisfied { "满意" } else { "不满意" }));
+            if satisfied {
+                step("核查", Some("合格"));
+            }
         }
         if i == 119 {
             clock.advance(30 * 24 * 3600);
@@ -203,6 +219,34 @@ fn check(svc: &CaseService, sled: &SledStore) {
     assert!(
         seen_some >= 14,
         "the filters select something ({seen_some})"
+    );
+    check_facts(sled, &all);
+}
+
+/// The facts scan (from the index) gives each stored case's facts, in id
+/// order, for the whole store and for a range, and stops when told to.
+fn check_facts(sled: &SledStore, all: &[Case]) {
+    let facts = |from: u64, to: u64, stop_after: usize| {
+        let mut out = Vec::new();
+        sled.scan_facts(from, to, &mut |f| {
+            out.push(format!("{f:?}"));
+            out.len() < stop_after
+        })
+        .unwrap();
+        out
+    };
+    let want: Vec<String> = all
+        .iter()
+        .map(|c| format!("{:?}", CaseFact::of(c)))
+        .collect();
+    assert_eq!(facts(0, u64::MAX, usize::MAX), want);
+    assert_eq!(facts(5, 17, usize::MAX), want[4..16].to_vec());
+    assert_eq!(facts(1, u64::MAX, 3), want[..3].to_vec());
+    let closed = all.iter().filter(|c| c.closed_at.is_some()).count();
+    let feedback = all.iter().filter(|c| !c.outcomes.is_empty()).count();
+    assert!(
+        closed >= 5 && feedback >= 10,
+        "{closed} closed, {feedback} with outcomes"
     );
 }
 
