@@ -182,20 +182,19 @@ fn check_action(action: &Action) -> Result<(), AppError> {
     Ok(())
 }
 
-/// Feeds JSON into a hasher with object keys sorted, so equal payloads hash
-/// equally whatever their key order.
-fn hash_canonical(h: &mut Sha256, v: &Value) {
+/// Feeds `v` to `h` as compact JSON with object keys sorted (so equal
+/// payloads hash equally whatever their key order), written straight into
+/// the hasher.
+fn hash_canonical(h: &mut Sha256, v: &Value) -> serde_json::Result<()> {
     match v {
         Value::Object(m) => {
-            let mut keys: Vec<&String> = m.keys().collect();
-            keys.sort();
+            let mut entries: Vec<(&String, &Value)> = m.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
             h.update(b"{");
-            for k in keys {
-                h.update(serde_json::to_string(k).unwrap_or_default().as_bytes());
+            for (k, v) in entries {
+                serde_json::to_writer(&mut *h, k)?;
                 h.update(b":");
-                if let Some(v) = m.get(k) {
-                    hash_canonical(h, v);
-                }
+                hash_canonical(h, v)?;
                 h.update(b",");
             }
             h.update(b"}");
@@ -203,23 +202,33 @@ fn hash_canonical(h: &mut Sha256, v: &Value) {
         Value::Array(a) => {
             h.update(b"[");
             for v in a {
-                hash_canonical(h, v);
+                hash_canonical(h, v)?;
                 h.update(b",");
             }
             h.update(b"]");
         }
-        other => h.update(other.to_string().as_bytes()),
+        other => serde_json::to_writer(&mut *h, other)?,
     }
+    Ok(())
 }
 
-fn payload_hash(r: &Report) -> String {
+/// What an idempotency record keeps of a report: the hex SHA-256 of its
+/// workflow, unit and canonical data.
+fn payload_hash(r: &Report) -> Result<String, AppError> {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut h = Sha256::new();
     h.update(r.workflow.as_bytes());
     h.update([0]);
     h.update(r.unit.as_deref().unwrap_or("").as_bytes());
     h.update([0, u8::from(r.unit.is_some())]);
-    hash_canonical(&mut h, &r.data);
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    hash_canonical(&mut h, &r.data)
+        .map_err(|e| storage(&format!("the report cannot be hashed: {e}")))?;
+    let mut out = String::with_capacity(64);
+    for b in h.finalize() {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 15)]));
+    }
+    Ok(out)
 }
 
 impl CaseService {
@@ -450,11 +459,14 @@ impl CaseService {
             self.check_report(&policy, &r)?;
         }
         let wf = policy.workflow(&r.workflow)?;
-        let mut idem = r.idempotency_key.as_ref().map(|k| IdemRecord {
-            key: format!("{}\u{0}{k}", r.workflow),
-            hash: payload_hash(&r),
-            case_id: 0,
-        });
+        let mut idem = match &r.idempotency_key {
+            Some(k) => Some(IdemRecord {
+                key: format!("{}\u{0}{k}", r.workflow),
+                hash: payload_hash(&r)?,
+                case_id: 0,
+            }),
+            None => None,
+        };
         if let Some(rec) = &idem {
             match self.store.existing(rec)? {
                 Some(Created::Existing {
@@ -756,5 +768,38 @@ impl CaseService {
             }
         }
         Ok(fired)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Stored idempotency records keep this hash: it must not change with
+    /// how it is computed (keys sorted, compact JSON, hex).
+    #[test]
+    fn the_payload_hash_of_stored_idempotency_records_is_stable() {
+        let r = |data: Value| Report {
+            workflow: "事件处置".into(),
+            unit: Some("M1".into()),
+            data,
+            idempotency_key: Some("k".into()),
+            actor: "cli".into(),
+        };
+        let a = payload_hash(&r(serde_json::json!(
+            {"类别": "垃圾堆放", "人数": 1, "风险": 1.5, "附件": ["a\"b", null, true], "位置": {"楼": 3, "栋": "二"}}
+        )));
+        let b = payload_hash(&r(serde_json::json!(
+            {"位置": {"栋": "二", "楼": 3}, "附件": ["a\"b", null, true], "风险": 1.5, "人数": 1, "类别": "垃圾堆放"}
+        )));
+        assert_eq!(
+            a.as_deref().ok(),
+            b.as_deref().ok(),
+            "key order does not matter"
+        );
+        assert_eq!(
+            a.as_deref().ok(),
+            Some("2520d9f2628e12919cbfaa44984cb9e64662544a421de01f5c6598b8445cc723")
+        );
     }
 }
