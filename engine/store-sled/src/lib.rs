@@ -1305,8 +1305,8 @@ impl CaseFacts for SledStore {
         f: &mut dyn FnMut(&CaseFact<'_>) -> bool,
     ) -> Result<(), StoreError> {
         // From the in-memory index once it is built: no record is read.
-        if self.summaries.scan_facts(from, to, f).is_some() {
-            return Ok(());
+        if let Some(done) = self.summaries.scan_facts(from, to, f) {
+            return done;
         }
         self.scan_facts_from_records(from, to, f)
     }

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 use wangge_policy::{Case, CaseId, Timestamp};
-use wangge_store::{CaseFact, CaseFilter, Found};
+use wangge_store::{CaseFact, CaseFilter, Found, StoreError};
 
 /// What the index keeps of one case.
 #[derive(Debug, Clone)]
@@ -291,27 +291,32 @@ const FACTS_CHUNK: usize = 4096;
 
 impl Summaries {
     /// The facts of the cases with ids in `from..to`, in id order, until
-    /// `f` returns false; `None` (nothing read) until the index is built.
+    /// `f` returns false; `None` (nothing read) until the index is built,
+    /// an error if it cannot be read once facts were given.
     pub(crate) fn scan_facts(
         &self,
         from: CaseId,
         to: CaseId,
         f: &mut dyn FnMut(&CaseFact<'_>) -> bool,
-    ) -> Option<()> {
-        if !self.is_ready() {
+    ) -> Option<Result<(), StoreError>> {
+        if !self.is_ready() || self.inner.is_poisoned() {
             return None;
         }
         let mut at = usize::try_from(from.max(1)).unwrap_or(usize::MAX);
         let to = usize::try_from(to).unwrap_or(usize::MAX);
         loop {
-            let g = self.inner.read().ok()?;
+            let Ok(g) = self.inner.read() else {
+                return Some(Err(StoreError::internal(
+                    "the case index failed during a scan of case facts",
+                )));
+            };
             let end = to.min(g.rows.len()).min(at.saturating_add(FACTS_CHUNK));
-            if at >= end {
-                return Some(());
-            }
-            for (i, row) in g.rows.get(at..end)?.iter().enumerate() {
+            let Some(rows) = g.rows.get(at..end).filter(|r| !r.is_empty()) else {
+                return Some(Ok(()));
+            };
+            for (i, row) in rows.iter().enumerate() {
                 if row.flags & PRESENT != 0 && !f(&g.fact((at + i) as CaseId, row)) {
-                    return Some(());
+                    return Some(Ok(()));
                 }
             }
             at = end;
