@@ -19,6 +19,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("cargo:rerun-if-changed={f}");
     }
     tonic_prost_build::configure()
+        // Serialize only: the CLI prints answers as JSON (`-o json`).
+        .type_attribute(".wangge.v1", "#[derive(serde::Serialize)]")
         .file_descriptor_set_path(out.join("wangge_v1_descriptor.bin"))
         .compile_protos(&files, &["."])?;
     Ok(())

@@ -9,11 +9,12 @@ use serde::Serialize;
 use wangge_dsl::{render, DiagnosticJson, Severity};
 use wangge_policy::{compile, RhaiHost};
 
-use crate::{use_color, Color, Format};
+use crate::{use_color, Format};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Policy sets to check: directories of `.wg` files, or single files.
+    /// Policy sets to check: directories of `.wg` files, single files, or
+    /// `-` for one file on stdin.
     #[arg(default_value = "policies")]
     paths: Vec<PathBuf>,
     #[arg(long, value_enum, default_value_t = Format::Human)]
@@ -21,8 +22,6 @@ pub struct Args {
     /// Fail (exit 1) on warnings too.
     #[arg(long)]
     deny_warnings: bool,
-    #[arg(long, value_enum, default_value_t = Color::Auto)]
-    color: Color,
 }
 
 #[derive(Serialize)]
@@ -44,7 +43,7 @@ struct Report {
 
 pub fn run(args: &Args) -> ExitCode {
     let host = RhaiHost::default();
-    let color = use_color(args.color);
+    let color = use_color();
     let mut report = Report {
         errors: 0,
         warnings: 0,
@@ -52,13 +51,28 @@ pub fn run(args: &Args) -> ExitCode {
     };
     for path in &args.paths {
         let shown = path.display().to_string();
-        let sources = match wangge_dsl::source::load_with_tests(path) {
-            Ok(s) => s,
-            Err(e) => {
-                report.errors += 1;
+        let loaded = if path.as_os_str() == "-" {
+            crate::input::stdin_policy().map_err(|e| {
+                let message = e.to_string();
                 if args.format == Format::Human {
                     crate::report(e);
-                } else {
+                }
+                message
+            })
+        } else {
+            wangge_dsl::source::load_with_tests(path).map_err(|e| {
+                let message = e.to_string();
+                if args.format == Format::Human {
+                    crate::report(e);
+                }
+                message
+            })
+        };
+        let sources = match loaded {
+            Ok(s) => s,
+            Err(message) => {
+                report.errors += 1;
+                if args.format == Format::Json {
                     report.sets.push(SetReport {
                         path: shown,
                         ok: false,
@@ -72,7 +86,7 @@ pub fn run(args: &Args) -> ExitCode {
                             end_column: 0,
                             severity: Severity::Error,
                             code: "wangge::io",
-                            message: e.to_string(),
+                            message,
                             label: None,
                             help: None,
                         }],

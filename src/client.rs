@@ -1,5 +1,7 @@
-//! The client CLI (in the style of zbctl): `wangge case|policy|clock …`
-//! talk to a running server over gRPC.
+//! The client CLI (in the style of zbctl and the Temporal CLI): `wangge
+//! case|policy|clock …` talk to a running server over gRPC. Every command
+//! prints with `-o text|table|json` (see `output`); errors are one place
+//! ([`finish`]).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,18 +10,99 @@ use clap::Subcommand;
 use tonic::transport::Channel;
 use tonic_types::StatusExt;
 use wangge_proto::v1;
+use wangge_proto::v1::case_service_client::CaseServiceClient;
 
-/// Where the server is.
+use crate::input::{self, InputError};
+use crate::output::{self, Output, Table};
+
+/// Where the server is and how to print its answers.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Target {
-    /// Server address.
+    /// Server address: `host:port` or a URL such as `http://host:port`.
     #[arg(
         long,
         global = true,
         env = "WANGGE_SERVER",
-        default_value = "http://127.0.0.1:50051"
+        default_value = "127.0.0.1:50051"
     )]
     pub server: String,
+    /// Output format: text for people, an aligned table, or JSON.
+    #[arg(short = 'o', long, global = true, value_enum, default_value_t)]
+    pub output: Output,
+}
+
+/// Why a client command failed.
+#[derive(Debug)]
+pub enum CliError {
+    /// The server refused the call.
+    Server(tonic::Status),
+    /// An argument could not be read.
+    Input(InputError),
+    /// The answer could not be written as JSON.
+    Print(serde_json::Error),
+    /// The answer was printed and says the command failed (e.g. a policy
+    /// bundle with errors).
+    Failed,
+}
+
+impl From<tonic::Status> for CliError {
+    fn from(s: tonic::Status) -> CliError {
+        CliError::Server(s)
+    }
+}
+
+impl From<InputError> for CliError {
+    fn from(e: InputError) -> CliError {
+        CliError::Input(e)
+    }
+}
+
+impl From<serde_json::Error> for CliError {
+    fn from(e: serde_json::Error) -> CliError {
+        CliError::Print(e)
+    }
+}
+
+/// The exit code of a client command; prints the error on stderr.
+pub fn finish(r: Result<(), CliError>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(CliError::Server(s)) => failed(s),
+        Err(CliError::Input(e)) => {
+            crate::report(e);
+            ExitCode::FAILURE
+        }
+        Err(CliError::Print(e)) => {
+            output::error(format!("cannot write the answer as JSON: {e}"));
+            ExitCode::FAILURE
+        }
+        Err(CliError::Failed) => ExitCode::FAILURE,
+    }
+}
+
+/// How an answer prints as text and as a table; JSON comes from its fields.
+pub trait Show: serde::Serialize {
+    fn text(&self);
+    fn table(&self) -> Table;
+}
+
+/// Prints `answer` in the chosen format.
+pub fn show<T: Show>(out: Output, answer: &T) -> Result<(), CliError> {
+    match out {
+        Output::Text => answer.text(),
+        Output::Table => print!("{}", answer.table().render()),
+        Output::Json => output::print_json(answer)?,
+    }
+    Ok(())
+}
+
+/// A two-column table of one answer's fields.
+pub fn card(pairs: &[(&str, String)]) -> Table {
+    let mut t = Table::new(&["field", "value"]);
+    for (k, v) in pairs {
+        t.row([k.to_string(), v.clone()]);
+    }
+    t
 }
 
 #[derive(Debug, clap::Args)]
@@ -32,29 +115,38 @@ pub struct CaseArgs {
 
 #[derive(Debug, Subcommand)]
 enum CaseCommand {
-    /// Report an event.
+    /// Report an event: `report --unit G1 --data '{"类别": "噪音"}'` (or `--data @event.json`, `--data -`).
     Report {
         #[arg(long, default_value = "事件处置")]
         workflow: String,
-        /// The event as a JSON object.
+        /// The event as a JSON object; `@FILE` reads a file, `-` stdin.
         #[arg(long)]
         data: String,
+        /// The unit (grid) the event happened in.
         #[arg(long, default_value = "")]
         unit: String,
-        /// Idempotency key.
+        /// Idempotency key: a retry with the same key is answered with the first case.
         #[arg(long, default_value = "")]
         key: String,
+        /// Who reports it.
         #[arg(long, default_value = "cli")]
         actor: String,
     },
     /// Show a case.
-    Get { id: u64 },
+    Get {
+        /// The case id.
+        id: u64,
+    },
     /// Show a case's event log.
-    Events { id: u64 },
+    Events {
+        /// The case id.
+        id: u64,
+    },
     /// List cases (all pages).
     List {
         #[arg(long, default_value = "")]
         workflow: String,
+        /// Cases of this unit and the units under it.
         #[arg(long, default_value = "")]
         unit: String,
         #[arg(long, default_value = "")]
@@ -63,6 +155,7 @@ enum CaseCommand {
         class: String,
         #[arg(long, default_value = "")]
         level: String,
+        /// Only cases that climbed past their class's ceiling (出格).
         #[arg(long)]
         breached: bool,
         /// Only cases that missed a limit at the top of their ladder.
@@ -78,10 +171,14 @@ enum CaseCommand {
     /// Act on a case: a transition of its workflow (e.g. 立案, 反馈 --outcome 满意)
     /// or escalate, pause, resume, summon --department …, report_in --department ….
     Act {
+        /// The case id.
         id: u64,
+        /// The action: a transition of the workflow or a built-in one (escalate, pause, …).
         action: String,
+        /// The action's outcome, where it declares outcomes (满意, 不满意 …).
         #[arg(long, default_value = "")]
         outcome: String,
+        /// Departments to summon or that report in.
         #[arg(long = "department")]
         departments: Vec<String>,
         /// Fail unless the case is at this version.
@@ -92,7 +189,7 @@ enum CaseCommand {
         #[arg(long, default_value = "")]
         note: String,
     },
-    /// Print case changes as they happen.
+    /// Print case changes as they happen (`-o json`: one JSON document per line).
     Watch {
         /// Resume from this sequence (0: only new changes).
         #[arg(long, default_value_t = 0)]
@@ -116,14 +213,25 @@ enum PolicyCommand {
     /// List the versions the server knows.
     List,
     /// Check a policy folder on the server without deploying it.
-    Validate { dir: PathBuf },
+    Validate {
+        /// The policy folder (its `.wg` files and scenarios).
+        dir: PathBuf,
+    },
     /// Deploy a policy folder (it becomes active only if it compiles).
-    Deploy { dir: PathBuf },
+    Deploy {
+        /// The policy folder (its `.wg` files and scenarios).
+        dir: PathBuf,
+    },
     /// Activate an earlier version (hash or a prefix of 8+ digits).
-    Rollback { hash: String },
+    Rollback {
+        /// The version's hash, or a prefix of 8 or more hex digits.
+        hash: String,
+    },
     /// Evaluate a table, rule set or calc of the active version.
     Eval {
+        /// The table, rule set or calc.
         item: String,
+        /// Input as JSON keyed by parameter name; `@FILE` reads a file, `-` stdin.
         #[arg(long)]
         input: String,
     },
@@ -141,10 +249,16 @@ pub struct ClockArgs {
 enum ClockCommand {
     /// Show the server's clock.
     Get,
-    /// Set a manual clock, e.g. 2026-09-14T13:00:00+08:00, and fire due timers.
-    Set { time: String },
-    /// Advance a manual clock, e.g. 3h or 2d, and fire due timers.
-    Advance { by: String },
+    /// Set a manual clock and fire due timers.
+    Set {
+        /// The new time, e.g. 2026-09-14T13:00:00+08:00.
+        time: String,
+    },
+    /// Advance a manual clock and fire due timers.
+    Advance {
+        /// How far, e.g. 3h, 2d, 1h30m.
+        by: String,
+    },
 }
 
 /// Connects to the server and runs `f` with the channel.
@@ -153,45 +267,50 @@ where
     F: FnOnce(Channel) -> Fut,
     Fut: std::future::Future<Output = ExitCode>,
 {
-    let rt = match runtime() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
-        Err(c) => return c,
+        Err(e) => {
+            output::error(format!("cannot start the runtime: {e}"));
+            return ExitCode::FAILURE;
+        }
     };
     rt.block_on(async {
-        match connect(target).await {
+        match connect(&target.server).await {
             Ok(ch) => f(ch).await,
             Err(code) => code,
         }
     })
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            eprintln!("error: cannot start the runtime: {e}");
-            ExitCode::FAILURE
-        })
+/// The URL of a `--server` value: `host:port` means `http://host:port`.
+pub fn server_url(server: &str) -> String {
+    if server.contains("://") {
+        server.to_string()
+    } else {
+        format!("http://{server}")
+    }
 }
 
-async fn connect(t: &Target) -> Result<Channel, ExitCode> {
-    Channel::from_shared(t.server.clone())
+async fn connect(server: &str) -> Result<Channel, ExitCode> {
+    Channel::from_shared(server_url(server))
         .map_err(|e| {
-            eprintln!("error: `{}` is not a server address: {e}", t.server);
+            output::error(format!("`{server}` is not a server address: {e}"));
             ExitCode::FAILURE
         })?
         .connect()
         .await
         .map_err(|e| {
-            eprintln!("error: cannot reach `{}`: {e}", t.server);
+            output::error(format!("cannot reach `{server}`: {e}"));
             ExitCode::FAILURE
         })
 }
 
 /// Prints a status with its field violations.
 pub fn failed(s: tonic::Status) -> ExitCode {
-    eprintln!("error: {:?}: {}", s.code(), s.message());
+    output::error(format!("{:?}: {}", s.code(), s.message()));
     if let Some(bad) = s.get_details_bad_request() {
         for v in bad.field_violations {
             eprintln!("  {}: {}", v.field, v.description);
@@ -200,11 +319,138 @@ pub fn failed(s: tonic::Status) -> ExitCode {
     ExitCode::FAILURE
 }
 
+/// A time for people (UTC+8, the case reports' zone), `-` for none.
 pub fn time(t: i64) -> String {
     if t == 0 {
         "-".into()
     } else {
         wangge_policy::format_ts(t, 8 * 3600)
+    }
+}
+
+fn or_dash(s: &str) -> &str {
+    if s.is_empty() {
+        "-"
+    } else {
+        s
+    }
+}
+
+const CASE_COLUMNS: [&str; 9] = [
+    "id", "workflow", "state", "level", "class", "unit", "version", "next due", "出格",
+];
+
+fn case_row(c: &v1::Case) -> [String; 9] {
+    let next = c.deadlines.iter().map(|d| d.due).min().unwrap_or(0);
+    [
+        c.id.to_string(),
+        c.workflow.clone(),
+        c.state.clone(),
+        c.level.clone(),
+        or_dash(&c.class).to_string(),
+        or_dash(&c.unit).to_string(),
+        c.version.to_string(),
+        time(next),
+        if c.breaches.is_empty() { "" } else { "出格" }.to_string(),
+    ]
+}
+
+impl Show for v1::Case {
+    fn text(&self) {
+        print_case(self);
+    }
+    fn table(&self) -> Table {
+        let mut t = Table::new(&CASE_COLUMNS).right(&["id", "version"]);
+        t.row(case_row(self));
+        t
+    }
+}
+
+impl Show for v1::ReportResponse {
+    fn text(&self) {
+        println!(
+            "{}",
+            if self.created {
+                "reported"
+            } else {
+                "already reported (same idempotency key)"
+            }
+        );
+        if let Some(c) = &self.case {
+            print_case(c);
+        }
+    }
+    fn table(&self) -> Table {
+        match &self.case {
+            Some(c) => c.table(),
+            None => Table::new(&CASE_COLUMNS),
+        }
+    }
+}
+
+/// Every page of a listing.
+#[derive(serde::Serialize)]
+struct CaseList {
+    cases: Vec<v1::Case>,
+}
+
+impl Show for CaseList {
+    fn text(&self) {
+        for c in &self.cases {
+            println!(
+                "case {} [{}] {} · {} · {}{}",
+                c.id,
+                c.workflow,
+                c.state,
+                c.level,
+                or_dash(&c.class),
+                if c.breaches.is_empty() {
+                    ""
+                } else {
+                    " · 出格"
+                }
+            );
+        }
+        println!("{} case(s)", self.cases.len());
+    }
+    fn table(&self) -> Table {
+        let mut t = Table::new(&CASE_COLUMNS).right(&["id", "version"]);
+        for c in &self.cases {
+            t.row(case_row(c));
+        }
+        t
+    }
+}
+
+impl Show for v1::EventsResponse {
+    fn text(&self) {
+        for e in &self.events {
+            print_event(e);
+        }
+    }
+    fn table(&self) -> Table {
+        let mut t =
+            Table::new(&["#", "at", "action", "outcome", "actor", "state", "level"]).right(&["#"]);
+        for e in &self.events {
+            t.row([
+                e.seq.to_string(),
+                time(e.at),
+                e.action.clone(),
+                e.outcome.clone(),
+                or_dash(&e.actor).to_string(),
+                format!("{} → {}", or_dot(&e.state_before), e.state_after),
+                format!("{} → {}", or_dot(&e.level_before), e.level_after),
+            ]);
+        }
+        t
+    }
+}
+
+fn or_dot(s: &str) -> &str {
+    if s.is_empty() {
+        "·"
+    } else {
+        s
     }
 }
 
@@ -216,16 +462,12 @@ fn print_case(c: &v1::Case) {
         c.version,
         c.state,
         c.level,
-        if c.class.is_empty() { "-" } else { &c.class },
-        if c.ceiling.is_empty() {
-            "-"
-        } else {
-            &c.ceiling
-        }
+        or_dash(&c.class),
+        or_dash(&c.ceiling)
     );
     println!(
         "  unit {} · reported {} · data {}",
-        if c.unit.is_empty() { "-" } else { &c.unit },
+        or_dash(&c.unit),
         time(c.created_at),
         c.data_json
     );
@@ -276,183 +518,151 @@ fn print_event(e: &v1::CaseEvent) {
         time(e.at),
         e.action,
         outcome,
-        if e.actor.is_empty() { "-" } else { &e.actor },
-        if e.state_before.is_empty() {
-            "·"
-        } else {
-            &e.state_before
-        },
-        if e.level_before.is_empty() {
-            "·"
-        } else {
-            &e.level_before
-        },
+        or_dash(&e.actor),
+        or_dot(&e.state_before),
+        or_dot(&e.level_before),
         e.state_after,
         e.level_after
     );
 }
 
 pub fn case(args: &CaseArgs) -> ExitCode {
+    let out = args.target.output;
+    // A file argument is read before connecting: a wrong path is the
+    // error, whether or not the server is up.
+    let data = match &args.command {
+        CaseCommand::Report { data, .. } => match input::json_text(data, "data") {
+            Ok(text) => text,
+            Err(e) => return finish(Err(e.into())),
+        },
+        _ => String::new(),
+    };
     with_server(&args.target, |ch| async move {
-        let mut client = v1::case_service_client::CaseServiceClient::new(ch);
-        let result =
-            match &args.command {
-                CaseCommand::Report {
-                    workflow,
-                    data,
-                    unit,
-                    key,
-                    actor,
-                } => client
-                    .report(v1::ReportRequest {
-                        workflow: workflow.clone(),
-                        unit: unit.clone(),
-                        data_json: data.clone(),
-                        idempotency_key: key.clone(),
-                        actor: actor.clone(),
-                    })
-                    .await
-                    .map(|r| {
-                        let r = r.into_inner();
-                        println!(
-                            "{}",
-                            if r.created {
-                                "reported"
-                            } else {
-                                "already reported (same idempotency key)"
-                            }
-                        );
-                        if let Some(c) = &r.case {
-                            print_case(c);
-                        }
-                    }),
-                CaseCommand::Get { id } => client
-                    .get(v1::GetCaseRequest { id: *id })
-                    .await
-                    .map(|r| print_case(r.get_ref())),
-                CaseCommand::Events { id } => client
-                    .events(v1::GetCaseRequest { id: *id })
-                    .await
-                    .map(|r| {
-                        for e in &r.get_ref().events {
-                            print_event(e);
-                        }
-                    }),
-                CaseCommand::List {
-                    workflow,
-                    unit,
-                    state,
-                    class,
-                    level,
-                    breached,
-                    overdue,
-                    deadline_from,
-                    deadline_to,
-                } => {
-                    let mut token = String::new();
-                    let mut total = 0;
-                    loop {
-                        let page = client
-                            .list(v1::ListCasesRequest {
-                                workflow: workflow.clone(),
-                                unit: unit.clone(),
-                                state: state.clone(),
-                                class: class.clone(),
-                                level: level.clone(),
-                                breached: *breached,
-                                overdue: *overdue,
-                                deadline_from: deadline_from.unwrap_or(0),
-                                deadline_to: deadline_to.unwrap_or(0),
-                                page_size: 500,
-                                page_token: token.clone(),
-                                ..Default::default()
-                            })
-                            .await;
-                        match page {
-                            Ok(p) => {
-                                let p = p.into_inner();
-                                for c in &p.cases {
-                                    total += 1;
-                                    println!(
-                                        "{}\t{}\t{}\t{}\t{}\t{}",
-                                        c.id,
-                                        c.workflow,
-                                        c.state,
-                                        c.level,
-                                        c.class,
-                                        if c.breaches.is_empty() { "" } else { "出格" }
-                                    );
-                                }
-                                if p.next_page_token.is_empty() {
-                                    println!("{total} case(s)");
-                                    break Ok(());
-                                }
-                                token = p.next_page_token;
-                            }
-                            Err(s) => break Err(s),
-                        }
+        let mut client = CaseServiceClient::new(ch);
+        finish(run_case(&mut client, &args.command, data, out).await)
+    })
+}
+
+async fn run_case(
+    client: &mut CaseServiceClient<Channel>,
+    command: &CaseCommand,
+    data_json: String,
+    out: Output,
+) -> Result<(), CliError> {
+    match command {
+        CaseCommand::Report {
+            workflow,
+            data: _,
+            unit,
+            key,
+            actor,
+        } => {
+            let r = client
+                .report(v1::ReportRequest {
+                    workflow: workflow.clone(),
+                    unit: unit.clone(),
+                    data_json,
+                    idempotency_key: key.clone(),
+                    actor: actor.clone(),
+                })
+                .await?;
+            show(out, r.get_ref())
+        }
+        CaseCommand::Get { id } => {
+            let r = client.get(v1::GetCaseRequest { id: *id }).await?;
+            show(out, r.get_ref())
+        }
+        CaseCommand::Events { id } => {
+            let r = client.events(v1::GetCaseRequest { id: *id }).await?;
+            show(out, r.get_ref())
+        }
+        CaseCommand::List {
+            workflow,
+            unit,
+            state,
+            class,
+            level,
+            breached,
+            overdue,
+            deadline_from,
+            deadline_to,
+        } => {
+            let mut request = v1::ListCasesRequest {
+                workflow: workflow.clone(),
+                unit: unit.clone(),
+                state: state.clone(),
+                class: class.clone(),
+                level: level.clone(),
+                breached: *breached,
+                overdue: *overdue,
+                deadline_from: deadline_from.unwrap_or(0),
+                deadline_to: deadline_to.unwrap_or(0),
+                page_size: 500,
+                ..Default::default()
+            };
+            let mut list = CaseList { cases: Vec::new() };
+            loop {
+                let page = client.list(request.clone()).await?.into_inner();
+                list.cases.extend(page.cases);
+                if page.next_page_token.is_empty() {
+                    break;
+                }
+                request.page_token = page.next_page_token;
+            }
+            show(out, &list)
+        }
+        CaseCommand::Act {
+            id,
+            action,
+            outcome,
+            departments,
+            expect_version,
+            actor,
+            note,
+        } => {
+            let r = client
+                .act(v1::ActRequest {
+                    id: *id,
+                    action: action.clone(),
+                    outcome: outcome.clone(),
+                    departments: departments.clone(),
+                    expected_version: *expect_version,
+                    actor: actor.clone(),
+                    note: note.clone(),
+                })
+                .await?;
+            show(out, r.get_ref())
+        }
+        CaseCommand::Watch { from, count } => {
+            let mut stream = client
+                .watch_cases(v1::WatchCasesRequest {
+                    from_sequence: *from,
+                })
+                .await?
+                .into_inner();
+            let mut seen = 0;
+            while let Some(change) = stream.message().await? {
+                if out == Output::Json {
+                    output::print_json_line(&change)?;
+                } else {
+                    print!(
+                        "[{}] case {}",
+                        change.sequence,
+                        change.event.as_ref().map_or(0, |e| e.case_id)
+                    );
+                    match &change.event {
+                        Some(e) => print_event(e),
+                        None => println!(),
                     }
                 }
-                CaseCommand::Act {
-                    id,
-                    action,
-                    outcome,
-                    departments,
-                    expect_version,
-                    actor,
-                    note,
-                } => client
-                    .act(v1::ActRequest {
-                        id: *id,
-                        action: action.clone(),
-                        outcome: outcome.clone(),
-                        departments: departments.clone(),
-                        expected_version: *expect_version,
-                        actor: actor.clone(),
-                        note: note.clone(),
-                    })
-                    .await
-                    .map(|r| print_case(r.get_ref())),
-                CaseCommand::Watch { from, count } => match client
-                    .watch_cases(v1::WatchCasesRequest {
-                        from_sequence: *from,
-                    })
-                    .await
-                {
-                    Ok(stream) => {
-                        let mut stream = stream.into_inner();
-                        let mut seen = 0;
-                        loop {
-                            match stream.message().await {
-                                Ok(Some(ch)) => {
-                                    print!(
-                                        "[{}] case {}",
-                                        ch.sequence,
-                                        ch.event.as_ref().map_or(0, |e| e.case_id)
-                                    );
-                                    if let Some(e) = &ch.event {
-                                        print_event(e);
-                                    } else {
-                                        println!();
-                                    }
-                                    seen += 1;
-                                    if *count != 0 && seen >= *count {
-                                        break Ok(());
-                                    }
-                                }
-                                Ok(None) => break Ok(()),
-                                Err(s) => break Err(s),
-                            }
-                        }
-                    }
-                    Err(s) => Err(s),
-                },
-            };
-        match result {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(s) => failed(s),
+                seen += 1;
+                if *count != 0 && seen >= *count {
+                    break;
+                }
+            }
+            Ok(())
         }
-    })
+    }
 }
 
 fn bundle(dir: &std::path::Path) -> Result<Vec<v1::PolicyFile>, ExitCode> {
@@ -482,158 +692,261 @@ fn print_diagnostics(ds: &[v1::Diagnostic]) {
     }
 }
 
+fn diagnostics_table(ds: &[v1::Diagnostic]) -> Table {
+    let mut t = Table::new(&["file", "line", "column", "severity", "message", "help"])
+        .right(&["line", "column"]);
+    for d in ds {
+        t.row([
+            d.file.clone(),
+            d.line.to_string(),
+            d.column.to_string(),
+            d.severity.clone(),
+            d.message.clone(),
+            d.help.clone(),
+        ]);
+    }
+    t
+}
+
+fn short(hash: &str) -> &str {
+    hash.get(..12).unwrap_or(hash)
+}
+
+const VERSION_COLUMNS: [&str; 6] = ["active", "hash", "name", "label", "deployed", "items"];
+
+fn version_row(v: &v1::PolicyVersion) -> [String; 6] {
+    [
+        if v.active { "*" } else { "" }.to_string(),
+        short(&v.hash).to_string(),
+        v.name.clone(),
+        v.label.clone(),
+        time(v.deployed_at),
+        v.items.len().to_string(),
+    ]
+}
+
+impl Show for v1::ListVersionsResponse {
+    fn text(&self) {
+        for v in &self.versions {
+            println!(
+                "{} {}\t{} {}\tdeployed {}\t{} item(s)",
+                if v.active { "*" } else { " " },
+                short(&v.hash),
+                v.name,
+                v.label,
+                time(v.deployed_at),
+                v.items.len()
+            );
+        }
+    }
+    fn table(&self) -> Table {
+        let mut t = Table::new(&VERSION_COLUMNS).right(&["items"]);
+        for v in &self.versions {
+            t.row(version_row(v));
+        }
+        t
+    }
+}
+
+impl Show for v1::PolicyVersion {
+    fn text(&self) {
+        println!("active: {}", self.hash);
+    }
+    fn table(&self) -> Table {
+        let mut t = Table::new(&VERSION_COLUMNS).right(&["items"]);
+        t.row(version_row(self));
+        t
+    }
+}
+
+impl Show for v1::ValidateResponse {
+    fn text(&self) {
+        print_diagnostics(&self.diagnostics);
+        println!(
+            "{}: {}",
+            if self.ok { "ok" } else { "errors" },
+            short(&self.hash)
+        );
+    }
+    fn table(&self) -> Table {
+        diagnostics_table(&self.diagnostics)
+    }
+}
+
+impl Show for v1::DeployResponse {
+    fn text(&self) {
+        print_diagnostics(&self.diagnostics);
+        if let Some(v) = &self.version {
+            println!("deployed and active: {}", v.hash);
+        }
+    }
+    fn table(&self) -> Table {
+        let mut t = Table::new(&VERSION_COLUMNS).right(&["items"]);
+        if let Some(v) = &self.version {
+            t.row(version_row(v));
+        }
+        t
+    }
+}
+
+impl Show for v1::EvaluateResponse {
+    fn text(&self) {
+        println!("{}", self.result_json);
+        println!("why: {}", self.explanation_json);
+    }
+    fn table(&self) -> Table {
+        card(&[
+            ("result", self.result_json.clone()),
+            ("why", self.explanation_json.clone()),
+        ])
+    }
+}
+
 pub fn policy(args: &PolicyArgs) -> ExitCode {
+    let out = args.target.output;
+    let input_json = match &args.command {
+        PolicyCommand::Eval { input, .. } => match input::json_text(input, "input") {
+            Ok(text) => text,
+            Err(e) => return finish(Err(e.into())),
+        },
+        _ => String::new(),
+    };
     with_server(&args.target, |ch| async move {
         let mut client = v1::policy_service_client::PolicyServiceClient::new(ch);
-        let result = match &args.command {
-            PolicyCommand::List => {
-                client
-                    .list_versions(v1::ListVersionsRequest {})
-                    .await
-                    .map(|r| {
-                        for v in &r.get_ref().versions {
-                            println!(
-                                "{} {}\t{} {}\tdeployed {}\t{} item(s)",
-                                if v.active { "*" } else { " " },
-                                &v.hash[..12.min(v.hash.len())],
-                                v.name,
-                                v.label,
-                                time(v.deployed_at),
-                                v.items.len()
-                            );
-                        }
-                    })
-            }
-            PolicyCommand::Validate { dir } => {
-                let files = match bundle(dir) {
-                    Ok(f) => f,
-                    Err(c) => return c,
-                };
-                match client.validate(v1::ValidateRequest { files }).await {
-                    Ok(r) => {
-                        let r = r.into_inner();
-                        print_diagnostics(&r.diagnostics);
-                        println!(
-                            "{}: {}",
-                            if r.ok { "ok" } else { "errors" },
-                            &r.hash[..12.min(r.hash.len())]
-                        );
-                        if !r.ok {
-                            return ExitCode::FAILURE;
-                        }
+        let result: Result<(), CliError> = async {
+            match &args.command {
+                PolicyCommand::List => {
+                    let r = client.list_versions(v1::ListVersionsRequest {}).await?;
+                    show(out, r.get_ref())
+                }
+                PolicyCommand::Validate { dir } => {
+                    let files = match bundle(dir) {
+                        Ok(f) => f,
+                        Err(_) => return Err(CliError::Failed),
+                    };
+                    let r = client.validate(v1::ValidateRequest { files }).await?;
+                    show(out, r.get_ref())?;
+                    if r.get_ref().ok {
                         Ok(())
+                    } else {
+                        Err(CliError::Failed)
                     }
-                    Err(s) => Err(s),
+                }
+                PolicyCommand::Deploy { dir } => {
+                    let files = match bundle(dir) {
+                        Ok(f) => f,
+                        Err(_) => return Err(CliError::Failed),
+                    };
+                    let r = client.deploy(v1::DeployRequest { files }).await?;
+                    show(out, r.get_ref())
+                }
+                PolicyCommand::Rollback { hash } => {
+                    let r = client
+                        .rollback(v1::RollbackRequest { hash: hash.clone() })
+                        .await?;
+                    show(out, r.get_ref())
+                }
+                PolicyCommand::Eval { item, input: _ } => {
+                    let r = client
+                        .evaluate(v1::EvaluateRequest {
+                            item: item.clone(),
+                            input_json,
+                        })
+                        .await?;
+                    show(out, r.get_ref())
                 }
             }
-            PolicyCommand::Deploy { dir } => {
-                let files = match bundle(dir) {
-                    Ok(f) => f,
-                    Err(c) => return c,
-                };
-                client.deploy(v1::DeployRequest { files }).await.map(|r| {
-                    let r = r.into_inner();
-                    print_diagnostics(&r.diagnostics);
-                    if let Some(v) = r.version {
-                        println!("deployed and active: {}", v.hash);
-                    }
-                })
-            }
-            PolicyCommand::Rollback { hash } => client
-                .rollback(v1::RollbackRequest { hash: hash.clone() })
-                .await
-                .map(|r| println!("active: {}", r.get_ref().hash)),
-            PolicyCommand::Eval { item, input } => client
-                .evaluate(v1::EvaluateRequest {
-                    item: item.clone(),
-                    input_json: input.clone(),
-                })
-                .await
-                .map(|r| {
-                    let r = r.into_inner();
-                    println!("{}", r.result_json);
-                    println!("why: {}", r.explanation_json);
-                }),
-        };
-        match result {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(s) => failed(s),
         }
+        .await;
+        finish(result)
     })
+}
+
+impl Show for v1::ClockResponse {
+    fn text(&self) {
+        println!(
+            "{} ({} clock); {} timer(s) fired",
+            time(self.now),
+            self.mode,
+            self.fired
+        );
+    }
+    fn table(&self) -> Table {
+        let mut t = Table::new(&["now", "mode", "fired"]).right(&["fired"]);
+        t.row([time(self.now), self.mode.clone(), self.fired.to_string()]);
+        t
+    }
 }
 
 pub fn clock(args: &ClockArgs) -> ExitCode {
+    let out = args.target.output;
     with_server(&args.target, |ch| async move {
         let mut client = v1::admin_service_client::AdminServiceClient::new(ch);
-        let result = match &args.command {
-            ClockCommand::Get => client.get_clock(v1::GetClockRequest {}).await,
-            ClockCommand::Set { time } => match wangge_policy::parse_ts(time) {
-                Some(now) => client.set_clock(v1::SetClockRequest { now }).await,
-                None => {
-                    eprintln!("error: `{time}` is not a time like 2026-09-14T13:00:00+08:00");
-                    return ExitCode::FAILURE;
+        let result: Result<(), CliError> = async {
+            let r = match &args.command {
+                ClockCommand::Get => client.get_clock(v1::GetClockRequest {}).await?,
+                ClockCommand::Set { time } => {
+                    let Some(now) = wangge_policy::parse_ts(time) else {
+                        output::error(format!(
+                            "`{time}` is not a time like 2026-09-14T13:00:00+08:00"
+                        ));
+                        return Err(CliError::Failed);
+                    };
+                    client.set_clock(v1::SetClockRequest { now }).await?
                 }
-            },
-            ClockCommand::Advance { by } => match wangge_dsl::parser::parse_duration(by) {
-                Some(seconds) => {
+                ClockCommand::Advance { by } => {
+                    let Some(seconds) = wangge_dsl::parser::parse_duration(by) else {
+                        output::error(format!(
+                            "`{by}` is not a duration like 3h, 2d, 1h30m or 90min"
+                        ));
+                        return Err(CliError::Failed);
+                    };
                     client
                         .advance_clock(v1::AdvanceClockRequest { seconds })
-                        .await
+                        .await?
                 }
-                None => {
-                    eprintln!("error: `{by}` is not a duration like 3h, 2d or 1h30m");
-                    return ExitCode::FAILURE;
-                }
-            },
-        };
-        match result {
-            Ok(r) => {
-                let r = r.into_inner();
-                println!(
-                    "{} ({} clock); {} timer(s) fired",
-                    time(r.now),
-                    r.mode,
-                    r.fired
-                );
-                ExitCode::SUCCESS
-            }
-            Err(s) => failed(s),
+            };
+            show(out, r.get_ref())
         }
+        .await;
+        finish(result)
     })
 }
 
-/// `wangge org import FILE --server URL`.
-pub fn org_import(server: &str, file: &std::path::Path, ladder: Option<&str>) -> ExitCode {
+impl Show for v1::UpsertResponse {
+    fn text(&self) {
+        println!("imported {} record(s)", self.count);
+    }
+    fn table(&self) -> Table {
+        let mut t = Table::new(&["imported"]).right(&["imported"]);
+        t.row([self.count.to_string()]);
+        t
+    }
+}
+
+/// `wangge org import FILE --server ADDRESS`.
+pub fn org_import(target: &Target, file: &std::path::Path, ladder: Option<&str>) -> ExitCode {
     let text = match std::fs::read_to_string(file) {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("error: cannot read `{}`: {e}", file.display());
+            output::error(format!("cannot read `{}`: {e}", file.display()));
             return ExitCode::FAILURE;
         }
     };
-    let target = Target {
-        server: server.to_string(),
-    };
-    with_server(&target, |ch| async move {
+    let out = target.output;
+    with_server(target, |ch| async move {
         let mut client = v1::org_service_client::OrgServiceClient::new(ch);
-        match client
+        let r = client
             .import(v1::ImportRequest {
                 name: file.display().to_string(),
                 text,
                 ladder: ladder.unwrap_or_default().to_string(),
             })
-            .await
-        {
-            Ok(r) => {
-                println!(
-                    "imported {} record(s) from {}",
-                    r.get_ref().count,
-                    file.display()
-                );
-                ExitCode::SUCCESS
-            }
-            Err(s) => failed(s),
-        }
+            .await;
+        finish(match r {
+            Ok(r) => show(out, r.get_ref()),
+            Err(s) => Err(s.into()),
+        })
     })
 }
 
@@ -641,4 +954,18 @@ pub fn org_import(server: &str, file: &std::path::Path, ladder: Option<&str>) ->
 fn timestamp(s: &str) -> Result<i64, String> {
     wangge_policy::parse_ts(s)
         .ok_or_else(|| format!("`{s}` is not a time like `2026-09-14T10:00:00+08:00`"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_host_and_port_is_an_http_url() {
+        assert_eq!(server_url("127.0.0.1:50051"), "http://127.0.0.1:50051");
+        assert_eq!(
+            server_url("https://gov.example:443"),
+            "https://gov.example:443"
+        );
+    }
 }

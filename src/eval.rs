@@ -1,7 +1,6 @@
 //! `wangge eval POLICY_DIR ITEM --input JSON`: evaluates one table, rule set
 //! or calc and explains the result (matched rows or rules, inputs seen).
 
-use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -20,37 +19,8 @@ pub struct Args {
     format: Format,
 }
 
-/// Why the input could not be read.
-#[derive(Debug, thiserror::Error, miette::Diagnostic)]
-enum InputError {
-    #[error("cannot read the input `{0}`: {1}")]
-    #[diagnostic(code(wangge::input))]
-    Read(String, std::io::Error),
-    #[error("the input is not valid JSON: {0}")]
-    #[diagnostic(
-        code(wangge::input),
-        help("pass a JSON object such as `{{\"事件\": {{\"类别\": \"垃圾堆放\"}}}}`")
-    )]
-    Json(serde_json::Error),
-}
-
-fn read_input(arg: &str) -> Result<serde_json::Value, InputError> {
-    let text = if arg == "-" {
-        let mut s = String::new();
-        std::io::stdin()
-            .read_to_string(&mut s)
-            .map_err(|e| InputError::Read("-".into(), e))?;
-        s
-    } else if let Some(path) = arg.strip_prefix('@') {
-        std::fs::read_to_string(path).map_err(|e| InputError::Read(path.into(), e))?
-    } else {
-        arg.to_string()
-    };
-    serde_json::from_str(&text).map_err(InputError::Json)
-}
-
 pub fn run(args: &Args) -> ExitCode {
-    let input = match read_input(&args.input) {
+    let input = match crate::input::json(&args.input, "input") {
         Ok(v) => v,
         Err(e) => {
             crate::report(e);

@@ -53,7 +53,7 @@ fn export(args: &Args) -> Result<(), ExitCode> {
         crate::report(e);
         ExitCode::FAILURE
     })?;
-    let mut out: Box<dyn Write> = match &args.out {
+    let out: Box<dyn Write> = match &args.out {
         Some(p) => match std::fs::File::create(p) {
             Ok(f) => Box::new(BufWriter::with_capacity(1 << 20, f)),
             Err(e) => {
@@ -63,6 +63,8 @@ fn export(args: &Args) -> Result<(), ExitCode> {
         },
         None => Box::new(BufWriter::with_capacity(1 << 20, std::io::stdout().lock())),
     };
+    let bar = crate::progress::writing("exporting");
+    let mut out = bar.wrap_write(out);
     let stats = wangge_testkit::export(&store, from, to, &mut out).map_err(|e| {
         crate::report(e);
         ExitCode::FAILURE
@@ -71,6 +73,7 @@ fn export(args: &Args) -> Result<(), ExitCode> {
         eprintln!("error: cannot write the export: {e}");
         ExitCode::FAILURE
     })?;
+    bar.finish_and_clear();
     eprintln!("exported {} case(s), {} line(s)", stats.cases, stats.lines);
     Ok(())
 }

@@ -44,7 +44,7 @@ pub fn run(args: &Args) -> ExitCode {
         seed: args.seed,
         start,
     };
-    let mut out: Box<dyn Write> = match &args.out {
+    let out: Box<dyn Write> = match &args.out {
         Some(p) => match std::fs::File::create(p) {
             Ok(f) => Box::new(BufWriter::with_capacity(1 << 20, f)),
             Err(e) => {
@@ -54,8 +54,12 @@ pub fn run(args: &Args) -> ExitCode {
         },
         None => Box::new(BufWriter::with_capacity(1 << 20, std::io::stdout().lock())),
     };
+    let bar = crate::progress::writing("writing history");
+    let mut out = bar.wrap_write(out);
     let started = std::time::Instant::now();
-    match generate(&cfg, &mut out).and_then(|n| out.flush().map(|_| n)) {
+    let written = generate(&cfg, &mut out).and_then(|n| out.flush().map(|_| n));
+    bar.finish_and_clear();
+    match written {
         Ok(n) => {
             eprintln!(
                 "{n} lines ({} events over {} days) in {:.1} s",

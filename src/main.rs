@@ -16,8 +16,11 @@ mod evaluation_cli;
 mod export;
 mod gen;
 mod incentive_cli;
+mod input;
 mod org;
+mod output;
 mod policy_dir;
+mod progress;
 mod replay;
 mod server;
 mod store_cli;
@@ -29,6 +32,9 @@ mod test_cmd;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Colour: `auto` colours a terminal unless `NO_COLOR` is set.
+    #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
+    color: Color,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -103,6 +109,7 @@ fn quiet_on_broken_pipe() {
 fn main() -> ExitCode {
     quiet_on_broken_pipe();
     let cli = Cli::parse();
+    output::set_color(cli.color);
     match cli.command {
         Command::Check(args) => check::run(&args),
         Command::Eval(args) => eval::run(&args),
@@ -122,17 +129,43 @@ fn main() -> ExitCode {
     }
 }
 
-/// Whether to colour output on stdout.
-pub fn use_color(c: Color) -> bool {
-    use std::io::IsTerminal;
-    match c {
-        Color::Always => true,
-        Color::Never => false,
-        Color::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
-    }
+/// Whether to colour output on stdout (`--color`, `NO_COLOR`).
+pub fn use_color() -> bool {
+    output::color_on(output::Stream::Stdout)
 }
 
 /// Prints an error as a miette report on stderr.
 pub fn report(err: impl miette::Diagnostic + Send + Sync + 'static) {
     eprintln!("{:?}", miette::Report::new(err));
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every positional argument of every command says what it is in `--help`.
+    #[test]
+    fn every_positional_argument_has_help_text() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_positionals() {
+                if arg.get_help().is_none() {
+                    missing.push(format!("{path} <{}>", arg.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&super::Cli::command(), "wangge", &mut missing);
+        assert!(
+            missing.is_empty(),
+            "positional arguments without help: {missing:?}"
+        );
+    }
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        super::Cli::command().debug_assert();
+    }
 }

@@ -14,7 +14,7 @@ use wangge_policy::{compile, PolicySet, RhaiHost};
 use wangge_store::prelude::*;
 use wangge_store_sled::SledStore;
 
-use crate::Format;
+use crate::output::{Output, Table};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -26,12 +26,16 @@ pub struct Args {
     /// Policy folder.
     #[arg(long, global = true, default_value = "policies")]
     policies: PathBuf,
+    /// Output format: text for people, an aligned table, or JSON.
+    #[arg(short = 'o', long, global = true, value_enum, default_value_t)]
+    output: Output,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Import units or people from CSV or JSON (all rows or none).
     Import {
+        /// A CSV or JSON file of units or of people.
         file: PathBuf,
         /// The ladder unit levels must fit; by default the first ladder that has every level in the file.
         #[arg(long)]
@@ -41,10 +45,7 @@ enum Command {
         server: Option<String>,
     },
     /// List the registered units.
-    List {
-        #[arg(long, value_enum, default_value_t = Format::Human)]
-        format: Format,
-    },
+    List,
     /// Run policy items (tables or rule sets of one parameter) over every unit.
     Report {
         /// Items to run, e.g. `--item 网格规模核查 --item 三建一管`.
@@ -53,8 +54,6 @@ enum Command {
         /// Only units at this level.
         #[arg(long)]
         level: Option<String>,
-        #[arg(long, value_enum, default_value_t = Format::Human)]
-        format: Format,
     },
 }
 
@@ -102,7 +101,11 @@ fn run_inner(args: &Args) -> Result<ExitCode, ExitCode> {
             server,
         } => {
             if let Some(server) = server {
-                return Ok(crate::client::org_import(server, file, ladder.as_deref()));
+                let target = crate::client::Target {
+                    server: server.clone(),
+                    output: args.output,
+                };
+                return Ok(crate::client::org_import(&target, file, ladder.as_deref()));
             }
             let set = policies(&args.policies)?;
             let text = std::fs::read_to_string(file).map_err(|e| {
@@ -111,13 +114,15 @@ fn run_inner(args: &Args) -> Result<ExitCode, ExitCode> {
             })?;
             let name = file.display().to_string();
             let org = Organisation::new(Arc::new(store(&args.data)?));
+            let spinner = crate::progress::spinner(&format!("importing {name}"));
             let imported = org
                 .import(&set, &text, &name, ladder.as_deref().unwrap_or(""))
-                .and_then(|i| org.flush().map(|()| i))
-                .map_err(|e| {
-                    eprintln!("error: {e}");
-                    ExitCode::FAILURE
-                })?;
+                .and_then(|i| org.flush().map(|()| i));
+            spinner.finish_and_clear();
+            let imported = imported.map_err(|e| {
+                crate::output::error(e);
+                ExitCode::FAILURE
+            })?;
             match imported {
                 Imported::People(n) => println!("imported {n} people from {name}"),
                 Imported::Units(n, ladder) => {
@@ -126,15 +131,27 @@ fn run_inner(args: &Args) -> Result<ExitCode, ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::List { format } => {
+        Command::List => {
             let store = store(&args.data)?;
             let units = store.units().map_err(fail)?;
-            match format {
-                Format::Json => println!(
-                    "{}",
-                    serde_json::to_string_pretty(&units).unwrap_or_default()
-                ),
-                Format::Human => {
+            match args.output {
+                Output::Json => print_json(&units)?,
+                Output::Table => {
+                    let mut t =
+                        Table::new(&["id", "name", "level", "parent", "户", "kind"]).right(&["户"]);
+                    for u in &units {
+                        t.row([
+                            u.id.clone(),
+                            u.name.clone(),
+                            u.level.clone(),
+                            u.parent.clone().unwrap_or_else(|| "-".into()),
+                            u.households.to_string(),
+                            u.kind.clone().unwrap_or_default(),
+                        ]);
+                    }
+                    print!("{}", t.render());
+                }
+                Output::Text => {
                     for u in &units {
                         println!(
                             "{}\t{}\t{}\t{}\t{} 户{}",
@@ -154,11 +171,7 @@ fn run_inner(args: &Args) -> Result<ExitCode, ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Report {
-            items,
-            level,
-            format,
-        } => {
+        Command::Report { items, level } => {
             let set = policies(&args.policies)?;
             let store = store(&args.data)?;
             let mut units = store.units().map_err(fail)?;
@@ -169,12 +182,22 @@ fn run_inner(args: &Args) -> Result<ExitCode, ExitCode> {
                 crate::report(e);
                 ExitCode::FAILURE
             })?;
-            match format {
-                Format::Json => println!(
-                    "{}",
-                    serde_json::to_string_pretty(&rows).unwrap_or_default()
-                ),
-                Format::Human => {
+            match args.output {
+                Output::Json => print_json(&rows)?,
+                Output::Table => {
+                    let mut t = Table::new(&["unit", "name", "level", "item", "result"]);
+                    for r in &rows {
+                        t.row([
+                            r.unit.clone(),
+                            r.name.clone(),
+                            r.level.clone(),
+                            r.item.clone(),
+                            r.result.to_string(),
+                        ]);
+                    }
+                    print!("{}", t.render());
+                }
+                Output::Text => {
                     for r in &rows {
                         println!(
                             "{}\t{}\t{}\t{}\t{}",
@@ -185,6 +208,20 @@ fn run_inner(args: &Args) -> Result<ExitCode, ExitCode> {
                 }
             }
             Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Prints local data as pretty JSON.
+fn print_json<T: serde::Serialize>(v: &T) -> Result<(), ExitCode> {
+    match serde_json::to_string_pretty(v) {
+        Ok(s) => {
+            println!("{s}");
+            Ok(())
+        }
+        Err(e) => {
+            crate::output::error(format!("cannot write JSON: {e}"));
+            Err(ExitCode::FAILURE)
         }
     }
 }

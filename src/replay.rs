@@ -4,7 +4,7 @@
 //! classes and levels, and each changed case on request).
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, IsTerminal, Write};
+use std::io::{BufReader, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -59,16 +59,9 @@ pub fn run(args: &Args) -> ExitCode {
         }
     };
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let bar = if std::io::stderr().is_terminal() {
-        indicatif::ProgressBar::new(size)
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "replaying {bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    let bar = crate::progress::bar(
+        size,
+        "replaying {bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
     );
     let mut input = BufReader::with_capacity(1 << 20, bar.wrap_read(file));
     let mut sets = vec![&a];
@@ -158,13 +151,10 @@ fn rows(t: &Totals) -> Vec<(String, u64)> {
     rows
 }
 
-/// Text width in terminal columns (CJK characters take two).
-fn width(s: &str) -> usize {
-    s.chars().map(|c| if c.is_ascii() { 1 } else { 2 }).sum()
-}
+use crate::output::width;
 
 fn pad(s: &str, w: usize) -> String {
-    format!("{s}{}", " ".repeat(w.saturating_sub(width(s))))
+    crate::output::pad(s, w, false)
 }
 
 fn render(report: &ReplayReport, hashes: &[&str], secs: f64, show: usize) -> String {

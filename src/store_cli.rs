@@ -27,15 +27,19 @@ enum Command {
     /// data folder (`--data`), or from a running server (`--server`; DIR is
     /// then on the server's machine).
     Backup {
+        /// The folder to write the backup to (new or empty).
         dir: PathBuf,
+        /// A stopped server's data folder (default `data`).
         #[arg(long, conflicts_with = "server")]
         data: Option<PathBuf>,
+        /// A running server (`host:port` or URL): it copies between two group commits.
         #[arg(long)]
         server: Option<String>,
     },
     /// Verify BACKUP, then copy it to the data folder (which must not
     /// exist or be empty; stop the server first).
     Restore {
+        /// A backup folder written by `store backup`.
         backup: PathBuf,
         #[arg(long, default_value = "data")]
         data: PathBuf,
@@ -112,6 +116,7 @@ fn backup_server(dir: &Path, url: &str) -> Result<(), String> {
         .map_err(|e| format!("cannot resolve `{}`: {e}", dir.display()))?;
     let target = crate::client::Target {
         server: url.to_string(),
+        output: crate::output::Output::Text,
     };
     let request = v1::BackupRequest {
         dir: dir.display().to_string(),

@@ -14,7 +14,7 @@ use wangge_policy::{compile, RhaiHost};
 use wangge_policy::{Hit, Target, TargetKind as Kind};
 use wangge_testkit::{run_all, Outcome};
 
-use crate::{use_color, Color};
+use crate::use_color;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum TestFormat {
@@ -46,8 +46,6 @@ pub struct Args {
     /// Threads to run scenarios on (default: one per core).
     #[arg(long)]
     threads: Option<usize>,
-    #[arg(long, value_enum, default_value_t = Color::Auto)]
-    color: Color,
 }
 
 /// The scenarios of one policy set and how they went.
@@ -79,10 +77,7 @@ pub fn run(args: &Args) -> ExitCode {
                 .into_iter()
                 .filter(|d| d.is_error())
                 .collect();
-            eprint!(
-                "{}",
-                render(&errors, &compiled.sources, use_color(args.color))
-            );
+            eprint!("{}", render(&errors, &compiled.sources, use_color()));
             eprintln!(
                 "error: `{}` has {} error(s); no scenario ran",
                 path.display(),

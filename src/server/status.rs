@@ -47,8 +47,18 @@ pub fn status(e: impl Into<AppError>) -> Status {
         );
     }
     match (code, e.field("input_json")) {
-        (Code::InvalidArgument, Some(field)) => bad_request(field, e.violation()),
-        _ => Status::new(code, e.to_string()),
+        (Code::InvalidArgument, Some(field)) => bad_request(field, with_help(&e, e.violation())),
+        _ => Status::new(code, with_help(&e, e.to_string())),
+    }
+}
+
+/// A message with the error's help where it has one (the nearest valid
+/// name, the actions allowed here …): `… has no action `立按`; did you
+/// mean `立案`?`.
+fn with_help(e: &AppError, message: String) -> String {
+    match miette::Diagnostic::help(e) {
+        Some(help) => format!("{message}; {help}"),
+        None => message,
     }
 }
 

@@ -1064,7 +1064,7 @@ fn the_evaluation_cli_from_the_readme_works() {
     ]);
     ok(&["evaluation", "score-level", "网格党组织考评", "2026"]);
     let out = ok(&["evaluation", "rank", "先进网格党组织", "2026", "--awarded"]);
-    assert!(out.contains("S1       #1    G1 和平一网格"), "{out}");
+    assert!(out.contains("S1 #1 G1 和平一网格"), "{out}");
     assert!(out.contains("awarded"), "{out}");
     let out = ok(&["evaluation", "history", "星级网格", "M1"]);
     assert!(out.contains("星级网格 2026-Q3 M1"), "{out}");

@@ -27,7 +27,7 @@ fn import_then_report_runs_the_organisation_policies() {
         "网格规模核查",
         "--level",
         "微网格",
-        "--format",
+        "-o",
         "json",
     ]);
     assert_eq!(out.code, 0, "{}", out.stderr);
