@@ -26,9 +26,20 @@ mod server;
 mod store_cli;
 mod test_cmd;
 
+/// The git revision of this build (see build.rs).
+pub const REVISION: &str = env!("WANGGE_REVISION");
+
+/// `wangge --version`: the crate version and the git revision.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("WANGGE_REVISION"),
+    ")"
+);
+
 /// wangge (网格): rules and workflows for grid-based community governance.
 #[derive(Debug, Parser)]
-#[command(name = "wangge", version, about, long_about = None)]
+#[command(name = "wangge", version = VERSION, about, long_about = None)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -50,6 +50,7 @@ impl App {
         f: impl Future<Output = Result<T, Status>>,
     ) -> Result<T, Status> {
         let id = self.metrics.request_id();
+        self.metrics.start(method);
         let start = Instant::now();
         let span = tracing::debug_span!("rpc", method, request_id = id);
         let result = tracing::Instrument::instrument(f, span).await;

@@ -251,6 +251,7 @@ impl v1::incentive_service_server::IncentiveService for Incentive {
                 let r = req.into_inner();
                 required("period", &r.period)?;
                 let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+                let metrics = app.metrics.clone();
                 let s = blocking(move || {
                     engine(app.incentives.settle(
                         &app.cases.policy(),
@@ -261,6 +262,7 @@ impl v1::incentive_service_server::IncentiveService for Incentive {
                     ))
                 })
                 .await?;
+                metrics.settled(s.created);
                 Ok(Response::new(v1::SettleResponse {
                     period: s.period.clone(),
                     created: s.created,

@@ -22,6 +22,7 @@ mod convert;
 mod evaluation;
 mod incentive;
 mod metrics;
+mod process;
 mod services;
 mod shed;
 mod status;
@@ -226,7 +227,13 @@ async fn serve(config: config::Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let cases = Arc::new(CaseService::new(store.clone(), folder.clone(), clock).checking_inputs());
+    let metrics = Arc::new(metrics::Metrics::new());
+    let cases = Arc::new(
+        CaseService::new(store.clone(), folder.clone(), clock)
+            .checking_inputs()
+            .observed_by(metrics.case_observer()),
+    );
+    metrics.register(cases.clone());
     let set = match startup_version(&cases, &registry, folder, &config) {
         Ok(set) => set,
         Err(e) => {
@@ -255,7 +262,7 @@ async fn serve(config: config::Config) -> ExitCode {
         sled,
         registry,
         manual,
-        metrics: Arc::default(),
+        metrics: metrics.clone(),
         deploy_lock: tokio::sync::Mutex::new(()),
         clock_lock: tokio::sync::Mutex::new(()),
         watchers: app::Watchers::new(config.watch_streams, config.watch_streams_per_connection),
@@ -266,6 +273,7 @@ async fn serve(config: config::Config) -> ExitCode {
     // no load on the runtime or the blocking pool can starve them (the
     // manual clock fires on every move too).
     let timer_cases = cases.clone();
+    let timer_metrics = metrics.clone();
     let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
     let timers = std::thread::Builder::new()
         .name("wangge-timers".into())
@@ -277,7 +285,10 @@ async fn serve(config: config::Config) -> ExitCode {
             match timer_cases.fire_due() {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(fired = n, "timers fired"),
-                Err(e) => tracing::error!(error = %e, "firing timers failed"),
+                Err(e) => {
+                    timer_metrics.timer_error();
+                    tracing::error!(error = %e, "firing timers failed")
+                }
             }
         });
     let timers = match timers {
@@ -293,7 +304,7 @@ async fn serve(config: config::Config) -> ExitCode {
             Ok(l) => {
                 let bound = l.local_addr().map(|a| a.to_string()).unwrap_or_default();
                 println!("wangge metrics on http://{bound}/metrics");
-                tokio::spawn(metrics::serve(l, app.metrics.clone(), cases.clone()));
+                tokio::spawn(metrics::serve(l, app.metrics.clone()));
             }
             Err(e) => {
                 eprintln!("error: cannot listen for metrics on `{addr}`: {e}");

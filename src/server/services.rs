@@ -363,7 +363,13 @@ impl v1::policy_service_server::PolicyService for Policies {
                 match deployed {
                     Ok((set, record, compiled)) => {
                         let cases = app.cases.clone();
-                        blocking(move || cases.activate(set).map_err(status)).await?;
+                        let activated = blocking(move || cases.activate(set).map_err(status)).await;
+                        app.metrics.deploy(if activated.is_ok() {
+                            "deployed"
+                        } else {
+                            "refused"
+                        });
+                        activated?;
                         tracing::info!(hash = %record.hash, "policy version deployed and active");
                         let active = record.hash.clone();
                         Ok(Response::new(v1::DeployResponse {
@@ -372,6 +378,7 @@ impl v1::policy_service_server::PolicyService for Policies {
                         }))
                     }
                     Err(rejected) => {
+                        app.metrics.deploy("refused");
                         let errors: Vec<_> = rejected
                             .diagnostics
                             .iter()
@@ -416,7 +423,13 @@ impl v1::policy_service_server::PolicyService for Policies {
                 let set = blocking(move || registry.load(&hash).map_err(status)).await?;
                 let active = set.hash.to_string();
                 let cases = app.cases.clone();
-                blocking(move || cases.activate(set).map_err(status)).await?;
+                let activated = blocking(move || cases.activate(set).map_err(status)).await;
+                app.metrics.deploy(if activated.is_ok() {
+                    "rolled_back"
+                } else {
+                    "refused"
+                });
+                activated?;
                 tracing::info!(hash = %active, "policy version rolled back to");
                 app.registry
                     .list()

@@ -471,7 +471,7 @@ async fn health_reflection_and_metrics_answer() {
         .unwrap();
     let body = http_get(&server.metrics, "/metrics");
     assert!(
-        body.contains("wangge_requests_total{method=\"CaseService/Report\",code=\"Ok\"} 1"),
+        body.contains("grpc_server_handled_total{grpc_type=\"unary\",grpc_service=\"wangge.v1.CaseService\",grpc_method=\"Report\",grpc_code=\"OK\"} 1"),
         "{body}"
     );
     assert!(

@@ -9,6 +9,7 @@ mod faults;
 mod grpc;
 mod inputs;
 mod layers;
+mod metrics;
 mod org;
 mod readme;
 mod regression;

@@ -16,6 +16,7 @@ use wangge_store::{Created, Feed, IdemRecord, Outcome, Pending, Store, StoreErro
 
 use crate::checks;
 use crate::error::{invalid, AppError};
+use crate::observe::CaseObserver;
 
 const STRIPES: usize = 1024;
 
@@ -111,6 +112,7 @@ impl SubmittedReport {
             }
             .into()),
             Outcome::Created(Created::New { sequence }) | Outcome::Written { sequence } => {
+                svc.observe(None, &this.0);
                 Ok(Reported {
                     case: this.0,
                     created: true,
@@ -139,6 +141,8 @@ pub struct CaseService {
     /// Whether an activation has checked every stored case against the
     /// active set (see [`Self::activate`]).
     checked: std::sync::atomic::AtomicBool,
+    /// Told about every durable change (see [`Self::observed_by`]).
+    observer: Option<Arc<dyn CaseObserver>>,
 }
 
 fn storage(message: &str) -> AppError {
@@ -240,6 +244,19 @@ impl CaseService {
             locks: (0..STRIPES).map(|_| Mutex::new(())).collect(),
             strict: false,
             checked: std::sync::atomic::AtomicBool::new(false),
+            observer: None,
+        }
+    }
+
+    /// Tells `observer` about every change once it is durable.
+    pub fn observed_by(mut self, observer: Arc<dyn CaseObserver>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    fn observe(&self, before: Option<&Case>, after: &Case) {
+        if let Some(o) = &self.observer {
+            o.changed(before, after);
         }
     }
 
@@ -377,6 +394,17 @@ impl CaseService {
     /// Stored cases and pending timers, for metrics.
     pub fn totals(&self) -> (u64, u64) {
         (self.store.case_count(), self.store.timer_count())
+    }
+
+    /// How many seconds the oldest due timer is late by the clock (0 when
+    /// none is due): the timer loop's lag.
+    pub fn timer_lag(&self) -> Result<i64, AppError> {
+        let now = self.clock.now();
+        Ok(self
+            .store
+            .due(now, 1)?
+            .first()
+            .map_or(0, |t| now.saturating_sub(t.due).max(0)))
     }
 
     pub fn clock(&self) -> &Arc<dyn Clock> {
@@ -661,8 +689,9 @@ impl CaseService {
         who: &Actor,
         expected_version: Option<u64>,
     ) -> Result<Case, AppError> {
-        let (case, pending) = self.submit_act(id, action, who, expected_version)?;
+        let (before, case, pending) = self.submit_act(id, action, who, expected_version)?;
         pending.wait()?;
+        self.observe(Some(&before), &case);
         Ok(case)
     }
 
@@ -676,8 +705,9 @@ impl CaseService {
         who: &Actor,
         expected_version: Option<u64>,
     ) -> Result<Acted, AppError> {
-        let (case, pending) = self.submit_act(id, action, who, expected_version)?;
+        let (before, case, pending) = self.submit_act(id, action, who, expected_version)?;
         let outcome = pending.await?;
+        self.observe(Some(&before), &case);
         Ok(Acted {
             case,
             sequence: outcome.sequence(),
@@ -690,7 +720,7 @@ impl CaseService {
         action: &Action,
         who: &Actor,
         expected_version: Option<u64>,
-    ) -> Result<(Case, Pending), AppError> {
+    ) -> Result<(Case, Case, Pending), AppError> {
         if self.strict {
             self.check_act(action, who)?;
         }
@@ -713,7 +743,7 @@ impl CaseService {
         change.case.incident = None;
         let after = change.case.clone();
         let pending = self.store.update(&case, change, None)?;
-        Ok((after, pending))
+        Ok((case, after, pending))
     }
 
     /// Fires every timer due by the clock's now, in due order, each exactly
@@ -729,6 +759,8 @@ impl CaseService {
                 break;
             }
             let mut pending: Vec<Pending> = Vec::with_capacity(batch.len());
+            // (before, after) of each change, for the observer.
+            let mut changed: Vec<(Case, Case)> = Vec::new();
             for (i, t) in batch.iter().enumerate() {
                 let _guard = self.lock(t.case_id)?;
                 let Some(case) = self.store.case(t.case_id)? else {
@@ -748,7 +780,11 @@ impl CaseService {
                             (Some(d), Some(n)) => d.due <= now && d.due < n,
                             _ => false,
                         };
+                        let after = self.observer.as_ref().map(|_| change.case.clone());
                         pending.push(self.store.update(&case, change, Some(t.clone()))?);
+                        if let Some(after) = after {
+                            changed.push((case, after));
+                        }
                         fired += 1;
                         if rescan {
                             break;
@@ -765,6 +801,9 @@ impl CaseService {
             }
             for p in pending {
                 p.wait()?;
+            }
+            for (before, after) in &changed {
+                self.observe(Some(before), after);
             }
         }
         Ok(fired)

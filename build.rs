@@ -1,0 +1,22 @@
+//! Records the git revision the binary is built from (`wangge --version`,
+//! the `wangge_build_info` metric). Outside a git checkout (a source
+//! tarball) it is `unknown`, or `WANGGE_REVISION` when the packager sets it.
+
+fn main() {
+    println!("cargo:rerun-if-env-changed=WANGGE_REVISION");
+    println!("cargo:rerun-if-changed=.git/HEAD");
+    println!("cargo:rerun-if-changed=.git/refs");
+    let revision = std::env::var("WANGGE_REVISION").ok().or_else(|| {
+        std::process::Command::new("git")
+            .args(["rev-parse", "--short=12", "HEAD"])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .map(|s| s.trim().to_string())
+    });
+    println!(
+        "cargo:rustc-env=WANGGE_REVISION={}",
+        revision.as_deref().unwrap_or("unknown")
+    );
+}
