@@ -8,7 +8,7 @@ use crate::server::Server;
 use crate::util::{wangge, wangge_stdin, Out};
 
 /// Thirty and a half hours of patrol for P2 in September.
-const PATROL: [&str; 9] = [
+pub const PATROL: [&str; 9] = [
     "incentive",
     "activity",
     "P2",

@@ -469,7 +469,7 @@ async fn health_reflection_and_metrics_answer() {
         .report(report(SMALL))
         .await
         .unwrap();
-    let body = http_get(&server.metrics, "/metrics");
+    let body = crate::util::http_get(&server.metrics, "/metrics");
     assert!(
         body.contains("grpc_server_handled_total{grpc_type=\"unary\",grpc_service=\"wangge.v1.CaseService\",grpc_method=\"Report\",grpc_code=\"OK\"} 1"),
         "{body}"
@@ -479,19 +479,6 @@ async fn health_reflection_and_metrics_answer() {
         "{body}"
     );
     assert!(body.contains("wangge_timers_pending 1"), "{body}");
-}
-
-fn http_get(addr: &str, path: &str) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
 }
 
 /// The README's client session, against a live server.

@@ -16,19 +16,6 @@ fn ok(addr: &str, args: &[&str]) -> String {
     out.stdout
 }
 
-fn scrape(addr: &str) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(
-        s,
-        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
-}
-
 /// A day's work: a 小事 handled in its grid and closed, a 小事 left to climb
 /// past its ceiling and on to the top of the ladder, a 大事 whose
 /// summoned department does not report in, a deploy, a settlement.
@@ -99,20 +86,7 @@ fn session(addr: &str, dir: &std::path::Path) {
             r#"{"内容": "修水龙头"}"#,
         ],
     );
-    ok(
-        addr,
-        &[
-            "incentive",
-            "activity",
-            "P2",
-            "巡查时长",
-            "30.5",
-            "--period",
-            "2026-09",
-            "--key",
-            "p1",
-        ],
-    );
+    ok(addr, &crate::client::PATROL);
     // Six weeks on: limits run out all the way up the ladders.
     ok(addr, &["clock", "set", "2026-10-30T10:00:00+08:00"]);
     ok(addr, &["incentive", "settle", "2026-09"]);
@@ -175,7 +149,7 @@ fn metrics_after_a_session_say_how_the_governance_is_doing() {
     let server = Server::start(data.path());
     let addr = server.grpc.as_str();
     session(addr, data.path());
-    let body = scrape(&server.metrics);
+    let body = crate::util::http_get(&server.metrics, "/metrics");
     for expected in [
         "grpc_server_started_total{grpc_type=\"unary\",grpc_service=\"wangge.v1.CaseService\",grpc_method=\"Report\"} 4",
         "grpc_server_handled_total{grpc_type=\"unary\",grpc_service=\"wangge.v1.CaseService\",grpc_method=\"Report\",grpc_code=\"OK\"} 4",
