@@ -969,3 +969,48 @@ mod tests {
         );
     }
 }
+
+/// `wangge health`: asks `grpc.health.v1.Health/Check`, as container and
+/// service managers do; exit 0 only when the server says SERVING.
+#[derive(Debug, clap::Args)]
+pub struct HealthArgs {
+    /// The service to ask about (empty: the server as a whole).
+    #[arg(long, default_value = "")]
+    service: String,
+    #[command(flatten)]
+    target: Target,
+}
+
+pub fn health(args: &HealthArgs) -> ExitCode {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
+    use tonic_health::pb::HealthCheckRequest;
+    let out = args.target.output;
+    with_server(&args.target, |ch| async move {
+        let answer = HealthClient::new(ch)
+            .check(HealthCheckRequest {
+                service: args.service.clone(),
+            })
+            .await;
+        let status = match answer {
+            Ok(r) => r.into_inner().status(),
+            Err(s) => return failed(s),
+        };
+        let name = status.as_str_name();
+        let printed = match out {
+            Output::Json => output::print_json(&serde_json::json!({ "status": name })),
+            _ => {
+                println!("{name}");
+                Ok(())
+            }
+        };
+        if let Err(e) = printed {
+            return finish(Err(e.into()));
+        }
+        if status == ServingStatus::Serving {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }
+    })
+}

@@ -79,6 +79,8 @@ enum Command {
     Policy(client::PolicyArgs),
     /// A running server's clock (manual mode): get, set, advance.
     Clock(client::ClockArgs),
+    /// Ask a running server's health (grpc.health.v1): exit 0 when serving.
+    Health(client::HealthArgs),
     /// Write a synthetic, deterministic event log (JSON Lines).
     GenHistory(gen::Args),
     /// Grid workers' activity, subsidy previews and settlements on a running server.
@@ -129,6 +131,7 @@ fn main() -> ExitCode {
         Command::Case(args) => client::case(&args),
         Command::Policy(args) => client::policy(&args),
         Command::Clock(args) => client::clock(&args),
+        Command::Health(args) => client::health(&args),
         Command::GenHistory(args) => gen::run(&args),
         Command::Replay(args) => replay::run(&args),
         Command::Export(args) => export::run(&args),

@@ -11,6 +11,7 @@ mod inputs;
 mod layers;
 mod metrics;
 mod org;
+mod packaging;
 mod readme;
 mod regression;
 mod restart;
