@@ -12,6 +12,7 @@ mod layers;
 mod metrics;
 mod org;
 mod packaging;
+mod python;
 mod readme;
 mod regression;
 mod restart;
