@@ -256,7 +256,7 @@ enum ClockCommand {
     },
     /// Advance a manual clock and fire due timers.
     Advance {
-        /// How far, e.g. 3h, 2d, 1h30m.
+        /// How far, e.g. 3h, 2d, 1h30m, 90min, 1.5h, 3小时.
         by: String,
     },
 }
@@ -895,11 +895,12 @@ pub fn clock(args: &ClockArgs) -> ExitCode {
                     client.set_clock(v1::SetClockRequest { now }).await?
                 }
                 ClockCommand::Advance { by } => {
-                    let Some(seconds) = wangge_dsl::parser::parse_duration(by) else {
-                        output::error(format!(
-                            "`{by}` is not a duration like 3h, 2d, 1h30m or 90min"
-                        ));
-                        return Err(CliError::Failed);
+                    let seconds = match input::duration(by) {
+                        Ok(s) => s,
+                        Err(e) => {
+                            output::error(e);
+                            return Err(CliError::Failed);
+                        }
                     };
                     client
                         .advance_clock(v1::AdvanceClockRequest { seconds })

@@ -85,3 +85,83 @@ mod tests {
         ));
     }
 }
+
+/// A duration on the command line, in whole seconds: the policy language's
+/// `3h`, `2d`, `1h30m`; humantime's `90min`, `1h 30m`, `2days`; a decimal
+/// amount of one unit, `1.5h`, `0.5d`; and the Chinese units of the case
+/// reports, `3小时`, `2天`, `30分钟`. A fraction of a second is refused.
+pub fn duration(text: &str) -> Result<i64, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err("a duration is required, e.g. 3h, 2d, 1h30m, 90min or 1.5h".into());
+    }
+    if let Some(s) = wangge_dsl::parser::parse_duration(text) {
+        return Ok(s);
+    }
+    if let Some(s) = decimal_duration(text)? {
+        return Ok(s);
+    }
+    let d = humantime::parse_duration(text).map_err(|e| {
+        format!("`{text}` is not a duration like 3h, 2d, 1h30m, 90min or 1.5h: {e}")
+    })?;
+    if d.subsec_nanos() != 0 {
+        return Err(format!("`{text}` is not a whole number of seconds"));
+    }
+    i64::try_from(d.as_secs()).map_err(|_| format!("`{text}` is too long"))
+}
+
+/// `1.5h` and `3小时`: a decimal number and one unit; `None` when `text`
+/// is not of that shape.
+fn decimal_duration(text: &str) -> Result<Option<i64>, String> {
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let unit_seconds: i64 = match unit.trim() {
+        "w" | "week" | "weeks" | "周" => 7 * 86_400,
+        "d" | "day" | "days" | "天" => 86_400,
+        "h" | "hr" | "hour" | "hours" | "小时" => 3_600,
+        "m" | "min" | "mins" | "minute" | "minutes" | "分钟" => 60,
+        "s" | "sec" | "secs" | "second" | "seconds" | "秒" => 1,
+        _ => return Ok(None),
+    };
+    let Ok(amount) = number.parse::<rust_decimal::Decimal>() else {
+        return Ok(None);
+    };
+    let seconds = amount
+        .checked_mul(rust_decimal::Decimal::from(unit_seconds))
+        .ok_or_else(|| format!("`{text}` is too long"))?;
+    if !seconds.fract().is_zero() {
+        return Err(format!("`{text}` is not a whole number of seconds"));
+    }
+    i64::try_from(seconds)
+        .map(Some)
+        .map_err(|_| format!("`{text}` is too long"))
+}
+
+#[cfg(test)]
+mod duration_tests {
+    use super::duration;
+
+    #[test]
+    fn durations_people_type_are_understood() {
+        for (text, seconds) in [
+            ("3h", 10_800),
+            ("1h30m", 5_400),
+            ("2d", 172_800),
+            ("90min", 5_400),
+            ("1h 30m", 5_400),
+            ("2days", 172_800),
+            ("1.5h", 5_400),
+            ("0.5d", 43_200),
+            ("3小时", 10_800),
+            ("30分钟", 1_800),
+            ("2天", 172_800),
+        ] {
+            assert_eq!(duration(text), Ok(seconds), "{text}");
+        }
+        for bad in ["", "h", "1.5.1h", "abc", "0.3s", "1.0000001h"] {
+            assert!(duration(bad).is_err(), "{bad}");
+        }
+    }
+}

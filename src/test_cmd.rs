@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use wangge_dsl::render;
 use wangge_policy::{compile, RhaiHost};
@@ -112,7 +112,13 @@ pub fn run(args: &Args) -> ExitCode {
     let coverage = want_coverage.then(|| Coverage::of(&runs));
     let out = match args.format {
         TestFormat::Human => human(&runs, passed, failed, secs, coverage.as_ref()),
-        TestFormat::Junit => junit(&runs, passed + failed, failed, secs),
+        TestFormat::Junit => match junit(&runs, secs) {
+            Ok(xml) => xml,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
         TestFormat::Json => json(&runs, passed, failed, secs, coverage.as_ref()),
     };
     print!("{out}");
@@ -204,73 +210,54 @@ fn human(
     out
 }
 
-fn xml(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '&' => o.push_str("&amp;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&apos;"),
-            // Characters XML 1.0 does not allow.
-            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\r' | '\t') => {}
-            c => o.push(c),
+/// The run as JUnit XML (quick-junit): a suite per policy set, a test case
+/// per scenario, one `<failure>` per failed scenario holding every failed
+/// expectation.
+fn junit(runs: &[SetRun], secs: f64) -> Result<String, String> {
+    use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+    let mut report = Report::new("wangge");
+    report.set_time(Duration::from_secs_f64(secs));
+    for r in runs {
+        let mut suite = TestSuite::new(r.path.as_str());
+        let time: f64 = r.outcomes.iter().map(|o| o.seconds).sum();
+        suite.set_time(Duration::from_secs_f64(time));
+        for o in &r.outcomes {
+            let status = if o.passed() {
+                TestCaseStatus::success()
+            } else {
+                let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                if let Some(first) = o.failures.first() {
+                    status.set_message(first.message.as_str());
+                }
+                status.set_type("expectation");
+                status.set_description(failure_text(o));
+                status
+            };
+            let mut case = TestCase::new(o.name.as_str(), status);
+            case.set_classname(o.file.as_str());
+            case.set_time(Duration::from_secs_f64(o.seconds));
+            suite.add_test_case(case);
         }
+        report.add_test_suite(suite);
     }
-    o
+    report
+        .to_string()
+        .map_err(|e| format!("cannot write the JUnit report: {e}"))
 }
 
-fn junit(runs: &[SetRun], tests: usize, failures: usize, secs: f64) -> String {
-    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(
-        out,
-        "<testsuites name=\"wangge\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" time=\"{secs:.3}\">"
-    );
-    for r in runs {
-        let failed = r.outcomes.iter().filter(|o| !o.passed()).count();
-        let time: f64 = r.outcomes.iter().map(|o| o.seconds).sum();
-        let _ = writeln!(
-            out,
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failed}\" errors=\"0\" skipped=\"0\" time=\"{time:.3}\">",
-            xml(&r.path),
-            r.outcomes.len()
-        );
-        for o in &r.outcomes {
-            let _ = write!(
-                out,
-                "    <testcase name=\"{}\" classname=\"{}\" file=\"{}\" time=\"{:.3}\"",
-                xml(&o.name),
-                xml(&o.file),
-                xml(&o.file),
-                o.seconds
-            );
-            if o.passed() {
-                out.push_str("/>\n");
-                continue;
-            }
-            out.push_str(">\n");
-            for f in &o.failures {
-                let mut body = format!("{}: {}\n", f.at, f.message);
-                if let (Some(e), Some(a)) = (&f.expected, &f.actual) {
-                    let _ = writeln!(body, "expected: {e}\nactual:   {a}");
-                }
-                for (k, v) in &f.context {
-                    let _ = writeln!(body, "{k}: {v}");
-                }
-                let _ = writeln!(
-                    out,
-                    "      <failure message=\"{}\" type=\"expectation\">{}</failure>",
-                    xml(&f.message),
-                    xml(&body)
-                );
-            }
-            out.push_str("    </testcase>\n");
+/// Every failed expectation of a scenario, for people.
+fn failure_text(o: &Outcome) -> String {
+    let mut body = String::new();
+    for f in &o.failures {
+        let _ = writeln!(body, "{}: {}", f.at, f.message);
+        if let (Some(e), Some(a)) = (&f.expected, &f.actual) {
+            let _ = writeln!(body, "expected: {e}\nactual:   {a}");
         }
-        out.push_str("  </testsuite>\n");
+        for (k, v) in &f.context {
+            let _ = writeln!(body, "{k}: {v}");
+        }
     }
-    out.push_str("</testsuites>\n");
-    out
+    body
 }
 
 fn json(
