@@ -342,13 +342,10 @@ pub struct Calc {
     pub span: Span,
 }
 
-/// A calendar date (proleptic Gregorian).
+/// A calendar date (proleptic Gregorian, years 1–9999): a `jiff` civil
+/// date, so it is always a day that exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Date {
-    pub year: i32,
-    pub month: u8,
-    pub day: u8,
-}
+pub struct Date(pub(crate) jiff::civil::Date);
 
 /// An inclusive range of dates (`2026-10-01..2026-10-07`, or one date).
 #[derive(Debug, Clone, PartialEq)]

@@ -6,7 +6,7 @@
 
 use std::collections::HashSet;
 
-use wangge_dsl::ast::{self, ClockKind, Date};
+use wangge_dsl::ast::{self, ClockKind};
 use wangge_dsl::date::weekday_of_days;
 
 use crate::clock::Timestamp;
@@ -186,47 +186,53 @@ impl CompiledCalendar {
     }
 }
 
-/// `2026-10-09T17:30:00+08:00`.
+/// `2026-10-09T17:30:00+08:00`: `t` at the UTC offset `offset` (seconds).
 pub fn format_ts(t: Timestamp, offset: i64) -> String {
-    let local = t + offset;
-    let date = Date::from_days(local.div_euclid(DAY));
-    let sod = local.rem_euclid(DAY);
-    let sign = if offset < 0 { '-' } else { '+' };
-    let off = offset.abs();
-    format!(
-        "{date}T{:02}:{:02}:{:02}{sign}{:02}:{:02}",
-        sod / 3600,
-        sod % 3600 / 60,
-        sod % 60,
-        off / 3600,
-        off % 3600 / 60
-    )
+    let zoned = i32::try_from(offset)
+        .ok()
+        .and_then(|o| jiff::tz::Offset::from_seconds(o).ok())
+        .zip(jiff::Timestamp::from_second(t).ok())
+        .map(|(o, ts)| ts.to_zoned_datetime(jiff::tz::TimeZone::fixed(o)));
+    match zoned {
+        Some(z) => z.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string(),
+        // Beyond years 1–9999 or a day's offset: never a time a case has.
+        None => format!("@{t}{offset:+}s"),
+    }
 }
 
-/// Parses `2026-10-09T17:30:00+08:00` (or `…Z`, or without seconds).
+/// Parses an RFC 3339 time, `2026-10-09T17:30:00+08:00` (or `…Z`, or
+/// without seconds), to whole seconds; a fraction of a second is refused.
 pub fn parse_ts(text: &str) -> Option<Timestamp> {
-    let (date, rest) = text.split_once('T')?;
-    let mut d = date.split('-');
-    let date = Date::new(
-        d.next()?.parse().ok()?,
-        d.next()?.parse().ok()?,
-        d.next()?.parse().ok()?,
-    )?;
-    let (time, offset) = if let Some(t) = rest.strip_suffix('Z') {
-        (t, 0)
-    } else {
-        let at = rest.rfind(['+', '-'])?;
-        (
-            rest.get(..at)?,
-            i64::from(wangge_dsl::parser::parse_offset(rest.get(at..)?)?),
-        )
-    };
-    let mut parts = time.split(':');
-    let h: i64 = parts.next()?.parse().ok()?;
-    let m: i64 = parts.next()?.parse().ok()?;
-    let s: i64 = parts.next().map_or(Some(0), |s| s.parse().ok())?;
-    if h > 23 || m > 59 || s > 59 {
-        return None;
+    let ts: jiff::Timestamp = text.trim().parse().ok()?;
+    (ts.subsec_nanosecond() == 0).then(|| ts.as_second())
+}
+
+#[cfg(test)]
+mod time_text_tests {
+    use super::{format_ts, parse_ts};
+
+    #[test]
+    fn times_parse_and_print_as_rfc_3339() {
+        let t = parse_ts("2026-10-09T17:30:00+08:00");
+        assert_eq!(t, Some(1_791_538_200));
+        assert_eq!(parse_ts("2026-10-09T09:30:00Z"), t);
+        assert_eq!(parse_ts("2026-10-09T17:30+08:00"), t);
+        assert_eq!(
+            format_ts(1_791_538_200, 8 * 3600),
+            "2026-10-09T17:30:00+08:00"
+        );
+        assert_eq!(
+            format_ts(1_791_538_200, -5 * 3600),
+            "2026-10-09T04:30:00-05:00"
+        );
+        for bad in [
+            "2026-02-29T10:00:00+08:00",
+            "2026-10-09T24:00:00+08:00",
+            "2026-10-09T17:30:00.5+08:00",
+            "2026-10-09T17:30:00",
+            "明天",
+        ] {
+            assert_eq!(parse_ts(bad), None, "{bad}");
+        }
     }
-    Some(date.to_days() * DAY + h * 3600 + m * 60 + s - offset)
 }
