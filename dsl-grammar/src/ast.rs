@@ -342,6 +342,15 @@ pub struct Calc {
     pub span: Span,
 }
 
+/// The time zone a calendar names.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TimeZoneName {
+    /// A fixed UTC offset, in seconds.
+    Offset(i32),
+    /// An IANA zone from the zone database built in (`Asia/Shanghai`).
+    Iana(jiff::tz::TimeZone),
+}
+
 /// A calendar date (proleptic Gregorian, years 1–9999): a `jiff` civil
 /// date, so it is always a day that exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -369,8 +378,8 @@ pub struct Hours {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Calendar {
     pub name: Ident,
-    /// UTC offset in seconds (`timezone "+08:00"`); default +08:00.
-    pub utc_offset: Option<(i32, Span)>,
+    /// `timezone "+08:00"` or `timezone "Asia/Shanghai"`; default +08:00.
+    pub timezone: Option<(TimeZoneName, Span)>,
     pub hours: Vec<Hours>,
     pub holidays: Vec<DateRange>,
     pub makeup: Vec<DateRange>,

@@ -919,7 +919,7 @@ impl Builder<'_> {
         let name = self.ident(&parts.next()?);
         let mut cal = Calendar {
             name,
-            utc_offset: None,
+            timezone: None,
             hours: Vec::new(),
             holidays: Vec::new(),
             makeup: Vec::new(),
@@ -931,16 +931,16 @@ impl Builder<'_> {
                     let s = Self::parts(q).next()?;
                     let sp = self.span(&s);
                     let text = self.string(s);
-                    match parse_offset(&text) {
-                        Some(o) => cal.utc_offset = Some((o, sp)),
-                        None => self.diags.push(
+                    match time_zone(&text) {
+                        Ok(zone) => cal.timezone = Some((zone, sp)),
+                        Err(help) => self.diags.push(
                             Diagnostic::error(
                                 "wangge::literal",
                                 sp,
-                                format!("`{text}` is not a UTC offset"),
+                                format!("`{text}` is not a UTC offset or a time zone"),
                             )
-                            .with_label("not an offset")
-                            .with_help("write it as `+08:00`"),
+                            .with_label("no such zone")
+                            .with_help(help),
                         ),
                     }
                 }
@@ -1708,6 +1708,25 @@ pub fn parse_offset(text: &str) -> Option<i32> {
 
 /// The AST's rule node (the grammar's `Rule` enum is pest's).
 type Rule_ = crate::ast::Rule;
+
+/// A calendar's `timezone`: a UTC offset (`+08:00`) or an IANA zone name
+/// (`Asia/Shanghai`); the error is the help to show.
+fn time_zone(text: &str) -> Result<crate::ast::TimeZoneName, String> {
+    if let Some(o) = parse_offset(text) {
+        return Ok(crate::ast::TimeZoneName::Offset(o));
+    }
+    let db = jiff::tz::db();
+    if let Ok(tz) = db.get(text) {
+        return Ok(crate::ast::TimeZoneName::Iana(tz));
+    }
+    let names: Vec<String> = db.available().map(|n| n.as_str().to_string()).collect();
+    Err(
+        match crate::suggest::nearest(text, names.iter().map(String::as_str)) {
+            Some(n) => format!("did you mean `{n}`? (or an offset such as `+08:00`)"),
+            None => "write an offset such as `+08:00` or a zone such as `Asia/Shanghai`".into(),
+        },
+    )
+}
 
 /// `1h30m` → 5400 seconds.
 pub fn parse_duration(text: &str) -> Option<i64> {

@@ -525,7 +525,7 @@ impl Evaluation {
     /// Scores one unit (or person) now, without storing it.
     pub fn score_one(&self, set: &PolicySet, card: &str, id: &str, period: &str) -> R<Score> {
         let card = self.card(set, card)?;
-        let span = Period::parse(period, card.period, set.utc_offset())?;
+        let span = Period::parse(period, card.period, &set.zone())?;
         let list = self.score_all(set, card, &span, Some(id))?;
         list.into_iter()
             .next()
@@ -639,7 +639,7 @@ impl Evaluation {
         now: Timestamp,
     ) -> R<ScoredLevel> {
         let card = self.card(set, card)?;
-        let span = Period::parse(period, card.period, set.utc_offset())?;
+        let span = Period::parse(period, card.period, &set.zone())?;
         let scores = self.score_all(set, card, &span, None)?;
         let mut summary = ScoredLevel {
             scorecard: card.name.clone(),

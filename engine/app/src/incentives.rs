@@ -492,7 +492,7 @@ impl Incentives {
                 format!("`{}` is not above zero", a.quantity),
             ));
         }
-        let period = Period::month(&a.period, set.utc_offset())?;
+        let period = Period::month(&a.period, &set.zone())?;
         let person = people
             .get(&a.person)
             .ok_or_else(|| AppError::UnknownPerson {
@@ -585,7 +585,7 @@ impl Incentives {
     ) -> R<Settlement> {
         let p = self.person(person)?;
         let scheme = self.scheme(set, &p)?;
-        let period = Period::month(period, set.utc_offset())?;
+        let period = Period::month(period, &set.zone())?;
         let figures = gather(self.store.as_ref(), &period)?;
         let (breakdown, stats) = Self::compute(set, scheme, &p, &period, figures.get(&p.id))?;
         Ok(Settlement {
@@ -806,7 +806,7 @@ impl Incentives {
         now: Timestamp,
         threads: usize,
     ) -> R<SettleSummary> {
-        let period = Period::month(period, set.utc_offset())?;
+        let period = Period::month(period, &set.zone())?;
         let pk = period.key();
         if period.end > now {
             return Err(AppError::PeriodOpen { period: pk });
@@ -956,7 +956,7 @@ impl Incentives {
         }
         let p = self.person(person)?;
         let scheme = self.scheme(set, &p)?;
-        let period = Period::month(period, set.utc_offset())?;
+        let period = Period::month(period, &set.zone())?;
         let pk = period.key();
         let _g = self.lock()?;
         let Some(prev) = self.latest(&pk, &p.id)? else {

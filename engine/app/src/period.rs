@@ -3,12 +3,12 @@
 //! with its bounds in the policy's time zone.
 
 use wangge_dsl::ast::PeriodKind;
-use wangge_policy::Timestamp;
+use wangge_policy::{Timestamp, Zone};
 
 use crate::error::{invalid, AppResult as R};
 
 /// A calendar period: `[start, end)` in seconds, local midnight to local
-/// midnight at the policy's UTC offset.
+/// midnight in the policy's time zone.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Period {
     pub kind: PeriodKind,
@@ -17,16 +17,16 @@ pub struct Period {
     pub first_month: u32,
     pub start: Timestamp,
     pub end: Timestamp,
-    /// The UTC offset it was parsed at, in seconds.
-    offset: i64,
+    /// The time zone it was parsed in.
+    zone: Zone,
 }
 
 /// Local midnight of the first of a month (months past 12 roll over).
-fn month_start(year: i32, month: u32, offset: i64) -> Option<Timestamp> {
+fn month_start(year: i32, month: u32, zone: &Zone) -> Option<Timestamp> {
     let m = i32::try_from(month).ok()? - 1;
     let (y, m) = (year + m.div_euclid(12), m.rem_euclid(12) + 1);
     let m = u8::try_from(m).ok()?;
-    wangge_dsl::ast::Date::new(y, m, 1).map(|d| d.to_days() * 86_400 - offset)
+    wangge_dsl::ast::Date::new(y, m, 1).map(|d| zone.to_utc(d.to_days() * 86_400))
 }
 
 fn months_in(kind: PeriodKind) -> u32 {
@@ -40,7 +40,7 @@ fn months_in(kind: PeriodKind) -> u32 {
 impl Period {
     /// Parses a period of `kind`; the error names the field `period` and
     /// the expected form.
-    pub fn parse(text: &str, kind: PeriodKind, offset: i64) -> R<Period> {
+    pub fn parse(text: &str, kind: PeriodKind, zone: &Zone) -> R<Period> {
         let form = match kind {
             PeriodKind::Monthly => "a month like `2026-09`",
             PeriodKind::Quarterly => "a quarter like `2026-Q3`",
@@ -80,15 +80,15 @@ impl Period {
                 (text.parse::<i32>().map_err(|_| bad())?, 1)
             }
         };
-        Period::of(kind, year, first, offset).ok_or_else(bad)
+        Period::of(kind, year, first, zone).ok_or_else(bad)
     }
 
     /// A month, `2026-09`.
-    pub fn month(text: &str, offset: i64) -> R<Period> {
-        Period::parse(text, PeriodKind::Monthly, offset)
+    pub fn month(text: &str, zone: &Zone) -> R<Period> {
+        Period::parse(text, PeriodKind::Monthly, zone)
     }
 
-    fn of(kind: PeriodKind, year: i32, first_month: u32, offset: i64) -> Option<Period> {
+    fn of(kind: PeriodKind, year: i32, first_month: u32, zone: &Zone) -> Option<Period> {
         if !(1970..=9999).contains(&year) {
             return None;
         }
@@ -96,9 +96,9 @@ impl Period {
             kind,
             year,
             first_month,
-            start: month_start(year, first_month, offset)?,
-            end: month_start(year, first_month + months_in(kind), offset)?,
-            offset,
+            start: month_start(year, first_month, zone)?,
+            end: month_start(year, first_month + months_in(kind), zone)?,
+            zone: zone.clone(),
         })
     }
 
@@ -121,7 +121,7 @@ impl Period {
         } else {
             (self.year - 1, self.first_month + 12 - n)
         };
-        Period::of(self.kind, year, first, self.offset).ok_or_else(|| {
+        Period::of(self.kind, year, first, &self.zone).ok_or_else(|| {
             invalid(
                 "period",
                 format!("`{}` has no period before it", self.key()),
@@ -141,7 +141,7 @@ impl Period {
                     PeriodKind::Monthly,
                     self.year,
                     self.first_month + i,
-                    self.offset,
+                    &self.zone,
                 )
             })
             .collect()
@@ -154,22 +154,22 @@ mod tests {
 
     #[test]
     fn periods_parse_step_back_and_split_into_months() {
-        let q = Period::parse("2026-Q1", PeriodKind::Quarterly, 8 * 3600).unwrap();
+        let q = Period::parse("2026-Q1", PeriodKind::Quarterly, &Zone::CHINA).unwrap();
         assert_eq!(q.key(), "2026-Q1");
         assert_eq!(q.previous().unwrap().key(), "2025-Q4");
         let keys: Vec<String> = q.months().iter().map(Period::key).collect();
         assert_eq!(keys, ["2026-01", "2026-02", "2026-03"]);
         assert_eq!(q.months()[0].start, q.start);
         assert_eq!(q.months()[2].end, q.end);
-        let m = Period::month("2026-01", 0).unwrap();
+        let m = Period::month("2026-01", &Zone::Fixed(0)).unwrap();
         assert_eq!(m.previous().unwrap().key(), "2025-12");
         assert_eq!(m.end - m.start, 31 * 86_400);
-        let y = Period::parse("2026", PeriodKind::Yearly, 0).unwrap();
+        let y = Period::parse("2026", PeriodKind::Yearly, &Zone::Fixed(0)).unwrap();
         assert_eq!(y.previous().unwrap().key(), "2025");
         for bad in ["2026-13", "2026-9x", "26-09", "2026-Q5", "2026-"] {
-            assert!(Period::month(bad, 0).is_err(), "{bad}");
+            assert!(Period::month(bad, &Zone::Fixed(0)).is_err(), "{bad}");
         }
-        assert!(Period::parse("2026-Q0", PeriodKind::Quarterly, 0).is_err());
-        assert!(Period::parse("１２３４", PeriodKind::Yearly, 0).is_err());
+        assert!(Period::parse("2026-Q0", PeriodKind::Quarterly, &Zone::Fixed(0)).is_err());
+        assert!(Period::parse("１２３４", PeriodKind::Yearly, &Zone::Fixed(0)).is_err());
     }
 }

@@ -2,7 +2,8 @@
 //! 紧急工作时 (continuous time), 工作时 (working hours only) and 工作日
 //! (whole working days). Holidays have no working hours; make-up workdays
 //! (调休) use the hours of 周一. All arithmetic is in the calendar's local
-//! time (a fixed UTC offset) and exact to the second.
+//! time (a fixed UTC offset or an IANA zone, see `zone`) and exact to the
+//! second.
 
 use std::collections::HashSet;
 
@@ -10,6 +11,7 @@ use wangge_dsl::ast::{self, ClockKind};
 use wangge_dsl::date::weekday_of_days;
 
 use crate::clock::Timestamp;
+use crate::zone::Zone;
 
 /// How far a deadline may lie: beyond this a calendar has no working time.
 const MAX_DAYS: i64 = 366 * 5;
@@ -19,8 +21,8 @@ const DAY: i64 = 86_400;
 #[derive(Debug, Clone)]
 pub struct CompiledCalendar {
     pub name: String,
-    /// UTC offset in seconds.
-    pub offset: i64,
+    /// The zone its wall clock is in.
+    pub zone: Zone,
     week: [Vec<(i64, i64)>; 7],
     holidays: HashSet<i64>,
     makeup: HashSet<i64>,
@@ -55,7 +57,11 @@ impl CompiledCalendar {
         }
         CompiledCalendar {
             name: c.name.name.clone(),
-            offset: i64::from(c.utc_offset.map_or(8 * 3600, |(o, _)| o)),
+            zone: match &c.timezone {
+                None => Zone::CHINA,
+                Some((ast::TimeZoneName::Offset(o), _)) => Zone::Fixed(i64::from(*o)),
+                Some((ast::TimeZoneName::Iana(tz), _)) => Zone::Named(tz.clone()),
+            },
             week,
             holidays: c.holidays.iter().flat_map(days).collect(),
             makeup: c.makeup.iter().flat_map(days).collect(),
@@ -64,12 +70,12 @@ impl CompiledCalendar {
 
     /// Local day number and second of the day.
     fn split(&self, t: Timestamp) -> (i64, i64) {
-        let local = t + self.offset;
+        let local = self.zone.to_local(t);
         (local.div_euclid(DAY), local.rem_euclid(DAY))
     }
 
     fn at(&self, day: i64, sod: i64) -> Timestamp {
-        day * DAY + sod - self.offset
+        self.zone.to_utc(day * DAY + sod)
     }
 
     /// Working intervals (seconds of the day) of a local day.
@@ -90,7 +96,7 @@ impl CompiledCalendar {
     fn no_time(&self, from: Timestamp) -> NoWorkingTime {
         NoWorkingTime {
             calendar: self.name.clone(),
-            from: format_ts(from, self.offset),
+            from: self.zone.format(from),
         }
     }
 

@@ -36,6 +36,7 @@ mod table;
 mod table_index;
 mod value;
 mod workflow;
+mod zone;
 
 pub use calendar::{format_ts, parse_ts, CompiledCalendar, NoWorkingTime};
 pub use case::{Breach, Case, CaseEvent, CaseId, Deadline, DeadlineKind, Incident, Summon, Why};
@@ -54,6 +55,7 @@ pub use subsidy::{rhai_map, Breakdown, CompiledSubsidy, LineItem, Params};
 pub use value::{dynamic_to_json, json_num, json_to_dynamic, ExactJson};
 pub use wangge_dsl::resolve::BUILTIN_ACTIONS;
 pub use workflow::{Action, Actor, Change, CompiledWorkflow};
+pub use zone::Zone;
 
 #[cfg(test)]
 mod tests;

@@ -241,13 +241,13 @@ impl PolicySet {
             })
     }
 
-    /// The UTC offset periods are read in: the first workflow's calendar,
+    /// The time zone periods are read in: the first workflow's calendar,
     /// else China Standard Time.
-    pub fn utc_offset(&self) -> i64 {
+    pub fn zone(&self) -> crate::Zone {
         self.workflows
             .values()
             .find(|w| w.calendar().is_some())
-            .map_or(8 * 3600, |w| w.utc_offset())
+            .map_or(crate::Zone::CHINA, |w| w.zone().clone())
     }
 
     /// The hardened rhai host the set runs in.

@@ -566,3 +566,63 @@ fn shipped_policies_compile_and_classify() {
         json!({"等级": "小事", "处置层级": "微网格"})
     );
 }
+
+mod time_zones {
+    use super::*;
+    use wangge_dsl::ast::ClockKind;
+
+    fn with_zone(zone: &str) -> String {
+        format!(
+            "ladder 城市网格 {{ 微网格 -> 一般网格 }}\n\
+             table 分级(事件) hit first {{ | 事件.类别 || 等级 | 处置层级 | | - || \"小事\" | 微网格 | }}\n\
+             calendar 日历 {{\n  timezone \"{zone}\"\n  hours 周一-周五 09:00-17:00\n}}\n\
+             workflow 流程 on 城市网格 {{\n  calendar 日历\n  classify 分级 {{ class 等级, level 处置层级 }}\n  \
+             initial 上报\n  final 结案\n  transitions {{\n    办结: 上报 -> 结案\n  }}\n  \
+             limit {{ 微网格: 8h 工作时 }}\n}}\n"
+        )
+    }
+
+    /// Working hours are wall-clock hours: across the weekend New York
+    /// moves its clocks, a limit ends at 13:00 local either way.
+    #[test]
+    fn a_calendar_in_a_named_zone_counts_working_hours_on_its_wall_clock() {
+        let p = policy(&with_zone("America/New_York"));
+        let cal = p.workflow("流程").unwrap().calendar().unwrap();
+        let friday = crate::parse_ts("2026-03-06T13:00:00-05:00").unwrap();
+        let due = cal.add(friday, 8 * 3600, ClockKind::WorkingHours).unwrap();
+        assert_eq!(cal.zone.format(due), "2026-03-09T13:00:00-04:00");
+        // The same calendar at a fixed -05:00 ends an hour of UTC later.
+        let p = policy(&with_zone("-05:00"));
+        let cal = p.workflow("流程").unwrap().calendar().unwrap();
+        let fixed = cal.add(friday, 8 * 3600, ClockKind::WorkingHours).unwrap();
+        assert_eq!(fixed - due, 3600);
+        assert_eq!(p.zone(), crate::Zone::Fixed(-5 * 3600));
+    }
+
+    #[test]
+    fn asia_shanghai_gives_what_the_fixed_offset_gives() {
+        let named = policy(&with_zone("Asia/Shanghai"));
+        let fixed = policy(&with_zone("+08:00"));
+        let start = crate::parse_ts("2026-09-30T16:00:00+08:00").unwrap();
+        let due = |p: &PolicySet| {
+            p.workflow("流程")
+                .unwrap()
+                .calendar()
+                .unwrap()
+                .add(start, 8 * 3600, ClockKind::WorkingHours)
+                .unwrap()
+        };
+        assert_eq!(due(&named), due(&fixed));
+        assert_eq!(named.zone().name(), "Asia/Shanghai");
+    }
+
+    #[test]
+    fn a_misspelt_zone_is_refused_with_the_nearest_name() {
+        let e = errors(&with_zone("Asia/Shangai"));
+        assert!(
+            e.contains("`Asia/Shangai` is not a UTC offset or a time zone"),
+            "{e}"
+        );
+        assert!(e.contains("did you mean `Asia/Shanghai`?"), "{e}");
+    }
+}

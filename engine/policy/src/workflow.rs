@@ -28,11 +28,12 @@ use serde_json::{json, Value};
 use wangge_dsl::ast::{self, ClockKind};
 use wangge_dsl::suggest::help_for;
 
-use crate::calendar::{format_ts, CompiledCalendar};
+use crate::calendar::CompiledCalendar;
 use crate::case::{Breach, Case, CaseEvent, CaseId, Deadline, DeadlineKind, Summon, Why};
 use crate::case_error::CaseError;
 use crate::clock::Timestamp;
 use crate::items::Items;
+use crate::zone::Zone;
 
 /// A time limit: an amount of a clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -331,9 +332,10 @@ impl CompiledWorkflow {
         })
     }
 
-    /// The calendar's UTC offset (for showing times), +08:00 without one.
-    pub fn utc_offset(&self) -> i64 {
-        self.calendar.as_ref().map_or(8 * 3600, |c| c.offset)
+    /// The calendar's time zone (for showing times), +08:00 without one.
+    pub fn zone(&self) -> &Zone {
+        static CHINA: Zone = Zone::CHINA;
+        self.calendar.as_ref().map_or(&CHINA, |c| &c.zone)
     }
 
     pub fn calendar(&self) -> Option<&CompiledCalendar> {
@@ -394,7 +396,7 @@ impl CompiledWorkflow {
     }
 
     fn deadline_json(&self, d: &Deadline) -> Value {
-        json!({"what": d.kind, "clock": d.clock, "due": format_ts(d.due, self.utc_offset())})
+        json!({"what": d.kind, "clock": d.clock, "due": self.zone().format(d.due)})
     }
 
     /// Re-arms the level and/or state limits from `from`, keeping the others.
@@ -630,7 +632,7 @@ impl CompiledWorkflow {
                     return Err(CaseError::Paused { id: case.id });
                 }
                 next.paused_at = Some(now);
-                why!(explain, {"paused_at": format_ts(now, self.utc_offset())})
+                why!(explain, {"paused_at": self.zone().format(now)})
             }
             Action::Resume => {
                 let Some(paused) = case.paused_at else {
@@ -644,7 +646,7 @@ impl CompiledWorkflow {
                 }
                 next.paused_at = None;
                 why!(explain, {
-                    "paused_from": format_ts(paused, self.utc_offset()),
+                    "paused_from": self.zone().format(paused),
                     "deadlines": next.deadlines.iter().map(|d| self.deadline_json(d)).collect::<Vec<_>>(),
                 })
             }
@@ -708,7 +710,7 @@ impl CompiledWorkflow {
                         due,
                     });
                 }
-                why!(explain, {"departments": departments, "limit": limit.describe(), "due": format_ts(due, self.utc_offset())})
+                why!(explain, {"departments": departments, "limit": limit.describe(), "due": self.zone().format(due)})
             }
             Action::ReportIn { department } => {
                 let Some(s) = next

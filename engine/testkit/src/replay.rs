@@ -123,7 +123,7 @@ impl Aspect {
         }
     }
 
-    fn show(self, o: &Outcome, offset: i64) -> String {
+    fn show(self, o: &Outcome, zone: &wangge_policy::Zone) -> String {
         let opt = |s: &Option<String>| s.clone().unwrap_or_else(|| "-".into());
         match self {
             Aspect::Class => opt(&o.class),
@@ -140,7 +140,7 @@ impl Aspect {
             Aspect::Overdue => o.overdue.to_string(),
             Aspect::Deadline => o
                 .first_deadline
-                .map(|t| wangge_policy::format_ts(t, offset))
+                .map(|t| zone.format(t))
                 .unwrap_or_else(|| "none".into()),
             Aspect::State => o.state.clone(),
         }
@@ -530,19 +530,19 @@ impl<'p> Partition<'p> {
         let [(a, _), (b, _)] = outs.as_slice() else {
             return;
         };
-        let offset = self
+        let zone = self
             .sets
             .first()
-            .and_then(|s| s.workflows().next().map(|w| w.utc_offset()))
-            .unwrap_or(0);
+            .and_then(|s| s.workflows().next().map(|w| w.zone().clone()))
+            .unwrap_or(wangge_policy::Zone::Fixed(0));
         let mut changes = Vec::new();
         for aspect in Aspect::ALL {
             if !aspect.differs(a, b) {
                 continue;
             }
             *self.diff.by_aspect.entry(aspect).or_default() += 1;
-            let before = aspect.show(a, offset);
-            let after = aspect.show(b, offset);
+            let before = aspect.show(a, &zone);
+            let after = aspect.show(b, &zone);
             match aspect {
                 Aspect::Class | Aspect::HandlingLevel | Aspect::FinalLevel | Aspect::State => {
                     *self
