@@ -937,6 +937,7 @@ pub fn org_import(target: &Target, file: &std::path::Path, ladder: Option<&str>)
     let out = target.output;
     with_server(target, |ch| async move {
         let mut client = v1::org_service_client::OrgServiceClient::new(ch);
+        let spinner = crate::progress::spinner(&format!("importing {}", file.display()));
         let r = client
             .import(v1::ImportRequest {
                 name: file.display().to_string(),
@@ -944,6 +945,7 @@ pub fn org_import(target: &Target, file: &std::path::Path, ladder: Option<&str>)
                 ladder: ladder.unwrap_or_default().to_string(),
             })
             .await;
+        spinner.finish_and_clear();
         finish(match r {
             Ok(r) => show(out, r.get_ref()),
             Err(s) => Err(s.into()),
