@@ -16,7 +16,7 @@ RUN groupadd --system --gid 10001 wangge \
     && useradd --system --uid 10001 --gid wangge --home-dir /var/lib/wangge --create-home wangge
 COPY --from=build /src/target/release/wangge /usr/local/bin/wangge
 COPY --from=build /src/policies /etc/wangge/policies
-USER wangge:wangge
+USER 10001:10001
 WORKDIR /var/lib/wangge
 VOLUME ["/var/lib/wangge"]
 # gRPC and Prometheus metrics.

@@ -156,8 +156,10 @@ fn main() {
         started.elapsed().as_secs_f64()
     );
 
+    // A month is settled once it is over.
+    let october = wangge_policy::parse_ts("2026-10-01T00:00:00+08:00").unwrap();
     let t = Instant::now();
-    let summary = inc.settle(&set, "2026-09", &[], 1, 2).unwrap();
+    let summary = inc.settle(&set, "2026-09", &[], october, 2).unwrap();
     let n = summary.created + summary.existing;
     let secs = t.elapsed().as_secs_f64();
     println!(
@@ -167,7 +169,7 @@ fn main() {
         n as f64 / secs
     );
     let t = Instant::now();
-    let again = inc.settle(&set, "2026-09", &[], 2, 2).unwrap();
+    let again = inc.settle(&set, "2026-09", &[], october + 1, 2).unwrap();
     println!(
         "settle again (all existing, returned unchanged): {} in {:.2} s",
         again.existing,
