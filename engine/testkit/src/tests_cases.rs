@@ -194,8 +194,8 @@ mod ceilings {
             (c.class.as_deref(), c.level.as_str(), c.ceiling.as_deref()),
             (Some("大事"), "街道", Some("街道"))
         );
-        // 7 工作日 from Mon 09-14: 15,16,17,18,21,22,23 → Wed 09-23 17:30.
-        assert_eq!(w.due(c.id), ["2026-09-23T17:30:00+08:00"]);
+        // 7 工作日 from Mon 09-14: 15,16,17,18, Sun 20 (调休上班), 21, 22 → Tue 09-22 17:30.
+        assert_eq!(w.due(c.id), ["2026-09-22T17:30:00+08:00"]);
         // Declaring it beyond the street moves it to 职能部门: a breach.
         let c = w.act(c.id, "escalate").unwrap();
         assert_eq!(c.level, "职能部门");
@@ -264,21 +264,21 @@ mod clocks {
     #[test]
     fn working_hours_skip_weekends() {
         assert_eq!(
-            add("2026-09-18T17:00:00+08:00", HOUR, ClockKind::WorkingHours),
-            "2026-09-21T09:30:00+08:00"
+            add("2026-09-11T17:00:00+08:00", HOUR, ClockKind::WorkingHours),
+            "2026-09-14T09:30:00+08:00"
         );
     }
 
     #[test]
     fn working_hours_skip_public_holidays() {
-        // Wed 09-30 17:00: 30 min left; 10-01..10-08 are holidays; Fri 10-09 works.
+        // Wed 09-30 17:00: 30 min left; 10-01..10-07 are holidays; Thu 10-08 works.
         assert_eq!(
             add(
                 "2026-09-30T17:00:00+08:00",
                 2 * HOUR,
                 ClockKind::WorkingHours
             ),
-            "2026-10-09T10:30:00+08:00"
+            "2026-10-08T10:30:00+08:00"
         );
     }
 
@@ -293,29 +293,29 @@ mod clocks {
             ),
             "2026-10-10T10:30:00+08:00"
         );
-        // So is Sun 09-27.
+        // So is Sun 09-20.
         assert_eq!(
-            add("2026-09-25T17:00:00+08:00", HOUR, ClockKind::WorkingHours),
-            "2026-09-27T09:30:00+08:00"
+            add("2026-09-18T17:00:00+08:00", HOUR, ClockKind::WorkingHours),
+            "2026-09-20T09:30:00+08:00"
         );
     }
 
     #[test]
     fn working_days_count_whole_days_after_the_start() {
-        // Mon 09-28 + 3 工作日: Sun 09-27 is before; Tue 29, Wed 30, then the holiday, Fri 10-09.
+        // Mon 09-28 + 3 工作日: Tue 29, Wed 30, then the holiday (10-01..10-07), Thu 10-08.
         assert_eq!(
             add("2026-09-28T10:00:00+08:00", 3, ClockKind::WorkingDays),
-            "2026-10-09T17:30:00+08:00"
+            "2026-10-08T17:30:00+08:00"
         );
         // Fri 10-09 + 1 工作日 → Sat 10-10 (make-up).
         assert_eq!(
             add("2026-10-09T10:00:00+08:00", 1, ClockKind::WorkingDays),
             "2026-10-10T17:30:00+08:00"
         );
-        // Fri 09-18 + 1 → Mon 09-21.
+        // Fri 09-11 + 1 → Mon 09-14.
         assert_eq!(
-            add("2026-09-18T08:00:00+08:00", 1, ClockKind::WorkingDays),
-            "2026-09-21T17:30:00+08:00"
+            add("2026-09-11T08:00:00+08:00", 1, ClockKind::WorkingDays),
+            "2026-09-14T17:30:00+08:00"
         );
     }
 
@@ -326,15 +326,15 @@ mod clocks {
         // Fri 17:00 → Mon 10:00: 30 min + 1 h.
         assert_eq!(
             c.working_between(
-                t("2026-09-18T17:00:00+08:00"),
-                t("2026-09-21T10:00:00+08:00")
+                t("2026-09-11T17:00:00+08:00"),
+                t("2026-09-14T10:00:00+08:00")
             ),
             90 * 60
         );
         assert_eq!(
             c.working_between(
                 t("2026-10-01T09:00:00+08:00"),
-                t("2026-10-08T18:00:00+08:00")
+                t("2026-10-07T18:00:00+08:00")
             ),
             0
         );
@@ -373,17 +373,17 @@ fn pause_stops_the_clock_and_resume_moves_the_deadline() {
 
 #[test]
 fn pause_over_a_weekend_extends_a_working_hours_limit_by_working_time_only() {
-    let w = world("2026-09-18T10:00:00+08:00"); // Fri
+    let w = world("2026-09-11T10:00:00+08:00"); // Fri
     let c = w.report(small());
-    w.at("2026-09-18T13:00:00+08:00"); // → 一般网格, 24h 工作时 from Fri 13:00
+    w.at("2026-09-11T13:00:00+08:00"); // → 一般网格, 24h 工作时 from Fri 13:00
                                        // Fri 4h, Mon 7h, Tue 7h, Wed 3h + 3h → Wed 16:30.
-    assert_eq!(w.due(c.id), ["2026-09-23T16:30:00+08:00"]);
-    w.clock.set(t("2026-09-18T17:00:00+08:00"));
+    assert_eq!(w.due(c.id), ["2026-09-16T16:30:00+08:00"]);
+    w.clock.set(t("2026-09-11T17:00:00+08:00"));
     w.act(c.id, "pause").unwrap();
-    w.clock.set(t("2026-09-21T10:00:00+08:00"));
+    w.clock.set(t("2026-09-14T10:00:00+08:00"));
     w.act(c.id, "resume").unwrap();
     // 1h30m of working time was paused: Wed 16:30 + 1h → 17:30, + 30m → Thu 09:30.
-    assert_eq!(w.due(c.id), ["2026-09-24T09:30:00+08:00"]);
+    assert_eq!(w.due(c.id), ["2026-09-17T09:30:00+08:00"]);
 }
 
 #[test]
@@ -654,7 +654,8 @@ fn micro_wish_runs_its_own_workflow() {
     // 24h 紧急工作时 for a party member to accept.
     assert_eq!(w.due(c.id), ["2026-09-15T10:00:00+08:00"]);
     w.act(c.id, "接单").unwrap();
-    assert_eq!(w.due(c.id), ["2026-09-23T17:30:00+08:00"]);
+    // 7 工作日: 15–18, Sun 20 (调休上班), 21, 22.
+    assert_eq!(w.due(c.id), ["2026-09-22T17:30:00+08:00"]);
     w.act(c.id, "完成").unwrap();
     let c = w.act(c.id, "评价 满意").unwrap();
     assert_eq!(c.state, "已评价");
