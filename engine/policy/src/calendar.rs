@@ -7,7 +7,7 @@
 
 use std::collections::HashSet;
 
-use wangge_dsl::ast::{self, ClockKind};
+use wangge_dsl::ast::{self, ClockKind, Date};
 use wangge_dsl::date::weekday_of_days;
 
 use crate::clock::Timestamp;
@@ -26,6 +26,9 @@ pub struct CompiledCalendar {
     week: [Vec<(i64, i64)>; 7],
     holidays: HashSet<i64>,
     makeup: HashSet<i64>,
+    /// The first and last year its holidays and make-up days name: the
+    /// years whose days off it knows (`None`: it names none).
+    pub covers: Option<(i32, i32)>,
 }
 
 /// A deadline the calendar cannot place.
@@ -55,7 +58,16 @@ impl CompiledCalendar {
                 week[usize::from(d)] = ranges;
             }
         }
+        let years = c
+            .holidays
+            .iter()
+            .chain(&c.makeup)
+            .flat_map(|r| [r.start.year(), r.end.year()]);
+        let covers = years.fold(None, |acc: Option<(i32, i32)>, y| {
+            Some(acc.map_or((y, y), |(lo, hi)| (lo.min(y), hi.max(y))))
+        });
         CompiledCalendar {
+            covers,
             name: c.name.name.clone(),
             zone: match &c.timezone {
                 None => Zone::CHINA,
@@ -87,6 +99,21 @@ impl CompiledCalendar {
         } else {
             &self.week[usize::from(weekday_of_days(day))]
         }
+    }
+
+    /// Why a deadline at `t` was counted without knowing that year's days
+    /// off: `t` falls in a year the calendar names no holidays for (a plain
+    /// weekday guess), or `None` when it knows the year.
+    pub fn uncovered(&self, t: Timestamp) -> Option<String> {
+        let (lo, hi) = self.covers?;
+        let (day, _) = self.split(t);
+        let year = Date::from_days(day)?.year();
+        (year < lo || year > hi).then(|| {
+            format!(
+                "calendar `{}` names holidays for {lo}–{hi} only: {year} was counted as plain weekdays; add its holidays",
+                self.name
+            )
+        })
     }
 
     pub fn is_working_day(&self, day: i64) -> bool {

@@ -396,7 +396,17 @@ impl CompiledWorkflow {
     }
 
     fn deadline_json(&self, d: &Deadline) -> Value {
-        json!({"what": d.kind, "clock": d.clock, "due": self.zone().format(d.due)})
+        let mut v = json!({"what": d.kind, "clock": d.clock, "due": self.zone().format(d.due)});
+        // A limit counted on the calendar into a year it has no holidays
+        // for says so, rather than guessing silently.
+        let uncovered = match (d.clock, &self.calendar) {
+            (ClockKind::Continuous, _) | (_, None) => None,
+            (_, Some(c)) => c.uncovered(d.due),
+        };
+        if let (Some(note), Some(map)) = (uncovered, v.as_object_mut()) {
+            map.insert("calendar_warning".into(), Value::String(note));
+        }
+        v
     }
 
     /// Re-arms the level and/or state limits from `from`, keeping the others.

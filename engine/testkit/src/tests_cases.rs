@@ -857,3 +857,22 @@ fn recovery_after_a_crash_keeps_acknowledged_cases_and_fires_each_timer_once() {
     assert!(!created);
     assert_eq!(c.id, ids[0]);
 }
+
+/// A limit counted into a year the calendar names no holidays for is not a
+/// silent weekday guess: the deadline's explanation says so.
+#[test]
+fn a_deadline_past_the_calendars_years_says_its_days_off_are_unknown() {
+    let w = world("2026-12-30T10:00:00+08:00");
+    let c = w.report(big());
+    let first = w.svc.events(c.id).unwrap().remove(0);
+    let why = first.explanation.as_str().to_string();
+    assert!(
+        why.contains("calendar `工作日历` names holidays for 2026–2026 only: 2027 was counted as plain weekdays"),
+        "{why}"
+    );
+    // Within the year it knows, nothing is said.
+    let w = world("2026-09-14T10:00:00+08:00");
+    let c = w.report(big());
+    let first = w.svc.events(c.id).unwrap().remove(0);
+    assert!(!first.explanation.as_str().contains("calendar_warning"));
+}
