@@ -22,33 +22,26 @@ pub fn bar(len: u64, template: &str) -> ProgressBar {
 
 /// A spinner with `message`, ticking until it is finished or dropped.
 pub fn spinner(message: &str) -> ProgressBar {
-    let s = if std::io::stderr().is_terminal() {
-        ProgressBar::new_spinner()
-    } else {
-        ProgressBar::hidden()
-    };
-    s.set_style(
-        ProgressStyle::with_template("{spinner} {msg} {elapsed}")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-    );
-    s.set_message(message.to_string());
-    s.enable_steady_tick(Duration::from_millis(120));
-    s
+    ticking("{spinner} {msg} {elapsed}", message)
 }
 
 /// A spinner that counts bytes written through it (`bar.wrap_write(w)`),
 /// for output whose size is not known in advance.
 pub fn writing(label: &str) -> ProgressBar {
+    ticking("{spinner} {msg} {bytes} ({bytes_per_sec}) {elapsed}", label)
+}
+
+/// A ticking spinner drawn with `template`, hidden off a terminal.
+fn ticking(template: &str, message: &str) -> ProgressBar {
     let s = if std::io::stderr().is_terminal() {
         ProgressBar::new_spinner()
     } else {
         ProgressBar::hidden()
     };
     s.set_style(
-        ProgressStyle::with_template("{spinner} {msg} {bytes} ({bytes_per_sec}) {elapsed}")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
-    s.set_message(label.to_string());
+    s.set_message(message.to_string());
     s.enable_steady_tick(Duration::from_millis(120));
     s
 }
