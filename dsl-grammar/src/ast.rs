@@ -81,6 +81,7 @@ pub struct File {
 pub enum Item {
     Policy(PolicyHeader),
     Ladder(Ladder),
+    Role(Role),
     Param(Param),
     Table(Table),
     Rules(RuleSet),
@@ -99,6 +100,7 @@ impl Item {
         match self {
             Item::Policy(p) => &p.name,
             Item::Ladder(l) => &l.name,
+            Item::Role(r) => &r.name,
             Item::Param(p) => &p.name,
             Item::Table(t) => &t.name,
             Item::Rules(r) => &r.name,
@@ -118,6 +120,7 @@ impl Item {
         match self {
             Item::Policy(_) => "policy",
             Item::Ladder(_) => "ladder",
+            Item::Role(_) => "role",
             Item::Param(_) => "param",
             Item::Table(_) => "table",
             Item::Rules(_) => "rules",
@@ -146,6 +149,19 @@ pub struct PolicyHeader {
 pub struct Ladder {
     pub name: Ident,
     pub levels: Vec<Ident>,
+    pub span: Span,
+}
+
+/// `role 网格长 { at 一般网格 leads requires 党员 }`: a position people hold.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Role {
+    pub name: Ident,
+    /// The ladder levels where it sits; none: any unit (or none).
+    pub levels: Vec<Ident>,
+    /// Whether it leads its unit (a 长): at most one holder per unit.
+    pub leads: bool,
+    /// `党员` or `正式党员`, when the role requires one.
+    pub requires: Option<Ident>,
     pub span: Span,
 }
 

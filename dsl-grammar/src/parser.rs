@@ -21,6 +21,7 @@ struct PolicyParser;
 pub const ITEM_KEYWORDS: &[&str] = &[
     "policy",
     "ladder",
+    "role",
     "param",
     "table",
     "rules",
@@ -207,6 +208,7 @@ fn describe(r: Rule) -> &'static str {
         Rule::value | Rule::list => "a value",
         Rule::kw_policy
         | Rule::kw_ladder
+        | Rule::kw_role
         | Rule::kw_param
         | Rule::kw_table
         | Rule::kw_rules
@@ -217,7 +219,7 @@ fn describe(r: Rule) -> &'static str {
         | Rule::kw_subsidy
         | Rule::kw_points
         | Rule::kw_scorecard
-        | Rule::kw_award => "an item (`policy`, `ladder`, `param`, `table`, `rules`, `calc`, `calendar`, `workflow`, `subsidy`, `points`, `scorecard`, `award` or `scenario`)",
+        | Rule::kw_award => "an item (`policy`, `ladder`, `role`, `param`, `table`, `rules`, `calc`, `calendar`, `workflow`, `subsidy`, `points`, `scorecard`, `award` or `scenario`)",
         Rule::period_kind => "`monthly`, `quarterly` or `yearly`",
         Rule::kw_indicator | Rule::kw_penalty | Rule::kw_stars | Rule::kw_index => "a scorecard line (`indicator`, `penalty`, `stars` or `index`)",
         Rule::kw_weight => "`weight`",
@@ -418,6 +420,7 @@ impl Builder<'_> {
         Some(match p.as_rule() {
             Rule::policy => Item::Policy(self.policy(p)?),
             Rule::ladder => Item::Ladder(self.ladder(p)?),
+            Rule::role => Item::Role(self.role(p)?),
             Rule::param => Item::Param(self.param(p)?),
             Rule::table => Item::Table(self.table(p)?),
             Rule::rules => Item::Rules(self.rules(p)?),
@@ -440,6 +443,9 @@ impl Builder<'_> {
                 q.as_rule(),
                 Rule::kw_policy
                     | Rule::kw_ladder
+                    | Rule::kw_role
+                    | Rule::kw_leads
+                    | Rule::kw_requires
                     | Rule::kw_param
                     | Rule::kw_table
                     | Rule::kw_rules
@@ -525,6 +531,28 @@ impl Builder<'_> {
         let name = self.ident(&parts.next()?);
         let levels = parts.map(|q| self.ident(&q)).collect();
         Some(Ladder { name, levels, span })
+    }
+
+    fn role(&mut self, p: P) -> Option<Role> {
+        let span = self.span(&p);
+        let mut parts = Self::parts(p);
+        let name = self.ident(&parts.next()?);
+        let mut role = Role {
+            name,
+            levels: Vec::new(),
+            leads: false,
+            requires: None,
+            span,
+        };
+        for q in parts {
+            match q.as_rule() {
+                Rule::role_at => role.levels.extend(Self::parts(q).map(|l| self.ident(&l))),
+                Rule::role_leads => role.leads = true,
+                Rule::role_party => role.requires = Self::parts(q).next().map(|i| self.ident(&i)),
+                _ => {}
+            }
+        }
+        Some(role)
     }
 
     fn param(&mut self, p: P) -> Option<Param> {

@@ -31,6 +31,8 @@ pub const CASE_FIELDS: &[&str] = &[
     "missed",
     "history",
 ];
+/// What a `role` may require: any party member, or a full (正式) one.
+pub const PARTY_REQUIREMENTS: &[&str] = &["党员", "正式党员"];
 /// Known fields of the `policy` header.
 pub const POLICY_FIELDS: &[&str] = &["version", "summary", "description"];
 
@@ -114,6 +116,7 @@ pub fn resolve(files: &[File]) -> (Symbols, Vec<Diagnostic>) {
                 );
             }
             Item::Award(a) => r.expect_item(&a.scorecard, &["scorecard"], "scorecard"),
+            Item::Role(role) => r.role(role),
             Item::Ladder(_) | Item::Param(_) | Item::Policy(_) | Item::Scenario(_) => {}
         }
     }
@@ -363,6 +366,22 @@ impl Resolver {
             d = d.with_help(h);
         }
         self.diags.push(d);
+    }
+
+    /// A role's levels are ladder levels; it requires 党员 or 正式党员.
+    fn role(&mut self, role: &Role) {
+        for lv in &role.levels {
+            if !self.symbols.levels.contains_key(&lv.name) {
+                let levels = self.symbols.levels.keys().cloned().collect();
+                self.unknown(lv, "level", levels);
+            }
+        }
+        if let Some(req) = &role.requires {
+            if !PARTY_REQUIREMENTS.contains(&req.name.as_str()) {
+                let known = PARTY_REQUIREMENTS.iter().map(|s| s.to_string()).collect();
+                self.unknown(req, "requirement", known);
+            }
+        }
     }
 
     fn params_unique(&mut self, params: &[Ident]) {

@@ -109,6 +109,7 @@ pub fn unit(u: &Unit) -> v1::Unit {
         kind: opt(&u.kind),
         party_members: u.party_members,
         organizations: u.organizations,
+        probationary_members: u.probationary_members,
     }
 }
 
@@ -124,6 +125,7 @@ pub fn unit_row(u: &v1::Unit, line: usize) -> wangge_app::org::RawRow {
         ("kind", u.kind.clone()),
         ("party_members", u.party_members.to_string()),
         ("organizations", u.organizations.to_string()),
+        ("probationary_members", u.probationary_members.to_string()),
     ] {
         fields.insert(k.to_string(), v);
     }
@@ -137,21 +139,44 @@ pub fn person(p: &Person) -> v1::Person {
         role: p.role.clone(),
         unit: opt(&p.unit),
         party_member: p.party_member,
+        probationary: p.probationary,
+        also: p
+            .also
+            .iter()
+            .map(|x| v1::Position {
+                role: x.role.clone(),
+                unit: opt(&x.unit),
+            })
+            .collect(),
     }
 }
 
-pub fn person_row(p: &v1::Person, line: usize) -> wangge_app::org::RawRow {
-    let mut fields = std::collections::HashMap::new();
-    for (k, v) in [
-        ("id", p.id.clone()),
-        ("name", p.name.clone()),
-        ("role", p.role.clone()),
-        ("unit", p.unit.clone()),
-        ("party_member", p.party_member.to_string()),
-    ] {
-        fields.insert(k.to_string(), v);
-    }
-    wangge_app::org::RawRow { line, fields }
+/// A person as import rows: one per position, the first one first; the
+/// `line` of each is the person's index in the request.
+pub fn person_rows(p: &v1::Person, line: usize) -> Vec<wangge_app::org::RawRow> {
+    let party = match (p.party_member, p.probationary) {
+        (true, true) => "预备",
+        (true, false) => "正式",
+        (false, _) => "否",
+    };
+    let first = std::iter::once((p.role.clone(), p.unit.clone()));
+    let also = p.also.iter().map(|x| (x.role.clone(), x.unit.clone()));
+    first
+        .chain(also)
+        .map(|(role, unit)| {
+            let fields = [
+                ("id", p.id.clone()),
+                ("name", p.name.clone()),
+                ("role", role),
+                ("unit", unit),
+                ("party_member", party.to_string()),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+            wangge_app::org::RawRow { line, fields }
+        })
+        .collect()
 }
 
 pub fn version(v: &StoredPolicy, active: &str) -> v1::PolicyVersion {

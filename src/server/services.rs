@@ -510,11 +510,15 @@ impl v1::org_service_server::OrgService for Org {
                     .people
                     .iter()
                     .enumerate()
-                    .map(|(i, p)| convert::person_row(p, i))
+                    .flat_map(|(i, p)| convert::person_rows(p, i))
                     .collect();
                 let app = self.0.clone();
-                let count =
-                    blocking(move || app.org.put_people(rows, "people").map_err(status)).await?;
+                let count = blocking(move || {
+                    app.org
+                        .put_people(&app.cases.policy(), rows, "people")
+                        .map_err(status)
+                })
+                .await?;
                 let count = count as u32;
                 Ok(Response::new(v1::UpsertResponse { count }))
             })

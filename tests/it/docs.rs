@@ -12,6 +12,8 @@ const PRELUDE: &[(&str, &str)] = &[
         "城市网格",
         "ladder 城市网格 { 微网格 -> 一般网格 -> 社区 -> 街道 -> 职能部门 }",
     ),
+    ("微网格员", "role 微网格员 { at 微网格 }"),
+    ("专职网格员", "role 专职网格员 { at 一般网格 }"),
     ("大事人数", "param 大事人数 = 30"),
     ("难事人数", "param 难事人数 = 10"),
     ("高危类别", "param 高危类别 = [\"燃气安全\", \"消防安全\"]"),
@@ -51,6 +53,7 @@ fn policy_blocks() -> Vec<String> {
     let starts = [
         "policy ",
         "ladder ",
+        "role ",
         "param ",
         "table ",
         "rules ",
@@ -71,12 +74,19 @@ fn compile_block(block: &str) -> Result<PolicySet, String> {
     let prelude: Vec<&str> = PRELUDE
         .iter()
         .filter(|(name, _)| {
-            !["param", "ladder", "table", "calendar", "calc", "scorecard"]
-                .iter()
-                .any(|kw| {
-                    block.contains(&format!("{kw} {name} "))
-                        || block.contains(&format!("{kw} {name}("))
-                })
+            ![
+                "param",
+                "ladder",
+                "role",
+                "table",
+                "calendar",
+                "calc",
+                "scorecard",
+            ]
+            .iter()
+            .any(|kw| {
+                block.contains(&format!("{kw} {name} ")) || block.contains(&format!("{kw} {name}("))
+            })
         })
         .map(|(_, item)| *item)
         .collect();

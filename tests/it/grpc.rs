@@ -574,12 +574,24 @@ async fn incentives_over_grpc_record_preview_settle_correct_and_points() {
     let mut cases = CaseServiceClient::new(ch.clone());
     let mut admin = AdminServiceClient::new(ch.clone());
     let mut inc = IncentiveServiceClient::new(ch);
+    org.upsert_units(v1::UpsertUnitsRequest {
+        units: vec![v1::Unit {
+            id: "M1".into(),
+            name: "一号微网格".into(),
+            level: "微网格".into(),
+            ..Default::default()
+        }],
+        ladder: String::new(),
+    })
+    .await
+    .unwrap();
     org.upsert_people(v1::UpsertPeopleRequest {
         people: vec![
             v1::Person {
                 id: "P1".into(),
                 name: "王网格".into(),
                 role: "微网格员".into(),
+                unit: "M1".into(),
                 ..Default::default()
             },
             v1::Person {
@@ -859,7 +871,8 @@ fn the_incentive_and_points_cli_from_the_readme_works() {
     assert!(out.contains("巡查时薪"), "{out}");
     ok(&["clock", "set", "2026-10-01T00:00:00+08:00"]);
     let out = ok(&["incentive", "settle", "2026-09"]);
-    assert!(out.contains("2 settled now, 0 settled before"), "{out}");
+    // P1 and P2, and P6, a 网格长 paid as the 专职网格员 they also are.
+    assert!(out.contains("3 settled now, 0 settled before"), "{out}");
     let out = ok(&["incentive", "settlements", "2026-09", "--person", "P2"]);
     assert!(out.contains("2026-09/P2/1 李强 244.00 元"), "{out}");
     let out = ok(&[

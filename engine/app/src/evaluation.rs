@@ -554,7 +554,7 @@ impl Evaluation {
             kinds.sort();
             kinds.dedup();
             for p in self.store.people()? {
-                if p.role != card.of || only.is_some_and(|o| o != p.id) {
+                if !p.holds(&card.of) || only.is_some_and(|o| o != p.id) {
                     continue;
                 }
                 let f = figures.get(&p.id).cloned().unwrap_or_default();

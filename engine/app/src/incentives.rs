@@ -366,18 +366,16 @@ impl Incentives {
     }
 
     fn scheme<'a>(&self, set: &'a PolicySet, p: &Person) -> R<&'a Arc<CompiledSubsidy>> {
-        set.subsidies
-            .get(&p.role)
-            .ok_or_else(|| AppError::NoScheme {
-                person: p.id.clone(),
-                role: p.role.clone(),
-                known: set
-                    .subsidies
-                    .keys()
-                    .map(|r| format!("`{r}`"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })
+        set.subsidy_for(p).ok_or_else(|| AppError::NoScheme {
+            person: p.id.clone(),
+            role: p.role.clone(),
+            known: set
+                .subsidies
+                .keys()
+                .map(|r| format!("`{r}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
     }
 
     /// Records activity; the same key with the same content returns the
@@ -555,9 +553,14 @@ impl Incentives {
         let mut context = vec![("统计", stats.into_shared())];
         // Only what the scheme's calcs take.
         if scheme.takes("人员") {
+            let positions: Vec<serde_json::Value> = person
+                .positions()
+                .map(|(role, unit)| serde_json::json!({"角色": role, "单位": unit}))
+                .collect();
             let person_json = serde_json::json!({
                 "编号": person.id, "姓名": person.name, "角色": person.role,
                 "网格": person.unit, "党员": person.party_member,
+                "政治面貌": person.party_word(), "职务": positions,
             });
             context.push(("人员", json_to_dynamic(&person_json)));
         }
@@ -872,7 +875,7 @@ impl Incentives {
         if persons.is_empty() {
             return Ok(people
                 .iter()
-                .filter(|p| set.subsidies.contains_key(&p.role))
+                .filter(|p| set.subsidy_for(p).is_some())
                 .collect());
         }
         let by_id: HashMap<&str, &Person> = people.iter().map(|p| (p.id.as_str(), p)).collect();
@@ -908,7 +911,7 @@ impl Incentives {
             |t, part| -> R<(Vec<Settlement>, Vec<EncodedChunk>)> {
                 let mut out = Vec::with_capacity(part.len());
                 for p in part {
-                    let Some(scheme) = set.subsidies.get(&p.role) else {
+                    let Some(scheme) = set.subsidy_for(p) else {
                         continue;
                     };
                     let (breakdown, stats) =

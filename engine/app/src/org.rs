@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use serde::Serialize;
 use serde_json::Value;
 use wangge_dsl::suggest::help_for;
-pub use wangge_policy::org::{Person, Unit, ROLES, UNIT_KINDS};
+pub use wangge_policy::org::{Person, Position, RoleDef, Unit, UNIT_KINDS};
 use wangge_policy::{EvalError, PolicySet};
 
 /// One problem in one row of an import.
@@ -46,7 +46,11 @@ const ALIASES: &[(&str, &[&str])] = &[
     ("households", &["households", "户数"]),
     ("rural", &["rural", "农村"]),
     ("kind", &["kind", "专属类型"]),
-    ("party_members", &["party_members", "党员数"]),
+    ("party_members", &["party_members", "正式党员数", "党员数"]),
+    (
+        "probationary_members",
+        &["probationary_members", "预备党员数"],
+    ),
     ("organizations", &["organizations", "现有组织数", "组织数"]),
     ("role", &["role", "角色"]),
     ("unit", &["unit", "所属网格", "网格"]),
@@ -178,6 +182,15 @@ impl RowReader<'_> {
         }
     }
 
+    /// Party membership: 是/正式 (full), 预备 (probationary) or 否.
+    fn party(&mut self, field: &str) -> (bool, bool) {
+        match self.text(field).as_deref() {
+            Some("预备" | "预备党员" | "probationary") => (true, true),
+            Some("正式" | "正式党员" | "full") => (true, false),
+            _ => (self.bool(field), false),
+        }
+    }
+
     fn bool(&mut self, field: &str) -> bool {
         match self.text(field).as_deref() {
             None | Some("否" | "false" | "0" | "no" | "N") => false,
@@ -218,6 +231,7 @@ pub fn validate_units(
             rural: r.bool("rural"),
             kind: r.text("kind"),
             party_members: r.int("party_members"),
+            probationary_members: r.int("probationary_members"),
             organizations: r.int("organizations"),
         };
         if let Some(first) = lines.get(&unit.id) {
@@ -309,59 +323,192 @@ pub fn validate_units(
     }
 }
 
-/// Validates people rows against the registered and imported units.
+/// Validates people rows against the registry's units and the policy's
+/// roles. A person on several rows holds several positions (双向进入、
+/// 交叉任职): their name and party membership must agree; the first row
+/// is the first position. A role's levels, party requirement and
+/// leadership (one holder per unit, counting people already registered)
+/// are checked.
 pub fn validate_people(
     rows: &[RawRow],
-    units: &[Unit],
+    registry: &Registry,
+    roles: &BTreeMap<String, RoleDef>,
     file: &str,
 ) -> Result<Vec<Person>, ImportError> {
     let mut errors = Vec::new();
-    let mut people = Vec::new();
-    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut people: Vec<Person> = Vec::new();
+    let mut first_line: HashMap<String, (usize, usize)> = HashMap::new();
     for row in rows {
         let mut r = RowReader {
             row,
             errors: &mut errors,
         };
-        let p = Person {
-            id: r.required("id"),
-            name: r.required("name"),
-            role: r.required("role"),
-            unit: r.text("unit"),
-            party_member: r.bool("party_member"),
-        };
-        if let Some(first) = seen.insert(p.id.clone(), row.line) {
-            errors.push(RowError {
-                line: row.line,
-                message: format!("person `{}` appears twice (first on line {first})", p.id),
-            });
-        }
-        if !p.role.is_empty() && !ROLES.contains(&p.role.as_str()) {
-            errors.push(RowError {
-                line: row.line,
-                message: format!("unknown role `{}`; known: {}", p.role, ROLES.join("、")),
-            });
-        }
-        if let Some(u) = &p.unit {
-            if !units.iter().any(|x| x.id == *u) {
-                let help = help_for(u, units.iter().map(|x| x.id.as_str()))
-                    .map(|h| format!("; {h}"))
-                    .unwrap_or_default();
+        let id = r.required("id");
+        let name = r.required("name");
+        let role = r.required("role");
+        let unit = r.text("unit");
+        let (party_member, probationary) = r.party("party_member");
+        if let Some((line, at)) = first_line.get(&id).copied() {
+            let p = &mut people[at];
+            let same =
+                p.name == name && (p.party_member, p.probationary) == (party_member, probationary);
+            let again = p
+                .positions()
+                .any(|(r, u)| r == role && u == unit.as_deref());
+            let problem = if !same {
+                Some(format!(
+                    "person `{id}` differs from line {line} in name or party membership"
+                ))
+            } else if again {
+                Some(format!(
+                    "person `{id}` already holds `{role}` there (line {line})"
+                ))
+            } else {
+                p.also.push(Position {
+                    role: role.clone(),
+                    unit: unit.clone(),
+                });
+                None
+            };
+            if let Some(message) = problem {
                 errors.push(RowError {
                     line: row.line,
-                    message: format!("unknown unit `{u}`{help}"),
+                    message,
                 });
             }
+        } else {
+            first_line.insert(id.clone(), (row.line, people.len()));
+            people.push(Person {
+                id: id.clone(),
+                name,
+                role: role.clone(),
+                unit: unit.clone(),
+                party_member,
+                probationary,
+                also: Vec::new(),
+            });
         }
-        people.push(p);
+        let person = first_line.get(&id).and_then(|(_, at)| people.get(*at));
+        position_errors(
+            row.line,
+            &role,
+            unit.as_deref(),
+            person,
+            registry,
+            roles,
+            &mut errors,
+        );
     }
+    lead_errors(&people, registry, roles, &first_line, &mut errors);
     if errors.is_empty() {
         Ok(people)
     } else {
+        errors.sort_by_key(|e| e.line);
         Err(ImportError {
             file: file.to_string(),
             errors,
         })
+    }
+}
+
+/// What an import of people is checked against: the registered (and
+/// imported) units and the people already registered.
+pub struct Registry<'a> {
+    pub units: &'a [Unit],
+    pub people: &'a [Person],
+}
+
+/// One position's problems: an undeclared role, an unknown unit, a unit at
+/// a level the role does not sit at, a holder who is not the party member
+/// the role requires.
+fn position_errors(
+    line: usize,
+    role: &str,
+    unit: Option<&str>,
+    person: Option<&Person>,
+    registry: &Registry,
+    roles: &BTreeMap<String, RoleDef>,
+    errors: &mut Vec<RowError>,
+) {
+    let mut push = |message: String| errors.push(RowError { line, message });
+    let def = roles.get(role);
+    if def.is_none() && !role.is_empty() {
+        let known = roles.keys().map(String::as_str).collect::<Vec<_>>();
+        let help = help_for(role, known.iter().copied())
+            .map(|h| format!("; {h}"))
+            .unwrap_or_else(|| "; the policy declares no roles".to_string());
+        push(format!("unknown role `{role}`{help}"));
+    }
+    let found = unit.map(|u| (u, registry.units.iter().find(|x| x.id == u)));
+    match found {
+        Some((u, None)) => {
+            let help = help_for(u, registry.units.iter().map(|x| x.id.as_str()))
+                .map(|h| format!("; {h}"))
+                .unwrap_or_default();
+            push(format!("unknown unit `{u}`{help}"));
+        }
+        Some((u, Some(x))) => {
+            if let Some(d) = def.filter(|d| !d.levels.is_empty() && !d.levels.contains(&x.level)) {
+                push(format!(
+                    "role `{role}` sits at {}, but unit `{u}` is at `{}`",
+                    d.levels.join("、"),
+                    x.level
+                ));
+            }
+        }
+        None => {
+            if let Some(d) = def.filter(|d| !d.levels.is_empty()) {
+                push(format!(
+                    "role `{role}` sits at {}: name the unit",
+                    d.levels.join("、")
+                ));
+            }
+        }
+    }
+    if let (Some(req), Some(p)) = (def.and_then(|d| d.requires), person) {
+        if !req.met_by(p) {
+            push(format!(
+                "role `{role}` requires a {}; `{}` is {}",
+                req.word(),
+                p.id,
+                p.party_word()
+            ));
+        }
+    }
+}
+
+/// A role that leads its unit has one holder per unit: among the imported
+/// people and those already registered (whom the import does not replace).
+fn lead_errors(
+    people: &[Person],
+    registry: &Registry,
+    roles: &BTreeMap<String, RoleDef>,
+    lines: &HashMap<String, (usize, usize)>,
+    errors: &mut Vec<RowError>,
+) {
+    let mut holders: HashMap<(&str, &str), &str> = HashMap::new();
+    let imported: HashSet<&str> = people.iter().map(|p| p.id.as_str()).collect();
+    let kept = registry
+        .people
+        .iter()
+        .filter(|p| !imported.contains(p.id.as_str()));
+    for p in kept.chain(people.iter()) {
+        for (role, unit) in p.positions() {
+            let (Some(unit), true) = (unit, roles.get(role).is_some_and(|d| d.leads)) else {
+                continue;
+            };
+            match holders.get(&(role, unit)) {
+                Some(other) if *other != p.id => errors.push(RowError {
+                    line: lines.get(&p.id).map_or(0, |(l, _)| *l),
+                    message: format!(
+                        "`{unit}` already has a {role} (`{other}`); a {role} leads the unit alone"
+                    ),
+                }),
+                _ => {
+                    holders.insert((role, unit), &p.id);
+                }
+            }
+        }
     }
 }
 

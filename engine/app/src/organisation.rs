@@ -9,7 +9,9 @@ use wangge_policy::{Person, PolicySet, Unit};
 use wangge_store::Store;
 
 use crate::error::{invalid, AppError, AppResult};
-use crate::org::{read_rows, rows_are_people, subtree, validate_people, validate_units, RawRow};
+use crate::org::{
+    read_rows, rows_are_people, subtree, validate_people, validate_units, RawRow, Registry,
+};
 
 /// What an import stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,7 +64,7 @@ impl Organisation {
     ) -> AppResult<Imported> {
         let rows = read_rows(text, file)?;
         if rows_are_people(&rows) {
-            self.put_people(rows, file).map(Imported::People)
+            self.put_people(set, rows, file).map(Imported::People)
         } else {
             let (n, ladder) = self.put_units(set, rows, ladder, file)?;
             Ok(Imported::Units(n, ladder))
@@ -90,10 +92,16 @@ impl Organisation {
         Ok((units.len(), name))
     }
 
-    /// Validates people rows against the registry, then stores them all.
-    pub fn put_people(&self, rows: Vec<RawRow>, file: &str) -> AppResult<usize> {
+    /// Validates people rows against the registry and the policy's roles,
+    /// then stores them all.
+    pub fn put_people(&self, set: &PolicySet, rows: Vec<RawRow>, file: &str) -> AppResult<usize> {
         let units = self.store.units()?;
-        let people = validate_people(&rows, &units, file)?;
+        let existing = self.store.people()?;
+        let registry = Registry {
+            units: &units,
+            people: &existing,
+        };
+        let people = validate_people(&rows, &registry, &set.roles, file)?;
         self.store.put_people(&people)?;
         Ok(people.len())
     }
@@ -130,7 +138,7 @@ impl Organisation {
             .store
             .people()?
             .into_iter()
-            .filter(|p| unit.is_none_or(|u| p.unit.as_deref() == Some(u)))
+            .filter(|p| unit.is_none_or(|u| p.serves(u)))
             .collect())
     }
 

@@ -35,6 +35,8 @@ pub struct PolicySet {
     pub hash: Arc<str>,
     /// Ladders by name, lowest level first.
     pub ladders: BTreeMap<String, Vec<String>>,
+    /// Roles people may hold, by name.
+    pub roles: BTreeMap<String, crate::org::RoleDef>,
     items: BTreeMap<String, Evaluable>,
     workflows: BTreeMap<String, Arc<CompiledWorkflow>>,
     /// Subsidy schemes by the role they pay.
@@ -100,6 +102,7 @@ pub fn compile(sources: SourceSet, host: &RhaiHost) -> Compiled {
     };
     let mut items = BTreeMap::new();
     let mut ladders = BTreeMap::new();
+    let mut roles = BTreeMap::new();
     let mut calendars: HashMap<String, Arc<CompiledCalendar>> = HashMap::new();
     let mut workflow_asts = Vec::new();
     let mut subsidy_asts = Vec::new();
@@ -170,6 +173,9 @@ pub fn compile(sources: SourceSet, host: &RhaiHost) -> Compiled {
                     l.levels.iter().map(|i| i.name.clone()).collect(),
                 );
             }
+            Item::Role(r) => {
+                roles.insert(r.name.name.clone(), role_def(r));
+            }
             Item::Calendar(c) => {
                 calendars.insert(c.name.name.clone(), Arc::new(CompiledCalendar::compile(c)));
             }
@@ -181,19 +187,14 @@ pub fn compile(sources: SourceSet, host: &RhaiHost) -> Compiled {
             Item::Param(_) | Item::Policy(_) | Item::Scenario(_) => {}
         }
     }
-    let (subsidies, d) =
-        crate::subsidy::compile_subsidies(&subsidy_asts, &items, crate::org::ROLES);
+    let role_names: Vec<&str> = roles.keys().map(String::as_str).collect();
+    let (subsidies, d) = crate::subsidy::compile_subsidies(&subsidy_asts, &items, &role_names);
     diagnostics.extend(d);
     let (points, d) = crate::subsidy::compile_points(&points_asts);
     diagnostics.extend(d);
     let all_levels: Vec<String> = ladders.values().flatten().cloned().collect();
-    let (scorecards, awards, d) = crate::scorecard::compile(
-        &card_asts,
-        &award_asts,
-        &env,
-        &all_levels,
-        crate::org::ROLES,
-    );
+    let (scorecards, awards, d) =
+        crate::scorecard::compile(&card_asts, &award_asts, &env, &all_levels, &role_names);
     diagnostics.extend(d);
     let mut workflows = BTreeMap::new();
     for w in workflow_asts {
@@ -207,6 +208,7 @@ pub fn compile(sources: SourceSet, host: &RhaiHost) -> Compiled {
         label: symbols.header_field("version").map(str::to_string),
         hash: Arc::from(content_hash(&sources)),
         ladders,
+        roles,
         items,
         workflows,
         subsidies,
@@ -222,6 +224,19 @@ pub fn compile(sources: SourceSet, host: &RhaiHost) -> Compiled {
         diagnostics,
         scenarios,
         targets,
+    }
+}
+
+/// A role as the registry checks it (its words were resolved already).
+fn role_def(r: &wangge_dsl::ast::Role) -> crate::org::RoleDef {
+    crate::org::RoleDef {
+        name: r.name.name.clone(),
+        levels: r.levels.iter().map(|l| l.name.clone()).collect(),
+        leads: r.leads,
+        requires: r
+            .requires
+            .as_ref()
+            .and_then(|w| crate::org::PartyRequirement::from_word(&w.name)),
     }
 }
 
@@ -248,6 +263,17 @@ impl PolicySet {
             .values()
             .find(|w| w.calendar().is_some())
             .map_or(crate::Zone::CHINA, |w| w.zone().clone())
+    }
+
+    /// The subsidy scheme that pays `person`: the scheme of the first of
+    /// their positions that has one.
+    pub fn subsidy_for(
+        &self,
+        person: &crate::org::Person,
+    ) -> Option<&Arc<crate::subsidy::CompiledSubsidy>> {
+        person
+            .positions()
+            .find_map(|(role, _)| self.subsidies.get(role))
     }
 
     /// The hardened rhai host the set runs in.

@@ -76,7 +76,7 @@ pub(crate) fn compile_subsidies(
                 s.role.span,
                 format!("unknown role `{}`", s.role.name),
             )
-            .with_label("not a role of the organisation registry");
+            .with_label("no `role` item declares it");
             if let Some(h) = help_for(&s.role.name, roles.iter().copied()) {
                 d = d.with_help(h);
             }

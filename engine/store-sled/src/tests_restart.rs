@@ -184,6 +184,7 @@ fn unit(id: &str, name: &str) -> wangge_policy::Unit {
         kind: None,
         party_members: 0,
         organizations: 0,
+        probationary_members: 0,
     }
 }
 
@@ -203,6 +204,8 @@ fn the_registries_kept_in_memory_are_what_is_stored() {
         role: role.into(),
         unit: Some("WG-1".into()),
         party_member: false,
+        probationary: false,
+        also: Vec::new(),
     };
     store.put_people(&[person("p2", "网格员")]).unwrap();
     let before = store.people().unwrap();

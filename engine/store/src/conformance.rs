@@ -522,6 +522,7 @@ pub fn records_round_trip(store: &dyn Store) -> Check {
         kind: None,
         party_members: 3,
         organizations: 1,
+        probationary_members: 0,
     };
     store.put_units(std::slice::from_ref(&unit)).map_err(s)?;
     same("units", store.units().map_err(s)?, vec![unit])?;
@@ -533,6 +534,8 @@ pub fn records_round_trip(store: &dyn Store) -> Check {
         role: "微网格员".into(),
         unit: Some("G1".into()),
         party_member: true,
+        probationary: false,
+        also: Vec::new(),
     };
     store.put_people(std::slice::from_ref(&person)).map_err(s)?;
     same("people", store.people().map_err(s)?, vec![person])?;

@@ -39,6 +39,7 @@ fn unit(id: String, level: &str, parent: Option<String>, households: i64) -> Uni
         kind: None,
         party_members: 3,
         organizations: 1,
+        probationary_members: 0,
     }
 }
 

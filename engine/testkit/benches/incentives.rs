@@ -66,6 +66,8 @@ fn main() {
             .into(),
             unit: Some(format!("WG-{i:06}")),
             party_member: i % 3 == 0,
+            probationary: false,
+            also: Vec::new(),
         })
         .collect();
     store.put_people(&people).unwrap();

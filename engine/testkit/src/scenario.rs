@@ -569,11 +569,9 @@ impl<'s> Runner<'s> {
             Err(e) => return Err(self.stop(span, e.to_string())),
         };
         if wangge_app::org::rows_are_people(&rows) {
-            return match wangge_app::org::validate_people(&rows, &self.units, &name) {
-                Ok(people) => match self.svc.store().put_people(&people) {
-                    Ok(()) => Ok(()),
-                    Err(e) => Err(self.stop(span, e.to_string())),
-                },
+            let org = wangge_app::Organisation::new(self.svc.store().clone());
+            return match org.put_people(&self.set, rows, &name) {
+                Ok(_) => Ok(()),
                 Err(e) => Err(self.stop(span, e.to_string())),
             };
         }

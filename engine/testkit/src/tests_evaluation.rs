@@ -43,6 +43,7 @@ fn unit(id: &str, level: &str, parent: Option<&str>) -> Unit {
         kind: None,
         party_members: 0,
         organizations: 0,
+        probationary_members: 0,
     }
 }
 
@@ -278,6 +279,8 @@ fn people_are_scored_over_the_year_and_ranked_within_their_community() {
                 role: "微网格员".into(),
                 unit: Some("M1".into()),
                 party_member: false,
+                probationary: false,
+                also: Vec::new(),
             },
             wangge_app::org::Person {
                 id: "P2".into(),
@@ -285,6 +288,8 @@ fn people_are_scored_over_the_year_and_ranked_within_their_community() {
                 role: "微网格员".into(),
                 unit: Some("M2".into()),
                 party_member: false,
+                probationary: false,
+                also: Vec::new(),
             },
             wangge_app::org::Person {
                 id: "P3".into(),
@@ -292,6 +297,8 @@ fn people_are_scored_over_the_year_and_ranked_within_their_community() {
                 role: "微网格员".into(),
                 unit: Some("M3".into()),
                 party_member: false,
+                probationary: false,
+                also: Vec::new(),
             },
         ])
         .unwrap();

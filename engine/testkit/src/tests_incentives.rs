@@ -45,6 +45,8 @@ fn person(id: &str, role: &str, unit: &str) -> Person {
         role: role.into(),
         unit: Some(unit.into()),
         party_member: false,
+        probationary: false,
+        also: Vec::new(),
     }
 }
 
@@ -501,7 +503,10 @@ fn miette_help(e: &AppError) -> String {
 
 fn custom(text: &str) -> PolicySet {
     let mut set = wangge_dsl::SourceSet::default();
-    set.add(wangge_dsl::SourceFile::new("t.wg", text.to_string()));
+    set.add(wangge_dsl::SourceFile::new(
+        "t.wg",
+        format!("role 微网格员\n{text}"),
+    ));
     let c = compile(set, &RhaiHost::default());
     c.set
         .unwrap_or_else(|| panic!("{}", wangge_dsl::render(&c.diagnostics, &c.sources, false)))
@@ -545,7 +550,7 @@ fn subsidy_mistakes_are_diagnostics() {
     let mut set = wangge_dsl::SourceSet::default();
     set.add(wangge_dsl::SourceFile::new(
         "t.wg",
-        "calc 件(统计) -> 数 { 1 }\n calc 系(单位) -> 数 { 1 }\n\
+        "role 微网格员\n calc 件(统计) -> 数 { 1 }\n calc 系(单位) -> 数 { 1 }\n\
          subsidy 甲 for 网格长 { component 件 = 件 }\n\
          subsidy 乙 for 微网格员 { component 件 = 件\n factor 系 = 系 on 计件\n floor 500.00元\n cap 100.00元 }\n"
             .to_string(),

@@ -3,7 +3,9 @@
 
 use serde_json::json;
 
-use wangge_app::org::{read_rows, report, validate_people, validate_units, Unit};
+use wangge_app::org::{
+    read_rows, report, validate_people, validate_units, ImportError, Person, Registry, Unit,
+};
 use wangge_store::prelude::*;
 use wangge_store_sled::SledStore;
 
@@ -105,15 +107,124 @@ fn json_arrays_and_lines_carry_line_numbers() {
     .is_ok());
 }
 
+/// People rows validated against `units` and the shipped policy's roles,
+/// with `existing` people already registered.
+fn people(text: &str, units: &[Unit], existing: &[Person]) -> Result<Vec<Person>, ImportError> {
+    let set = crate::fixtures::shipped().unwrap();
+    let registry = Registry {
+        units,
+        people: existing,
+    };
+    validate_people(&read_rows(text, "p.csv")?, &registry, &set.roles, "p.csv")
+}
+
 #[test]
-fn people_are_validated_against_units() {
+fn people_are_validated_against_the_roles_the_policy_declares() {
     let units = import(GOOD).unwrap();
-    let text = "编号,姓名,角色,所属网格,党员\nP1,王芳,专职网格员,G1,是\nP2,李强,网格长,G1,否\nP3,赵敏,微网格员,G9,否\n";
-    let err = validate_people(&read_rows(text, "p.csv").unwrap(), &units, "p.csv").unwrap_err();
-    let lines: Vec<usize> = err.errors.iter().map(|e| e.line).collect();
-    assert_eq!(lines, [3, 4]);
-    assert!(err.errors[0].message.starts_with("unknown role `网格长`"));
-    assert!(err.errors[1].message.starts_with("unknown unit `G9`"));
+    let text = "编号,姓名,角色,所属网格,党员\n\
+        P1,王芳,专职网格员,G1,是\n\
+        P2,李强,网格长,G1,是\n\
+        P3,赵敏,微网格员,G9,否\n\
+        P4,钱峰,埭长,M1,否\n\
+        P5,孙丽,网格长,G2,否\n\
+        P6,周勇,网格长,M1,是\n\
+        P7,吴刚,微网格员,,否\n";
+    let err = people(text, &units, &[]).unwrap_err();
+    let got: Vec<(usize, &str)> = err
+        .errors
+        .iter()
+        .map(|e| (e.line, e.message.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (4, "unknown unit `G9`; did you mean `G1`?"),
+            (5, "unknown role `埭长`; known names: `专职网格员`, `党员`, `微网格员`, `微网格长`, `志愿者`, `总网格长`, `社区书记`, `网格长`, …"),
+            (6, "role `网格长` requires a 党员; `P5` is 群众"),
+            (7, "role `网格长` sits at 一般网格, but unit `M1` is at `微网格`"),
+            (8, "role `微网格员` sits at 微网格: name the unit"),
+        ]
+    );
+    // 网格长 is a declared role now: P2 alone is accepted.
+    assert!(people(
+        "编号,姓名,角色,所属网格,党员\nP2,李强,网格长,G1,是\n",
+        &units,
+        &[]
+    )
+    .is_ok());
+}
+
+#[test]
+fn a_person_may_hold_several_positions_in_several_units() {
+    let units = import(GOOD).unwrap();
+    let text = "编号,姓名,角色,所属网格,党员\n\
+        P1,陈静,社区书记,C1,正式\n\
+        P1,陈静,总网格长,C1,正式\n\
+        P1,陈静,网格长,G1,正式\n";
+    let got = people(text, &units, &[]).unwrap();
+    assert_eq!(got.len(), 1);
+    let p = &got[0];
+    assert_eq!(p.role, "社区书记");
+    assert!(p.holds("总网格长") && p.holds("网格长") && p.serves("G1"));
+    assert_eq!(p.also.len(), 2);
+    // The rows of one person agree on who they are, and hold a position once.
+    let bad = "编号,姓名,角色,所属网格,党员\n\
+        P1,陈静,社区书记,C1,正式\n\
+        P1,陈晶,总网格长,C1,正式\n\
+        P1,陈静,社区书记,C1,正式\n";
+    let err = people(bad, &units, &[]).unwrap_err();
+    let got: Vec<(usize, &str)> = err
+        .errors
+        .iter()
+        .map(|e| (e.line, e.message.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                3,
+                "person `P1` differs from line 2 in name or party membership"
+            ),
+            (4, "person `P1` already holds `社区书记` there (line 2)"),
+        ]
+    );
+}
+
+#[test]
+fn a_role_that_leads_its_unit_has_one_holder() {
+    let units = import(GOOD).unwrap();
+    let two = "编号,姓名,角色,所属网格,党员\nP1,王芳,网格长,G1,是\nP2,李强,网格长,G1,是\n";
+    let err = people(two, &units, &[]).unwrap_err();
+    assert_eq!(
+        err.errors[0].message,
+        "`G1` already has a 网格长 (`P1`); a 网格长 leads the unit alone"
+    );
+    // Counting people already registered, unless the import replaces them.
+    let first = people(
+        "编号,姓名,角色,所属网格,党员\nP1,王芳,网格长,G1,是\n",
+        &units,
+        &[],
+    )
+    .unwrap();
+    let second = "编号,姓名,角色,所属网格,党员\nP2,李强,网格长,G1,是\n";
+    assert_eq!(people(second, &units, &first).unwrap_err().errors.len(), 1);
+    let moved = "编号,姓名,角色,所属网格,党员\nP1,王芳,网格长,G2,是\nP2,李强,网格长,G1,是\n";
+    assert!(people(moved, &units, &first).is_ok());
+    // Roles that do not lead have many holders.
+    let many = "编号,姓名,角色,所属网格,党员\nP1,王芳,微网格员,M1,否\nP2,李强,微网格员,M1,否\n";
+    assert!(people(many, &units, &[]).is_ok());
+}
+
+#[test]
+fn a_probationary_member_does_not_hold_a_role_for_full_members() {
+    let units = import(GOOD).unwrap();
+    let text = "编号,姓名,角色,所属网格,党员\nP1,陈静,社区书记,C1,预备\nP2,李强,总网格长,C1,预备\n";
+    let err = people(text, &units, &[]).unwrap_err();
+    assert_eq!(err.errors.len(), 1);
+    assert_eq!(
+        err.errors[0].message,
+        "role `社区书记` requires a 正式党员; `P1` is 预备党员"
+    );
 }
 
 #[test]
