@@ -29,6 +29,8 @@ pub enum LitKind {
     Money(Decimal),
     /// A duration in seconds (`3h`, `2d`, `1h30m`).
     Duration(i64),
+    /// A date, a date and time, or a time of day.
+    Moment(crate::value::Moment),
 }
 
 /// A literal or a name (a ladder level or a `param`).

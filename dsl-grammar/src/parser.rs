@@ -204,6 +204,7 @@ fn describe(r: Rule) -> &'static str {
         Rule::number => "a number",
         Rule::money => "an amount in 元",
         Rule::duration => "a duration",
+        Rule::moment => "a date or time",
         Rule::boolean => "`true` or `false`",
         Rule::value | Rule::list => "a value",
         Rule::kw_policy
@@ -621,6 +622,10 @@ impl Builder<'_> {
                     Err(_) => return self.bad_literal(span, "amount", text),
                 }
             }
+            Rule::moment => match crate::value::Moment::parse(text) {
+                Some(m) => LitKind::Moment(m),
+                None => return self.bad_literal(span, "date or time", text),
+            },
             Rule::duration => match parse_duration(text) {
                 Some(secs) => LitKind::Duration(secs),
                 None => return self.bad_literal(span, "duration", text),

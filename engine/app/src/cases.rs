@@ -514,8 +514,14 @@ impl CaseService {
             actor: r.actor,
             note: None,
         };
+        let unit_seen = match &r.unit {
+            Some(u) if wf.reads_context(policy.as_ref()) => {
+                self.store.unit(u)?.map(|u| u.to_policy_json())
+            }
+            _ => None,
+        };
         // Classify before taking an id, so a refused report uses none.
-        let mut change = wf.open(
+        let mut change = wf.open_with(
             policy.as_ref(),
             0,
             self.clock.now(),
@@ -523,6 +529,8 @@ impl CaseService {
             r.data,
             &who,
             r.idempotency_key.clone(),
+            true,
+            unit_seen,
         )?;
         let id = self.store.next_id()?;
         change.case.id = id;

@@ -100,6 +100,10 @@ pub struct Case {
     /// case waits for a retry; other cases are not held up.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incident: Option<Incident>,
+    /// The reporting unit as the classifying table saw it (its attributes
+    /// at report time), kept so a replay classifies the same way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit_seen: Option<Value>,
 }
 
 /// A timer of a case that could not fire, retried with backoff.

@@ -19,6 +19,8 @@ use crate::table::CompiledTable;
 pub trait Items {
     /// Evaluates item `item` on positional arguments (one per parameter).
     fn evaluate_args(&self, item: &str, args: &[&Value]) -> Result<Decision, EvalError>;
+    /// The parameter names of item `item` (a table, rule set or calc).
+    fn item_params(&self, item: &str) -> Result<&[String], EvalError>;
     /// The parameter names of calc `calc`.
     fn calc_params(&self, calc: &str) -> Result<&[String], EvalError>;
     /// Runs calc `calc` on rhai arguments, in parameter order.
@@ -56,6 +58,10 @@ impl Evaluable {
 impl<T: Items + ?Sized> Items for &T {
     fn evaluate_args(&self, item: &str, args: &[&Value]) -> Result<Decision, EvalError> {
         (**self).evaluate_args(item, args)
+    }
+
+    fn item_params(&self, item: &str) -> Result<&[String], EvalError> {
+        (**self).item_params(item)
     }
 
     fn calc_params(&self, calc: &str) -> Result<&[String], EvalError> {

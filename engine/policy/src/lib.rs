@@ -27,6 +27,7 @@ mod items;
 pub mod org;
 mod policy;
 mod reads;
+mod report_context;
 mod rules;
 mod scorecard;
 mod script;

@@ -362,6 +362,10 @@ impl crate::items::Items for PolicySet {
         PolicySet::evaluate_args(self, item, args)
     }
 
+    fn item_params(&self, item: &str) -> Result<&[String], EvalError> {
+        Ok(self.get(item)?.params())
+    }
+
     fn calc_params(&self, calc: &str) -> Result<&[String], EvalError> {
         match self.get(calc)? {
             Evaluable::Calc(c) => Ok(&c.params),

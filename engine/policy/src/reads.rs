@@ -5,6 +5,7 @@
 //! through to a default row.
 
 use serde_json::Value;
+use wangge_dsl::value::Moment;
 
 /// A field a table column reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +25,9 @@ pub enum FieldKind {
     Text,
     Number,
     Bool,
+    /// Text holding a date, a date and time, or a time of day (the kind of
+    /// the value shown).
+    Moment(wangge_dsl::value::Moment),
     /// Cells of several types, or only `-` and scripts: any value.
     Any,
 }
@@ -34,6 +38,15 @@ impl FieldKind {
         match a {
             None => b,
             Some(a) if a == b => a,
+            Some(FieldKind::Moment(a)) => match (a, b) {
+                (_, FieldKind::Moment(m)) if m.compare(&a).is_some() => FieldKind::Moment(a),
+                // Dates and dates-with-times both read a date.
+                (Moment::Date(_), FieldKind::Moment(Moment::DateTime(_))) => FieldKind::Moment(a),
+                (Moment::DateTime(_), FieldKind::Moment(m @ Moment::Date(_))) => {
+                    FieldKind::Moment(m)
+                }
+                _ => FieldKind::Any,
+            },
             Some(_) => FieldKind::Any,
         }
     }
@@ -43,6 +56,7 @@ impl FieldKind {
             FieldKind::Text => v.is_string(),
             FieldKind::Number => v.is_number(),
             FieldKind::Bool => v.is_boolean(),
+            FieldKind::Moment(m) => v.as_str().is_some_and(|s| m.read_like(s).is_some()),
             FieldKind::Any => true,
         }
     }
@@ -52,6 +66,7 @@ impl FieldKind {
             FieldKind::Text => "text",
             FieldKind::Number => "a number",
             FieldKind::Bool => "true or false",
+            FieldKind::Moment(m) => m.kind(),
             FieldKind::Any => "a value",
         }
     }

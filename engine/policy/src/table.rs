@@ -8,6 +8,7 @@ use std::sync::Arc;
 use rust_decimal::Decimal;
 use serde_json::{Map, Value};
 use wangge_dsl::ast::{self, Aggregator, CmpOp, HitPolicy, InputCol, OutCell};
+use wangge_dsl::value::Moment;
 use wangge_dsl::{Const, Diagnostic, Symbols};
 
 use crate::error::EvalError;
@@ -24,6 +25,8 @@ enum Lit {
     Str(String),
     Num(Num),
     Bool(bool),
+    /// A date, date and time, or time of day: matches input text of its kind.
+    Moment(Moment),
 }
 
 #[derive(Debug, Clone)]
@@ -36,6 +39,14 @@ enum CTest {
         lo: Num,
         lo_incl: bool,
         hi: Num,
+        hi_incl: bool,
+    },
+    /// A comparison with a date, date and time, or time of day.
+    CmpAt(CmpOp, Moment),
+    RangeAt {
+        lo: Moment,
+        lo_incl: bool,
+        hi: Moment,
         hi_incl: bool,
     },
     In(Vec<Lit>),
@@ -80,7 +91,7 @@ fn keys_of(t: &CTest) -> Vec<Key> {
     let of_lit = |l: &Lit| match l {
         Lit::Str(s) => Key::Text(s.clone()),
         Lit::Num(n) => Key::Eq(*n),
-        Lit::Bool(_) => Key::Other,
+        Lit::Bool(_) | Lit::Moment(_) => Key::Other,
     };
     match t {
         CTest::Eq(l) => vec![of_lit(l)],
@@ -97,7 +108,12 @@ fn keys_of(t: &CTest) -> Vec<Key> {
             hi,
             hi_incl,
         } => vec![Key::Range(*lo, *lo_incl, *hi, *hi_incl)],
-        CTest::Any | CTest::Ne(_) | CTest::Not(_) | CTest::Rhai(_) => vec![Key::Other],
+        CTest::Any
+        | CTest::Ne(_)
+        | CTest::Not(_)
+        | CTest::Rhai(_)
+        | CTest::CmpAt(..)
+        | CTest::RangeAt { .. } => vec![Key::Other],
     }
 }
 
@@ -139,11 +155,13 @@ fn kind_of(t: &CTest) -> Option<FieldKind> {
         Lit::Str(_) => FieldKind::Text,
         Lit::Num(_) => FieldKind::Number,
         Lit::Bool(_) => FieldKind::Bool,
+        Lit::Moment(m) => FieldKind::Moment(*m),
     };
     match t {
         CTest::Any | CTest::Rhai(_) => None,
         CTest::Eq(l) | CTest::Ne(l) => Some(of_lit(l)),
         CTest::Cmp(..) | CTest::Range { .. } => Some(FieldKind::Number),
+        CTest::CmpAt(_, m) | CTest::RangeAt { lo: m, .. } => Some(FieldKind::Moment(*m)),
         CTest::In(ls) => ls
             .iter()
             .map(of_lit)
@@ -185,6 +203,7 @@ fn lit(c: &Const) -> Vec<Lit> {
     match c {
         Const::Str(s) => vec![Lit::Str(s.clone())],
         Const::Bool(b) => vec![Lit::Bool(*b)],
+        Const::Moment(m) => vec![Lit::Moment(*m)],
         Const::List(items) => items.iter().flat_map(lit).collect(),
         other => other
             .as_decimal()
@@ -314,7 +333,10 @@ impl TableCompiler<'_> {
                 match op {
                     CmpOp::Eq => lit(&c).into_iter().next().map_or(CTest::Any, CTest::Eq),
                     CmpOp::Ne => lit(&c).into_iter().next().map_or(CTest::Any, CTest::Ne),
-                    _ => CTest::Cmp(*op, num(&c).ok_or_else(|| not_numeric(*span, &c))?),
+                    _ => match c {
+                        Const::Moment(m) => CTest::CmpAt(*op, m),
+                        _ => CTest::Cmp(*op, num(&c).ok_or_else(|| not_numeric(*span, &c))?),
+                    },
                 }
             }
             ast::Test::Range {
@@ -325,6 +347,9 @@ impl TableCompiler<'_> {
                 span,
             } => {
                 let (l, h) = (self.scalar(lo), self.scalar(hi));
+                if let Some(t) = moment_range(&l, &h, *lo_incl, *hi_incl, *span)? {
+                    return Ok(t);
+                }
                 CTest::Range {
                     lo: num(&l).ok_or_else(|| not_numeric(*span, &l))?,
                     lo_incl: *lo_incl,
@@ -349,6 +374,38 @@ impl TableCompiler<'_> {
     }
 }
 
+/// A range between two dates (or dates and times, or times of day); `None`
+/// when neither bound is one; an error when only one is, or they differ.
+fn moment_range(
+    lo: &Const,
+    hi: &Const,
+    lo_incl: bool,
+    hi_incl: bool,
+    span: wangge_dsl::Span,
+) -> Result<Option<CTest>, Diagnostic> {
+    match (lo, hi) {
+        (Const::Moment(a), Const::Moment(b)) if a.compare(b).is_some() => {
+            Ok(Some(CTest::RangeAt {
+                lo: *a,
+                lo_incl,
+                hi: *b,
+                hi_incl,
+            }))
+        }
+        (Const::Moment(m), other) | (other, Const::Moment(m)) => Err(Diagnostic::error(
+            "wangge::cell",
+            span,
+            format!(
+                "a range from {} cannot end at `{}`",
+                m.kind(),
+                other.display()
+            ),
+        )
+        .with_label("both bounds must be dates, dates and times, or times of day")),
+        _ => Ok(None),
+    }
+}
+
 fn not_numeric(span: wangge_dsl::Span, c: &Const) -> Diagnostic {
     Diagnostic::error(
         "wangge::cell",
@@ -358,7 +415,7 @@ fn not_numeric(span: wangge_dsl::Span, c: &Const) -> Diagnostic {
             c.display()
         ),
     )
-    .with_label("needs a number, money or a duration")
+    .with_label("needs a number, money, a duration, a date or a time")
 }
 
 fn lit_eq(l: &Lit, v: &Value) -> bool {
@@ -366,7 +423,25 @@ fn lit_eq(l: &Lit, v: &Value) -> bool {
         (Lit::Str(a), Value::String(b)) => a == b,
         (Lit::Bool(a), Value::Bool(b)) => a == b,
         (Lit::Num(a), v) => json_num(v).is_some_and(|b| b.compare(*a) == Ordering::Equal),
+        (Lit::Moment(m), v) => moment_order(m, v) == Some(Ordering::Equal),
         _ => false,
+    }
+}
+
+/// How input `v` (text of the bound's kind) orders against `bound`; `None`
+/// when it is not such text.
+fn moment_order(bound: &Moment, v: &Value) -> Option<Ordering> {
+    let Value::String(s) = v else { return None };
+    bound.read_like(s)?.compare(bound)
+}
+
+/// Whether `o` (the input against the bound) satisfies `op`.
+fn holds(op: CmpOp, o: Ordering) -> bool {
+    match op {
+        CmpOp::Lt => o == Ordering::Less,
+        CmpOp::Le => o != Ordering::Greater,
+        CmpOp::Gt => o == Ordering::Greater,
+        _ => o != Ordering::Less,
     }
 }
 
@@ -384,17 +459,19 @@ impl CTest {
             CTest::Any => true,
             CTest::Eq(l) => lit_eq(l, v),
             CTest::Ne(l) => !lit_eq(l, v),
-            CTest::Cmp(op, b) => match json_num(v) {
-                Some(a) => {
-                    let o = a.compare(*b);
-                    match op {
-                        CmpOp::Lt => o == Ordering::Less,
-                        CmpOp::Le => o != Ordering::Greater,
-                        CmpOp::Gt => o == Ordering::Greater,
-                        _ => o != Ordering::Less,
-                    }
+            CTest::Cmp(op, b) => json_num(v).is_some_and(|a| holds(*op, a.compare(*b))),
+            CTest::CmpAt(op, b) => moment_order(b, v).is_some_and(|o| holds(*op, o)),
+            CTest::RangeAt {
+                lo,
+                lo_incl,
+                hi,
+                hi_incl,
+            } => match (moment_order(lo, v), moment_order(hi, v)) {
+                (Some(l), Some(h)) => {
+                    (l == Ordering::Greater || (*lo_incl && l == Ordering::Equal))
+                        && (h == Ordering::Less || (*hi_incl && h == Ordering::Equal))
                 }
-                None => false,
+                _ => false,
             },
             CTest::Range {
                 lo,

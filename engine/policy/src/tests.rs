@@ -626,3 +626,64 @@ mod time_zones {
         assert!(e.contains("did you mean `Asia/Shanghai`?"), "{e}");
     }
 }
+
+mod dates_in_tables {
+    use super::*;
+
+    const T: &str = r#"
+table 时段(事件) hit first {
+  | 事件.时间                          | 事件.时刻        || 时段 |
+  | [2026-10-01..2026-10-07]           | -                || "国庆" |
+  | >= 2026-10-08T00:00                | -                || "节后" |
+  | -                                  | >= 22:00         || "夜间" |
+  | -                                  | < 06:00          || "夜间" |
+  | = 2026-02-17                       | -                || "春节" |
+  | -                                  | -                || "日常" |
+}
+"#;
+
+    #[test]
+    fn dates_and_times_compare_in_table_cells() {
+        let p = policy(T);
+        let at = |time: &str, clock: &str| {
+            eval(&p, "时段", json!({"事件": {"时间": time, "时刻": clock}}))["时段"].clone()
+        };
+        // A date-time input gives its wall-clock date to a date bound.
+        assert_eq!(at("2026-10-03T23:30:00+08:00", "23:30"), json!("国庆"));
+        assert_eq!(at("2026-10-07", "10:00"), json!("国庆"));
+        assert_eq!(at("2026-10-08T00:00:00+08:00", "00:00"), json!("节后"));
+        assert_eq!(at("2026-09-30T22:15:00+08:00", "22:15"), json!("夜间"));
+        assert_eq!(at("2026-09-30T05:59", "05:59"), json!("夜间"));
+        assert_eq!(at("2026-02-17T09:00:00+08:00", "09:00"), json!("春节"));
+        assert_eq!(at("2026-09-30", "12:00"), json!("日常"));
+    }
+
+    #[test]
+    fn a_date_column_refuses_text_that_is_no_date() {
+        let p = policy(T);
+        let fields = match p.get("时段").unwrap() {
+            crate::Evaluable::Table(t) => t.reads().to_vec(),
+            _ => unreachable!(),
+        };
+        let e = crate::check_fields(
+            "时段",
+            &fields,
+            &json!({"时间": "十月一日", "时刻": "10:00"}),
+        )
+        .unwrap_err();
+        assert!(e.starts_with("`时间` must be a date"), "{e}");
+        let e = crate::check_fields(
+            "时段",
+            &fields,
+            &json!({"时间": "2026-10-01", "时刻": "十点"}),
+        )
+        .unwrap_err();
+        assert!(e.starts_with("`时刻` must be a time of day"), "{e}");
+    }
+
+    #[test]
+    fn a_range_from_a_date_to_a_number_is_an_error() {
+        let e = errors("table t(a) { | a.d || x | | [2026-01-01..5] || 1 | }");
+        assert!(e.contains("a range from a date cannot end at `5`"), "{e}");
+    }
+}

@@ -74,6 +74,7 @@ pub fn const_to_json(c: &Const) -> Value {
         Const::Dec(d) => decimal_number(*d),
         Const::Bool(b) => Value::Bool(*b),
         Const::Money(m) => money_string(*m),
+        Const::Moment(m) => Value::String(m.text()),
         Const::List(items) => Value::Array(items.iter().map(const_to_json).collect()),
     }
 }
@@ -85,6 +86,7 @@ pub fn const_to_dynamic(c: &Const) -> Dynamic {
         Const::Dec(d) => Dynamic::from_decimal(*d),
         Const::Bool(b) => Dynamic::from_bool(*b),
         Const::Money(m) => Dynamic::from_decimal(*m),
+        Const::Moment(m) => Dynamic::from(m.text()),
         Const::List(items) => Dynamic::from_array(items.iter().map(const_to_dynamic).collect()),
     }
 }

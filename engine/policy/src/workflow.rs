@@ -479,6 +479,20 @@ impl CompiledWorkflow {
         case.updated_at = at;
     }
 
+    /// Whether its classifying table reads when and where a report came
+    /// in (a second parameter): the reporting unit is then looked up.
+    pub fn reads_context(&self, set: &impl Items) -> bool {
+        self.classify
+            .as_ref()
+            .and_then(|c| set.item_params(&c.item).ok())
+            .is_some_and(|p| p.len() >= 2)
+    }
+
+    /// When and where a report came in, for a classifier that reads it.
+    fn report_context(&self, now: Timestamp, unit: Option<&Value>) -> Value {
+        crate::report_context::report_context(self.zone(), self.calendar.as_deref(), now, unit)
+    }
+
     /// Opens a case for a report: classify, start at the handling level,
     /// arm the limits.
     #[allow(clippy::too_many_arguments)]
@@ -492,10 +506,12 @@ impl CompiledWorkflow {
         who: &Actor,
         idempotency_key: Option<String>,
     ) -> Result<Change, CaseError> {
-        self.open_with(set, id, now, unit, data, who, idempotency_key, true)
+        self.open_with(set, id, now, unit, data, who, idempotency_key, true, None)
     }
 
-    /// [`Self::open`], with the explanation only when `explain`.
+    /// [`Self::open`], with the explanation only when `explain`, and the
+    /// reporting unit's attributes (`unit_seen`: a classifying table of two
+    /// parameters reads them, with the report's time, in its second).
     #[allow(clippy::too_many_arguments)]
     pub fn open_with(
         &self,
@@ -507,10 +523,18 @@ impl CompiledWorkflow {
         who: &Actor,
         idempotency_key: Option<String>,
         explain: bool,
+        unit_seen: Option<Value>,
     ) -> Result<Change, CaseError> {
-        let (class, level, decision) = match &self.classify {
+        let (class, level, decision, unit_seen) = match &self.classify {
             Some(c) => {
-                let decision = set.evaluate_args(&c.item, &[&data])?;
+                let takes_context = set.item_params(&c.item)?.len() >= 2;
+                let unit_seen = unit_seen.filter(|_| takes_context);
+                let decision = if takes_context {
+                    let context = self.report_context(now, unit_seen.as_ref());
+                    set.evaluate_args(&c.item, &[&data, &context])?
+                } else {
+                    set.evaluate_args(&c.item, &[&data])?
+                };
                 let pick = |name: &str| -> Result<String, CaseError> {
                     match decision.result.get(name) {
                         Some(Value::String(s)) => Ok(s.clone()),
@@ -525,7 +549,7 @@ impl CompiledWorkflow {
                 };
                 let class = pick(&c.class_output)?;
                 let level = pick(&c.level_output)?;
-                (Some(class), level, Some(decision))
+                (Some(class), level, Some(decision), unit_seen)
             }
             None => {
                 let start = self
@@ -533,7 +557,7 @@ impl CompiledWorkflow {
                     .and_then(|i| self.levels.get(i))
                     .cloned()
                     .unwrap_or_default();
-                (None, start, None)
+                (None, start, None, None)
             }
         };
         if !self.levels.contains(&level) {
@@ -577,6 +601,7 @@ impl CompiledWorkflow {
             handlers: Vec::new(),
             outcomes: Vec::new(),
             incident: None,
+            unit_seen,
         };
         self.arm(&mut case, now, true, true)?;
         Self::bump(&mut case, now);

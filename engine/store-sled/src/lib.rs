@@ -1493,6 +1493,13 @@ impl OrgRegistry for SledStore {
         self.units.contains_key(id.as_bytes()).map_err(io)
     }
 
+    fn unit(&self, id: &str) -> Result<Option<Unit>, StoreError> {
+        match self.units.get(id.as_bytes()).map_err(io)? {
+            Some(bytes) => Ok(Some(decode(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+
     fn put_people(&self, people: &[Person]) -> Result<(), StoreError> {
         let _quiet = self.quiet()?;
         self.people_cache.put(&self.people, people)?;

@@ -528,6 +528,12 @@ pub fn records_round_trip(store: &dyn Store) -> Check {
     same("units", store.units().map_err(s)?, vec![unit])?;
     same("has G1", store.has_unit("G1").map_err(s)?, true)?;
     same("has G9", store.has_unit("G9").map_err(s)?, false)?;
+    same(
+        "unit G1",
+        store.unit("G1").map_err(s)?.map(|u| u.id),
+        Some("G1".to_string()),
+    )?;
+    same("unit G9", store.unit("G9").map_err(s)?, None)?;
     let person = Person {
         id: "P1".into(),
         name: "张三".into(),

@@ -340,6 +340,10 @@ impl OrgRegistry for MemStore {
         Ok(self.lock()?.units.contains_key(id))
     }
 
+    fn unit(&self, id: &str) -> Result<Option<Unit>, StoreError> {
+        Ok(self.lock()?.units.get(id).cloned())
+    }
+
     fn put_people(&self, people: &[Person]) -> Result<(), StoreError> {
         let mut inner = self.lock()?;
         for p in people {

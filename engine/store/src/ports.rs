@@ -476,6 +476,9 @@ pub trait OrgRegistry: Send + Sync {
     /// Whether a unit with this id is registered (a point lookup: every
     /// report checks its unit).
     fn has_unit(&self, id: &str) -> Result<bool, StoreError>;
+    /// One unit by id (a point lookup: a classifier that reads the
+    /// reporting unit's attributes reads it for every report).
+    fn unit(&self, id: &str) -> Result<Option<Unit>, StoreError>;
     fn put_people(&self, people: &[Person]) -> Result<(), StoreError>;
     fn people(&self) -> Result<Vec<Person>, StoreError>;
 }

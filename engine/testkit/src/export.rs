@@ -37,6 +37,9 @@ enum Line<'a> {
         workflow: &'a str,
         #[serde(skip_serializing_if = "Option::is_none")]
         unit: Option<&'a str>,
+        /// The unit's attributes the classifier read, when it read them.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        unit_seen: Option<&'a Value>,
         data: &'a Value,
         #[serde(skip_serializing_if = "Option::is_none")]
         key: Option<&'a str>,
@@ -116,6 +119,7 @@ fn line(case: &Case, e: &CaseEvent) -> Result<String, serde_json::Error> {
             case_ref: case.id,
             workflow: &case.workflow,
             unit: case.unit.as_deref(),
+            unit_seen: case.unit_seen.as_ref(),
             data: &case.data,
             key: case.idempotency_key.as_deref(),
             actor: &e.actor,

@@ -38,6 +38,9 @@ struct Line<'a> {
     unit: Option<std::borrow::Cow<'a, str>>,
     #[serde(default)]
     data: Option<Value>,
+    /// The reporting unit's attributes as its classifier saw them.
+    #[serde(default)]
+    unit_seen: Option<Value>,
     #[serde(default, borrow)]
     action: Option<std::borrow::Cow<'a, str>>,
     #[serde(default, borrow)]
@@ -445,6 +448,7 @@ impl<'p> Partition<'p> {
                     &self.who,
                     None,
                     false,
+                    line.unit_seen.clone(),
                 )
             });
             match opened {
