@@ -46,7 +46,22 @@ pub struct Symbols {
     /// Ladder level → the ladders that have it.
     pub levels: BTreeMap<String, Vec<String>>,
     pub header: Option<PolicyHeader>,
+    /// Calls from one item's scripts to another item (composition).
+    pub calls: Vec<ItemCall>,
 }
+
+/// A call from a calc, rule set or table to another table, rule set or
+/// calc (`事件分级(事件)`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemCall {
+    pub caller: String,
+    pub callee: String,
+    /// The callee's name at the call.
+    pub span: Span,
+}
+
+/// Items a script may call: they take arguments and give a result.
+pub const CALLABLE: &[&str] = &["table", "rules", "calc"];
 
 impl Symbols {
     /// The value of a literal, a `param` or a ladder level (its name).
@@ -139,6 +154,7 @@ pub fn resolve(files: &[File]) -> (Symbols, Vec<Diagnostic>) {
             r.scenario(sc);
         }
     }
+    r.call_cycles();
     (r.symbols, r.diags)
 }
 
@@ -146,6 +162,52 @@ pub fn resolve(files: &[File]) -> (Symbols, Vec<Diagnostic>) {
 struct Resolver {
     symbols: Symbols,
     diags: Vec<Diagnostic>,
+    /// Parameters of the callable items.
+    params: BTreeMap<String, Vec<String>>,
+}
+
+/// The rhai cells among `tests` (inside `not(…)` too).
+fn collect_scripts<'a>(tests: &'a [Test], out: &mut Vec<&'a RhaiCode>) {
+    for t in tests {
+        match t {
+            Test::Rhai(code) => out.push(code),
+            Test::Not(inner, _) => collect_scripts(inner, out),
+            _ => {}
+        }
+    }
+}
+
+/// How many arguments the call whose text follows the name has (`(a, b)`
+/// → 2), commas inside brackets and strings not counted; `None` when the
+/// list is not closed.
+fn arg_count(rest: &str) -> Option<usize> {
+    let rest = rest.trim_start().strip_prefix('(')?;
+    let (mut depth, mut commas, mut any, mut quote) = (0usize, 0usize, false, None);
+    let mut escaped = false;
+    for c in rest.chars() {
+        if let Some(q) = quote {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == q {
+                quote = None;
+            }
+            continue;
+        }
+        match c {
+            '"' | '`' | '\'' => quote = Some(c),
+            '(' | '[' | '{' => depth += 1,
+            ')' if depth == 0 => return Some(if any { commas + 1 } else { 0 }),
+            ')' | ']' | '}' => depth = depth.saturating_sub(1),
+            ',' if depth == 0 => commas += 1,
+            _ => {}
+        }
+        if !(c.is_whitespace() || depth == 0 && c == ',') {
+            any = true;
+        }
+    }
+    None
 }
 
 /// Calls `NAME(` in rhai code, outside strings and comments, that are not
@@ -219,25 +281,91 @@ fn calls_in(code: &str) -> Vec<(usize, &str)> {
 }
 
 impl Resolver {
-    /// A script that calls another policy item (a calc calling a calc)
-    /// compiles but fails when it runs (`function not found`): refused here.
-    fn no_item_calls(&mut self, owner: &str, code: &RhaiCode) {
+    /// Calls in `code` (of item `owner`) to other items: a table, rule
+    /// set or calc with as many arguments as it has parameters; anything
+    /// else is not a function.
+    fn item_calls(&mut self, owner: &str, code: &RhaiCode) {
         for (at, name) in calls_in(&code.text) {
             let Some((kind, _)) = self.symbols.items.get(name) else {
                 continue;
             };
             let start = code.span.start + at;
-            self.diags.push(
-                Diagnostic::error(
-                    "wangge::item-call",
-                    Span::new(code.span.file, start, start + name.len()),
-                    format!("`{owner}` calls the {kind} `{name}`, which a script cannot call"),
-                )
-                .with_label("not a function")
-                .with_help(format!(
-                    "pass the result of `{name}` in as an argument, or write the computation here"
-                )),
-            );
+            let span = Span::new(code.span.file, start, start + name.len());
+            if !CALLABLE.contains(kind) {
+                self.diags.push(
+                    Diagnostic::error(
+                        "wangge::item-call",
+                        span,
+                        format!("`{owner}` calls the {kind} `{name}`, which a script cannot call"),
+                    )
+                    .with_label("not a function")
+                    .with_help("a script can call a table, rule set or calc"),
+                );
+                continue;
+            }
+            let params = self.params.get(name).cloned().unwrap_or_default();
+            let given = arg_count(&code.text[at + name.len()..]);
+            if given != Some(params.len()) {
+                self.diags.push(
+                    Diagnostic::error(
+                        "wangge::item-call",
+                        span,
+                        format!(
+                            "`{name}` takes {} argument(s) ({}), this call gives {}",
+                            params.len(),
+                            params.join(", "),
+                            given.map_or("an unreadable list".to_string(), |n| n.to_string())
+                        ),
+                    )
+                    .with_label("wrong number of arguments"),
+                );
+            }
+            self.symbols.calls.push(ItemCall {
+                caller: owner.to_string(),
+                callee: name.to_string(),
+                span,
+            });
+        }
+    }
+
+    /// Every cycle of calls (`A` calls `B` calls `A`) is an error at the
+    /// call that closes it.
+    fn call_cycles(&mut self) {
+        let mut edges: BTreeMap<&str, Vec<&ItemCall>> = BTreeMap::new();
+        for c in &self.symbols.calls {
+            edges.entry(c.caller.as_str()).or_default().push(c);
+        }
+        let mut reported = HashSet::new();
+        for start in edges.keys() {
+            // Depth-first from `start`, looking for a way back to it.
+            let mut stack: Vec<(&str, Vec<&ItemCall>)> = vec![(start, Vec::new())];
+            let mut seen = HashSet::new();
+            while let Some((at, path)) = stack.pop() {
+                for c in edges.get(at).into_iter().flatten() {
+                    let mut path = path.clone();
+                    path.push(c);
+                    if c.callee == *start {
+                        let mut names: Vec<&str> = path.iter().map(|c| c.caller.as_str()).collect();
+                        names.sort_unstable();
+                        if reported.insert(names) {
+                            let chain: Vec<&str> = std::iter::once(*start)
+                                .chain(path.iter().map(|c| c.callee.as_str()))
+                                .collect();
+                            self.diags.push(
+                                Diagnostic::error(
+                                    "wangge::item-call",
+                                    c.span,
+                                    format!("a cycle of calls: {}", chain.join(" → ")),
+                                )
+                                .with_label("calls back into the cycle")
+                                .with_help("an item cannot depend on itself; break the cycle"),
+                            );
+                        }
+                    } else if seen.insert(c.callee.as_str()) {
+                        stack.push((c.callee.as_str(), path));
+                    }
+                }
+            }
         }
     }
 
@@ -289,6 +417,16 @@ impl Resolver {
         self.symbols
             .items
             .insert(name.name.clone(), (item.keyword(), name.span));
+        let params = match item {
+            Item::Table(t) => Some(&t.params),
+            Item::Rules(r) => Some(&r.params),
+            Item::Calc(c) => Some(&c.params),
+            _ => None,
+        };
+        if let Some(ps) = params {
+            let names = ps.iter().map(|p| p.name.clone()).collect();
+            self.params.insert(name.name.clone(), names);
+        }
         if let Item::Ladder(l) = item {
             let mut seen: HashSet<&str> = HashSet::new();
             for lv in &l.levels {
@@ -401,6 +539,18 @@ impl Resolver {
     }
 
     fn table(&mut self, t: &Table) {
+        for col in &t.inputs {
+            if let InputCol::Rhai(code) = col {
+                self.item_calls(&t.name.name, code);
+            }
+        }
+        let mut scripts = Vec::new();
+        for cell in t.rows.iter().flat_map(|r| &r.cells) {
+            collect_scripts(&cell.tests, &mut scripts);
+        }
+        for code in scripts {
+            self.item_calls(&t.name.name, code);
+        }
         self.params_unique(&t.params);
         let param_names: Vec<String> = t.params.iter().map(|p| p.name.clone()).collect();
         for col in &t.inputs {
@@ -553,6 +703,12 @@ impl Resolver {
 
     fn rules(&mut self, rs: &RuleSet) {
         self.params_unique(&rs.params);
+        for r in &rs.rules {
+            self.item_calls(&rs.name.name, &r.when);
+            for (_, out) in &r.outputs {
+                self.item_calls(&rs.name.name, out);
+            }
+        }
         let mut seen: BTreeMap<&str, Span> = BTreeMap::new();
         for r in &rs.rules {
             if let Some(first) = seen.get(r.name.name.as_str()) {
@@ -1066,7 +1222,7 @@ impl Resolver {
 
     fn calc(&mut self, c: &Calc) {
         self.params_unique(&c.params);
-        self.no_item_calls(&c.name.name, &c.body);
+        self.item_calls(&c.name.name, &c.body);
         if let Some(ret) = &c.returns {
             if !CALC_TYPES.contains(&ret.name.as_str()) {
                 self.unknown(

@@ -540,21 +540,49 @@ fn a_full_width_mark_glued_to_a_token_gives_one_diagnostic_with_a_valid_span() {
     }
 }
 
-/// A calc that called another calc passed `check` and failed at `eval`
-/// with "function not found": `check` must catch what eval will refuse.
+/// A calc calling another item passed `check` and failed at `eval`
+/// ("function not found"). Calls to tables, rule sets and calcs are now
+/// composition: `check` knows every call, its arity and the cycles.
 #[test]
-fn a_calc_that_calls_another_item_is_refused_by_check() {
+fn calls_between_items_are_checked_for_names_arity_and_cycles() {
     let p = one(
         "calc 单价(x) { x * 2 }\ncalc 总价(x) {\n  fn 本地(y) { y + 1 }\n  // 单价(x) in a comment is fine\n  let s = \"单价(x)\";\n  本地(x) + 单价(x) + x.单价(1)\n}\n",
     );
+    assert!(p.diagnostics.is_empty(), "{}", rendered(&p));
+    let calls: Vec<(&str, &str)> = p
+        .symbols
+        .calls
+        .iter()
+        .map(|c| (c.caller.as_str(), c.callee.as_str()))
+        .collect();
+    assert_eq!(calls, [("总价", "单价")]);
+
+    let p = one("calc 单价(x) { x * 2 }\ncalc 总价(x) { 单价(x, 1) + 单价() }\n");
     let out = rendered(&p);
-    let errors: Vec<&crate::Diagnostic> = p.diagnostics.iter().filter(|d| d.is_error()).collect();
-    assert_eq!(errors.len(), 1, "{out}");
     assert!(
-        out.contains("`总价` calls the calc `单价`, which a script cannot call"),
+        out.contains("`单价` takes 1 argument(s) (x), this call gives 2"),
         "{out}"
     );
-    assert!(out.contains("test.wg:6:11"), "{out}");
+    assert!(
+        out.contains("`单价` takes 1 argument(s) (x), this call gives 0"),
+        "{out}"
+    );
+
+    let p = one("calc 甲(x) { 乙(x) }\ncalc 乙(x) { 丙(x) + 1 }\nrules 丙(x) { rule r when 甲(x) > 0 then { y: 1 } }\n");
+    let out = rendered(&p);
+    assert!(out.contains("a cycle of calls: 丙 → 甲 → 乙 → 丙"), "{out}");
+    assert_eq!(
+        p.diagnostics.iter().filter(|d| d.is_error()).count(),
+        1,
+        "{out}"
+    );
+
+    let p = one("ladder L { a -> b }\ncalc 甲(x) { L(x) }\n");
+    let out = rendered(&p);
+    assert!(
+        out.contains("`甲` calls the ladder `L`, which a script cannot call"),
+        "{out}"
+    );
 }
 
 /// Each item used to cost a scan of the rest of the file (pest's error

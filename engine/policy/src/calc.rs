@@ -110,6 +110,7 @@ impl CompiledCalc {
                     })
                     .collect(),
             },
+            calls: Vec::new(),
         }
     }
 

@@ -17,6 +17,9 @@ pub struct Decision {
     /// Shared with the table row that gave it where there is one.
     pub result: Arc<Value>,
     pub explanation: Explanation,
+    /// The decisions of the items it called (composition), in call order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub calls: Vec<Decision>,
 }
 
 /// Why a result came out as it did.
@@ -133,6 +136,15 @@ impl Decision {
                     }
                 }
             }
+        }
+        // The items it called, each explained one level further in.
+        for call in &self.calls {
+            out.push_str("  called ");
+            for line in call.render().lines() {
+                out.push_str(line);
+                out.push_str("\n  ");
+            }
+            out.truncate(out.trim_end_matches(' ').len());
         }
         out
     }

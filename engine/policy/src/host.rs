@@ -179,6 +179,17 @@ impl RhaiHost {
         }
     }
 
+    /// A host with the same limits and a fresh engine that also has the
+    /// functions `add` registers (a policy set's callable items).
+    pub(crate) fn with_functions(&self, add: impl FnOnce(&mut Engine)) -> RhaiHost {
+        let mut engine = build_engine(&self.limits);
+        add(&mut engine);
+        RhaiHost {
+            engine: Arc::new(engine),
+            limits: self.limits.clone(),
+        }
+    }
+
     pub fn engine(&self) -> &Engine {
         &self.engine
     }

@@ -19,6 +19,7 @@ mod calendar;
 mod case;
 mod case_error;
 mod clock;
+mod compose;
 mod coverage;
 mod error;
 mod explain;

@@ -37,7 +37,7 @@ pub struct PolicySet {
     pub ladders: BTreeMap<String, Vec<String>>,
     /// Roles people may hold, by name.
     pub roles: BTreeMap<String, crate::org::RoleDef>,
-    items: BTreeMap<String, Evaluable>,
+    core: Arc<Core>,
     workflows: BTreeMap<String, Arc<CompiledWorkflow>>,
     /// Subsidy schemes by the role they pay.
     pub subsidies: BTreeMap<String, Arc<crate::subsidy::CompiledSubsidy>>,
@@ -46,7 +46,72 @@ pub struct PolicySet {
     /// Scorecards and awards by name.
     pub scorecards: BTreeMap<String, Arc<crate::scorecard::CompiledScorecard>>,
     pub awards: BTreeMap<String, Arc<crate::scorecard::CompiledAward>>,
+}
+
+/// The evaluable items and the engine that runs them: the host's, or,
+/// when items call each other, one with a function per called item
+/// (`compose`), which reaches back here through a weak reference.
+#[derive(Debug)]
+struct Core {
+    items: BTreeMap<String, Evaluable>,
     host: RhaiHost,
+    hash: Arc<str>,
+}
+
+impl Core {
+    fn new(
+        items: BTreeMap<String, Evaluable>,
+        host: &RhaiHost,
+        hash: Arc<str>,
+        calls: &[wangge_dsl::resolve::ItemCall],
+    ) -> Arc<Core> {
+        let mut called: Vec<(String, usize, bool)> = Vec::new();
+        for c in calls {
+            if called.iter().any(|(n, _, _)| *n == c.callee) {
+                continue;
+            }
+            if let Some(ev) = items.get(&c.callee) {
+                let money =
+                    matches!(ev, Evaluable::Calc(calc) if calc.returns.as_deref() == Some("元"));
+                called.push((c.callee.clone(), ev.params().len(), money));
+            }
+        }
+        if called.is_empty() {
+            return Arc::new(Core {
+                items,
+                host: host.clone(),
+                hash,
+            });
+        }
+        Arc::new_cyclic(|weak| Core {
+            items,
+            host: host.with_functions(|e| crate::compose::register(e, &called, weak.clone())),
+            hash,
+        })
+    }
+
+    /// Evaluates one item; the decisions of the items it calls come with it.
+    fn dispatch(&self, ev: &Evaluable, args: &[&Value]) -> Result<Decision, EvalError> {
+        let (out, calls) = crate::compose::framed(|| match ev {
+            Evaluable::Table(t) => t.evaluate(&self.host, args, &self.hash),
+            Evaluable::Rules(r) => r.evaluate(&self.host, args, &self.hash),
+            Evaluable::Calc(c) => c.evaluate(&self.host, args, &self.hash),
+        });
+        out.map(|mut d| {
+            d.calls = calls;
+            d
+        })
+    }
+}
+
+impl crate::compose::Callee for Core {
+    fn call(&self, item: &str, args: &[&Value]) -> Result<Decision, String> {
+        let ev = self
+            .items
+            .get(item)
+            .ok_or_else(|| format!("no item `{item}`"))?;
+        self.dispatch(ev, args).map_err(|e| e.to_string())
+    }
 }
 
 /// The outcome of compiling: the set (when there were no errors) and every
@@ -203,19 +268,19 @@ pub fn compile(sources: SourceSet, host: &RhaiHost) -> Compiled {
         }
     }
     diagnostics.sort_by_key(|d| (d.span.file, d.span.start, d.severity));
+    let hash: Arc<str> = Arc::from(content_hash(&sources));
     let set = (!diagnostics.iter().any(Diagnostic::is_error)).then(|| PolicySet {
         name: symbols.header.as_ref().map(|h| h.name.name.clone()),
         label: symbols.header_field("version").map(str::to_string),
-        hash: Arc::from(content_hash(&sources)),
+        core: Core::new(items, host, hash.clone(), &symbols.calls),
+        hash,
         ladders,
         roles,
-        items,
         workflows,
         subsidies,
         points,
         scorecards,
         awards,
-        host: host.clone(),
     });
     let targets = crate::coverage::targets(&files, &sources);
     Compiled {
@@ -243,7 +308,7 @@ fn role_def(r: &wangge_dsl::ast::Role) -> crate::org::RoleDef {
 impl PolicySet {
     /// Names and kinds of everything that can be evaluated.
     pub fn items(&self) -> impl Iterator<Item = (&str, &Evaluable)> {
-        self.items.iter().map(|(k, v)| (k.as_str(), v))
+        self.core.items.iter().map(|(k, v)| (k.as_str(), v))
     }
 
     /// A workflow by name.
@@ -278,7 +343,7 @@ impl PolicySet {
 
     /// The hardened rhai host the set runs in.
     pub fn host(&self) -> &RhaiHost {
-        &self.host
+        &self.core.host
     }
 
     /// Names of the workflows.
@@ -287,10 +352,13 @@ impl PolicySet {
     }
 
     pub fn get(&self, name: &str) -> Result<&Evaluable, EvalError> {
-        self.items.get(name).ok_or_else(|| EvalError::UnknownItem {
-            name: name.to_string(),
-            help: help_for(name, self.items.keys().map(String::as_str)),
-        })
+        self.core
+            .items
+            .get(name)
+            .ok_or_else(|| EvalError::UnknownItem {
+                name: name.to_string(),
+                help: help_for(name, self.core.items.keys().map(String::as_str)),
+            })
     }
 
     /// Evaluates `item` with `input`, a JSON object keyed by parameter name.
@@ -349,11 +417,7 @@ impl PolicySet {
     }
 
     fn dispatch(&self, ev: &Evaluable, args: &[&Value]) -> Result<Decision, EvalError> {
-        match ev {
-            Evaluable::Table(t) => t.evaluate(&self.host, args, &self.hash),
-            Evaluable::Rules(r) => r.evaluate(&self.host, args, &self.hash),
-            Evaluable::Calc(c) => c.evaluate(&self.host, args, &self.hash),
-        }
+        self.core.dispatch(ev, args)
     }
 }
 

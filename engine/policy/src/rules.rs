@@ -153,6 +153,7 @@ impl CompiledRules {
                 matched,
                 evaluated,
             },
+            calls: Vec::new(),
         })
     }
 }

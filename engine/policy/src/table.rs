@@ -597,6 +597,7 @@ impl CompiledTable {
                     .collect(),
                 selected: selected.iter().map(|i| i + 1).collect(),
             },
+            calls: Vec::new(),
         })
     }
 

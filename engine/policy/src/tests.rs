@@ -687,3 +687,79 @@ table 时段(事件) hit first {
         assert!(e.contains("a range from a date cannot end at `5`"), "{e}");
     }
 }
+
+mod composition {
+    use super::*;
+
+    const T: &str = r#"
+param 高危类别 = ["燃气安全"]
+ladder L { 微网格 -> 社区 -> 街道 }
+table 分级(事件) hit first {
+  | 事件.类别   | 事件.人数 || 等级   | 处置层级 |
+  | in 高危类别 | -         || "大事" | 街道     |
+  | -           | >= 10     || "难事" | 社区     |
+  | -           | -         || "小事" | 微网格   |
+}
+calc 单价(等级) -> 元 { if 等级 == "大事" { 30.00 } else { 5.00 } }
+calc 奖励(事件) -> 元 { 单价(分级(事件).等级) * 2 }
+calc 坏(x) -> 元 { "不是金额" }
+calc 用坏(x) -> 元 { 坏(x) + 1 }
+rules 定级(事件, 上报) hit first {
+  rule 园区高危 when 上报.园区 && 分级(事件).等级 != "小事" then { 等级: "大事", 处置层级: "街道" }
+  rule 其余 when true then { 等级: 分级(事件).等级, 处置层级: 分级(事件).处置层级 }
+}
+table 加急(事件) hit first {
+  | { 分级(事件).等级 } || 加急 |
+  | "大事"              || true |
+  | -                   || false |
+}
+"#;
+
+    #[test]
+    fn items_call_items_and_the_explanation_nests() {
+        let p = policy(T);
+        let d = p
+            .evaluate("奖励", &json!({"事件": {"类别": "燃气安全", "人数": 1}}))
+            .unwrap();
+        // Money stays exact through the call: 30.00 × 2.
+        assert_eq!(*d.result, json!("60.00"));
+        let calls: Vec<(&str, Value)> = d
+            .calls
+            .iter()
+            .map(|c| (&*c.item, Value::clone(&c.result)))
+            .collect();
+        assert_eq!(
+            calls,
+            [
+                ("分级", json!({"等级": "大事", "处置层级": "街道"})),
+                ("单价", json!("30.00")),
+            ]
+        );
+        let shown = serde_json::to_value(&d).unwrap();
+        assert_eq!(shown["calls"][0]["explanation"]["selected"], json!([1]));
+
+        let r = p
+            .evaluate(
+                "定级",
+                &json!({"事件": {"类别": "噪音扰民", "人数": 12}, "上报": {"园区": true}}),
+            )
+            .unwrap();
+        assert_eq!(*r.result, json!({"等级": "大事", "处置层级": "街道"}));
+        assert_eq!(&*r.calls[0].item, "分级");
+        assert_eq!(
+            eval(&p, "加急", json!({"事件": {"类别": "燃气安全", "人数": 1}})),
+            json!({"加急": true})
+        );
+        assert_eq!(
+            eval(&p, "加急", json!({"事件": {"类别": "噪音", "人数": 1}})),
+            json!({"加急": false})
+        );
+    }
+
+    #[test]
+    fn a_failing_callee_names_itself_in_the_callers_error() {
+        let p = policy(T);
+        let e = p.evaluate("用坏", &json!({"x": 1})).unwrap_err();
+        assert!(e.to_string().contains("in `坏`"), "{e}");
+    }
+}
