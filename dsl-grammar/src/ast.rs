@@ -84,6 +84,7 @@ pub enum Item {
     Policy(PolicyHeader),
     Ladder(Ladder),
     Role(Role),
+    Schema(Schema),
     Param(Param),
     Table(Table),
     Rules(RuleSet),
@@ -103,6 +104,7 @@ impl Item {
             Item::Policy(p) => &p.name,
             Item::Ladder(l) => &l.name,
             Item::Role(r) => &r.name,
+            Item::Schema(s) => &s.name,
             Item::Param(p) => &p.name,
             Item::Table(t) => &t.name,
             Item::Rules(r) => &r.name,
@@ -123,6 +125,7 @@ impl Item {
             Item::Policy(_) => "policy",
             Item::Ladder(_) => "ladder",
             Item::Role(_) => "role",
+            Item::Schema(_) => "schema",
             Item::Param(_) => "param",
             Item::Table(_) => "table",
             Item::Rules(_) => "rules",
@@ -165,6 +168,35 @@ pub struct Role {
     /// `党员` or `正式党员`, when the role requires one.
     pub requires: Option<Ident>,
     pub span: Span,
+}
+
+/// `schema 事件报告 { 类别: 文本, 人数: 整数 [0..100000], 电话: 文本 optional personal }`
+#[derive(Debug, Clone, PartialEq)]
+pub struct Schema {
+    pub name: Ident,
+    pub fields: Vec<FieldDecl>,
+    pub span: Span,
+}
+
+/// One field of a schema.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldDecl {
+    pub name: Ident,
+    pub ty: FieldType,
+    pub optional: bool,
+    pub personal: bool,
+    /// `[lo..hi]` with open or closed ends.
+    pub range: Option<(Scalar, bool, Scalar, bool, Span)>,
+    pub span: Span,
+}
+
+/// A field's type as written.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FieldType {
+    /// 文本, 整数, 数, 金额, 时长, 日期, 时间, 时刻, 布尔 or a schema's name.
+    Named(Ident),
+    /// 枚举["甲", "乙"]
+    Enum(Vec<Scalar>, Span),
 }
 
 /// `param 名称 = 值`
@@ -219,6 +251,8 @@ pub enum Aggregator {
 pub struct Table {
     pub name: Ident,
     pub params: Vec<Ident>,
+    /// The schema of each parameter, where it names one.
+    pub schemas: Vec<Option<Ident>>,
     pub hit: HitPolicy,
     pub hit_span: Option<Span>,
     pub inputs: Vec<InputCol>,
@@ -336,6 +370,8 @@ pub enum RulesMode {
 pub struct RuleSet {
     pub name: Ident,
     pub params: Vec<Ident>,
+    /// The schema of each parameter, where it names one.
+    pub schemas: Vec<Option<Ident>>,
     pub mode: RulesMode,
     pub rules: Vec<Rule>,
     pub span: Span,
@@ -355,6 +391,8 @@ pub struct Rule {
 pub struct Calc {
     pub name: Ident,
     pub params: Vec<Ident>,
+    /// The schema of each parameter, where it names one.
+    pub schemas: Vec<Option<Ident>>,
     pub returns: Option<Ident>,
     pub body: RhaiCode,
     pub span: Span,
@@ -465,6 +503,8 @@ pub struct Workflow {
     pub name: Ident,
     pub ladder: Ident,
     pub calendar: Option<Ident>,
+    /// The schema of its report data.
+    pub data: Option<Ident>,
     pub classify: Option<Classify>,
     pub start: Option<Ident>,
     pub initial: Option<Ident>,
@@ -527,6 +567,9 @@ pub enum Step {
         /// Who reports it (a person id); `scenario` otherwise.
         by: Option<(String, Span)>,
         data: RhaiCode,
+        /// The report must be refused (`fails`), with a message containing
+        /// the text when one is given (`fails "did you mean"`).
+        fails: Option<Option<(String, Span)>>,
         span: Span,
     },
     Act {

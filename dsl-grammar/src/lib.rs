@@ -9,6 +9,7 @@ pub mod fullwidth;
 pub mod lint;
 pub mod parser;
 pub mod resolve;
+pub mod schema_check;
 pub mod set;
 pub mod source;
 pub mod span;

@@ -22,6 +22,7 @@ pub const ITEM_KEYWORDS: &[&str] = &[
     "policy",
     "ladder",
     "role",
+    "schema",
     "param",
     "table",
     "rules",
@@ -210,6 +211,7 @@ fn describe(r: Rule) -> &'static str {
         Rule::kw_policy
         | Rule::kw_ladder
         | Rule::kw_role
+        | Rule::kw_schema
         | Rule::kw_param
         | Rule::kw_table
         | Rule::kw_rules
@@ -220,7 +222,7 @@ fn describe(r: Rule) -> &'static str {
         | Rule::kw_subsidy
         | Rule::kw_points
         | Rule::kw_scorecard
-        | Rule::kw_award => "an item (`policy`, `ladder`, `role`, `param`, `table`, `rules`, `calc`, `calendar`, `workflow`, `subsidy`, `points`, `scorecard`, `award` or `scenario`)",
+        | Rule::kw_award => "an item (`policy`, `ladder`, `role`, `schema`, `param`, `table`, `rules`, `calc`, `calendar`, `workflow`, `subsidy`, `points`, `scorecard`, `award` or `scenario`)",
         Rule::period_kind => "`monthly`, `quarterly` or `yearly`",
         Rule::kw_indicator | Rule::kw_penalty | Rule::kw_stars | Rule::kw_index => "a scorecard line (`indicator`, `penalty`, `stars` or `index`)",
         Rule::kw_weight => "`weight`",
@@ -422,6 +424,7 @@ impl Builder<'_> {
             Rule::policy => Item::Policy(self.policy(p)?),
             Rule::ladder => Item::Ladder(self.ladder(p)?),
             Rule::role => Item::Role(self.role(p)?),
+            Rule::schema => Item::Schema(self.schema(p)?),
             Rule::param => Item::Param(self.param(p)?),
             Rule::table => Item::Table(self.table(p)?),
             Rule::rules => Item::Rules(self.rules(p)?),
@@ -445,6 +448,10 @@ impl Builder<'_> {
                 Rule::kw_policy
                     | Rule::kw_ladder
                     | Rule::kw_role
+                    | Rule::kw_schema
+                    | Rule::kw_optional
+                    | Rule::kw_personal
+                    | Rule::kw_data
                     | Rule::kw_leads
                     | Rule::kw_requires
                     | Rule::kw_param
@@ -679,8 +686,70 @@ impl Builder<'_> {
         out
     }
 
-    fn params(&self, p: P) -> Vec<Ident> {
-        p.into_inner().map(|q| self.ident(&q)).collect()
+    /// Parameter names, and the schema each names (`事件: 事件报告`).
+    fn params(&self, p: P) -> (Vec<Ident>, Vec<Option<Ident>>) {
+        p.into_inner()
+            .map(|decl| {
+                let mut it = decl.into_inner();
+                let name = it.next().map(|q| self.ident(&q));
+                let schema = it.next().map(|q| self.ident(&q));
+                (name, schema)
+            })
+            .filter_map(|(n, s)| n.map(|n| (n, s)))
+            .unzip()
+    }
+
+    fn schema(&mut self, p: P) -> Option<Schema> {
+        let span = self.span(&p);
+        let mut parts = Self::parts(p);
+        let name = self.ident(&parts.next()?);
+        let mut fields = Vec::new();
+        for decl in parts {
+            fields.push(self.field_decl(decl)?);
+        }
+        Some(Schema { name, fields, span })
+    }
+
+    fn field_decl(&mut self, p: P) -> Option<FieldDecl> {
+        let span = self.span(&p);
+        let mut parts = Self::parts(p);
+        let name = self.ident(&parts.next()?);
+        let ty_pair = parts.next()?.into_inner().next()?;
+        let ty = if ty_pair.as_rule() == Rule::enum_type {
+            let ty_span = self.span(&ty_pair);
+            let mut values = Vec::new();
+            for v in ty_pair.into_inner() {
+                values.push(self.scalar(v)?);
+            }
+            FieldType::Enum(values, ty_span)
+        } else {
+            FieldType::Named(self.ident(&ty_pair))
+        };
+        let mut field = FieldDecl {
+            name,
+            ty,
+            optional: false,
+            personal: false,
+            range: None,
+            span,
+        };
+        for m in parts {
+            match m.as_rule() {
+                Rule::fm_optional => field.optional = true,
+                Rule::fm_personal => field.personal = true,
+                Rule::fm_range => {
+                    let r_span = self.span(&m);
+                    let mut it = m.into_inner();
+                    let lo_incl = it.next()?.as_str() == "[";
+                    let lo = self.scalar(it.next()?)?;
+                    let hi = self.scalar(it.next()?)?;
+                    let hi_incl = it.next()?.as_str() == "]";
+                    field.range = Some((lo, lo_incl, hi, hi_incl, r_span));
+                }
+                _ => {}
+            }
+        }
+        Some(field)
     }
 
     fn rhai(&self, p: &P, trim: bool) -> RhaiCode {
@@ -706,10 +775,11 @@ impl Builder<'_> {
         let span = self.span(&p);
         let mut parts = Self::parts(p);
         let name = self.ident(&parts.next()?);
-        let params = self.params(parts.next()?);
+        let (params, schemas) = self.params(parts.next()?);
         let mut table = Table {
             name,
             params,
+            schemas,
             hit: HitPolicy::Unique,
             hit_span: None,
             inputs: Vec::new(),
@@ -876,10 +946,11 @@ impl Builder<'_> {
         let span = self.span(&p);
         let mut parts = Self::parts(p);
         let name = self.ident(&parts.next()?);
-        let params = self.params(parts.next()?);
+        let (params, schemas) = self.params(parts.next()?);
         let mut set = RuleSet {
             name,
             params,
+            schemas,
             mode: RulesMode::First,
             rules: Vec::new(),
             span,
@@ -925,7 +996,7 @@ impl Builder<'_> {
         let span = self.span(&p);
         let mut parts = Self::parts(p);
         let name = self.ident(&parts.next()?);
-        let params = self.params(parts.next()?);
+        let (params, schemas) = self.params(parts.next()?);
         let mut returns = None;
         let mut body = None;
         for q in parts {
@@ -938,6 +1009,7 @@ impl Builder<'_> {
         Some(Calc {
             name,
             params,
+            schemas,
             returns,
             body: body?,
             span,
@@ -1346,7 +1418,7 @@ impl Builder<'_> {
                 }
             }
             Rule::sc_at => self.at_step(inner.next()?)?,
-            Rule::sc_report => self.report_step(inner, qspan)?,
+            Rule::sc_report => self.report_step(inner, fails, qspan)?,
             Rule::sc_act => self.act_step(inner, fails, qspan)?,
             Rule::sc_record => {
                 let person = self.unit_ref(inner.next()?)?;
@@ -1418,6 +1490,7 @@ impl Builder<'_> {
     fn report_step<'i>(
         &mut self,
         mut inner: impl Iterator<Item = P<'i>>,
+        fails: bool,
         span: Span,
     ) -> Option<Step> {
         let workflow = self.ident(&inner.next()?);
@@ -1425,11 +1498,16 @@ impl Builder<'_> {
         let mut unit = None;
         let mut by = None;
         let mut data = None;
+        let mut message = None;
         for x in inner {
             match x.as_rule() {
                 Rule::unit_ref => unit = self.unit_ref(x),
                 Rule::by_clause => by = self.by_clause(x),
                 Rule::rhai_block => data = self.rhai_block(x),
+                Rule::string => {
+                    let sspan = self.span(&x);
+                    message = Some((self.string(x), sspan));
+                }
                 _ => {}
             }
         }
@@ -1439,6 +1517,7 @@ impl Builder<'_> {
             unit,
             by,
             data: data?,
+            fails: fails.then_some(message),
             span,
         })
     }
@@ -1623,6 +1702,7 @@ impl Builder<'_> {
             name,
             ladder,
             calendar: None,
+            data: None,
             classify: None,
             start: None,
             initial: None,
@@ -1636,6 +1716,7 @@ impl Builder<'_> {
         for q in parts {
             match q.as_rule() {
                 Rule::wf_calendar => wf.calendar = Some(self.ident(&Self::parts(q).next()?)),
+                Rule::wf_data => wf.data = Some(self.ident(&Self::parts(q).next()?)),
                 Rule::wf_start => wf.start = Some(self.ident(&Self::parts(q).next()?)),
                 Rule::wf_initial => wf.initial = Some(self.ident(&Self::parts(q).next()?)),
                 Rule::wf_final => wf.finals.extend(Self::parts(q).map(|i| self.ident(&i))),

@@ -109,6 +109,9 @@ pub fn resolve(files: &[File]) -> (Symbols, Vec<Diagnostic>) {
         }
     }
     r.eval_params(&items);
+    for id in std::mem::take(&mut r.pending_schemas) {
+        r.expect_item(&id, &["schema"], "schema");
+    }
     for item in &items {
         match item {
             Item::Table(t) => r.table(t),
@@ -132,6 +135,10 @@ pub fn resolve(files: &[File]) -> (Symbols, Vec<Diagnostic>) {
             }
             Item::Award(a) => r.expect_item(&a.scorecard, &["scorecard"], "scorecard"),
             Item::Role(role) => r.role(role),
+            Item::Schema(sc) => {
+                let d = crate::schema_check::check_schema(sc, &r.schemas, &r.symbols);
+                r.diags.extend(d);
+            }
             Item::Ladder(_) | Item::Param(_) | Item::Policy(_) | Item::Scenario(_) => {}
         }
     }
@@ -164,6 +171,10 @@ struct Resolver {
     diags: Vec<Diagnostic>,
     /// Parameters of the callable items.
     params: BTreeMap<String, Vec<String>>,
+    /// Schemas by name.
+    schemas: crate::schema_check::Schemas,
+    /// Schema names parameters give, checked once all items are declared.
+    pending_schemas: Vec<Ident>,
 }
 
 /// The rhai cells among `tests` (inside `not(…)` too).
@@ -417,6 +428,17 @@ impl Resolver {
         self.symbols
             .items
             .insert(name.name.clone(), (item.keyword(), name.span));
+        if let Item::Schema(sc) = item {
+            self.schemas.insert(name.name.clone(), sc.clone());
+        }
+        let schemas = match item {
+            Item::Table(t) => Some(&t.schemas),
+            Item::Rules(r) => Some(&r.schemas),
+            Item::Calc(c) => Some(&c.schemas),
+            _ => None,
+        };
+        self.pending_schemas
+            .extend(schemas.into_iter().flatten().flatten().cloned());
         let params = match item {
             Item::Table(t) => Some(&t.params),
             Item::Rules(r) => Some(&r.params),
@@ -539,6 +561,8 @@ impl Resolver {
     }
 
     fn table(&mut self, t: &Table) {
+        let d = crate::schema_check::check_table(t, &self.schemas, &self.symbols);
+        self.diags.extend(d);
         for col in &t.inputs {
             if let InputCol::Rhai(code) = col {
                 self.item_calls(&t.name.name, code);
@@ -1051,6 +1075,9 @@ impl Resolver {
     }
 
     fn workflow(&mut self, w: &Workflow) {
+        if let Some(d) = &w.data {
+            self.expect_item(d, &["schema"], "schema");
+        }
         let levels: Vec<String> = match self.symbols.items.get(&w.ladder.name) {
             Some(("ladder", _)) => self
                 .symbols

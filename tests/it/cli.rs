@@ -128,7 +128,7 @@ fn eval_explains_the_matched_row_and_inputs() {
     assert!(out.stdout.contains("事件.风险 = 3"));
     assert!(
         out.stdout
-            .contains("* row 4 (policies/事件分级.wg:22) matched"),
+            .contains("* row 4 (policies/事件分级.wg:36) matched"),
         "{}",
         out.stdout
     );

@@ -74,20 +74,20 @@ async fn every_bad_report_is_refused_with_its_field_and_stores_nothing() {
         (
             "类型 for 类别",
             with(&|r| r.data_json = r#"{"类型": "燃气安全", "人数": 2, "风险": 3}"#.into()),
-            "data_json",
-            "did you mean `类别`?",
+            "data_json.类型",
+            "`事件报告` has no field `类型`; did you mean `类别`?",
         ),
         (
             "empty data",
             with(&|r| r.data_json = "{}".into()),
-            "data_json",
-            "`类别` is required",
+            "data_json.类别",
+            "is required by `事件报告`",
         ),
         (
             "text for a number",
             with(&|r| r.data_json = r#"{"类别": "垃圾堆放", "人数": "很多", "风险": 1}"#.into()),
-            "data_json",
-            "`人数` must be a number",
+            "data_json.人数",
+            "must be 整数, not `\"很多\"`",
         ),
         (
             "a 40-digit integer",

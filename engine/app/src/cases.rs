@@ -487,6 +487,11 @@ impl CaseService {
             self.check_report(&policy, &r)?;
         }
         let wf = policy.workflow(&r.workflow)?;
+        // The data fits the workflow's schema in every mode: a misspelt
+        // field never falls through to a default row.
+        if !self.strict {
+            checks::report_data(&policy, wf, wf.classifier(), &r.data)?;
+        }
         let mut idem = match &r.idempotency_key {
             Some(k) => Some(IdemRecord {
                 key: format!("{}\u{0}{k}", r.workflow),
@@ -568,7 +573,7 @@ impl CaseService {
                 ),
             ));
         }
-        checks::report_data(policy, wf.classifier(), &r.data)
+        checks::report_data(policy, wf, wf.classifier(), &r.data)
     }
 
     /// Refuses an action with malformed names or unregistered departments.

@@ -4,7 +4,7 @@
 //! its classifying table reads. Each refusal names the field.
 
 use serde_json::Value;
-use wangge_policy::{check_fields, Evaluable, PolicySet};
+use wangge_policy::{check_fields, CompiledWorkflow, Evaluable, PolicySet};
 
 use crate::error::{invalid, AppResult};
 
@@ -63,9 +63,19 @@ pub fn note(field: &str, value: &str) -> AppResult<()> {
 
 /// The report data holds what the workflow's classifying table reads
 /// (see [`check_fields`]); refused under `data_json`.
-pub fn report_data(set: &PolicySet, classifier: Option<&str>, data: &Value) -> AppResult<()> {
+pub fn report_data(
+    set: &PolicySet,
+    wf: &CompiledWorkflow,
+    classifier: Option<&str>,
+    data: &Value,
+) -> AppResult<()> {
     if !data.is_object() {
         return Err(invalid("data_json", "must be a JSON object"));
+    }
+    if let Some(schema) = wf.data_schema(set) {
+        schema
+            .check(data, &set.schemas)
+            .map_err(|m| invalid(&format!("data_json.{}", m.field), m.message))?;
     }
     let Some(item) = classifier else {
         return Ok(());

@@ -132,7 +132,8 @@ fn eval_kind(e: &EvalError) -> ErrorKind {
         EvalError::UnknownItem { .. } => ErrorKind::NotFound,
         EvalError::InputNotObject { .. }
         | EvalError::MissingInput { .. }
-        | EvalError::UnknownInput { .. } => ErrorKind::InvalidArgument,
+        | EvalError::UnknownInput { .. }
+        | EvalError::InvalidInput { .. } => ErrorKind::InvalidArgument,
         EvalError::HitPolicy { .. } | EvalError::ResultType { .. } => ErrorKind::FailedPrecondition,
         // The policy failed at run time: the request is fine, the active
         // policy cannot answer it (not INTERNAL, which clients retry).
@@ -203,7 +204,8 @@ impl AppError {
         let eval_field = |e: &EvalError| match e {
             EvalError::InputNotObject { .. }
             | EvalError::MissingInput { .. }
-            | EvalError::UnknownInput { .. } => Some(input),
+            | EvalError::UnknownInput { .. }
+            | EvalError::InvalidInput { .. } => Some(input),
             _ => None,
         };
         match self {

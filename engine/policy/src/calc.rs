@@ -76,6 +76,11 @@ impl CompiledCalc {
     }
 
     /// The `param`s the body refers to, with their values.
+    /// Its body.
+    pub(crate) fn body(&self) -> &Script {
+        &self.body
+    }
+
     pub fn param_values(&self) -> std::collections::BTreeMap<String, Value> {
         self.body
             .consts

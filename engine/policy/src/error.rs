@@ -29,6 +29,15 @@ pub enum EvalError {
         help: Option<String>,
     },
 
+    #[error("input `{field}` of `{item}` does not fit its schema: {message}")]
+    #[diagnostic(code(wangge::eval::schema))]
+    InvalidInput {
+        item: String,
+        /// The parameter and the field, dotted (`事件.类别`).
+        field: String,
+        message: String,
+    },
+
     #[error("rows {rows} of `{table}` all match, which hit policy `{policy}` forbids")]
     #[diagnostic(code(wangge::eval::hit_policy), help("{detail}"))]
     HitPolicy {

@@ -37,6 +37,11 @@ pub struct PolicySet {
     pub ladders: BTreeMap<String, Vec<String>>,
     /// Roles people may hold, by name.
     pub roles: BTreeMap<String, crate::org::RoleDef>,
+    /// Schemas by name.
+    pub schemas: BTreeMap<String, crate::schema::CompiledSchema>,
+    /// The schema of each parameter of each table, rule set and calc that
+    /// declares one.
+    param_schemas: BTreeMap<String, Vec<Option<String>>>,
     core: Arc<Core>,
     workflows: BTreeMap<String, Arc<CompiledWorkflow>>,
     /// Subsidy schemes by the role they pay.
@@ -168,6 +173,8 @@ pub fn compile(sources: SourceSet, host: &RhaiHost) -> Compiled {
     let mut items = BTreeMap::new();
     let mut ladders = BTreeMap::new();
     let mut roles = BTreeMap::new();
+    let mut schemas = BTreeMap::new();
+    let mut param_schemas = BTreeMap::new();
     let mut calendars: HashMap<String, Arc<CompiledCalendar>> = HashMap::new();
     let mut workflow_asts = Vec::new();
     let mut subsidy_asts = Vec::new();
@@ -217,6 +224,19 @@ pub fn compile(sources: SourceSet, host: &RhaiHost) -> Compiled {
             }
             Err(d) => diagnostics.extend(d),
         };
+        let declared = match item {
+            Item::Table(t) => Some(&t.schemas),
+            Item::Rules(r) => Some(&r.schemas),
+            Item::Calc(c) => Some(&c.schemas),
+            _ => None,
+        };
+        if let Some(ds) = declared.filter(|ds| ds.iter().any(Option::is_some)) {
+            let names = ds
+                .iter()
+                .map(|d| d.as_ref().map(|i| i.name.clone()))
+                .collect();
+            param_schemas.insert(name.name.clone(), names);
+        }
         match item {
             Item::Table(t) => add(
                 &t.name.name,
@@ -241,6 +261,10 @@ pub fn compile(sources: SourceSet, host: &RhaiHost) -> Compiled {
             Item::Role(r) => {
                 roles.insert(r.name.name.clone(), role_def(r));
             }
+            Item::Schema(sc) => {
+                let compiled = crate::schema::CompiledSchema::compile(sc, &symbols);
+                schemas.insert(sc.name.name.clone(), compiled);
+            }
             Item::Calendar(c) => {
                 calendars.insert(c.name.name.clone(), Arc::new(CompiledCalendar::compile(c)));
             }
@@ -252,6 +276,12 @@ pub fn compile(sources: SourceSet, host: &RhaiHost) -> Compiled {
             Item::Param(_) | Item::Policy(_) | Item::Scenario(_) => {}
         }
     }
+    diagnostics.extend(schema_diagnostics(
+        &items,
+        &param_schemas,
+        &schemas,
+        &sources,
+    ));
     let role_names: Vec<&str> = roles.keys().map(String::as_str).collect();
     let (subsidies, d) = crate::subsidy::compile_subsidies(&subsidy_asts, &items, &role_names);
     diagnostics.extend(d);
@@ -276,6 +306,8 @@ pub fn compile(sources: SourceSet, host: &RhaiHost) -> Compiled {
         hash,
         ladders,
         roles,
+        schemas,
+        param_schemas,
         workflows,
         subsidies,
         points,
@@ -290,6 +322,31 @@ pub fn compile(sources: SourceSet, host: &RhaiHost) -> Compiled {
         scenarios,
         targets,
     }
+}
+
+/// The fields calcs and rules read on parameters with schemas, checked.
+fn schema_diagnostics(
+    items: &BTreeMap<String, Evaluable>,
+    param_schemas: &BTreeMap<String, Vec<Option<String>>>,
+    schemas: &BTreeMap<String, crate::schema::CompiledSchema>,
+    sources: &SourceSet,
+) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for (name, declared) in param_schemas {
+        let Some(ev) = items.get(name) else { continue };
+        let params: Vec<&str> = ev.params().iter().map(String::as_str).collect();
+        let scripts: Vec<&crate::script::Script> = match ev {
+            Evaluable::Calc(c) => vec![c.body()],
+            Evaluable::Rules(r) => r.scripts().collect(),
+            Evaluable::Table(_) => Vec::new(),
+        };
+        for s in scripts {
+            out.extend(crate::schema_reads::check(
+                s, name, &params, declared, schemas, sources,
+            ));
+        }
+    }
+    out
 }
 
 /// A role as the registry checks it (its words were resolved already).
@@ -387,6 +444,9 @@ impl PolicySet {
             item: item.to_string(),
             param: p.clone(),
         };
+        if let Some(declared) = self.param_schemas.get(item) {
+            self.check_inputs(item, params, declared, obj)?;
+        }
         // Up to four arguments on the stack (every shipped item has one or
         // two): this is the hot path of every classification.
         static NULL: Value = Value::Null;
@@ -402,6 +462,42 @@ impl PolicySet {
             args.push(obj.get(p).ok_or_else(|| missing(p))?);
         }
         self.dispatch(ev, &args)
+    }
+
+    /// Checks each input that has a schema against it.
+    fn check_inputs(
+        &self,
+        item: &str,
+        params: &[String],
+        declared: &[Option<String>],
+        obj: &serde_json::Map<String, Value>,
+    ) -> Result<(), EvalError> {
+        for (p, schema) in params.iter().zip(declared) {
+            let (Some(schema), Some(v)) = (
+                schema.as_ref().and_then(|s| self.schemas.get(s)),
+                obj.get(p),
+            ) else {
+                continue;
+            };
+            schema
+                .check(v, &self.schemas)
+                .map_err(|m| EvalError::InvalidInput {
+                    item: item.to_string(),
+                    field: if m.field.is_empty() {
+                        p.clone()
+                    } else {
+                        format!("{p}.{}", m.field)
+                    },
+                    message: m.message,
+                })?;
+        }
+        Ok(())
+    }
+
+    /// The schema of `item`'s parameter `index`, if it declares one.
+    pub fn param_schema(&self, item: &str, index: usize) -> Option<&crate::schema::CompiledSchema> {
+        let name = self.param_schemas.get(item)?.get(index)?.as_ref()?;
+        self.schemas.get(name)
     }
 
     /// Evaluates `item` with one value per parameter, in order.

@@ -33,6 +33,15 @@ pub struct CompiledRules {
     consts: Vec<(String, Dynamic)>,
 }
 
+impl CompiledRules {
+    /// Every condition and output script, in order.
+    pub(crate) fn scripts(&self) -> impl Iterator<Item = &Script> {
+        self.rules
+            .iter()
+            .flat_map(|r| std::iter::once(&r.when).chain(r.outputs.iter().map(|(_, s)| s)))
+    }
+}
+
 pub(crate) fn compile(
     rs: &ast::RuleSet,
     env: &ScriptEnv,

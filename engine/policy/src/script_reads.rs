@@ -119,6 +119,54 @@ fn add(found: &mut Vec<Read>, param: usize, path: Vec<String>, name: &str) {
     });
 }
 
+/// Every `参数.字段.…` chain in `ast` on a parameter, each property with
+/// its position (for diagnostics): `(param, [(field, position)])`.
+pub fn field_chains(ast: &AST, params: &[&str]) -> Vec<(usize, Vec<(String, rhai::Position)>)> {
+    let mut found = Vec::new();
+    ast.walk(&mut |path: &[ASTNode]| {
+        let Some((ASTNode::Expr(node @ Expr::Variable(v, ..)), parents)) = path.split_last() else {
+            return true;
+        };
+        let Some(param) = params.iter().position(|p| *p == v.1.as_str()) else {
+            return true;
+        };
+        if let Some(ASTNode::Expr(Expr::Dot(x, ..))) = parents.last() {
+            if std::ptr::eq(&x.lhs, *node) {
+                found.push((param, chain_at(&x.rhs)));
+            }
+        }
+        true
+    });
+    found
+}
+
+/// [`chain`], with each property's position.
+fn chain_at(mut e: &Expr) -> Vec<(String, rhai::Position)> {
+    let mut out = Vec::new();
+    loop {
+        match e {
+            Expr::Property(p, pos) => {
+                out.push((p.2.to_string(), *pos));
+                return out;
+            }
+            Expr::Dot(x, ..) => match &x.lhs {
+                Expr::Property(p, pos) => {
+                    out.push((p.2.to_string(), *pos));
+                    e = &x.rhs;
+                }
+                _ => return out,
+            },
+            Expr::Index(x, ..) => {
+                if let Expr::Property(p, pos) = &x.lhs {
+                    out.push((p.2.to_string(), *pos));
+                }
+                return out;
+            }
+            _ => return out,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

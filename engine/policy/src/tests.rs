@@ -763,3 +763,87 @@ table 加急(事件) hit first {
         assert!(e.to_string().contains("in `坏`"), "{e}");
     }
 }
+
+mod schemas {
+    use super::*;
+
+    const T: &str = r#"
+ladder L { 微网格 -> 社区 -> 街道 }
+schema 单位信息 { 专属类型: 文本 optional, 户数: 整数 [0..100000] }
+schema 事件报告 {
+  类别: 枚举["燃气安全", "噪音扰民", "垃圾堆放"]
+  人数: 整数 [0..100000]
+  风险: 整数 [1..5] optional
+  补助: 金额 optional
+  发生: 时间 optional
+  联系电话: 文本 optional personal
+  单位: 单位信息 optional
+}
+table 分级(事件: 事件报告) hit first {
+  | 事件.类别   | 事件.人数 || 等级   |
+  | "燃气安全"  | -         || "大事" |
+  | -           | >= 10     || "难事" |
+  | -           | -         || "小事" |
+}
+calc 规模(事件: 事件报告) -> 整数 { 事件.人数 + 1 }
+"#;
+
+    #[test]
+    fn eval_refuses_input_that_does_not_fit_naming_the_field() {
+        let p = policy(T);
+        let ok = json!({"事件": {"类别": "噪音扰民", "人数": 12, "补助": "12.50", "单位": {"户数": 300}}});
+        assert_eq!(eval(&p, "分级", ok)["等级"], json!("难事"));
+        for (input, want) in [
+            (json!({"类型": "燃气安全", "人数": 1}), "input `事件.类型` of `分级` does not fit its schema: `事件报告` has no field `类型`; did you mean `类别`?"),
+            (json!({"人数": 1}), "input `事件.类别` of `分级` does not fit its schema: is required by `事件报告`"),
+            (json!({"类别": "燃气泄露", "人数": 1}), "input `事件.类别` of `分级` does not fit its schema: `燃气泄露` is not one of 燃气安全、噪音扰民、垃圾堆放; did you mean `燃气安全`?"),
+            (json!({"类别": "噪音扰民", "人数": -1}), "input `事件.人数` of `分级` does not fit its schema: `-1` is outside [0..100000]"),
+            (json!({"类别": "噪音扰民", "人数": 1.5}), "input `事件.人数` of `分级` does not fit its schema: must be 整数, not `1.5`"),
+            (json!({"类别": "噪音扰民", "人数": 1, "补助": "1.234"}), "input `事件.补助` of `分级` does not fit its schema: `1.234` has more than two decimals (money is exact to the fen)"),
+            (json!({"类别": "噪音扰民", "人数": 1, "发生": "昨天"}), "input `事件.发生` of `分级` does not fit its schema: must be 时间, not `\"昨天\"`"),
+            (json!({"类别": "噪音扰民", "人数": 1, "单位": {"户数": "很多"}}), "input `事件.单位.户数` of `分级` does not fit its schema: must be 整数, not `\"很多\"`"),
+        ] {
+            let e = p.evaluate("分级", &json!({"事件": input})).unwrap_err();
+            assert_eq!(e.to_string(), want);
+        }
+        let personal = p.schemas["事件报告"].personal_fields(&p.schemas);
+        assert_eq!(personal, ["联系电话"]);
+    }
+
+    #[test]
+    fn check_verifies_columns_cells_and_scripts_against_the_schema() {
+        let bad = T
+            .replace(
+                "| 事件.类别   | 事件.人数 ||",
+                "| 事件.类型   | 事件.人数 ||",
+            )
+            .replace("\"燃气安全\"  | -", "\"燃气泄漏\"  | -")
+            .replace("事件.人数 + 1", "事件.人口 + 1");
+        let e = errors(&bad);
+        assert!(e.contains("`事件报告` has no field `类型`"), "{e}");
+        assert!(e.contains("did you mean `类别`?"), "{e}");
+        assert!(
+            e.contains("`事件报告` has no field `人口` (read by `规模`)"),
+            "{e}"
+        );
+        assert!(e.contains("did you mean `人数`?"), "{e}");
+        let e = errors(&T.replace("| \"燃气安全\"  | -         ||", "| -  | \"很多\" ||"));
+        assert!(e.contains("`人数` is 整数; `\"很多\"` is not"), "{e}");
+        let e = errors(&T.replace("table 分级(事件: 事件报告)", "table 分级(事件: 事件报表)"));
+        assert!(
+            e.contains("unknown schema `事件报表`") || e.contains("事件报表"),
+            "{e}"
+        );
+        let e = errors(&T.replace("户数: 整数 [0..100000]", "户数: 整型"));
+        assert!(e.contains("unknown field type `整型`"), "{e}");
+    }
+
+    #[test]
+    fn a_cell_value_outside_an_enum_is_an_error() {
+        let e = errors(&T.replace("\"燃气安全\"  | -", "\"燃气泄漏\"  | -"));
+        assert!(
+            e.contains("`燃气泄漏` is not one of the values of `类别`"),
+            "{e}"
+        );
+    }
+}

@@ -102,6 +102,8 @@ pub struct CompiledWorkflow {
     /// Levels, lowest first.
     pub levels: Vec<String>,
     calendar: Option<Arc<CompiledCalendar>>,
+    /// The schema its report data declares (`data 事件报告`).
+    data: Option<String>,
     classify: Option<Classifier>,
     start: Option<usize>,
     pub initial: String,
@@ -279,6 +281,7 @@ impl CompiledWorkflow {
         Some(CompiledWorkflow {
             name: w.name.name.clone(),
             ladder: w.ladder.name.clone(),
+            data: w.data.as_ref().map(|d| d.name.clone()),
             calendar: match &w.calendar {
                 Some(c) => Some(calendars.get(&c.name)?.clone()),
                 None => None,
@@ -375,6 +378,15 @@ impl CompiledWorkflow {
     }
 
     /// The table or rule set that classifies reports, if any.
+    /// The schema of its report data: its `data`, or else the schema of
+    /// its classifier's first parameter.
+    pub fn data_schema<'s>(&self, set: &'s crate::PolicySet) -> Option<&'s crate::CompiledSchema> {
+        match &self.data {
+            Some(name) => set.schemas.get(name),
+            None => set.param_schema(self.classifier()?, 0),
+        }
+    }
+
     pub fn classifier(&self) -> Option<&str> {
         self.classify.as_ref().map(|c| c.item.as_str())
     }

@@ -252,8 +252,9 @@ impl<'s> Runner<'s> {
                 unit,
                 by,
                 data,
+                fails,
                 span,
-            } => self.report(workflow, alias, unit, by, data, *span),
+            } => self.report(workflow, alias, unit, by, data, fails.as_ref(), *span),
             Step::Act {
                 case,
                 action,
@@ -326,6 +327,7 @@ impl<'s> Runner<'s> {
     }
 
     #[allow(clippy::too_many_arguments)]
+    #[allow(clippy::too_many_arguments)]
     fn report(
         &mut self,
         workflow: &Ident,
@@ -333,6 +335,7 @@ impl<'s> Runner<'s> {
         unit: &Option<(String, Span)>,
         by: &Option<(String, Span)>,
         data: &RhaiCode,
+        fails: Option<&Option<(String, Span)>>,
         span: Span,
     ) -> Result<(), Stop> {
         let data = self.eval(data, ("#{", "}"))?;
@@ -343,11 +346,18 @@ impl<'s> Runner<'s> {
             idempotency_key: None,
             actor: by.as_ref().map_or("scenario".into(), |(b, _)| b.clone()),
         };
-        match self.svc.report(report) {
-            Ok((case, _)) => {
+        match (self.svc.report(report), fails) {
+            (Ok((case, _)), None) => {
                 self.cases.insert(alias.name.clone(), case.id);
             }
-            Err(e) => return Err(self.stop(span, format!("the report was refused: {e}"))),
+            (Err(e), None) => return Err(self.stop(span, format!("the report was refused: {e}"))),
+            (Ok(_), Some(_)) => {
+                return Err(self.stop(span, "the report was accepted; expected a refusal".into()))
+            }
+            (Err(e), Some(Some((want, at)))) if !e.to_string().contains(want.as_str()) => {
+                return Err(self.stop(*at, format!("the report was refused, but with `{e}`")))
+            }
+            (Err(_), Some(_)) => {}
         }
         Ok(())
     }

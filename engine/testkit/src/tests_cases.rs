@@ -579,6 +579,7 @@ fn idempotent_report_returns_the_same_case() {
     // The key is per workflow.
     let mut wish = r;
     wish.workflow = "微心愿".into();
+    wish.data = json!({"内容": "代购药品"});
     assert!(w.svc.report(wish).unwrap().1);
 }
 
@@ -642,7 +643,7 @@ fn micro_wish_runs_its_own_workflow() {
     let w = world("2026-09-14T10:00:00+08:00");
     let c = w.report_wf(
         "微心愿",
-        json!({"心愿": "帮助独居老人修理水龙头", "居民": "张阿姨"}),
+        json!({"内容": "帮助独居老人修理水龙头", "点单人": "张阿姨"}),
     );
     assert_eq!(
         (c.state.as_str(), c.level.as_str(), c.class.as_deref()),
@@ -665,7 +666,7 @@ fn micro_wish_runs_its_own_workflow() {
 #[test]
 fn micro_wish_not_dispatched_in_time_goes_to_the_street_then_counts_overdue() {
     let w = world("2026-09-14T10:00:00+08:00");
-    let c = w.report_wf("微心愿", json!({"心愿": "代购药品"}));
+    let c = w.report_wf("微心愿", json!({"内容": "代购药品"}));
     assert_eq!(w.at("2026-09-16T17:30:00+08:00"), 1);
     let c2 = w.get(c.id);
     assert_eq!((c2.level.as_str(), c2.breached()), ("街道", false));

@@ -51,7 +51,7 @@ fn populate(svc: &CaseService, clock: &ManualClock) {
     };
     for i in 0..240u64 {
         let (workflow, data) = if i % 12 == 11 && i < 120 {
-            ("微心愿", json!({"心愿": "代购药品"}))
+            ("微心愿", json!({"内容": "代购药品"}))
         } else {
             (
                 "事件处置",
