@@ -505,6 +505,12 @@ pub struct Workflow {
     pub calendar: Option<Ident>,
     /// The schema of its report data.
     pub data: Option<Ident>,
+    /// Final states that count as 办结 (empty: every final state).
+    pub closed: Vec<Ident>,
+    /// Feedback outcomes and how much each counts as satisfied (0–1).
+    pub feedback: Vec<(Ident, Lit)>,
+    /// The report field naming the case's source channel.
+    pub channel: Option<Ident>,
     pub classify: Option<Classify>,
     pub start: Option<Ident>,
     pub initial: Option<Ident>,

@@ -452,6 +452,9 @@ impl Builder<'_> {
                     | Rule::kw_optional
                     | Rule::kw_personal
                     | Rule::kw_data
+                    | Rule::kw_closed
+                    | Rule::kw_feedback
+                    | Rule::kw_channel
                     | Rule::kw_leads
                     | Rule::kw_requires
                     | Rule::kw_param
@@ -1703,6 +1706,9 @@ impl Builder<'_> {
             ladder,
             calendar: None,
             data: None,
+            closed: Vec::new(),
+            feedback: Vec::new(),
+            channel: None,
             classify: None,
             start: None,
             initial: None,
@@ -1717,6 +1723,16 @@ impl Builder<'_> {
             match q.as_rule() {
                 Rule::wf_calendar => wf.calendar = Some(self.ident(&Self::parts(q).next()?)),
                 Rule::wf_data => wf.data = Some(self.ident(&Self::parts(q).next()?)),
+                Rule::wf_channel => wf.channel = Some(self.ident(&Self::parts(q).next()?)),
+                Rule::wf_closed => wf.closed.extend(Self::parts(q).map(|i| self.ident(&i))),
+                Rule::wf_feedback => {
+                    for e in Self::parts(q) {
+                        let mut it = e.into_inner();
+                        let outcome = self.ident(&it.next()?);
+                        let weight = self.literal(it.next()?)?;
+                        wf.feedback.push((outcome, weight));
+                    }
+                }
                 Rule::wf_start => wf.start = Some(self.ident(&Self::parts(q).next()?)),
                 Rule::wf_initial => wf.initial = Some(self.ident(&Self::parts(q).next()?)),
                 Rule::wf_final => wf.finals.extend(Self::parts(q).map(|i| self.ident(&i))),

@@ -339,6 +339,50 @@ impl Resolver {
         }
     }
 
+    /// What evaluation counts of a workflow: `closed` states are final
+    /// states, `feedback` outcomes are outcomes of its transitions with a
+    /// weight from 0 to 1, and the `channel` is a field of its data schema.
+    fn workflow_figures(&mut self, w: &Workflow) {
+        let finals: Vec<String> = w.finals.iter().map(|f| f.name.clone()).collect();
+        for c in &w.closed {
+            if !finals.contains(&c.name) {
+                self.unknown(c, "final state", finals.clone());
+            }
+        }
+        let outcomes: Vec<String> = w
+            .transitions
+            .iter()
+            .filter_map(|t| t.outcome.as_ref().map(|o| o.name.clone()))
+            .collect();
+        for (o, weight) in &w.feedback {
+            if !outcomes.contains(&o.name) {
+                self.unknown(o, "outcome", outcomes.clone());
+            }
+            let ok = Const::from(&weight.kind).as_decimal().is_some_and(|d| {
+                d >= rust_decimal::Decimal::ZERO && d <= rust_decimal::Decimal::ONE
+            });
+            if !ok {
+                self.diags.push(
+                    Diagnostic::error(
+                        "wangge::workflow",
+                        weight.span,
+                        "a feedback weight is from 0 to 1",
+                    )
+                    .with_label("how much this outcome counts as satisfied"),
+                );
+            }
+        }
+        if let (Some(ch), Some(schema)) = (
+            &w.channel,
+            w.data.as_ref().and_then(|d| self.schemas.get(&d.name)),
+        ) {
+            if !schema.fields.iter().any(|f| f.name.name == ch.name) {
+                let fields = schema.fields.iter().map(|f| f.name.name.clone()).collect();
+                self.unknown(ch, "field", fields);
+            }
+        }
+    }
+
     /// Every cycle of calls (`A` calls `B` calls `A`) is an error at the
     /// call that closes it.
     fn call_cycles(&mut self) {
@@ -1078,6 +1122,7 @@ impl Resolver {
         if let Some(d) = &w.data {
             self.expect_item(d, &["schema"], "schema");
         }
+        self.workflow_figures(w);
         let levels: Vec<String> = match self.symbols.items.get(&w.ladder.name) {
             Some(("ladder", _)) => self
                 .symbols

@@ -947,9 +947,9 @@ async fn evaluation_over_grpc_scores_ranks_and_keeps_history() {
         .await
         .unwrap()
         .into_inner();
-    // 25 + 25 + 20 + 16 (no previous quarter) + 10
-    assert_eq!((s.total.as_str(), s.stars), ("96", 5));
-    assert_eq!(s.indicators.len(), 5);
+    // 20 + 20 + 20 + 主动发现 0 + 12 (no previous quarter) + 10
+    assert_eq!((s.total.as_str(), s.stars), ("82", 4));
+    assert_eq!(s.indicators.len(), 6);
     assert!(s.stats_json.contains("\"办结\":1"), "{}", s.stats_json);
     let level = ev
         .score_level(v1::ScoreLevelRequest {
@@ -1046,11 +1046,36 @@ fn the_evaluation_cli_from_the_readme_works() {
         out.stdout
     };
     ok(&["org", "import", "examples/org/units.csv"]);
+    // The README's case: a 12345 complaint in M1, closed on time, satisfied.
+    ok(&[
+        "case",
+        "report",
+        "--data",
+        r#"{"类别": "垃圾堆放", "人数": 1, "风险": 1, "来源": "12345"}"#,
+        "--unit",
+        "M1",
+        "--key",
+        "hotline-0001",
+    ]);
+    for (action, outcome) in [
+        ("立案", ""),
+        ("派遣", ""),
+        ("处置", ""),
+        ("反馈", "满意"),
+        ("核查", "合格"),
+    ] {
+        let mut args = vec!["case", "act", "1", action];
+        if !outcome.is_empty() {
+            args.extend(["--outcome", outcome]);
+        }
+        ok(&args);
+    }
     let out = ok(&["evaluation", "score-level", "星级网格", "2026-Q3"]);
     assert!(out.contains("星级网格 2026-Q3: 2 scored"), "{out}");
     let out = ok(&["evaluation", "score", "星级网格", "M1", "2026-Q3"]);
-    assert!(out.contains("total 96 · 5 star(s)"), "{out}");
-    assert!(out.contains("按期结案率"), "{out}");
+    // 20 + 20 + 20 + 主动发现 0 + 12 + 10: a complaint, not self-discovered.
+    assert!(out.contains("total 82 · 4 star(s)"), "{out}");
+    assert!(out.contains("按期率"), "{out}");
     ok(&[
         "evaluation",
         "survey",

@@ -13,7 +13,9 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use wangge_dsl::suggest::help_for;
 
-use crate::case_figures::{closed_within, last_feedback, on_time, BIG_CLASS};
+use crate::case_figures::{
+    bump, closed_within, counts, declared_classes, rate, workflow_of, Tally,
+};
 use crate::error::AppError;
 use crate::incentives::Incentives;
 use crate::ledger::{self, bucket_part, chunk_part, SCORED, SCORES, SCORE_INDEX, SURVEYS};
@@ -23,49 +25,70 @@ use wangge_policy::rhai_map;
 use wangge_policy::PolicySet;
 use wangge_policy::Timestamp;
 use wangge_policy::Why;
-use wangge_policy::{CompiledScorecard, Ranked, Score};
-use wangge_store::{LedgerBatch, Store, StoreError};
+use wangge_policy::{CompiledScorecard, CompiledWorkflow, Ranked, Score};
+use wangge_store::{CaseFact, LedgerBatch, Store, StoreError};
 
 use crate::error::{invalid, AppResult as R};
 
 /// Case counts of one unit (its own and its sub-units') in one period.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Counts {
+    /// Cases reported in the period, by class and by channel.
     cases: i64,
     by_class: BTreeMap<String, i64>,
-    closed: i64,
-    on_time: i64,
-    reopened: i64,
+    by_channel: BTreeMap<String, i64>,
+    /// Cases closed in the period: the figures shared with subsidies.
+    tally: Tally,
+    /// Closed without climbing past the ceiling, in all and by class.
     within: i64,
-    closed_by_class: BTreeMap<String, i64>,
     within_by_class: BTreeMap<String, i64>,
     breaches: i64,
-    big_breaches: i64,
+    breaches_by_class: BTreeMap<String, i64>,
     responded: i64,
-    satisfied: i64,
-    unsatisfied: i64,
 }
 
 impl Counts {
     fn add(&mut self, o: &Counts) {
         self.cases += o.cases;
-        self.closed += o.closed;
-        self.on_time += o.on_time;
-        self.reopened += o.reopened;
+        self.tally.add(&o.tally);
         self.within += o.within;
         self.breaches += o.breaches;
-        self.big_breaches += o.big_breaches;
         self.responded += o.responded;
-        self.satisfied += o.satisfied;
-        self.unsatisfied += o.unsatisfied;
         for (m, n) in [
             (&mut self.by_class, &o.by_class),
-            (&mut self.closed_by_class, &o.closed_by_class),
+            (&mut self.by_channel, &o.by_channel),
             (&mut self.within_by_class, &o.within_by_class),
+            (&mut self.breaches_by_class, &o.breaches_by_class),
         ] {
             for (k, v) in n {
                 *m.entry(k.clone()).or_default() += v;
             }
+        }
+    }
+
+    /// Counts a case reported in the period.
+    fn count_reported(&mut self, c: &CaseFact<'_>) {
+        let class = c.class.as_deref().unwrap_or("-");
+        self.cases += 1;
+        bump(&mut self.by_class, class);
+        if let Some(ch) = &c.channel {
+            bump(&mut self.by_channel, ch);
+        }
+        self.breaches += c.breaches as i64;
+        if c.breaches > 0 {
+            *self.breaches_by_class.entry(class.to_string()).or_default() += c.breaches as i64;
+        }
+        if !c.handlers.is_empty() {
+            self.responded += 1;
+        }
+    }
+
+    /// Counts a case closed in the period.
+    fn count_closed(&mut self, wf: Option<&CompiledWorkflow>, c: &CaseFact<'_>) {
+        self.tally.count(wf, c);
+        if c.breaches == 0 {
+            self.within += 1;
+            bump(&mut self.within_by_class, c.class.as_deref().unwrap_or("-"));
         }
     }
 }
@@ -76,17 +99,7 @@ type BothPeriods = (HashMap<String, Counts>, HashMap<String, Counts>, bool);
 
 /// Per own unit: counts for `this` and `prev` periods, from one scan of the
 /// cases (two halves side by side).
-/// Adds one to `key`'s count (the key copied only when new).
-fn bump(counts: &mut BTreeMap<String, i64>, key: &str) {
-    match counts.get_mut(key) {
-        Some(n) => *n += 1,
-        None => {
-            counts.insert(key.to_string(), 1);
-        }
-    }
-}
-
-fn own_counts(store: &dyn Store, this: &Period, prev: &Period) -> R<BothPeriods> {
+fn own_counts(set: &PolicySet, store: &dyn Store, this: &Period, prev: &Period) -> R<BothPeriods> {
     let scan = |from: u64, to: u64| -> R<BothPeriods> {
         let mut a: HashMap<String, Counts> = HashMap::new();
         let mut b: HashMap<String, Counts> = HashMap::new();
@@ -94,9 +107,10 @@ fn own_counts(store: &dyn Store, this: &Period, prev: &Period) -> R<BothPeriods>
         store.scan_facts(from, to, &mut |c| {
             let Some(unit) = &c.unit else { return true };
             any_prev |= prev.contains(c.created_at);
+            let wf = workflow_of(set, c);
             for (span, out) in [(this, &mut a), (prev, &mut b)] {
                 let created = span.contains(c.created_at);
-                let closed = closed_within(c, |t| span.contains(t));
+                let closed = closed_within(wf, c, |t| span.contains(t));
                 if !created && !closed {
                     continue;
                 }
@@ -107,36 +121,11 @@ fn own_counts(store: &dyn Store, this: &Period, prev: &Period) -> R<BothPeriods>
                 let Some(n) = out.get_mut(unit.as_ref()) else {
                     continue;
                 };
-                let class = c.class.as_deref().unwrap_or("-");
                 if created {
-                    n.cases += 1;
-                    bump(&mut n.by_class, class);
-                    n.breaches += c.breaches as i64;
-                    if class == BIG_CLASS {
-                        n.big_breaches += c.breaches as i64;
-                    }
-                    if !c.handlers.is_empty() {
-                        n.responded += 1;
-                    }
+                    n.count_reported(c);
                 }
                 if closed {
-                    n.closed += 1;
-                    bump(&mut n.closed_by_class, class);
-                    if on_time(c) {
-                        n.on_time += 1;
-                    }
-                    if c.reopened > 0 {
-                        n.reopened += 1;
-                    }
-                    if c.breaches == 0 {
-                        n.within += 1;
-                        bump(&mut n.within_by_class, class);
-                    }
-                    match last_feedback(c) {
-                        Some(true) => n.satisfied += 1,
-                        Some(false) => n.unsatisfied += 1,
-                        None => {}
-                    }
+                    n.count_closed(wf, c);
                 }
             }
             true
@@ -212,17 +201,6 @@ fn households(tree: &HashMap<&str, &Unit>, units: &[Unit], level: &str) -> HashM
     out
 }
 
-/// A rate: `n / d` exactly (to the 28 digits a decimal holds; never
-/// rounded here: the scorecard rounds once, where the policy says), or
-/// `if_none` when nothing was counted.
-fn rate(n: i64, d: i64, if_none: Decimal) -> Decimal {
-    if d <= 0 {
-        if_none
-    } else {
-        (Decimal::from(n) / Decimal::from(d)).normalize()
-    }
-}
-
 /// A survey result recorded for a unit and period.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Survey {
@@ -235,76 +213,53 @@ pub struct Survey {
     pub key: String,
 }
 
-/// `统计` of one unit.
-fn stats_of(c: &Counts, households: i64, survey: Option<(Decimal, i64)>) -> Dynamic {
-    let one = Decimal::ONE;
-    let counts = |m: &BTreeMap<String, i64>| {
-        let mut map = rhai::Map::new();
-        for (k, v) in m {
-            map.insert(k.as_str().into(), Dynamic::from_int(*v));
-        }
-        Dynamic::from_map(map)
-    };
+/// `统计` of one unit: the figures shared with subsidies, then those of
+/// units (every class the classifiers declare present in the by-class
+/// maps). Rates with nothing to divide are 0: a unit with no cases has no
+/// record, not a perfect one.
+fn stats_of(
+    c: &Counts,
+    households: i64,
+    survey: Option<(Decimal, i64)>,
+    classes: &[String],
+) -> Dynamic {
     let class_rate = |class: &str| {
         rate(
             c.within_by_class.get(class).copied().unwrap_or(0),
-            c.closed_by_class.get(class).copied().unwrap_or(0),
-            one,
+            c.tally.by_class.get(class).copied().unwrap_or(0),
         )
     };
     let mut by_class_rate = rhai::Map::new();
-    for k in c.closed_by_class.keys() {
+    for k in classes.iter().chain(c.tally.by_class.keys()) {
         by_class_rate.insert(k.as_str().into(), Dynamic::from_decimal(class_rate(k)));
     }
-    let n = |k: &str| Dynamic::from_int(c.by_class.get(k).copied().unwrap_or(0));
     let (score, people) = survey.unwrap_or((Decimal::ZERO, 0));
-    rhai_map(vec![
+    let mut entries = vec![
         ("案件", Dynamic::from_int(c.cases)),
-        ("小事", n("小事")),
-        ("难事", n("难事")),
-        ("大事", n("大事")),
-        ("按等级", counts(&c.by_class)),
-        ("办结", Dynamic::from_int(c.closed)),
-        ("按期结案", Dynamic::from_int(c.on_time)),
+        ("按等级", counts(&c.by_class, classes)),
+        ("按来源", counts(&c.by_channel, &[])),
+    ];
+    entries.extend(c.tally.entries(classes));
+    entries.extend([
         (
-            "按期结案率",
-            Dynamic::from_decimal(rate(c.on_time, c.closed, one)),
-        ),
-        ("返工", Dynamic::from_int(c.reopened)),
-        (
-            "返工率",
-            Dynamic::from_decimal(rate(c.reopened, c.closed, Decimal::ZERO)),
+            "办结率",
+            Dynamic::from_decimal(rate(c.tally.closed, c.cases)),
         ),
         ("不出格", Dynamic::from_int(c.within)),
         (
             "不出格率",
-            Dynamic::from_decimal(rate(c.within, c.closed, one)),
+            Dynamic::from_decimal(rate(c.within, c.tally.closed)),
         ),
         ("不出格率按等级", Dynamic::from_map(by_class_rate)),
-        ("小事不出网格率", Dynamic::from_decimal(class_rate("小事"))),
-        ("难事不出社区率", Dynamic::from_decimal(class_rate("难事"))),
-        ("大事不出街道率", Dynamic::from_decimal(class_rate("大事"))),
         ("出格", Dynamic::from_int(c.breaches)),
-        ("大事出格", Dynamic::from_int(c.big_breaches)),
+        ("出格按等级", counts(&c.breaches_by_class, classes)),
         ("响应", Dynamic::from_int(c.responded)),
-        (
-            "响应率",
-            Dynamic::from_decimal(rate(c.responded, c.cases, one)),
-        ),
-        (
-            "办结率",
-            Dynamic::from_decimal(rate(c.closed, c.cases, one)),
-        ),
-        ("满意", Dynamic::from_int(c.satisfied)),
-        ("不满意", Dynamic::from_int(c.unsatisfied)),
-        (
-            "满意率",
-            Dynamic::from_decimal(rate(c.satisfied, c.satisfied + c.unsatisfied, one)),
-        ),
+        ("响应率", Dynamic::from_decimal(rate(c.responded, c.cases))),
         ("调查满意度", Dynamic::from_decimal(score)),
         ("调查人数", Dynamic::from_int(people)),
         ("户数", Dynamic::from_int(households)),
-    ])
+    ]);
+    rhai_map(entries)
 }
 
 fn insert(stats: &mut Dynamic, k: &str, v: Dynamic) {
@@ -433,7 +388,9 @@ impl Evaluation {
     ) -> R<Vec<(String, String, Dynamic)>> {
         let units = self.store.units()?;
         let prev = period.previous()?;
-        let (this, before, had_prev) = own_counts(self.store.as_ref(), period, &prev)?;
+        let (this, before, had_prev) = own_counts(set, self.store.as_ref(), period, &prev)?;
+        let classes = declared_classes(set);
+        let classes = &classes;
         let tree: HashMap<&str, &Unit> = units.iter().map(|u| (u.id.as_str(), u)).collect();
         let this = roll_up(&tree, &card.of, this);
         let before = roll_up(&tree, &card.of, before);
@@ -491,10 +448,10 @@ impl Evaluation {
                         out.push((u.id.clone(), u.name.clone(), found.1.clone()));
                         continue;
                     }
-                    let mut stats = stats_of(now_counts, h, survey);
+                    let mut stats = stats_of(now_counts, h, survey, classes);
                     if index_calc.is_some() {
                         let now = index(&stats)?;
-                        let prev_stats = stats_of(then_counts, h, None);
+                        let prev_stats = stats_of(then_counts, h, None, classes);
                         let then = index(&prev_stats)?;
                         insert(&mut stats, "社情指数", Dynamic::from_decimal(now));
                         insert(&mut stats, "上期社情指数", Dynamic::from_decimal(then));
@@ -544,7 +501,7 @@ impl Evaluation {
     ) -> R<Vec<Score>> {
         let mut subjects: Vec<(String, String, Dynamic)> = Vec::new();
         if card.people {
-            let figures = crate::incentives::gather_range(self.store.as_ref(), span)?;
+            let figures = crate::incentives::gather_range(set, self.store.as_ref(), span)?;
             // Every activity kind any scheme records, so indicators can name them.
             let mut kinds: Vec<String> = set
                 .subsidies
@@ -553,12 +510,13 @@ impl Evaluation {
                 .collect();
             kinds.sort();
             kinds.dedup();
+            let classes = declared_classes(set);
             for p in self.store.people()? {
                 if !p.holds(&card.of) || only.is_some_and(|o| o != p.id) {
                     continue;
                 }
                 let f = figures.get(&p.id).cloned().unwrap_or_default();
-                subjects.push((p.id.clone(), p.name.clone(), f.to_rhai(&kinds)));
+                subjects.push((p.id.clone(), p.name.clone(), f.to_rhai(&kinds, &classes)));
             }
         } else {
             subjects = self.unit_stats(set, card, span, only)?;
@@ -805,8 +763,9 @@ mod tests {
     #[test]
     fn rates_are_not_rounded_before_scoring() {
         let exact = Decimal::from(2) / Decimal::from(3);
-        assert_eq!(rate(2, 3, Decimal::ONE), exact.normalize());
-        assert_ne!(rate(2, 3, Decimal::ONE), Decimal::new(6667, 4));
-        assert_eq!(rate(0, 0, Decimal::ONE), Decimal::ONE);
+        assert_eq!(rate(2, 3), exact.normalize());
+        assert_ne!(rate(2, 3), Decimal::new(6667, 4));
+        // Nothing counted is no record, not a perfect one.
+        assert_eq!(rate(0, 0), Decimal::ZERO);
     }
 }

@@ -13,7 +13,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use wangge_dsl::suggest::help_for;
 
-use crate::case_figures::{closed_within, last_feedback, on_time};
+use crate::case_figures::{closed_within, map_of, workflow_of, Tally};
 use crate::error::{invalid, AppError, AppResult as R};
 use crate::ledger::{
     self, bucket_part, chunk_part, run_part, storage, ActivityTotals, Bucket, Place, TotalsBucket,
@@ -76,37 +76,19 @@ pub struct SettleSummary {
 /// Per-person figures of one period, gathered from cases and activity.
 #[derive(Debug, Clone, Default)]
 pub struct Figures {
+    /// Cases the person reported.
     pub reported: i64,
-    pub closed: i64,
-    pub on_time: i64,
-    pub satisfied: i64,
-    pub unsatisfied: i64,
-    pub reopened: i64,
-    pub by_workflow: BTreeMap<String, i64>,
-    pub by_class: BTreeMap<String, i64>,
+    /// The closed cases they acted on.
+    pub tally: Tally,
     pub units: BTreeSet<String>,
     pub activities: BTreeMap<String, Decimal>,
 }
 
-fn rate(n: i64, d: i64) -> Decimal {
-    if d <= 0 {
-        Decimal::ZERO
-    } else {
-        (Decimal::from(n) / Decimal::from(d)).round_dp(4)
-    }
-}
-
 impl Figures {
-    /// `统计` as calcs see it: counts as integers, rates and quantities as
-    /// exact decimals, every declared activity kind present.
-    pub fn to_rhai(&self, kinds: &[String]) -> Dynamic {
-        let counts = |m: &BTreeMap<String, i64>| {
-            let mut map = rhai::Map::new();
-            for (k, v) in m {
-                map.insert(k.as_str().into(), Dynamic::from_int(*v));
-            }
-            Dynamic::from_map(map)
-        };
+    /// `统计` as calcs see it: the shared figures of closed cases (every
+    /// declared class present), counts as integers, rates and quantities
+    /// as exact decimals, every declared activity kind present.
+    pub fn to_rhai(&self, kinds: &[String], classes: &[String]) -> Dynamic {
         let mut acts = rhai::Map::new();
         for k in kinds {
             acts.insert(k.as_str().into(), Dynamic::from_decimal(Decimal::ZERO));
@@ -114,39 +96,19 @@ impl Figures {
         for (k, v) in &self.activities {
             acts.insert(k.as_str().into(), Dynamic::from_decimal(*v));
         }
-        let feedback = self.satisfied + self.unsatisfied;
-        rhai_map(vec![
-            ("上报", Dynamic::from_int(self.reported)),
-            ("办结", Dynamic::from_int(self.closed)),
-            ("按期", Dynamic::from_int(self.on_time)),
-            ("满意", Dynamic::from_int(self.satisfied)),
-            ("不满意", Dynamic::from_int(self.unsatisfied)),
-            ("返工", Dynamic::from_int(self.reopened)),
-            (
-                "按期率",
-                Dynamic::from_decimal(rate(self.on_time, self.closed)),
+        let mut entries = vec![("上报", Dynamic::from_int(self.reported))];
+        entries.extend(self.tally.entries(classes));
+        entries.push(("活动", Dynamic::from_map(acts)));
+        entries.push((
+            "网格",
+            Dynamic::from_array(
+                self.units
+                    .iter()
+                    .map(|u| Dynamic::from(u.clone()))
+                    .collect(),
             ),
-            (
-                "满意率",
-                Dynamic::from_decimal(rate(self.satisfied, feedback)),
-            ),
-            (
-                "返工率",
-                Dynamic::from_decimal(rate(self.reopened, self.closed)),
-            ),
-            ("按流程", counts(&self.by_workflow)),
-            ("按等级", counts(&self.by_class)),
-            ("活动", Dynamic::from_map(acts)),
-            (
-                "网格",
-                Dynamic::from_array(
-                    self.units
-                        .iter()
-                        .map(|u| Dynamic::from(u.clone()))
-                        .collect(),
-                ),
-            ),
-        ])
+        ));
+        map_of(entries)
     }
 }
 
@@ -170,8 +132,12 @@ pub(crate) fn value_decimal(v: &serde_json::Value, calc: &str) -> R<Decimal> {
 
 /// Figures over a longer span (a quarter, a year): cases in `range`, and
 /// the activity of each of `months` (`2026-07`, …).
-pub fn gather_range(store: &dyn Store, range: &Period) -> R<HashMap<String, Figures>> {
-    let mut out = case_figures(store, range)?;
+pub fn gather_range(
+    set: &PolicySet,
+    store: &dyn Store,
+    range: &Period,
+) -> R<HashMap<String, Figures>> {
+    let mut out = case_figures(set, store, range)?;
     for month in range.months() {
         for (person, totals) in activity_totals(store, &month)? {
             let f = out.entry(person).or_default();
@@ -187,10 +153,10 @@ pub fn gather_range(store: &dyn Store, range: &Period) -> R<HashMap<String, Figu
 /// Gathers every person's figures for `period`: from the stored cases (who
 /// reported each, who acted on it, its outcomes) and the activity totals.
 /// The two scans run side by side.
-pub fn gather(store: &dyn Store, period: &Period) -> R<HashMap<String, Figures>> {
+pub fn gather(set: &PolicySet, store: &dyn Store, period: &Period) -> R<HashMap<String, Figures>> {
     let (cases, acts) = std::thread::scope(|s| {
         let acts = s.spawn(|| activity_totals(store, period));
-        let cases = case_figures(store, period);
+        let cases = case_figures(set, store, period);
         let acts = acts.join().unwrap_or_else(|_| {
             Err(AppError::Store(StoreError::internal(
                 "the activity scan failed",
@@ -210,12 +176,16 @@ pub fn gather(store: &dyn Store, period: &Period) -> R<HashMap<String, Figures>>
 }
 
 /// Case figures, the id range scanned in two halves side by side.
-fn case_figures(store: &dyn Store, period: &Period) -> R<HashMap<String, Figures>> {
+fn case_figures(
+    set: &PolicySet,
+    store: &dyn Store,
+    period: &Period,
+) -> R<HashMap<String, Figures>> {
     let last = store.case_count() + 1;
     let mid = last / 2 + 1;
     let (a, b) = std::thread::scope(|s| {
-        let b = s.spawn(|| case_figures_range(store, period, mid, u64::MAX));
-        let a = case_figures_range(store, period, 1, mid);
+        let b = s.spawn(|| case_figures_range(set, store, period, mid, u64::MAX));
+        let a = case_figures_range(set, store, period, 1, mid);
         (
             a,
             b.join().unwrap_or_else(|_| {
@@ -229,23 +199,14 @@ fn case_figures(store: &dyn Store, period: &Period) -> R<HashMap<String, Figures
     for (person, f) in b? {
         let e = out.entry(person).or_default();
         e.reported += f.reported;
-        e.closed += f.closed;
-        e.on_time += f.on_time;
-        e.satisfied += f.satisfied;
-        e.unsatisfied += f.unsatisfied;
-        e.reopened += f.reopened;
-        for (k, v) in f.by_workflow {
-            *e.by_workflow.entry(k).or_default() += v;
-        }
-        for (k, v) in f.by_class {
-            *e.by_class.entry(k).or_default() += v;
-        }
+        e.tally.add(&f.tally);
         e.units.extend(f.units);
     }
     Ok(out)
 }
 
 fn case_figures_range(
+    set: &PolicySet,
     store: &dyn Store,
     period: &Period,
     from: u64,
@@ -258,28 +219,13 @@ fn case_figures_range(
                 out.entry(r.to_string()).or_default().reported += 1;
             }
         }
-        if !closed_within(c, |t| period.contains(t)) {
+        let wf = workflow_of(set, c);
+        if !closed_within(wf, c, |t| period.contains(t)) {
             return true;
         }
-        let feedback = last_feedback(c);
         for a in &c.handlers {
             let f = out.entry(a.to_string()).or_default();
-            f.closed += 1;
-            if on_time(c) {
-                f.on_time += 1;
-            }
-            match feedback {
-                Some(true) => f.satisfied += 1,
-                Some(false) => f.unsatisfied += 1,
-                None => {}
-            }
-            if c.reopened > 0 {
-                f.reopened += 1;
-            }
-            *f.by_workflow.entry(c.workflow.to_string()).or_default() += 1;
-            if let Some(class) = &c.class {
-                *f.by_class.entry(class.to_string()).or_default() += 1;
-            }
+            f.tally.count(wf, c);
             if let Some(u) = &c.unit {
                 f.units.insert(u.to_string());
             }
@@ -547,7 +493,10 @@ impl Incentives {
         figures: Option<&Figures>,
     ) -> R<(Breakdown, wangge_policy::Why)> {
         let empty = Figures::default();
-        let stats = figures.unwrap_or(&empty).to_rhai(&scheme.activities);
+        let classes = crate::case_figures::declared_classes(set);
+        let stats = figures
+            .unwrap_or(&empty)
+            .to_rhai(&scheme.activities, &classes);
         let shown = wangge_policy::Why::new(&wangge_policy::ExactJson(&stats));
         // Shared, so each calc gets it without a deep copy.
         let mut context = vec![("统计", stats.into_shared())];
@@ -589,7 +538,7 @@ impl Incentives {
         let p = self.person(person)?;
         let scheme = self.scheme(set, &p)?;
         let period = Period::month(period, &set.zone())?;
-        let figures = gather(self.store.as_ref(), &period)?;
+        let figures = gather(set, self.store.as_ref(), &period)?;
         let (breakdown, stats) = Self::compute(set, scheme, &p, &period, figures.get(&p.id))?;
         Ok(Settlement {
             id: String::new(),
@@ -815,7 +764,7 @@ impl Incentives {
             return Err(AppError::PeriodOpen { period: pk });
         }
         let (people, gathered) = std::thread::scope(|s| {
-            let g = s.spawn(|| gather(self.store.as_ref(), &period));
+            let g = s.spawn(|| gather(set, self.store.as_ref(), &period));
             let people = self.store.people();
             let g = g
                 .join()
@@ -968,7 +917,7 @@ impl Incentives {
                 period: pk,
             });
         };
-        let figures = gather(self.store.as_ref(), &period)?;
+        let figures = gather(set, self.store.as_ref(), &period)?;
         let (breakdown, stats) = Self::compute(set, scheme, &p, &period, figures.get(&p.id))?;
         let seq = prev.seq + 1;
         let mut new = vec![Settlement {

@@ -294,6 +294,7 @@ pub fn compile(sources: SourceSet, host: &RhaiHost) -> Compiled {
     let mut workflows = BTreeMap::new();
     for w in workflow_asts {
         if let Some(cw) = CompiledWorkflow::compile(w, &ladders, &calendars) {
+            let cw = cw.with_classes(declared_classes(w, &files, &symbols));
             workflows.insert(w.name.name.clone(), Arc::new(cw));
         }
     }
@@ -347,6 +348,35 @@ fn schema_diagnostics(
         }
     }
     out
+}
+
+/// The classes a workflow's classifying table declares for its class
+/// output (`等级: ["大事", "难事", "小事"]`), in order; none when it
+/// declares none (or classifies with rules or a calc).
+fn declared_classes(
+    w: &wangge_dsl::ast::Workflow,
+    files: &[wangge_dsl::ast::File],
+    symbols: &wangge_dsl::Symbols,
+) -> Vec<String> {
+    let Some(c) = &w.classify else {
+        return Vec::new();
+    };
+    let column = c.class_output.as_ref().map_or("等级", |i| i.name.as_str());
+    let table = files.iter().flat_map(|f| &f.items).find_map(|i| match i {
+        Item::Table(t) if t.name.name == c.item.name => Some(t),
+        _ => None,
+    });
+    let values = table
+        .and_then(|t| t.outputs.iter().find(|o| o.name.name == column))
+        .and_then(|o| o.values.as_ref());
+    values
+        .into_iter()
+        .flatten()
+        .filter_map(|v| match symbols.scalar(v) {
+            Some(wangge_dsl::Const::Str(s)) => Some(s),
+            _ => None,
+        })
+        .collect()
 }
 
 /// A role as the registry checks it (its words were resolved already).

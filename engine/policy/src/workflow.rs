@@ -104,6 +104,14 @@ pub struct CompiledWorkflow {
     calendar: Option<Arc<CompiledCalendar>>,
     /// The schema its report data declares (`data 事件报告`).
     data: Option<String>,
+    /// Final states that count as 办结.
+    closed: Vec<String>,
+    /// Feedback outcomes and how much each counts as satisfied.
+    feedback: Vec<(String, rust_decimal::Decimal)>,
+    /// The report field naming the source channel.
+    channel: Option<String>,
+    /// The classes its classifier declares (`等级: ["大事", "难事", "小事"]`).
+    classes: Vec<String>,
     classify: Option<Classifier>,
     start: Option<usize>,
     pub initial: String,
@@ -282,6 +290,21 @@ impl CompiledWorkflow {
             name: w.name.name.clone(),
             ladder: w.ladder.name.clone(),
             data: w.data.as_ref().map(|d| d.name.clone()),
+            closed: if w.closed.is_empty() {
+                w.finals.iter().map(|f| f.name.clone()).collect()
+            } else {
+                w.closed.iter().map(|c| c.name.clone()).collect()
+            },
+            feedback: w
+                .feedback
+                .iter()
+                .filter_map(|(o, l)| {
+                    let d = wangge_dsl::Const::from(&l.kind).as_decimal()?;
+                    Some((o.name.clone(), d))
+                })
+                .collect(),
+            channel: w.channel.as_ref().map(|c| c.name.clone()),
+            classes: Vec::new(),
             calendar: match &w.calendar {
                 Some(c) => Some(calendars.get(&c.name)?.clone()),
                 None => None,
@@ -385,6 +408,31 @@ impl CompiledWorkflow {
             Some(name) => set.schemas.get(name),
             None => set.param_schema(self.classifier()?, 0),
         }
+    }
+
+    /// Whether a case in `state` counts as 办结 (`closed`; by default
+    /// every final state).
+    pub fn counts_as_closed(&self, state: &str) -> bool {
+        self.closed.iter().any(|c| c == state)
+    }
+
+    /// How much `outcome` counts as satisfied, if it is feedback.
+    pub fn feedback_weight(&self, outcome: &str) -> Option<rust_decimal::Decimal> {
+        self.feedback
+            .iter()
+            .find(|(o, _)| o == outcome)
+            .map(|(_, w)| *w)
+    }
+
+    /// The classes its classifier declares, in order.
+    pub fn declared_classes(&self) -> &[String] {
+        &self.classes
+    }
+
+    /// With the classes its classifier declares.
+    pub(crate) fn with_classes(mut self, classes: Vec<String>) -> CompiledWorkflow {
+        self.classes = classes;
+        self
     }
 
     pub fn classifier(&self) -> Option<&str> {
@@ -596,7 +644,6 @@ impl CompiledWorkflow {
             class,
             ceiling,
             unit,
-            data,
             created_at: now,
             updated_at: now,
             closed_at: None,
@@ -613,7 +660,14 @@ impl CompiledWorkflow {
             handlers: Vec::new(),
             outcomes: Vec::new(),
             incident: None,
+            channel: self
+                .channel
+                .as_ref()
+                .and_then(|f| data.get(f))
+                .and_then(Value::as_str)
+                .map(str::to_string),
             unit_seen,
+            data,
         };
         self.arm(&mut case, now, true, true)?;
         Self::bump(&mut case, now);

@@ -36,6 +36,7 @@ pub(crate) struct Entry {
     reopened: u32,
     breaches: u32,
     reported_by: Option<String>,
+    channel: Option<String>,
     handlers: Vec<String>,
     outcomes: Vec<String>,
 }
@@ -57,6 +58,7 @@ impl Entry {
             reopened: c.reopened,
             breaches: u32::try_from(c.breaches.len()).unwrap_or(u32::MAX),
             reported_by: c.reported_by.clone(),
+            channel: c.channel.clone(),
             handlers: c.handlers.clone(),
             outcomes: c.outcomes.clone(),
         }
@@ -79,6 +81,7 @@ struct Row {
     level: Name,
     unit: Name,
     reported_by: Name,
+    channel: Name,
     handlers: List,
     outcomes: List,
     flags: u8,
@@ -173,6 +176,7 @@ impl Inner {
             reported_by: self.named(r.reported_by),
             handlers: list(r.handlers),
             outcomes: list(r.outcomes),
+            channel: self.named(r.channel),
         }
     }
 
@@ -184,6 +188,7 @@ impl Inner {
             level: self.intern(&e.level),
             unit: e.unit.as_deref().map_or(0, |u| self.intern(u)),
             reported_by: e.reported_by.as_deref().map_or(0, |u| self.intern(u)),
+            channel: e.channel.as_deref().map_or(0, |u| self.intern(u)),
             handlers: self.intern_list(&e.handlers),
             outcomes: self.intern_list(&e.outcomes),
             flags: PRESENT

@@ -39,6 +39,9 @@ pub struct CaseFact<'a> {
     /// The outcomes of its actions, in order.
     #[serde(borrow, default)]
     pub outcomes: Vec<Cow<'a, str>>,
+    /// Where it came from (its workflow's `channel` field).
+    #[serde(borrow, default)]
+    pub channel: Option<Cow<'a, str>>,
 }
 
 fn count<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
@@ -71,6 +74,7 @@ impl<'a> CaseFact<'a> {
                 .iter()
                 .map(|o| Cow::Borrowed(o.as_str()))
                 .collect(),
+            channel: case.channel.as_deref().map(Cow::Borrowed),
         }
     }
 

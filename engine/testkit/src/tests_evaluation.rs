@@ -19,7 +19,7 @@ use wangge_store::MemStore;
 const CARD: &str = r#"
 scorecard 测评 for 微网格 quarterly {
   index 社情指数
-  indicator 按期 = { 统计.按期结案率 } weight 50 linear 0.5..1.0
+  indicator 按期 = { 统计.按期率 } weight 50 linear 0.5..1.0
   indicator 满意 = { 统计.满意率 } weight 30 bands { >= 0.9: 100, >= 0.8: 60, else: 0 }
   indicator 指数 = { 统计.社情指数 } weight 20 raw
   penalty 出格 = { 统计.出格 } per 3 cap 5
@@ -91,7 +91,9 @@ impl World {
             .report(Report {
                 workflow: "事件处置".into(),
                 unit: Some(unit.into()),
-                data: json!({"类别": "垃圾堆放", "人数": 1, "风险": 1}),
+                // Raised by a resident through the 12345 hotline: a complaint
+                // the index counts.
+                data: json!({"类别": "垃圾堆放", "人数": 1, "风险": 1, "来源": "12345"}),
                 idempotency_key: None,
                 actor: "W".into(),
             })
@@ -158,7 +160,7 @@ fn scores_are_the_hand_computed_ones() {
     let scores = w.eval.scores("测评", "2026-Q3").unwrap();
     let get = |id: &str| scores.iter().find(|s| s.id == id).unwrap().clone();
     // M1: 按期 1 → linear (1 − 0.5)/0.5 = 100 × 50% = 50; 满意 1 → band 100 × 30% = 30;
-    // 社情指数 = 2 小事 × 1 × 100 / 100 户 = 2 → raw × 20% = 0.4. Total 80.4 → 4 stars.
+    // 社情指数 = 2 complaints × 100 / 100 户 = 2 → raw × 20% = 0.4. Total 80.4 → 4 stars.
     let m1 = get("M1");
     assert_eq!(m1.indicators[0].normalised.to_string(), "100");
     assert_eq!(m1.indicators[0].contribution.to_string(), "50");
@@ -166,9 +168,10 @@ fn scores_are_the_hand_computed_ones() {
     assert_eq!(m1.indicators[2].raw.to_string(), "2");
     assert_eq!(m1.indicators[2].contribution.to_string(), "0.4");
     assert_eq!((m1.total.to_string().as_str(), m1.stars), ("80.4", 4));
-    // M2 has no cases: rates count as 1, index 0 → 50 + 30 + 0 = 80: exactly the 4-star edge.
+    // M2 has no cases: no record is not a perfect record — rates are 0,
+    // index 0 → 0, one star (it used to score 80 and four stars).
     let m2 = get("M2");
-    assert_eq!((m2.total.to_string().as_str(), m2.stars), ("80", 4));
+    assert_eq!((m2.total.to_string().as_str(), m2.stars), ("0", 1));
     assert_eq!(m2.stats.json()["案件"], 0);
     // M3: 按期 1 of 2 = 0.5 → 0; 满意 1 → 30; index 2 → 0.4; 出格 2 × 3 = 6, capped at 5.
     let m3 = get("M3");
@@ -184,7 +187,7 @@ fn scores_are_the_hand_computed_ones() {
     let card = w.set.scorecards.get("测评").unwrap();
     let stats = wangge_policy::rhai_map(vec![
         (
-            "按期结案率",
+            "按期率",
             rhai::Dynamic::from_decimal("0.75".parse().unwrap()),
         ),
         (
@@ -236,13 +239,13 @@ fn awards_rank_within_the_parent_with_the_stated_tie_rule() {
         .filter(|r| r.awarded)
         .map(|r| (r.group.as_str(), r.id.as_str(), r.rank))
         .collect();
-    // C1: M1 80.4 before M2 and M3 80; C2: M4; C3: M5 and M6 tie at 80 and
-    // on 满意 — 编号 decides.
+    // C1: M1 80.4 before M2 and M3 (no cases: 0); C2: M4; C3: M5 and M6
+    // tie at 0 and on 满意 — 编号 decides.
     assert_eq!(awarded, [("C1", "M1", 1), ("C2", "M4", 1), ("C3", "M5", 1)]);
     let m6 = ranked.iter().find(|r| r.id == "M6").unwrap();
     assert_eq!(
         (m6.rank, m6.awarded, m6.total.to_string().as_str()),
-        (2, false, "80")
+        (2, false, "0")
     );
     // Unscored periods are refused.
     assert!(w.eval.rank(&w.set, "测奖", "2026-Q2").is_err());
