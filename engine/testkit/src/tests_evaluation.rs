@@ -376,3 +376,105 @@ fn people_are_scored_over_the_year_and_ranked_within_their_community() {
     assert_eq!(order, [("P1", 1, true), ("P2", 2, true), ("P3", 3, false)]);
     assert!(ranked.iter().all(|r| r.group == "C1"));
 }
+
+/// Another city's words: classes 一般/较大/重大 and the 12345 hotline's
+/// 满意/基本满意/不满意 with weights. The figures used to know only
+/// 小事/难事/大事 and 满意/不满意 (基本满意 counted as nothing, 一般 as no
+/// class at all).
+const HOTLINE: &str = r#"
+ladder 热线层级 { 网格 -> 街道 }
+calendar 日历 { timezone "+08:00"  hours 周一-周日 00:00-24:00 }
+schema 工单 { 类别: 文本, 紧急: 布尔 }
+table 工单分级(单: 工单) hit first {
+  | 单.紧急 || 等级: ["一般", "较大", "重大"] | 处置层级 |
+  | true    || "重大"                        | 街道     |
+  | -       || "一般"                        | 网格     |
+}
+workflow 热线工单 on 热线层级 {
+  calendar 日历
+  classify 工单分级
+  initial 受理
+  final 办结, 退回
+  closed 办结
+  feedback { 满意: 1, 基本满意: 0.8, 不满意: 0 }
+  transitions {
+    回访 满意: 受理 -> 办结
+    回访 基本满意: 受理 -> 办结
+    回访 不满意: 受理 -> 办结
+    退回: 受理 -> 退回
+  }
+  limit { 网格: 3 工作日, 街道: 5 工作日 }
+}
+scorecard 热线考核 for 网格 quarterly {
+  indicator 满意率 = { 统计.满意率 } weight 50 raw
+  indicator 较大 = { 统计.办结按等级.较大 } weight 50 raw
+}
+"#;
+
+#[test]
+fn figures_follow_the_classes_and_feedback_weights_the_policy_declares() {
+    let mut sources = wangge_dsl::SourceSet::default();
+    sources.add(wangge_dsl::SourceFile::new("热线.wg", HOTLINE));
+    let c = wangge_policy::compile(sources, &wangge_policy::RhaiHost::default());
+    let set =
+        Arc::new(c.set.unwrap_or_else(|| {
+            panic!("{}", wangge_dsl::render(&c.diagnostics, &c.sources, false))
+        }));
+    let store: Arc<dyn Store> = Arc::new(MemStore::new());
+    let mut grid = unit("W1", "网格", None);
+    grid.households = 50;
+    store.put_units(&[grid]).unwrap();
+    let clock = Arc::new(ManualClock::new(
+        parse_ts("2026-09-14T09:00:00+08:00").unwrap(),
+    ));
+    let cases = CaseService::new(store.clone(), set.clone(), clock.clone());
+    let eval = Evaluation::new(store);
+    let who = Actor {
+        actor: "W".into(),
+        note: None,
+    };
+    for (urgent, feedback) in [
+        (false, Some("满意")),
+        (false, Some("基本满意")),
+        (true, Some("不满意")),
+        (false, None),
+    ] {
+        let (c, _) = cases
+            .report(Report {
+                workflow: "热线工单".into(),
+                unit: Some("W1".into()),
+                data: json!({"类别": "噪音", "紧急": urgent}),
+                idempotency_key: None,
+                actor: "W".into(),
+            })
+            .unwrap();
+        let action = match feedback {
+            Some(f) => Action::Transition {
+                name: "回访".into(),
+                outcome: Some(f.into()),
+            },
+            None => Action::Transition {
+                name: "退回".into(),
+                outcome: None,
+            },
+        };
+        clock.advance(60);
+        cases.act(c.id, &action, &who, None).unwrap();
+    }
+    let s = eval.score_one(&set, "热线考核", "W1", "2026-Q3").unwrap();
+    let stats = s.stats.json();
+    // 退回 is final but not 办结: three closed, with feedback 1 + 0.8 + 0.
+    assert_eq!(stats["办结"], 3);
+    assert_eq!(stats["评价"], 3);
+    assert_eq!(stats["满意"], 1);
+    assert_eq!(stats["不满意"], 1);
+    assert_eq!(stats["满意率"], "0.6");
+    // Every declared class is there, counted or not.
+    assert_eq!(
+        stats["办结按等级"],
+        json!({"一般": 2, "较大": 0, "重大": 1})
+    );
+    assert_eq!(stats["按等级"], json!({"一般": 3, "较大": 0, "重大": 1}));
+    assert_eq!(s.indicators[0].raw.to_string(), "0.6");
+    assert_eq!(s.indicators[1].raw.to_string(), "0");
+}
