@@ -434,6 +434,9 @@ pub struct Hours {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Calendar {
     pub name: Ident,
+    /// `year 2027`: this block adds one year's holidays and make-up days to
+    /// the calendar `name` declared elsewhere.
+    pub year: Option<(i32, Span)>,
     /// `timezone "+08:00"` or `timezone "Asia/Shanghai"`; default +08:00.
     pub timezone: Option<(TimeZoneName, Span)>,
     pub hours: Vec<Hours>,

@@ -452,6 +452,7 @@ impl Builder<'_> {
                     | Rule::kw_optional
                     | Rule::kw_personal
                     | Rule::kw_data
+                    | Rule::kw_year
                     | Rule::kw_closed
                     | Rule::kw_feedback
                     | Rule::kw_channel
@@ -1027,6 +1028,7 @@ impl Builder<'_> {
         let name = self.ident(&parts.next()?);
         let mut cal = Calendar {
             name,
+            year: None,
             timezone: None,
             hours: Vec::new(),
             holidays: Vec::new(),
@@ -1035,6 +1037,16 @@ impl Builder<'_> {
         };
         for q in parts {
             match q.as_rule() {
+                Rule::cal_year => {
+                    let n = Self::parts(q).next()?;
+                    let nspan = self.span(&n);
+                    match n.as_str().parse::<i32>() {
+                        Ok(y) if (1900..=2999).contains(&y) => cal.year = Some((y, nspan)),
+                        _ => {
+                            return self.bad_literal(nspan, "year", n.as_str());
+                        }
+                    }
+                }
                 Rule::cal_timezone => {
                     let s = Self::parts(q).next()?;
                     let sp = self.span(&s);

@@ -104,10 +104,13 @@ pub fn resolve(files: &[File]) -> (Symbols, Vec<Diagnostic>) {
     let mut r = Resolver::default();
     let items: Vec<&Item> = files.iter().flat_map(|f| f.items.iter()).collect();
     for item in &items {
-        if !matches!(item, Item::Scenario(_)) {
+        // A calendar's year block adds to a calendar declared elsewhere.
+        let year_block = matches!(item, Item::Calendar(c) if c.year.is_some());
+        if !matches!(item, Item::Scenario(_)) && !year_block {
             r.declare(item);
         }
     }
+    r.calendar_years(&items);
     r.eval_params(&items);
     for id in std::mem::take(&mut r.pending_schemas) {
         r.expect_item(&id, &["schema"], "schema");
@@ -379,6 +382,82 @@ impl Resolver {
             if !schema.fields.iter().any(|f| f.name.name == ch.name) {
                 let fields = schema.fields.iter().map(|f| f.name.name.clone()).collect();
                 self.unknown(ch, "field", fields);
+            }
+        }
+    }
+
+    /// A calendar's year blocks: the calendar exists, the block holds only
+    /// holidays and make-up days, all in its year, and no year is given
+    /// twice (in a block or in the calendar itself).
+    fn calendar_years(&mut self, items: &[&Item]) {
+        let mut seen: BTreeMap<(String, i32), Span> = BTreeMap::new();
+        for item in items {
+            let Item::Calendar(c) = item else { continue };
+            match c.year {
+                None => {
+                    for r in c.holidays.iter().chain(&c.makeup) {
+                        for y in [r.start.year(), r.end.year()] {
+                            seen.entry((c.name.name.clone(), y)).or_insert(r.span);
+                        }
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+        for item in items {
+            let Item::Calendar(c) = item else { continue };
+            let Some((year, yspan)) = c.year else {
+                continue;
+            };
+            self.expect_item(&c.name, &["calendar"], "calendar");
+            if let Some(h) = c.hours.first() {
+                self.diags.push(
+                    Diagnostic::error(
+                        "wangge::calendar",
+                        h.span,
+                        "a year block has no working hours",
+                    )
+                    .with_label("hours belong to the calendar itself")
+                    .with_help("a `year` block holds `holidays` and `makeup` only"),
+                );
+            }
+            if let Some((_, tz)) = &c.timezone {
+                self.diags.push(
+                    Diagnostic::error("wangge::calendar", *tz, "a year block has no time zone")
+                        .with_label("the time zone belongs to the calendar itself"),
+                );
+            }
+            for r in c.holidays.iter().chain(&c.makeup) {
+                if r.start.year() != year || r.end.year() != year {
+                    self.diags.push(
+                        Diagnostic::error(
+                            "wangge::calendar",
+                            r.span,
+                            format!(
+                                "a date outside {year} in the {year} block of `{}`",
+                                c.name.name
+                            ),
+                        )
+                        .with_label(format!("not in {year}")),
+                    );
+                }
+            }
+            let key = (c.name.name.clone(), year);
+            if let Some(first) = seen.get(&key) {
+                self.diags.push(
+                    Diagnostic::error(
+                        "wangge::duplicate",
+                        yspan,
+                        format!(
+                            "the days off of {year} in `{}` are given twice",
+                            c.name.name
+                        ),
+                    )
+                    .with_label("second time")
+                    .with_related(*first, "first given here"),
+                );
+            } else {
+                seen.insert(key, yspan);
             }
         }
     }
@@ -828,6 +907,9 @@ impl Resolver {
     }
 
     fn calendar(&mut self, c: &Calendar) {
+        if c.year.is_some() {
+            return;
+        }
         if c.hours.is_empty() {
             self.diags.push(
                 Diagnostic::error(

@@ -26,9 +26,9 @@ pub struct CompiledCalendar {
     week: [Vec<(i64, i64)>; 7],
     holidays: HashSet<i64>,
     makeup: HashSet<i64>,
-    /// The first and last year its holidays and make-up days name: the
-    /// years whose days off it knows (`None`: it names none).
-    pub covers: Option<(i32, i32)>,
+    /// The years whose days off it knows: those its holidays and make-up
+    /// days name, and those of its year blocks (empty: it names none).
+    pub covers: std::collections::BTreeSet<i32>,
 }
 
 /// A deadline the calendar cannot place.
@@ -45,7 +45,9 @@ fn days(r: &ast::DateRange) -> impl Iterator<Item = i64> {
 }
 
 impl CompiledCalendar {
-    pub fn compile(c: &ast::Calendar) -> CompiledCalendar {
+    /// Compiles calendar `c` with its year blocks (`years`: `calendar
+    /// 工作日历 year 2027 { … }`, from any file).
+    pub fn compile(c: &ast::Calendar, years: &[&ast::Calendar]) -> CompiledCalendar {
         let mut week: [Vec<(i64, i64)>; 7] = Default::default();
         for h in &c.hours {
             for d in h.first_day..=h.last_day.min(6) {
@@ -58,14 +60,14 @@ impl CompiledCalendar {
                 week[usize::from(d)] = ranges;
             }
         }
-        let years = c
+        let blocks = || std::iter::once(c).chain(years.iter().copied());
+        let mut covers: std::collections::BTreeSet<i32> = c
             .holidays
             .iter()
             .chain(&c.makeup)
-            .flat_map(|r| [r.start.year(), r.end.year()]);
-        let covers = years.fold(None, |acc: Option<(i32, i32)>, y| {
-            Some(acc.map_or((y, y), |(lo, hi)| (lo.min(y), hi.max(y))))
-        });
+            .flat_map(|r| [r.start.year(), r.end.year()])
+            .collect();
+        covers.extend(years.iter().filter_map(|y| y.year.map(|(y, _)| y)));
         CompiledCalendar {
             covers,
             name: c.name.name.clone(),
@@ -75,8 +77,12 @@ impl CompiledCalendar {
                 Some((ast::TimeZoneName::Iana(tz), _)) => Zone::Named(tz.clone()),
             },
             week,
-            holidays: c.holidays.iter().flat_map(days).collect(),
-            makeup: c.makeup.iter().flat_map(days).collect(),
+            holidays: blocks()
+                .flat_map(|b| b.holidays.iter().flat_map(days))
+                .collect(),
+            makeup: blocks()
+                .flat_map(|b| b.makeup.iter().flat_map(days))
+                .collect(),
         }
     }
 
@@ -105,12 +111,17 @@ impl CompiledCalendar {
     /// off: `t` falls in a year the calendar names no holidays for (a plain
     /// weekday guess), or `None` when it knows the year.
     pub fn uncovered(&self, t: Timestamp) -> Option<String> {
-        let (lo, hi) = self.covers?;
+        if self.covers.is_empty() {
+            return None;
+        }
         let (day, _) = self.split(t);
         let year = Date::from_days(day)?.year();
-        (year < lo || year > hi).then(|| {
+        (!self.covers.contains(&year)).then(|| {
+            let known: Vec<String> = self.covers.iter().map(i32::to_string).collect();
             format!(
-                "calendar `{}` names holidays for {lo}–{hi} only: {year} was counted as plain weekdays; add its holidays",
+                "calendar `{}` names holidays for {} only: {year} was counted as plain weekdays; add its holidays (`calendar {} year {year} {{ … }}`)",
+                self.name,
+                known.join(", "),
                 self.name
             )
         })

@@ -206,9 +206,24 @@ pub fn compile(sources: SourceSet, host: &RhaiHost) -> Compiled {
             }
         }
     }
+    // Year blocks of calendars, by calendar.
+    let mut calendar_years: HashMap<&str, Vec<&wangge_dsl::ast::Calendar>> = HashMap::new();
+    for item in files.iter().flat_map(|f| f.items.iter()) {
+        if let Item::Calendar(c) = item {
+            if c.year.is_some() {
+                calendar_years
+                    .entry(c.name.name.as_str())
+                    .or_default()
+                    .push(c);
+            }
+        }
+    }
     for item in files.iter().flat_map(|f| f.items.iter()) {
         if let Item::Scenario(sc) = item {
             scenarios.push(sc.clone());
+            continue;
+        }
+        if matches!(item, Item::Calendar(c) if c.year.is_some()) {
             continue;
         }
         // Skip duplicates: the first definition is the one in the symbol table.
@@ -266,7 +281,13 @@ pub fn compile(sources: SourceSet, host: &RhaiHost) -> Compiled {
                 schemas.insert(sc.name.name.clone(), compiled);
             }
             Item::Calendar(c) => {
-                calendars.insert(c.name.name.clone(), Arc::new(CompiledCalendar::compile(c)));
+                let years = calendar_years
+                    .get(c.name.name.as_str())
+                    .map_or(&[][..], Vec::as_slice);
+                calendars.insert(
+                    c.name.name.clone(),
+                    Arc::new(CompiledCalendar::compile(c, years)),
+                );
             }
             Item::Workflow(w) => workflow_asts.push(w),
             Item::Subsidy(sub) => subsidy_asts.push(sub),

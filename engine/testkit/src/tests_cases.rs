@@ -868,7 +868,9 @@ fn a_deadline_past_the_calendars_years_says_its_days_off_are_unknown() {
     let first = w.svc.events(c.id).unwrap().remove(0);
     let why = first.explanation.as_str().to_string();
     assert!(
-        why.contains("calendar `工作日历` names holidays for 2026–2026 only: 2027 was counted as plain weekdays"),
+        why.contains(
+            "calendar `工作日历` names holidays for 2026 only: 2027 was counted as plain weekdays"
+        ),
         "{why}"
     );
     // Within the year it knows, nothing is said.
@@ -876,4 +878,59 @@ fn a_deadline_past_the_calendars_years_says_its_days_off_are_unknown() {
     let c = w.report(big());
     let first = w.svc.events(c.id).unwrap().remove(0);
     assert!(!first.explanation.as_str().contains("calendar_warning"));
+}
+
+/// Adding a year is adding a file: a `year` block in its own file extends
+/// the calendar, and a deadline counted into that year knows its days off.
+#[test]
+fn a_year_file_adds_that_years_days_off_to_the_calendar() {
+    // 2027-01-01 (a Friday) as a holiday, in a file of its own.
+    let year = "calendar 工作日历 year 2027 { holidays 2027-01-01 }";
+    let set = crate::fixtures::shipped_with(&[("节假日/2027.wg", year)]).unwrap();
+    let store: Arc<dyn Store> = Arc::new(wangge_store::MemStore::new());
+    let clock = Arc::new(ManualClock::new(t("2026-12-30T10:00:00+08:00")));
+    let svc = CaseService::new(store, set, clock);
+    let (c, _) = svc
+        .report(Report {
+            workflow: "事件处置".into(),
+            unit: Some("WG-001".into()),
+            data: big(),
+            idempotency_key: None,
+            actor: "网格员甲".into(),
+        })
+        .unwrap();
+    let first = svc.events(c.id).unwrap().remove(0);
+    assert!(
+        !first.explanation.as_str().contains("calendar_warning"),
+        "{}",
+        first.explanation.as_str()
+    );
+    // 7 工作日 after Wed 12/30: 12/31, (1/1 off), 1/4 … 1/8, 1/11 → Mon 1/11.
+    // Without the file, 1/1 would count and the deadline fall on Fri 1/8.
+    assert_eq!(show(c.deadlines[0].due), "2027-01-11T17:30:00+08:00");
+}
+
+#[test]
+fn a_year_block_is_checked_against_its_year_and_its_calendar() {
+    for (text, want) in [
+        (
+            "calendar 工作日历 year 2027 { holidays 2028-01-01 }",
+            "a date outside 2027 in the 2027 block of `工作日历`",
+        ),
+        (
+            "calendar 工作日历 year 2026 { holidays 2026-12-31 }",
+            "the days off of 2026 in `工作日历` are given twice",
+        ),
+        (
+            "calendar 工作日程 year 2027 { holidays 2027-01-01 }",
+            "工作日程",
+        ),
+        (
+            "calendar 工作日历 year 2027 { hours 周一-周五 09:00-17:00 }",
+            "a year block has no working hours",
+        ),
+    ] {
+        let e = crate::fixtures::shipped_with(&[("x.wg", text)]).unwrap_err();
+        assert!(e.contains(want), "{text}: {e}");
+    }
 }
