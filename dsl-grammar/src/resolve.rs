@@ -393,15 +393,12 @@ impl Resolver {
         let mut seen: BTreeMap<(String, i32), Span> = BTreeMap::new();
         for item in items {
             let Item::Calendar(c) = item else { continue };
-            match c.year {
-                None => {
-                    for r in c.holidays.iter().chain(&c.makeup) {
-                        for y in [r.start.year(), r.end.year()] {
-                            seen.entry((c.name.name.clone(), y)).or_insert(r.span);
-                        }
+            if c.year.is_none() {
+                for r in c.holidays.iter().chain(&c.makeup) {
+                    for y in [r.start.year(), r.end.year()] {
+                        seen.entry((c.name.name.clone(), y)).or_insert(r.span);
                     }
                 }
-                Some(_) => {}
             }
         }
         for item in items {
