@@ -141,14 +141,15 @@ fn eval_json_carries_policy_version_and_explanation() {
         "policies",
         "三建一管",
         "--input",
-        r#"{"单位": {"党员数": 5, "现有组织数": 0}}"#,
+        r#"{"单位": {"类型": "一般网格", "层级": "一般网格", "户数": 400, "农村": false,
+            "党员数": 6, "正式党员数": 5, "预备党员数": 1, "现有组织数": 0}}"#,
         "--format",
         "json",
     ]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let v: Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(v["result"]["方式"], "单独建");
-    assert_eq!(v["result"]["说明"], "党员 5 名，单独建立党组织");
+    assert_eq!(v["result"]["说明"], "正式党员 5 名，单独建立党组织");
     assert_eq!(v["explanation"]["kind"], "rules");
     assert_eq!(v["explanation"]["matched"][0]["rule"], "单独建");
     assert_eq!(v["policy_version"].as_str().unwrap().len(), 64);
@@ -157,12 +158,17 @@ fn eval_json_carries_policy_version_and_explanation() {
 #[test]
 fn eval_org_sizing_table() {
     let run = |input: &str| {
+        // The rest of a unit as the registry gives it (schema 网格单位).
+        let input = input.replace(
+            "}}",
+            r#", "层级": "-", "党员数": 0, "正式党员数": 0, "预备党员数": 0, "现有组织数": 0}}"#,
+        );
         let out = wangge(&[
             "eval",
             "policies",
             "网格规模核查",
             "--input",
-            input,
+            &input,
             "--format",
             "json",
         ]);

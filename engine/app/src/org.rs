@@ -206,14 +206,46 @@ impl RowReader<'_> {
     }
 }
 
-/// Validates unit rows against the ladder (lowest level first) and the units
-/// already registered.
+/// The ladders a file's `levels` fit: the first ladder with every level;
+/// else every ladder with one of them (a town's 村 and 居民区 ladders under
+/// one 镇); else every ladder (the rows' levels are then reported).
+pub fn fitting_ladders<'s>(
+    set: &'s PolicySet,
+    levels: &[String],
+) -> Vec<(&'s String, &'s [String])> {
+    let has = |l: &[String], lv: &String| l.contains(lv);
+    if let Some((n, l)) = set
+        .ladders
+        .iter()
+        .find(|(_, l)| levels.iter().all(|lv| has(l, lv)))
+    {
+        return vec![(n, l.as_slice())];
+    }
+    let some: Vec<(&String, &[String])> = set
+        .ladders
+        .iter()
+        .filter(|(_, l)| levels.iter().any(|lv| has(l, lv)))
+        .map(|(n, l)| (n, l.as_slice()))
+        .collect();
+    if some.is_empty() {
+        set.ladders.iter().map(|(n, l)| (n, l.as_slice())).collect()
+    } else {
+        some
+    }
+}
+
+/// Validates unit rows against the ladders (each lowest level first) and
+/// the units already registered: a level is on one of the ladders, and a
+/// parent is above its child on a ladder that has both (a town's 村 and
+/// 居民区 under one 镇 import together).
 pub fn validate_units(
     rows: &[RawRow],
-    ladder: &[String],
+    ladders: &[Vec<String>],
     existing: &[Unit],
     file: &str,
 ) -> Result<Vec<Unit>, ImportError> {
+    let on_a_ladder = |level: &String| ladders.iter().any(|l| l.contains(level));
+    let all_levels = || ladders.iter().flatten().map(String::as_str);
     let mut errors = Vec::new();
     let mut units = Vec::with_capacity(rows.len());
     let mut lines: HashMap<String, usize> = HashMap::new();
@@ -242,8 +274,8 @@ pub fn validate_units(
         } else if !unit.id.is_empty() {
             lines.insert(unit.id.clone(), row.line);
         }
-        if !unit.level.is_empty() && !ladder.contains(&unit.level) {
-            let help = help_for(&unit.level, ladder.iter().map(String::as_str))
+        if !unit.level.is_empty() && !on_a_ladder(&unit.level) {
+            let help = help_for(&unit.level, all_levels())
                 .map(|h| format!("; {h}"))
                 .unwrap_or_default();
             errors.push(RowError {
@@ -269,7 +301,21 @@ pub fn validate_units(
     for (_, u) in &units {
         all.insert(u.id.as_str(), u);
     }
-    let rank = |level: &str| ladder.iter().position(|l| l == level);
+    // Whether `parent` is above `child` on a ladder that has both; `None`
+    // when no ladder has both.
+    let above = |parent: &str, child: &str| -> Option<bool> {
+        let mut seen = None;
+        for l in ladders {
+            let rank = |level: &str| l.iter().position(|x| x == level);
+            if let (Some(c), Some(p)) = (rank(child), rank(parent)) {
+                if p > c {
+                    return Some(true);
+                }
+                seen = Some(false);
+            }
+        }
+        seen
+    };
     for (line, u) in &units {
         let Some(p) = &u.parent else { continue };
         match all.get(p.as_str()) {
@@ -283,16 +329,16 @@ pub fn validate_units(
                 });
             }
             Some(parent) => {
-                if let (Some(a), Some(b)) = (rank(&u.level), rank(&parent.level)) {
-                    if b <= a {
-                        errors.push(RowError {
-                            line: *line,
-                            message: format!(
-                                "parent `{p}` is at `{}`, which is not above `{}` on the ladder",
-                                parent.level, u.level
-                            ),
-                        });
-                    }
+                let fits = above(&parent.level, &u.level);
+                let both_known = on_a_ladder(&u.level) && on_a_ladder(&parent.level);
+                if fits != Some(true) && both_known {
+                    errors.push(RowError {
+                        line: *line,
+                        message: format!(
+                            "parent `{p}` is at `{}`, which is not above `{}` on any ladder",
+                            parent.level, u.level
+                        ),
+                    });
                 }
             }
         }

@@ -10,7 +10,8 @@ use wangge_store::Store;
 
 use crate::error::{invalid, AppError, AppResult};
 use crate::org::{
-    read_rows, rows_are_people, subtree, validate_people, validate_units, RawRow, Registry,
+    fitting_ladders, read_rows, rows_are_people, subtree, validate_people, validate_units, RawRow,
+    Registry,
 };
 
 /// What an import stored.
@@ -26,27 +27,30 @@ pub struct Organisation {
     store: Arc<dyn Store>,
 }
 
-/// The ladder units must fit, with its name: `name`, or the first with
-/// every level used.
-fn ladder_for(set: &PolicySet, name: &str, levels: &[String]) -> AppResult<(String, Vec<String>)> {
+/// The ladders units must fit, with their names: `name`, or those the
+/// file's levels are on ([`fitting_ladders`]).
+fn ladders_for(
+    set: &PolicySet,
+    name: &str,
+    levels: &[String],
+) -> AppResult<(String, Vec<Vec<String>>)> {
     let known = || set.ladders.keys().cloned().collect::<Vec<_>>().join(", ");
     if !name.is_empty() {
         return set
             .ladders
             .get(name)
-            .map(|l| (name.to_string(), l.clone()))
+            .map(|l| (name.to_string(), vec![l.clone()]))
             .ok_or_else(|| invalid("ladder", format!("no ladder `{name}` (known: {})", known())));
     }
-    set.ladders
-        .iter()
-        .find(|(_, ls)| levels.iter().all(|l| ls.contains(l)))
-        .map(|(n, l)| (n.clone(), l.clone()))
-        .ok_or_else(|| {
-            invalid(
-                "ladder",
-                format!("no ladder has every level; name one (known: {})", known()),
-            )
-        })
+    let used = fitting_ladders(set, levels);
+    if used.is_empty() {
+        return Err(invalid("ladder", "the policy declares no ladder"));
+    }
+    let names: Vec<&str> = used.iter().map(|(n, _)| n.as_str()).collect();
+    Ok((
+        names.join(", "),
+        used.iter().map(|(_, l)| l.to_vec()).collect(),
+    ))
 }
 
 impl Organisation {
@@ -86,8 +90,8 @@ impl Organisation {
             .iter()
             .filter_map(|r| r.fields.get("level").cloned())
             .collect();
-        let (name, ladder) = ladder_for(set, ladder, &levels)?;
-        let units = validate_units(&rows, &ladder, &existing, file)?;
+        let (name, ladders) = ladders_for(set, ladder, &levels)?;
+        let units = validate_units(&rows, &ladders, &existing, file)?;
         self.store.put_units(&units)?;
         Ok((units.len(), name))
     }

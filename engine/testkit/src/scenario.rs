@@ -585,33 +585,25 @@ impl<'s> Runner<'s> {
                 Err(e) => Err(self.stop(span, e.to_string())),
             };
         }
-        let levels: BTreeSet<&str> = rows
+        let levels: Vec<String> = rows
             .iter()
-            .filter_map(|r| r.fields.get("level").map(String::as_str))
+            .filter_map(|r| r.fields.get("level").cloned())
             .collect();
-        let ladder = self
-            .set
-            .ladders
-            .values()
-            .find(|l| levels.iter().all(|lv| l.iter().any(|x| x == lv)))
-            .or_else(|| self.set.ladders.values().next())
-            .cloned()
-            .unwrap_or_default();
-        match wangge_app::org::validate_units(&rows, &ladder, &self.units, &name) {
+        let ladders = wangge_app::org::fitting_ladders(&self.set, &levels);
+        let levels_of: Vec<Vec<String>> = ladders.iter().map(|(_, l)| l.to_vec()).collect();
+        match wangge_app::org::validate_units(&rows, &levels_of, &self.units, &name) {
             Ok(units) => {
                 if let Err(e) = self.svc.store().put_units(&units) {
                     return Err(self.stop(span, e.to_string()));
                 }
-                // A unit at a level exercises that rung of its ladder.
-                for (name, levels) in &self.set.ladders {
-                    if *levels == ladder {
-                        for u in &units {
-                            self.hits.insert((
-                                wangge_policy::TargetKind::Rung,
-                                name.clone(),
-                                u.level.clone(),
-                            ));
-                        }
+                // A unit at a level exercises that rung of each of its ladders.
+                for (name, levels) in ladders {
+                    for u in units.iter().filter(|u| levels.contains(&u.level)) {
+                        self.hits.insert((
+                            wangge_policy::TargetKind::Rung,
+                            (*name).clone(),
+                            u.level.clone(),
+                        ));
                     }
                 }
                 self.units.extend(units);

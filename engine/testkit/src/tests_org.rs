@@ -9,11 +9,11 @@ use wangge_app::org::{
 use wangge_store::prelude::*;
 use wangge_store_sled::SledStore;
 
-fn ladder() -> Vec<String> {
-    ["微网格", "一般网格", "社区", "街道", "职能部门"]
+fn ladder() -> Vec<Vec<String>> {
+    vec![["微网格", "一般网格", "社区", "街道", "职能部门"]
         .iter()
         .map(|s| s.to_string())
-        .collect()
+        .collect()]
 }
 
 const GOOD: &str = "\
@@ -71,7 +71,7 @@ S1,重复,街道,,
             ),
             (
                 5,
-                "parent `M1` is at `微网格`, which is not above `微网格` on the ladder"
+                "parent `M1` is at `微网格`, which is not above `微网格` on any ladder"
             ),
             (5, "unit `M1` is its own ancestor"),
             (6, "`households` must be a whole number ≥ 0, not `很多`"),
