@@ -474,6 +474,8 @@ impl ClockKind {
 pub struct Limit {
     /// A ladder level or a state.
     pub key: Ident,
+    /// `for CLASS`: the limit of this class only (others use the general one).
+    pub class: Option<Ident>,
     /// Seconds for 紧急工作时/工作时, days for 工作日.
     pub amount: i64,
     pub clock: ClockKind,

@@ -1664,8 +1664,15 @@ impl Builder<'_> {
 
     fn limit(&mut self, p: P) -> Option<Limit> {
         let span = self.span(&p);
-        let mut inner = p.into_inner();
+        let mut inner = p
+            .into_inner()
+            .filter(|q| q.as_rule() != Rule::kw_for)
+            .peekable();
         let key = self.ident(&inner.next()?);
+        let class = match inner.peek() {
+            Some(q) if q.as_rule() == Rule::ident => inner.next().map(|q| self.ident(&q)),
+            _ => None,
+        };
         let amount_pair = inner.next()?;
         let amount_span = self.span(&amount_pair);
         let amount_text = amount_pair.as_str().to_string();
@@ -1702,6 +1709,7 @@ impl Builder<'_> {
         };
         Some(Limit {
             key,
+            class,
             amount,
             clock,
             span,

@@ -1345,9 +1345,15 @@ impl Resolver {
         }
         let mut keys: Vec<String> = levels.clone();
         keys.extend(states.iter().cloned());
+        let classes: Vec<String> = w.ceiling.iter().map(|(c, _)| c.name.clone()).collect();
         for l in &w.limits {
             if !keys.contains(&l.key.name) {
                 self.unknown(&l.key, "level or state", keys.clone());
+            }
+            if let Some(c) = &l.class {
+                if !classes.contains(&c.name) {
+                    self.unknown(c, "class (one with a ceiling)", classes.clone());
+                }
             }
         }
         for l in &w.summons {
@@ -1357,7 +1363,11 @@ impl Resolver {
         }
         for group in [&w.limits, &w.summons] {
             for (i, l) in group.iter().enumerate() {
-                if group[..i].iter().any(|m| m.key.name == l.key.name) {
+                let same = |m: &Limit| {
+                    m.key.name == l.key.name
+                        && m.class.as_ref().map(|c| &c.name) == l.class.as_ref().map(|c| &c.name)
+                };
+                if group[..i].iter().any(same) {
                     self.diags.push(
                         Diagnostic::error(
                             "wangge::duplicate",

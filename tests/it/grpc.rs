@@ -49,10 +49,11 @@ async fn report_escalate_by_the_clock_resolve_and_feedback() {
         ("小事", "微网格", "一般网格")
     );
     assert!(r.explanation_json.contains("事件分级"));
-    // 3h01m later the 微网格 limit has run out.
+    // The 微网格 limit (3 工作时 from 10:00: 10:00–12:00, 13:30–14:30) has
+    // run out a minute after 14:30.
     let clock = admin
         .advance_clock(v1::AdvanceClockRequest {
-            seconds: 3 * 3600 + 60,
+            seconds: 4 * 3600 + 31 * 60,
         })
         .await
         .unwrap()

@@ -121,6 +121,10 @@ pub struct CompiledWorkflow {
     level_limits: HashMap<usize, Limit>,
     state_limits: HashMap<String, Limit>,
     summons: HashMap<usize, Limit>,
+    /// Limits of one class only (`街道 for 大事: …`), by level or state,
+    /// then class; they take the place of the general limit for that class.
+    class_limits: HashMap<String, HashMap<String, Limit>>,
+    class_summons: HashMap<String, HashMap<String, Limit>>,
 }
 
 /// An explanation when asked for one, `null` otherwise (replays skip them).
@@ -272,7 +276,25 @@ impl CompiledWorkflow {
         let idx = |name: &str| levels.iter().position(|l| l == name);
         let mut level_limits = HashMap::new();
         let mut state_limits = HashMap::new();
-        for l in &w.limits {
+        let mut class_limits: HashMap<String, HashMap<String, Limit>> = HashMap::new();
+        let mut class_summons: HashMap<String, HashMap<String, Limit>> = HashMap::new();
+        for (group, into) in [
+            (&w.limits, &mut class_limits),
+            (&w.summons, &mut class_summons),
+        ] {
+            for l in group {
+                if let Some(c) = &l.class {
+                    into.entry(l.key.name.clone()).or_default().insert(
+                        c.name.clone(),
+                        Limit {
+                            amount: l.amount,
+                            clock: l.clock,
+                        },
+                    );
+                }
+            }
+        }
+        for l in w.limits.iter().filter(|l| l.class.is_none()) {
             let limit = Limit {
                 amount: l.amount,
                 clock: l.clock,
@@ -341,9 +363,12 @@ impl CompiledWorkflow {
                 .collect(),
             level_limits,
             state_limits,
+            class_limits,
+            class_summons,
             summons: w
                 .summons
                 .iter()
+                .filter(|l| l.class.is_none())
                 .filter_map(|l| {
                     Some((
                         idx(&l.key.name)?,
@@ -469,6 +494,44 @@ impl CompiledWorkflow {
         v
     }
 
+    /// The limit of level or state `key` for `case`: its class's own, else
+    /// the general one (`general`).
+    fn limit_for<'a>(
+        &'a self,
+        classes: &'a HashMap<String, HashMap<String, Limit>>,
+        key: &str,
+        case: &Case,
+        general: Option<&'a Limit>,
+    ) -> Option<&'a Limit> {
+        case.class
+            .as_ref()
+            .and_then(|c| classes.get(key)?.get(c))
+            .or(general)
+    }
+
+    /// The limit of the level `case` is at.
+    fn level_limit(&self, case: &Case, level: &str) -> Option<&Limit> {
+        let i = self.levels.iter().position(|l| l == level);
+        let general = i.and_then(|i| self.level_limits.get(&i));
+        self.limit_for(&self.class_limits, level, case, general)
+    }
+
+    /// The limit of the state `case` is in.
+    fn state_limit(&self, case: &Case, state: &str) -> Option<&Limit> {
+        self.limit_for(
+            &self.class_limits,
+            state,
+            case,
+            self.state_limits.get(state),
+        )
+    }
+
+    /// How long a department summoned at the case's level has to report in.
+    fn summon_limit(&self, case: &Case) -> Option<&Limit> {
+        let general = self.summons.get(&self.level_index(case));
+        self.limit_for(&self.class_summons, &case.level, case, general)
+    }
+
     /// Re-arms the level and/or state limits from `from`, keeping the others.
     fn arm(
         &self,
@@ -483,24 +546,24 @@ impl CompiledWorkflow {
             DeadlineKind::ReportIn { .. } => true,
         });
         if level {
-            if let Some(limit) = self.level_limits.get(&self.level_index(case)) {
+            if let Some(limit) = self.level_limit(case, &case.level).copied() {
                 case.deadlines.push(Deadline {
                     kind: DeadlineKind::Level {
                         level: case.level.clone(),
                     },
                     clock: limit.clock,
-                    due: self.due(from, *limit)?,
+                    due: self.due(from, limit)?,
                 });
             }
         }
         if state {
-            if let Some(limit) = self.state_limits.get(&case.state) {
+            if let Some(limit) = self.state_limit(case, &case.state).copied() {
                 case.deadlines.push(Deadline {
                     kind: DeadlineKind::State {
                         state: case.state.clone(),
                     },
                     clock: limit.clock,
-                    due: self.due(from, *limit)?,
+                    due: self.due(from, limit)?,
                 });
             }
         }
@@ -774,7 +837,7 @@ impl CompiledWorkflow {
                 if closed {
                     return Err(illegal_when_closed());
                 }
-                let Some(limit) = self.summons.get(&self.level_index(case)).copied() else {
+                let Some(limit) = self.summon_limit(case).copied() else {
                     return Err(CaseError::NoSummonHere {
                         level: case.level.clone(),
                     });
@@ -1009,13 +1072,9 @@ impl CompiledWorkflow {
             note: None,
         };
         let limit = match &deadline.kind {
-            DeadlineKind::Level { level } => self
-                .levels
-                .iter()
-                .position(|l| l == level)
-                .and_then(|i| self.level_limits.get(&i)),
-            DeadlineKind::State { state } => self.state_limits.get(state),
-            DeadlineKind::ReportIn { .. } => self.summons.get(&self.level_index(case)),
+            DeadlineKind::Level { level } => self.level_limit(case, level),
+            DeadlineKind::State { state } => self.state_limit(case, state),
+            DeadlineKind::ReportIn { .. } => self.summon_limit(case),
         }
         .filter(|_| explain)
         .map(Limit::describe);

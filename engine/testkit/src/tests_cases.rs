@@ -121,16 +121,16 @@ mod ceilings {
 
     #[test]
     fn small_matter_closed_in_the_grid_is_not_a_breach() {
-        // Mon 2026-09-14 10:00; 3h 紧急工作时 at 微网格.
+        // Mon 2026-09-14 10:00; 3h 工作时 at 微网格: 10:00–12:00, 13:30–14:30.
         let w = world("2026-09-14T10:00:00+08:00");
         let c = w.report(small());
         assert_eq!(
             (c.class.as_deref(), c.level.as_str(), c.ceiling.as_deref()),
             (Some("小事"), "微网格", Some("一般网格"))
         );
-        assert_eq!(w.due(c.id), ["2026-09-14T13:00:00+08:00"]);
-        // 3h01m later it has climbed to 一般网格: still within its ceiling.
-        assert_eq!(w.at("2026-09-14T13:01:00+08:00"), 1);
+        assert_eq!(w.due(c.id), ["2026-09-14T14:30:00+08:00"]);
+        // A minute past it, it has climbed to 一般网格: still within its ceiling.
+        assert_eq!(w.at("2026-09-14T14:31:00+08:00"), 1);
         let c = w.get(c.id);
         assert_eq!((c.level.as_str(), c.breached()), ("一般网格", false));
         for a in ["立案", "派遣", "处置", "反馈 满意", "核查 合格"] {
@@ -140,7 +140,7 @@ mod ceilings {
         assert_eq!(c.state, "结案");
         assert!(!c.breached());
         assert!(c.deadlines.is_empty());
-        assert_eq!(c.closed_at, Some(t("2026-09-14T13:01:00+08:00")));
+        assert_eq!(c.closed_at, Some(t("2026-09-14T14:31:00+08:00")));
         // Closed: no timer is left.
         assert_eq!(w.svc.store().timer_count(), 0);
     }
@@ -149,11 +149,11 @@ mod ceilings {
     fn small_matter_that_climbs_to_the_community_is_a_breach() {
         let w = world("2026-09-14T10:00:00+08:00");
         let c = w.report(small());
-        w.at("2026-09-14T13:00:00+08:00");
-        // 24h 工作时 from Mon 13:00: Mon 4h, Tue 7h, Wed 7h, Thu 3h + 3h → Thu 16:30.
-        assert_eq!(w.due(c.id), ["2026-09-17T16:30:00+08:00"]);
-        assert_eq!(w.at("2026-09-17T16:29:59+08:00"), 0);
-        assert_eq!(w.at("2026-09-17T16:30:00+08:00"), 1);
+        w.at("2026-09-14T14:30:00+08:00");
+        // 1 工作日 at 一般网格 from Mon 14:30: to the end of Tue.
+        assert_eq!(w.due(c.id), ["2026-09-15T17:30:00+08:00"]);
+        assert_eq!(w.at("2026-09-15T17:29:59+08:00"), 0);
+        assert_eq!(w.at("2026-09-15T17:30:00+08:00"), 1);
         let c = w.get(c.id);
         assert_eq!(c.level, "社区");
         assert_eq!(c.breaches.len(), 1);
@@ -161,7 +161,7 @@ mod ceilings {
             (c.breaches[0].from.as_str(), c.breaches[0].to.as_str()),
             ("一般网格", "社区")
         );
-        assert_eq!(c.breaches[0].at, t("2026-09-17T16:30:00+08:00"));
+        assert_eq!(c.breaches[0].at, t("2026-09-15T17:30:00+08:00"));
         let events = w.svc.events(c.id).unwrap();
         let last = events.last().unwrap();
         assert_eq!(last.action, "escalate");
@@ -194,8 +194,12 @@ mod ceilings {
             (c.class.as_deref(), c.level.as_str(), c.ceiling.as_deref()),
             (Some("大事"), "街道", Some("街道"))
         );
-        // 7 工作日 from Mon 09-14: 15,16,17,18, Sun 20 (调休上班), 21, 22 → Tue 09-22 17:30.
-        assert_eq!(w.due(c.id), ["2026-09-22T17:30:00+08:00"]);
+        // The emergency path: accepted (立案) within 1h, handled within 24h,
+        // both round the clock.
+        assert_eq!(
+            w.due(c.id),
+            ["2026-09-14T11:00:00+08:00", "2026-09-15T10:00:00+08:00"]
+        );
         // Declaring it beyond the street moves it to 职能部门: a breach.
         let c = w.act(c.id, "escalate").unwrap();
         assert_eq!(c.level, "职能部门");
@@ -205,9 +209,11 @@ mod ceilings {
             w.act(c.id, "escalate"),
             Err(AppError::Case(CaseError::AtTop { .. }))
         ));
-        // A missed limit at the top is counted as overdue.
-        let due = w.get(c.id).deadlines.len();
-        assert_eq!(due, 0, "职能部门 has no limit in the shipped policy");
+        // 职能部门 has no limit of its own; the response limit (立案 within
+        // the hour) still runs, and a miss at the top is counted as overdue.
+        assert_eq!(w.due(c.id), ["2026-09-14T11:00:00+08:00"]);
+        assert_eq!(w.at("2026-09-14T11:00:00+08:00"), 1);
+        assert_eq!(w.get(c.id).overdue, 1);
     }
 }
 
@@ -373,17 +379,17 @@ fn pause_stops_the_clock_and_resume_moves_the_deadline() {
 
 #[test]
 fn pause_over_a_weekend_extends_a_working_hours_limit_by_working_time_only() {
-    let w = world("2026-09-11T10:00:00+08:00"); // Fri
+    // Fri 16:00 at 微网格, 3 工作时: Fri 16:00–17:30, Mon 09:00–10:30.
+    let w = world("2026-09-11T16:00:00+08:00");
     let c = w.report(small());
-    w.at("2026-09-11T13:00:00+08:00"); // → 一般网格, 24h 工作时 from Fri 13:00
-                                       // Fri 4h, Mon 7h, Tue 7h, Wed 3h + 3h → Wed 16:30.
-    assert_eq!(w.due(c.id), ["2026-09-16T16:30:00+08:00"]);
+    assert_eq!(w.due(c.id), ["2026-09-14T10:30:00+08:00"]);
     w.clock.set(t("2026-09-11T17:00:00+08:00"));
     w.act(c.id, "pause").unwrap();
     w.clock.set(t("2026-09-14T10:00:00+08:00"));
     w.act(c.id, "resume").unwrap();
-    // 1h30m of working time was paused: Wed 16:30 + 1h → 17:30, + 30m → Thu 09:30.
-    assert_eq!(w.due(c.id), ["2026-09-17T09:30:00+08:00"]);
+    // 1h30m of working time was paused (Fri 17:00–17:30, Mon 09:00–10:00):
+    // Mon 10:30 + 1h30m → 12:00.
+    assert_eq!(w.due(c.id), ["2026-09-14T12:00:00+08:00"]);
 }
 
 #[test]
@@ -396,8 +402,8 @@ fn unsatisfied_feedback_reopens_with_a_fresh_limit() {
     w.clock.set(t("2026-09-14T12:00:00+08:00"));
     let c = w.act(c.id, "反馈 不满意").unwrap();
     assert_eq!((c.state.as_str(), c.reopened), ("返工", 1));
-    // `restart`: the 3h level limit starts again.
-    assert_eq!(w.due(c.id), ["2026-09-14T15:00:00+08:00"]);
+    // `restart`: the 3 工作时 level limit starts again: 13:30–16:30.
+    assert_eq!(w.due(c.id), ["2026-09-14T16:30:00+08:00"]);
     for a in ["派遣", "处置", "反馈 满意"] {
         w.act(c.id, a).unwrap();
     }
@@ -422,6 +428,8 @@ fn unsatisfied_feedback_reopens_with_a_fresh_limit() {
 fn departments_summoned_at_the_street_must_report_in() {
     let w = world("2026-09-14T10:00:00+08:00");
     let c = w.report(big());
+    // Accepted at once (the emergency path's response limit is met).
+    w.act(c.id, "立案").unwrap();
     let deps = vec!["应急管理局".to_string(), "住建局".to_string()];
     let c = w
         .svc
@@ -432,7 +440,7 @@ fn departments_summoned_at_the_street_must_report_in() {
             None,
         )
         .unwrap();
-    // 24h 工作时 from Mon 10:00 → Thu 14:30 (Mon 6h, Tue 7h, Wed 7h, Thu 3h + 1h).
+    // A 大事: departments report in within the hour, round the clock.
     let s: Vec<_> = c
         .summons
         .iter()
@@ -441,11 +449,11 @@ fn departments_summoned_at_the_street_must_report_in() {
     assert_eq!(
         s,
         [
-            ("应急管理局", "2026-09-17T14:30:00+08:00".to_string()),
-            ("住建局", "2026-09-17T14:30:00+08:00".to_string())
+            ("应急管理局", "2026-09-14T11:00:00+08:00".to_string()),
+            ("住建局", "2026-09-14T11:00:00+08:00".to_string())
         ]
     );
-    w.clock.set(t("2026-09-15T09:00:00+08:00"));
+    w.clock.set(t("2026-09-14T10:40:00+08:00"));
     w.svc
         .act(
             c.id,
@@ -456,12 +464,12 @@ fn departments_summoned_at_the_street_must_report_in() {
             None,
         )
         .unwrap();
-    assert_eq!(w.at("2026-09-17T14:30:00+08:00"), 1);
+    assert_eq!(w.at("2026-09-14T11:00:00+08:00"), 1);
     let c = w.get(c.id);
     assert!(!c.summons[0].missed);
     assert_eq!(
         c.summons[0].reported_at,
-        Some(t("2026-09-15T09:00:00+08:00"))
+        Some(t("2026-09-14T10:40:00+08:00"))
     );
     assert!(c.summons[1].missed);
     assert_eq!(c.level, "街道", "a missed report-in does not move the case");
@@ -684,16 +692,16 @@ fn micro_wish_not_dispatched_in_time_goes_to_the_street_then_counts_overdue() {
 #[test]
 fn timers_fire_in_due_order_each_once() {
     let w = world("2026-09-14T10:00:00+08:00");
-    let a = w.report(small()); // due 13:00
+    let a = w.report(small()); // due 14:30 (3 工作时 over lunch)
     w.clock.set(t("2026-09-14T09:00:00+08:00"));
     let b = w.report(small()); // due 12:00
-    assert_eq!(w.at("2026-09-14T14:00:00+08:00"), 2);
-    assert_eq!(w.at("2026-09-14T14:00:00+08:00"), 0);
+    assert_eq!(w.at("2026-09-14T15:00:00+08:00"), 2);
+    assert_eq!(w.at("2026-09-14T15:00:00+08:00"), 0);
     let ea = w.svc.events(a.id).unwrap();
     let eb = w.svc.events(b.id).unwrap();
     assert_eq!(
         ea.last().map(|e| e.at),
-        Some(t("2026-09-14T13:00:00+08:00"))
+        Some(t("2026-09-14T14:30:00+08:00"))
     );
     assert_eq!(
         eb.last().map(|e| e.at),
@@ -708,7 +716,7 @@ fn one_broken_timer_does_not_stop_the_others() {
     let w = world("2026-09-14T09:00:00+08:00");
     let broken = w.report(small()); // due 12:00: first in the queue
     w.clock.set(t("2026-09-14T10:00:00+08:00"));
-    let fine = w.report(small()); // due 13:00
+    let fine = w.report(small()); // due 14:30
                                   // Rewrite the first case onto a workflow no policy has.
     let store = w.svc.store().clone();
     let mut orphan = broken.clone();
@@ -724,7 +732,7 @@ fn one_broken_timer_does_not_stop_the_others() {
     store.update(&broken, change, None).unwrap().wait().unwrap();
 
     assert_eq!(
-        w.at("2026-09-14T14:00:00+08:00"),
+        w.at("2026-09-14T15:00:00+08:00"),
         1,
         "the other timer fired"
     );
@@ -739,18 +747,18 @@ fn one_broken_timer_does_not_stop_the_others() {
         "{}",
         incident.message
     );
-    assert_eq!(show(incident.retry_at), "2026-09-14T14:01:00+08:00");
+    assert_eq!(show(incident.retry_at), "2026-09-14T15:01:00+08:00");
     assert_eq!(
-        w.at("2026-09-14T14:00:30+08:00"),
+        w.at("2026-09-14T15:00:30+08:00"),
         0,
         "not retried before its time"
     );
     assert_eq!(w.get(broken.id).incident.unwrap().attempts, 1);
-    w.at("2026-09-14T14:01:00+08:00");
+    w.at("2026-09-14T15:01:00+08:00");
     let again = w.get(broken.id).incident.unwrap();
     assert_eq!(
         (again.attempts, show(again.retry_at)),
-        (2, "2026-09-14T14:03:00+08:00".into())
+        (2, "2026-09-14T15:03:00+08:00".into())
     );
     assert_eq!(again.since, incident.since);
 }
@@ -833,8 +841,9 @@ fn recovery_after_a_crash_keeps_acknowledged_cases_and_fires_each_timer_once() {
         assert_eq!(c.state, if i < 5 { "立案" } else { "上报" });
         assert_eq!(c.idempotency_key, Some(format!("k{i}")));
     }
-    // The small matters (3h limit) are overdue now; the hard ones (3 工作日) not yet.
-    clock.set(t("2026-09-14T13:30:00+08:00"));
+    // The small matters (3 工作时: 10:00–12:00, 13:30–14:30) are overdue
+    // now; the hard ones (3 工作日) not yet.
+    clock.set(t("2026-09-14T14:30:00+08:00"));
     assert_eq!(svc.fire_due().unwrap(), 25);
     assert_eq!(svc.fire_due().unwrap(), 0);
     for (i, id) in ids.iter().enumerate() {
@@ -863,8 +872,9 @@ fn recovery_after_a_crash_keeps_acknowledged_cases_and_fires_each_timer_once() {
 /// silent weekday guess: the deadline's explanation says so.
 #[test]
 fn a_deadline_past_the_calendars_years_says_its_days_off_are_unknown() {
+    // A 难事 at 社区, 3 工作日 from Wed 12/30: into January 2027.
     let w = world("2026-12-30T10:00:00+08:00");
-    let c = w.report(big());
+    let c = w.report(hard());
     let first = w.svc.events(c.id).unwrap().remove(0);
     let why = first.explanation.as_str().to_string();
     assert!(
@@ -875,7 +885,7 @@ fn a_deadline_past_the_calendars_years_says_its_days_off_are_unknown() {
     );
     // Within the year it knows, nothing is said.
     let w = world("2026-09-14T10:00:00+08:00");
-    let c = w.report(big());
+    let c = w.report(hard());
     let first = w.svc.events(c.id).unwrap().remove(0);
     assert!(!first.explanation.as_str().contains("calendar_warning"));
 }
@@ -894,7 +904,7 @@ fn a_year_file_adds_that_years_days_off_to_the_calendar() {
         .report(Report {
             workflow: "事件处置".into(),
             unit: Some("WG-001".into()),
-            data: big(),
+            data: hard(),
             idempotency_key: None,
             actor: "网格员甲".into(),
         })
@@ -905,9 +915,9 @@ fn a_year_file_adds_that_years_days_off_to_the_calendar() {
         "{}",
         first.explanation.as_str()
     );
-    // 7 工作日 after Wed 12/30: 12/31, (1/1 off), 1/4 … 1/8, 1/11 → Mon 1/11.
-    // Without the file, 1/1 would count and the deadline fall on Fri 1/8.
-    assert_eq!(show(c.deadlines[0].due), "2027-01-11T17:30:00+08:00");
+    // 3 工作日 after Wed 12/30: 12/31, (1/1 off), 1/4, 1/5 → Tue 1/5.
+    // Without the file, 1/1 would count and the deadline fall on Mon 1/4.
+    assert_eq!(show(c.deadlines[0].due), "2027-01-05T17:30:00+08:00");
 }
 
 #[test]
