@@ -55,6 +55,12 @@ enum Command {
         #[arg(long)]
         level: Option<String>,
     },
+    /// The coverage of a party tree (e.g. 网格党组织, 3+1): every unit's
+    /// organisation, the one above it, and who leads it; exit 1 on a gap.
+    Coverage {
+        /// The `party` item of the policy.
+        tree: String,
+    },
 }
 
 fn policies(dir: &Path) -> Result<PolicySet, ExitCode> {
@@ -209,6 +215,76 @@ fn run_inner(args: &Args) -> Result<ExitCode, ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Coverage { tree } => coverage(args, tree),
+    }
+}
+
+/// `wangge org coverage TREE`: the party tree over the registry.
+fn coverage(args: &Args, name: &str) -> Result<ExitCode, ExitCode> {
+    let set = policies(&args.policies)?;
+    let Some(tree) = set.parties.get(name) else {
+        let known: Vec<&str> = set.parties.keys().map(String::as_str).collect();
+        let help = wangge_dsl::suggest::help_for(name, known.iter().copied())
+            .map(|h| format!("; {h}"))
+            .unwrap_or_default();
+        crate::output::error(format!("no party tree `{name}`{help}"));
+        return Err(ExitCode::FAILURE);
+    };
+    let store = store(&args.data)?;
+    let fail = |e: wangge_store::StoreError| {
+        crate::report(e);
+        ExitCode::FAILURE
+    };
+    let units = store.units().map_err(fail)?;
+    let people = store.people().map_err(fail)?;
+    let rows = org::party_coverage(tree, &units, &people);
+    let led = rows.iter().filter(|r| !r.leaders.is_empty()).count();
+    match args.output {
+        Output::Json => print_json(&rows)?,
+        Output::Table => {
+            let mut t = Table::new(&["unit", "name", "organisation", "above", "led by"]);
+            for r in &rows {
+                t.row([
+                    r.unit.clone(),
+                    r.name.clone(),
+                    r.org.clone(),
+                    r.parent_org.clone().unwrap_or_else(|| "-".into()),
+                    leaders(r),
+                ]);
+            }
+            print!("{}", t.render());
+        }
+        Output::Text => {
+            for r in &rows {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    r.unit,
+                    r.name,
+                    r.org,
+                    r.parent_org.as_deref().unwrap_or("-"),
+                    leaders(r)
+                );
+            }
+            let pct = if rows.is_empty() {
+                100.0
+            } else {
+                led as f64 * 100.0 / rows.len() as f64
+            };
+            println!("{name}: {led} of {} unit(s) led ({pct:.1}%)", rows.len());
+        }
+    }
+    Ok(if led == rows.len() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn leaders(r: &org::PartyRow) -> String {
+    if r.leaders.is_empty() {
+        "MISSING".to_string()
+    } else {
+        r.leaders.join(", ")
     }
 }
 

@@ -85,6 +85,7 @@ pub enum Item {
     Ladder(Ladder),
     Role(Role),
     Schema(Schema),
+    Party(Party),
     Param(Param),
     Table(Table),
     Rules(RuleSet),
@@ -105,6 +106,7 @@ impl Item {
             Item::Ladder(l) => &l.name,
             Item::Role(r) => &r.name,
             Item::Schema(s) => &s.name,
+            Item::Party(p) => &p.name,
             Item::Param(p) => &p.name,
             Item::Table(t) => &t.name,
             Item::Rules(r) => &r.name,
@@ -126,6 +128,7 @@ impl Item {
             Item::Ladder(_) => "ladder",
             Item::Role(_) => "role",
             Item::Schema(_) => "schema",
+            Item::Party(_) => "party",
             Item::Param(_) => "param",
             Item::Table(_) => "table",
             Item::Rules(_) => "rules",
@@ -167,6 +170,24 @@ pub struct Role {
     pub leads: bool,
     /// `党员` or `正式党员`, when the role requires one.
     pub requires: Option<Ident>,
+    pub span: Span,
+}
+
+/// `party 网格党组织 { 一般网格党支部 at 一般网格 led by 网格党支部书记, 选派党员 … }`
+#[derive(Debug, Clone, PartialEq)]
+pub struct Party {
+    pub name: Ident,
+    pub orgs: Vec<PartyOrg>,
+    pub span: Span,
+}
+
+/// One kind of party organisation: its name, the unit kind it is set up
+/// in (a ladder level, or `专属网格`), and the roles that may lead it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartyOrg {
+    pub name: Ident,
+    pub at: Ident,
+    pub led_by: Vec<Ident>,
     pub span: Span,
 }
 

@@ -23,6 +23,7 @@ pub const ITEM_KEYWORDS: &[&str] = &[
     "ladder",
     "role",
     "schema",
+    "party",
     "param",
     "table",
     "rules",
@@ -212,6 +213,7 @@ fn describe(r: Rule) -> &'static str {
         | Rule::kw_ladder
         | Rule::kw_role
         | Rule::kw_schema
+        | Rule::kw_party
         | Rule::kw_param
         | Rule::kw_table
         | Rule::kw_rules
@@ -222,7 +224,7 @@ fn describe(r: Rule) -> &'static str {
         | Rule::kw_subsidy
         | Rule::kw_points
         | Rule::kw_scorecard
-        | Rule::kw_award => "an item (`policy`, `ladder`, `role`, `schema`, `param`, `table`, `rules`, `calc`, `calendar`, `workflow`, `subsidy`, `points`, `scorecard`, `award` or `scenario`)",
+        | Rule::kw_award => "an item (`policy`, `ladder`, `role`, `schema`, `party`, `param`, `table`, `rules`, `calc`, `calendar`, `workflow`, `subsidy`, `points`, `scorecard`, `award` or `scenario`)",
         Rule::period_kind => "`monthly`, `quarterly` or `yearly`",
         Rule::kw_indicator | Rule::kw_penalty | Rule::kw_stars | Rule::kw_index => "a scorecard line (`indicator`, `penalty`, `stars` or `index`)",
         Rule::kw_weight => "`weight`",
@@ -425,6 +427,7 @@ impl Builder<'_> {
             Rule::ladder => Item::Ladder(self.ladder(p)?),
             Rule::role => Item::Role(self.role(p)?),
             Rule::schema => Item::Schema(self.schema(p)?),
+            Rule::party => Item::Party(self.party(p)?),
             Rule::param => Item::Param(self.param(p)?),
             Rule::table => Item::Table(self.table(p)?),
             Rule::rules => Item::Rules(self.rules(p)?),
@@ -449,6 +452,8 @@ impl Builder<'_> {
                     | Rule::kw_ladder
                     | Rule::kw_role
                     | Rule::kw_schema
+                    | Rule::kw_party
+                    | Rule::kw_led
                     | Rule::kw_optional
                     | Rule::kw_personal
                     | Rule::kw_data
@@ -701,6 +706,27 @@ impl Builder<'_> {
             })
             .filter_map(|(n, s)| n.map(|n| (n, s)))
             .unzip()
+    }
+
+    fn party(&mut self, p: P) -> Option<Party> {
+        let span = self.span(&p);
+        let mut parts = Self::parts(p);
+        let name = self.ident(&parts.next()?);
+        let mut orgs = Vec::new();
+        for o in parts {
+            let ospan = self.span(&o);
+            let mut it = Self::parts(o);
+            let org = self.ident(&it.next()?);
+            let at = self.ident(&it.next()?);
+            let led_by = it.map(|i| self.ident(&i)).collect();
+            orgs.push(PartyOrg {
+                name: org,
+                at,
+                led_by,
+                span: ospan,
+            });
+        }
+        Some(Party { name, orgs, span })
     }
 
     fn schema(&mut self, p: P) -> Option<Schema> {

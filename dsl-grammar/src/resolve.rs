@@ -138,6 +138,7 @@ pub fn resolve(files: &[File]) -> (Symbols, Vec<Diagnostic>) {
             }
             Item::Award(a) => r.expect_item(&a.scorecard, &["scorecard"], "scorecard"),
             Item::Role(role) => r.role(role),
+            Item::Party(party) => r.party(party),
             Item::Schema(sc) => {
                 let d = crate::schema_check::check_schema(sc, &r.schemas, &r.symbols);
                 r.diags.extend(d);
@@ -646,6 +647,22 @@ impl Resolver {
             d = d.with_help(h);
         }
         self.diags.push(d);
+    }
+
+    /// A party tree's organisations sit at ladder levels (or 专属网格) and
+    /// are led by declared roles.
+    fn party(&mut self, party: &Party) {
+        for o in &party.orgs {
+            if o.at.name != "专属网格" && !self.symbols.levels.contains_key(&o.at.name) {
+                let mut known: Vec<String> = self.symbols.levels.keys().cloned().collect();
+                known.push("专属网格".into());
+                self.unknown(&o.at, "level", known);
+            }
+            for r in &o.led_by {
+                self.expect_item(r, &["role"], "role");
+            }
+        }
+        self.unique_names(party.orgs.iter().map(|o| &o.name), "organisation");
     }
 
     /// A role's levels are ladder levels; it requires 党员 or 正式党员.

@@ -54,6 +54,7 @@ fn policy_blocks() -> Vec<String> {
         "policy ",
         "ladder ",
         "role ",
+        "party ",
         "param ",
         "table ",
         "rules ",

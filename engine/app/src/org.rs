@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use serde::Serialize;
 use serde_json::Value;
 use wangge_dsl::suggest::help_for;
-pub use wangge_policy::org::{Person, Position, RoleDef, Unit, UNIT_KINDS};
+pub use wangge_policy::org::{PartyTree, Person, Position, RoleDef, Unit, UNIT_KINDS};
 use wangge_policy::{EvalError, PolicySet};
 
 /// One problem in one row of an import.
@@ -615,4 +615,59 @@ pub fn subtree(units: &[Unit], root: &str) -> HashSet<String> {
         }
     }
     out
+}
+
+/// One unit in a party tree's coverage: the organisation it should have,
+/// the organisation above it (of its nearest ancestor that has one), and
+/// who leads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PartyRow {
+    pub unit: String,
+    pub name: String,
+    pub org: String,
+    /// The organisation of the nearest ancestor unit that has one.
+    pub parent_org: Option<String>,
+    /// People holding a role that may lead it, in that unit (`id 角色`).
+    pub leaders: Vec<String>,
+}
+
+/// Every unit a party tree covers, with its leaders; a unit with no
+/// leader is a gap (coverage is the share of units with one).
+pub fn party_coverage(tree: &PartyTree, units: &[Unit], people: &[Person]) -> Vec<PartyRow> {
+    let by_id: HashMap<&str, &Unit> = units.iter().map(|u| (u.id.as_str(), u)).collect();
+    let mut rows = Vec::new();
+    for u in units {
+        let Some(org) = tree.org_of(u) else { continue };
+        let mut parent_org = None;
+        let mut at = u.parent.as_deref();
+        for _ in 0..64 {
+            let Some(p) = at.and_then(|id| by_id.get(id)) else {
+                break;
+            };
+            if let Some(o) = tree.org_of(p) {
+                parent_org = Some(format!("{} {}", p.id, o.name));
+                break;
+            }
+            at = p.parent.as_deref();
+        }
+        let leaders = people
+            .iter()
+            .flat_map(|p| {
+                p.positions()
+                    .filter(|(role, unit)| {
+                        *unit == Some(u.id.as_str()) && org.led_by.iter().any(|r| r == role)
+                    })
+                    .map(|(role, _)| format!("{} {role}", p.id))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        rows.push(PartyRow {
+            unit: u.id.clone(),
+            name: u.name.clone(),
+            org: org.name.clone(),
+            parent_org,
+            leaders,
+        });
+    }
+    rows
 }

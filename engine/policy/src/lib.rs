@@ -51,7 +51,9 @@ pub use error::EvalError;
 pub use explain::{short_hash, Decision, Explanation};
 pub use host::{build_engine, Limits, RhaiHost};
 pub use items::Items;
-pub use org::{PartyRequirement, Person, Position, RoleDef, Unit, UNIT_KINDS};
+pub use org::{
+    PartyOrgDef, PartyRequirement, PartyTree, Person, Position, RoleDef, Unit, UNIT_KINDS,
+};
 pub use policy::{compile, content_hash, Compiled, Evaluable, PolicySet};
 pub use reads::{check_fields, FieldKind, ReadField};
 pub use schema::{CompiledSchema, FieldTy, Misfit, SchemaField};

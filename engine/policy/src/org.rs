@@ -30,6 +30,36 @@ pub struct RoleDef {
     pub requires: Option<PartyRequirement>,
 }
 
+/// A party tree declared by the policy (`party 网格党组织 { … }`): the
+/// organisation each unit of a kind should have, and who may lead it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PartyTree {
+    pub name: String,
+    pub orgs: Vec<PartyOrgDef>,
+}
+
+/// One kind of organisation of a party tree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PartyOrgDef {
+    pub name: String,
+    /// A ladder level, or `专属网格` (a unit with a kind).
+    pub at: String,
+    /// Roles that may lead it (its 书记, 组长, or a 选派党员).
+    pub led_by: Vec<String>,
+}
+
+impl PartyTree {
+    /// The organisation `unit` should have, if any.
+    pub fn org_of(&self, unit: &Unit) -> Option<&PartyOrgDef> {
+        let kind = if unit.kind.is_some() {
+            "专属网格"
+        } else {
+            unit.level.as_str()
+        };
+        self.orgs.iter().find(|o| o.at == kind)
+    }
+}
+
 /// What a role requires of its holder's party membership.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum PartyRequirement {

@@ -39,6 +39,8 @@ pub struct PolicySet {
     pub roles: BTreeMap<String, crate::org::RoleDef>,
     /// Schemas by name.
     pub schemas: BTreeMap<String, crate::schema::CompiledSchema>,
+    /// Party trees (3+1 网格党组织 …) by name.
+    pub parties: BTreeMap<String, crate::org::PartyTree>,
     /// The schema of each parameter of each table, rule set and calc that
     /// declares one.
     param_schemas: BTreeMap<String, Vec<Option<String>>>,
@@ -174,6 +176,7 @@ pub fn compile(sources: SourceSet, host: &RhaiHost) -> Compiled {
     let mut ladders = BTreeMap::new();
     let mut roles = BTreeMap::new();
     let mut schemas = BTreeMap::new();
+    let mut parties = BTreeMap::new();
     let mut param_schemas = BTreeMap::new();
     let mut calendars: HashMap<String, Arc<CompiledCalendar>> = HashMap::new();
     let mut workflow_asts = Vec::new();
@@ -276,6 +279,9 @@ pub fn compile(sources: SourceSet, host: &RhaiHost) -> Compiled {
             Item::Role(r) => {
                 roles.insert(r.name.name.clone(), role_def(r));
             }
+            Item::Party(p) => {
+                parties.insert(p.name.name.clone(), party_tree(p));
+            }
             Item::Schema(sc) => {
                 let compiled = crate::schema::CompiledSchema::compile(sc, &symbols);
                 schemas.insert(sc.name.name.clone(), compiled);
@@ -329,6 +335,7 @@ pub fn compile(sources: SourceSet, host: &RhaiHost) -> Compiled {
         ladders,
         roles,
         schemas,
+        parties,
         param_schemas,
         workflows,
         subsidies,
@@ -398,6 +405,22 @@ fn declared_classes(
             _ => None,
         })
         .collect()
+}
+
+/// A party tree as the registry checks it.
+fn party_tree(p: &wangge_dsl::ast::Party) -> crate::org::PartyTree {
+    crate::org::PartyTree {
+        name: p.name.name.clone(),
+        orgs: p
+            .orgs
+            .iter()
+            .map(|o| crate::org::PartyOrgDef {
+                name: o.name.name.clone(),
+                at: o.at.name.clone(),
+                led_by: o.led_by.iter().map(|r| r.name.clone()).collect(),
+            })
+            .collect(),
+    }
 }
 
 /// A role as the registry checks it (its words were resolved already).

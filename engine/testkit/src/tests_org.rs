@@ -139,7 +139,7 @@ fn people_are_validated_against_the_roles_the_policy_declares() {
         got,
         [
             (4, "unknown unit `G9`; did you mean `G1`?"),
-            (5, "unknown role `埭长`; known names: `专职网格员`, `党员`, `微网格员`, `微网格长`, `志愿者`, `总网格长`, `社区书记`, `网格长`, …"),
+            (5, "unknown role `埭长`; known names: `专属网格党组织书记`, `专职网格员`, `党员`, `党小组长`, `在职党员`, `微网格员`, `微网格长`, `志愿者`, …"),
             (6, "role `网格长` requires a 党员; `P5` is 群众"),
             (7, "role `网格长` sits at 一般网格, but unit `M1` is at `微网格`"),
             (8, "role `微网格员` sits at 微网格: name the unit"),
