@@ -528,6 +528,8 @@ pub struct Classify {
 pub struct Workflow {
     pub name: Ident,
     pub ladder: Ident,
+    /// Further ladders (`on 农村网格, 居民区网格`).
+    pub more_ladders: Vec<Ident>,
     pub calendar: Option<Ident>,
     /// The schema of its report data.
     pub data: Option<Ident>,

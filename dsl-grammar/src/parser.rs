@@ -1747,9 +1747,15 @@ impl Builder<'_> {
         let mut parts = Self::parts(p);
         let name = self.ident(&parts.next()?);
         let ladder = self.ident(&parts.next()?);
+        let mut more_ladders = Vec::new();
+        let mut parts = parts.peekable();
+        while let Some(q) = parts.next_if(|q| q.as_rule() == Rule::ident) {
+            more_ladders.push(self.ident(&q));
+        }
         let mut wf = Workflow {
             name,
             ladder,
+            more_ladders,
             calendar: None,
             data: None,
             closed: Vec::new(),
@@ -1826,8 +1832,9 @@ impl Builder<'_> {
                     for e in Self::parts(q) {
                         let mut inner = e.into_inner();
                         let class = self.ident(&inner.next()?);
-                        let level = self.ident(&inner.next()?);
-                        wf.ceiling.push((class, level));
+                        for level in inner {
+                            wf.ceiling.push((class.clone(), self.ident(&level)));
+                        }
                     }
                 }
                 Rule::wf_limit | Rule::wf_summon => {

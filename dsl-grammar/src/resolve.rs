@@ -1219,19 +1219,23 @@ impl Resolver {
             self.expect_item(d, &["schema"], "schema");
         }
         self.workflow_figures(w);
-        let levels: Vec<String> = match self.symbols.items.get(&w.ladder.name) {
-            Some(("ladder", _)) => self
-                .symbols
-                .levels
-                .iter()
-                .filter(|(_, ls)| ls.contains(&w.ladder.name))
-                .map(|(l, _)| l.clone())
-                .collect(),
-            _ => {
-                self.item_of(&w.ladder, &["ladder"], "ladder");
-                return;
+        let mut levels: Vec<String> = Vec::new();
+        for ladder in std::iter::once(&w.ladder).chain(&w.more_ladders) {
+            match self.symbols.items.get(&ladder.name) {
+                Some(("ladder", _)) => levels.extend(
+                    self.symbols
+                        .levels
+                        .iter()
+                        .filter(|(l, ls)| ls.contains(&ladder.name) && !levels.contains(l))
+                        .map(|(l, _)| l.clone())
+                        .collect::<Vec<_>>(),
+                ),
+                _ => {
+                    self.item_of(ladder, &["ladder"], "ladder");
+                    return;
+                }
             }
-        };
+        }
         let is_level = |id: &Ident| levels.contains(&id.name);
         if let Some(c) = &w.calendar {
             self.item_of(c, &["calendar"], "calendar");
@@ -1344,12 +1348,9 @@ impl Resolver {
             if !is_level(level) {
                 self.unknown(level, "level", levels.clone());
             }
-            if w.ceiling
-                .iter()
-                .filter(|(c, _)| c.name == class.name)
-                .count()
-                > 1
-            {
+            // Alternatives of one entry (`难事: 村 | 居`) share the class's span.
+            let first = w.ceiling.iter().find(|(c, _)| c.name == class.name);
+            if first.is_some_and(|(c, _)| c.span != class.span) {
                 self.diags.push(
                     Diagnostic::error(
                         "wangge::duplicate",

@@ -110,6 +110,7 @@ pub fn unit(u: &Unit) -> v1::Unit {
         party_members: u.party_members,
         organizations: u.organizations,
         probationary_members: u.probationary_members,
+        ladder: opt(&u.ladder),
     }
 }
 

@@ -520,7 +520,7 @@ impl CaseService {
             note: None,
         };
         let unit_seen = match &r.unit {
-            Some(u) if wf.reads_context(policy.as_ref()) => {
+            Some(u) if wf.reads_context(policy.as_ref()) || wf.has_several_ladders() => {
                 self.store.unit(u)?.map(|u| u.to_policy_json())
             }
             _ => None,
@@ -633,7 +633,11 @@ impl CaseService {
             &filter.level,
             workflows
                 .iter()
-                .flat_map(|w| w.levels.iter().map(String::as_str))
+                .flat_map(|w| {
+                    w.ladders
+                        .iter()
+                        .flat_map(|(_, ls)| ls.iter().map(String::as_str))
+                })
                 .collect(),
         )
     }

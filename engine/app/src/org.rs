@@ -234,18 +234,22 @@ pub fn fitting_ladders<'s>(
     }
 }
 
+/// Ladders by name, each lowest level first.
+pub type NamedLadders = Vec<(String, Vec<String>)>;
+
 /// Validates unit rows against the ladders (each lowest level first) and
 /// the units already registered: a level is on one of the ladders, and a
 /// parent is above its child on a ladder that has both (a town's 村 and
 /// 居民区 under one 镇 import together).
 pub fn validate_units(
     rows: &[RawRow],
-    ladders: &[Vec<String>],
+    named_ladders: &[(String, Vec<String>)],
     existing: &[Unit],
     file: &str,
 ) -> Result<Vec<Unit>, ImportError> {
+    let ladders: Vec<&Vec<String>> = named_ladders.iter().map(|(_, l)| l).collect();
     let on_a_ladder = |level: &String| ladders.iter().any(|l| l.contains(level));
-    let all_levels = || ladders.iter().flatten().map(String::as_str);
+    let all_levels = || ladders.iter().copied().flatten().map(String::as_str);
     let mut errors = Vec::new();
     let mut units = Vec::with_capacity(rows.len());
     let mut lines: HashMap<String, usize> = HashMap::new();
@@ -265,6 +269,7 @@ pub fn validate_units(
             party_members: r.int("party_members"),
             probationary_members: r.int("probationary_members"),
             organizations: r.int("organizations"),
+            ladder: None,
         };
         if let Some(first) = lines.get(&unit.id) {
             errors.push(RowError {
@@ -305,7 +310,7 @@ pub fn validate_units(
     // when no ladder has both.
     let above = |parent: &str, child: &str| -> Option<bool> {
         let mut seen = None;
-        for l in ladders {
+        for l in &ladders {
             let rank = |level: &str| l.iter().position(|x| x == level);
             if let (Some(c), Some(p)) = (rank(child), rank(parent)) {
                 if p > c {
@@ -359,7 +364,9 @@ pub fn validate_units(
         }
     }
     if errors.is_empty() {
-        Ok(units.into_iter().map(|(_, u)| u).collect())
+        let mut units: Vec<Unit> = units.into_iter().map(|(_, u)| u).collect();
+        assign_ladders(&mut units, existing, named_ladders);
+        Ok(units)
     } else {
         errors.sort_by_key(|e| e.line);
         Err(ImportError {
@@ -554,6 +561,40 @@ fn lead_errors(
                     holders.insert((role, unit), &p.id);
                 }
             }
+        }
+    }
+}
+
+/// When the policy has several ladders, each unit's: the one ladder its
+/// level is on, else its parent's (a 格 under a 居 is on the 居民区 ladder).
+fn assign_ladders(units: &mut [Unit], existing: &[Unit], ladders: &[(String, Vec<String>)]) {
+    if ladders.len() < 2 {
+        return;
+    }
+    let own = |level: &str| -> Option<String> {
+        let mut on = ladders
+            .iter()
+            .filter(|(_, ls)| ls.iter().any(|l| l == level));
+        match (on.next(), on.next()) {
+            (Some((name, _)), None) => Some(name.clone()),
+            _ => None,
+        }
+    };
+    let mut parent_of: HashMap<String, Option<String>> = HashMap::new();
+    let mut level_of: HashMap<String, String> = HashMap::new();
+    for u in existing.iter().chain(units.iter()) {
+        parent_of.insert(u.id.clone(), u.parent.clone());
+        level_of.insert(u.id.clone(), u.level.clone());
+    }
+    for u in units.iter_mut() {
+        let mut at = Some(u.id.clone());
+        for _ in 0..64 {
+            let Some(id) = at else { break };
+            if let Some(l) = level_of.get(&id).and_then(|lv| own(lv)) {
+                u.ladder = Some(l);
+                break;
+            }
+            at = parent_of.get(&id).cloned().flatten();
         }
     }
 }

@@ -10,8 +10,8 @@ use wangge_store::Store;
 
 use crate::error::{invalid, AppError, AppResult};
 use crate::org::{
-    fitting_ladders, read_rows, rows_are_people, subtree, validate_people, validate_units, RawRow,
-    Registry,
+    fitting_ladders, read_rows, rows_are_people, subtree, validate_people, validate_units,
+    NamedLadders, RawRow, Registry,
 };
 
 /// What an import stored.
@@ -33,13 +33,13 @@ fn ladders_for(
     set: &PolicySet,
     name: &str,
     levels: &[String],
-) -> AppResult<(String, Vec<Vec<String>>)> {
+) -> AppResult<(String, NamedLadders)> {
     let known = || set.ladders.keys().cloned().collect::<Vec<_>>().join(", ");
     if !name.is_empty() {
         return set
             .ladders
             .get(name)
-            .map(|l| (name.to_string(), vec![l.clone()]))
+            .map(|l| (name.to_string(), vec![(name.to_string(), l.clone())]))
             .ok_or_else(|| invalid("ladder", format!("no ladder `{name}` (known: {})", known())));
     }
     let used = fitting_ladders(set, levels);
@@ -49,7 +49,9 @@ fn ladders_for(
     let names: Vec<&str> = used.iter().map(|(n, _)| n.as_str()).collect();
     Ok((
         names.join(", "),
-        used.iter().map(|(_, l)| l.to_vec()).collect(),
+        used.iter()
+            .map(|(n, l)| ((*n).clone(), l.to_vec()))
+            .collect(),
     ))
 }
 

@@ -100,6 +100,10 @@ pub struct Case {
     /// case waits for a retry; other cases are not held up.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incident: Option<Incident>,
+    /// The ladder it climbs, on a workflow of several ladders (none: the
+    /// workflow's first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ladder: Option<String>,
     /// Where it came from (网格员巡查, 12345, 小程序 …): the report field
     /// the workflow names as its `channel`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

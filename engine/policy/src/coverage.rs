@@ -166,7 +166,13 @@ pub fn decision_hits(decision: &Value, hits: &mut BTreeSet<Hit>) {
 
 /// The rungs, transitions and classification rows one case event used.
 pub fn event_hits(wf: &CompiledWorkflow, e: &CaseEvent, hits: &mut BTreeSet<Hit>) {
-    hits.insert((Kind::Rung, wf.ladder.clone(), e.level_after.clone()));
+    // The rung of every ladder of the workflow that has the level (the
+    // event does not say which ladder the case climbs).
+    for (name, levels) in &wf.ladders {
+        if levels.contains(&e.level_after) {
+            hits.insert((Kind::Rung, name.clone(), e.level_after.clone()));
+        }
+    }
     if e.seq == 0 {
         if let Some(d) = e.explanation.json().get("classification") {
             decision_hits(d, hits);

@@ -114,6 +114,10 @@ pub struct Unit {
     pub probationary_members: i64,
     /// Existing party organisations (for 三建一管).
     pub organizations: i64,
+    /// The ladder it is on, when the policy has several (a town's 格 under a
+    /// 村 or under a 居): found at import from its level or its parents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ladder: Option<String>,
 }
 
 impl Unit {
@@ -138,6 +142,7 @@ impl Unit {
             "正式党员数": self.party_members,
             "预备党员数": self.probationary_members,
             "现有组织数": self.organizations,
+            "网格体系": self.ladder,
         })
     }
 }

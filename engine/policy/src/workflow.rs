@@ -98,9 +98,12 @@ struct Classifier {
 #[derive(Debug, Clone)]
 pub struct CompiledWorkflow {
     pub name: String,
+    /// Its (first) ladder.
     pub ladder: String,
-    /// Levels, lowest first.
+    /// The levels of its first ladder, lowest first.
     pub levels: Vec<String>,
+    /// Every ladder it runs on (`on 农村网格, 居民区网格`), the first first.
+    pub ladders: Vec<(String, Vec<String>)>,
     calendar: Option<Arc<CompiledCalendar>>,
     /// The schema its report data declares (`data 事件报告`).
     data: Option<String>,
@@ -113,14 +116,16 @@ pub struct CompiledWorkflow {
     /// The classes its classifier declares (`等级: ["大事", "难事", "小事"]`).
     classes: Vec<String>,
     classify: Option<Classifier>,
-    start: Option<usize>,
+    start: Option<String>,
     pub initial: String,
     pub finals: Vec<String>,
     pub transitions: Vec<CTransition>,
-    ceiling: HashMap<String, usize>,
-    level_limits: HashMap<usize, Limit>,
+    /// Class → its ceiling level; alternatives for several ladders (the
+    /// first one on the case's ladder counts).
+    ceiling: HashMap<String, Vec<String>>,
+    level_limits: HashMap<String, Limit>,
     state_limits: HashMap<String, Limit>,
-    summons: HashMap<usize, Limit>,
+    summons: HashMap<String, Limit>,
     /// Limits of one class only (`街道 for 大事: …`), by level or state,
     /// then class; they take the place of the general limit for that class.
     class_limits: HashMap<String, HashMap<String, Limit>>,
@@ -273,7 +278,15 @@ impl CompiledWorkflow {
         calendars: &HashMap<String, Arc<CompiledCalendar>>,
     ) -> Option<CompiledWorkflow> {
         let levels = ladders.get(&w.ladder.name)?.clone();
-        let idx = |name: &str| levels.iter().position(|l| l == name);
+        let mut all_ladders = vec![(w.ladder.name.clone(), levels.clone())];
+        for l in &w.more_ladders {
+            all_ladders.push((l.name.clone(), ladders.get(&l.name)?.clone()));
+        }
+        let is_level = |name: &str| {
+            all_ladders
+                .iter()
+                .any(|(_, ls)| ls.iter().any(|l| l == name))
+        };
         let mut level_limits = HashMap::new();
         let mut state_limits = HashMap::new();
         let mut class_limits: HashMap<String, HashMap<String, Limit>> = HashMap::new();
@@ -299,13 +312,10 @@ impl CompiledWorkflow {
                 amount: l.amount,
                 clock: l.clock,
             };
-            match idx(&l.key.name) {
-                Some(i) => {
-                    level_limits.insert(i, limit);
-                }
-                None => {
-                    state_limits.insert(l.key.name.clone(), limit);
-                }
+            if is_level(&l.key.name) {
+                level_limits.insert(l.key.name.clone(), limit);
+            } else {
+                state_limits.insert(l.key.name.clone(), limit);
             }
         }
         Some(CompiledWorkflow {
@@ -342,7 +352,7 @@ impl CompiledWorkflow {
                     .as_ref()
                     .map_or("处置层级".into(), |i| i.name.clone()),
             }),
-            start: w.start.as_ref().and_then(|s| idx(&s.name)),
+            start: w.start.as_ref().map(|s| s.name.clone()),
             initial: w.initial.as_ref()?.name.clone(),
             finals: w.finals.iter().map(|f| f.name.clone()).collect(),
             transitions: w
@@ -356,11 +366,13 @@ impl CompiledWorkflow {
                     restart: t.restart,
                 })
                 .collect(),
-            ceiling: w
-                .ceiling
-                .iter()
-                .filter_map(|(c, l)| Some((c.name.clone(), idx(&l.name)?)))
-                .collect(),
+            ceiling: {
+                let mut m: HashMap<String, Vec<String>> = HashMap::new();
+                for (c, l) in &w.ceiling {
+                    m.entry(c.name.clone()).or_default().push(l.name.clone());
+                }
+                m
+            },
             level_limits,
             state_limits,
             class_limits,
@@ -369,17 +381,18 @@ impl CompiledWorkflow {
                 .summons
                 .iter()
                 .filter(|l| l.class.is_none())
-                .filter_map(|l| {
-                    Some((
-                        idx(&l.key.name)?,
+                .map(|l| {
+                    (
+                        l.key.name.clone(),
                         Limit {
                             amount: l.amount,
                             clock: l.clock,
                         },
-                    ))
+                    )
                 })
                 .collect(),
             levels,
+            ladders: all_ladders,
         })
     }
 
@@ -400,11 +413,61 @@ impl CompiledWorkflow {
         }
     }
 
+    /// The levels of the ladder `case` climbs (its own on a workflow of
+    /// several ladders; the first otherwise).
+    fn ladder_of(&self, case: &Case) -> &[String] {
+        case.ladder
+            .as_ref()
+            .and_then(|name| self.ladders.iter().find(|(n, _)| n == name))
+            .map_or(self.levels.as_slice(), |(_, ls)| ls.as_slice())
+    }
+
     fn level_index(&self, case: &Case) -> usize {
-        self.levels
+        self.ladder_of(case)
             .iter()
             .position(|l| *l == case.level)
             .unwrap_or(0)
+    }
+
+    /// Whether the case stands at the top of its ladder.
+    fn at_top(&self, case: &Case) -> bool {
+        self.level_index(case) + 1 >= self.ladder_of(case).len()
+    }
+
+    /// The ceiling level of `class` on `ladder`: the first of its
+    /// alternatives on it.
+    fn ceiling_on(&self, class: Option<&String>, ladder: &[String]) -> Option<String> {
+        self.ceiling
+            .get(class?)?
+            .iter()
+            .find(|l| ladder.contains(l))
+            .cloned()
+    }
+
+    /// The ladder a new case climbs: the reporting unit's (`网格体系` of
+    /// `unit_seen`), else the first of the workflow's ladders with the
+    /// unit's level, else the first with its starting level. `None` (the
+    /// first) on one ladder.
+    fn choose_ladder(&self, unit_seen: Option<&Value>, start: &str) -> Option<String> {
+        if self.ladders.len() < 2 {
+            return None;
+        }
+        let field = |k: &str| unit_seen.and_then(|u| u.get(k)).and_then(Value::as_str);
+        let has = |ls: &Vec<String>, l: &str| ls.iter().any(|x| x == l);
+        // The unit's own ladder (`网格体系`, found at import), else the first
+        // ladder with its level, else the first with the starting level.
+        field("网格体系")
+            .and_then(|name| self.ladders.iter().find(|(n, _)| n == name))
+            .or_else(|| {
+                field("层级").and_then(|ul| self.ladders.iter().find(|(_, ls)| has(ls, ul)))
+            })
+            .or_else(|| self.ladders.iter().find(|(_, ls)| has(ls, start)))
+            .map(|(n, _)| n.clone())
+    }
+
+    /// Whether its ladders are several (the reporting unit then picks one).
+    pub fn has_several_ladders(&self) -> bool {
+        self.ladders.len() > 1
     }
 
     /// Every state a case of this workflow can be in.
@@ -511,8 +574,7 @@ impl CompiledWorkflow {
 
     /// The limit of the level `case` is at.
     fn level_limit(&self, case: &Case, level: &str) -> Option<&Limit> {
-        let i = self.levels.iter().position(|l| l == level);
-        let general = i.and_then(|i| self.level_limits.get(&i));
+        let general = self.level_limits.get(level);
         self.limit_for(&self.class_limits, level, case, general)
     }
 
@@ -528,7 +590,7 @@ impl CompiledWorkflow {
 
     /// How long a department summoned at the case's level has to report in.
     fn summon_limit(&self, case: &Case) -> Option<&Limit> {
-        let general = self.summons.get(&self.level_index(case));
+        let general = self.summons.get(&case.level);
         self.limit_for(&self.class_summons, &case.level, case, general)
     }
 
@@ -651,7 +713,8 @@ impl CompiledWorkflow {
         let (class, level, decision, unit_seen) = match &self.classify {
             Some(c) => {
                 let takes_context = set.item_params(&c.item)?.len() >= 2;
-                let unit_seen = unit_seen.filter(|_| takes_context);
+                // Kept when the classifier reads it, or the unit picks the ladder.
+                let unit_seen = unit_seen.filter(|_| takes_context || self.has_several_ladders());
                 let decision = if takes_context {
                     let context = self.report_context(now, unit_seen.as_ref());
                     set.evaluate_args(&c.item, &[&data, &context])?
@@ -675,28 +738,30 @@ impl CompiledWorkflow {
                 (Some(class), level, Some(decision), unit_seen)
             }
             None => {
-                let start = self
-                    .start
-                    .and_then(|i| self.levels.get(i))
-                    .cloned()
-                    .unwrap_or_default();
-                (None, start, None, None)
+                let start = self.start.clone().unwrap_or_default();
+                (
+                    None,
+                    start,
+                    None,
+                    unit_seen.filter(|_| self.has_several_ladders()),
+                )
             }
         };
-        if !self.levels.contains(&level) {
+        let ladder = self.choose_ladder(unit_seen.as_ref(), &level);
+        let levels = ladder
+            .as_ref()
+            .and_then(|name| self.ladders.iter().find(|(n, _)| n == name))
+            .map_or(self.levels.as_slice(), |(_, ls)| ls.as_slice());
+        if !levels.contains(&level) {
             return Err(CaseError::Classify {
                 workflow: self.name.clone(),
                 message: format!(
                     "handling level `{level}` is not on ladder `{}`",
-                    self.ladder
+                    ladder.as_deref().unwrap_or(&self.ladder)
                 ),
             });
         }
-        let ceiling = class
-            .as_ref()
-            .and_then(|c| self.ceiling.get(c))
-            .and_then(|i| self.levels.get(*i))
-            .cloned();
+        let ceiling = self.ceiling_on(class.as_ref(), levels);
         let mut case = Case {
             id,
             workflow: self.name.clone(),
@@ -723,6 +788,7 @@ impl CompiledWorkflow {
             handlers: Vec::new(),
             outcomes: Vec::new(),
             incident: None,
+            ladder,
             channel: self
                 .channel
                 .as_ref()
@@ -821,7 +887,7 @@ impl CompiledWorkflow {
                 if case.paused_at.is_some() {
                     return Err(CaseError::Paused { id: case.id });
                 }
-                if self.level_index(case) + 1 >= self.levels.len() {
+                if self.at_top(case) {
                     return Err(CaseError::AtTop {
                         id: case.id,
                         level: case.level.clone(),
@@ -1010,18 +1076,13 @@ impl CompiledWorkflow {
     fn climb(&self, case: &mut Case, at: Timestamp, mut why: Value) -> Result<Value, CaseError> {
         let from = case.level.clone();
         let idx = self.level_index(case) + 1;
-        let to = self
-            .levels
-            .get(idx)
-            .cloned()
-            .unwrap_or_else(|| from.clone());
+        let ladder = self.ladder_of(case);
+        let to = ladder.get(idx).cloned().unwrap_or_else(|| from.clone());
+        let ceiling_idx = self
+            .ceiling_on(case.class.as_ref(), ladder)
+            .and_then(|c| ladder.iter().position(|l| *l == c));
         case.level = to.clone();
         case.escalations += 1;
-        let ceiling_idx = case
-            .class
-            .as_ref()
-            .and_then(|c| self.ceiling.get(c))
-            .copied();
         let breach = ceiling_idx.is_some_and(|c| idx > c);
         if breach {
             case.breaches.push(Breach {
@@ -1093,7 +1154,7 @@ impl CompiledWorkflow {
             }
             kind => {
                 let why = why!(explain, {"reason": "time limit ran out", "limit": limit, "deadline": kind});
-                if self.level_index(case) + 1 >= self.levels.len() {
+                if self.at_top(case) {
                     next.overdue += 1;
                     next.deadlines.retain(|d| d != deadline);
                     ("overdue", why)

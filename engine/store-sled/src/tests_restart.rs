@@ -185,6 +185,7 @@ fn unit(id: &str, name: &str) -> wangge_policy::Unit {
         party_members: 0,
         organizations: 0,
         probationary_members: 0,
+        ladder: None,
     }
 }
 

@@ -523,6 +523,7 @@ pub fn records_round_trip(store: &dyn Store) -> Check {
         party_members: 3,
         organizations: 1,
         probationary_members: 0,
+        ladder: None,
     };
     store.put_units(std::slice::from_ref(&unit)).map_err(s)?;
     same("units", store.units().map_err(s)?, vec![unit])?;

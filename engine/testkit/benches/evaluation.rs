@@ -40,6 +40,7 @@ fn unit(id: String, level: &str, parent: Option<String>, households: i64) -> Uni
         party_members: 3,
         organizations: 1,
         probationary_members: 0,
+        ladder: None,
     }
 }
 

@@ -590,7 +590,10 @@ impl<'s> Runner<'s> {
             .filter_map(|r| r.fields.get("level").cloned())
             .collect();
         let ladders = wangge_app::org::fitting_ladders(&self.set, &levels);
-        let levels_of: Vec<Vec<String>> = ladders.iter().map(|(_, l)| l.to_vec()).collect();
+        let levels_of: Vec<(String, Vec<String>)> = ladders
+            .iter()
+            .map(|(n, l)| ((*n).clone(), l.to_vec()))
+            .collect();
         match wangge_app::org::validate_units(&rows, &levels_of, &self.units, &name) {
             Ok(units) => {
                 if let Err(e) = self.svc.store().put_units(&units) {

@@ -44,6 +44,7 @@ fn unit(id: &str, level: &str, parent: Option<&str>) -> Unit {
         party_members: 0,
         organizations: 0,
         probationary_members: 0,
+        ladder: None,
     }
 }
 

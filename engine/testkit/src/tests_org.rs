@@ -9,11 +9,14 @@ use wangge_app::org::{
 use wangge_store::prelude::*;
 use wangge_store_sled::SledStore;
 
-fn ladder() -> Vec<Vec<String>> {
-    vec![["微网格", "一般网格", "社区", "街道", "职能部门"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()]
+fn ladder() -> Vec<(String, Vec<String>)> {
+    vec![(
+        "城市网格".to_string(),
+        ["微网格", "一般网格", "社区", "街道", "职能部门"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+    )]
 }
 
 const GOOD: &str = "\
@@ -257,4 +260,36 @@ fn organisation_policies_run_over_the_registry() {
     assert_eq!(get("G2", "三建一管")["方式"], json!("联合组建"));
     assert_eq!(get("M1", "三建一管")["方式"], json!("转化建"));
     assert_eq!(get("C1", "三建一管")["方式"], json!("选派党员管理"));
+}
+
+/// A town's 村 and 居民区 under one 镇 import together from one file (it
+/// used to be "no ladder fits"), and each unit knows its ladder — a 格
+/// under a 居 is on the 居民区 ladder though 格 is on both.
+#[test]
+fn a_towns_two_ladders_import_from_one_file_and_each_unit_knows_its_ladder() {
+    let dir = crate::fixtures::policies_dir().join("../places/town");
+    let files = wangge_app::read_dir(&dir).unwrap();
+    let set = wangge_app::compile_files(&files, &wangge_policy::RhaiHost::default())
+        .set
+        .unwrap();
+    let text = std::fs::read_to_string(dir.join("tests/名册.csv")).unwrap();
+    let store: std::sync::Arc<dyn Store> = std::sync::Arc::new(wangge_store::MemStore::new());
+    let org = wangge_app::Organisation::new(store.clone());
+    let imported = org.import(&set, &text, "名册.csv", "").unwrap();
+    assert_eq!(
+        imported,
+        wangge_app::Imported::Units(11, "农村网格, 居民区网格".into())
+    );
+    let ladder = |id: &str| {
+        store
+            .unit(id)
+            .unwrap()
+            .and_then(|u| u.ladder)
+            .unwrap_or_default()
+    };
+    assert_eq!(ladder("VG1"), "农村网格");
+    assert_eq!(ladder("JG1"), "居民区网格");
+    assert_eq!(ladder("JL1"), "居民区网格");
+    // 镇 is on both: no single ladder.
+    assert_eq!(ladder("Z1"), "");
 }
