@@ -63,6 +63,8 @@ struct Core {
     items: BTreeMap<String, Evaluable>,
     host: RhaiHost,
     hash: Arc<str>,
+    /// Whether any item calls another (only then are calls collected).
+    composed: bool,
 }
 
 impl Core {
@@ -88,22 +90,28 @@ impl Core {
                 items,
                 host: host.clone(),
                 hash,
+                composed: false,
             });
         }
         Arc::new_cyclic(|weak| Core {
             items,
             host: host.with_functions(|e| crate::compose::register(e, &called, weak.clone())),
             hash,
+            composed: true,
         })
     }
 
     /// Evaluates one item; the decisions of the items it calls come with it.
     fn dispatch(&self, ev: &Evaluable, args: &[&Value]) -> Result<Decision, EvalError> {
-        let (out, calls) = crate::compose::framed(|| match ev {
+        let run = || match ev {
             Evaluable::Table(t) => t.evaluate(&self.host, args, &self.hash),
             Evaluable::Rules(r) => r.evaluate(&self.host, args, &self.hash),
             Evaluable::Calc(c) => c.evaluate(&self.host, args, &self.hash),
-        });
+        };
+        if !self.composed {
+            return run();
+        }
+        let (out, calls) = crate::compose::framed(run);
         out.map(|mut d| {
             d.calls = calls;
             d
@@ -518,9 +526,7 @@ impl PolicySet {
             item: item.to_string(),
             param: p.clone(),
         };
-        if let Some(declared) = self.param_schemas.get(item) {
-            self.check_inputs(item, params, declared, obj)?;
-        }
+        let declared = self.param_schemas.get(item);
         // Up to four arguments on the stack (every shipped item has one or
         // two): this is the hot path of every classification.
         static NULL: Value = Value::Null;
@@ -529,11 +535,18 @@ impl PolicySet {
             for (slot, p) in args.iter_mut().zip(params) {
                 *slot = obj.get(p).ok_or_else(|| missing(p))?;
             }
-            return self.dispatch(ev, &args[..params.len()]);
+            let args = &args[..params.len()];
+            if let Some(declared) = declared {
+                self.check_inputs(item, params, declared, args)?;
+            }
+            return self.dispatch(ev, args);
         }
         let mut args = Vec::with_capacity(params.len());
         for p in params {
             args.push(obj.get(p).ok_or_else(|| missing(p))?);
+        }
+        if let Some(declared) = declared {
+            self.check_inputs(item, params, declared, &args)?;
         }
         self.dispatch(ev, &args)
     }
@@ -544,13 +557,10 @@ impl PolicySet {
         item: &str,
         params: &[String],
         declared: &[Option<String>],
-        obj: &serde_json::Map<String, Value>,
+        args: &[&Value],
     ) -> Result<(), EvalError> {
-        for (p, schema) in params.iter().zip(declared) {
-            let (Some(schema), Some(v)) = (
-                schema.as_ref().and_then(|s| self.schemas.get(s)),
-                obj.get(p),
-            ) else {
+        for ((p, schema), v) in params.iter().zip(declared).zip(args) {
+            let Some(schema) = schema.as_ref().and_then(|s| self.schemas.get(s)) else {
                 continue;
             };
             schema

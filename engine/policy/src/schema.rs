@@ -33,6 +33,10 @@ pub struct SchemaField {
     pub personal: bool,
     /// `(lo, lo_incl, hi, hi_incl)`.
     pub range: Option<(Decimal, bool, Decimal, bool)>,
+    /// The range of an 整数 field as inclusive whole-number bounds (the
+    /// hot path of a report: no decimal arithmetic).
+    #[serde(skip)]
+    int_range: Option<(i64, i64)>,
 }
 
 /// A field's type.
@@ -67,6 +71,7 @@ impl CompiledSchema {
             .fields
             .iter()
             .map(|f| SchemaField {
+                int_range: None,
                 name: f.name.name.clone(),
                 ty: match &f.ty {
                     FieldType::Enum(values, _) => FieldTy::Enum(
@@ -88,6 +93,7 @@ impl CompiledSchema {
                     Some((lo, *li, hi, *hi_incl))
                 }),
             })
+            .map(SchemaField::with_int_range)
             .collect();
         CompiledSchema {
             name: s.name.name.clone(),
@@ -139,43 +145,58 @@ impl CompiledSchema {
                 message: format!("must be an object of `{}`", self.name),
             });
         };
-        if let Some(k) = obj
-            .keys()
-            .find(|k| !self.fields.iter().any(|f| f.name == **k))
-        {
-            let near = help_for(k, self.fields.iter().map(|f| f.name.as_str()))
-                .map(|h| format!("; {h}"))
-                .unwrap_or_default();
-            return Err(Misfit {
-                field: path(k),
-                message: format!("`{}` has no field `{k}`{near}", self.name),
-            });
+        // One pass over the input (a report has a handful of fields): each
+        // must be a field of the schema and fit it; then the required ones
+        // not seen are missing. Seen fields as bits (a vector past 128).
+        let mut bits: u128 = 0;
+        let mut more: Vec<bool> = Vec::new();
+        if self.fields.len() > 128 {
+            more = vec![false; self.fields.len()];
         }
-        for f in &self.fields {
-            match obj.get(&f.name) {
-                None | Some(Value::Null) if f.required => {
-                    return Err(Misfit {
-                        field: path(&f.name),
-                        message: format!("is required by `{}`", self.name),
-                    })
-                }
-                None | Some(Value::Null) => {}
-                Some(v) => {
-                    if let FieldTy::Nested(n) = &f.ty {
-                        match all.get(n) {
-                            Some(inner) if depth < 16 => {
-                                inner.check_at(v, all, &format!("{}.", path(&f.name)), depth + 1)?
-                            }
-                            _ => {}
-                        }
-                    } else if let Err(message) = f.fits(v) {
-                        return Err(Misfit {
-                            field: path(&f.name),
-                            message,
-                        });
-                    }
-                }
+        for (k, v) in obj {
+            let Some(i) = self.fields.iter().position(|f| f.name == *k) else {
+                let near = help_for(k, self.fields.iter().map(|f| f.name.as_str()))
+                    .map(|h| format!("; {h}"))
+                    .unwrap_or_default();
+                return Err(Misfit {
+                    field: path(k),
+                    message: format!("`{}` has no field `{k}`{near}", self.name),
+                });
+            };
+            if v.is_null() {
+                continue;
             }
+            match more.get_mut(i) {
+                Some(b) => *b = true,
+                None => bits |= 1u128 << i,
+            }
+            let f = &self.fields[i];
+            if let FieldTy::Nested(n) = &f.ty {
+                if let Some(inner) = all.get(n).filter(|_| depth < 16) {
+                    inner.check_at(v, all, &format!("{}.", path(&f.name)), depth + 1)?;
+                }
+            } else if let Err(message) = f.fits(v) {
+                return Err(Misfit {
+                    field: path(&f.name),
+                    message,
+                });
+            }
+        }
+        let seen = |i: usize| {
+            more.get(i)
+                .copied()
+                .unwrap_or_else(|| bits & (1u128 << i) != 0)
+        };
+        let missing = self
+            .fields
+            .iter()
+            .enumerate()
+            .find(|(i, f)| f.required && !seen(*i));
+        if let Some((_, f)) = missing {
+            return Err(Misfit {
+                field: path(&f.name),
+                message: format!("is required by `{}`", self.name),
+            });
         }
         Ok(())
     }
@@ -216,8 +237,32 @@ impl FieldTy {
 }
 
 impl SchemaField {
+    /// With `int_range` from `range`, for an 整数 field whose bounds are
+    /// whole numbers.
+    fn with_int_range(mut self) -> SchemaField {
+        use rust_decimal::prelude::ToPrimitive;
+        if let (FieldTy::Int, Some((lo, li, hi, hi_incl))) = (&self.ty, self.range) {
+            let whole = |d: Decimal| (d.fract().is_zero()).then(|| d.to_i64()).flatten();
+            if let (Some(lo), Some(hi)) = (whole(lo), whole(hi)) {
+                let lo = if li { Some(lo) } else { lo.checked_add(1) };
+                let hi = if hi_incl { Some(hi) } else { hi.checked_sub(1) };
+                self.int_range = lo.zip(hi);
+            }
+        }
+        self
+    }
+
     /// The field's value checked against its type and range.
     fn fits(&self, v: &Value) -> Result<(), String> {
+        if let (Some((lo, hi)), Value::Number(n)) = (self.int_range, v) {
+            if let Some(i) = n.as_i64() {
+                return if (lo..=hi).contains(&i) {
+                    Ok(())
+                } else {
+                    Err(self.outside(Decimal::from(i)))
+                };
+            }
+        }
         let number = match (&self.ty, v) {
             (FieldTy::Text, Value::String(_)) | (FieldTy::Bool, Value::Bool(_)) => None,
             (FieldTy::Enum(values), Value::String(s)) => {
@@ -260,11 +305,21 @@ impl SchemaField {
             let above = n > lo || (li && n == lo);
             let below = n < hi || (hi_incl && n == hi);
             if !(above && below) {
-                let (o, c) = (if li { "[" } else { "(" }, if hi_incl { "]" } else { ")" });
-                return Err(format!("`{n}` is outside {o}{lo}..{hi}{c}"));
+                return Err(self.outside(n));
             }
         }
         Ok(())
+    }
+
+    /// Why `n` is refused by the range.
+    fn outside(&self, n: Decimal) -> String {
+        match self.range {
+            Some((lo, li, hi, hi_incl)) => {
+                let (o, c) = (if li { "[" } else { "(" }, if hi_incl { "]" } else { ")" });
+                format!("`{n}` is outside {o}{lo}..{hi}{c}")
+            }
+            None => format!("`{n}` is out of range"),
+        }
     }
 }
 
