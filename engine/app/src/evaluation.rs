@@ -425,7 +425,8 @@ impl Evaluation {
                 let mut out = Vec::with_capacity(part.len());
                 // The figures are a pure function of the counts, the
                 // households and the survey: built once per distinct input.
-                type Input = (Counts, Counts, i64, Option<(Decimal, i64)>);
+                // By reference: the counts live as long as the scoring.
+                type Input<'c> = (&'c Counts, &'c Counts, i64, Option<(Decimal, i64)>);
                 let mut memo: HashMap<u64, Vec<(Input, Dynamic)>> = HashMap::new();
                 // (Figures built once per distinct input, shared so a
                 // repeat costs a reference.)
@@ -436,13 +437,16 @@ impl Evaluation {
                     let survey = surveys.get(&u.id).copied();
                     let hash = {
                         use std::hash::{Hash, Hasher};
-                        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+                        // A fast hash (the counts hold several maps); equal
+                        // inputs are still compared in full below.
+                        use std::hash::BuildHasher;
+                        let mut hasher = foldhash::fast::FixedState::with_seed(0).build_hasher();
                         (now_counts, then_counts, h, survey).hash(&mut hasher);
                         hasher.finish()
                     };
                     if let Some(found) = memo.get(&hash).and_then(|v| {
                         v.iter().find(|(k, _)| {
-                            k.0 == *now_counts && k.1 == *then_counts && k.2 == h && k.3 == survey
+                            k.0 == now_counts && k.1 == then_counts && k.2 == h && k.3 == survey
                         })
                     }) {
                         out.push((u.id.clone(), u.name.clone(), found.1.clone()));
@@ -467,10 +471,9 @@ impl Evaluation {
                     }
                     insert(&mut stats, "有上期", Dynamic::from_bool(had_prev));
                     let stats = stats.into_shared();
-                    memo.entry(hash).or_default().push((
-                        (now_counts.clone(), then_counts.clone(), h, survey),
-                        stats.clone(),
-                    ));
+                    memo.entry(hash)
+                        .or_default()
+                        .push(((now_counts, then_counts, h, survey), stats.clone()));
                     out.push((u.id.clone(), u.name.clone(), stats));
                 }
                 Ok(out)
