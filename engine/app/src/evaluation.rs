@@ -435,14 +435,16 @@ impl Evaluation {
                     let now_counts = this.get(&u.id).unwrap_or(&empty);
                     let then_counts = before.get(&u.id).unwrap_or(&empty);
                     let survey = surveys.get(&u.id).copied();
+                    // A fast hash (the counts hold several maps); equal
+                    // inputs are still compared in full below.
                     let hash = {
-                        use std::hash::{Hash, Hasher};
-                        // A fast hash (the counts hold several maps); equal
-                        // inputs are still compared in full below.
                         use std::hash::BuildHasher;
-                        let mut hasher = foldhash::fast::FixedState::with_seed(0).build_hasher();
-                        (now_counts, then_counts, h, survey).hash(&mut hasher);
-                        hasher.finish()
+                        foldhash::fast::FixedState::with_seed(0).hash_one((
+                            now_counts,
+                            then_counts,
+                            h,
+                            survey,
+                        ))
                     };
                     if let Some(found) = memo.get(&hash).and_then(|v| {
                         v.iter().find(|(k, _)| {
