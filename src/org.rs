@@ -224,9 +224,7 @@ fn coverage(args: &Args, name: &str) -> Result<ExitCode, ExitCode> {
     let set = policies(&args.policies)?;
     let Some(tree) = set.parties.get(name) else {
         let known: Vec<&str> = set.parties.keys().map(String::as_str).collect();
-        let help = wangge_dsl::suggest::help_for(name, known.iter().copied())
-            .map(|h| format!("; {h}"))
-            .unwrap_or_default();
+        let help = wangge_dsl::suggest::help_suffix(name, known.iter().copied());
         crate::output::error(format!("no party tree `{name}`{help}"));
         return Err(ExitCode::FAILURE);
     };

@@ -318,17 +318,19 @@ impl Resolver {
                 );
                 continue;
             }
-            let params = self.params.get(name).cloned().unwrap_or_default();
+            // Every table, rule set and calc has its parameters recorded.
+            let Some(params) = self.params.get(name) else {
+                continue;
+            };
+            let (arity, shown) = (params.len(), params.join(", "));
             let given = arg_count(&code.text[at + name.len()..]);
-            if given != Some(params.len()) {
+            if given != Some(arity) {
                 self.diags.push(
                     Diagnostic::error(
                         "wangge::item-call",
                         span,
                         format!(
-                            "`{name}` takes {} argument(s) ({}), this call gives {}",
-                            params.len(),
-                            params.join(", "),
+                            "`{name}` takes {arity} argument(s) ({shown}), this call gives {}",
                             given.map_or("an unreadable list".to_string(), |n| n.to_string())
                         ),
                     )

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use crate::ast::*;
 use crate::diagnostic::Diagnostic;
 use crate::resolve::Symbols;
-use crate::suggest::help_for;
+use crate::suggest::{help_for, help_suffix};
 use crate::value::Const;
 
 /// The types a schema field can have besides `枚举[…]` and another schema.
@@ -208,9 +208,7 @@ fn misfit(value: &Const, field: &FieldDecl, symbols: &Symbols) -> Option<String>
                 })
                 .collect();
             (!texts.contains(s)).then(|| {
-                let hint = help_for(s, texts.iter().map(String::as_str))
-                    .map(|h| format!("; {h}"))
-                    .unwrap_or_default();
+                let hint = help_suffix(s, texts.iter().map(String::as_str));
                 format!("`{s}` is not one of the values of `{name}`{hint}")
             })
         }

@@ -32,6 +32,15 @@ pub fn help_for<'a>(
     Some(format!("known names: {}{more}", shown.join(", ")))
 }
 
+/// [`help_for`] as the tail of a one-line message (`; did you mean …`), or
+/// nothing when there is no candidate.
+pub fn help_suffix<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str> + Clone,
+) -> String {
+    help_for(name, candidates).map_or_else(String::new, |h| format!("; {h}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

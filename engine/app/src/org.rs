@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Serialize;
 use serde_json::Value;
-use wangge_dsl::suggest::help_for;
+use wangge_dsl::suggest::{help_for, help_suffix};
 pub use wangge_policy::org::{PartyTree, Person, Position, RoleDef, Unit, UNIT_KINDS};
 use wangge_policy::{EvalError, PolicySet};
 
@@ -280,9 +280,7 @@ pub fn validate_units(
             lines.insert(unit.id.clone(), row.line);
         }
         if !unit.level.is_empty() && !on_a_ladder(&unit.level) {
-            let help = help_for(&unit.level, all_levels())
-                .map(|h| format!("; {h}"))
-                .unwrap_or_default();
+            let help = help_suffix(&unit.level, all_levels());
             errors.push(RowError {
                 line: row.line,
                 message: format!("level `{}` is not on the ladder{help}", unit.level),
@@ -325,9 +323,7 @@ pub fn validate_units(
         let Some(p) = &u.parent else { continue };
         match all.get(p.as_str()) {
             None => {
-                let help = help_for(p, all.keys().copied())
-                    .map(|h| format!("; {h}"))
-                    .unwrap_or_default();
+                let help = help_suffix(p, all.keys().copied());
                 errors.push(RowError {
                     line: *line,
                     message: format!("unknown parent `{p}`{help}"),
@@ -495,9 +491,7 @@ fn position_errors(
     let found = unit.map(|u| (u, registry.units.iter().find(|x| x.id == u)));
     match found {
         Some((u, None)) => {
-            let help = help_for(u, registry.units.iter().map(|x| x.id.as_str()))
-                .map(|h| format!("; {h}"))
-                .unwrap_or_default();
+            let help = help_suffix(u, registry.units.iter().map(|x| x.id.as_str()));
             push(format!("unknown unit `{u}`{help}"));
         }
         Some((u, Some(x))) => {

@@ -12,7 +12,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::Value;
 use wangge_dsl::ast::{self, FieldType};
-use wangge_dsl::suggest::help_for;
+use wangge_dsl::suggest::help_suffix;
 use wangge_dsl::value::Moment;
 use wangge_dsl::Symbols;
 
@@ -155,9 +155,7 @@ impl CompiledSchema {
         }
         for (k, v) in obj {
             let Some(i) = self.fields.iter().position(|f| f.name == *k) else {
-                let near = help_for(k, self.fields.iter().map(|f| f.name.as_str()))
-                    .map(|h| format!("; {h}"))
-                    .unwrap_or_default();
+                let near = help_suffix(k, self.fields.iter().map(|f| f.name.as_str()));
                 return Err(Misfit {
                     field: path(k),
                     message: format!("`{}` has no field `{k}`{near}", self.name),
@@ -269,9 +267,7 @@ impl SchemaField {
                 if values.contains(s) {
                     None
                 } else {
-                    let near = help_for(s, values.iter().map(String::as_str))
-                        .map(|h| format!("; {h}"))
-                        .unwrap_or_default();
+                    let near = help_suffix(s, values.iter().map(String::as_str));
                     return Err(format!("`{s}` is not one of {}{near}", values.join("、")));
                 }
             }
