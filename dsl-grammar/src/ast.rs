@@ -84,6 +84,7 @@ pub enum Item {
     Policy(PolicyHeader),
     Ladder(Ladder),
     Role(Role),
+    Grant(Grant),
     Schema(Schema),
     Party(Party),
     Param(Param),
@@ -105,6 +106,7 @@ impl Item {
             Item::Policy(p) => &p.name,
             Item::Ladder(l) => &l.name,
             Item::Role(r) => &r.name,
+            Item::Grant(g) => &g.name,
             Item::Schema(s) => &s.name,
             Item::Party(p) => &p.name,
             Item::Param(p) => &p.name,
@@ -127,6 +129,7 @@ impl Item {
             Item::Policy(_) => "policy",
             Item::Ladder(_) => "ladder",
             Item::Role(_) => "role",
+            Item::Grant(_) => "grant",
             Item::Schema(_) => "schema",
             Item::Party(_) => "party",
             Item::Param(_) => "param",
@@ -170,6 +173,32 @@ pub struct Role {
     pub leads: bool,
     /// `党员` or `正式党员`, when the role requires one.
     pub requires: Option<Ident>,
+    pub span: Span,
+}
+
+/// `grant 微网格员 { 上报 查看案件 办理 事件处置: 受理, 办结 }`: what the
+/// holders of a role, or a service account (`grant service 热线12345`),
+/// may do. Deny by default: nothing is allowed that no grant names.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Grant {
+    /// The role, or the service account's name.
+    pub name: Ident,
+    pub service: bool,
+    /// Only on cases the holder's unit was summoned to (a 职能部门).
+    pub summoned: bool,
+    pub lines: Vec<GrantLine>,
+    pub span: Span,
+}
+
+/// One permission of a grant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GrantLine {
+    /// 上报, 查看案件, 办理, 发布策略 … (see `PERMISSIONS`).
+    pub permission: Ident,
+    /// With `办理`: the workflow.
+    pub workflow: Option<Ident>,
+    /// With `办理`: its actions; `None` for `*` (all of them).
+    pub actions: Option<Vec<Ident>>,
     pub span: Span,
 }
 

@@ -6,6 +6,7 @@ pub mod ast;
 pub mod date;
 pub mod diagnostic;
 pub mod fullwidth;
+pub mod grant_check;
 pub mod lint;
 pub mod parser;
 pub mod resolve;

@@ -22,6 +22,7 @@ pub const ITEM_KEYWORDS: &[&str] = &[
     "policy",
     "ladder",
     "role",
+    "grant",
     "schema",
     "party",
     "param",
@@ -212,6 +213,7 @@ fn describe(r: Rule) -> &'static str {
         Rule::kw_policy
         | Rule::kw_ladder
         | Rule::kw_role
+        | Rule::kw_grant
         | Rule::kw_schema
         | Rule::kw_party
         | Rule::kw_param
@@ -224,7 +226,7 @@ fn describe(r: Rule) -> &'static str {
         | Rule::kw_subsidy
         | Rule::kw_points
         | Rule::kw_scorecard
-        | Rule::kw_award => "an item (`policy`, `ladder`, `role`, `schema`, `party`, `param`, `table`, `rules`, `calc`, `calendar`, `workflow`, `subsidy`, `points`, `scorecard`, `award` or `scenario`)",
+        | Rule::kw_award => "an item (`policy`, `ladder`, `role`, `grant`, `schema`, `party`, `param`, `table`, `rules`, `calc`, `calendar`, `workflow`, `subsidy`, `points`, `scorecard`, `award` or `scenario`)",
         Rule::period_kind => "`monthly`, `quarterly` or `yearly`",
         Rule::kw_indicator | Rule::kw_penalty | Rule::kw_stars | Rule::kw_index => "a scorecard line (`indicator`, `penalty`, `stars` or `index`)",
         Rule::kw_weight => "`weight`",
@@ -426,6 +428,7 @@ impl Builder<'_> {
             Rule::policy => Item::Policy(self.policy(p)?),
             Rule::ladder => Item::Ladder(self.ladder(p)?),
             Rule::role => Item::Role(self.role(p)?),
+            Rule::grant => Item::Grant(self.grant(p)?),
             Rule::schema => Item::Schema(self.schema(p)?),
             Rule::party => Item::Party(self.party(p)?),
             Rule::param => Item::Param(self.param(p)?),
@@ -451,6 +454,7 @@ impl Builder<'_> {
                 Rule::kw_policy
                     | Rule::kw_ladder
                     | Rule::kw_role
+                    | Rule::kw_grant
                     | Rule::kw_schema
                     | Rule::kw_party
                     | Rule::kw_led
@@ -570,6 +574,54 @@ impl Builder<'_> {
             }
         }
         Some(role)
+    }
+
+    fn grant(&mut self, p: P) -> Option<Grant> {
+        let span = self.span(&p);
+        let mut service = false;
+        let mut summoned = false;
+        let mut name = None;
+        let mut lines = Vec::new();
+        for q in p.into_inner() {
+            match q.as_rule() {
+                Rule::kw_service => service = true,
+                Rule::kw_summoned => summoned = true,
+                Rule::ident => name = Some(self.ident(&q)),
+                Rule::grant_line => lines.push(self.grant_line(q)?),
+                _ => {}
+            }
+        }
+        Some(Grant {
+            name: name?,
+            service,
+            summoned,
+            lines,
+            span,
+        })
+    }
+
+    fn grant_line(&mut self, p: P) -> Option<GrantLine> {
+        let span = self.span(&p);
+        let mut parts = p.into_inner();
+        let permission = self.ident(&parts.next()?);
+        let workflow = parts.next().map(|w| self.ident(&w));
+        let actions = match parts.next() {
+            Some(acts) => {
+                let inner: Vec<P> = acts.into_inner().collect();
+                if inner.iter().any(|a| a.as_rule() == Rule::grant_all) {
+                    None
+                } else {
+                    Some(inner.iter().map(|a| self.ident(a)).collect())
+                }
+            }
+            None => Some(Vec::new()),
+        };
+        Some(GrantLine {
+            permission,
+            workflow,
+            actions,
+            span,
+        })
     }
 
     fn param(&mut self, p: P) -> Option<Param> {

@@ -106,7 +106,8 @@ pub fn resolve(files: &[File]) -> (Symbols, Vec<Diagnostic>) {
     for item in &items {
         // A calendar's year block adds to a calendar declared elsewhere.
         let year_block = matches!(item, Item::Calendar(c) if c.year.is_some());
-        if !matches!(item, Item::Scenario(_)) && !year_block {
+        // A grant is named after a role (or a service account): not an item name.
+        if !matches!(item, Item::Scenario(_) | Item::Grant(_)) && !year_block {
             r.declare(item);
         }
     }
@@ -144,8 +145,11 @@ pub fn resolve(files: &[File]) -> (Symbols, Vec<Diagnostic>) {
                 r.diags.extend(d);
             }
             Item::Ladder(_) | Item::Param(_) | Item::Policy(_) | Item::Scenario(_) => {}
+            Item::Grant(_) => {}
         }
     }
+    let grants = crate::grant_check::check_grants(&items, &r.symbols);
+    r.diags.extend(grants);
     let mut scenarios: BTreeMap<&str, Span> = BTreeMap::new();
     for item in &items {
         if let Item::Scenario(sc) = item {

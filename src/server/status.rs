@@ -25,6 +25,7 @@ fn code(kind: ErrorKind) -> Code {
         ErrorKind::Aborted => Code::Aborted,
         ErrorKind::Unavailable => Code::Unavailable,
         ErrorKind::Internal => Code::Internal,
+        ErrorKind::PermissionDenied => Code::PermissionDenied,
     }
 }
 

@@ -22,6 +22,8 @@ pub enum ErrorKind {
     Unavailable,
     /// A bug or damaged data; retrying will not help.
     Internal,
+    /// The caller is known but not allowed this (deny by default).
+    PermissionDenied,
 }
 
 /// Why a service call was refused.
@@ -42,6 +44,16 @@ pub enum AppError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Store(#[from] StoreError),
+    #[error("`{who}` may not {what}: {why}")]
+    #[diagnostic(
+        code(wangge::access::denied),
+        help("grants are declared in the policy (`grant ROLE {{ … }}`)")
+    )]
+    PermissionDenied {
+        who: String,
+        what: String,
+        why: String,
+    },
     #[error("no person `{id}` in the organisation registry")]
     #[diagnostic(code(wangge::incentive::unknown_person))]
     UnknownPerson {
@@ -194,6 +206,7 @@ impl AppError {
                 ErrorKind::InvalidArgument
             }
             AppError::KeyReused { .. } => ErrorKind::AlreadyExists,
+            AppError::PermissionDenied { .. } => ErrorKind::PermissionDenied,
         }
     }
 

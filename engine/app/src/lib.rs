@@ -8,6 +8,8 @@
 //! backend, gRPC or the test kit (a deployment's scenarios run through the
 //! [`ScenarioGate`] interface).
 
+pub mod access;
+pub mod audit;
 mod case_figures;
 mod cases;
 pub mod checks;
@@ -16,6 +18,7 @@ mod evaluation;
 mod incentives;
 mod json;
 mod ledger;
+pub mod mask;
 mod observe;
 pub mod org;
 mod organisation;

@@ -2,6 +2,7 @@
 //! the active policy's ladders and the registry, all or nothing) and reads
 //! the registry by unit, subtree or level.
 
+use crate::access::Directory;
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -25,6 +26,8 @@ pub enum Imported {
 /// The organisation registry over the store.
 pub struct Organisation {
     store: Arc<dyn Store>,
+    /// The registry as the permission checks read it; `None` after a change.
+    directory: std::sync::RwLock<Option<Arc<Directory>>>,
 }
 
 /// The ladders units must fit, with their names: `name`, or those the
@@ -57,7 +60,31 @@ fn ladders_for(
 
 impl Organisation {
     pub fn new(store: Arc<dyn Store>) -> Organisation {
-        Organisation { store }
+        Organisation {
+            store,
+            directory: std::sync::RwLock::default(),
+        }
+    }
+
+    /// The registry index the permission checks read, built on first use
+    /// after a change.
+    pub fn directory(&self) -> AppResult<Arc<Directory>> {
+        if let Ok(d) = self.directory.read() {
+            if let Some(d) = d.as_ref() {
+                return Ok(d.clone());
+            }
+        }
+        let built = Arc::new(Directory::new(&self.store.units()?, self.store.people()?));
+        if let Ok(mut d) = self.directory.write() {
+            *d = Some(built.clone());
+        }
+        Ok(built)
+    }
+
+    fn changed(&self) {
+        if let Ok(mut d) = self.directory.write() {
+            *d = None;
+        }
     }
 
     /// Imports CSV or JSON text (units or people, told by the columns).
@@ -95,6 +122,7 @@ impl Organisation {
         let (name, ladders) = ladders_for(set, ladder, &levels)?;
         let units = validate_units(&rows, &ladders, &existing, file)?;
         self.store.put_units(&units)?;
+        self.changed();
         Ok((units.len(), name))
     }
 
@@ -109,6 +137,7 @@ impl Organisation {
         };
         let people = validate_people(&rows, &registry, &set.roles, file)?;
         self.store.put_people(&people)?;
+        self.changed();
         Ok(people.len())
     }
 

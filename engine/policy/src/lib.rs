@@ -14,6 +14,7 @@
 //! Pure by rule (enforced by the layering test): no I/O, no threads, no
 //! storage, no async runtime, no CSV.
 
+mod access;
 mod calc;
 mod calendar;
 mod case;
@@ -42,6 +43,7 @@ mod value;
 mod workflow;
 mod zone;
 
+pub use access::{GrantDef, Grants, Permission};
 pub use calendar::{format_ts, parse_ts, CompiledCalendar, NoWorkingTime};
 pub use case::{Breach, Case, CaseEvent, CaseId, Deadline, DeadlineKind, Incident, Summon, Why};
 pub use case_error::CaseError;

@@ -37,6 +37,8 @@ pub struct PolicySet {
     pub ladders: BTreeMap<String, Vec<String>>,
     /// Roles people may hold, by name.
     pub roles: BTreeMap<String, crate::org::RoleDef>,
+    /// What each role and service account may do (`grant` items).
+    pub grants: crate::access::Grants,
     /// Schemas by name.
     pub schemas: BTreeMap<String, crate::schema::CompiledSchema>,
     /// Party trees (3+1 网格党组织 …) by name.
@@ -183,6 +185,7 @@ pub fn compile(sources: SourceSet, host: &RhaiHost) -> Compiled {
     let mut items = BTreeMap::new();
     let mut ladders = BTreeMap::new();
     let mut roles = BTreeMap::new();
+    let mut grants = crate::access::Grants::default();
     let mut schemas = BTreeMap::new();
     let mut parties = BTreeMap::new();
     let mut param_schemas = BTreeMap::new();
@@ -290,6 +293,7 @@ pub fn compile(sources: SourceSet, host: &RhaiHost) -> Compiled {
             Item::Party(p) => {
                 parties.insert(p.name.name.clone(), party_tree(p));
             }
+            Item::Grant(g) => grants.add(g),
             Item::Schema(sc) => {
                 let compiled = crate::schema::CompiledSchema::compile(sc, &symbols);
                 schemas.insert(sc.name.name.clone(), compiled);
@@ -342,6 +346,7 @@ pub fn compile(sources: SourceSet, host: &RhaiHost) -> Compiled {
         hash,
         ladders,
         roles,
+        grants,
         schemas,
         parties,
         param_schemas,
