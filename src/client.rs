@@ -26,6 +26,18 @@ pub struct Target {
         default_value = "127.0.0.1:50051"
     )]
     pub server: String,
+    /// Bearer token for a server that requires authentication (`wangge token issue`).
+    #[arg(long, global = true, env = "WANGGE_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// PEM CA that signed the server's certificate (for an `https://` server).
+    #[arg(long, global = true, env = "WANGGE_CA")]
+    pub tls_ca: Option<std::path::PathBuf>,
+    /// PEM client certificate for mutual TLS (with `--tls-key`).
+    #[arg(long, global = true, env = "WANGGE_CLIENT_CERT")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// PEM private key of `--tls-cert`.
+    #[arg(long, global = true, env = "WANGGE_CLIENT_KEY")]
+    pub tls_key: Option<std::path::PathBuf>,
     /// Output format: text for people, an aligned table, or JSON.
     #[arg(short = 'o', long, global = true, value_enum, default_value_t)]
     pub output: Output,
@@ -264,7 +276,7 @@ enum ClockCommand {
 /// Connects to the server and runs `f` with the channel.
 pub fn with_server<F, Fut>(target: &Target, f: F) -> ExitCode
 where
-    F: FnOnce(Channel) -> Fut,
+    F: FnOnce(Conn) -> Fut,
     Fut: std::future::Future<Output = ExitCode>,
 {
     let rt = match tokio::runtime::Builder::new_current_thread()
@@ -278,7 +290,7 @@ where
         }
     };
     rt.block_on(async {
-        match connect(&target.server).await {
+        match connect(target).await {
             Ok(ch) => f(ch).await,
             Err(code) => code,
         }
@@ -294,18 +306,76 @@ pub fn server_url(server: &str) -> String {
     }
 }
 
-async fn connect(server: &str) -> Result<Channel, ExitCode> {
-    Channel::from_shared(server_url(server))
-        .map_err(|e| {
-            output::error(format!("`{server}` is not a server address: {e}"));
-            ExitCode::FAILURE
-        })?
+/// A connection that sends the bearer token (when given) with every call.
+pub type Conn = tonic::service::interceptor::InterceptedService<Channel, Bearer>;
+
+/// Adds `authorization: Bearer TOKEN` to every request.
+#[derive(Clone)]
+pub struct Bearer(Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>);
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(v) = &self.0 {
+            req.metadata_mut().insert("authorization", v.clone());
+        }
+        Ok(req)
+    }
+}
+
+fn fail(message: String) -> ExitCode {
+    output::error(message);
+    ExitCode::FAILURE
+}
+
+/// The client TLS of `target` (its CA, its client certificate).
+fn tls(target: &Target) -> Result<tonic::transport::ClientTlsConfig, ExitCode> {
+    let read = |what: &str, p: &std::path::Path| {
+        std::fs::read(p).map_err(|e| fail(format!("cannot read the {what} `{}`: {e}", p.display())))
+    };
+    let mut tls = tonic::transport::ClientTlsConfig::new();
+    if let Some(ca) = &target.tls_ca {
+        tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(read("CA", ca)?));
+    }
+    match (&target.tls_cert, &target.tls_key) {
+        (Some(c), Some(k)) => {
+            tls = tls.identity(tonic::transport::Identity::from_pem(
+                read("client certificate", c)?,
+                read("client key", k)?,
+            ))
+        }
+        (None, None) => {}
+        _ => return Err(fail("`--tls-cert` and `--tls-key` go together".into())),
+    }
+    Ok(tls)
+}
+
+/// Connects to `target.server` (TLS for `https://`), with its token.
+pub async fn connect(target: &Target) -> Result<Conn, ExitCode> {
+    let server = &target.server;
+    let token = match &target.token {
+        Some(t) => Some(
+            format!("Bearer {}", t.trim())
+                .parse()
+                .map_err(|_| fail("the token is not a valid header value".into()))?,
+        ),
+        None => None,
+    };
+    let url = server_url(server);
+    let mut endpoint = Channel::from_shared(url.clone())
+        .map_err(|e| fail(format!("`{server}` is not a server address: {e}")))?;
+    if url.starts_with("https://") {
+        endpoint = endpoint
+            .tls_config(tls(target)?)
+            .map_err(|e| fail(format!("TLS cannot be set up: {e}")))?;
+    }
+    let channel = endpoint
         .connect()
         .await
-        .map_err(|e| {
-            output::error(format!("cannot reach `{server}`: {e}"));
-            ExitCode::FAILURE
-        })
+        .map_err(|e| fail(format!("cannot reach `{server}`: {e}")))?;
+    Ok(tonic::service::interceptor::InterceptedService::new(
+        channel,
+        Bearer(token),
+    ))
 }
 
 /// Prints a status with its field violations.
@@ -544,7 +614,7 @@ pub fn case(args: &CaseArgs) -> ExitCode {
 }
 
 async fn run_case(
-    client: &mut CaseServiceClient<Channel>,
+    client: &mut CaseServiceClient<Conn>,
     command: &CaseCommand,
     data_json: String,
     out: Output,

@@ -4,7 +4,6 @@
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use tonic::transport::Channel;
 use wangge_proto::v1;
 use wangge_proto::v1::evaluation_service_client::EvaluationServiceClient;
 
@@ -247,7 +246,7 @@ pub fn evaluation(args: &EvaluationArgs) -> ExitCode {
 }
 
 async fn run(
-    c: &mut EvaluationServiceClient<Channel>,
+    c: &mut EvaluationServiceClient<crate::client::Conn>,
     command: &EvaluationCommand,
     out: Output,
 ) -> Result<(), CliError> {

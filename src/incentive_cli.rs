@@ -4,7 +4,6 @@
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use tonic::transport::Channel;
 use wangge_proto::v1;
 use wangge_proto::v1::incentive_service_client::IncentiveServiceClient;
 
@@ -331,7 +330,7 @@ pub fn incentive(args: &IncentiveArgs) -> ExitCode {
 }
 
 async fn run_incentive(
-    c: &mut IncentiveServiceClient<Channel>,
+    c: &mut IncentiveServiceClient<crate::client::Conn>,
     command: &IncentiveCommand,
     out: Output,
 ) -> Result<(), CliError> {
@@ -505,7 +504,7 @@ pub fn points(args: &PointsArgs) -> ExitCode {
 }
 
 async fn run_points(
-    c: &mut IncentiveServiceClient<Channel>,
+    c: &mut IncentiveServiceClient<crate::client::Conn>,
     command: &PointsCommand,
     out: Output,
 ) -> Result<(), CliError> {

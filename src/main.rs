@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod auth_cli;
 mod check;
 mod client;
 mod eval;
@@ -97,6 +98,10 @@ enum Command {
     Store(store_cli::Args),
     /// Replay a recorded history through one policy version, or two to compare.
     Replay(replay::Args),
+    /// Development tokens: `token issue --person P1 --ttl 8h`.
+    Token(auth_cli::TokenArgs),
+    /// The audit log of a running server: `audit list`, `audit verify`.
+    Audit(auth_cli::AuditArgs),
 }
 
 /// When the reader of stdout or stderr goes away (`wangge … | head`), the
@@ -140,6 +145,8 @@ fn main() -> ExitCode {
         Command::Incentive(args) => incentive_cli::incentive(&args),
         Command::Evaluation(args) => evaluation_cli::evaluation(&args),
         Command::Points(args) => incentive_cli::points(&args),
+        Command::Token(args) => auth_cli::token(&args),
+        Command::Audit(args) => auth_cli::audit(&args),
     }
 }
 

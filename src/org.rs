@@ -109,6 +109,10 @@ fn run_inner(args: &Args) -> Result<ExitCode, ExitCode> {
             if let Some(server) = server {
                 let target = crate::client::Target {
                     server: server.clone(),
+                    token: std::env::var("WANGGE_TOKEN").ok(),
+                    tls_ca: std::env::var_os("WANGGE_CA").map(Into::into),
+                    tls_cert: std::env::var_os("WANGGE_CLIENT_CERT").map(Into::into),
+                    tls_key: std::env::var_os("WANGGE_CLIENT_KEY").map(Into::into),
                     output: args.output,
                 };
                 return Ok(crate::client::org_import(&target, file, ladder.as_deref()));

@@ -116,6 +116,10 @@ fn backup_server(dir: &Path, url: &str) -> Result<(), String> {
         .map_err(|e| format!("cannot resolve `{}`: {e}", dir.display()))?;
     let target = crate::client::Target {
         server: url.to_string(),
+        token: std::env::var("WANGGE_TOKEN").ok(),
+        tls_ca: std::env::var_os("WANGGE_CA").map(Into::into),
+        tls_cert: std::env::var_os("WANGGE_CLIENT_CERT").map(Into::into),
+        tls_key: std::env::var_os("WANGGE_CLIENT_KEY").map(Into::into),
         output: crate::output::Output::Text,
     };
     let request = v1::BackupRequest {

@@ -5,12 +5,18 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
-use tonic::Status;
+use tonic::{Request, Status};
+use wangge_app::access::{self, Caller, Need, Principal, Target};
+use wangge_app::audit::{AuditLog, AuditRecord};
 use wangge_app::CaseService;
 use wangge_app::PolicyRegistry;
 use wangge_policy::ManualClock;
+use wangge_proto::v1;
 
+use super::audit_keys::AuditKeys;
+use super::auth::Authenticator;
 use super::metrics::Metrics;
+use super::status::status;
 
 pub struct App {
     pub cases: Arc<CaseService>,
@@ -31,6 +37,9 @@ pub struct App {
     pub watchers: Arc<Watchers>,
     /// Largest `data_json` of a report, in bytes.
     pub max_data_bytes: usize,
+    /// Verifies callers; `None`: no authentication (loopback operator).
+    pub auth: Option<Arc<Authenticator>>,
+    pub audit: Arc<AuditLog>,
 }
 
 /// Runs a blocking engine call on the blocking pool.
@@ -43,17 +52,32 @@ pub async fn blocking<T: Send + 'static>(
 }
 
 impl App {
-    /// Times, counts and logs one call (with a request id).
-    pub async fn call<T>(
+    /// Runs one call: authenticates the caller, times, counts and logs it
+    /// (with a request id), and records writes and refusals in the audit
+    /// log. `f` gets the verified caller and the request message.
+    pub async fn call<M, T, F, Fut>(
         &self,
         method: &'static str,
-        f: impl Future<Output = Result<T, Status>>,
-    ) -> Result<T, Status> {
+        req: Request<M>,
+        f: F,
+    ) -> Result<T, Status>
+    where
+        M: AuditKeys,
+        F: FnOnce(Caller, M) -> Fut,
+        Fut: Future<Output = Result<T, Status>>,
+    {
         let id = self.metrics.request_id();
         self.metrics.start(method);
         let start = Instant::now();
+        let peer = req.remote_addr().map(|a| a.to_string());
+        let caller = self.authenticate(&req);
+        let msg = req.into_inner();
+        let keys = msg.audit_keys();
         let span = tracing::debug_span!("rpc", method, request_id = id);
-        let result = tracing::Instrument::instrument(f, span).await;
+        let result = match &caller {
+            Ok(c) => tracing::Instrument::instrument(f(c.clone(), msg), span).await,
+            Err(s) => Err(s.clone()),
+        };
         let took = start.elapsed();
         let code = match &result {
             Ok(_) => tonic::Code::Ok,
@@ -71,7 +95,268 @@ impl App {
                 tracing::info!(request_id = id, method, code = ?s.code(), message = s.message(), "error")
             }
         }
+        let refused = matches!(
+            code,
+            tonic::Code::Unauthenticated | tonic::Code::PermissionDenied
+        );
+        if super::audit_keys::is_write(method) || refused {
+            let record = AuditRecord {
+                at: self.cases.clock().now(),
+                who: caller
+                    .as_ref()
+                    .map_or_else(|_| "anonymous".into(), Caller::name),
+                on_behalf: match &caller {
+                    Ok(c) if matches!(c.principal, Principal::Service(_)) => {
+                        keys.get("actor").cloned()
+                    }
+                    _ => None,
+                },
+                method: method.to_string(),
+                keys,
+                peer,
+                request_id: id,
+                outcome: if code == tonic::Code::Ok {
+                    "OK".into()
+                } else {
+                    format!("{code:?}")
+                },
+                message: result.as_ref().err().map(|s| s.message().to_string()),
+            };
+            let audit = self.audit.clone();
+            let written = tokio::task::spawn_blocking(move || audit.append(record)).await;
+            if !matches!(written, Ok(Ok(()))) {
+                self.metrics.audit_error();
+                tracing::error!(
+                    request_id = id,
+                    method,
+                    "the audit entry could not be written"
+                );
+            }
+        }
         result
+    }
+
+    /// The verified caller: the operator when authentication is off; else
+    /// a token's or client certificate's subject, which must be a person in
+    /// the registry or a service account the policy grants.
+    fn authenticate<M>(&self, req: &Request<M>) -> Result<Caller, Status> {
+        let Some(auth) = &self.auth else {
+            return Ok(Caller::operator());
+        };
+        let subject = req.peer_certs().and_then(|certs| {
+            certs
+                .first()
+                .and_then(|c| super::auth::certificate_subject(c))
+        });
+        let caller = auth.authenticate(req.metadata(), subject.as_deref())?;
+        let known = match &caller.principal {
+            Principal::Person(p) => self.directory()?.person(p).is_some(),
+            Principal::Service(s) => self.cases.policy().grants.services.contains_key(s),
+            Principal::Operator => false,
+        };
+        if !known {
+            return Err(Status::unauthenticated(format!(
+                "the token's subject `{}` is neither a person in the registry nor a service \
+                 account the policy grants",
+                caller.name()
+            )));
+        }
+        Ok(caller)
+    }
+
+    /// The registry index of the permission checks.
+    pub fn directory(&self) -> Result<Arc<access::Directory>, Status> {
+        self.org.directory().map_err(status)
+    }
+
+    /// Allows the call or answers PERMISSION_DENIED.
+    pub fn authorize(&self, caller: &Caller, need: Need, target: Target) -> Result<(), Status> {
+        if caller.is_operator() {
+            return Ok(());
+        }
+        let set = self.cases.policy();
+        access::authorize(&set, &*self.directory()?, caller, need, target).map_err(status)
+    }
+
+    /// [`App::authorize`] of a permission.
+    pub fn may(
+        &self,
+        caller: &Caller,
+        p: wangge_policy::Permission,
+        target: Target,
+    ) -> Result<(), Status> {
+        self.authorize(caller, Need::May(p), target)
+    }
+
+    /// The cases the caller may read.
+    pub fn read_scope(&self, caller: &Caller) -> Result<access::Scope, Status> {
+        if caller.is_operator() {
+            return Ok(access::Scope {
+                all: true,
+                ..access::Scope::default()
+            });
+        }
+        let set = self.cases.policy();
+        Ok(access::read_scope(&set, &*self.directory()?, caller))
+    }
+
+    /// The actor and on-behalf person a write records: the verified caller;
+    /// a request's `actor` only from a caller granted `代办` (without
+    /// authentication, the `actor` as given, as before).
+    pub fn acting(
+        &self,
+        caller: &Caller,
+        asked: String,
+    ) -> Result<(String, Option<String>), Status> {
+        if caller.is_operator() {
+            return Ok((asked, None));
+        }
+        let me = caller.name();
+        if asked.is_empty() || asked == me {
+            return Ok((me, None));
+        }
+        self.may(
+            caller,
+            wangge_policy::Permission::OnBehalf,
+            Target::Anywhere,
+        )
+        .map_err(|_| {
+            super::status::field_denied(
+                "actor",
+                format!(
+                    "`{me}` may not act on behalf of `{asked}`: only a caller granted \
+                         `代办` names another actor; leave `actor` empty"
+                ),
+            )
+        })?;
+        Ok((me, Some(asked)))
+    }
+
+    /// A case as the caller may see it (personal fields masked without
+    /// `查看个人信息`).
+    pub fn shown_case(
+        &self,
+        caller: &Caller,
+        case: wangge_policy::Case,
+    ) -> Result<v1::Case, Status> {
+        Ok(self.case_for(case, self.sees_personal(caller)?))
+    }
+
+    /// A case, masked unless `personal`.
+    pub fn case_for(&self, mut case: wangge_policy::Case, personal: bool) -> v1::Case {
+        if !personal {
+            wangge_app::mask::mask_case(&self.cases.policy(), &mut case);
+        }
+        super::convert::case(&case)
+    }
+
+    /// An event of a case of `workflow`, its explanation masked unless `personal`.
+    pub fn event_for(
+        &self,
+        workflow: &str,
+        e: &wangge_policy::CaseEvent,
+        personal: bool,
+    ) -> v1::CaseEvent {
+        let mut out = super::convert::event(e);
+        if personal {
+            return out;
+        }
+        let paths = wangge_app::mask::personal_paths(&self.cases.policy(), workflow);
+        if paths.is_empty() {
+            return out;
+        }
+        if let Ok(mut v) = serde_json::from_str::<serde_json::Value>(&out.explanation_json) {
+            wangge_app::mask::mask_explanation(&mut v, &paths);
+            out.explanation_json = v.to_string();
+        }
+        out
+    }
+
+    /// When and by whom a write is made.
+    pub fn stamp(&self, caller: &Caller, at: i64) -> wangge_app::Stamp {
+        wangge_app::Stamp {
+            at,
+            by: (!caller.is_operator()).then(|| caller.name()),
+        }
+    }
+
+    /// A permission over a person's records: scoped to `unit` when given,
+    /// else to the units the person serves (the first that allows it); no
+    /// person named: the permission anywhere.
+    pub fn may_for_person(
+        &self,
+        caller: &Caller,
+        p: wangge_policy::Permission,
+        person: &str,
+        unit: Option<&str>,
+    ) -> Result<(), Status> {
+        if caller.is_operator() {
+            return Ok(());
+        }
+        if let Some(u) = unit {
+            return self.may(caller, p, Target::Unit(u));
+        }
+        if person.is_empty() {
+            return self.may(caller, p, Target::Anywhere);
+        }
+        let dir = self.directory()?;
+        let units: Vec<String> = dir
+            .person(person)
+            .map(|x| {
+                x.positions()
+                    .filter_map(|(_, u)| u.map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut last = None;
+        for u in &units {
+            match self.may(caller, p, Target::Unit(u)) {
+                Ok(()) => return Ok(()),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| {
+            Status::permission_denied(format!(
+                "`{}` may not `{}` for `{person}`: the person serves no unit in the registry",
+                caller.name(),
+                p.word()
+            ))
+        }))
+    }
+
+    /// `评分` over one scored unit or person.
+    pub fn may_for_scored(&self, caller: &Caller, id: &str) -> Result<(), Status> {
+        if caller.is_operator() {
+            return Ok(());
+        }
+        let p = wangge_policy::Permission::Score;
+        if self.directory()?.person(id).is_some() {
+            self.may_for_person(caller, p, id, None)
+        } else {
+            self.may(caller, p, Target::Unit(id))
+        }
+    }
+
+    /// A caller's own records (a resident's points), or the permission.
+    pub fn own_or(
+        &self,
+        caller: &Caller,
+        whose: &str,
+        p: wangge_policy::Permission,
+    ) -> Result<(), Status> {
+        if caller.principal == Principal::Person(whose.to_string()) {
+            return Ok(());
+        }
+        self.may(caller, p, Target::Anywhere)
+    }
+
+    /// Whether the caller sees personal fields unmasked.
+    pub fn sees_personal(&self, caller: &Caller) -> Result<bool, Status> {
+        if caller.is_operator() {
+            return Ok(true);
+        }
+        let set = self.cases.policy();
+        Ok(access::sees_personal(&set, &*self.directory()?, caller))
     }
 }
 

@@ -67,6 +67,48 @@ pub struct ServeArgs {
     /// such a start is refused.
     #[arg(long)]
     pub adopt_system_clock: bool,
+    /// Require a valid token (or client certificate) on every call; the
+    /// keys come from `[auth]` of the config or `WANGGE_AUTH_HMAC_SECRET`.
+    #[arg(long)]
+    pub require_auth: bool,
+    /// Serve a non-loopback address without TLS and authentication (logs
+    /// a warning every minute). Never in production.
+    #[arg(long)]
+    pub insecure_no_auth: bool,
+    /// HS256 secret for development tokens (overrides `auth.hmac_secret`).
+    #[arg(long, env = "WANGGE_AUTH_HMAC_SECRET", hide_env_values = true)]
+    pub auth_hmac_secret: Option<String>,
+    /// PEM certificate chain of the gRPC port (turns TLS on, with `--tls-key`).
+    #[arg(long, env = "WANGGE_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of the gRPC port.
+    #[arg(long, env = "WANGGE_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA whose client certificates are accepted (mutual TLS).
+    #[arg(long, env = "WANGGE_TLS_CLIENT_CA")]
+    pub tls_client_ca: Option<PathBuf>,
+}
+
+/// `[tls]` of `wangge.toml`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    /// CA of accepted client certificates (mutual TLS).
+    pub client_ca: Option<PathBuf>,
+    /// Client certificate subject (CN) → identity (`service:NAME` or a person).
+    #[serde(default)]
+    pub client_identities: std::collections::HashMap<String, String>,
+}
+
+/// TLS files, resolved.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub client_ca: Option<PathBuf>,
+    pub client_identities: std::collections::HashMap<String, String>,
 }
 
 /// The file's shape (every key optional).
@@ -87,6 +129,8 @@ struct FileConfig {
     watch_streams_per_connection: Option<usize>,
     max_in_flight: Option<usize>,
     request_timeout_secs: Option<u64>,
+    auth: Option<super::auth::AuthConfig>,
+    tls: Option<TlsConfig>,
 }
 
 /// The resolved configuration.
@@ -108,6 +152,10 @@ pub struct Config {
     pub request_timeout: std::time::Duration,
     pub adopt_policies: bool,
     pub adopt_system_clock: bool,
+    /// Set when calls must authenticate.
+    pub auth: Option<super::auth::AuthConfig>,
+    pub tls: Option<TlsFiles>,
+    pub insecure_no_auth: bool,
 }
 
 /// A configuration problem, naming the setting.
@@ -207,7 +255,7 @@ impl ServeArgs {
             ),
             None => None,
         };
-        Ok(Config {
+        Config {
             listen: addr("listen", &listen)?,
             metrics_listen: if metrics == "off" {
                 None
@@ -276,7 +324,63 @@ impl ServeArgs {
             )?),
             adopt_policies: self.adopt_policies,
             adopt_system_clock: self.adopt_system_clock,
-        })
+            auth: None,
+            tls: None,
+            insecure_no_auth: self.insecure_no_auth,
+        }
+        .secured(self, file.auth, file.tls)
+    }
+}
+
+impl Config {
+    /// Adds `[auth]` and `[tls]` (flags first) and refuses an exposed
+    /// address without both, unless `--insecure-no-auth`.
+    fn secured(
+        mut self,
+        args: &ServeArgs,
+        auth: Option<super::auth::AuthConfig>,
+        tls: Option<TlsConfig>,
+    ) -> Result<Config, ConfigError> {
+        let mut auth = auth.unwrap_or_default();
+        if args.require_auth {
+            auth.required = true;
+        }
+        if let Some(secret) = &args.auth_hmac_secret {
+            auth.hmac_secret = Some(secret.clone());
+        }
+        self.auth = auth.required.then_some(auth);
+        let tls = tls.unwrap_or_default();
+        let cert = args.tls_cert.clone().or(tls.cert);
+        let key = args.tls_key.clone().or(tls.key);
+        let client_ca = args.tls_client_ca.clone().or(tls.client_ca);
+        self.tls = match (cert, key) {
+            (Some(cert), Some(key)) => Some(TlsFiles {
+                cert,
+                key,
+                client_ca,
+                client_identities: tls.client_identities,
+            }),
+            (None, None) if client_ca.is_none() => None,
+            _ => {
+                return Err(ConfigError::Value {
+                    setting: "tls",
+                    value: "incomplete".into(),
+                    why: "TLS needs both `cert` and `key` (`--tls-cert`, `--tls-key`)".into(),
+                })
+            }
+        };
+        let exposed = !self.listen.ip().is_loopback();
+        if exposed && !(self.auth.is_some() && self.tls.is_some()) && !self.insecure_no_auth {
+            return Err(ConfigError::Value {
+                setting: "listen",
+                value: self.listen.to_string(),
+                why: "a non-loopback address needs TLS (`[tls]`, `--tls-cert`/`--tls-key`) and \
+                      authentication (`--require-auth`); `--insecure-no-auth` serves it \
+                      without them"
+                    .into(),
+            });
+        }
+        Ok(self)
     }
 }
 
@@ -303,6 +407,12 @@ mod tests {
             request_timeout_secs: None,
             adopt_policies: false,
             adopt_system_clock: false,
+            require_auth: false,
+            insecure_no_auth: false,
+            auth_hmac_secret: None,
+            tls_cert: None,
+            tls_key: None,
+            tls_client_ca: None,
         }
     }
 
@@ -312,6 +422,7 @@ mod tests {
         let mut a = args();
         a.config = Some(example);
         a.listen = Some("0.0.0.0:6000".into());
+        a.insecure_no_auth = true;
         let c = a.resolve().unwrap();
         assert_eq!(c.listen.to_string(), "0.0.0.0:6000");
         assert_eq!(

@@ -95,6 +95,7 @@ pub fn event(e: &CaseEvent) -> v1::CaseEvent {
         policy_version: e.policy_version.clone(),
         explanation_json: e.explanation.as_str().to_string(),
         note: opt(&e.note),
+        on_behalf: opt(&e.on_behalf),
     }
 }
 

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
+use wangge_app::access::Target;
 use wangge_app::Survey;
+use wangge_policy::Permission;
 use wangge_policy::{Ranked, Score};
 use wangge_proto::v1;
 
@@ -75,26 +77,31 @@ impl v1::evaluation_service_server::EvaluationService for Evaluations {
     ) -> Result<Response<v1::RecordSurveyResponse>, Status> {
         let app = self.0.clone();
         self.0
-            .call("EvaluationService/RecordSurvey", async move {
-                let r = req.into_inner();
-                required("unit", &r.unit)?;
-                required("period", &r.period)?;
-                required("key", &r.key)?;
-                let score =
-                    r.score.trim().parse().map_err(|_| {
+            .call(
+                "EvaluationService/RecordSurvey",
+                req,
+                move |caller, req| async move {
+                    let r = req;
+                    required("unit", &r.unit)?;
+                    required("period", &r.period)?;
+                    required("key", &r.key)?;
+                    app.may(&caller, Permission::Survey, Target::Unit(&r.unit))?;
+                    let score = r.score.trim().parse().map_err(|_| {
                         bad_request("score", format!("`{}` is not a number", r.score))
                     })?;
-                let survey = Survey {
-                    unit: r.unit,
-                    period: r.period,
-                    score,
-                    respondents: r.respondents,
-                    key: r.key,
-                };
-                let (_, created) =
-                    blocking(move || engine(app.evaluation.record_survey(survey))).await?;
-                Ok(Response::new(v1::RecordSurveyResponse { created }))
-            })
+                    let survey = Survey {
+                        recorded_by: app.stamp(&caller, 0).by,
+                        unit: r.unit,
+                        period: r.period,
+                        score,
+                        respondents: r.respondents,
+                        key: r.key,
+                    };
+                    let (_, created) =
+                        blocking(move || engine(app.evaluation.record_survey(survey))).await?;
+                    Ok(Response::new(v1::RecordSurveyResponse { created }))
+                },
+            )
             .await
     }
 
@@ -104,22 +111,27 @@ impl v1::evaluation_service_server::EvaluationService for Evaluations {
     ) -> Result<Response<v1::Score>, Status> {
         let app = self.0.clone();
         self.0
-            .call("EvaluationService/ScoreUnit", async move {
-                let r = req.into_inner();
-                required("scorecard", &r.scorecard)?;
-                required("id", &r.id)?;
-                required("period", &r.period)?;
-                let s = blocking(move || {
-                    engine(app.evaluation.score_one(
-                        &app.cases.policy(),
-                        &r.scorecard,
-                        &r.id,
-                        &r.period,
-                    ))
-                })
-                .await?;
-                Ok(Response::new(score(&s)))
-            })
+            .call(
+                "EvaluationService/ScoreUnit",
+                req,
+                move |caller, req| async move {
+                    let r = req;
+                    required("scorecard", &r.scorecard)?;
+                    required("id", &r.id)?;
+                    required("period", &r.period)?;
+                    app.may_for_scored(&caller, &r.id)?;
+                    let s = blocking(move || {
+                        engine(app.evaluation.score_one(
+                            &app.cases.policy(),
+                            &r.scorecard,
+                            &r.id,
+                            &r.period,
+                        ))
+                    })
+                    .await?;
+                    Ok(Response::new(score(&s)))
+                },
+            )
             .await
     }
 
@@ -130,28 +142,33 @@ impl v1::evaluation_service_server::EvaluationService for Evaluations {
         let app = self.0.clone();
         let now = self.0.cases.clock().now();
         self.0
-            .call("EvaluationService/ScoreLevel", async move {
-                let r = req.into_inner();
-                required("scorecard", &r.scorecard)?;
-                required("period", &r.period)?;
-                let s = blocking(move || {
-                    engine(app.evaluation.score_level(
-                        &app.cases.policy(),
-                        &r.scorecard,
-                        &r.period,
-                        now,
-                    ))
-                })
-                .await?;
-                Ok(Response::new(v1::ScoreLevelResponse {
-                    scorecard: s.scorecard,
-                    period: s.period,
-                    scored: s.scored,
-                    by_stars: s.by_stars.to_vec(),
-                    average: s.average.to_string(),
-                    policy_version: s.policy_version,
-                }))
-            })
+            .call(
+                "EvaluationService/ScoreLevel",
+                req,
+                move |caller, req| async move {
+                    let r = req;
+                    required("scorecard", &r.scorecard)?;
+                    required("period", &r.period)?;
+                    app.may(&caller, Permission::Score, Target::Anywhere)?;
+                    let s = blocking(move || {
+                        engine(app.evaluation.score_level(
+                            &app.cases.policy(),
+                            &r.scorecard,
+                            &r.period,
+                            now,
+                        ))
+                    })
+                    .await?;
+                    Ok(Response::new(v1::ScoreLevelResponse {
+                        scorecard: s.scorecard,
+                        period: s.period,
+                        scored: s.scored,
+                        by_stars: s.by_stars.to_vec(),
+                        average: s.average.to_string(),
+                        policy_version: s.policy_version,
+                    }))
+                },
+            )
             .await
     }
 
@@ -161,21 +178,26 @@ impl v1::evaluation_service_server::EvaluationService for Evaluations {
     ) -> Result<Response<v1::RankResponse>, Status> {
         let app = self.0.clone();
         self.0
-            .call("EvaluationService/Rank", async move {
-                let r = req.into_inner();
-                required("award", &r.award)?;
-                required("period", &r.period)?;
-                let list = blocking(move || {
-                    engine(
-                        app.evaluation
-                            .rank(&app.cases.policy(), &r.award, &r.period),
-                    )
-                })
-                .await?;
-                Ok(Response::new(v1::RankResponse {
-                    ranked: list.iter().map(ranked).collect(),
-                }))
-            })
+            .call(
+                "EvaluationService/Rank",
+                req,
+                move |caller, req| async move {
+                    let r = req;
+                    required("award", &r.award)?;
+                    required("period", &r.period)?;
+                    app.may(&caller, Permission::Score, Target::Anywhere)?;
+                    let list = blocking(move || {
+                        engine(
+                            app.evaluation
+                                .rank(&app.cases.policy(), &r.award, &r.period),
+                        )
+                    })
+                    .await?;
+                    Ok(Response::new(v1::RankResponse {
+                        ranked: list.iter().map(ranked).collect(),
+                    }))
+                },
+            )
             .await
     }
 
@@ -185,16 +207,22 @@ impl v1::evaluation_service_server::EvaluationService for Evaluations {
     ) -> Result<Response<v1::HistoryResponse>, Status> {
         let app = self.0.clone();
         self.0
-            .call("EvaluationService/History", async move {
-                let r = req.into_inner();
-                required("scorecard", &r.scorecard)?;
-                required("id", &r.id)?;
-                let list =
-                    blocking(move || engine(app.evaluation.history(&r.scorecard, &r.id))).await?;
-                Ok(Response::new(v1::HistoryResponse {
-                    scores: list.iter().map(score).collect(),
-                }))
-            })
+            .call(
+                "EvaluationService/History",
+                req,
+                move |caller, req| async move {
+                    let r = req;
+                    required("scorecard", &r.scorecard)?;
+                    required("id", &r.id)?;
+                    app.may_for_scored(&caller, &r.id)?;
+                    let list =
+                        blocking(move || engine(app.evaluation.history(&r.scorecard, &r.id)))
+                            .await?;
+                    Ok(Response::new(v1::HistoryResponse {
+                        scores: list.iter().map(score).collect(),
+                    }))
+                },
+            )
             .await
     }
 }

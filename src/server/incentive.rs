@@ -5,8 +5,10 @@ use std::sync::Arc;
 
 use rust_decimal::Decimal;
 use tonic::{Request, Response, Status};
+use wangge_app::access::Target;
 use wangge_app::PointsEntry;
 use wangge_app::{Activity, NewActivity, Settlement};
+use wangge_policy::Permission;
 use wangge_proto::v1;
 
 use super::app::{blocking, App};
@@ -132,17 +134,31 @@ impl v1::incentive_service_server::IncentiveService for Incentive {
         let app = self.0.clone();
         let now = self.now();
         self.0
-            .call("IncentiveService/RecordActivity", async move {
-                let a = new_activity(req.into_inner())?;
-                let (a, created) = blocking(move || {
-                    engine(app.incentives.record_activity(&app.cases.policy(), a, now))
-                })
-                .await?;
-                Ok(Response::new(v1::RecordActivityResponse {
-                    activity: Some(activity(&a)),
-                    created,
-                }))
-            })
+            .call(
+                "IncentiveService/RecordActivity",
+                req,
+                move |caller, req| async move {
+                    let a = new_activity(req)?;
+                    app.may_for_person(
+                        &caller,
+                        Permission::Activity,
+                        &a.person,
+                        a.unit.as_deref(),
+                    )?;
+                    let stamp = app.stamp(&caller, now);
+                    let (a, created) = blocking(move || {
+                        engine(
+                            app.incentives
+                                .record_activity(&app.cases.policy(), a, stamp),
+                        )
+                    })
+                    .await?;
+                    Ok(Response::new(v1::RecordActivityResponse {
+                        activity: Some(activity(&a)),
+                        created,
+                    }))
+                },
+            )
             .await
     }
 
@@ -153,44 +169,56 @@ impl v1::incentive_service_server::IncentiveService for Incentive {
         let app = self.0.clone();
         let now = self.now();
         self.0
-            .call("IncentiveService/RecordActivities", async move {
-                let batch = req
-                    .into_inner()
-                    .activities
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, a)| {
-                        new_activity(a).map_err(|s| {
-                            bad_request(&format!("activities[{i}]"), s.message().to_string())
-                        })
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                let results = blocking(move || {
-                    engine(
-                        app.incentives
-                            .record_activities(&app.cases.policy(), batch, now),
-                    )
-                })
-                .await?;
-                Ok(Response::new(v1::RecordActivitiesResponse {
-                    results: results
+            .call(
+                "IncentiveService/RecordActivities",
+                req,
+                move |caller, req| async move {
+                    let batch = req
+                        .activities
                         .into_iter()
-                        .map(|r| match r {
-                            Ok((a, created)) => v1::ActivityResult {
-                                ok: Some(v1::RecordActivityResponse {
-                                    activity: Some(activity(&a)),
-                                    created,
-                                }),
-                                error: String::new(),
-                            },
-                            Err(e) => v1::ActivityResult {
-                                ok: None,
-                                error: e.to_string(),
-                            },
+                        .enumerate()
+                        .map(|(i, a)| {
+                            new_activity(a).map_err(|s| {
+                                bad_request(&format!("activities[{i}]"), s.message().to_string())
+                            })
                         })
-                        .collect(),
-                }))
-            })
+                        .collect::<Result<Vec<_>, _>>()?;
+                    for a in &batch {
+                        app.may_for_person(
+                            &caller,
+                            Permission::Activity,
+                            &a.person,
+                            a.unit.as_deref(),
+                        )?;
+                    }
+                    let stamp = app.stamp(&caller, now);
+                    let results = blocking(move || {
+                        engine(
+                            app.incentives
+                                .record_activities(&app.cases.policy(), batch, stamp),
+                        )
+                    })
+                    .await?;
+                    Ok(Response::new(v1::RecordActivitiesResponse {
+                        results: results
+                            .into_iter()
+                            .map(|r| match r {
+                                Ok((a, created)) => v1::ActivityResult {
+                                    ok: Some(v1::RecordActivityResponse {
+                                        activity: Some(activity(&a)),
+                                        created,
+                                    }),
+                                    error: String::new(),
+                                },
+                                Err(e) => v1::ActivityResult {
+                                    ok: None,
+                                    error: e.to_string(),
+                                },
+                            })
+                            .collect(),
+                    }))
+                },
+            )
             .await
     }
 
@@ -200,20 +228,25 @@ impl v1::incentive_service_server::IncentiveService for Incentive {
     ) -> Result<Response<v1::ListActivitiesResponse>, Status> {
         let app = self.0.clone();
         self.0
-            .call("IncentiveService/ListActivities", async move {
-                let r = req.into_inner();
-                required("period", &r.period)?;
-                let list = blocking(move || {
-                    engine(
-                        app.incentives
-                            .activities(&r.period, some(&r.person).as_deref()),
-                    )
-                })
-                .await?;
-                Ok(Response::new(v1::ListActivitiesResponse {
-                    activities: list.iter().map(activity).collect(),
-                }))
-            })
+            .call(
+                "IncentiveService/ListActivities",
+                req,
+                move |caller, req| async move {
+                    let r = req;
+                    app.may_for_person(&caller, Permission::ReadSettlements, &r.person, None)?;
+                    required("period", &r.period)?;
+                    let list = blocking(move || {
+                        engine(
+                            app.incentives
+                                .activities(&r.period, some(&r.person).as_deref()),
+                        )
+                    })
+                    .await?;
+                    Ok(Response::new(v1::ListActivitiesResponse {
+                        activities: list.iter().map(activity).collect(),
+                    }))
+                },
+            )
             .await
     }
 
@@ -224,19 +257,26 @@ impl v1::incentive_service_server::IncentiveService for Incentive {
         let app = self.0.clone();
         let now = self.now();
         self.0
-            .call("IncentiveService/Preview", async move {
-                let r = req.into_inner();
-                required("person", &r.person)?;
-                required("period", &r.period)?;
-                let s = blocking(move || {
-                    engine(
-                        app.incentives
-                            .preview(&app.cases.policy(), &r.person, &r.period, now),
-                    )
-                })
-                .await?;
-                Ok(Response::new(settlement(&s)))
-            })
+            .call(
+                "IncentiveService/Preview",
+                req,
+                move |caller, req| async move {
+                    let r = req;
+                    app.may_for_person(&caller, Permission::ReadSettlements, &r.person, None)?;
+                    required("person", &r.person)?;
+                    required("period", &r.period)?;
+                    let s = blocking(move || {
+                        engine(app.incentives.preview(
+                            &app.cases.policy(),
+                            &r.person,
+                            &r.period,
+                            now,
+                        ))
+                    })
+                    .await?;
+                    Ok(Response::new(settlement(&s)))
+                },
+            )
             .await
     }
 
@@ -247,30 +287,41 @@ impl v1::incentive_service_server::IncentiveService for Incentive {
         let app = self.0.clone();
         let now = self.now();
         self.0
-            .call("IncentiveService/Settle", async move {
-                let r = req.into_inner();
-                required("period", &r.period)?;
-                let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-                let metrics = app.metrics.clone();
-                let s = blocking(move || {
-                    engine(app.incentives.settle(
-                        &app.cases.policy(),
-                        &r.period,
-                        &r.persons,
-                        now,
-                        threads,
-                    ))
-                })
-                .await?;
-                metrics.settled(s.created);
-                Ok(Response::new(v1::SettleResponse {
-                    period: s.period.clone(),
-                    created: s.created,
-                    existing: s.existing,
-                    total: format!("{:.2}", s.total),
-                    settlements: s.settlements.iter().map(settlement).collect(),
-                }))
-            })
+            .call(
+                "IncentiveService/Settle",
+                req,
+                move |caller, req| async move {
+                    let r = req;
+                    if r.persons.is_empty() {
+                        app.may(&caller, Permission::Settle, Target::Anywhere)?;
+                    }
+                    for p in &r.persons {
+                        app.may_for_person(&caller, Permission::Settle, p, None)?;
+                    }
+                    let stamp = app.stamp(&caller, now);
+                    required("period", &r.period)?;
+                    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+                    let metrics = app.metrics.clone();
+                    let s = blocking(move || {
+                        engine(app.incentives.settle(
+                            &app.cases.policy(),
+                            &r.period,
+                            &r.persons,
+                            stamp,
+                            threads,
+                        ))
+                    })
+                    .await?;
+                    metrics.settled(s.created);
+                    Ok(Response::new(v1::SettleResponse {
+                        period: s.period.clone(),
+                        created: s.created,
+                        existing: s.existing,
+                        total: format!("{:.2}", s.total),
+                        settlements: s.settlements.iter().map(settlement).collect(),
+                    }))
+                },
+            )
             .await
     }
 
@@ -281,23 +332,29 @@ impl v1::incentive_service_server::IncentiveService for Incentive {
         let app = self.0.clone();
         let now = self.now();
         self.0
-            .call("IncentiveService/Correct", async move {
-                let r = req.into_inner();
-                required("period", &r.period)?;
-                required("person", &r.person)?;
-                required("reason", &r.reason)?;
-                let s = blocking(move || {
-                    engine(app.incentives.correct(
-                        &app.cases.policy(),
-                        &r.period,
-                        &r.person,
-                        &r.reason,
-                        now,
-                    ))
-                })
-                .await?;
-                Ok(Response::new(settlement(&s)))
-            })
+            .call(
+                "IncentiveService/Correct",
+                req,
+                move |caller, req| async move {
+                    let r = req;
+                    app.may_for_person(&caller, Permission::Settle, &r.person, None)?;
+                    let stamp = app.stamp(&caller, now);
+                    required("period", &r.period)?;
+                    required("person", &r.person)?;
+                    required("reason", &r.reason)?;
+                    let s = blocking(move || {
+                        engine(app.incentives.correct(
+                            &app.cases.policy(),
+                            &r.period,
+                            &r.person,
+                            &r.reason,
+                            stamp,
+                        ))
+                    })
+                    .await?;
+                    Ok(Response::new(settlement(&s)))
+                },
+            )
             .await
     }
 
@@ -307,40 +364,45 @@ impl v1::incentive_service_server::IncentiveService for Incentive {
     ) -> Result<Response<v1::ListSettlementsResponse>, Status> {
         let app = self.0.clone();
         self.0
-            .call("IncentiveService/ListSettlements", async move {
-                let r = req.into_inner();
-                required("period", &r.period)?;
-                let start: usize = if r.page_token.is_empty() {
-                    0
-                } else {
-                    r.page_token
-                        .parse()
-                        .map_err(|_| bad_request("page_token", "is not a token this server gave"))?
-                };
-                let size = if r.page_size == 0 {
-                    100
-                } else {
-                    r.page_size.min(1000)
-                } as usize;
-                let list = blocking(move || {
-                    engine(
-                        app.incentives
-                            .settlements(&r.period, some(&r.person).as_deref()),
-                    )
-                })
-                .await?;
-                let page: Vec<v1::Settlement> =
-                    list.iter().skip(start).take(size).map(settlement).collect();
-                let next = start + page.len();
-                Ok(Response::new(v1::ListSettlementsResponse {
-                    settlements: page,
-                    next_page_token: if next < list.len() {
-                        next.to_string()
+            .call(
+                "IncentiveService/ListSettlements",
+                req,
+                move |caller, req| async move {
+                    let r = req;
+                    app.may_for_person(&caller, Permission::ReadSettlements, &r.person, None)?;
+                    required("period", &r.period)?;
+                    let start: usize = if r.page_token.is_empty() {
+                        0
                     } else {
-                        String::new()
-                    },
-                }))
-            })
+                        r.page_token.parse().map_err(|_| {
+                            bad_request("page_token", "is not a token this server gave")
+                        })?
+                    };
+                    let size = if r.page_size == 0 {
+                        100
+                    } else {
+                        r.page_size.min(1000)
+                    } as usize;
+                    let list = blocking(move || {
+                        engine(
+                            app.incentives
+                                .settlements(&r.period, some(&r.person).as_deref()),
+                        )
+                    })
+                    .await?;
+                    let page: Vec<v1::Settlement> =
+                        list.iter().skip(start).take(size).map(settlement).collect();
+                    let next = start + page.len();
+                    Ok(Response::new(v1::ListSettlementsResponse {
+                        settlements: page,
+                        next_page_token: if next < list.len() {
+                            next.to_string()
+                        } else {
+                            String::new()
+                        },
+                    }))
+                },
+            )
             .await
     }
 
@@ -348,15 +410,14 @@ impl v1::incentive_service_server::IncentiveService for Incentive {
         &self,
         req: Request<v1::PointsRequest>,
     ) -> Result<Response<v1::PointsEntry>, Status> {
-        self.points("IncentiveService/EarnPoints", req.into_inner(), true)
-            .await
+        self.points("IncentiveService/EarnPoints", req, true).await
     }
 
     async fn redeem_points(
         &self,
         req: Request<v1::PointsRequest>,
     ) -> Result<Response<v1::PointsEntry>, Status> {
-        self.points("IncentiveService/RedeemPoints", req.into_inner(), false)
+        self.points("IncentiveService/RedeemPoints", req, false)
             .await
     }
 
@@ -366,13 +427,19 @@ impl v1::incentive_service_server::IncentiveService for Incentive {
     ) -> Result<Response<v1::Balance>, Status> {
         let app = self.0.clone();
         self.0
-            .call("IncentiveService/GetBalance", async move {
-                let r = req.into_inner();
-                required("resident", &r.resident)?;
-                let resident = r.resident.clone();
-                let points = blocking(move || engine(app.incentives.balance(&r.resident))).await?;
-                Ok(Response::new(v1::Balance { resident, points }))
-            })
+            .call(
+                "IncentiveService/GetBalance",
+                req,
+                move |caller, req| async move {
+                    let r = req;
+                    app.own_or(&caller, &r.resident, Permission::Points)?;
+                    required("resident", &r.resident)?;
+                    let resident = r.resident.clone();
+                    let points =
+                        blocking(move || engine(app.incentives.balance(&r.resident))).await?;
+                    Ok(Response::new(v1::Balance { resident, points }))
+                },
+            )
             .await
     }
 
@@ -382,14 +449,20 @@ impl v1::incentive_service_server::IncentiveService for Incentive {
     ) -> Result<Response<v1::PointsHistoryResponse>, Status> {
         let app = self.0.clone();
         self.0
-            .call("IncentiveService/PointsHistory", async move {
-                let r = req.into_inner();
-                required("resident", &r.resident)?;
-                let list = blocking(move || engine(app.incentives.history(&r.resident))).await?;
-                Ok(Response::new(v1::PointsHistoryResponse {
-                    entries: list.iter().map(|e| entry(e, true)).collect(),
-                }))
-            })
+            .call(
+                "IncentiveService/PointsHistory",
+                req,
+                move |caller, req| async move {
+                    let r = req;
+                    app.own_or(&caller, &r.resident, Permission::Points)?;
+                    required("resident", &r.resident)?;
+                    let list =
+                        blocking(move || engine(app.incentives.history(&r.resident))).await?;
+                    Ok(Response::new(v1::PointsHistoryResponse {
+                        entries: list.iter().map(|e| entry(e, true)).collect(),
+                    }))
+                },
+            )
             .await
     }
 }
@@ -398,13 +471,21 @@ impl Incentive {
     async fn points(
         &self,
         method: &'static str,
-        r: v1::PointsRequest,
+        req: Request<v1::PointsRequest>,
         earn: bool,
     ) -> Result<Response<v1::PointsEntry>, Status> {
         let app = self.0.clone();
         let now = self.now();
         self.0
-            .call(method, async move {
+            .call(method, req, move |caller, r| async move {
+                // A resident redeems their own points; anything else is
+                // 发放积分 (a worker earning or redeeming for a resident).
+                if earn {
+                    app.may(&caller, Permission::Points, Target::Anywhere)?;
+                } else {
+                    app.own_or(&caller, &r.resident, Permission::Points)?;
+                }
+                let stamp = app.stamp(&caller, now);
                 required("resident", &r.resident)?;
                 required("rule", &r.rule)?;
                 required("key", &r.key)?;
@@ -413,8 +494,15 @@ impl Incentive {
                     let set = app.cases.policy();
                     let note = some(&r.note);
                     engine(if earn {
-                        app.incentives
-                            .earn(&set, &r.resident, &r.rule, quantity, &r.key, note, now)
+                        app.incentives.earn(
+                            &set,
+                            &r.resident,
+                            &r.rule,
+                            quantity,
+                            &r.key,
+                            note,
+                            stamp,
+                        )
                     } else {
                         app.incentives.redeem(
                             &set,
@@ -423,7 +511,7 @@ impl Incentive {
                             quantity,
                             &r.key,
                             note,
-                            now,
+                            stamp,
                         )
                     })
                 })

@@ -43,6 +43,7 @@ pub struct Metrics {
     deploys: Family<Labels<1>, Counter>,
     settlements: Counter,
     timer_errors: Counter,
+    audit_errors: Counter,
     next_request: AtomicU64,
 }
 
@@ -146,6 +147,7 @@ impl Metrics {
             deploys: Family::default(),
             settlements: Counter::default(),
             timer_errors: Counter::default(),
+            audit_errors: Counter::default(),
             next_request: AtomicU64::new(0),
         }
     }
@@ -189,6 +191,11 @@ impl Metrics {
     }
 
     /// A pass of the timer loop failed.
+    /// An audit entry could not be written.
+    pub fn audit_error(&self) {
+        self.audit_errors.inc();
+    }
+
     pub fn timer_error(&self) {
         self.timer_errors.inc();
     }
@@ -257,6 +264,11 @@ impl Metrics {
             "wangge_timer_errors",
             "Passes of the timer loop that failed (storage errors)",
             self.timer_errors.clone(),
+        );
+        r.register(
+            "wangge_audit_errors",
+            "Audit entries that could not be written",
+            self.audit_errors.clone(),
         );
         r.register_collector(Box::new(Scraped { cases }));
         if let Ok(mut slot) = self.registry.lock() {

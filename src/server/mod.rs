@@ -17,6 +17,9 @@ use wangge_store_sled::SledStore;
 use wangge_testkit::ScenarioRunner;
 
 mod app;
+mod audit;
+mod audit_keys;
+pub mod auth;
 pub mod config;
 mod convert;
 mod evaluation;
@@ -26,6 +29,7 @@ mod process;
 mod services;
 mod shed;
 mod status;
+mod tls;
 
 use app::App;
 pub use config::ServeArgs;
@@ -254,7 +258,32 @@ async fn serve(config: config::Config) -> ExitCode {
         return ExitCode::FAILURE;
     }
     tracing::info!(hash = %set.hash, "policy version active");
+    let auth = match &config.auth {
+        Some(a) => {
+            let ids = config
+                .tls
+                .as_ref()
+                .map(|t| t.client_identities.clone())
+                .unwrap_or_default();
+            match auth::Authenticator::new(a, ids) {
+                Ok(a) => Some(Arc::new(a)),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+        None => None,
+    };
+    if auth.is_some() && set.grants.is_empty() {
+        tracing::warn!(
+            "authentication is on but the policy grants nothing: every call will be refused; \
+             declare `grant` items"
+        );
+    }
     let app = Arc::new(App {
+        auth,
+        audit: Arc::new(wangge_app::audit::AuditLog::new(store.clone())),
         incentives: Arc::new(wangge_app::Incentives::new(store.clone())),
         evaluation: Arc::new(wangge_app::Evaluation::new(store.clone())),
         org: Arc::new(wangge_app::Organisation::new(store.clone())),
@@ -313,14 +342,25 @@ async fn serve(config: config::Config) -> ExitCode {
         }
     }
 
-    if !config.listen.ip().is_loopback() {
-        tracing::warn!(
-            listen = %config.listen,
-            "the gRPC address is not loopback: anyone who can reach it can report, act, \
-             deploy policies and move a manual clock, in plain text without TLS and without \
-             authentication (coming with issue [6/10]); listen on 127.0.0.1 or put it behind \
-             a TLS proxy that authenticates callers"
+    let exposed = !config.listen.ip().is_loopback();
+    if app.auth.is_none() && !exposed {
+        println!(
+            "wangge: no authentication configured: listening on loopback only, every local \
+             caller is the operator (see \"Running it for real\" in the README)"
         );
+    }
+    if exposed && config.insecure_no_auth && (app.auth.is_none() || config.tls.is_none()) {
+        let listen = config.listen;
+        tokio::spawn(async move {
+            loop {
+                tracing::warn!(
+                    %listen,
+                    "--insecure-no-auth: the gRPC port is exposed without TLS and \
+                     authentication; anyone who reaches it can report, act, deploy and settle"
+                );
+                tokio::time::sleep(Duration::from_secs(60)).await;
+            }
+        });
     }
     let listener = match tokio::net::TcpListener::bind(config.listen).await {
         Ok(l) => l,
@@ -353,6 +393,9 @@ async fn serve(config: config::Config) -> ExitCode {
         .set_serving::<v1::evaluation_service_server::EvaluationServiceServer<
             evaluation::Evaluations,
         >>()
+        .await;
+    health_reporter
+        .set_serving::<v1::audit_service_server::AuditServiceServer<audit::Audit>>()
         .await;
     // Reflection in both versions: `v1` (grpcurl, Go, Java) and `v1alpha`
     // (Python's grpcio-reflection and older clients).
@@ -397,7 +440,21 @@ async fn serve(config: config::Config) -> ExitCode {
     // (RESOURCE_EXHAUSTED with a retry hint) instead of queueing without
     // bound; a call longer than the timeout (or the client's deadline,
     // whichever is sooner) is cancelled.
-    let serving = Server::builder()
+    let mut builder = Server::builder();
+    if let Some(t) = &config.tls {
+        builder = match tls::server_config(t).and_then(|c| {
+            builder
+                .tls_config(c)
+                .map_err(|e| format!("TLS cannot be set up: {e}"))
+        }) {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+    }
+    let serving = builder
         .timeout(config.request_timeout)
         .layer(tower::util::MapResponseLayer::new(
             oversized_is_resource_exhausted,
@@ -423,6 +480,9 @@ async fn serve(config: config::Config) -> ExitCode {
         ))
         .add_service(v1::evaluation_service_server::EvaluationServiceServer::new(
             evaluation::Evaluations(app.clone()),
+        ))
+        .add_service(v1::audit_service_server::AuditServiceServer::new(
+            audit::Audit(app.clone()),
         ))
         .serve_with_incoming_shutdown(
             tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),

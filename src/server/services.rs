@@ -9,10 +9,11 @@ use serde_json::Value;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
+use wangge_app::access::{Need, Target};
 use wangge_app::Imported;
 use wangge_app::{CaseFilter, Report};
 use wangge_policy::Clock;
-use wangge_policy::{Action, Actor, LATEST_TIMESTAMP};
+use wangge_policy::{Action, Actor, Permission, LATEST_TIMESTAMP};
 use wangge_proto::v1;
 
 use super::app::{blocking, App};
@@ -41,8 +42,8 @@ impl v1::case_service_server::CaseService for Cases {
     ) -> Result<Response<v1::ReportResponse>, Status> {
         let app = self.0.clone();
         self.0
-            .call("CaseService/Report", async move {
-                let r = req.into_inner();
+            .call("CaseService/Report", req, move |caller, req| async move {
+                let r = req;
                 if r.workflow.is_empty() {
                     return Err(bad_request("workflow", "is required"));
                 }
@@ -57,17 +58,22 @@ impl v1::case_service_server::CaseService for Cases {
                     ));
                 }
                 let data = parse_object("data_json", &r.data_json)?;
+                let unit = some(&r.unit);
+                let target = unit.as_deref().map_or(Target::Anywhere, Target::Unit);
+                app.may(&caller, Permission::Report, target)?;
+                let (actor, on_behalf) = app.acting(&caller, r.actor)?;
                 let report = Report {
+                    on_behalf,
                     workflow: r.workflow,
-                    unit: some(&r.unit),
+                    unit,
                     data,
                     idempotency_key: some(&r.idempotency_key),
-                    actor: r.actor,
+                    actor,
                 };
                 // Classifying and submitting take microseconds; the wait for
                 // the group commit does not hold a thread.
                 let out = app.cases.report_async(report).await.map_err(status)?;
-                let mut case = convert::case(&out.case);
+                let mut case = app.shown_case(&caller, out.case)?;
                 case.feed_sequence = out.sequence.unwrap_or(0);
                 Ok(Response::new(v1::ReportResponse {
                     case: Some(case),
@@ -81,13 +87,15 @@ impl v1::case_service_server::CaseService for Cases {
     async fn get(&self, req: Request<v1::GetCaseRequest>) -> Result<Response<v1::Case>, Status> {
         let app = self.0.clone();
         self.0
-            .call("CaseService/Get", async move {
-                let id = req.into_inner().id;
+            .call("CaseService/Get", req, move |caller, req| async move {
+                let id = req.id;
                 if id == 0 {
                     return Err(bad_request("id", "is required"));
                 }
-                let c = blocking(move || app.cases.get(id).map_err(status)).await?;
-                Ok(Response::new(convert::case(&c)))
+                let reader = app.clone();
+                let c = blocking(move || reader.cases.get(id).map_err(status)).await?;
+                app.may(&caller, Permission::ReadCases, Target::Case(&c))?;
+                Ok(Response::new(app.shown_case(&caller, c)?))
             })
             .await
     }
@@ -98,8 +106,8 @@ impl v1::case_service_server::CaseService for Cases {
     ) -> Result<Response<v1::ListCasesResponse>, Status> {
         let app = self.0.clone();
         self.0
-            .call("CaseService/List", async move {
-                let r = req.into_inner();
+            .call("CaseService/List", req, move |caller, req| async move {
+                let r = req;
                 let size = match r.page_size {
                     0 => 100,
                     n @ 1..=1000 => n as usize,
@@ -127,23 +135,42 @@ impl v1::case_service_server::CaseService for Cases {
                     deadline_to: set(r.deadline_to),
                 };
                 app.cases.check_filter(&filter).map_err(status)?;
+                let scope = app.read_scope(&caller)?;
+                let shown = app.clone();
                 let (cases, next) = blocking(move || {
                     if let Some(u) = unit {
                         filter.units = Some(app.org.subtree(&u, "unit").map_err(status)?);
                     }
-                    app.cases.list(&filter, from, size).map_err(status)
+                    // The caller's subtrees narrow the filter; cases its
+                    // units were summoned to are picked from the pages.
+                    if !scope.all && scope.summoned.is_empty() {
+                        filter.units = Some(match filter.units.take() {
+                            Some(asked) => asked.intersection(&scope.units).cloned().collect(),
+                            None => scope.units.clone(),
+                        });
+                    }
+                    let (cases, next) = app.cases.list(&filter, from, size).map_err(status)?;
+                    Ok((
+                        cases
+                            .into_iter()
+                            .filter(|c| scope.sees(c))
+                            .collect::<Vec<_>>(),
+                        next,
+                    ))
                 })
                 .await?;
+                let personal = shown.sees_personal(&caller)?;
                 // A page stops early rather than grow past LIST_BYTES; the
                 // token then resumes at the first case left out.
                 let mut page = Vec::with_capacity(cases.len());
                 let mut bytes = 0;
                 let mut next = next;
-                for c in &cases {
-                    let m = convert::case(c);
+                for c in cases {
+                    let id = c.id;
+                    let m = shown.case_for(c, personal);
                     bytes += prost::Message::encoded_len(&m) + 4;
                     if bytes > LIST_BYTES && !page.is_empty() {
-                        next = Some(c.id);
+                        next = Some(id);
                         break;
                     }
                     page.push(m);
@@ -162,14 +189,26 @@ impl v1::case_service_server::CaseService for Cases {
     ) -> Result<Response<v1::EventsResponse>, Status> {
         let app = self.0.clone();
         self.0
-            .call("CaseService/Events", async move {
-                let id = req.into_inner().id;
+            .call("CaseService/Events", req, move |caller, req| async move {
+                let id = req.id;
                 if id == 0 {
                     return Err(bad_request("id", "is required"));
                 }
-                let events = blocking(move || app.cases.events(id).map_err(status)).await?;
+                let reader = app.clone();
+                let (case, events) = blocking(move || {
+                    Ok((
+                        reader.cases.get(id).map_err(status)?,
+                        reader.cases.events(id).map_err(status)?,
+                    ))
+                })
+                .await?;
+                app.may(&caller, Permission::ReadCases, Target::Case(&case))?;
+                let personal = app.sees_personal(&caller)?;
                 Ok(Response::new(v1::EventsResponse {
-                    events: events.iter().map(convert::event).collect(),
+                    events: events
+                        .iter()
+                        .map(|e| app.event_for(&case.workflow, e, personal))
+                        .collect(),
                 }))
             })
             .await
@@ -178,19 +217,28 @@ impl v1::case_service_server::CaseService for Cases {
     async fn act(&self, req: Request<v1::ActRequest>) -> Result<Response<v1::Case>, Status> {
         let app = self.0.clone();
         self.0
-            .call("CaseService/Act", async move {
-                let r = req.into_inner();
+            .call("CaseService/Act", req, move |caller, req| async move {
+                let r = req;
                 if r.id == 0 {
                     return Err(bad_request("id", "is required"));
                 }
                 let action = Action::parse(&r.action, some(&r.outcome).as_deref(), &r.departments)
                     .map_err(|(field, message)| bad_request(field, message))?;
+                let id = r.id;
+                let reader = app.clone();
+                let case = blocking(move || reader.cases.get(id).map_err(status)).await?;
+                let need = Need::Act {
+                    workflow: &case.workflow,
+                    action: &r.action,
+                };
+                app.authorize(&caller, need, Target::Case(&case))?;
+                let (actor, on_behalf) = app.acting(&caller, r.actor)?;
                 let who = Actor {
-                    actor: r.actor,
+                    on_behalf,
+                    actor,
                     note: some(&r.note),
                 };
                 let expected = (r.expected_version != 0).then_some(r.expected_version);
-                let id = r.id;
                 // Deciding takes microseconds; the wait for the group commit
                 // does not hold a thread.
                 let acted = app
@@ -198,7 +246,7 @@ impl v1::case_service_server::CaseService for Cases {
                     .act_async(id, &action, &who, expected)
                     .await
                     .map_err(status)?;
-                let mut case = convert::case(&acted.case);
+                let mut case = app.shown_case(&caller, acted.case)?;
                 case.feed_sequence = acted.sequence.unwrap_or(0);
                 Ok(Response::new(case))
             })
@@ -213,48 +261,104 @@ impl v1::case_service_server::CaseService for Cases {
     ) -> Result<Response<ChangeStream>, Status> {
         let app = self.0.clone();
         let peer = req.remote_addr();
-        let feed_from = req.into_inner().from_sequence;
-        let from = if feed_from == 0 {
-            app.cases.feed().next_sequence()
-        } else {
-            feed_from
+        self.0
+            .call(
+                "CaseService/WatchCases",
+                req,
+                move |caller, req| async move {
+                    let scope = app.read_scope(&caller)?;
+                    if !scope.all && scope.units.is_empty() && scope.summoned.is_empty() {
+                        app.may(&caller, Permission::ReadCases, Target::Anywhere)?;
+                    }
+                    let personal = app.sees_personal(&caller)?;
+                    let from = if req.from_sequence == 0 {
+                        app.cases.feed().next_sequence()
+                    } else {
+                        req.from_sequence
+                    };
+                    // Fail fast on a resume point that is gone, and on too many streams.
+                    app.cases.changes(from, 1).map_err(status)?;
+                    let ticket = app.watchers.admit(peer)?;
+                    let (tx, rx) =
+                        tokio::sync::mpsc::channel::<Result<v1::CaseChange, Status>>(256);
+                    tokio::spawn(watch(app, scope, personal, from, tx, ticket));
+                    Ok(Response::new(
+                        Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)) as ChangeStream,
+                    ))
+                },
+            )
+            .await
+    }
+}
+
+/// Feeds one WatchCases stream from `from` on: the events of cases in the
+/// caller's scope (each case read once per batch when the scope is not
+/// everything), personal fields masked unless `personal`.
+async fn watch(
+    app: Arc<App>,
+    scope: wangge_app::access::Scope,
+    personal: bool,
+    from: u64,
+    tx: tokio::sync::mpsc::Sender<Result<v1::CaseChange, Status>>,
+    ticket: super::app::Ticket,
+) {
+    let _ticket = ticket;
+    let mut next = from;
+    loop {
+        let batch = match app.cases.changes(next, 256) {
+            Ok(b) => b,
+            Err(e) => {
+                let _ = tx.send(Err(status(e))).await;
+                return;
+            }
         };
-        // Fail fast on a resume point that is gone, and on too many streams.
-        app.cases.changes(from, 1).map_err(status)?;
-        let ticket = app.watchers.admit(peer)?;
-        let (tx, rx) = tokio::sync::mpsc::channel::<Result<v1::CaseChange, Status>>(256);
-        tokio::spawn(async move {
-            let _ticket = ticket;
-            let mut next = from;
-            loop {
-                let batch = match app.cases.changes(next, 256) {
-                    Ok(b) => b,
-                    Err(e) => {
-                        let _ = tx.send(Err(status(e))).await;
-                        return;
+        if batch.is_empty() {
+            tokio::select! {
+                _ = app.cases.feed().wait_for(next) => continue,
+                _ = tx.closed() => return,
+            }
+        }
+        let mut seen: std::collections::HashMap<u64, Option<String>> = Default::default();
+        for (seq, e) in batch {
+            next = seq + 1;
+            let workflow = if scope.all {
+                None
+            } else {
+                let id = e.case_id;
+                let entry = match seen.get(&id) {
+                    Some(w) => w.clone(),
+                    None => {
+                        let w = app
+                            .cases
+                            .get(id)
+                            .ok()
+                            .filter(|c| scope.sees(c))
+                            .map(|c| c.workflow);
+                        seen.insert(id, w.clone());
+                        w
                     }
                 };
-                if batch.is_empty() {
-                    tokio::select! {
-                        _ = app.cases.feed().wait_for(next) => continue,
-                        _ = tx.closed() => return,
-                    }
+                match entry {
+                    Some(w) => Some(w),
+                    None => continue,
                 }
-                for (seq, e) in batch {
-                    next = seq + 1;
-                    let change = v1::CaseChange {
-                        sequence: seq,
-                        event: Some(convert::event(&e)),
-                    };
-                    if tx.send(Ok(change)).await.is_err() {
-                        return;
-                    }
-                }
+            };
+            let event = match (&workflow, personal) {
+                (_, true) => convert::event(&e),
+                (Some(w), false) => app.event_for(w, &e, false),
+                (None, false) => match app.cases.get(e.case_id) {
+                    Ok(c) => app.event_for(&c.workflow, &e, false),
+                    Err(_) => continue,
+                },
+            };
+            let change = v1::CaseChange {
+                sequence: seq,
+                event: Some(event),
+            };
+            if tx.send(Ok(change)).await.is_err() {
+                return;
             }
-        });
-        Ok(Response::new(Box::pin(
-            tokio_stream::wrappers::ReceiverStream::new(rx),
-        )))
+        }
     }
 }
 
@@ -289,39 +393,49 @@ fn diagnostics(
 impl v1::policy_service_server::PolicyService for Policies {
     async fn list_versions(
         &self,
-        _: Request<v1::ListVersionsRequest>,
+        req: Request<v1::ListVersionsRequest>,
     ) -> Result<Response<v1::ListVersionsResponse>, Status> {
         let app = self.0.clone();
         self.0
-            .call("PolicyService/ListVersions", async move {
-                let active = app.cases.policy().hash.to_string();
-                Ok(Response::new(v1::ListVersionsResponse {
-                    versions: app
-                        .registry
-                        .list()
-                        .iter()
-                        .map(|v| convert::version(v, &active))
-                        .collect(),
-                }))
-            })
+            .call(
+                "PolicyService/ListVersions",
+                req,
+                move |_caller, _| async move {
+                    let active = app.cases.policy().hash.to_string();
+                    Ok(Response::new(v1::ListVersionsResponse {
+                        versions: app
+                            .registry
+                            .list()
+                            .iter()
+                            .map(|v| convert::version(v, &active))
+                            .collect(),
+                    }))
+                },
+            )
             .await
     }
 
     async fn get_active(
         &self,
-        _: Request<v1::GetActiveRequest>,
+        req: Request<v1::GetActiveRequest>,
     ) -> Result<Response<v1::PolicyVersion>, Status> {
         let app = self.0.clone();
         self.0
-            .call("PolicyService/GetActive", async move {
-                let active = app.cases.policy().hash.to_string();
-                app.registry
-                    .list()
-                    .iter()
-                    .find(|v| v.hash == active)
-                    .map(|v| Response::new(convert::version(v, &active)))
-                    .ok_or_else(|| Status::internal("the active version is not in the registry"))
-            })
+            .call(
+                "PolicyService/GetActive",
+                req,
+                move |_caller, _| async move {
+                    let active = app.cases.policy().hash.to_string();
+                    app.registry
+                        .list()
+                        .iter()
+                        .find(|v| v.hash == active)
+                        .map(|v| Response::new(convert::version(v, &active)))
+                        .ok_or_else(|| {
+                            Status::internal("the active version is not in the registry")
+                        })
+                },
+            )
             .await
     }
 
@@ -330,21 +444,25 @@ impl v1::policy_service_server::PolicyService for Policies {
         req: Request<v1::ValidateRequest>,
     ) -> Result<Response<v1::ValidateResponse>, Status> {
         self.0
-            .call("PolicyService/Validate", async move {
-                let files = files(req.into_inner().files)?;
-                let compiled = blocking(move || {
-                    Ok(wangge_app::compile_files(
-                        &files,
-                        &wangge_policy::RhaiHost::default(),
-                    ))
-                })
-                .await?;
-                Ok(Response::new(v1::ValidateResponse {
-                    ok: compiled.set.is_some(),
-                    hash: wangge_policy::content_hash(&compiled.sources),
-                    diagnostics: diagnostics(&compiled.sources, &compiled.diagnostics),
-                }))
-            })
+            .call(
+                "PolicyService/Validate",
+                req,
+                move |_caller, req| async move {
+                    let files = files(req.files)?;
+                    let compiled = blocking(move || {
+                        Ok(wangge_app::compile_files(
+                            &files,
+                            &wangge_policy::RhaiHost::default(),
+                        ))
+                    })
+                    .await?;
+                    Ok(Response::new(v1::ValidateResponse {
+                        ok: compiled.set.is_some(),
+                        hash: wangge_policy::content_hash(&compiled.sources),
+                        diagnostics: diagnostics(&compiled.sources, &compiled.diagnostics),
+                    }))
+                },
+            )
             .await
     }
 
@@ -354,8 +472,9 @@ impl v1::policy_service_server::PolicyService for Policies {
     ) -> Result<Response<v1::DeployResponse>, Status> {
         let app = self.0.clone();
         self.0
-            .call("PolicyService/Deploy", async move {
-                let files = files(req.into_inner().files)?;
+            .call("PolicyService/Deploy", req, move |caller, req| async move {
+                self.0.may(&caller, Permission::Deploy, Target::Anywhere)?;
+                let files = files(req.files)?;
                 let _guard = app.deploy_lock.lock().await;
                 let now = app.cases.clock().now();
                 let registry = app.registry.clone();
@@ -413,31 +532,36 @@ impl v1::policy_service_server::PolicyService for Policies {
     ) -> Result<Response<v1::PolicyVersion>, Status> {
         let app = self.0.clone();
         self.0
-            .call("PolicyService/Rollback", async move {
-                let hash = req.into_inner().hash;
-                if hash.is_empty() {
-                    return Err(bad_request("hash", "is required"));
-                }
-                let _guard = app.deploy_lock.lock().await;
-                let registry = app.registry.clone();
-                let set = blocking(move || registry.load(&hash).map_err(status)).await?;
-                let active = set.hash.to_string();
-                let cases = app.cases.clone();
-                let activated = blocking(move || cases.activate(set).map_err(status)).await;
-                app.metrics.deploy(if activated.is_ok() {
-                    "rolled_back"
-                } else {
-                    "refused"
-                });
-                activated?;
-                tracing::info!(hash = %active, "policy version rolled back to");
-                app.registry
-                    .list()
-                    .iter()
-                    .find(|v| v.hash == active)
-                    .map(|v| Response::new(convert::version(v, &active)))
-                    .ok_or_else(|| Status::internal("the version vanished from the registry"))
-            })
+            .call(
+                "PolicyService/Rollback",
+                req,
+                move |caller, req| async move {
+                    self.0.may(&caller, Permission::Deploy, Target::Anywhere)?;
+                    let hash = req.hash;
+                    if hash.is_empty() {
+                        return Err(bad_request("hash", "is required"));
+                    }
+                    let _guard = app.deploy_lock.lock().await;
+                    let registry = app.registry.clone();
+                    let set = blocking(move || registry.load(&hash).map_err(status)).await?;
+                    let active = set.hash.to_string();
+                    let cases = app.cases.clone();
+                    let activated = blocking(move || cases.activate(set).map_err(status)).await;
+                    app.metrics.deploy(if activated.is_ok() {
+                        "rolled_back"
+                    } else {
+                        "refused"
+                    });
+                    activated?;
+                    tracing::info!(hash = %active, "policy version rolled back to");
+                    app.registry
+                        .list()
+                        .iter()
+                        .find(|v| v.hash == active)
+                        .map(|v| Response::new(convert::version(v, &active)))
+                        .ok_or_else(|| Status::internal("the version vanished from the registry"))
+                },
+            )
             .await
     }
 
@@ -447,21 +571,25 @@ impl v1::policy_service_server::PolicyService for Policies {
     ) -> Result<Response<v1::EvaluateResponse>, Status> {
         let app = self.0.clone();
         self.0
-            .call("PolicyService/Evaluate", async move {
-                let r = req.into_inner();
-                if r.item.is_empty() {
-                    return Err(bad_request("item", "is required"));
-                }
-                let input = parse_object("input_json", &r.input_json)?;
-                let set = app.cases.policy();
-                let d = blocking(move || set.evaluate(&r.item, &input).map_err(status)).await?;
-                Ok(Response::new(v1::EvaluateResponse {
-                    kind: d.kind.into(),
-                    policy_version: d.policy_version.to_string(),
-                    result_json: d.result.to_string(),
-                    explanation_json: serde_json::to_string(&d.explanation).unwrap_or_default(),
-                }))
-            })
+            .call(
+                "PolicyService/Evaluate",
+                req,
+                move |_caller, req| async move {
+                    let r = req;
+                    if r.item.is_empty() {
+                        return Err(bad_request("item", "is required"));
+                    }
+                    let input = parse_object("input_json", &r.input_json)?;
+                    let set = app.cases.policy();
+                    let d = blocking(move || set.evaluate(&r.item, &input).map_err(status)).await?;
+                    Ok(Response::new(v1::EvaluateResponse {
+                        kind: d.kind.into(),
+                        policy_version: d.policy_version.to_string(),
+                        result_json: d.result.to_string(),
+                        explanation_json: serde_json::to_string(&d.explanation).unwrap_or_default(),
+                    }))
+                },
+            )
             .await
     }
 }
@@ -477,25 +605,31 @@ impl v1::org_service_server::OrgService for Org {
         req: Request<v1::UpsertUnitsRequest>,
     ) -> Result<Response<v1::UpsertResponse>, Status> {
         self.0
-            .call("OrgService/UpsertUnits", async {
-                let r = req.into_inner();
-                let rows = r
-                    .units
-                    .iter()
-                    .enumerate()
-                    .map(|(i, u)| convert::unit_row(u, i))
-                    .collect();
-                let app = self.0.clone();
-                let count = blocking(move || {
-                    app.org
-                        .put_units(&app.cases.policy(), rows, &r.ladder, "units")
-                        .map(|(n, _)| n)
-                        .map_err(status)
-                })
-                .await?;
-                let count = count as u32;
-                Ok(Response::new(v1::UpsertResponse { count }))
-            })
+            .call(
+                "OrgService/UpsertUnits",
+                req,
+                move |caller, req| async move {
+                    self.0
+                        .may(&caller, Permission::ImportOrg, Target::Anywhere)?;
+                    let r = req;
+                    let rows = r
+                        .units
+                        .iter()
+                        .enumerate()
+                        .map(|(i, u)| convert::unit_row(u, i))
+                        .collect();
+                    let app = self.0.clone();
+                    let count = blocking(move || {
+                        app.org
+                            .put_units(&app.cases.policy(), rows, &r.ladder, "units")
+                            .map(|(n, _)| n)
+                            .map_err(status)
+                    })
+                    .await?;
+                    let count = count as u32;
+                    Ok(Response::new(v1::UpsertResponse { count }))
+                },
+            )
             .await
     }
 
@@ -504,24 +638,30 @@ impl v1::org_service_server::OrgService for Org {
         req: Request<v1::UpsertPeopleRequest>,
     ) -> Result<Response<v1::UpsertResponse>, Status> {
         self.0
-            .call("OrgService/UpsertPeople", async {
-                let r = req.into_inner();
-                let rows = r
-                    .people
-                    .iter()
-                    .enumerate()
-                    .flat_map(|(i, p)| convert::person_rows(p, i))
-                    .collect();
-                let app = self.0.clone();
-                let count = blocking(move || {
-                    app.org
-                        .put_people(&app.cases.policy(), rows, "people")
-                        .map_err(status)
-                })
-                .await?;
-                let count = count as u32;
-                Ok(Response::new(v1::UpsertResponse { count }))
-            })
+            .call(
+                "OrgService/UpsertPeople",
+                req,
+                move |caller, req| async move {
+                    self.0
+                        .may(&caller, Permission::ImportOrg, Target::Anywhere)?;
+                    let r = req;
+                    let rows = r
+                        .people
+                        .iter()
+                        .enumerate()
+                        .flat_map(|(i, p)| convert::person_rows(p, i))
+                        .collect();
+                    let app = self.0.clone();
+                    let count = blocking(move || {
+                        app.org
+                            .put_people(&app.cases.policy(), rows, "people")
+                            .map_err(status)
+                    })
+                    .await?;
+                    let count = count as u32;
+                    Ok(Response::new(v1::UpsertResponse { count }))
+                },
+            )
             .await
     }
 
@@ -530,8 +670,10 @@ impl v1::org_service_server::OrgService for Org {
         req: Request<v1::ImportRequest>,
     ) -> Result<Response<v1::UpsertResponse>, Status> {
         self.0
-            .call("OrgService/Import", async {
-                let r = req.into_inner();
+            .call("OrgService/Import", req, move |caller, req| async move {
+                self.0
+                    .may(&caller, Permission::ImportOrg, Target::Anywhere)?;
+                let r = req;
                 let name = if r.name.is_empty() {
                     "import".to_string()
                 } else {
@@ -557,8 +699,8 @@ impl v1::org_service_server::OrgService for Org {
         req: Request<v1::GetUnitRequest>,
     ) -> Result<Response<v1::Unit>, Status> {
         self.0
-            .call("OrgService/GetUnit", async {
-                let id = req.into_inner().id;
+            .call("OrgService/GetUnit", req, move |_caller, req| async move {
+                let id = req.id;
                 if id.is_empty() {
                     return Err(bad_request("id", "is required"));
                 }
@@ -573,18 +715,22 @@ impl v1::org_service_server::OrgService for Org {
         req: Request<v1::ListUnitsRequest>,
     ) -> Result<Response<v1::ListUnitsResponse>, Status> {
         self.0
-            .call("OrgService/ListUnits", async {
-                let r = req.into_inner();
-                let level = some(&r.level);
-                let units = self
-                    .0
-                    .org
-                    .units(some(&r.under).as_deref(), level.as_deref())
-                    .map_err(status)?;
-                Ok(Response::new(v1::ListUnitsResponse {
-                    units: units.iter().map(convert::unit).collect(),
-                }))
-            })
+            .call(
+                "OrgService/ListUnits",
+                req,
+                move |_caller, req| async move {
+                    let r = req;
+                    let level = some(&r.level);
+                    let units = self
+                        .0
+                        .org
+                        .units(some(&r.under).as_deref(), level.as_deref())
+                        .map_err(status)?;
+                    Ok(Response::new(v1::ListUnitsResponse {
+                        units: units.iter().map(convert::unit).collect(),
+                    }))
+                },
+            )
             .await
     }
 
@@ -593,13 +739,23 @@ impl v1::org_service_server::OrgService for Org {
         req: Request<v1::ListPeopleRequest>,
     ) -> Result<Response<v1::ListPeopleResponse>, Status> {
         self.0
-            .call("OrgService/ListPeople", async {
-                let unit = req.into_inner().unit;
-                let people = self.0.org.people(some(&unit).as_deref()).map_err(status)?;
-                Ok(Response::new(v1::ListPeopleResponse {
-                    people: people.iter().map(convert::person).collect(),
-                }))
-            })
+            .call(
+                "OrgService/ListPeople",
+                req,
+                move |caller, req| async move {
+                    let unit = req.unit;
+                    let target = if unit.is_empty() {
+                        Target::Anywhere
+                    } else {
+                        Target::Unit(&unit)
+                    };
+                    self.0.may(&caller, Permission::ReadPeople, target)?;
+                    let people = self.0.org.people(some(&unit).as_deref()).map_err(status)?;
+                    Ok(Response::new(v1::ListPeopleResponse {
+                        people: people.iter().map(convert::person).collect(),
+                    }))
+                },
+            )
             .await
     }
 }
@@ -650,10 +806,10 @@ impl Admin {
 impl v1::admin_service_server::AdminService for Admin {
     async fn get_clock(
         &self,
-        _: Request<v1::GetClockRequest>,
+        req: Request<v1::GetClockRequest>,
     ) -> Result<Response<v1::ClockResponse>, Status> {
         self.0
-            .call("AdminService/GetClock", async {
+            .call("AdminService/GetClock", req, move |_caller, _| async move {
                 Ok(Response::new(v1::ClockResponse {
                     now: self.0.cases.clock().now(),
                     mode: if self.0.manual.is_some() {
@@ -672,10 +828,10 @@ impl v1::admin_service_server::AdminService for Admin {
         &self,
         req: Request<v1::SetClockRequest>,
     ) -> Result<Response<v1::ClockResponse>, Status> {
-        let to = req.into_inner().now;
+        let to = req.get_ref().now;
         self.0
-            .call(
-                "AdminService/SetClock",
+            .call("AdminService/SetClock", req, move |caller, _| async move {
+                self.0.may(&caller, Permission::Clock, Target::Anywhere)?;
                 self.move_clock(|now| {
                     if to < now {
                         Err(bad_request(
@@ -690,8 +846,9 @@ impl v1::admin_service_server::AdminService for Admin {
                     } else {
                         Ok(to)
                     }
-                }),
-            )
+                })
+                .await
+            })
             .await
     }
 
@@ -701,8 +858,9 @@ impl v1::admin_service_server::AdminService for Admin {
     ) -> Result<Response<v1::BackupResponse>, Status> {
         let app = self.0.clone();
         self.0
-            .call("AdminService/Backup", async move {
-                let dir = req.into_inner().dir;
+            .call("AdminService/Backup", req, move |caller, req| async move {
+                app.may(&caller, Permission::Export, Target::Anywhere)?;
+                let dir = req.dir;
                 if dir.is_empty() {
                     return Err(bad_request("dir", "is required"));
                 }
@@ -721,18 +879,25 @@ impl v1::admin_service_server::AdminService for Admin {
         &self,
         req: Request<v1::AdvanceClockRequest>,
     ) -> Result<Response<v1::ClockResponse>, Status> {
-        let by = req.into_inner().seconds;
+        let by = req.get_ref().seconds;
         self.0
             .call(
                 "AdminService/AdvanceClock",
-                self.move_clock(|now| match now.checked_add(by) {
-                    _ if by < 0 => Err(bad_request("seconds", "must not be negative")),
-                    Some(to) if to <= LATEST_TIMESTAMP => Ok(to),
-                    _ => Err(bad_request(
-                        "seconds",
-                        format!("moves the clock past {LATEST_TIMESTAMP} (9999-12-31T23:59:59Z)"),
-                    )),
-                }),
+                req,
+                move |caller, _| async move {
+                    self.0.may(&caller, Permission::Clock, Target::Anywhere)?;
+                    self.move_clock(|now| match now.checked_add(by) {
+                        _ if by < 0 => Err(bad_request("seconds", "must not be negative")),
+                        Some(to) if to <= LATEST_TIMESTAMP => Ok(to),
+                        _ => Err(bad_request(
+                            "seconds",
+                            format!(
+                                "moves the clock past {LATEST_TIMESTAMP} (9999-12-31T23:59:59Z)"
+                            ),
+                        )),
+                    })
+                    .await
+                },
             )
             .await
     }

@@ -16,6 +16,16 @@ pub fn bad_request(field: &str, message: impl Into<String>) -> Status {
     )
 }
 
+/// PERMISSION_DENIED naming the request `field` that asked too much.
+pub fn field_denied(field: &str, message: impl Into<String>) -> Status {
+    let message = message.into();
+    Status::with_error_details(
+        Code::PermissionDenied,
+        message.clone(),
+        ErrorDetails::with_bad_request_violation(field, message),
+    )
+}
+
 fn code(kind: ErrorKind) -> Code {
     match kind {
         ErrorKind::InvalidArgument => Code::InvalidArgument,

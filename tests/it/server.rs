@@ -129,14 +129,16 @@ impl Drop for Server {
     }
 }
 
-/// A server listening beyond loopback has no TLS and no authentication
-/// yet ([6/10]): it must say so loudly when it starts.
+/// Safe defaults: a server bound beyond loopback without TLS and
+/// authentication is refused at start; `--insecure-no-auth` serves it and
+/// warns (every minute).
 #[test]
-fn listening_beyond_loopback_warns_loudly() {
+fn an_exposed_address_without_tls_and_auth_is_refused_unless_insecure() {
     use std::io::Read;
     let data = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wangge"))
-        .args([
+    let serve = |extra: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_wangge"));
+        cmd.args([
             "serve",
             "--listen",
             "0.0.0.0:0",
@@ -149,7 +151,19 @@ fn listening_beyond_loopback_warns_loudly() {
             "--data",
         ])
         .arg(data.path())
-        .current_dir(crate::util::root())
+        .args(extra)
+        .env_remove("WANGGE_AUTH_HMAC_SECRET")
+        .current_dir(crate::util::root());
+        cmd
+    };
+    let refused = serve(&[]).output().expect("run wangge serve");
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("needs TLS") && err.contains("--insecure-no-auth"),
+        "{err}"
+    );
+    let mut child = serve(&["--insecure-no-auth"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -161,6 +175,7 @@ fn listening_beyond_loopback_warns_loudly() {
             break;
         }
     }
+    std::thread::sleep(std::time::Duration::from_millis(300));
     let _ = child.kill();
     let _ = child.wait();
     let mut stderr = String::new();
@@ -171,7 +186,7 @@ fn listening_beyond_loopback_warns_loudly() {
         .read_to_string(&mut stderr)
         .unwrap();
     assert!(
-        stderr.contains("not loopback") && stderr.contains("without TLS"),
+        stderr.contains("--insecure-no-auth") && stderr.contains("without TLS"),
         "{stderr}"
     );
 }

@@ -209,12 +209,31 @@ fn positions_granting<'a>(
     })
 }
 
-fn reaches(dir: &Directory, g: &GrantDef, unit: Option<&str>, target: Target) -> bool {
+/// The names a summons may give a department by: its unit, or the
+/// person who stands for it (its id or name).
+fn department_names<'a>(
+    person: &'a Person,
+    unit: Option<&'a str>,
+) -> impl Iterator<Item = &'a str> {
+    unit.into_iter()
+        .chain([person.id.as_str(), person.name.as_str()])
+}
+
+fn reaches(
+    dir: &Directory,
+    g: &GrantDef,
+    person: &Person,
+    unit: Option<&str>,
+    target: Target,
+) -> bool {
     match (target, unit) {
         (Target::Anywhere, _) => true,
+        (Target::Case(c), _) if g.summoned => c
+            .summons
+            .iter()
+            .any(|s| department_names(person, unit).any(|n| n == s.department)),
         (_, None) => false,
         (Target::Unit(t), Some(u)) => !g.summoned && dir.within(t, u),
-        (Target::Case(c), Some(u)) if g.summoned => c.summons.iter().any(|s| s.department == u),
         (Target::Case(c), Some(u)) => match &c.unit {
             Some(cu) => dir.within(cu, u),
             None => dir.is_root(u),
@@ -257,7 +276,7 @@ pub fn authorize(
             let mut granted = false;
             for (g, unit) in positions_granting(set, person, &need) {
                 granted = true;
-                if reaches(dir, g, unit, target) {
+                if reaches(dir, g, person, unit, target) {
                     return Ok(());
                 }
             }
@@ -298,10 +317,14 @@ pub fn read_scope(set: &PolicySet, dir: &Directory, caller: &Caller) -> Scope {
                 return scope;
             };
             for (g, unit) in positions_granting(set, person, &need) {
-                let Some(u) = unit else { continue };
                 if g.summoned {
-                    scope.summoned.insert(u.to_string());
-                } else if dir.is_root(u) {
+                    scope
+                        .summoned
+                        .extend(department_names(person, unit).map(str::to_string));
+                    continue;
+                }
+                let Some(u) = unit else { continue };
+                if dir.is_root(u) {
                     scope.all = true;
                 } else {
                     scope.units.extend(dir.subtree(u));

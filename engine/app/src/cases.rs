@@ -36,7 +36,10 @@ pub struct Report {
     pub data: Value,
     /// Retries with the same key and payload return the same case.
     pub idempotency_key: Option<String>,
+    /// The verified caller.
     pub actor: String,
+    /// The person a service account reports for.
+    pub on_behalf: Option<String>,
 }
 
 /// A report checked and either answered from an earlier one (a retry with
@@ -516,6 +519,7 @@ impl CaseService {
             }
         }
         let who = Actor {
+            on_behalf: r.on_behalf.clone(),
             actor: r.actor,
             note: None,
         };
@@ -836,6 +840,7 @@ mod tests {
     #[test]
     fn the_payload_hash_of_stored_idempotency_records_is_stable() {
         let r = |data: Value| Report {
+            on_behalf: None,
             workflow: "事件处置".into(),
             unit: Some("M1".into()),
             data,

@@ -211,6 +211,9 @@ pub struct Survey {
     pub score: Decimal,
     pub respondents: i64,
     pub key: String,
+    /// Who recorded it (the verified caller).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded_by: Option<String>,
 }
 
 /// `统计` of one unit: the figures shared with subsidies, then those of

@@ -5,6 +5,7 @@
 //! (settling again returns the same record; a correction is a new, linked
 //! record); a points balance never goes negative.
 
+use crate::Stamp;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
@@ -39,6 +40,9 @@ pub struct Activity {
     pub key: String,
     pub note: Option<String>,
     pub recorded_at: Timestamp,
+    /// Who recorded it (the verified caller).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded_by: Option<String>,
 }
 
 /// A settlement (or a preview, which is never stored).
@@ -54,6 +58,9 @@ pub struct Settlement {
     /// The figures the calcs saw (`统计`), as JSON.
     pub stats: wangge_policy::Why,
     pub settled_at: Timestamp,
+    /// Who settled or corrected it (the verified caller).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settled_by: Option<String>,
     /// The settlement this one corrects.
     pub corrects: Option<String>,
     pub reason: Option<String>,
@@ -330,7 +337,7 @@ impl Incentives {
         &self,
         set: &PolicySet,
         a: NewActivity,
-        now: Timestamp,
+        now: impl Into<Stamp>,
     ) -> R<(Activity, bool)> {
         self.record_activities(set, vec![a], now)?
             .pop()
@@ -344,8 +351,9 @@ impl Incentives {
         &self,
         set: &PolicySet,
         batch: Vec<NewActivity>,
-        now: Timestamp,
+        now: impl Into<Stamp>,
     ) -> R<Vec<R<(Activity, bool)>>> {
+        let now = now.into();
         let people: HashMap<String, Person> = self
             .store
             .people()?
@@ -362,7 +370,7 @@ impl Incentives {
         for a in batch {
             let late = a.correction;
             let r = self
-                .check_activity(set, &people, a, now)
+                .check_activity(set, &people, a, &now)
                 .and_then(|record| {
                     let id_key = (record.person.clone(), record.key.clone());
                     let old = match seen.get(&id_key) {
@@ -408,6 +416,7 @@ impl Incentives {
     fn same_activity(old: Activity, new: Activity) -> R<(Activity, bool)> {
         let same = Activity {
             recorded_at: old.recorded_at,
+            recorded_by: old.recorded_by.clone(),
             ..new.clone()
         };
         if same == old {
@@ -425,7 +434,7 @@ impl Incentives {
         set: &PolicySet,
         people: &HashMap<String, Person>,
         a: NewActivity,
-        now: Timestamp,
+        now: &Stamp,
     ) -> R<Activity> {
         if a.key.is_empty() {
             return Err(invalid("key", "is required (it makes retries safe)"));
@@ -467,7 +476,8 @@ impl Incentives {
             unit: a.unit,
             key: a.key,
             note: a.note,
-            recorded_at: now,
+            recorded_at: now.at,
+            recorded_by: now.by.clone(),
         })
     }
 
@@ -549,6 +559,7 @@ impl Incentives {
             breakdown,
             stats,
             settled_at: now,
+            settled_by: None,
             corrects: None,
             reason: None,
         })
@@ -755,9 +766,11 @@ impl Incentives {
         set: &PolicySet,
         period: &str,
         persons: &[String],
-        now: Timestamp,
+        now: impl Into<Stamp>,
         threads: usize,
     ) -> R<SettleSummary> {
+        let stamp = now.into();
+        let now = stamp.at;
         let period = Period::month(period, &set.zone())?;
         let pk = period.key();
         if period.end > now {
@@ -792,7 +805,7 @@ impl Incentives {
             .filter_map(|p| settled(&p.id).map(|pl| (p.id.clone(), pl)))
             .collect();
         let figures = gathered?;
-        let (new, chunks) = Self::compute_run(set, &todo, &figures, &period, now, threads)?;
+        let (new, chunks) = Self::compute_run(set, &todo, &figures, &period, &stamp, threads)?;
         self.write_run(set, &pk, chunks, &mut buckets)?;
         // Freeing a month of figures takes a while: not on the caller's time.
         std::thread::spawn(move || drop(figures));
@@ -850,7 +863,7 @@ impl Incentives {
         todo: &[&Person],
         figures: &HashMap<String, Figures>,
         period: &Period,
-        now: Timestamp,
+        now: &Stamp,
         threads: usize,
     ) -> R<(Vec<Settlement>, Vec<EncodedChunk>)> {
         let computed = crate::parallel::map_slices_on(
@@ -873,7 +886,8 @@ impl Incentives {
                         seq: 1,
                         breakdown,
                         stats,
-                        settled_at: now,
+                        settled_at: now.at,
+                        settled_by: now.by.clone(),
                         corrects: None,
                         reason: None,
                     });
@@ -901,8 +915,9 @@ impl Incentives {
         period: &str,
         person: &str,
         reason: &str,
-        now: Timestamp,
+        now: impl Into<Stamp>,
     ) -> R<Settlement> {
+        let stamp = now.into();
         if reason.trim().is_empty() {
             return Err(invalid("reason", "a correction states why"));
         }
@@ -928,7 +943,8 @@ impl Incentives {
             seq,
             breakdown,
             stats,
-            settled_at: now,
+            settled_at: stamp.at,
+            settled_by: stamp.by,
             corrects: Some(prev.id),
             reason: Some(reason.to_string()),
         }];

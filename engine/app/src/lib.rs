@@ -40,3 +40,18 @@ pub use registry::{
     compile_files, read_dir, read_dir_with_tests, PolicyRegistry, Rejected, ScenarioGate,
     StoredPolicy,
 };
+
+/// When a write is made and by whom (the verified caller): what activity,
+/// settlements and points entries record. A bare timestamp converts to a
+/// stamp with no one named (tools and tests).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stamp {
+    pub at: wangge_policy::Timestamp,
+    pub by: Option<String>,
+}
+
+impl From<wangge_policy::Timestamp> for Stamp {
+    fn from(at: wangge_policy::Timestamp) -> Stamp {
+        Stamp { at, by: None }
+    }
+}

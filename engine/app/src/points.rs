@@ -2,6 +2,7 @@
 //! active policy's `points` block, an append-only ledger per resident, a
 //! balance that never goes negative, and every entry idempotent by key.
 
+use crate::Stamp;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use wangge_dsl::suggest::help_for;
@@ -33,6 +34,9 @@ pub struct PointsEntry {
     pub note: Option<String>,
     pub at: Timestamp,
     pub policy_version: String,
+    /// Who recorded it (the verified caller).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
 }
 
 /// A resident's balance and the last entry's sequence.
@@ -70,9 +74,9 @@ impl Incentives {
         quantity: Decimal,
         key_: &str,
         note: Option<String>,
-        now: Timestamp,
+        now: impl Into<Stamp>,
     ) -> R<(PointsEntry, bool)> {
-        self.points_entry(set, resident, rule, quantity, key_, note, now, true)
+        self.points_entry(set, resident, rule, quantity, key_, note, now.into(), true)
     }
 
     /// Redeems points by a redemption rule (points per unit × `quantity`,
@@ -86,9 +90,9 @@ impl Incentives {
         quantity: Decimal,
         key_: &str,
         note: Option<String>,
-        now: Timestamp,
+        now: impl Into<Stamp>,
     ) -> R<(PointsEntry, bool)> {
-        self.points_entry(set, resident, rule, quantity, key_, note, now, false)
+        self.points_entry(set, resident, rule, quantity, key_, note, now.into(), false)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -100,7 +104,7 @@ impl Incentives {
         quantity: Decimal,
         key_: &str,
         note: Option<String>,
-        now: Timestamp,
+        now: Stamp,
         earn: bool,
     ) -> R<(PointsEntry, bool)> {
         if resident.trim().is_empty() {
@@ -192,7 +196,8 @@ impl Incentives {
             balance: after,
             key: key_.to_string(),
             note,
-            at: now,
+            at: now.at,
+            by: now.by.clone(),
             policy_version: set.hash.to_string(),
         };
         let mut batch = LedgerBatch::new();

@@ -157,7 +157,11 @@ pub struct CaseEvent {
     pub seq: u64,
     /// Domain time of the event (for timer events: when the limit ran out).
     pub at: Timestamp,
+    /// The verified caller (a person, `service:NAME`), or `timer`.
     pub actor: String,
+    /// The person a service account acted for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_behalf: Option<String>,
     pub action: String,
     pub outcome: Option<String>,
     pub state_before: Option<String>,

@@ -246,6 +246,7 @@ impl Change {
             seq: case.next_event,
             at: now,
             actor: "timer".into(),
+            on_behalf: None,
             action: "incident".into(),
             outcome: None,
             state_before: Some(case.state.clone()),
@@ -267,8 +268,18 @@ impl Change {
 /// Who did it and why, for the event log.
 #[derive(Debug, Clone, Default)]
 pub struct Actor {
+    /// The verified caller (a person, `service:NAME`, `timer`).
     pub actor: String,
+    /// The person a service account acts for (recorded with it).
+    pub on_behalf: Option<String>,
     pub note: Option<String>,
+}
+
+impl Actor {
+    /// Whom the act credits: the person acted for, else the actor.
+    pub fn credited(&self) -> &str {
+        self.on_behalf.as_deref().unwrap_or(&self.actor)
+    }
 }
 
 impl CompiledWorkflow {
@@ -646,6 +657,7 @@ impl CompiledWorkflow {
             seq: after.next_event.saturating_sub(1),
             at,
             actor: who.actor.clone(),
+            on_behalf: who.on_behalf.clone(),
             action: action.to_string(),
             outcome,
             state_before: before.map(|c| c.state.clone()),
@@ -784,7 +796,7 @@ impl CompiledWorkflow {
             overdue: 0,
             next_event: 0,
             idempotency_key,
-            reported_by: Some(who.actor.clone()),
+            reported_by: Some(who.credited().to_string()),
             handlers: Vec::new(),
             outcomes: Vec::new(),
             incident: None,
@@ -1044,8 +1056,8 @@ impl CompiledWorkflow {
             }
         };
         Self::bump(&mut next, now);
-        if !next.handlers.contains(&who.actor) {
-            next.handlers.push(who.actor.clone());
+        if !next.handlers.iter().any(|h| h == who.credited()) {
+            next.handlers.push(who.credited().to_string());
         }
         if let Action::Transition {
             outcome: Some(o), ..
@@ -1129,6 +1141,7 @@ impl CompiledWorkflow {
         let at = deadline.due;
         let mut next = case.clone();
         let who = Actor {
+            on_behalf: None,
             actor: "timer".into(),
             note: None,
         };

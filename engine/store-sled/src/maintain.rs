@@ -187,7 +187,13 @@ impl SledStore {
                     .push(format!("person `{}`: {e}", String::from_utf8_lossy(&k))),
             }
         }
-        for tree in [&self.policies, &self.ledger] {
+        // Ledger values are the services' own codecs (JSON, text): the
+        // store only counts them. Policy records carry the format byte.
+        for kv in self.ledger.iter() {
+            kv.map_err(io)?;
+            v.other_records += 1;
+        }
+        for tree in [&self.policies] {
             for kv in tree.iter() {
                 let (k, val) = kv.map_err(io)?;
                 match val.first() {

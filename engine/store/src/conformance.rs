@@ -64,6 +64,7 @@ impl Fixture {
             set: Arc::new(set),
             wf,
             who: Actor {
+                on_behalf: None,
                 actor: "conformance".into(),
                 note: None,
             },

@@ -35,6 +35,7 @@ fn service(dir: &Path, clock: Arc<ManualClock>) -> CaseService {
 
 fn report(i: u64) -> Report {
     Report {
+        on_behalf: None,
         workflow: "事件处置".into(),
         unit: Some(format!("WG-{:06}", i % 120_000)),
         data: json!({"类别": CATEGORIES[(i as usize) % CATEGORIES.len()], "人数": (i % 7) as i64 + 1, "风险": (i % 3) as i64 + 1}),

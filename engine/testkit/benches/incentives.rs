@@ -75,6 +75,7 @@ fn main() {
         .map(|i| {
             let w = (i * 7919) % workers;
             Report {
+                on_behalf: None,
                 workflow: "事件处置".into(),
                 unit: Some(format!("WG-{w:06}")),
                 data: json!({"类别": CATEGORIES[i % CATEGORIES.len()], "人数": 1 + i % 3, "风险": 1}),
@@ -120,6 +121,7 @@ fn main() {
                                 outcome: outcome.map(str::to_string),
                             },
                             &Actor {
+                                on_behalf: None,
                                 actor: who.clone(),
                                 note: None,
                             },

@@ -291,6 +291,7 @@ pub fn replay(
     let mut stats = ReplayStats::default();
     let mut ids: std::collections::HashMap<u64, u64> = std::collections::HashMap::new();
     let replayer = Actor {
+        on_behalf: None,
         actor: "replay".into(),
         note: None,
     };
@@ -322,6 +323,7 @@ pub fn replay(
                 ..
             } => {
                 let (c, _) = svc.report(wangge_app::Report {
+                    on_behalf: None,
                     workflow,
                     unit: Some(unit),
                     data,

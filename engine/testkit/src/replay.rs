@@ -369,6 +369,7 @@ impl<'p> Partition<'p> {
             actions: 0,
             last_at: None,
             who: Actor {
+                on_behalf: None,
                 actor: "replay".into(),
                 note: None,
             },

@@ -340,6 +340,7 @@ impl<'s> Runner<'s> {
     ) -> Result<(), Stop> {
         let data = self.eval(data, ("#{", "}"))?;
         let report = Report {
+            on_behalf: None,
             workflow: workflow.name.clone(),
             unit: unit.as_ref().map(|(u, _)| u.clone()),
             data,
@@ -373,6 +374,7 @@ impl<'s> Runner<'s> {
         span: Span,
     ) -> Result<(), Stop> {
         let who = Actor {
+            on_behalf: None,
             actor: by.as_ref().map_or("scenario".into(), |(b, _)| b.clone()),
             note: None,
         };
@@ -458,6 +460,7 @@ impl<'s> Runner<'s> {
         };
         self.keys += 1;
         let survey = wangge_app::Survey {
+            recorded_by: None,
             unit: unit.0.clone(),
             period: period.to_string(),
             score: lit_decimal(score),

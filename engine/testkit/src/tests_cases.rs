@@ -56,6 +56,7 @@ impl World {
     fn report_wf(&self, wf: &str, data: Value) -> Case {
         self.svc
             .report(Report {
+                on_behalf: None,
                 workflow: wf.into(),
                 unit: Some("WG-001".into()),
                 data,
@@ -81,6 +82,7 @@ impl World {
             id,
             &action,
             &Actor {
+                on_behalf: None,
                 actor: "处置人".into(),
                 note: None,
             },
@@ -561,6 +563,7 @@ fn invalid_actions_are_precise_and_change_nothing() {
 fn idempotent_report_returns_the_same_case() {
     let w = world("2026-09-14T10:00:00+08:00");
     let r = Report {
+        on_behalf: None,
         workflow: "事件处置".into(),
         unit: Some("WG-001".into()),
         data: json!({"类别": "垃圾堆放", "人数": 1, "风险": 1}),
@@ -777,6 +780,7 @@ fn recovery_child() {
         let data = if i % 2 == 0 { small() } else { hard() };
         let (c, _) = svc
             .report(Report {
+                on_behalf: None,
                 workflow: "事件处置".into(),
                 data,
                 idempotency_key: Some(format!("k{i}")),
@@ -858,6 +862,7 @@ fn recovery_after_a_crash_keeps_acknowledged_cases_and_fires_each_timer_once() {
     // A retried report after the crash is still recognised.
     let (c, created) = svc
         .report(Report {
+            on_behalf: None,
             workflow: "事件处置".into(),
             data: small(),
             idempotency_key: Some("k0".into()),
@@ -902,6 +907,7 @@ fn a_year_file_adds_that_years_days_off_to_the_calendar() {
     let svc = CaseService::new(store, set, clock);
     let (c, _) = svc
         .report(Report {
+            on_behalf: None,
             workflow: "事件处置".into(),
             unit: Some("WG-001".into()),
             data: hard(),

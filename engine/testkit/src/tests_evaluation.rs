@@ -90,6 +90,7 @@ impl World {
         let (c, _) = self
             .cases
             .report(Report {
+                on_behalf: None,
                 workflow: "事件处置".into(),
                 unit: Some(unit.into()),
                 // Raised by a resident through the 12345 hotline: a complaint
@@ -113,6 +114,7 @@ impl World {
                     c.id,
                     &action,
                     &Actor {
+                        on_behalf: None,
                         actor: "W".into(),
                         note: None,
                     },
@@ -311,6 +313,7 @@ fn people_are_scored_over_the_year_and_ranked_within_their_community() {
             let (c, _) = w
                 .cases
                 .report(Report {
+                    on_behalf: None,
                     workflow: "事件处置".into(),
                     unit: Some("M1".into()),
                     data: json!({"类别": "垃圾堆放", "人数": 1, "风险": 1}),
@@ -327,6 +330,7 @@ fn people_are_scored_over_the_year_and_ranked_within_their_community() {
                             outcome: o.map(str::to_string),
                         },
                         &Actor {
+                            on_behalf: None,
                             actor: who.into(),
                             note: None,
                         },
@@ -431,6 +435,7 @@ fn figures_follow_the_classes_and_feedback_weights_the_policy_declares() {
     let cases = CaseService::new(store.clone(), set.clone(), clock.clone());
     let eval = Evaluation::new(store);
     let who = Actor {
+        on_behalf: None,
         actor: "W".into(),
         note: None,
     };
@@ -442,6 +447,7 @@ fn figures_follow_the_classes_and_feedback_weights_the_policy_declares() {
     ] {
         let (c, _) = cases
             .report(Report {
+                on_behalf: None,
                 workflow: "热线工单".into(),
                 unit: Some("W1".into()),
                 data: json!({"类别": "噪音", "紧急": urgent}),

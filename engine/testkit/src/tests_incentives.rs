@@ -87,6 +87,7 @@ impl Town {
         let (c, _) = self
             .cases
             .report(Report {
+                on_behalf: None,
                 workflow: "事件处置".into(),
                 unit: Some(unit.into()),
                 data: json!({"类别": category, "人数": 1, "风险": 1}),
@@ -115,6 +116,7 @@ impl Town {
                         outcome: outcome.map(str::to_string),
                     },
                     &Actor {
+                        on_behalf: None,
                         actor: who.into(),
                         note: None,
                     },
@@ -238,6 +240,7 @@ fn a_low_quality_month_is_cut() {
     let (a, _) = town
         .cases
         .report(Report {
+            on_behalf: None,
             workflow: "事件处置".into(),
             unit: Some("WG-8".into()),
             data: json!({"类别": "垃圾堆放", "人数": 1, "风险": 1}),
@@ -261,6 +264,7 @@ fn a_low_quality_month_is_cut() {
                     outcome: outcome.map(str::to_string),
                 },
                 &Actor {
+                    on_behalf: None,
                     actor: "P8".into(),
                     note: None,
                 },

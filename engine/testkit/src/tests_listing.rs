@@ -46,6 +46,7 @@ fn open(dir: &std::path::Path, clock: Arc<ManualClock>) -> (CaseService, Arc<Sle
 /// closed and open cases); then 120 more, recent, with limits pending.
 fn populate(svc: &CaseService, clock: &ManualClock) {
     let who = Actor {
+        on_behalf: None,
         actor: "处置人".into(),
         note: None,
     };
@@ -60,6 +61,7 @@ fn populate(svc: &CaseService, clock: &ManualClock) {
         };
         let c = svc
             .report(Report {
+                on_behalf: None,
                 workflow: workflow.into(),
                 unit: Some(format!("WG-{:03}", i % 8)),
                 data,
