@@ -332,3 +332,122 @@ pub fn certificate_subject(der: &[u8]) -> Option<String> {
     let cn = cert.subject().iter_common_name().next()?;
     cn.as_str().ok().map(str::to_string)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine as _;
+    use jsonwebtoken::{encode, EncodingKey, Header};
+
+    const SECRET: &str = "a-development-secret";
+
+    fn claims(sub: &str, aud: &str, exp: i64, nbf: i64) -> Claims {
+        let now = now_secs() as i64;
+        Claims {
+            sub: sub.into(),
+            iss: DEFAULT_ISSUER.into(),
+            aud: aud.into(),
+            exp: (now + exp) as u64,
+            nbf: (now + nbf) as u64,
+            iat: now as u64,
+        }
+    }
+
+    fn hs(c: &Claims, secret: &str) -> String {
+        encode(
+            &Header::new(Algorithm::HS256),
+            c,
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap()
+    }
+
+    fn hmac() -> Authenticator {
+        let config = AuthConfig {
+            required: true,
+            hmac_secret: Some(SECRET.into()),
+            ..AuthConfig::default()
+        };
+        Authenticator::new(&config, HashMap::new()).unwrap()
+    }
+
+    #[test]
+    fn a_token_is_verified_for_its_key_issuer_audience_and_times() {
+        let a = hmac();
+        let ok = hs(&claims("P1", "wangge", 600, -1), SECRET);
+        assert_eq!(a.verify(&ok).unwrap(), Principal::Person("P1".into()));
+        let svc = hs(&claims("service:热线12345", "wangge", 600, -1), SECRET);
+        assert_eq!(
+            a.verify(&svc).unwrap(),
+            Principal::Service("热线12345".into())
+        );
+        let refused = |t: &str, why: &str| {
+            let e = a.verify(t).unwrap_err();
+            assert_eq!(e.code(), tonic::Code::Unauthenticated);
+            assert!(e.message().contains(why), "{}", e.message());
+        };
+        refused(
+            &hs(&claims("P1", "wangge", -3600, -7200), SECRET),
+            "expired",
+        );
+        refused(
+            &hs(&claims("P1", "wangge", 7200, 3600), SECRET),
+            "not valid yet",
+        );
+        refused(&hs(&claims("P1", "other", 600, -1), SECRET), "audience");
+        refused(
+            &hs(&claims("P1", "wangge", 600, -1), "another-secret-entirely"),
+            "signature",
+        );
+        refused("not.a.token", "cannot be read");
+        // Within the skew allowance (60 s) an expiry just past still passes.
+        let skewed = hs(&claims("P2", "wangge", -10, -100), SECRET);
+        assert!(a.verify(&skewed).is_ok());
+    }
+
+    #[test]
+    fn es256_tokens_verify_against_a_pem_public_key_and_a_jwks_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let pem = dir.path().join("idp.pem");
+        std::fs::write(&pem, key.public_key_pem()).unwrap();
+        // The JWKS of the same key: x and y of the uncompressed point.
+        let raw = key.public_key_raw();
+        let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+        let jwks = serde_json::json!({"keys": [{
+            "kty": "EC", "crv": "P-256", "kid": "k1", "alg": "ES256", "use": "sig",
+            "x": b64(&raw[1..33]), "y": b64(&raw[33..65])
+        }]});
+        let jwks_path = dir.path().join("jwks.json");
+        std::fs::write(&jwks_path, jwks.to_string()).unwrap();
+        let signer = EncodingKey::from_ec_pem(key.serialize_pem().as_bytes()).unwrap();
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some("k1".into());
+        let token = encode(&header, &claims("P7", "wangge", 600, -1), &signer).unwrap();
+        for config in [
+            AuthConfig {
+                public_keys: vec![pem.clone()],
+                ..AuthConfig::default()
+            },
+            AuthConfig {
+                jwks: Some(jwks_path.clone()),
+                ..AuthConfig::default()
+            },
+        ] {
+            let a = Authenticator::new(&config, HashMap::new()).unwrap();
+            assert_eq!(a.verify(&token).unwrap(), Principal::Person("P7".into()));
+            // An HS256 token is not accepted where only the EC key is configured.
+            let hs256 = hs(&claims("P7", "wangge", 600, -1), SECRET);
+            assert_eq!(
+                a.verify(&hs256).unwrap_err().code(),
+                tonic::Code::Unauthenticated
+            );
+        }
+    }
+
+    #[test]
+    fn a_development_token_issued_by_the_cli_verifies() {
+        let t = issue(SECRET, "P1", 3600, DEFAULT_ISSUER, DEFAULT_AUDIENCE).unwrap();
+        assert_eq!(hmac().verify(&t).unwrap(), Principal::Person("P1".into()));
+    }
+}

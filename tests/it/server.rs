@@ -21,6 +21,13 @@ impl Server {
     }
 
     pub fn start_with(data: &Path, extra: &[&str]) -> Server {
+        let server = Self::start_bare(data, extra);
+        server.import_units();
+        server
+    }
+
+    /// A server on `data` with `extra` flags, its registry left empty.
+    pub fn start_bare(data: &Path, extra: &[&str]) -> Server {
         let mut args: Vec<String> = [
             "serve",
             "--listen",
@@ -40,9 +47,7 @@ impl Server {
         .collect();
         args.push(data.display().to_string());
         args.extend(extra.iter().map(|s| s.to_string()));
-        let server = Self::spawn(&args, &crate::util::root());
-        server.import_units();
-        server
+        Self::spawn(&args, &crate::util::root())
     }
 
     /// `wangge ARGS` in `dir`, once it says where it listens.

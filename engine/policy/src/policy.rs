@@ -240,6 +240,12 @@ pub fn compile(sources: SourceSet, host: &RhaiHost) -> Compiled {
         if matches!(item, Item::Calendar(c) if c.year.is_some()) {
             continue;
         }
+        // Grants are named after roles, not in the symbol table (the
+        // resolver refused a second grant of the same name).
+        if let Item::Grant(g) = item {
+            grants.add(g);
+            continue;
+        }
         // Skip duplicates: the first definition is the one in the symbol table.
         let name = item.name();
         if symbols.items.get(&name.name).map(|(_, s)| *s) != Some(name.span) {
@@ -293,7 +299,7 @@ pub fn compile(sources: SourceSet, host: &RhaiHost) -> Compiled {
             Item::Party(p) => {
                 parties.insert(p.name.name.clone(), party_tree(p));
             }
-            Item::Grant(g) => grants.add(g),
+            Item::Grant(_) => {}
             Item::Schema(sc) => {
                 let compiled = crate::schema::CompiledSchema::compile(sc, &symbols);
                 schemas.insert(sc.name.name.clone(), compiled);

@@ -1,0 +1,447 @@
+//! Who may do what, end to end over gRPC: tokens, grants for each shipped
+//! role scoped to the org tree, reads and WatchCases scoped alike, the
+//! verified actor, masked personal fields, the audit log, mutual TLS.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+use tonic::transport::Channel;
+use tonic::{Code, Request, Status};
+use wangge_proto::v1;
+use wangge_proto::v1::audit_service_client::AuditServiceClient;
+use wangge_proto::v1::case_service_client::CaseServiceClient;
+
+use crate::server::Server;
+
+pub const SECRET: &str = "wangge-test-secret-0123456789";
+
+const UNITS: &str = "编号,名称,层级,上级,户数,农村
+S1,锦江街道,街道,,,
+C1,和平社区,社区,S1,,
+C2,安宁社区,社区,S1,,
+G1,和平一网格,一般网格,C1,420,否
+G3,安宁一网格,一般网格,C2,300,否
+M1,和平一网格1号微网格,微网格,G1,60,否
+M3,安宁一网格1号微网格,微网格,G3,50,否
+YJ,应急管理局,职能部门,,,
+";
+
+const PEOPLE: &str = "编号,姓名,角色,所属网格,党员
+A1,钱运,系统管理员,S1,否
+Z1,孙指挥,街道指挥中心,S1,否
+Q1,周社工,社区工作人员,C1,否
+L1,刘网格长,网格长,G1,正式
+W1,李微网,微网格员,M1,否
+W2,王微网,微网格员,M3,否
+D1,赵应急,部门,YJ,否
+";
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// A token for `sub` valid `from`..`to` seconds around now, for `aud`.
+pub fn token_with(sub: &str, aud: &str, from: i64, to: i64, secret: &str) -> String {
+    let claims = serde_json::json!({
+        "sub": sub, "iss": "wangge", "aud": aud,
+        "nbf": now() + from, "exp": now() + to, "iat": now(),
+    });
+    encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap()
+}
+
+pub fn token(sub: &str) -> String {
+    token_with(sub, "wangge", -1, 3600, SECRET)
+}
+
+/// `msg` with `authorization: Bearer TOKEN`.
+pub fn as_<T>(tok: &str, msg: T) -> Request<T> {
+    let mut r = Request::new(msg);
+    r.metadata_mut()
+        .insert("authorization", format!("Bearer {tok}").parse().unwrap());
+    r
+}
+
+/// A server requiring authentication, its registry imported by the
+/// bootstrap service account `运维`.
+pub async fn secure_server(data: &std::path::Path) -> (Server, Channel) {
+    let server = Server::start_bare(data, &["--require-auth", "--auth-hmac-secret", SECRET]);
+    let ch = server.channel().await;
+    let mut org = v1::org_service_client::OrgServiceClient::new(ch.clone());
+    let ops = token("service:运维");
+    for (name, text) in [("units.csv", UNITS), ("people.csv", PEOPLE)] {
+        org.import(as_(
+            &ops,
+            v1::ImportRequest {
+                name: name.into(),
+                text: text.into(),
+                ladder: String::new(),
+            },
+        ))
+        .await
+        .unwrap();
+    }
+    (server, ch)
+}
+
+fn event(unit: &str, data: &str) -> v1::ReportRequest {
+    v1::ReportRequest {
+        workflow: "事件处置".into(),
+        unit: unit.into(),
+        data_json: data.into(),
+        idempotency_key: String::new(),
+        actor: String::new(),
+    }
+}
+
+const SMALL: &str =
+    r#"{"类别": "垃圾堆放", "人数": 1, "风险": 1, "上报人": "张三", "联系电话": "13812341234"}"#;
+const BIG: &str = r#"{"类别": "群体性聚集", "人数": 50, "风险": 4}"#;
+
+fn act(id: u64, action: &str, departments: &[&str]) -> v1::ActRequest {
+    v1::ActRequest {
+        id,
+        action: action.into(),
+        departments: departments.iter().map(|d| d.to_string()).collect(),
+        ..Default::default()
+    }
+}
+
+fn denied<T: std::fmt::Debug>(r: Result<T, Status>) -> Status {
+    let s = r.unwrap_err();
+    assert_eq!(s.code(), Code::PermissionDenied, "{s:?}");
+    s
+}
+
+async fn listed(c: &mut CaseServiceClient<Channel>, who: &str) -> Vec<u64> {
+    let mut ids: Vec<u64> = c
+        .list(as_(&token(who), v1::ListCasesRequest::default()))
+        .await
+        .unwrap()
+        .into_inner()
+        .cases
+        .iter()
+        .map(|c| c.id)
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn every_role_may_do_what_its_grant_says_within_its_subtree_and_nothing_more() {
+    let data = tempfile::tempdir().unwrap();
+    let (_server, ch) = secure_server(data.path()).await;
+    let mut c = CaseServiceClient::new(ch.clone());
+    let (w1, w2, l1, q1, z1, d1, a1) = (
+        token("W1"),
+        token("W2"),
+        token("L1"),
+        token("Q1"),
+        token("Z1"),
+        token("D1"),
+        token("A1"),
+    );
+
+    // 微网格员 report in their own micro grid, not in another 社区's.
+    let a = c.report(as_(&w1, event("M1", SMALL))).await.unwrap();
+    let a = a.into_inner().case.unwrap().id;
+    denied(c.report(as_(&w1, event("M3", SMALL))).await);
+    let b = c.report(as_(&w2, event("M3", SMALL))).await.unwrap();
+    let b = b.into_inner().case.unwrap().id;
+    assert_eq!(
+        listed(&mut c, "Z1").await,
+        vec![a, b],
+        "a refused report wrote nothing"
+    );
+
+    // Actions: the grant's actions, on cases in the subtree only.
+    c.act(as_(&w1, act(a, "立案", &[]))).await.unwrap();
+    denied(c.act(as_(&w1, act(a, "核查", &[]))).await);
+    denied(c.act(as_(&w2, act(a, "派遣", &[]))).await);
+    c.act(as_(&l1, act(a, "派遣", &[]))).await.unwrap();
+    denied(c.act(as_(&q1, act(b, "立案", &[]))).await);
+    denied(c.act(as_(&a1, act(b, "立案", &[]))).await);
+    c.act(as_(&z1, act(b, "立案", &[]))).await.unwrap();
+
+    // Reads are scoped the same way.
+    assert_eq!(listed(&mut c, "W1").await, vec![a]);
+    assert_eq!(listed(&mut c, "W2").await, vec![b]);
+    assert_eq!(listed(&mut c, "Q1").await, vec![a]);
+    assert_eq!(listed(&mut c, "A1").await, Vec::<u64>::new());
+    denied(c.get(as_(&w1, v1::GetCaseRequest { id: b })).await);
+    denied(c.events(as_(&w1, v1::GetCaseRequest { id: b })).await);
+    c.get(as_(&q1, v1::GetCaseRequest { id: a })).await.unwrap();
+
+    // A department sees and acts only on cases it was summoned to.
+    let big = c.report(as_(&w1, event("M1", BIG))).await.unwrap();
+    let big = big.into_inner().case.unwrap();
+    assert_eq!(big.level, "街道");
+    denied(c.get(as_(&d1, v1::GetCaseRequest { id: big.id })).await);
+    c.act(as_(&z1, act(big.id, "summon", &["YJ"])))
+        .await
+        .unwrap();
+    c.get(as_(&d1, v1::GetCaseRequest { id: big.id }))
+        .await
+        .unwrap();
+    c.act(as_(&d1, act(big.id, "report_in", &["YJ"])))
+        .await
+        .unwrap();
+    denied(c.get(as_(&d1, v1::GetCaseRequest { id: a })).await);
+    assert_eq!(listed(&mut c, "D1").await, vec![big.id]);
+
+    // Administrative operations need their grants.
+    let mut admin = v1::admin_service_client::AdminServiceClient::new(ch.clone());
+    denied(
+        admin
+            .advance_clock(as_(&w1, v1::AdvanceClockRequest { seconds: 60 }))
+            .await,
+    );
+    admin
+        .advance_clock(as_(&a1, v1::AdvanceClockRequest { seconds: 60 }))
+        .await
+        .unwrap();
+    let mut policy = v1::policy_service_client::PolicyServiceClient::new(ch.clone());
+    denied(
+        policy
+            .rollback(as_(&w1, v1::RollbackRequest { hash: "x".into() }))
+            .await,
+    );
+    let mut inc = v1::incentive_service_client::IncentiveServiceClient::new(ch.clone());
+    denied(
+        inc.settle(as_(
+            &w1,
+            v1::SettleRequest {
+                period: "2026-08".into(),
+                persons: vec![],
+            },
+        ))
+        .await,
+    );
+    let mut org = v1::org_service_client::OrgServiceClient::new(ch.clone());
+    denied(
+        org.import(as_(
+            &l1,
+            v1::ImportRequest {
+                name: "people.csv".into(),
+                text: PEOPLE.into(),
+                ladder: String::new(),
+            },
+        ))
+        .await,
+    );
+}
+
+#[tokio::test]
+async fn the_actor_is_the_verified_identity_and_personal_fields_are_masked() {
+    let data = tempfile::tempdir().unwrap();
+    let (_server, ch) = secure_server(data.path()).await;
+    let mut c = CaseServiceClient::new(ch.clone());
+    let (w1, l1, hotline) = (token("W1"), token("L1"), token("service:热线12345"));
+
+    // A person may not name another actor; a service granted 代办 may.
+    let mut forged = event("M1", SMALL);
+    forged.actor = "L1".into();
+    let s = denied(c.report(as_(&w1, forged)).await);
+    assert!(s.message().contains("on behalf"), "{}", s.message());
+    let a = c.report(as_(&w1, event("M1", SMALL))).await.unwrap();
+    let a = a.into_inner().case.unwrap().id;
+    let mut call = event("M3", SMALL);
+    call.actor = "市民张三".into();
+    let h = c.report(as_(&hotline, call)).await.unwrap();
+    let h = h.into_inner().case.unwrap().id;
+
+    let events = c
+        .events(as_(&token("Z1"), v1::GetCaseRequest { id: h }))
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    assert_eq!(events[0].actor, "service:热线12345");
+    assert_eq!(events[0].on_behalf, "市民张三");
+    let events = c
+        .events(as_(&l1, v1::GetCaseRequest { id: a }))
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    assert_eq!(events[0].actor, "W1");
+    assert_eq!(events[0].on_behalf, "");
+
+    // 微网格员 has no 查看个人信息: masked; 网格长 has it: clear.
+    let seen =
+        |case: v1::Case| -> serde_json::Value { serde_json::from_str(&case.data_json).unwrap() };
+    let masked = seen(
+        c.get(as_(&w1, v1::GetCaseRequest { id: a }))
+            .await
+            .unwrap()
+            .into_inner(),
+    );
+    assert_eq!(masked["联系电话"], "138****1234");
+    assert_eq!(masked["上报人"], "张*");
+    assert_eq!(masked["类别"], "垃圾堆放");
+    let clear = seen(
+        c.get(as_(&l1, v1::GetCaseRequest { id: a }))
+            .await
+            .unwrap()
+            .into_inner(),
+    );
+    assert_eq!(clear["联系电话"], "13812341234");
+    assert_eq!(clear["上报人"], "张三");
+    let listed = c
+        .list(as_(&w1, v1::ListCasesRequest::default()))
+        .await
+        .unwrap()
+        .into_inner()
+        .cases;
+    assert_eq!(seen(listed[0].clone())["联系电话"], "138****1234");
+}
+
+#[tokio::test]
+async fn watch_cases_streams_only_what_the_caller_may_see() {
+    let data = tempfile::tempdir().unwrap();
+    let (_server, ch) = secure_server(data.path()).await;
+    let mut c = CaseServiceClient::new(ch.clone());
+    let a = c
+        .report(as_(&token("W1"), event("M1", SMALL)))
+        .await
+        .unwrap();
+    let a = a.into_inner().case.unwrap().id;
+    let b = c
+        .report(as_(&token("W2"), event("M3", SMALL)))
+        .await
+        .unwrap();
+    let b = b.into_inner().case.unwrap().id;
+    c.act(as_(&token("W1"), act(a, "立案", &[]))).await.unwrap();
+    for (who, want) in [("W2", vec![b]), ("W1", vec![a, a]), ("Z1", vec![a, b, a])] {
+        let mut stream = c
+            .watch_cases(as_(&token(who), v1::WatchCasesRequest { from_sequence: 1 }))
+            .await
+            .unwrap()
+            .into_inner();
+        let mut got = Vec::new();
+        while let Ok(Ok(Some(change))) =
+            tokio::time::timeout(Duration::from_millis(500), stream.message()).await
+        {
+            got.push(change.event.unwrap().case_id);
+        }
+        assert_eq!(got, want, "{who}");
+    }
+}
+
+#[tokio::test]
+async fn tokens_missing_expired_forged_for_another_audience_or_not_yet_valid_are_unauthenticated() {
+    let data = tempfile::tempdir().unwrap();
+    let (_server, ch) = secure_server(data.path()).await;
+    let mut c = CaseServiceClient::new(ch.clone());
+    let bad = [
+        token_with("W1", "wangge", -7200, -3600, SECRET),
+        token_with("W1", "wangge", -1, 3600, "a-different-secret-for-forging"),
+        token_with("W1", "another-service", -1, 3600, SECRET),
+        token_with("W1", "wangge", 3600, 7200, SECRET),
+        token("NOBODY"),
+        token("service:不存在的账号"),
+        "garbage".into(),
+    ];
+    for t in &bad {
+        let s = c.report(as_(t, event("M1", SMALL))).await.unwrap_err();
+        assert_eq!(s.code(), Code::Unauthenticated, "{t}: {s:?}");
+    }
+    let s = c
+        .report(Request::new(event("M1", SMALL)))
+        .await
+        .unwrap_err();
+    assert_eq!(s.code(), Code::Unauthenticated);
+    assert_eq!(
+        listed(&mut c, "Z1").await,
+        Vec::<u64>::new(),
+        "nothing written"
+    );
+
+    // The refusals are in the audit log, and so are the writes.
+    let mut audit = AuditServiceClient::new(ch.clone());
+    let ops = token("service:运维");
+    let refused = audit
+        .list_entries(as_(
+            &ops,
+            v1::ListEntriesRequest {
+                outcome: "Unauthenticated".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .entries;
+    assert_eq!(refused.len(), bad.len() + 1);
+    assert!(refused.iter().all(|e| e.who == "anonymous"
+        && e.method == "CaseService/Report"
+        && e.keys.get("unit").map(String::as_str) == Some("M1")));
+    let imports = audit
+        .list_entries(as_(
+            &ops,
+            v1::ListEntriesRequest {
+                who: "service:运维".into(),
+                method: "OrgService".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .entries;
+    assert_eq!(imports.len(), 2);
+    assert!(imports.iter().all(|e| e.outcome == "OK"));
+    let v = audit
+        .verify(as_(&ops, v1::VerifyRequest {}))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(v.ok, "{v:?}");
+    // Reading the audit log needs 查看审计.
+    denied(audit.verify(as_(&token("W1"), v1::VerifyRequest {})).await);
+}
+
+#[tokio::test]
+async fn audit_verify_finds_an_altered_entry() {
+    use wangge_store::LedgerSpace;
+    let data = tempfile::tempdir().unwrap();
+    let (server, ch) = secure_server(data.path()).await;
+    let mut c = CaseServiceClient::new(ch.clone());
+    c.report(as_(&token("W1"), event("M1", SMALL)))
+        .await
+        .unwrap();
+    drop(c);
+    drop(ch);
+    assert_eq!(server.stop(), 0);
+    {
+        let store = wangge_store_sled::SledStore::open(data.path(), 8 << 20).unwrap();
+        let key = b"A\x0000000000000000000002".to_vec();
+        let old = store.ledger_get(&key).unwrap().expect("entry 2");
+        let text = String::from_utf8(old).unwrap();
+        let forged = text.replace("service:运维", "A1");
+        assert_ne!(text, forged);
+        store.ledger_put(vec![(key, forged.into_bytes())]).unwrap();
+        wangge_store::CaseStore::flush(&store).unwrap();
+    }
+    let server = Server::start_bare(
+        data.path(),
+        &["--require-auth", "--auth-hmac-secret", SECRET],
+    );
+    let out = crate::util::wangge(&[
+        "audit",
+        "verify",
+        "--server",
+        &server.grpc,
+        "--token",
+        &token("service:运维"),
+    ]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("BROKEN at entry 2"), "{}", out.stdout);
+}
