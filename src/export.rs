@@ -23,6 +23,13 @@ pub struct Args {
     /// Output file (default: standard output).
     #[arg(long, short)]
     out: Option<PathBuf>,
+    /// Mask the fields the policy's schemas mark `personal` (张*, 138****1234):
+    /// for exports that leave the people allowed to see them.
+    #[arg(long)]
+    redact: bool,
+    /// The policy folder whose schemas say which fields are personal (with `--redact`).
+    #[arg(long, default_value = "policies")]
+    policies: PathBuf,
 }
 
 fn time(flag: &str, v: &Option<String>) -> Result<Option<i64>, ExitCode> {
@@ -49,6 +56,26 @@ fn export(args: &Args) -> Result<(), ExitCode> {
         eprintln!("error: no data folder `{}`", args.data.display());
         return Err(ExitCode::FAILURE);
     }
+    let set = if args.redact {
+        let files = wangge_app::read_dir(&args.policies).map_err(|e| {
+            crate::report(e);
+            ExitCode::FAILURE
+        })?;
+        let compiled = wangge_app::compile_files(&files, &wangge_policy::RhaiHost::default());
+        match compiled.set {
+            Some(set) => Some(set),
+            None => {
+                eprintln!(
+                    "error: `{}` does not compile (`wangge check {}`); cannot tell which fields are personal",
+                    args.policies.display(),
+                    args.policies.display()
+                );
+                return Err(ExitCode::FAILURE);
+            }
+        }
+    } else {
+        None
+    };
     let store = SledStore::open(&args.data, 64 << 20).map_err(|e| {
         crate::report(e);
         ExitCode::FAILURE
@@ -65,7 +92,12 @@ fn export(args: &Args) -> Result<(), ExitCode> {
     };
     let bar = crate::progress::writing("exporting");
     let mut out = bar.wrap_write(out);
-    let stats = wangge_testkit::export(&store, from, to, &mut out).map_err(|e| {
+    let redact = |case: &mut wangge_policy::Case| {
+        if let Some(set) = &set {
+            wangge_app::mask::mask_case(set, case);
+        }
+    };
+    let stats = wangge_testkit::export_redacted(&store, from, to, &mut out, &redact).map_err(|e| {
         crate::report(e);
         ExitCode::FAILURE
     })?;

@@ -445,3 +445,166 @@ async fn audit_verify_finds_an_altered_entry() {
     assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
     assert!(out.stdout.contains("BROKEN at entry 2"), "{}", out.stdout);
 }
+
+/// A CA and a certificate it signs for `cn` (with `names` as SANs).
+struct Pki {
+    ca_pem: String,
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+}
+
+impl Pki {
+    fn new(name: &str) -> Pki {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        let ca = params.self_signed(&key).unwrap();
+        Pki {
+            ca_pem: ca.pem(),
+            issuer: rcgen::Issuer::new(params, key),
+        }
+    }
+
+    /// (certificate PEM, key PEM).
+    fn issue(&self, cn: &str, names: &[&str]) -> (String, String) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+        let mut params = rcgen::CertificateParams::new(names).unwrap();
+        params.distinguished_name.push(rcgen::DnType::CommonName, cn);
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        (cert.pem(), key.serialize_pem())
+    }
+}
+
+#[tokio::test]
+async fn mutual_tls_maps_a_client_certificate_to_a_service_and_refuses_a_stranger() {
+    use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.display().to_string()
+    };
+    let pki = Pki::new("wangge test CA");
+    let (srv_cert, srv_key) = pki.issue("localhost", &["localhost"]);
+    let (gw_cert, gw_key) = pki.issue("hotline-gw", &[]);
+    let stranger = Pki::new("somebody else's CA");
+    let (x_cert, x_key) = stranger.issue("hotline-gw", &[]);
+    let config = write(
+        "wangge.toml",
+        "[tls]\nclient_identities = { \"hotline-gw\" = \"service:热线12345\" }\n",
+    );
+    let (cert, key, ca) = (
+        write("server.pem", &srv_cert),
+        write("server.key", &srv_key),
+        write("ca.pem", &pki.ca_pem),
+    );
+    let data = dir.path().join("data");
+    let server = Server::start_bare(
+        &data,
+        &[
+            "--require-auth",
+            "--auth-hmac-secret",
+            SECRET,
+            "--config",
+            &config,
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &key,
+            "--tls-client-ca",
+            &ca,
+        ],
+    );
+    let port = server.grpc.rsplit(':').next().unwrap().to_string();
+    let url = format!("https://localhost:{port}");
+    let connect = |identity: Option<(String, String)>| {
+        let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(&pki.ca_pem));
+        if let Some((c, k)) = identity {
+            tls = tls.identity(Identity::from_pem(c, k));
+        }
+        let url = url.clone();
+        async move {
+            Channel::from_shared(url)
+                .unwrap()
+                .tls_config(tls)
+                .unwrap()
+                .connect()
+                .await
+        }
+    };
+    // The registry, over TLS with a token.
+    let ch = connect(None).await.unwrap();
+    let mut org = v1::org_service_client::OrgServiceClient::new(ch.clone());
+    for (name, text) in [("units.csv", UNITS), ("people.csv", PEOPLE)] {
+        org.import(as_(
+            &token("service:运维"),
+            v1::ImportRequest {
+                name: name.into(),
+                text: text.into(),
+                ladder: String::new(),
+            },
+        ))
+        .await
+        .unwrap();
+    }
+    // No certificate and no token: UNAUTHENTICATED.
+    let mut c = CaseServiceClient::new(ch);
+    let s = c.report(Request::new(event("M1", SMALL))).await.unwrap_err();
+    assert_eq!(s.code(), Code::Unauthenticated, "{s:?}");
+    // The gateway's certificate is the 12345 service account.
+    let gw = connect(Some((gw_cert, gw_key))).await.unwrap();
+    let mut c = CaseServiceClient::new(gw);
+    let mut call = event("M1", SMALL);
+    call.actor = "市民李四".into();
+    let id = c.report(call).await.unwrap().into_inner().case.unwrap().id;
+    let events = c
+        .events(v1::GetCaseRequest { id })
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    assert_eq!(events[0].actor, "service:热线12345");
+    assert_eq!(events[0].on_behalf, "市民李四");
+    // A certificate from another CA does not get through the handshake.
+    let refused = match connect(Some((x_cert, x_key))).await {
+        Err(_) => true,
+        Ok(ch) => CaseServiceClient::new(ch)
+            .report(event("M1", SMALL))
+            .await
+            .is_err_and(|s| s.code() != Code::PermissionDenied),
+    };
+    assert!(refused, "a stranger's certificate was accepted");
+    // Plain text to a TLS port fails.
+    let plain = Channel::from_shared(format!("http://127.0.0.1:{port}"))
+        .unwrap()
+        .connect()
+        .await;
+    if let Ok(ch) = plain {
+        assert!(CaseServiceClient::new(ch)
+            .report(event("M1", SMALL))
+            .await
+            .is_err());
+    }
+}
+
+#[tokio::test]
+async fn export_redact_masks_personal_fields() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let mut c = CaseServiceClient::new(server.channel().await);
+    c.report(event("G1", SMALL)).await.unwrap();
+    drop(c);
+    assert_eq!(server.stop(), 0);
+    let dir = data.path().display().to_string();
+    let clear = crate::util::wangge(&["export", "--data", &dir]);
+    assert_eq!(clear.code, 0, "{}", clear.stderr);
+    assert!(clear.stdout.contains("13812341234"), "{}", clear.stdout);
+    let masked = crate::util::wangge(&["export", "--data", &dir, "--redact"]);
+    assert_eq!(masked.code, 0, "{}", masked.stderr);
+    assert!(masked.stdout.contains("138****1234"), "{}", masked.stdout);
+    assert!(masked.stdout.contains("\"张*\""), "{}", masked.stdout);
+    assert!(!masked.stdout.contains("13812341234"));
+}

@@ -172,13 +172,26 @@ pub fn export(
     to: Option<Timestamp>,
     out: &mut dyn Write,
 ) -> Result<ExportStats, ExportError> {
+    export_redacted(store, from, to, out, &|_| {})
+}
+
+/// [`export`], each case passed through `redact` first (`wangge export
+/// --redact` masks personal fields with it).
+pub fn export_redacted(
+    store: &dyn Store,
+    from: Option<Timestamp>,
+    to: Option<Timestamp>,
+    out: &mut dyn Write,
+    redact: &dyn Fn(&mut Case),
+) -> Result<ExportStats, ExportError> {
     let mut stats = ExportStats::default();
     let mut lines: Vec<(Timestamp, u64, u64, String)> = Vec::new();
     let mut failure: Option<ExportError> = None;
-    store.scan_cases(&mut |case| {
+    store.scan_cases(&mut |mut case| {
         if from.is_some_and(|f| case.created_at < f) || to.is_some_and(|t| case.created_at >= t) {
             return true;
         }
+        redact(&mut case);
         let events = match store.events(case.id) {
             Ok(e) => e,
             Err(e) => {

@@ -14,7 +14,7 @@ mod history;
 mod replay;
 mod scenario;
 
-pub use export::{export, ExportError, ExportStats};
+pub use export::{export, export_redacted, ExportError, ExportStats};
 pub use gate::ScenarioRunner;
 pub use history::{generate, replay as replay_through_service, GenConfig, Record, ReplayStats};
 pub use replay::{replay, Aspect, ReplayOptions, ReplayReport, Totals};
