@@ -3,7 +3,10 @@
 //! percentiles. Client and server share the machine's cores.
 //!
 //! `cargo bench --bench load` (options after `--`: `--concurrency N`,
-//! `--reports N`, `--no-keys`, `--durability fsync|flush`)
+//! `--reports N`, `--no-keys`, `--durability fsync|flush`, `--secure`:
+//! alternately without authentication and with TLS, a bearer token
+//! checked on every call, the caller's grants checked against the case's
+//! unit, and the audit log written, two rounds each)
 //!
 //! The server gets an organisation of 1,200 micro grids first (a report
 //! must name a registered unit).
@@ -45,7 +48,10 @@ async fn run(
     total: u64,
     offset: u64,
     keys: bool,
+    token: Option<&str>,
 ) -> (f64, Vec<Duration>) {
+    let bearer: Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>> =
+        token.map(|t| format!("Bearer {t}").parse().unwrap());
     let next = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let mut tasks = Vec::new();
@@ -54,6 +60,7 @@ async fn run(
             channels[(t as usize) % channels.len()].clone(),
         );
         let next = next.clone();
+        let bearer = bearer.clone();
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             loop {
@@ -62,7 +69,16 @@ async fn run(
                     return lat;
                 }
                 let s = Instant::now();
-                client.report(request(offset + i, keys)).await.unwrap();
+                let mut msg = request(offset + i, keys);
+                if bearer.is_some() {
+                    // The verified caller is the actor.
+                    msg.actor.clear();
+                }
+                let mut req = tonic::Request::new(msg);
+                if let Some(b) = &bearer {
+                    req.metadata_mut().insert("authorization", b.clone());
+                }
+                client.report(req).await.unwrap();
                 lat.push(s.elapsed());
             }
         }));
@@ -82,11 +98,70 @@ fn pct(l: &[Duration], p: f64) -> Duration {
     l[(((l.len() - 1) as f64) * p).round() as usize]
 }
 
-fn main() {
-    let concurrency: u64 = arg("--concurrency", 64);
-    let total: u64 = arg("--reports", 100_000);
-    let keys = !flag("--no-keys");
-    let durability: String = arg("--durability", "fsync".to_string());
+const SECRET: &str = "load-bench-secret-0123456789";
+
+/// TLS files and a token for the secure mode.
+struct Secure {
+    _dir: tempfile::TempDir,
+    args: Vec<String>,
+    ca: String,
+    token: String,
+}
+
+fn secure() -> Secure {
+    let dir = tempfile::tempdir().unwrap();
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    let write = |name: &str, text: String| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.display().to_string()
+    };
+    let args = vec![
+        "--require-auth".to_string(),
+        "--auth-hmac-secret".into(),
+        SECRET.into(),
+        "--tls-cert".into(),
+        write("server.pem", cert.pem()),
+        "--tls-key".into(),
+        write("server.key", key.serialize_pem()),
+    ];
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let claims = serde_json::json!({"sub": "Z1", "iss": "wangge", "aud": "wangge", "exp": now + 36_000, "nbf": now - 1});
+    let token = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap();
+    Secure {
+        args,
+        ca: ca.pem(),
+        token,
+        _dir: dir,
+    }
+}
+
+/// Starts a server, imports the organisation, warms up, measures.
+fn measure(
+    rt: &tokio::runtime::Runtime,
+    concurrency: u64,
+    total: u64,
+    keys: bool,
+    durability: &str,
+    secure: Option<&Secure>,
+) -> (f64, Vec<Duration>) {
     let data = tempfile::tempdir().unwrap();
     let mut server = Command::new(env!("CARGO_BIN_EXE_wangge"))
         .args([
@@ -100,10 +175,11 @@ fn main() {
             "--log",
             "warn",
             "--durability",
-            &durability,
+            durability,
             "--data",
         ])
         .arg(data.path())
+        .args(secure.map(|s| s.args.clone()).unwrap_or_default())
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .stdout(Stdio::piped())
         .spawn()
@@ -116,36 +192,86 @@ fn main() {
         }
     };
     std::thread::spawn(move || for _ in lines {});
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    let port = addr.rsplit(':').next().unwrap().to_string();
+    let out = rt.block_on(async {
         let mut channels = Vec::new();
         for _ in 0..4 {
-            channels.push(Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap());
+            let ch = match secure {
+                None => Channel::from_shared(format!("http://{addr}")).unwrap(),
+                Some(s) => Channel::from_shared(format!("https://localhost:{port}"))
+                    .unwrap()
+                    .tls_config(tonic::transport::ClientTlsConfig::new().ca_certificate(
+                        tonic::transport::Certificate::from_pem(&s.ca),
+                    ))
+                    .unwrap(),
+            };
+            channels.push(ch.connect().await.unwrap());
         }
-        v1::org_service_client::OrgServiceClient::new(channels[0].clone())
-            .import(v1::ImportRequest {
-                name: "units.csv".into(),
-                text: units_csv(MICRO_GRIDS),
+        let token = secure.map(|s| s.token.as_str());
+        let ops = secure.map(|s| {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs();
+            let claims = serde_json::json!({"sub": "service:运维", "iss": "wangge", "aud": "wangge", "exp": now + 3600});
+            let _ = s;
+            jsonwebtoken::encode(
+                &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+                &claims,
+                &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+            )
+            .unwrap()
+        });
+        let mut org = v1::org_service_client::OrgServiceClient::new(channels[0].clone());
+        for (name, text) in [
+            ("units.csv", units_csv(MICRO_GRIDS)),
+            ("people.csv", "编号,姓名,角色,所属网格,党员\nZ1,孙指挥,街道指挥中心,S1,否\n".to_string()),
+        ] {
+            let mut req = tonic::Request::new(v1::ImportRequest {
+                name: name.into(),
+                text,
                 ..Default::default()
-            })
-            .await
-            .unwrap();
-        let (warm, _) = run(&channels, concurrency, 30_000, 50_000_000, keys).await;
-        let (rate, lat) = run(&channels, concurrency, total, 0, keys).await;
-        println!(
-            "gRPC Report, {concurrency} concurrent calls, {} idempotency keys, durability {durability}: {rate:.0} durable reports/s  p50 {:?}  p99 {:?}  p99.9 {:?}  (warm-up {warm:.0}/s)",
-            if keys { "with" } else { "without" },
-            pct(&lat, 0.5),
-            pct(&lat, 0.99),
-            pct(&lat, 0.999)
-        );
+            });
+            if let Some(t) = &ops {
+                req.metadata_mut()
+                    .insert("authorization", format!("Bearer {t}").parse().unwrap());
+            }
+            org.import(req).await.unwrap();
+        }
+        run(&channels, concurrency, 30_000, 50_000_000, keys, token).await;
+        run(&channels, concurrency, total, 0, keys, token).await
     });
     let _ = Command::new("kill")
         .args(["-TERM", &server.id().to_string()])
         .status();
     let _ = server.wait();
+    out
+}
+
+fn main() {
+    let concurrency: u64 = arg("--concurrency", 64);
+    let total: u64 = arg("--reports", 100_000);
+    let keys = !flag("--no-keys");
+    let durability: String = arg("--durability", "fsync".to_string());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let modes: Vec<Option<Secure>> = if flag("--secure") {
+        vec![None, Some(secure()), None, Some(secure())]
+    } else {
+        vec![None]
+    };
+    for mode in &modes {
+        let (rate, lat) = measure(&rt, concurrency, total, keys, &durability, mode.as_ref());
+        println!(
+            "gRPC Report, {concurrency} concurrent calls, {} idempotency keys, durability {durability}, {}: {rate:.0} durable reports/s  p50 {:?}  p99 {:?}  p99.9 {:?}",
+            if keys { "with" } else { "without" },
+            if mode.is_some() { "TLS + token + grants + audit" } else { "no authentication" },
+            pct(&lat, 0.5),
+            pct(&lat, 0.99),
+            pct(&lat, 0.999)
+        );
+    }
 }

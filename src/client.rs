@@ -140,9 +140,10 @@ enum CaseCommand {
         /// Idempotency key: a retry with the same key is answered with the first case.
         #[arg(long, default_value = "")]
         key: String,
-        /// Who reports it.
-        #[arg(long, default_value = "cli")]
-        actor: String,
+        /// Who reports it, without authentication [default: cli]; with a
+        /// token, the person a service account granted `代办` reports for.
+        #[arg(long)]
+        actor: Option<String>,
     },
     /// Show a case.
     Get {
@@ -196,8 +197,10 @@ enum CaseCommand {
         /// Fail unless the case is at this version.
         #[arg(long, default_value_t = 0)]
         expect_version: u64,
-        #[arg(long, default_value = "cli")]
-        actor: String,
+        /// Who acts, without authentication [default: cli]; with a token,
+        /// the person a service account granted `代办` acts for.
+        #[arg(long)]
+        actor: Option<String>,
         #[arg(long, default_value = "")]
         note: String,
     },
@@ -609,7 +612,8 @@ pub fn case(args: &CaseArgs) -> ExitCode {
     };
     with_server(&args.target, |ch| async move {
         let mut client = CaseServiceClient::new(ch);
-        finish(run_case(&mut client, &args.command, data, out).await)
+        let authenticated = args.target.token.is_some();
+        finish(run_case(&mut client, &args.command, data, out, authenticated).await)
     })
 }
 
@@ -618,14 +622,22 @@ async fn run_case(
     command: &CaseCommand,
     data_json: String,
     out: Output,
+    authenticated: bool,
 ) -> Result<(), CliError> {
+    // With a token the verified caller is the actor; `--actor` names the
+    // person a service account acts for.
+    let actor = |given: &Option<String>| match given {
+        Some(a) => a.clone(),
+        None if authenticated => String::new(),
+        None => "cli".into(),
+    };
     match command {
         CaseCommand::Report {
             workflow,
             data: _,
             unit,
             key,
-            actor,
+            actor: actor_arg,
         } => {
             let r = client
                 .report(v1::ReportRequest {
@@ -633,7 +645,7 @@ async fn run_case(
                     unit: unit.clone(),
                     data_json,
                     idempotency_key: key.clone(),
-                    actor: actor.clone(),
+                    actor: actor(actor_arg),
                 })
                 .await?;
             show(out, r.get_ref())
@@ -687,7 +699,7 @@ async fn run_case(
             outcome,
             departments,
             expect_version,
-            actor,
+            actor: actor_arg,
             note,
         } => {
             let r = client
@@ -697,7 +709,7 @@ async fn run_case(
                     outcome: outcome.clone(),
                     departments: departments.clone(),
                     expected_version: *expect_version,
-                    actor: actor.clone(),
+                    actor: actor(actor_arg),
                     note: note.clone(),
                 })
                 .await?;

@@ -97,10 +97,11 @@ fn export(args: &Args) -> Result<(), ExitCode> {
             wangge_app::mask::mask_case(set, case);
         }
     };
-    let stats = wangge_testkit::export_redacted(&store, from, to, &mut out, &redact).map_err(|e| {
-        crate::report(e);
-        ExitCode::FAILURE
-    })?;
+    let stats =
+        wangge_testkit::export_redacted(&store, from, to, &mut out, &redact).map_err(|e| {
+            crate::report(e);
+            ExitCode::FAILURE
+        })?;
     out.flush().map_err(|e| {
         eprintln!("error: cannot write the export: {e}");
         ExitCode::FAILURE

@@ -169,6 +169,16 @@ async fn every_role_may_do_what_its_grant_says_within_its_subtree_and_nothing_mo
     denied(c.act(as_(&q1, act(b, "立案", &[]))).await);
     denied(c.act(as_(&a1, act(b, "立案", &[]))).await);
     c.act(as_(&z1, act(b, "立案", &[]))).await.unwrap();
+    // The refused actions wrote nothing: two events on each case so far.
+    for (id, events) in [(a, 3), (b, 2)] {
+        let got = c
+            .events(as_(&z1, v1::GetCaseRequest { id }))
+            .await
+            .unwrap()
+            .into_inner()
+            .events;
+        assert_eq!(got.len(), events, "case {id}");
+    }
 
     // Reads are scoped the same way.
     assert_eq!(listed(&mut c, "W1").await, vec![a]);
@@ -472,7 +482,9 @@ impl Pki {
         let key = rcgen::KeyPair::generate().unwrap();
         let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
         let mut params = rcgen::CertificateParams::new(names).unwrap();
-        params.distinguished_name.push(rcgen::DnType::CommonName, cn);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, cn);
         let cert = params.signed_by(&key, &self.issuer).unwrap();
         (cert.pem(), key.serialize_pem())
     }
@@ -552,7 +564,10 @@ async fn mutual_tls_maps_a_client_certificate_to_a_service_and_refuses_a_strange
     }
     // No certificate and no token: UNAUTHENTICATED.
     let mut c = CaseServiceClient::new(ch);
-    let s = c.report(Request::new(event("M1", SMALL))).await.unwrap_err();
+    let s = c
+        .report(Request::new(event("M1", SMALL)))
+        .await
+        .unwrap_err();
     assert_eq!(s.code(), Code::Unauthenticated, "{s:?}");
     // The gateway's certificate is the 12345 service account.
     let gw = connect(Some((gw_cert, gw_key))).await.unwrap();
@@ -607,4 +622,60 @@ async fn export_redact_masks_personal_fields() {
     assert!(masked.stdout.contains("138****1234"), "{}", masked.stdout);
     assert!(masked.stdout.contains("\"张*\""), "{}", masked.stdout);
     assert!(!masked.stdout.contains("13812341234"));
+}
+
+#[tokio::test]
+async fn a_token_from_token_issue_works_with_the_client_commands() {
+    let data = tempfile::tempdir().unwrap();
+    let (server, _ch) = secure_server(data.path()).await;
+    let issued = crate::util::wangge(&[
+        "token", "issue", "--person", "W1", "--ttl", "1h", "--secret", SECRET,
+    ]);
+    assert_eq!(issued.code, 0, "{}", issued.stderr);
+    let t = issued.stdout.trim().to_string();
+    let ok = crate::util::wangge(&[
+        "case",
+        "report",
+        "--unit",
+        "M1",
+        "--data",
+        SMALL,
+        "--server",
+        &server.grpc,
+        "--token",
+        &t,
+    ]);
+    assert_eq!(ok.code, 0, "{}", ok.stderr);
+    let refused = crate::util::wangge(&[
+        "case",
+        "report",
+        "--unit",
+        "M3",
+        "--data",
+        SMALL,
+        "--server",
+        &server.grpc,
+        "--token",
+        &t,
+    ]);
+    assert_eq!(refused.code, 1);
+    assert!(
+        refused.stderr.contains("PermissionDenied"),
+        "{}",
+        refused.stderr
+    );
+    let anonymous = crate::util::wangge(&["case", "list", "--server", &server.grpc]);
+    assert_eq!(anonymous.code, 1);
+    assert!(
+        anonymous.stderr.contains("Unauthenticated"),
+        "{}",
+        anonymous.stderr
+    );
+    let no_secret = crate::util::wangge(&["token", "issue", "--person", "W1"]);
+    assert_eq!(no_secret.code, 1);
+    assert!(
+        no_secret.stderr.contains("no HMAC secret"),
+        "{}",
+        no_secret.stderr
+    );
 }
