@@ -61,6 +61,7 @@ fn activity(a: &Activity) -> v1::Activity {
         key: a.key.clone(),
         note: a.note.clone().unwrap_or_default(),
         recorded_at: a.recorded_at,
+        recorded_by: a.recorded_by.clone().unwrap_or_default(),
     }
 }
 
@@ -99,6 +100,7 @@ pub fn settlement(s: &Settlement) -> v1::Settlement {
         settled_at: s.settled_at,
         corrects: s.corrects.clone().unwrap_or_default(),
         reason: s.reason.clone().unwrap_or_default(),
+        settled_by: s.settled_by.clone().unwrap_or_default(),
     }
 }
 
@@ -115,6 +117,7 @@ fn entry(e: &PointsEntry, created: bool) -> v1::PointsEntry {
         note: e.note.clone().unwrap_or_default(),
         at: e.at,
         policy_version: e.policy_version.clone(),
+        by: e.by.clone().unwrap_or_default(),
         created,
     }
 }

@@ -679,3 +679,49 @@ async fn a_token_from_token_issue_works_with_the_client_commands() {
         no_secret.stderr
     );
 }
+
+#[tokio::test]
+async fn points_and_activity_record_the_verified_caller() {
+    let data = tempfile::tempdir().unwrap();
+    let (_server, ch) = secure_server(data.path()).await;
+    let mut inc = v1::incentive_service_client::IncentiveServiceClient::new(ch);
+    let l1 = token("L1");
+    let e = inc
+        .earn_points(as_(
+            &l1,
+            v1::PointsRequest {
+                resident: "R1".into(),
+                rule: "共享车位".into(),
+                quantity: "1".into(),
+                key: "p-1".into(),
+                note: String::new(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(e.by, "L1");
+    // A 微网格员 has no 发放积分; a resident reads their own balance.
+    denied(
+        inc.earn_points(as_(
+            &token("W1"),
+            v1::PointsRequest {
+                resident: "R1".into(),
+                rule: "共享车位".into(),
+                quantity: "1".into(),
+                key: "p-2".into(),
+                note: String::new(),
+            },
+        ))
+        .await,
+    );
+    denied(
+        inc.get_balance(as_(
+            &token("W1"),
+            v1::GetBalanceRequest {
+                resident: "R1".into(),
+            },
+        ))
+        .await,
+    );
+}
