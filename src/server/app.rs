@@ -73,16 +73,72 @@ impl App {
         let caller = self.authenticate(&req);
         let msg = req.into_inner();
         let keys = msg.audit_keys();
+        let write = super::audit_keys::is_write(method);
+        let record = |outcome: String, message: Option<String>| AuditRecord {
+            at: self.cases.clock().now(),
+            who: caller
+                .as_ref()
+                .map_or_else(|_| "anonymous".into(), Caller::name),
+            on_behalf: match &caller {
+                Ok(c) if matches!(c.principal, Principal::Service(_)) => keys.get("actor").cloned(),
+                _ => None,
+            },
+            method: method.to_string(),
+            keys: keys.clone(),
+            peer: peer.clone(),
+            request_id: id,
+            outcome,
+            message,
+        };
+        // A write is in the log before its answer: `RECEIVED` is queued
+        // before the work and waited for with it (one flush, in parallel
+        // with the write's own), the outcome follows.
+        let received = match (&caller, write) {
+            (Ok(_), true) => Some(self.audit.submit(record("RECEIVED".into(), None))),
+            _ => None,
+        };
         let span = tracing::debug_span!("rpc", method, request_id = id);
         let result = match &caller {
             Ok(c) => tracing::Instrument::instrument(f(c.clone(), msg), span).await,
             Err(s) => Err(s.clone()),
         };
-        let took = start.elapsed();
         let code = match &result {
             Ok(_) => tonic::Code::Ok,
             Err(s) => s.code(),
         };
+        let refused = matches!(
+            code,
+            tonic::Code::Unauthenticated | tonic::Code::PermissionDenied
+        );
+        let mut audited = match received {
+            Some(r) => r.await.is_ok(),
+            None => true,
+        };
+        if write || refused {
+            let outcome = if code == tonic::Code::Ok {
+                "OK".into()
+            } else {
+                format!("{code:?}")
+            };
+            let done = self.audit.submit(record(
+                outcome,
+                result.as_ref().err().map(|s| s.message().to_string()),
+            ));
+            // A refusal waits for its entry (nothing else was written); a
+            // write's outcome rides the next audit batch (a failure there is
+            // counted by the log, `wangge_audit_errors_total`).
+            if refused {
+                audited &= done.await.is_ok();
+            }
+        }
+        if !audited {
+            tracing::error!(
+                request_id = id,
+                method,
+                "an audit entry could not be written"
+            );
+        }
+        let took = start.elapsed();
         self.metrics.observe(method, code, took);
         match &result {
             Ok(_) => tracing::debug!(
@@ -93,44 +149,6 @@ impl App {
             ),
             Err(s) => {
                 tracing::info!(request_id = id, method, code = ?s.code(), message = s.message(), "error")
-            }
-        }
-        let refused = matches!(
-            code,
-            tonic::Code::Unauthenticated | tonic::Code::PermissionDenied
-        );
-        if super::audit_keys::is_write(method) || refused {
-            let record = AuditRecord {
-                at: self.cases.clock().now(),
-                who: caller
-                    .as_ref()
-                    .map_or_else(|_| "anonymous".into(), Caller::name),
-                on_behalf: match &caller {
-                    Ok(c) if matches!(c.principal, Principal::Service(_)) => {
-                        keys.get("actor").cloned()
-                    }
-                    _ => None,
-                },
-                method: method.to_string(),
-                keys,
-                peer,
-                request_id: id,
-                outcome: if code == tonic::Code::Ok {
-                    "OK".into()
-                } else {
-                    format!("{code:?}")
-                },
-                message: result.as_ref().err().map(|s| s.message().to_string()),
-            };
-            let audit = self.audit.clone();
-            let written = tokio::task::spawn_blocking(move || audit.append(record)).await;
-            if !matches!(written, Ok(Ok(()))) {
-                self.metrics.audit_error();
-                tracing::error!(
-                    request_id = id,
-                    method,
-                    "the audit entry could not be written"
-                );
             }
         }
         result

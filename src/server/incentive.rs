@@ -238,15 +238,26 @@ impl v1::incentive_service_server::IncentiveService for Incentive {
                     let r = req;
                     app.may_for_person(&caller, Permission::ReadSettlements, &r.person, None)?;
                     required("period", &r.period)?;
+                    let reader = app.clone();
                     let list = blocking(move || {
                         engine(
-                            app.incentives
+                            reader
+                                .incentives
                                 .activities(&r.period, some(&r.person).as_deref()),
                         )
                     })
                     .await?;
+                    // A period's whole list: only the people the caller reaches.
+                    let seen = |p: &str| {
+                        app.may_for_person(&caller, Permission::ReadSettlements, p, None)
+                            .is_ok()
+                    };
                     Ok(Response::new(v1::ListActivitiesResponse {
-                        activities: list.iter().map(activity).collect(),
+                        activities: list
+                            .iter()
+                            .filter(|a| seen(&a.person))
+                            .map(activity)
+                            .collect(),
                     }))
                 },
             )
@@ -386,13 +397,31 @@ impl v1::incentive_service_server::IncentiveService for Incentive {
                     } else {
                         r.page_size.min(1000)
                     } as usize;
+                    let reader = app.clone();
                     let list = blocking(move || {
                         engine(
-                            app.incentives
+                            reader
+                                .incentives
                                 .settlements(&r.period, some(&r.person).as_deref()),
                         )
                     })
                     .await?;
+                    // A period's whole list: only the people the caller reaches.
+                    let list: Vec<_> = if caller.is_operator() {
+                        list
+                    } else {
+                        list.into_iter()
+                            .filter(|s| {
+                                app.may_for_person(
+                                    &caller,
+                                    Permission::ReadSettlements,
+                                    &s.person,
+                                    None,
+                                )
+                                .is_ok()
+                            })
+                            .collect()
+                    };
                     let page: Vec<v1::Settlement> =
                         list.iter().skip(start).take(size).map(settlement).collect();
                     let next = start + page.len();

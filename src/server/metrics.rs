@@ -190,12 +190,12 @@ impl Metrics {
         self.settlements.inc_by(created);
     }
 
-    /// A pass of the timer loop failed.
-    /// An audit entry could not be written.
-    pub fn audit_error(&self) {
-        self.audit_errors.inc();
+    /// Audit entries that could not be written.
+    pub fn audit_errors(&self, n: u64) {
+        self.audit_errors.inc_by(n);
     }
 
+    /// A pass of the timer loop failed.
     pub fn timer_error(&self) {
         self.timer_errors.inc();
     }

@@ -298,6 +298,21 @@ async fn serve(config: config::Config) -> ExitCode {
         max_data_bytes: config.max_data_bytes,
     });
 
+    // Audit entries the writer could not write, counted for the alert.
+    let watched = app.clone();
+    tokio::spawn(async move {
+        let mut seen = 0;
+        loop {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            let n = watched.audit.failures();
+            if n > seen {
+                watched.metrics.audit_errors(n - seen);
+                tracing::error!(failed = n - seen, "audit entries could not be written");
+                seen = n;
+            }
+        }
+    });
+
     // Timers: fire what is due, every second, on a thread of their own so
     // no load on the runtime or the blocking pool can starve them (the
     // manual clock fires on every move too).

@@ -4,21 +4,26 @@
 //! altered, removed or reordered entry breaks the chain at that point
 //! ([`AuditLog::verify`]).
 //!
-//! Appends are group-committed: callers waiting at once share one ledger
-//! write and one flush, and each call returns after its entry is durable.
+//! Appends go to a writer thread that group-commits them: entries queued at
+//! once share one ledger write, made durable by the store's own group
+//! commit (so an entry and the case write it records share a flush); [`AuditLog::submit`] returns
+//! a write to wait on (or `.await`), so a caller can queue an entry, do its
+//! work, and wait for both together.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use wangge_store::prelude::*;
-use wangge_store::{Book, LedgerBatch, StoreError};
+use wangge_store::{Book, LedgerBatch, Outcome, Pending, Slot, StoreError};
 
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 
-/// `A␀seq` (20 digits): the entries, in order.
-const ENTRIES: Book<AuditEntry> = Book::json("A");
+/// `A␀seq` (20 digits, the first entry's): the entries of one batch, in
+/// order (one record per batch: a ledger insert costs the same whatever
+/// its size).
+const ENTRIES: Book<Vec<AuditEntry>> = Book::json("A");
 /// `H␀head`: the last entry's sequence and hash.
 const HEAD: Book<Head> = Book::json("H");
 
@@ -138,111 +143,73 @@ pub struct Verified {
     pub broken: Option<Broken>,
 }
 
-#[derive(Default)]
-struct Queue {
-    waiting: Vec<(u64, AuditRecord)>,
-    next_ticket: u64,
-    /// Tickets up to here are written (or failed with `failed`).
-    done: u64,
-    writing: bool,
-    failed: BTreeMap<u64, String>,
-    head: Option<Head>,
-}
+/// One entry to write and the slot its caller waits on.
+type Submitted = (AuditRecord, Arc<Slot>);
 
-/// The audit log over the ledger space.
+/// The audit log over the ledger space, with its writer thread.
 pub struct AuditLog {
     store: Arc<dyn Store>,
-    queue: Mutex<Queue>,
-    written: Condvar,
-}
-
-fn poisoned() -> AppError {
-    AppError::Store(StoreError::internal("the audit queue is poisoned"))
+    queue: Mutex<std::sync::mpsc::Sender<Submitted>>,
+    /// Entries the writer could not write (whether or not anyone waited).
+    failed: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl AuditLog {
+    /// The log over `store`; starts its writer thread, which ends when the
+    /// log is dropped.
     pub fn new(store: Arc<dyn Store>) -> AuditLog {
+        let (tx, rx) = std::sync::mpsc::channel::<Submitted>();
+        let writer = store.clone();
+        let failed = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counted = failed.clone();
+        // Without a writer thread the receiver is gone and every append
+        // fails, saying why, instead of waiting for ever.
+        let _ = std::thread::Builder::new()
+            .name("wangge-audit".into())
+            .spawn(move || write_loop(writer, rx, &counted));
         AuditLog {
             store,
-            queue: Mutex::new(Queue {
-                next_ticket: 1,
-                ..Queue::default()
-            }),
-            written: Condvar::new(),
+            queue: Mutex::new(tx),
+            failed,
         }
     }
 
-    /// Appends `record` and returns once it is durable (callers at the
-    /// same time share one write).
-    pub fn append(&self, record: AuditRecord) -> AppResult<()> {
-        let mut q = self.queue.lock().map_err(|_| poisoned())?;
-        let ticket = q.next_ticket;
-        q.next_ticket += 1;
-        q.waiting.push((ticket, record));
-        loop {
-            if q.done >= ticket {
-                return match q.failed.remove(&ticket) {
-                    Some(e) => Err(AppError::Store(StoreError::unavailable(e))),
-                    None => Ok(()),
-                };
-            }
-            if !q.writing {
-                q.writing = true;
-                let batch = std::mem::take(&mut q.waiting);
-                let head = q.head.clone();
-                drop(q);
-                let last = batch.last().map_or(ticket, |(t, _)| *t);
-                let tickets: Vec<u64> = batch.iter().map(|(t, _)| *t).collect();
-                let result = self.write(head, batch);
-                q = self.queue.lock().map_err(|_| poisoned())?;
-                match result {
-                    Ok(h) => q.head = Some(h),
-                    Err(e) => {
-                        for t in tickets {
-                            q.failed.insert(t, e.to_string());
-                        }
-                    }
-                }
-                q.done = last;
-                q.writing = false;
-                self.written.notify_all();
-            } else {
-                q = self.written.wait(q).map_err(|_| poisoned())?;
-            }
-        }
-    }
-
-    fn write(&self, head: Option<Head>, batch: Vec<(u64, AuditRecord)>) -> AppResult<Head> {
-        let mut head = match head {
-            Some(h) => h,
-            None => HEAD.get(&*self.store, &["head"])?.unwrap_or(Head {
-                seq: 0,
-                hash: GENESIS.into(),
-            }),
+    /// Queues `record`; the returned write is done once it is durable.
+    /// Entries submitted at the same time share one ledger write and flush.
+    pub fn submit(&self, record: AuditRecord) -> Pending {
+        let slot = Arc::new(Slot::default());
+        let sent = match self.queue.lock() {
+            Ok(q) => q
+                .send((record, slot.clone()))
+                .map_err(|_| StoreError::unavailable("the audit writer has stopped")),
+            Err(_) => Err(StoreError::internal("the audit queue is poisoned")),
         };
-        let mut out = LedgerBatch::new();
-        for (_, record) in batch {
-            let seq = head.seq + 1;
-            let hash = entry_hash(seq, &record, &head.hash);
-            let entry = AuditEntry {
-                seq,
-                record,
-                prev: std::mem::replace(&mut head.hash, hash.clone()),
-                hash,
-            };
-            head.seq = seq;
-            out.put(&ENTRIES, &[&format!("{seq:020}")], &entry)?;
+        match sent {
+            Ok(()) => Pending::on(slot),
+            Err(e) => Pending::ready(Err(e)),
         }
-        out.put(&HEAD, &["head"], &head)?;
-        out.write(&*self.store)?;
-        Ok(head)
+    }
+
+    /// How many entries could not be written since start.
+    pub fn failures(&self) -> u64 {
+        self.failed.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Appends `record` and returns once it is durable.
+    pub fn append(&self, record: AuditRecord) -> AppResult<()> {
+        self.submit(record).wait()?;
+        Ok(())
     }
 
     /// Entries matching `q`, in order, at most `q.limit` (0: 1,000).
     pub fn list(&self, q: &AuditQuery) -> AppResult<Vec<AuditEntry>> {
         let limit = if q.limit == 0 { 1000 } else { q.limit };
         let mut out = Vec::new();
-        for (_, e) in ENTRIES.scan(&*self.store, &[])? {
+        for e in ENTRIES
+            .scan(&*self.store, &[])?
+            .into_iter()
+            .flat_map(|(_, batch)| batch)
+        {
             if q.matches(&e) {
                 out.push(e);
                 if out.len() == limit {
@@ -259,10 +226,76 @@ impl AuditLog {
         let entries = ENTRIES.scan(&*self.store, &[])?;
         let head = HEAD.get(&*self.store, &["head"])?;
         Ok(verify_chain(
-            entries.into_iter().map(|(_, e)| e),
+            entries.into_iter().flat_map(|(_, batch)| batch),
             head.map(|h| (h.seq, h.hash)),
         ))
     }
+}
+
+/// The writer: takes every entry queued, chains and writes them in one
+/// ledger batch (flushed), answers each; after a failed batch the next
+/// one starts again from the stored head.
+fn write_loop(
+    store: Arc<dyn Store>,
+    rx: std::sync::mpsc::Receiver<Submitted>,
+    failed: &std::sync::atomic::AtomicU64,
+) {
+    let mut head: Option<Head> = None;
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while let Ok(more) = rx.try_recv() {
+            batch.push(more);
+        }
+        let (records, slots): (Vec<AuditRecord>, Vec<Arc<Slot>>) = batch.into_iter().unzip();
+        match write_batch(store.as_ref(), head.take(), records) {
+            Ok(h) => {
+                head = Some(h);
+                for s in slots {
+                    s.set(Ok(Outcome::Done));
+                }
+            }
+            Err(e) => {
+                failed.fetch_add(slots.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                for s in slots {
+                    s.set(Err(StoreError::unavailable(format!(
+                        "the audit entry was not written: {e}"
+                    ))));
+                }
+            }
+        }
+    }
+}
+
+fn write_batch(store: &dyn Store, head: Option<Head>, batch: Vec<AuditRecord>) -> AppResult<Head> {
+    let mut head = match head {
+        Some(h) => h,
+        None => HEAD.get(store, &["head"])?.unwrap_or(Head {
+            seq: 0,
+            hash: GENESIS.into(),
+        }),
+    };
+    let first = head.seq + 1;
+    let mut entries = Vec::with_capacity(batch.len());
+    for record in batch {
+        let seq = head.seq + 1;
+        let hash = entry_hash(seq, &record, &head.hash);
+        let entry = AuditEntry {
+            seq,
+            record,
+            prev: std::mem::replace(&mut head.hash, hash.clone()),
+            hash,
+        };
+        head.seq = seq;
+        entries.push(entry);
+    }
+    let mut out = LedgerBatch::new();
+    out.put(&ENTRIES, &[&format!("{first:020}")], &entries)?;
+    out.put(&HEAD, &["head"], &head)?;
+    // Durable with the case writes of the same moment: one group commit
+    // (the store's flush) covers both.
+    out.write_unflushed(store)?;
+    store.flush()?;
+    Ok(head)
 }
 
 /// Checks a chain of entries in key order against the stored head.

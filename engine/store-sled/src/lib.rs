@@ -1583,6 +1583,15 @@ impl LedgerSpace for SledStore {
         self.durable()
     }
 
+    fn ledger_put_unflushed(&self, pairs: Vec<(Vec<u8>, Vec<u8>)>) -> Result<(), StoreError> {
+        let _quiet = self.quiet()?;
+        let mut batch = sled::Batch::default();
+        for (k, v) in pairs {
+            batch.insert(k, v);
+        }
+        self.ledger.apply_batch(batch).map_err(io)
+    }
+
     fn ledger_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.ledger.get(key).map_err(io)?.map(|v| v.to_vec()))
     }

@@ -149,6 +149,15 @@ impl LedgerBatch {
         self.pairs.is_empty()
     }
 
+    /// Writes every put at once, durable with the space's next flush
+    /// (`LedgerSpace::ledger_put_unflushed`).
+    pub fn write_unflushed(self, space: &dyn LedgerSpace) -> Result<(), StoreError> {
+        if self.pairs.is_empty() {
+            return Ok(());
+        }
+        space.ledger_put_unflushed(self.pairs)
+    }
+
     /// Writes every put at once, durably.
     pub fn write(self, space: &dyn LedgerSpace) -> Result<(), StoreError> {
         if self.pairs.is_empty() {

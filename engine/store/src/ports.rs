@@ -489,6 +489,12 @@ pub trait OrgRegistry: Send + Sync {
 pub trait LedgerSpace: Send + Sync {
     /// Writes every pair at once, durably.
     fn ledger_put(&self, pairs: Vec<(Vec<u8>, Vec<u8>)>) -> Result<(), StoreError>;
+    /// Writes every pair at once, visible at once and durable with the
+    /// next `CaseStore::flush` (a caller that batches its own writes then
+    /// shares the backend's group commit instead of syncing alone).
+    fn ledger_put_unflushed(&self, pairs: Vec<(Vec<u8>, Vec<u8>)>) -> Result<(), StoreError> {
+        self.ledger_put(pairs)
+    }
     fn ledger_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
     /// Pairs whose key starts with `prefix`, in key order, until `f`
     /// returns false.
