@@ -204,6 +204,20 @@ enum CaseCommand {
         #[arg(long, default_value = "")]
         note: String,
     },
+    /// 待办: your open work, nearest deadline first, with the actions you may take.
+    Todo {
+        /// Only cases of this unit and the units under it.
+        #[arg(long, default_value = "")]
+        unit: String,
+        #[arg(long, default_value = "")]
+        workflow: String,
+        /// Only work due within this long (`8h`, `2d`, `3小时`).
+        #[arg(long, value_parser = crate::input::duration)]
+        within: Option<i64>,
+        /// At most this many (1–1000).
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
     /// Print case changes as they happen (`-o json`: one JSON document per line).
     Watch {
         /// Resume from this sequence (0: only new changes).
@@ -390,6 +404,72 @@ pub fn failed(s: tonic::Status) -> ExitCode {
         }
     }
     ExitCode::FAILURE
+}
+
+/// Time left (or overdue) for people: `2h05m`, `-1d03h` (overdue).
+fn left(seconds: i64) -> String {
+    let sign = if seconds < 0 { "-" } else { "" };
+    let s = seconds.unsigned_abs();
+    let (d, h, m) = (s / 86_400, s % 86_400 / 3600, s % 3600 / 60);
+    if d > 0 {
+        format!("{sign}{d}d{h:02}h")
+    } else {
+        format!("{sign}{h}h{m:02}m")
+    }
+}
+
+impl Show for v1::TodoResponse {
+    fn text(&self) {
+        if self.items.is_empty() {
+            println!("nothing to do");
+        }
+        for i in &self.items {
+            let c = i.case.clone().unwrap_or_default();
+            let (due, clock) = i
+                .deadline
+                .as_ref()
+                .map_or(("-".to_string(), String::new()), |d| {
+                    (time(d.due), d.clock.clone())
+                });
+            println!(
+                "#{} {} {} {} at {}: due {due} ({clock}), {} left; may {}",
+                c.id,
+                c.workflow,
+                c.state,
+                c.unit,
+                c.level,
+                left(i.seconds_left),
+                i.actions.join(", ")
+            );
+        }
+    }
+    fn table(&self) -> Table {
+        let mut t = Table::new(&[
+            "case", "workflow", "state", "unit", "level", "due", "clock", "left", "actions",
+        ])
+        .right(&["case", "left"]);
+        for i in &self.items {
+            let c = i.case.clone().unwrap_or_default();
+            let (due, clock) = i
+                .deadline
+                .as_ref()
+                .map_or(("-".to_string(), String::new()), |d| {
+                    (time(d.due), d.clock.clone())
+                });
+            t.row([
+                c.id.to_string(),
+                c.workflow,
+                c.state,
+                c.unit,
+                c.level,
+                due,
+                clock,
+                left(i.seconds_left),
+                i.actions.join(", "),
+            ]);
+        }
+        t
+    }
 }
 
 /// A time for people (UTC+8, the case reports' zone), `-` for none.
@@ -656,6 +736,22 @@ async fn run_case(
         }
         CaseCommand::Events { id } => {
             let r = client.events(v1::GetCaseRequest { id: *id }).await?;
+            show(out, r.get_ref())
+        }
+        CaseCommand::Todo {
+            unit,
+            workflow,
+            within,
+            limit,
+        } => {
+            let r = client
+                .todo(v1::TodoRequest {
+                    unit: unit.clone(),
+                    workflow: workflow.clone(),
+                    due_within_seconds: within.unwrap_or(0),
+                    page_size: *limit,
+                })
+                .await?;
             show(out, r.get_ref())
         }
         CaseCommand::List {

@@ -368,6 +368,32 @@ impl App {
         self.may(caller, p, Target::Anywhere)
     }
 
+    /// The actions of `case`'s state the caller may take now (`反馈 满意`
+    /// for one with an outcome), each once.
+    pub fn actions_for(&self, caller: &Caller, case: &wangge_policy::Case) -> Vec<String> {
+        let set = self.cases.policy();
+        let Ok(wf) = set.workflow(&case.workflow) else {
+            return Vec::new();
+        };
+        let mut out: Vec<String> = Vec::new();
+        for (action, outcome) in wf.actions_from(&case.state) {
+            let need = Need::Act {
+                workflow: &case.workflow,
+                action,
+            };
+            if self.authorize(caller, need, Target::Case(case)).is_ok() {
+                let name = match outcome {
+                    Some(o) => format!("{action} {o}"),
+                    None => action.to_string(),
+                };
+                if !out.contains(&name) {
+                    out.push(name);
+                }
+            }
+        }
+        out
+    }
+
     /// Whether the caller sees personal fields unmasked.
     pub fn sees_personal(&self, caller: &Caller) -> Result<bool, Status> {
         if caller.is_operator() {

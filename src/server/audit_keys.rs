@@ -95,6 +95,7 @@ audit_keys! {
     v1::ListCasesRequest { unit, workflow, state, class, level }
     v1::ActRequest { id, action, outcome, departments, expected_version, actor }
     v1::WatchCasesRequest { from_sequence }
+    v1::TodoRequest { unit, workflow, due_within_seconds }
     v1::ListVersionsRequest {}
     v1::GetActiveRequest {}
     v1::ValidateRequest {}

@@ -28,23 +28,7 @@ pub fn case(c: &Case) -> v1::Case {
         created_at: c.created_at,
         updated_at: c.updated_at,
         closed_at: c.closed_at.unwrap_or(0),
-        deadlines: c
-            .deadlines
-            .iter()
-            .map(|d| {
-                let (kind, subject) = match &d.kind {
-                    DeadlineKind::Level { level } => ("level", level),
-                    DeadlineKind::State { state } => ("state", state),
-                    DeadlineKind::ReportIn { department } => ("report_in", department),
-                };
-                v1::Deadline {
-                    kind: kind.into(),
-                    subject: subject.clone(),
-                    clock: d.clock.as_str().into(),
-                    due: d.due,
-                }
-            })
-            .collect(),
+        deadlines: c.deadlines.iter().map(deadline).collect(),
         paused_at: c.paused_at.unwrap_or(0),
         breaches: c
             .breaches
@@ -212,4 +196,19 @@ pub fn diagnostic(d: wangge_dsl::DiagnosticJson) -> v1::Diagnostic {
 
 pub fn some(s: &str) -> Option<String> {
     non_empty(s)
+}
+
+/// A case's deadline on the wire.
+pub fn deadline(d: &wangge_policy::Deadline) -> v1::Deadline {
+    let (kind, subject) = match &d.kind {
+        DeadlineKind::Level { level } => ("level", level),
+        DeadlineKind::State { state } => ("state", state),
+        DeadlineKind::ReportIn { department } => ("report_in", department),
+    };
+    v1::Deadline {
+        kind: kind.into(),
+        subject: subject.clone(),
+        clock: d.clock.as_str().into(),
+        due: d.due,
+    }
 }

@@ -20,6 +20,9 @@ use super::app::{blocking, App};
 use super::convert::{self, some};
 use super::status::{bad_request, status};
 
+/// Most open cases a 待办 query looks at (in id order) before sorting.
+const TODO_SCAN: usize = 50_000;
+
 /// Most bytes of cases one List page carries (clients accept 4 MiB).
 const LIST_BYTES: usize = 2 << 20;
 
@@ -249,6 +252,71 @@ impl v1::case_service_server::CaseService for Cases {
                 let mut case = app.shown_case(&caller, acted.case)?;
                 case.feed_sequence = acted.sequence.unwrap_or(0);
                 Ok(Response::new(case))
+            })
+            .await
+    }
+
+    async fn todo(
+        &self,
+        req: Request<v1::TodoRequest>,
+    ) -> Result<Response<v1::TodoResponse>, Status> {
+        let app = self.0.clone();
+        self.0
+            .call("CaseService/Todo", req, move |caller, r| async move {
+                let size = match r.page_size {
+                    0 => 100,
+                    n @ 1..=1000 => n as usize,
+                    _ => return Err(bad_request("page_size", "must be 1 to 1000")),
+                };
+                if r.due_within_seconds < 0 {
+                    return Err(bad_request("due_within_seconds", "must not be negative"));
+                }
+                let now = app.cases.clock().now();
+                let due_before =
+                    (r.due_within_seconds > 0).then(|| now.saturating_add(r.due_within_seconds));
+                let mut filter = CaseFilter {
+                    workflow: some(&r.workflow),
+                    ..CaseFilter::default()
+                };
+                app.cases.check_filter(&filter).map_err(status)?;
+                let scope = app.read_scope(&caller)?;
+                let unit = some(&r.unit);
+                let worker = app.clone();
+                let who = caller.clone();
+                let cases = blocking(move || {
+                    if let Some(u) = unit {
+                        filter.units = Some(worker.org.subtree(&u, "unit").map_err(status)?);
+                    }
+                    if !scope.all && scope.summoned.is_empty() {
+                        filter.units = Some(match filter.units.take() {
+                            Some(asked) => asked.intersection(&scope.units).cloned().collect(),
+                            None => scope.units.clone(),
+                        });
+                    }
+                    worker
+                        .cases
+                        .todo(&filter, due_before, TODO_SCAN, &mut |c| {
+                            scope.sees(c) && !worker.actions_for(&who, c).is_empty()
+                        })
+                        .map_err(status)
+                })
+                .await?;
+                let personal = app.sees_personal(&caller)?;
+                let items = cases
+                    .into_iter()
+                    .take(size)
+                    .map(|c| {
+                        let actions = app.actions_for(&caller, &c);
+                        let next = c.next_deadline().cloned();
+                        v1::TodoItem {
+                            seconds_left: next.as_ref().map_or(0, |d| d.due - now),
+                            deadline: next.as_ref().map(convert::deadline),
+                            actions,
+                            case: Some(app.case_for(c, personal)),
+                        }
+                    })
+                    .collect();
+                Ok(Response::new(v1::TodoResponse { items, now }))
             })
             .await
     }

@@ -727,3 +727,74 @@ async fn points_and_activity_record_the_verified_caller() {
         .await,
     );
 }
+
+#[tokio::test]
+async fn todo_lists_the_callers_open_work_nearest_deadline_first() {
+    let data = tempfile::tempdir().unwrap();
+    let (server, ch) = secure_server(data.path()).await;
+    let mut c = CaseServiceClient::new(ch);
+    let id = |r: tonic::Response<v1::ReportResponse>| r.into_inner().case.unwrap().id;
+    let a = id(c
+        .report(as_(&token("W1"), event("M1", SMALL)))
+        .await
+        .unwrap());
+    let big = id(c.report(as_(&token("W1"), event("M1", BIG))).await.unwrap());
+    let b = id(c
+        .report(as_(&token("W2"), event("M3", SMALL)))
+        .await
+        .unwrap());
+    let todo = |who: &str, within: i64| {
+        let mut c = c.clone();
+        let t = token(who);
+        async move {
+            c.todo(as_(
+                &t,
+                v1::TodoRequest {
+                    due_within_seconds: within,
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+        }
+    };
+    let ids = |r: &v1::TodoResponse| -> Vec<u64> {
+        r.items
+            .iter()
+            .map(|i| i.case.as_ref().unwrap().id)
+            .collect()
+    };
+    // The 大事 must be taken up within 1 h (紧急工作时), the 小事 within 3 h.
+    let w1 = todo("W1", 0).await;
+    assert_eq!(ids(&w1), vec![big, a]);
+    assert_eq!(w1.items[0].actions, vec!["立案"]);
+    assert_eq!(w1.items[0].seconds_left, 3600);
+    assert_eq!(w1.items[0].deadline.as_ref().unwrap().clock, "紧急工作时");
+    assert_eq!(ids(&todo("W2", 0).await), vec![b]);
+    let z1 = todo("Z1", 0).await;
+    assert_eq!(ids(&z1), vec![big, a, b]);
+    assert_eq!(z1.items[0].actions, vec!["立案", "作废"]);
+    assert_eq!(ids(&todo("Z1", 7200).await), vec![big]);
+    assert!(
+        todo("A1", 0).await.items.is_empty(),
+        "系统管理员 handles no cases"
+    );
+    // From the command line, as a table.
+    let out = crate::util::wangge(&[
+        "case",
+        "todo",
+        "-o",
+        "table",
+        "--server",
+        &server.grpc,
+        "--token",
+        &token("W1"),
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("紧急工作时") && out.stdout.contains("1h00m"),
+        "{}",
+        out.stdout
+    );
+}

@@ -9,7 +9,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use wangge_policy::{
-    Action, Actor, Case, CaseError, CaseEvent, CaseId, Change, Clock, PolicySet, Why,
+    Action, Actor, Case, CaseError, CaseEvent, CaseId, Change, Clock, PolicySet, Timestamp, Why,
 };
 pub use wangge_store::CaseFilter;
 use wangge_store::{Created, Feed, IdemRecord, Outcome, Pending, Store, StoreError};
@@ -648,6 +648,35 @@ impl CaseService {
 
     /// Up to `limit` cases with id ≥ `from` matching `filter`, and the id to
     /// continue from when there may be more.
+    /// Open cases matching `filter` with a pending deadline before
+    /// `due_before` (any when `None`), nearest deadline first; at most
+    /// `scan` cases are looked at (in id order), and `keep` decides which
+    /// are the caller's work.
+    pub fn todo(
+        &self,
+        filter: &CaseFilter,
+        due_before: Option<Timestamp>,
+        scan: usize,
+        keep: &mut dyn FnMut(&Case) -> bool,
+    ) -> Result<Vec<Case>, AppError> {
+        let mut f = filter.clone();
+        f.deadline_from = Some(Timestamp::MIN);
+        f.deadline_to = Some(due_before.unwrap_or(Timestamp::MAX));
+        let mut out = Vec::new();
+        let (mut from, mut seen) = (1, 0);
+        loop {
+            let (page, next) = self.list(&f, from, 1000)?;
+            seen += page.len();
+            out.extend(page.into_iter().filter(|c| keep(c)));
+            match next {
+                Some(n) if seen < scan => from = n,
+                _ => break,
+            }
+        }
+        out.sort_by_key(|c| (c.next_deadline().map(|d| d.due), c.id));
+        Ok(out)
+    }
+
     pub fn list(
         &self,
         filter: &CaseFilter,

@@ -538,6 +538,16 @@ impl CompiledWorkflow {
         self.classify.as_ref().map(|c| c.item.as_str())
     }
 
+    /// The policy's actions legal from `state` (with their outcome), in
+    /// declaration order: what a 待办 list offers.
+    pub fn actions_from(&self, state: &str) -> Vec<(&str, Option<&str>)> {
+        self.transitions
+            .iter()
+            .filter(|t| t.from.iter().any(|f| f == state))
+            .map(|t| (t.action.as_str(), t.outcome.as_deref()))
+            .collect()
+    }
+
     pub fn is_final(&self, state: &str) -> bool {
         self.finals.iter().any(|f| f == state)
     }
