@@ -541,6 +541,8 @@ pub struct Transition {
     pub to: Ident,
     /// Restart the level's time limit on this transition.
     pub restart: bool,
+    /// `requires 党员`: only a party member may take it (党员接单).
+    pub requires: Option<Ident>,
     pub span: Span,
 }
 

@@ -1858,8 +1858,12 @@ impl Builder<'_> {
                         let mut outcome = None;
                         let mut states = Vec::new();
                         let mut restart = false;
+                        let mut requires = None;
                         for x in t.into_inner() {
                             match x.as_rule() {
+                                Rule::tr_requires => {
+                                    requires = Self::parts(x).next().map(|i| self.ident(&i))
+                                }
                                 Rule::ident if action.is_none() => action = Some(self.ident(&x)),
                                 Rule::outcome => {
                                     outcome = x.into_inner().next().map(|i| self.ident(&i))
@@ -1876,6 +1880,7 @@ impl Builder<'_> {
                             from: states,
                             to,
                             restart,
+                            requires,
                             span: tspan,
                         });
                     }

@@ -1287,6 +1287,12 @@ impl Resolver {
                     states.push(s.name.clone());
                 }
             }
+            if let Some(req) = &t.requires {
+                if !PARTY_REQUIREMENTS.contains(&req.name.as_str()) {
+                    let known = PARTY_REQUIREMENTS.iter().map(|s| s.to_string()).collect();
+                    self.unknown(req, "requirement", known);
+                }
+            }
             if BUILTIN_ACTIONS.contains(&t.action.name.as_str()) {
                 self.diags.push(
                     Diagnostic::error(

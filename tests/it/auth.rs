@@ -798,3 +798,57 @@ async fn todo_lists_the_callers_open_work_nearest_deadline_first() {
         out.stdout
     );
 }
+
+/// 党员接单: the policy reserves 接单 of a 微心愿 for party members
+/// (`requires 党员`); a non-member's, or a stranger's, is refused and
+/// changes nothing.
+#[tokio::test]
+async fn only_a_party_member_may_take_a_micro_wish() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let out = crate::util::wangge(&[
+        "org",
+        "import",
+        "examples/org/people.csv",
+        "--server",
+        &server.grpc,
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let mut c = CaseServiceClient::new(server.channel().await);
+    let wish = c
+        .report(v1::ReportRequest {
+            workflow: "微心愿".into(),
+            unit: "C1".into(),
+            data_json: r#"{"内容": "帮独居老人换灯泡"}"#.into(),
+            idempotency_key: String::new(),
+            actor: "P5".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap()
+        .id;
+    let by = |action: &str, actor: &str| v1::ActRequest {
+        id: wish,
+        action: action.into(),
+        actor: actor.into(),
+        ..Default::default()
+    };
+    c.act(by("派单", "P5")).await.unwrap();
+    // P2 李强 is no party member; 张三 is not in the registry.
+    for stranger in ["P2", "张三"] {
+        let s = c.act(by("接单", stranger)).await.unwrap_err();
+        assert_eq!(s.code(), Code::PermissionDenied, "{s:?}");
+        assert!(s.message().contains("requires 党员"), "{}", s.message());
+    }
+    let case = c
+        .get(v1::GetCaseRequest { id: wish })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(case.state, "已派单", "a refused 接单 changed nothing");
+    // P1 王芳 is a party member.
+    let taken = c.act(by("接单", "P1")).await.unwrap().into_inner();
+    assert_eq!(taken.state, "已接单");
+}

@@ -580,6 +580,35 @@ impl CaseService {
         checks::report_data(policy, wf, wf.classifier(), &r.data)
     }
 
+    /// An action the policy reserves for party members (`requires 党员`,
+    /// 党员接单) is taken by a registered person who is one: the person
+    /// acted for, else the actor.
+    fn check_party(
+        &self,
+        wf: &wangge_policy::CompiledWorkflow,
+        action: &Action,
+        who: &Actor,
+    ) -> Result<(), AppError> {
+        let Action::Transition { name, .. } = action else {
+            return Ok(());
+        };
+        let Some(req) = wf.requires(name) else {
+            return Ok(());
+        };
+        let id = who.credited();
+        let person = self.store.people()?.into_iter().find(|p| p.id == id);
+        let why = match &person {
+            None => format!("`{id}` is no person in the registry"),
+            Some(p) if !req.met_by(p) => format!("`{id}` ({}) is not a {}", p.name, req.word()),
+            Some(_) => return Ok(()),
+        };
+        Err(AppError::PermissionDenied {
+            who: id.to_string(),
+            what: format!("`{name}`"),
+            why: format!("`{}` requires {} ({why})", name, req.word()),
+        })
+    }
+
     /// Refuses an action with malformed names or unregistered departments.
     fn check_act(&self, action: &Action, who: &Actor) -> Result<(), AppError> {
         checks::name("actor", &who.actor, checks::MAX_NAME)?;
@@ -788,6 +817,9 @@ impl CaseService {
         }
         let policy = self.policy();
         let wf = policy.workflow(&case.workflow)?;
+        if self.strict {
+            self.check_party(wf, action, who)?;
+        }
         let mut change = wf.act(&case, action, who, self.clock.now())?;
         // An action moves the case on: its timers start afresh.
         change.case.incident = None;

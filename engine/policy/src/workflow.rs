@@ -68,6 +68,8 @@ pub struct CTransition {
     pub from: Vec<String>,
     pub to: String,
     pub restart: bool,
+    /// Only a party member may take it (`requires 党员`: 党员接单).
+    pub requires: Option<crate::org::PartyRequirement>,
 }
 
 impl CTransition {
@@ -375,6 +377,10 @@ impl CompiledWorkflow {
                     from: t.from.iter().map(|f| f.name.clone()).collect(),
                     to: t.to.name.clone(),
                     restart: t.restart,
+                    requires: t
+                        .requires
+                        .as_ref()
+                        .and_then(|r| crate::org::PartyRequirement::from_word(&r.name)),
                 })
                 .collect(),
             ceiling: {
@@ -536,6 +542,15 @@ impl CompiledWorkflow {
 
     pub fn classifier(&self) -> Option<&str> {
         self.classify.as_ref().map(|c| c.item.as_str())
+    }
+
+    /// The party membership `action` requires (`requires 党员` on one of
+    /// its transitions), if any.
+    pub fn requires(&self, action: &str) -> Option<crate::org::PartyRequirement> {
+        self.transitions
+            .iter()
+            .filter(|t| t.action == action)
+            .find_map(|t| t.requires)
     }
 
     /// The policy's actions legal from `state` (with their outcome), in
