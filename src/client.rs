@@ -201,8 +201,12 @@ enum CaseCommand {
         /// the person a service account granted `代办` acts for.
         #[arg(long)]
         actor: Option<String>,
+        /// The reason (改派, 退单 state one).
         #[arg(long, default_value = "")]
         note: String,
+        /// Whom a dispatching action (派遣) or 改派 assigns the case to (a person's 编号).
+        #[arg(long, default_value = "")]
+        assignee: String,
     },
     /// 待办: your open work, nearest deadline first, with the actions you may take.
     Todo {
@@ -797,6 +801,7 @@ async fn run_case(
             expect_version,
             actor: actor_arg,
             note,
+            assignee,
         } => {
             let r = client
                 .act(v1::ActRequest {
@@ -807,6 +812,7 @@ async fn run_case(
                     expected_version: *expect_version,
                     actor: actor(actor_arg),
                     note: note.clone(),
+                    assignee: assignee.clone(),
                 })
                 .await?;
             show(out, r.get_ref())

@@ -578,6 +578,19 @@ pub struct Workflow {
     pub ceiling: Vec<(Ident, Ident)>,
     pub limits: Vec<Limit>,
     pub summons: Vec<Limit>,
+    /// Dispatching actions and whom they may assign (`assign { … }`).
+    pub assign: Vec<AssignRule>,
+    pub span: Span,
+}
+
+/// `派遣: 专职网格员, 微网格员 accept 1h 工作时`: the action names an
+/// assignee holding one of the roles, who must 签收 within the limit (its
+/// `key` is the action).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AssignRule {
+    pub action: Ident,
+    pub roles: Vec<Ident>,
+    pub accept: Option<Limit>,
     pub span: Span,
 }
 

@@ -455,6 +455,8 @@ impl Builder<'_> {
                     | Rule::kw_ladder
                     | Rule::kw_role
                     | Rule::kw_grant
+                    | Rule::kw_assign
+                    | Rule::kw_accept
                     | Rule::kw_schema
                     | Rule::kw_party
                     | Rule::kw_led
@@ -1751,11 +1753,23 @@ impl Builder<'_> {
             Some(q) if q.as_rule() == Rule::ident => inner.next().map(|q| self.ident(&q)),
             _ => None,
         };
-        let amount_pair = inner.next()?;
+        let (amount, clock) = self.amount_clock(inner.next()?, inner.next()?)?;
+        Some(Limit {
+            key,
+            class,
+            amount,
+            clock,
+            span,
+        })
+    }
+
+    /// The amount and clock of a limit (`3h 工作时`, `2 工作日`), or a
+    /// diagnostic at the amount.
+    fn amount_clock(&mut self, amount_pair: P, clock_pair: P) -> Option<(i64, ClockKind)> {
         let amount_span = self.span(&amount_pair);
         let amount_text = amount_pair.as_str().to_string();
         let is_duration = amount_pair.as_rule() == Rule::duration;
-        let clock = match inner.next()?.as_str() {
+        let clock = match clock_pair.as_str() {
             "紧急工作时" => ClockKind::Continuous,
             "工作时" => ClockKind::WorkingHours,
             _ => ClockKind::WorkingDays,
@@ -1785,11 +1799,37 @@ impl Builder<'_> {
             );
             return None;
         };
-        Some(Limit {
-            key,
-            class,
-            amount,
-            clock,
+        Some((amount, clock))
+    }
+
+    fn assign_line(&mut self, p: P) -> Option<AssignRule> {
+        let span = self.span(&p);
+        let mut inner = p.into_inner();
+        let action = self.ident(&inner.next()?);
+        let mut roles = Vec::new();
+        let mut accept = None;
+        for q in inner {
+            match q.as_rule() {
+                Rule::ident => roles.push(self.ident(&q)),
+                Rule::assign_accept => {
+                    let aspan = self.span(&q);
+                    let mut parts = Self::parts(q);
+                    let (amount, clock) = self.amount_clock(parts.next()?, parts.next()?)?;
+                    accept = Some(Limit {
+                        key: action.clone(),
+                        class: None,
+                        amount,
+                        clock,
+                        span: aspan,
+                    });
+                }
+                _ => {}
+            }
+        }
+        Some(AssignRule {
+            action,
+            roles,
+            accept,
             span,
         })
     }
@@ -1821,6 +1861,7 @@ impl Builder<'_> {
             ceiling: Vec::new(),
             limits: Vec::new(),
             summons: Vec::new(),
+            assign: Vec::new(),
             span,
         };
         for q in parts {
@@ -1891,6 +1932,13 @@ impl Builder<'_> {
                         let class = self.ident(&inner.next()?);
                         for level in inner {
                             wf.ceiling.push((class.clone(), self.ident(&level)));
+                        }
+                    }
+                }
+                Rule::wf_assign => {
+                    for line in Self::parts(q) {
+                        if let Some(rule) = self.assign_line(line) {
+                            wf.assign.push(rule);
                         }
                     }
                 }

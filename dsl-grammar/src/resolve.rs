@@ -13,7 +13,16 @@ use crate::value::Const;
 /// Known return types of `calc`.
 pub const CALC_TYPES: &[&str] = &["元", "数", "整数", "文本", "布尔"];
 /// Actions every workflow has; policies cannot redefine them.
-pub const BUILTIN_ACTIONS: &[&str] = &["escalate", "pause", "resume", "summon", "report_in"];
+pub const BUILTIN_ACTIONS: &[&str] = &[
+    "escalate",
+    "pause",
+    "resume",
+    "summon",
+    "report_in",
+    "签收",
+    "改派",
+    "退单",
+];
 /// What a scenario's `expect CASE field value` can check.
 pub const CASE_FIELDS: &[&str] = &[
     "state",
@@ -671,6 +680,25 @@ impl Resolver {
         self.unique_names(party.orgs.iter().map(|o| &o.name), "organisation");
     }
 
+    /// `assign` lines name transition actions of the workflow (once each)
+    /// and declared roles.
+    fn assign_rules(&mut self, w: &Workflow) {
+        let actions: Vec<String> = w
+            .transitions
+            .iter()
+            .map(|t| t.action.name.clone())
+            .collect();
+        for rule in &w.assign {
+            if !actions.contains(&rule.action.name) {
+                self.unknown(&rule.action, "action of the workflow", actions.clone());
+            }
+            for role in &rule.roles {
+                self.expect_item(role, &["role"], "role");
+            }
+        }
+        self.unique_names(w.assign.iter().map(|r| &r.action), "assign line");
+    }
+
     /// A role's levels are ladder levels; it requires 党员 or 正式党员.
     fn role(&mut self, role: &Role) {
         for lv in &role.levels {
@@ -1312,6 +1340,7 @@ impl Resolver {
                 );
             }
         }
+        self.assign_rules(w);
         for (i, a) in w.transitions.iter().enumerate() {
             for b in &w.transitions[..i] {
                 let same = a.action.name == b.action.name

@@ -355,6 +355,41 @@ impl App {
         }
     }
 
+    /// An assignee the caller may assign: serving in a unit the caller's
+    /// grant for the action reaches (PERMISSION_DENIED on `assignee`).
+    pub fn assignee_in_reach(
+        &self,
+        caller: &Caller,
+        need: Need,
+        assignee: &str,
+    ) -> Result<(), Status> {
+        if !matches!(caller.principal, Principal::Person(_)) {
+            return Ok(());
+        }
+        let dir = self.directory()?;
+        // An unknown assignee is the case service's INVALID_ARGUMENT.
+        let Some(person) = dir.person(assignee) else {
+            return Ok(());
+        };
+        let units: Vec<String> = person
+            .positions()
+            .filter_map(|(_, u)| u.map(str::to_string))
+            .collect();
+        if units
+            .iter()
+            .any(|u| self.authorize(caller, need, Target::Unit(u)).is_ok())
+        {
+            return Ok(());
+        }
+        Err(super::status::field_denied(
+            "assignee",
+            format!(
+                "`{assignee}` serves in no unit within the reach of `{}`",
+                caller.name()
+            ),
+        ))
+    }
+
     /// A caller's own records (a resident's points), or the permission.
     pub fn own_or(
         &self,

@@ -61,6 +61,13 @@ pub fn case(c: &Case) -> v1::Case {
             attempts: i.attempts,
             retry_at: i.retry_at,
         }),
+        assignment: c.assignment.as_ref().map(|a| v1::Assignment {
+            to: a.to.clone(),
+            action: a.action.clone(),
+            by: a.by.clone(),
+            at: a.at,
+            accepted_at: a.accepted_at.unwrap_or(0),
+        }),
     }
 }
 
@@ -204,6 +211,7 @@ pub fn deadline(d: &wangge_policy::Deadline) -> v1::Deadline {
         DeadlineKind::Level { level } => ("level", level),
         DeadlineKind::State { state } => ("state", state),
         DeadlineKind::ReportIn { department } => ("report_in", department),
+        DeadlineKind::Accept { assignee } => ("accept", assignee),
     };
     v1::Deadline {
         kind: kind.into(),

@@ -225,8 +225,13 @@ impl v1::case_service_server::CaseService for Cases {
                 if r.id == 0 {
                     return Err(bad_request("id", "is required"));
                 }
-                let action = Action::parse(&r.action, some(&r.outcome).as_deref(), &r.departments)
-                    .map_err(|(field, message)| bad_request(field, message))?;
+                let action = Action::parse(
+                    &r.action,
+                    some(&r.outcome).as_deref(),
+                    &r.departments,
+                    some(&r.assignee).as_deref(),
+                )
+                .map_err(|(field, message)| bad_request(field, message))?;
                 let id = r.id;
                 let reader = app.clone();
                 let case = blocking(move || reader.cases.get(id).map_err(status)).await?;
@@ -235,6 +240,16 @@ impl v1::case_service_server::CaseService for Cases {
                     action: &r.action,
                 };
                 app.authorize(&caller, need, Target::Case(&case))?;
+                let assignee = match &action {
+                    Action::Transition {
+                        assignee: Some(a), ..
+                    }
+                    | Action::Reassign { assignee: a } => Some(a.as_str()),
+                    _ => None,
+                };
+                if let Some(a) = assignee {
+                    app.assignee_in_reach(&caller, need, a)?;
+                }
                 let (actor, on_behalf) = app.acting(&caller, r.actor)?;
                 let who = Actor {
                     on_behalf,

@@ -34,6 +34,8 @@ L1,刘网格长,网格长,G1,正式
 W1,李微网,微网格员,M1,否
 W2,王微网,微网格员,M3,否
 D1,赵应急,部门,YJ,否
+W3,张微网,微网格员,M1,否
+V1,赵志愿,志愿者,M1,否
 ";
 
 fn now() -> i64 {
@@ -851,4 +853,136 @@ async fn only_a_party_member_may_take_a_micro_wish() {
     // P1 王芳 is a party member.
     let taken = c.act(by("接单", "P1")).await.unwrap().into_inner();
     assert_eq!(taken.state, "已接单");
+}
+
+fn assign(id: u64, action: &str, assignee: &str, note: &str) -> v1::ActRequest {
+    v1::ActRequest {
+        id,
+        action: action.into(),
+        assignee: assignee.into(),
+        note: note.into(),
+        ..Default::default()
+    }
+}
+
+fn field(s: &Status) -> String {
+    use tonic_types::StatusExt;
+    s.get_details_bad_request()
+        .and_then(|b| b.field_violations.first().map(|v| v.field.clone()))
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_dispatched_case_goes_to_a_person_who_must_accept_it_in_time() {
+    let data = tempfile::tempdir().unwrap();
+    let (_server, ch) = secure_server(data.path()).await;
+    let mut c = CaseServiceClient::new(ch.clone());
+    let (w1, w3, l1, q1) = (token("W1"), token("W3"), token("L1"), token("Q1"));
+    let a = c.report(as_(&w1, event("M1", SMALL))).await.unwrap();
+    let a = a.into_inner().case.unwrap().id;
+    c.act(as_(&w1, act(a, "立案", &[]))).await.unwrap();
+
+    // Refused, each naming `assignee`, and nothing changes.
+    let s = c
+        .act(as_(&l1, assign(a, "派遣", "W2", "")))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (s.code(), field(&s)),
+        (Code::PermissionDenied, "assignee".into()),
+        "{s:?}"
+    );
+    for who in ["V1", "P404"] {
+        let s = c
+            .act(as_(&l1, assign(a, "派遣", who, "")))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (s.code(), field(&s)),
+            (Code::InvalidArgument, "assignee".into()),
+            "{s:?}"
+        );
+    }
+    let case = |c: &mut CaseServiceClient<Channel>, t: &str| {
+        let mut c = c.clone();
+        let t = t.to_string();
+        async move {
+            c.get(as_(&t, v1::GetCaseRequest { id: a }))
+                .await
+                .unwrap()
+                .into_inner()
+        }
+    };
+    assert_eq!(case(&mut c, &l1).await.state, "立案");
+
+    // 派遣 to W1: a 签收 deadline on the working-hours clock.
+    let sent = c
+        .act(as_(&l1, assign(a, "派遣", "W1", "")))
+        .await
+        .unwrap()
+        .into_inner();
+    let given = sent.assignment.clone().unwrap();
+    assert_eq!(
+        (given.to.as_str(), given.by.as_str(), given.accepted_at),
+        ("W1", "L1", 0)
+    );
+    assert!(sent
+        .deadlines
+        .iter()
+        .any(|d| d.kind == "accept" && d.subject == "W1"));
+    // Only W1 签收s; a peer may not act on W1's case; someone above may.
+    let s = c.act(as_(&l1, act(a, "签收", &[]))).await.unwrap_err();
+    assert_eq!(s.code(), Code::InvalidArgument, "{s:?}");
+    denied(c.act(as_(&w3, act(a, "签收", &[]))).await);
+    let took = c
+        .act(as_(&w1, act(a, "签收", &[])))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(took.assignment.unwrap().accepted_at > 0);
+    assert!(!took.deadlines.iter().any(|d| d.kind == "accept"));
+    // 退单 needs a reason; it goes back to the dispatcher, who 改派s.
+    let s = c.act(as_(&w1, act(a, "退单", &[]))).await.unwrap_err();
+    assert_eq!(field(&s), "note", "{s:?}");
+    let back = c
+        .act(as_(&w1, assign(a, "退单", "", "不在本微网格")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(back.assignment.unwrap().to, "L1");
+    let s = c
+        .act(as_(&l1, assign(a, "改派", "W3", "")))
+        .await
+        .unwrap_err();
+    assert_eq!(field(&s), "note", "{s:?}");
+    let moved = c
+        .act(as_(&l1, assign(a, "改派", "W3", "张微网就近处理")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(moved.assignment.unwrap().to, "W3");
+    denied(c.act(as_(&w1, act(a, "处置", &[]))).await);
+    c.act(as_(&q1, act(a, "处置", &[]))).await.unwrap();
+
+    // A second case nobody 签收s in its hour climbs to the 一般网格.
+    let b = c.report(as_(&w1, event("M1", SMALL))).await.unwrap();
+    let b = b.into_inner().case.unwrap().id;
+    c.act(as_(&w1, act(b, "立案", &[]))).await.unwrap();
+    c.act(as_(&l1, assign(b, "派遣", "W1", ""))).await.unwrap();
+    let mut admin = v1::admin_service_client::AdminServiceClient::new(ch.clone());
+    admin
+        .advance_clock(as_(&token("A1"), v1::AdvanceClockRequest { seconds: 5400 }))
+        .await
+        .unwrap();
+    let late = c
+        .get(as_(&l1, v1::GetCaseRequest { id: b }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (late.level.as_str(), late.escalations),
+        ("一般网格", 1),
+        "{late:?}"
+    );
+    assert!(late.assignment.is_none());
 }

@@ -241,6 +241,36 @@ fn reaches(
     }
 }
 
+/// On an assigned case, an action is the assignee's, or of someone above
+/// them: a position at a unit strictly above one the assignee serves in.
+fn above_assignee(
+    dir: &Directory,
+    person: &Person,
+    unit: Option<&str>,
+    need: &Need,
+    target: Target,
+) -> bool {
+    let (Need::Act { .. }, Target::Case(c)) = (need, target) else {
+        return true;
+    };
+    let Some(a) = &c.assignment else {
+        return true;
+    };
+    if a.to == person.id {
+        return true;
+    }
+    let Some(assignee) = dir.person(&a.to) else {
+        return true;
+    };
+    let Some(u) = unit else {
+        return false;
+    };
+    assignee
+        .positions()
+        .filter_map(|(_, v)| v)
+        .any(|v| v != u && dir.within(v, u))
+}
+
 /// Allows the call or says why not (PERMISSION_DENIED). A service account's
 /// grants are not scoped; a person's reach their positions' subtrees.
 pub fn authorize(
@@ -276,17 +306,25 @@ pub fn authorize(
             let mut granted = false;
             for (g, unit) in positions_granting(set, person, &need) {
                 granted = true;
-                if reaches(dir, g, person, unit, target) {
+                if reaches(dir, g, person, unit, target)
+                    && above_assignee(dir, person, unit, &need, target)
+                {
                     return Ok(());
                 }
             }
             let why = if granted {
                 match target {
-                    Target::Case(c) => format!(
-                        "case {} (unit `{}`) is outside the units of `{id}`'s roles",
-                        c.id,
-                        c.unit.as_deref().unwrap_or("-")
-                    ),
+                    Target::Case(c) => match &c.assignment {
+                        Some(a) if a.to != *id => format!(
+                            "case {} is assigned to `{}`: only they or someone above them act on it",
+                            c.id, a.to
+                        ),
+                        _ => format!(
+                            "case {} (unit `{}`) is outside the units of `{id}`'s roles",
+                            c.id,
+                            c.unit.as_deref().unwrap_or("-")
+                        ),
+                    },
                     Target::Unit(u) => format!("unit `{u}` is outside the units of `{id}`'s roles"),
                     Target::Anywhere => "no role grants it here".into(),
                 }

@@ -156,7 +156,7 @@ fn storage(message: &str) -> AppError {
 /// departments, each once.
 fn check_action(action: &Action) -> Result<(), AppError> {
     match action {
-        Action::Transition { name, outcome } => {
+        Action::Transition { name, outcome, .. } => {
             checks::required("action", name, checks::MAX_NAME)?;
             if let Some(o) = outcome {
                 checks::name("outcome", o, checks::MAX_NAME)?;
@@ -609,6 +609,52 @@ impl CaseService {
         })
     }
 
+    /// The assignee a dispatching action or 改派 names is a registered
+    /// person holding one of the roles its `assign` line allows.
+    fn check_assignee(
+        &self,
+        wf: &wangge_policy::CompiledWorkflow,
+        case: &Case,
+        action: &Action,
+    ) -> Result<(), AppError> {
+        let (rule_action, to) = match action {
+            Action::Transition {
+                name,
+                assignee: Some(to),
+                ..
+            } => (name.as_str(), to),
+            Action::Reassign { assignee } => match &case.assignment {
+                Some(a) => (a.action.as_str(), assignee),
+                None => return Ok(()),
+            },
+            _ => return Ok(()),
+        };
+        let Some(rule) = wf.assign_rule(rule_action) else {
+            return Ok(());
+        };
+        checks::name("assignee", to, checks::MAX_NAME)?;
+        let people = self.store.people()?;
+        let Some(person) = people.iter().find(|p| p.id == *to) else {
+            return Err(invalid(
+                "assignee",
+                format!("no person `{to}` in the registry"),
+            ));
+        };
+        if !rule.roles.iter().any(|r| person.holds(r)) {
+            let holds: Vec<&str> = person.positions().map(|(r, _)| r).collect();
+            return Err(invalid(
+                "assignee",
+                format!(
+                    "`{to}` ({}) holds {}; `{rule_action}` assigns {}",
+                    person.name,
+                    holds.join(", "),
+                    rule.roles.join(", ")
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Refuses an action with malformed names or unregistered departments.
     fn check_act(&self, action: &Action, who: &Actor) -> Result<(), AppError> {
         checks::name("actor", &who.actor, checks::MAX_NAME)?;
@@ -819,6 +865,7 @@ impl CaseService {
         let wf = policy.workflow(&case.workflow)?;
         if self.strict {
             self.check_party(wf, action, who)?;
+            self.check_assignee(wf, &case, action)?;
         }
         let mut change = wf.act(&case, action, who, self.clock.now())?;
         // An action moves the case on: its timers start afresh.

@@ -22,6 +22,8 @@ pub enum DeadlineKind {
     State { state: String },
     /// A summoned department's report-in (部门报到).
     ReportIn { department: String },
+    /// The assignee's 签收.
+    Accept { assignee: String },
 }
 
 /// A pending time limit. Its timer fires at `due`.
@@ -112,6 +114,22 @@ pub struct Case {
     /// at report time), kept so a replay classifies the same way.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unit_seen: Option<Value>,
+    /// Whom the case is assigned to (`派遣` with an assignee), until it is
+    /// returned, reassigned, climbs a level or closes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignment: Option<Assignment>,
+}
+
+/// A case's assignee: a person (or department) of the registry, the action
+/// that assigned it, by whom and when, and when they 签收'd.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Assignment {
+    pub to: String,
+    pub action: String,
+    pub by: String,
+    pub at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted_at: Option<Timestamp>,
 }
 
 /// A timer of a case that could not fire, retried with backoff.

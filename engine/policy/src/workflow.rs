@@ -43,6 +43,43 @@ pub struct Limit {
     pub clock: ClockKind,
 }
 
+/// A dispatching action's rule (`assign { 派遣: 专职网格员 accept 1h 工作时 }`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AssignRule {
+    /// Roles an assignee may hold.
+    pub roles: Vec<String>,
+    /// How long the assignee has to 签收.
+    pub accept: Option<Limit>,
+}
+
+fn not_assigned(id: crate::CaseId) -> CaseError {
+    CaseError::InvalidArgument {
+        field: "action".into(),
+        message: format!("case {id} is assigned to nobody"),
+    }
+}
+
+fn not_the_assignee(a: &crate::case::Assignment, who: &Actor) -> CaseError {
+    CaseError::InvalidArgument {
+        field: "actor".into(),
+        message: format!(
+            "only the assignee `{}` may do this, not `{}`",
+            a.to,
+            who.credited()
+        ),
+    }
+}
+
+fn reason_required(who: &Actor, action: &str) -> Result<(), CaseError> {
+    match who.note.as_deref().map(str::trim) {
+        Some(n) if !n.is_empty() => Ok(()),
+        _ => Err(CaseError::InvalidArgument {
+            field: "note".into(),
+            message: format!("{action} states its reason in `note`"),
+        }),
+    }
+}
+
 impl Limit {
     fn describe(&self) -> String {
         match self.clock {
@@ -128,6 +165,8 @@ pub struct CompiledWorkflow {
     level_limits: HashMap<String, Limit>,
     state_limits: HashMap<String, Limit>,
     summons: HashMap<String, Limit>,
+    /// Dispatching actions: the roles they may assign, the 签收 limit.
+    assign: HashMap<String, AssignRule>,
     /// Limits of one class only (`街道 for 大事: …`), by level or state,
     /// then class; they take the place of the general limit for that class.
     class_limits: HashMap<String, HashMap<String, Limit>>,
@@ -152,7 +191,17 @@ pub enum Action {
     Transition {
         name: String,
         outcome: Option<String>,
+        /// Whom a dispatching action (`assign { 派遣: … }`) assigns.
+        assignee: Option<String>,
     },
+    /// 签收: the assignee takes the case on.
+    Accept,
+    /// 改派: another assignee (the note says why).
+    Reassign {
+        assignee: String,
+    },
+    /// 退单: the assignee hands it back to the dispatcher (the note says why).
+    Return,
     Escalate,
     Pause,
     Resume,
@@ -173,7 +222,16 @@ impl Action {
         name: &str,
         outcome: Option<&str>,
         departments: &[String],
+        assignee: Option<&str>,
     ) -> Result<Action, (&'static str, String)> {
+        if assignee.is_some()
+            && matches!(
+                name,
+                "签收" | "退单" | "escalate" | "pause" | "resume" | "summon" | "report_in"
+            )
+        {
+            return Err(("assignee", format!("`{name}` takes no assignee")));
+        }
         Ok(match name {
             "" => return Err(("action", "is required".into())),
             "escalate" => Action::Escalate,
@@ -193,9 +251,18 @@ impl Action {
                     ))
                 }
             },
+            "签收" => Action::Accept,
+            "退单" => Action::Return,
+            "改派" => match assignee {
+                Some(a) => Action::Reassign {
+                    assignee: a.to_string(),
+                },
+                None => return Err(("assignee", "改派 names the new assignee".into())),
+            },
             name => Action::Transition {
                 name: name.to_string(),
                 outcome: outcome.map(str::to_string),
+                assignee: assignee.map(str::to_string),
             },
         })
     }
@@ -205,11 +272,16 @@ impl Action {
             Action::Transition {
                 name,
                 outcome: Some(o),
+                ..
             } => format!("{name} {o}"),
             Action::Transition {
                 name,
                 outcome: None,
+                ..
             } => name.clone(),
+            Action::Accept => "签收".into(),
+            Action::Reassign { .. } => "改派".into(),
+            Action::Return => "退单".into(),
             Action::Escalate => "escalate".into(),
             Action::Pause => "pause".into(),
             Action::Resume => "resume".into(),
@@ -394,6 +466,22 @@ impl CompiledWorkflow {
             state_limits,
             class_limits,
             class_summons,
+            assign: w
+                .assign
+                .iter()
+                .map(|r| {
+                    (
+                        r.action.name.clone(),
+                        AssignRule {
+                            roles: r.roles.iter().map(|i| i.name.clone()).collect(),
+                            accept: r.accept.as_ref().map(|l| Limit {
+                                amount: l.amount,
+                                clock: l.clock,
+                            }),
+                        },
+                    )
+                })
+                .collect(),
             summons: w
                 .summons
                 .iter()
@@ -544,6 +632,95 @@ impl CompiledWorkflow {
         self.classify.as_ref().map(|c| c.item.as_str())
     }
 
+    /// The rule of a dispatching action, if `action` is one.
+    pub fn assign_rule(&self, action: &str) -> Option<&AssignRule> {
+        self.assign.get(action)
+    }
+
+    /// Assigns `case` to `to` by `action`; the 签收 limit starts now.
+    fn assign_to(
+        &self,
+        case: &mut Case,
+        action: &str,
+        to: &str,
+        who: &Actor,
+        now: Timestamp,
+    ) -> Result<(), CaseError> {
+        Self::drop_accept(case);
+        case.assignment = Some(crate::case::Assignment {
+            to: to.to_string(),
+            action: action.to_string(),
+            by: who.credited().to_string(),
+            at: now,
+            accepted_at: None,
+        });
+        if let Some(limit) = self.assign.get(action).and_then(|r| r.accept) {
+            case.deadlines.push(Deadline {
+                kind: DeadlineKind::Accept {
+                    assignee: to.to_string(),
+                },
+                clock: limit.clock,
+                due: self.due(now, limit)?,
+            });
+        }
+        Ok(())
+    }
+
+    fn drop_accept(case: &mut Case) {
+        case.deadlines
+            .retain(|d| !matches!(d.kind, DeadlineKind::Accept { .. }));
+    }
+
+    /// 签收 by the assignee: its limit stops.
+    fn accept(
+        &self,
+        next: &mut Case,
+        who: &Actor,
+        now: Timestamp,
+        explain: bool,
+    ) -> Result<Value, CaseError> {
+        let id = next.id;
+        let Some(a) = next.assignment.as_mut() else {
+            return Err(not_assigned(id));
+        };
+        if a.to != who.credited() {
+            return Err(not_the_assignee(a, who));
+        }
+        if a.accepted_at.is_some() {
+            return Err(CaseError::InvalidArgument {
+                field: "action".into(),
+                message: format!("`{}` has already 签收'd case {id}", a.to),
+            });
+        }
+        a.accepted_at = Some(now);
+        let late = a.at;
+        Self::drop_accept(next);
+        Ok(why!(explain, {"assignee": who.credited(), "assigned_at": self.zone().format(late)}))
+    }
+
+    /// 改派: a new assignee, with a reason; the 签收 limit starts again.
+    fn reassign(
+        &self,
+        next: &mut Case,
+        to: &str,
+        who: &Actor,
+        now: Timestamp,
+        explain: bool,
+    ) -> Result<Value, CaseError> {
+        let Some(old) = next.assignment.clone() else {
+            return Err(not_assigned(next.id));
+        };
+        reason_required(who, "改派")?;
+        if old.to == to {
+            return Err(CaseError::InvalidArgument {
+                field: "assignee".into(),
+                message: format!("case {} is already assigned to `{to}`", next.id),
+            });
+        }
+        self.assign_to(next, &old.action, to, who, now)?;
+        Ok(why!(explain, {"from": old.to, "to": to, "reason": who.note}))
+    }
+
     /// The party membership `action` requires (`requires 党员` on one of
     /// its transitions), if any.
     pub fn requires(&self, action: &str) -> Option<crate::org::PartyRequirement> {
@@ -641,7 +818,7 @@ impl CompiledWorkflow {
         case.deadlines.retain(|d| match d.kind {
             DeadlineKind::Level { .. } => !level,
             DeadlineKind::State { .. } => !state,
-            DeadlineKind::ReportIn { .. } => true,
+            DeadlineKind::ReportIn { .. } | DeadlineKind::Accept { .. } => true,
         });
         if level {
             if let Some(limit) = self.level_limit(case, &case.level).copied() {
@@ -834,6 +1011,7 @@ impl CompiledWorkflow {
                 .map(str::to_string),
             unit_seen,
             data,
+            assignment: None,
         };
         self.arm(&mut case, now, true, true)?;
         Self::bump(&mut case, now);
@@ -999,9 +1177,33 @@ impl CompiledWorkflow {
                 });
                 why!(explain, {"department": department, "late": late})
             }
+            Action::Accept => self.accept(&mut next, who, now, explain)?,
+            Action::Reassign { assignee } => {
+                self.reassign(&mut next, assignee, who, now, explain)?
+            }
+            Action::Return => {
+                // Back to the dispatcher, who holds it until they 改派.
+                let Some(a) = next.assignment.take() else {
+                    return Err(not_assigned(case.id));
+                };
+                if a.to != who.credited() {
+                    return Err(not_the_assignee(&a, who));
+                }
+                reason_required(who, "退单")?;
+                Self::drop_accept(&mut next);
+                next.assignment = Some(crate::case::Assignment {
+                    to: a.by.clone(),
+                    action: a.action.clone(),
+                    by: a.to.clone(),
+                    at: now,
+                    accepted_at: Some(now),
+                });
+                why!(explain, {"returned_to": a.by, "assignee": a.to, "reason": who.note})
+            }
             Action::Transition {
                 name: tname,
                 outcome,
+                assignee,
             } => {
                 let candidates: Vec<&CTransition> = self
                     .transitions
@@ -1066,6 +1268,7 @@ impl CompiledWorkflow {
                     next.deadlines.clear();
                     next.closed_at = Some(now);
                     next.paused_at = None;
+                    next.assignment = None;
                 } else {
                     let reopening = closed;
                     next.closed_at = None;
@@ -1074,8 +1277,20 @@ impl CompiledWorkflow {
                         next.reopened += 1;
                     }
                 }
+                if let Some(to) = assignee {
+                    if !self.assign.contains_key(tname) {
+                        return Err(CaseError::InvalidArgument {
+                            field: "assignee".into(),
+                            message: format!(
+                                "`{tname}` assigns nobody (no `assign` line names it)"
+                            ),
+                        });
+                    }
+                    self.assign_to(&mut next, tname, to, who, now)?;
+                }
                 why!(explain, {
                     "transition": t.text(),
+                    "assignee": assignee,
                     "deadlines": next.deadlines.iter().map(|d| self.deadline_json(d)).collect::<Vec<_>>(),
                 })
             }
@@ -1091,7 +1306,7 @@ impl CompiledWorkflow {
             next.outcomes.push(o.clone());
         }
         let (act, outcome) = match action {
-            Action::Transition { name, outcome } => (name.clone(), outcome.clone()),
+            Action::Transition { name, outcome, .. } => (name.clone(), outcome.clone()),
             other => (other.name(), None),
         };
         let event = self.event(
@@ -1120,6 +1335,9 @@ impl CompiledWorkflow {
             .and_then(|c| ladder.iter().position(|l| *l == c));
         case.level = to.clone();
         case.escalations += 1;
+        // A case that climbs is the next level's to dispatch.
+        case.assignment = None;
+        Self::drop_accept(case);
         let breach = ceiling_idx.is_some_and(|c| idx > c);
         if breach {
             case.breaches.push(Breach {
@@ -1174,6 +1392,11 @@ impl CompiledWorkflow {
             DeadlineKind::Level { level } => self.level_limit(case, level),
             DeadlineKind::State { state } => self.state_limit(case, state),
             DeadlineKind::ReportIn { .. } => self.summon_limit(case),
+            DeadlineKind::Accept { .. } => case
+                .assignment
+                .as_ref()
+                .and_then(|a| self.assign.get(&a.action))
+                .and_then(|r| r.accept.as_ref()),
         }
         .filter(|_| explain)
         .map(Limit::describe);
@@ -1188,6 +1411,16 @@ impl CompiledWorkflow {
                 (
                     "report_in_missed",
                     why!(explain, {"department": department, "limit": limit}),
+                )
+            }
+            DeadlineKind::Accept { assignee } if self.at_top(case) => {
+                // Nobody above to take it: the assignment lapses.
+                next.assignment = None;
+                Self::drop_accept(&mut next);
+                next.overdue += 1;
+                (
+                    "accept_missed",
+                    why!(explain, {"assignee": assignee, "limit": limit}),
                 )
             }
             kind => {

@@ -100,6 +100,7 @@ impl Fixture {
         let a = Action::Transition {
             name: action.to_string(),
             outcome: None,
+            assignee: None,
         };
         self.wf
             .act(case, &a, &self.who, at)

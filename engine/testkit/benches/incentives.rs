@@ -119,6 +119,7 @@ fn main() {
                             &Action::Transition {
                                 name: (*name).into(),
                                 outcome: outcome.map(str::to_string),
+                                assignee: None,
                             },
                             &Actor {
                                 on_behalf: None,

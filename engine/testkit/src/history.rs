@@ -347,6 +347,7 @@ pub fn replay(
                 let a = Action::Transition {
                     name: action,
                     outcome,
+                    assignee: None,
                 };
                 if svc.act(*id, &a, &replayer, None).is_err() {
                     stats.refused += 1;

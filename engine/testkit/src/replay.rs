@@ -478,7 +478,7 @@ impl<'p> Partition<'p> {
             return Err("an `act` line needs `action`".into());
         };
         self.actions += 1;
-        let action = Action::parse(&name, line.outcome.as_deref(), &line.departments)
+        let action = Action::parse(&name, line.outcome.as_deref(), &line.departments, None)
             .map_err(|(field, message)| format!("`{field}` {message}"))?;
         let Some(mut slot) = self.slots.remove(&line.case_ref) else {
             for t in &mut self.totals {

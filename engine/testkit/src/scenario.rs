@@ -381,7 +381,7 @@ impl<'s> Runner<'s> {
         let id = self.case_id(case.name.as_str(), case.span)?;
         let names: Vec<String> = args.iter().map(|a| a.name.clone()).collect();
         let outcome = names.first().map(String::as_str);
-        let parsed = match Action::parse(&action.name, outcome, &names) {
+        let parsed = match Action::parse(&action.name, outcome, &names, None) {
             Ok(a) => a,
             Err((field, msg)) => return Err(self.stop(span, format!("{field} {msg}"))),
         };
@@ -713,6 +713,7 @@ impl<'s> Runner<'s> {
                     DeadlineKind::Level { level } => format!("level {level}"),
                     DeadlineKind::State { state } => format!("state {state}"),
                     DeadlineKind::ReportIn { department } => format!("report-in {department}"),
+                    DeadlineKind::Accept { assignee } => format!("签收 by {assignee}"),
                 };
                 format!("{what} ({}) due {}", d.clock.as_str(), self.show_ts(d.due))
             })

@@ -76,7 +76,11 @@ impl World {
             "escalate" => Action::Escalate,
             "pause" => Action::Pause,
             "resume" => Action::Resume,
-            _ => Action::Transition { name, outcome },
+            _ => Action::Transition {
+                name,
+                outcome,
+                assignee: None,
+            },
         };
         self.svc.act(
             id,
@@ -603,12 +607,14 @@ fn stale_expected_version_is_rejected_without_effect() {
     let lid = Action::Transition {
         name: "立案".into(),
         outcome: None,
+        assignee: None,
     };
     let c2 = w.svc.act(c.id, &lid, &who, Some(1)).unwrap();
     assert_eq!(c2.version, 2);
     let send = Action::Transition {
         name: "派遣".into(),
         outcome: None,
+        assignee: None,
     };
     match w.svc.act(c.id, &send, &who, Some(1)) {
         Err(AppError::Case(CaseError::VersionConflict {
@@ -796,6 +802,7 @@ fn recovery_child() {
             &Action::Transition {
                 name: "立案".into(),
                 outcome: None,
+                assignee: None,
             },
             &Actor::default(),
             None,

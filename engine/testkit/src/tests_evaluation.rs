@@ -107,6 +107,7 @@ impl World {
                 name => Action::Transition {
                     name: name.into(),
                     outcome: o.map(str::to_string),
+                    assignee: None,
                 },
             };
             self.cases
@@ -328,6 +329,7 @@ fn people_are_scored_over_the_year_and_ranked_within_their_community() {
                         &Action::Transition {
                             name: (*a).into(),
                             outcome: o.map(str::to_string),
+                            assignee: None,
                         },
                         &Actor {
                             on_behalf: None,
@@ -459,10 +461,12 @@ fn figures_follow_the_classes_and_feedback_weights_the_policy_declares() {
             Some(f) => Action::Transition {
                 name: "回访".into(),
                 outcome: Some(f.into()),
+                assignee: None,
             },
             None => Action::Transition {
                 name: "退回".into(),
                 outcome: None,
+                assignee: None,
             },
         };
         clock.advance(60);

@@ -114,6 +114,7 @@ impl Town {
                     &Action::Transition {
                         name: name.into(),
                         outcome: outcome.map(str::to_string),
+                        assignee: None,
                     },
                     &Actor {
                         on_behalf: None,
@@ -262,6 +263,7 @@ fn a_low_quality_month_is_cut() {
                 &Action::Transition {
                     name: name.into(),
                     outcome: outcome.map(str::to_string),
+                    assignee: None,
                 },
                 &Actor {
                     on_behalf: None,

@@ -74,6 +74,7 @@ fn populate(svc: &CaseService, clock: &ManualClock) {
             let go = Action::Transition {
                 name: name.into(),
                 outcome: outcome.map(str::to_string),
+                assignee: None,
             };
             svc.act(c.id, &go, &who, None).unwrap();
         };
