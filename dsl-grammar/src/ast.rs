@@ -580,6 +580,19 @@ pub struct Workflow {
     pub summons: Vec<Limit>,
     /// Dispatching actions and whom they may assign (`assign { … }`).
     pub assign: Vec<AssignRule>,
+    /// Requests that need approval (`requests { … }`).
+    pub requests: Vec<RequestRule>,
+    pub span: Span,
+}
+
+/// `延期申请: extend 2 工作日 approve 1 工作日` or `挂账: pause approve 1 工作日`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestRule {
+    pub name: Ident,
+    /// `extend`: how much 批准 adds to the pending deadlines; `None`: pause.
+    pub extend: Option<Limit>,
+    /// How long the level above has to decide.
+    pub approve: Option<Limit>,
     pub span: Span,
 }
 

@@ -52,6 +52,7 @@ pub fn check_grants(items: &[&Item], symbols: &Symbols) -> Vec<Diagnostic> {
         if let Item::Workflow(w) = item {
             let acts = actions.entry(w.name.name.as_str()).or_default();
             acts.extend(w.transitions.iter().map(|t| t.action.name.as_str()));
+            acts.extend(w.requests.iter().map(|r| r.name.name.as_str()));
             acts.extend(BUILTIN_ACTIONS.iter().copied());
         }
     }

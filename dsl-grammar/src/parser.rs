@@ -457,6 +457,10 @@ impl Builder<'_> {
                     | Rule::kw_grant
                     | Rule::kw_assign
                     | Rule::kw_accept
+                    | Rule::kw_requests
+                    | Rule::kw_extend
+                    | Rule::kw_pause
+                    | Rule::kw_approve
                     | Rule::kw_schema
                     | Rule::kw_party
                     | Rule::kw_led
@@ -1802,6 +1806,40 @@ impl Builder<'_> {
         Some((amount, clock))
     }
 
+    /// `extend 2 工作日` / `approve 1 工作日` as a limit keyed by `key`.
+    fn keyed_limit(&mut self, q: P, key: &Ident) -> Option<Limit> {
+        let span = self.span(&q);
+        let mut parts = Self::parts(q);
+        let (amount, clock) = self.amount_clock(parts.next()?, parts.next()?)?;
+        Some(Limit {
+            key: key.clone(),
+            class: None,
+            amount,
+            clock,
+            span,
+        })
+    }
+
+    fn request_line(&mut self, p: P) -> Option<RequestRule> {
+        let span = self.span(&p);
+        let mut inner = p.into_inner();
+        let name = self.ident(&inner.next()?);
+        let (mut extend, mut approve) = (None, None);
+        for q in inner {
+            match q.as_rule() {
+                Rule::req_extend => extend = Some(self.keyed_limit(q, &name)?),
+                Rule::req_approve => approve = Some(self.keyed_limit(q, &name)?),
+                _ => {}
+            }
+        }
+        Some(RequestRule {
+            name,
+            extend,
+            approve,
+            span,
+        })
+    }
+
     fn assign_line(&mut self, p: P) -> Option<AssignRule> {
         let span = self.span(&p);
         let mut inner = p.into_inner();
@@ -1862,6 +1900,7 @@ impl Builder<'_> {
             limits: Vec::new(),
             summons: Vec::new(),
             assign: Vec::new(),
+            requests: Vec::new(),
             span,
         };
         for q in parts {
@@ -1932,6 +1971,13 @@ impl Builder<'_> {
                         let class = self.ident(&inner.next()?);
                         for level in inner {
                             wf.ceiling.push((class.clone(), self.ident(&level)));
+                        }
+                    }
+                }
+                Rule::wf_requests => {
+                    for line in Self::parts(q) {
+                        if let Some(rule) = self.request_line(line) {
+                            wf.requests.push(rule);
                         }
                     }
                 }

@@ -22,6 +22,8 @@ pub const BUILTIN_ACTIONS: &[&str] = &[
     "签收",
     "改派",
     "退单",
+    "批准",
+    "驳回",
 ];
 /// What a scenario's `expect CASE field value` can check.
 pub const CASE_FIELDS: &[&str] = &[
@@ -697,6 +699,23 @@ impl Resolver {
             }
         }
         self.unique_names(w.assign.iter().map(|r| &r.action), "assign line");
+        // A request is an action of its own: not a transition or a built-in.
+        for r in &w.requests {
+            let taken =
+                actions.contains(&r.name.name) || BUILTIN_ACTIONS.contains(&r.name.name.as_str());
+            if taken {
+                self.diags.push(
+                    Diagnostic::error(
+                        "wangge::workflow",
+                        r.name.span,
+                        format!("request `{}` has the name of an action", r.name.name),
+                    )
+                    .with_label("already an action")
+                    .with_help("name the request apart, e.g. `延期申请`, `挂账`"),
+                );
+            }
+        }
+        self.unique_names(w.requests.iter().map(|r| &r.name), "request");
     }
 
     /// A role's levels are ladder levels; it requires 党员 or 正式党员.

@@ -68,6 +68,12 @@ pub fn case(c: &Case) -> v1::Case {
             at: a.at,
             accepted_at: a.accepted_at.unwrap_or(0),
         }),
+        request: c.request.as_ref().map(|r| v1::PendingRequest {
+            name: r.name.clone(),
+            by: r.by.clone(),
+            at: r.at,
+            reason: r.reason.clone(),
+        }),
     }
 }
 
@@ -212,6 +218,7 @@ pub fn deadline(d: &wangge_policy::Deadline) -> v1::Deadline {
         DeadlineKind::State { state } => ("state", state),
         DeadlineKind::ReportIn { department } => ("report_in", department),
         DeadlineKind::Accept { assignee } => ("accept", assignee),
+        DeadlineKind::Approve { request } => ("approve", request),
     };
     v1::Deadline {
         kind: kind.into(),

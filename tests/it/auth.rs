@@ -986,3 +986,90 @@ async fn a_dispatched_case_goes_to_a_person_who_must_accept_it_in_time() {
     );
     assert!(late.assignment.is_none());
 }
+
+#[tokio::test]
+async fn requests_for_more_time_or_a_pause_are_decided_from_above() {
+    let data = tempfile::tempdir().unwrap();
+    let (_server, ch) = secure_server(data.path()).await;
+    let mut c = CaseServiceClient::new(ch.clone());
+    let (w1, w3, l1, q1) = (token("W1"), token("W3"), token("L1"), token("Q1"));
+    let a = c.report(as_(&w1, event("M1", SMALL))).await.unwrap();
+    let a = a.into_inner().case.unwrap();
+    let level_due = |c: &v1::Case| {
+        c.deadlines
+            .iter()
+            .find(|d| d.kind == "level")
+            .map(|d| d.due)
+            .unwrap()
+    };
+    let before = level_due(&a);
+    let a = a.id;
+
+    // A request states its reason; it waits for the level above.
+    let s = c.act(as_(&w1, act(a, "延期申请", &[]))).await.unwrap_err();
+    assert_eq!(field(&s), "note", "{s:?}");
+    let asked = c
+        .act(as_(&w1, assign(a, "延期申请", "", "等物业提供图纸")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(asked.request.as_ref().unwrap().by, "W1");
+    assert!(asked.deadlines.iter().any(|d| d.kind == "approve"));
+    let s = c
+        .act(as_(&w1, assign(a, "挂账", "", "再来一个")))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        s.code(),
+        Code::InvalidArgument,
+        "one request at a time: {s:?}"
+    );
+    // Not by the requester or a peer: from above.
+    denied(c.act(as_(&w1, act(a, "批准", &[]))).await);
+    denied(c.act(as_(&w3, act(a, "批准", &[]))).await);
+    let granted = c
+        .act(as_(&l1, act(a, "批准", &[])))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(granted.request.is_none());
+    assert!(level_due(&granted) > before, "the limit moved by 2 工作日");
+    assert!(granted.paused_at == 0);
+
+    // 挂账 refused (with a reason) changes nothing; granted, it pauses.
+    c.act(as_(&w1, assign(a, "挂账", "", "等资金到位")))
+        .await
+        .unwrap();
+    let s = c.act(as_(&q1, act(a, "驳回", &[]))).await.unwrap_err();
+    assert_eq!(field(&s), "note", "{s:?}");
+    let refused = c
+        .act(as_(&q1, assign(a, "驳回", "", "本周可以解决")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(refused.request.is_none() && refused.paused_at == 0);
+    c.act(as_(&w1, assign(a, "挂账", "", "等资金到位")))
+        .await
+        .unwrap();
+    let paused = c
+        .act(as_(&q1, act(a, "批准", &[])))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(paused.paused_at > 0);
+    let events = c
+        .events(as_(&q1, v1::GetCaseRequest { id: a }))
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    let decided: Vec<(&str, &str)> = events
+        .iter()
+        .filter(|e| e.action == "批准" || e.action == "驳回")
+        .map(|e| (e.action.as_str(), e.actor.as_str()))
+        .collect();
+    assert_eq!(
+        decided,
+        vec![("批准", "L1"), ("驳回", "Q1"), ("批准", "Q1")]
+    );
+}

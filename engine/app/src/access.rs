@@ -250,23 +250,31 @@ fn above_assignee(
     need: &Need,
     target: Target,
 ) -> bool {
-    let (Need::Act { .. }, Target::Case(c)) = (need, target) else {
+    let (Need::Act { action, .. }, Target::Case(c)) = (need, target) else {
         return true;
     };
+    // A request (延期申请, 挂账) is decided from above its requester.
+    if matches!(*action, "批准" | "驳回") {
+        if let Some(r) = &c.request {
+            return r.by != person.id && above(dir, unit, &r.by);
+        }
+    }
     let Some(a) = &c.assignment else {
         return true;
     };
-    if a.to == person.id {
-        return true;
-    }
-    let Some(assignee) = dir.person(&a.to) else {
+    a.to == person.id || above(dir, unit, &a.to)
+}
+
+/// Whether a position at `unit` is strictly above a unit `other` serves in
+/// (true when `other` is not a registered person: nothing to compare).
+fn above(dir: &Directory, unit: Option<&str>, other: &str) -> bool {
+    let Some(them) = dir.person(other) else {
         return true;
     };
     let Some(u) = unit else {
         return false;
     };
-    assignee
-        .positions()
+    them.positions()
         .filter_map(|(_, v)| v)
         .any(|v| v != u && dir.within(v, u))
 }

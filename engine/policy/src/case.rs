@@ -24,6 +24,8 @@ pub enum DeadlineKind {
     ReportIn { department: String },
     /// The assignee's 签收.
     Accept { assignee: String },
+    /// The decision on a pending request (延期申请, 挂账).
+    Approve { request: String },
 }
 
 /// A pending time limit. Its timer fires at `due`.
@@ -118,6 +120,18 @@ pub struct Case {
     /// returned, reassigned, climbs a level or closes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assignment: Option<Assignment>,
+    /// A request waiting for approval from above (延期申请, 挂账).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<PendingRequest>,
+}
+
+/// A request (`requests { … }` of the workflow) waiting for 批准 or 驳回.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingRequest {
+    pub name: String,
+    pub by: String,
+    pub at: Timestamp,
+    pub reason: String,
 }
 
 /// A case's assignee: a person (or department) of the registry, the action

@@ -43,6 +43,15 @@ pub struct Limit {
     pub clock: ClockKind,
 }
 
+/// A request's rule (`延期申请: extend 2 工作日 approve 1 工作日`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestRule {
+    /// What 批准 adds to the pending deadlines; `None`: 批准 pauses (挂账).
+    pub extend: Option<Limit>,
+    /// How long the level above has to decide.
+    pub approve: Option<Limit>,
+}
+
 /// A dispatching action's rule (`assign { 派遣: 专职网格员 accept 1h 工作时 }`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct AssignRule {
@@ -167,6 +176,8 @@ pub struct CompiledWorkflow {
     summons: HashMap<String, Limit>,
     /// Dispatching actions: the roles they may assign, the 签收 limit.
     assign: HashMap<String, AssignRule>,
+    /// Requests that need approval, by name.
+    requests: HashMap<String, RequestRule>,
     /// Limits of one class only (`街道 for 大事: …`), by level or state,
     /// then class; they take the place of the general limit for that class.
     class_limits: HashMap<String, HashMap<String, Limit>>,
@@ -202,6 +213,10 @@ pub enum Action {
     },
     /// 退单: the assignee hands it back to the dispatcher (the note says why).
     Return,
+    /// 批准: the pending request is granted (its deadline moves, or the case pauses).
+    Approve,
+    /// 驳回: the pending request is refused (the note says why).
+    Refuse,
     Escalate,
     Pause,
     Resume,
@@ -227,7 +242,15 @@ impl Action {
         if assignee.is_some()
             && matches!(
                 name,
-                "签收" | "退单" | "escalate" | "pause" | "resume" | "summon" | "report_in"
+                "签收"
+                    | "退单"
+                    | "批准"
+                    | "驳回"
+                    | "escalate"
+                    | "pause"
+                    | "resume"
+                    | "summon"
+                    | "report_in"
             )
         {
             return Err(("assignee", format!("`{name}` takes no assignee")));
@@ -252,6 +275,8 @@ impl Action {
                 }
             },
             "签收" => Action::Accept,
+            "批准" => Action::Approve,
+            "驳回" => Action::Refuse,
             "退单" => Action::Return,
             "改派" => match assignee {
                 Some(a) => Action::Reassign {
@@ -282,6 +307,8 @@ impl Action {
             Action::Accept => "签收".into(),
             Action::Reassign { .. } => "改派".into(),
             Action::Return => "退单".into(),
+            Action::Approve => "批准".into(),
+            Action::Refuse => "驳回".into(),
             Action::Escalate => "escalate".into(),
             Action::Pause => "pause".into(),
             Action::Resume => "resume".into(),
@@ -466,6 +493,23 @@ impl CompiledWorkflow {
             state_limits,
             class_limits,
             class_summons,
+            requests: w
+                .requests
+                .iter()
+                .map(|r| {
+                    let limit = |l: &ast::Limit| Limit {
+                        amount: l.amount,
+                        clock: l.clock,
+                    };
+                    (
+                        r.name.name.clone(),
+                        RequestRule {
+                            extend: r.extend.as_ref().map(limit),
+                            approve: r.approve.as_ref().map(limit),
+                        },
+                    )
+                })
+                .collect(),
             assign: w
                 .assign
                 .iter()
@@ -671,6 +715,97 @@ impl CompiledWorkflow {
             .retain(|d| !matches!(d.kind, DeadlineKind::Accept { .. }));
     }
 
+    /// A request (延期申请, 挂账) with its reason; the level above has its
+    /// approve limit to decide.
+    fn request(
+        &self,
+        next: &mut Case,
+        name: &str,
+        who: &Actor,
+        now: Timestamp,
+        explain: bool,
+    ) -> Result<Value, CaseError> {
+        if let Some(r) = &next.request {
+            return Err(CaseError::InvalidArgument {
+                field: "action".into(),
+                message: format!(
+                    "case {} already waits on `{}` by `{}`",
+                    next.id, r.name, r.by
+                ),
+            });
+        }
+        reason_required(who, name)?;
+        next.request = Some(crate::case::PendingRequest {
+            name: name.to_string(),
+            by: who.credited().to_string(),
+            at: now,
+            reason: who.note.clone().unwrap_or_default(),
+        });
+        let mut due = None;
+        if let Some(limit) = self.requests.get(name).and_then(|r| r.approve) {
+            let d = self.due(now, limit)?;
+            due = Some(self.zone().format(d));
+            next.deadlines.push(Deadline {
+                kind: DeadlineKind::Approve {
+                    request: name.to_string(),
+                },
+                clock: limit.clock,
+                due: d,
+            });
+        }
+        Ok(why!(explain, {"request": name, "reason": who.note, "decide_by": due}))
+    }
+
+    /// 批准 or 驳回 of the pending request. 批准 of an extension moves
+    /// every pending limit by it (on the extension's clock); of a 挂账,
+    /// pauses the case. 驳回 states why and changes nothing else.
+    fn decide(
+        &self,
+        next: &mut Case,
+        who: &Actor,
+        now: Timestamp,
+        approve: bool,
+        explain: bool,
+    ) -> Result<Value, CaseError> {
+        let Some(r) = next.request.take() else {
+            return Err(CaseError::InvalidArgument {
+                field: "action".into(),
+                message: format!("case {} has no request waiting", next.id),
+            });
+        };
+        if !approve {
+            reason_required(who, "驳回")?;
+        }
+        next.deadlines
+            .retain(|d| !matches!(d.kind, DeadlineKind::Approve { .. }));
+        let rule = self.requests.get(&r.name).cloned();
+        let mut outcome = "refused";
+        if approve {
+            match rule.and_then(|r| r.extend) {
+                Some(ext) => {
+                    for d in &mut next.deadlines {
+                        d.due = self.due(d.due, ext)?;
+                    }
+                    outcome = "extended";
+                }
+                None => {
+                    if next.paused_at.is_none() {
+                        next.paused_at = Some(now);
+                    }
+                    outcome = "paused";
+                }
+            }
+        }
+        Ok(why!(explain, {
+            "request": r.name,
+            "requested_by": r.by,
+            "reason": r.reason,
+            "decision": outcome,
+            "note": who.note,
+            "deadlines": next.deadlines.iter().map(|d| self.deadline_json(d)).collect::<Vec<_>>(),
+        }))
+    }
+
     /// 签收 by the assignee: its limit stops.
     fn accept(
         &self,
@@ -818,7 +953,9 @@ impl CompiledWorkflow {
         case.deadlines.retain(|d| match d.kind {
             DeadlineKind::Level { .. } => !level,
             DeadlineKind::State { .. } => !state,
-            DeadlineKind::ReportIn { .. } | DeadlineKind::Accept { .. } => true,
+            DeadlineKind::ReportIn { .. }
+            | DeadlineKind::Accept { .. }
+            | DeadlineKind::Approve { .. } => true,
         });
         if level {
             if let Some(limit) = self.level_limit(case, &case.level).copied() {
@@ -1012,6 +1149,7 @@ impl CompiledWorkflow {
             unit_seen,
             data,
             assignment: None,
+            request: None,
         };
         self.arm(&mut case, now, true, true)?;
         Self::bump(&mut case, now);
@@ -1199,6 +1337,14 @@ impl CompiledWorkflow {
                     accepted_at: Some(now),
                 });
                 why!(explain, {"returned_to": a.by, "assignee": a.to, "reason": who.note})
+            }
+            Action::Approve => self.decide(&mut next, who, now, true, explain)?,
+            Action::Refuse => self.decide(&mut next, who, now, false, explain)?,
+            Action::Transition { name: tname, .. } if self.requests.contains_key(tname) => {
+                if closed {
+                    return Err(illegal_when_closed());
+                }
+                self.request(&mut next, tname, who, now, explain)?
             }
             Action::Transition {
                 name: tname,
@@ -1397,6 +1543,9 @@ impl CompiledWorkflow {
                 .as_ref()
                 .and_then(|a| self.assign.get(&a.action))
                 .and_then(|r| r.accept.as_ref()),
+            DeadlineKind::Approve { request } => {
+                self.requests.get(request).and_then(|r| r.approve.as_ref())
+            }
         }
         .filter(|_| explain)
         .map(Limit::describe);
@@ -1411,6 +1560,15 @@ impl CompiledWorkflow {
                 (
                     "report_in_missed",
                     why!(explain, {"department": department, "limit": limit}),
+                )
+            }
+            DeadlineKind::Approve { request } => {
+                // Undecided in time: the request lapses, the case goes on.
+                next.request = None;
+                next.deadlines.retain(|d| d != deadline);
+                (
+                    "request_lapsed",
+                    why!(explain, {"request": request, "limit": limit}),
                 )
             }
             DeadlineKind::Accept { assignee } if self.at_top(case) => {

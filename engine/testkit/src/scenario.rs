@@ -714,6 +714,7 @@ impl<'s> Runner<'s> {
                     DeadlineKind::State { state } => format!("state {state}"),
                     DeadlineKind::ReportIn { department } => format!("report-in {department}"),
                     DeadlineKind::Accept { assignee } => format!("签收 by {assignee}"),
+                    DeadlineKind::Approve { request } => format!("decision on {request}"),
                 };
                 format!("{what} ({}) due {}", d.clock.as_str(), self.show_ts(d.due))
             })
