@@ -671,6 +671,10 @@ pub enum Step {
         args: Vec<Ident>,
         /// Who acts (a person id); `scenario` otherwise.
         by: Option<(String, Span)>,
+        /// `to P2`: the assignee of a dispatching action or 改派.
+        to: Option<(String, Span)>,
+        /// `note "…"`: the reason (改派, 退单, requests, 驳回).
+        note: Option<String>,
         /// The action must be refused.
         fails: bool,
         span: Span,

@@ -1630,11 +1630,18 @@ impl Builder<'_> {
         let case = self.ident(&inner.next()?);
         let action = self.ident(&inner.next()?.into_inner().next()?);
         let mut args = Vec::new();
-        let mut by = None;
+        let (mut by, mut to, mut note) = (None, None, None);
         for x in inner {
             match x.as_rule() {
                 Rule::act_args => args = x.into_inner().map(|i| self.ident(&i)).collect(),
                 Rule::by_clause => by = self.by_clause(x),
+                Rule::to_clause => to = self.by_clause(x),
+                Rule::note_clause => {
+                    note = x
+                        .into_inner()
+                        .find(|y| y.as_rule() == Rule::string)
+                        .map(|y| self.string(y))
+                }
                 _ => {}
             }
         }
@@ -1643,6 +1650,8 @@ impl Builder<'_> {
             action,
             args,
             by,
+            to,
+            note,
             fails,
             span,
         })

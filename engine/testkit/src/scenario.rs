@@ -32,6 +32,8 @@ use wangge_policy::{Case, DeadlineKind};
 use wangge_policy::{Clock, ManualClock, Timestamp};
 use wangge_store::MemStore;
 
+/// A person named in a step, with where.
+type Named = Option<(String, Span)>;
 /// China Standard Time, the default time zone of scenarios.
 const DEFAULT_OFFSET: i64 = 8 * 3600;
 
@@ -260,9 +262,11 @@ impl<'s> Runner<'s> {
                 action,
                 args,
                 by,
+                to,
+                note,
                 fails,
                 span,
-            } => self.act(case, action, args, by, *fails, *span),
+            } => self.act(case, action, args, (by, to, note), *fails, *span),
             Step::Record {
                 person,
                 kind,
@@ -364,24 +368,26 @@ impl<'s> Runner<'s> {
     }
 
     #[allow(clippy::too_many_arguments)]
+    /// `act` with its `by P`, `to P` and `note "…"`.
     fn act(
         &mut self,
         case: &Ident,
         action: &Ident,
         args: &[Ident],
-        by: &Option<(String, Span)>,
+        (by, to, note): (&Named, &Named, &Option<String>),
         fails: bool,
         span: Span,
     ) -> Result<(), Stop> {
         let who = Actor {
             on_behalf: None,
             actor: by.as_ref().map_or("scenario".into(), |(b, _)| b.clone()),
-            note: None,
+            note: note.clone(),
         };
         let id = self.case_id(case.name.as_str(), case.span)?;
         let names: Vec<String> = args.iter().map(|a| a.name.clone()).collect();
         let outcome = names.first().map(String::as_str);
-        let parsed = match Action::parse(&action.name, outcome, &names, None) {
+        let assignee = to.as_ref().map(|(t, _)| t.as_str());
+        let parsed = match Action::parse(&action.name, outcome, &names, assignee) {
             Ok(a) => a,
             Err((field, msg)) => return Err(self.stop(span, format!("{field} {msg}"))),
         };
