@@ -40,6 +40,8 @@ pub struct App {
     /// Verifies callers; `None`: no authentication (loopback operator).
     pub auth: Option<Arc<Authenticator>>,
     pub audit: Arc<AuditLog>,
+    /// `[[webhooks]]`, for dead letters.
+    pub webhooks: Vec<super::webhooks::WebhookConfig>,
 }
 
 /// Runs a blocking engine call on the blocking pool.
@@ -180,6 +182,20 @@ impl App {
             )));
         }
         Ok(caller)
+    }
+
+    /// A configured webhook by name (INVALID_ARGUMENT naming `webhook`).
+    pub fn hook(&self, name: &str) -> Result<&super::webhooks::WebhookConfig, Status> {
+        self.webhooks
+            .iter()
+            .find(|h| h.name == name)
+            .ok_or_else(|| {
+                let known: Vec<&str> = self.webhooks.iter().map(|h| h.name.as_str()).collect();
+                super::status::bad_request(
+                    "webhook",
+                    format!("no webhook `{name}` (configured: {})", known.join(", ")),
+                )
+            })
     }
 
     /// The registry index of the permission checks.

@@ -24,6 +24,7 @@ const WRITES: &[&str] = &[
     "AdminService/SetClock",
     "AdminService/AdvanceClock",
     "AdminService/Backup",
+    "AdminService/ResendDeadLetter",
     "IncentiveService/RecordActivity",
     "IncentiveService/RecordActivities",
     "IncentiveService/Settle",
@@ -129,4 +130,6 @@ audit_keys! {
     v1::HistoryRequest { scorecard, id }
     v1::ListEntriesRequest { who, method, outcome }
     v1::VerifyRequest {}
+    v1::ListDeadLettersRequest { webhook }
+    v1::ResendDeadLetterRequest { webhook, sequence }
 }

@@ -131,6 +131,8 @@ struct FileConfig {
     request_timeout_secs: Option<u64>,
     auth: Option<super::auth::AuthConfig>,
     tls: Option<TlsConfig>,
+    #[serde(default)]
+    webhooks: Vec<super::webhooks::WebhookConfig>,
 }
 
 /// The resolved configuration.
@@ -156,6 +158,8 @@ pub struct Config {
     pub auth: Option<super::auth::AuthConfig>,
     pub tls: Option<TlsFiles>,
     pub insecure_no_auth: bool,
+    /// `[[webhooks]]`: receivers of case events.
+    pub webhooks: Vec<super::webhooks::WebhookConfig>,
 }
 
 /// A configuration problem, naming the setting.
@@ -327,9 +331,32 @@ impl ServeArgs {
             auth: None,
             tls: None,
             insecure_no_auth: self.insecure_no_auth,
+            webhooks: checked_webhooks(file.webhooks)?,
         }
         .secured(self, file.auth, file.tls)
     }
+}
+
+/// Webhooks with a valid URL and secret, each name once.
+fn checked_webhooks(
+    hooks: Vec<super::webhooks::WebhookConfig>,
+) -> Result<Vec<super::webhooks::WebhookConfig>, ConfigError> {
+    let mut names = std::collections::HashSet::new();
+    for h in &hooks {
+        h.check().map_err(|why| ConfigError::Value {
+            setting: "webhooks",
+            value: h.url.clone(),
+            why,
+        })?;
+        if !names.insert(h.name.clone()) {
+            return Err(ConfigError::Value {
+                setting: "webhooks",
+                value: h.name.clone(),
+                why: "two webhooks have this name".into(),
+            });
+        }
+    }
+    Ok(hooks)
 }
 
 impl Config {

@@ -44,6 +44,8 @@ pub struct Metrics {
     settlements: Counter,
     timer_errors: Counter,
     audit_errors: Counter,
+    webhook_delivered: Counter,
+    webhook_dead: Counter,
     next_request: AtomicU64,
 }
 
@@ -148,6 +150,8 @@ impl Metrics {
             settlements: Counter::default(),
             timer_errors: Counter::default(),
             audit_errors: Counter::default(),
+            webhook_delivered: Counter::default(),
+            webhook_dead: Counter::default(),
             next_request: AtomicU64::new(0),
         }
     }
@@ -193,6 +197,16 @@ impl Metrics {
     /// Audit entries that could not be written.
     pub fn audit_errors(&self, n: u64) {
         self.audit_errors.inc_by(n);
+    }
+
+    /// A webhook delivery succeeded.
+    pub fn webhook_delivered(&self) {
+        self.webhook_delivered.inc();
+    }
+
+    /// A webhook delivery became a dead letter.
+    pub fn webhook_dead(&self) {
+        self.webhook_dead.inc();
     }
 
     /// A pass of the timer loop failed.
@@ -264,6 +278,16 @@ impl Metrics {
             "wangge_timer_errors",
             "Passes of the timer loop that failed (storage errors)",
             self.timer_errors.clone(),
+        );
+        r.register(
+            "wangge_webhook_deliveries",
+            "Webhook deliveries answered 2xx",
+            self.webhook_delivered.clone(),
+        );
+        r.register(
+            "wangge_webhook_dead_letters",
+            "Webhook deliveries that failed every attempt (dead letters)",
+            self.webhook_dead.clone(),
         );
         r.register(
             "wangge_audit_errors",

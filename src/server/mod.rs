@@ -30,6 +30,7 @@ mod services;
 mod shed;
 mod status;
 mod tls;
+pub mod webhooks;
 
 use app::App;
 pub use config::ServeArgs;
@@ -284,6 +285,7 @@ async fn serve(config: config::Config) -> ExitCode {
     let app = Arc::new(App {
         auth,
         audit: Arc::new(wangge_app::audit::AuditLog::new(store.clone())),
+        webhooks: config.webhooks.clone(),
         incentives: Arc::new(wangge_app::Incentives::new(store.clone())),
         evaluation: Arc::new(wangge_app::Evaluation::new(store.clone())),
         org: Arc::new(wangge_app::Organisation::new(store.clone())),
@@ -297,6 +299,11 @@ async fn serve(config: config::Config) -> ExitCode {
         watchers: app::Watchers::new(config.watch_streams, config.watch_streams_per_connection),
         max_data_bytes: config.max_data_bytes,
     });
+
+    for hook in config.webhooks.clone() {
+        tracing::info!(webhook = %hook.name, url = %hook.url, "delivering case events");
+        tokio::spawn(webhooks::run(app.clone(), hook));
+    }
 
     // Audit entries the writer could not write, counted for the alert.
     let watched = app.clone();

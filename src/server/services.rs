@@ -958,6 +958,60 @@ impl v1::admin_service_server::AdminService for Admin {
             .await
     }
 
+    async fn list_dead_letters(
+        &self,
+        req: Request<v1::ListDeadLettersRequest>,
+    ) -> Result<Response<v1::ListDeadLettersResponse>, Status> {
+        let app = self.0.clone();
+        self.0
+            .call(
+                "AdminService/ListDeadLetters",
+                req,
+                move |caller, r| async move {
+                    app.may(&caller, Permission::Audit, Target::Anywhere)?;
+                    let hook = app.hook(&r.webhook)?.name.clone();
+                    let space = app.sled.clone();
+                    let letters = blocking(move || {
+                        super::webhooks::dead_letters(&*space, &hook).map_err(Status::unavailable)
+                    })
+                    .await?;
+                    Ok(Response::new(v1::ListDeadLettersResponse {
+                        letters: letters
+                            .into_iter()
+                            .map(|d| v1::DeadLetter {
+                                sequence: d.sequence,
+                                body_json: d.body,
+                                error: d.error,
+                                attempts: d.attempts,
+                            })
+                            .collect(),
+                    }))
+                },
+            )
+            .await
+    }
+
+    async fn resend_dead_letter(
+        &self,
+        req: Request<v1::ResendDeadLetterRequest>,
+    ) -> Result<Response<v1::ResendDeadLetterResponse>, Status> {
+        let app = self.0.clone();
+        self.0
+            .call(
+                "AdminService/ResendDeadLetter",
+                req,
+                move |caller, r| async move {
+                    app.may(&caller, Permission::Audit, Target::Anywhere)?;
+                    let hook = app.hook(&r.webhook)?.clone();
+                    super::webhooks::resend(&*app.sled, &hook, r.sequence)
+                        .await
+                        .map_err(|e| bad_request("sequence", e))?;
+                    Ok(Response::new(v1::ResendDeadLetterResponse {}))
+                },
+            )
+            .await
+    }
+
     async fn advance_clock(
         &self,
         req: Request<v1::AdvanceClockRequest>,

@@ -20,3 +20,4 @@ mod restart;
 mod server;
 mod store;
 mod util;
+mod webhooks;
