@@ -6,7 +6,8 @@
 //! `--reports N`, `--no-keys`, `--durability fsync|flush`, `--secure`:
 //! alternately without authentication and with TLS, a bearer token
 //! checked on every call, the caller's grants checked against the case's
-//! unit, and the audit log written, two rounds each)
+//! unit, and the audit log written, two rounds each; `--webhook`: how fast
+//! case events reach a local webhook receiver, signed, one POST each)
 //!
 //! The server gets an organisation of 1,200 micro grids first (a report
 //! must name a registered unit).
@@ -248,6 +249,95 @@ fn measure(
     out
 }
 
+/// `--webhook`: reports `total` events while a local receiver counts the
+/// webhook deliveries; prints deliveries/s from the first report to the
+/// last delivery.
+fn webhook_rate(rt: &tokio::runtime::Runtime, total: u64) {
+    use std::sync::atomic::AtomicU64;
+    let got = Arc::new(AtomicU64::new(0));
+    let (addr, _guard) = rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let counted = got.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move || {
+                let counted = counted.clone();
+                async move {
+                    counted.fetch_add(1, Ordering::Relaxed);
+                    http::StatusCode::OK
+                }
+            }),
+        );
+        let guard = tokio::spawn(async move { axum::serve(listener, app).await });
+        (addr, guard)
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("wangge.toml");
+    std::fs::write(
+        &config,
+        format!("[[webhooks]]\nname = \"bench\"\nurl = \"http://{addr}/hook\"\nsecret = \"bench-secret-0123456789\"\n"),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let mut server = Command::new(env!("CARGO_BIN_EXE_wangge"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "off",
+            "--clock",
+            "manual",
+            "--log",
+            "warn",
+            "--config",
+        ])
+        .arg(&config)
+        .arg("--data")
+        .arg(&data)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
+    let grpc = loop {
+        let line = lines.next().unwrap().unwrap();
+        if let Some(rest) = line.strip_prefix("wangge listening on ") {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    rt.block_on(async {
+        let mut channels = Vec::new();
+        for _ in 0..4 {
+            channels.push(Channel::from_shared(format!("http://{grpc}")).unwrap().connect().await.unwrap());
+        }
+        v1::org_service_client::OrgServiceClient::new(channels[0].clone())
+            .import(v1::ImportRequest {
+                name: "units.csv".into(),
+                text: units_csv(MICRO_GRIDS),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let start = Instant::now();
+        let (rate, _) = run(&channels, 64, total, 0, true, None).await;
+        while got.load(Ordering::Relaxed) < total {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let took = start.elapsed().as_secs_f64();
+        println!(
+            "webhook: {total} case events delivered to a local receiver in {took:.2} s: {:.0} deliveries/s (reports went in at {rate:.0}/s)",
+            total as f64 / took
+        );
+    });
+    let _ = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status();
+    let _ = server.wait();
+}
+
 fn main() {
     let concurrency: u64 = arg("--concurrency", 64);
     let total: u64 = arg("--reports", 100_000);
@@ -258,6 +348,10 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    if flag("--webhook") {
+        webhook_rate(&rt, total);
+        return;
+    }
     let modes: Vec<Option<Secure>> = if flag("--secure") {
         vec![None, Some(secure()), None, Some(secure())]
     } else {
