@@ -260,3 +260,95 @@ pub fn audit(args: &AuditArgs) -> ExitCode {
         finish(r)
     })
 }
+
+#[derive(Debug, clap::Args)]
+pub struct WebhookArgs {
+    #[command(flatten)]
+    pub target: Target,
+    #[command(subcommand)]
+    command: WebhookCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum WebhookCommand {
+    /// Deliveries of a webhook that failed every attempt: `webhook dead-letters 指挥中心大屏`.
+    DeadLetters {
+        /// The webhook's `name` in `[[webhooks]]`.
+        webhook: String,
+    },
+    /// Send one dead letter again: `webhook resend 指挥中心大屏 1234`.
+    Resend {
+        /// The webhook's `name` in `[[webhooks]]`.
+        webhook: String,
+        /// The dead letter's sequence (its delivery id).
+        sequence: u64,
+    },
+}
+
+impl Show for v1::ListDeadLettersResponse {
+    fn text(&self) {
+        if self.letters.is_empty() {
+            println!("no dead letters");
+        }
+        for d in &self.letters {
+            println!(
+                "#{} after {} attempt(s): {}\n  {}",
+                d.sequence, d.attempts, d.error, d.body_json
+            );
+        }
+    }
+    fn table(&self) -> Table {
+        let mut t = Table::new(&["sequence", "attempts", "error"]).right(&["sequence", "attempts"]);
+        for d in &self.letters {
+            t.row([
+                d.sequence.to_string(),
+                d.attempts.to_string(),
+                d.error.clone(),
+            ]);
+        }
+        t
+    }
+}
+
+impl Show for v1::ResendDeadLetterResponse {
+    fn text(&self) {
+        println!("delivered");
+    }
+    fn table(&self) -> Table {
+        let mut t = Table::new(&["delivered"]);
+        t.row(["true".to_string()]);
+        t
+    }
+}
+
+pub fn webhook(args: &WebhookArgs) -> ExitCode {
+    let out = args.target.output;
+    with_server(&args.target, |ch| async move {
+        let mut c = v1::admin_service_client::AdminServiceClient::new(ch);
+        let r: Result<(), CliError> = async {
+            match &args.command {
+                WebhookCommand::DeadLetters { webhook } => {
+                    let r = c
+                        .list_dead_letters(v1::ListDeadLettersRequest {
+                            webhook: webhook.clone(),
+                        })
+                        .await?
+                        .into_inner();
+                    show(out, &r)
+                }
+                WebhookCommand::Resend { webhook, sequence } => {
+                    let r = c
+                        .resend_dead_letter(v1::ResendDeadLetterRequest {
+                            webhook: webhook.clone(),
+                            sequence: *sequence,
+                        })
+                        .await?
+                        .into_inner();
+                    show(out, &r)
+                }
+            }
+        }
+        .await;
+        finish(r)
+    })
+}

@@ -102,6 +102,8 @@ enum Command {
     Token(auth_cli::TokenArgs),
     /// The audit log of a running server: `audit list`, `audit verify`.
     Audit(auth_cli::AuditArgs),
+    /// Webhook dead letters of a running server: `webhook dead-letters NAME`, `webhook resend NAME SEQ`.
+    Webhook(auth_cli::WebhookArgs),
 }
 
 /// When the reader of stdout or stderr goes away (`wangge … | head`), the
@@ -147,6 +149,7 @@ fn main() -> ExitCode {
         Command::Points(args) => incentive_cli::points(&args),
         Command::Token(args) => auth_cli::token(&args),
         Command::Audit(args) => auth_cli::audit(&args),
+        Command::Webhook(args) => auth_cli::webhook(&args),
     }
 }
 

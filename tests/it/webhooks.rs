@@ -111,7 +111,8 @@ fn report(unit: &str) -> v1::ReportRequest {
     }
 }
 
-#[tokio::test]
+// Multi-threaded: the receiver answers while the test waits on the CLI.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhooks_deliver_every_event_once_with_a_signature_even_after_the_receiver_was_down() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -210,6 +211,32 @@ async fn webhooks_deliver_every_event_once_with_a_signature_even_after_the_recei
         .into_inner()
         .letters;
     assert_eq!(left.len(), 5);
+    // The same from the command line.
+    let out = crate::util::wangge(&[
+        "webhook",
+        "dead-letters",
+        "flaky",
+        "-o",
+        "table",
+        "--server",
+        &server.grpc,
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout.lines().count(), 6, "{}", out.stdout);
+    let out = crate::util::wangge(&[
+        "webhook",
+        "resend",
+        "flaky",
+        &left[0].sequence.to_string(),
+        "--server",
+        &server.grpc,
+    ]);
+    assert_eq!(
+        (out.code, out.stdout.trim()),
+        (0, "delivered"),
+        "{}",
+        out.stderr
+    );
     let s = admin
         .list_dead_letters(v1::ListDeadLettersRequest {
             webhook: "nope".into(),
