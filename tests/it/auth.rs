@@ -76,7 +76,13 @@ pub fn as_<T>(tok: &str, msg: T) -> Request<T> {
 pub async fn secure_server(data: &std::path::Path) -> (Server, Channel) {
     let server = Server::start_bare(data, &["--require-auth", "--auth-hmac-secret", SECRET]);
     let ch = server.channel().await;
-    let mut org = v1::org_service_client::OrgServiceClient::new(ch.clone());
+    import_registry(ch.clone()).await;
+    (server, ch)
+}
+
+/// The test registry, imported by the bootstrap service account `运维`.
+async fn import_registry(ch: Channel) {
+    let mut org = v1::org_service_client::OrgServiceClient::new(ch);
     let ops = token("service:运维");
     for (name, text) in [("units.csv", UNITS), ("people.csv", PEOPLE)] {
         org.import(as_(
@@ -90,7 +96,6 @@ pub async fn secure_server(data: &std::path::Path) -> (Server, Channel) {
         .await
         .unwrap();
     }
-    (server, ch)
 }
 
 fn event(unit: &str, data: &str) -> v1::ReportRequest {
@@ -553,19 +558,7 @@ async fn mutual_tls_maps_a_client_certificate_to_a_service_and_refuses_a_strange
     };
     // The registry, over TLS with a token.
     let ch = connect(None).await.unwrap();
-    let mut org = v1::org_service_client::OrgServiceClient::new(ch.clone());
-    for (name, text) in [("units.csv", UNITS), ("people.csv", PEOPLE)] {
-        org.import(as_(
-            &token("service:运维"),
-            v1::ImportRequest {
-                name: name.into(),
-                text: text.into(),
-                ladder: String::new(),
-            },
-        ))
-        .await
-        .unwrap();
-    }
+    import_registry(ch.clone()).await;
     // No certificate and no token: UNAUTHENTICATED.
     let mut c = CaseServiceClient::new(ch);
     let s = c
