@@ -101,6 +101,21 @@ fn pct(l: &[Duration], p: f64) -> Duration {
 
 const SECRET: &str = "load-bench-secret-0123456789";
 
+/// A token for `sub`, valid `ttl` seconds, signed with [`SECRET`].
+fn hs256(sub: &str, ttl: u64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let claims = serde_json::json!({"sub": sub, "iss": "wangge", "aud": "wangge", "exp": now + ttl, "nbf": now - 1});
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap()
+}
+
 /// TLS files and a token for the secure mode.
 struct Secure {
     _dir: tempfile::TempDir,
@@ -135,17 +150,7 @@ fn secure() -> Secure {
         "--tls-key".into(),
         write("server.key", key.serialize_pem()),
     ];
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let claims = serde_json::json!({"sub": "Z1", "iss": "wangge", "aud": "wangge", "exp": now + 36_000, "nbf": now - 1});
-    let token = jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-        &claims,
-        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
-    )
-    .unwrap();
+    let token = hs256("Z1", 36_000);
     Secure {
         args,
         ca: ca.pem(),
@@ -201,32 +206,23 @@ fn measure(
                 None => Channel::from_shared(format!("http://{addr}")).unwrap(),
                 Some(s) => Channel::from_shared(format!("https://localhost:{port}"))
                     .unwrap()
-                    .tls_config(tonic::transport::ClientTlsConfig::new().ca_certificate(
-                        tonic::transport::Certificate::from_pem(&s.ca),
-                    ))
+                    .tls_config(
+                        tonic::transport::ClientTlsConfig::new()
+                            .ca_certificate(tonic::transport::Certificate::from_pem(&s.ca)),
+                    )
                     .unwrap(),
             };
             channels.push(ch.connect().await.unwrap());
         }
         let token = secure.map(|s| s.token.as_str());
-        let ops = secure.map(|s| {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_secs();
-            let claims = serde_json::json!({"sub": "service:运维", "iss": "wangge", "aud": "wangge", "exp": now + 3600});
-            let _ = s;
-            jsonwebtoken::encode(
-                &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-                &claims,
-                &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
-            )
-            .unwrap()
-        });
+        let ops = secure.map(|_| hs256("service:运维", 3600));
         let mut org = v1::org_service_client::OrgServiceClient::new(channels[0].clone());
         for (name, text) in [
             ("units.csv", units_csv(MICRO_GRIDS)),
-            ("people.csv", "编号,姓名,角色,所属网格,党员\nZ1,孙指挥,街道指挥中心,S1,否\n".to_string()),
+            (
+                "people.csv",
+                "编号,姓名,角色,所属网格,党员\nZ1,孙指挥,街道指挥中心,S1,否\n".to_string(),
+            ),
         ] {
             let mut req = tonic::Request::new(v1::ImportRequest {
                 name: name.into(),

@@ -43,12 +43,6 @@ enum TokenCommand {
 }
 
 #[derive(Debug, serde::Deserialize, Default)]
-struct FileAuth {
-    #[serde(default)]
-    auth: Option<AuthPart>,
-}
-
-#[derive(Debug, serde::Deserialize, Default)]
 struct AuthPart {
     hmac_secret: Option<String>,
     issuer: Option<String>,
@@ -74,7 +68,7 @@ fn file_auth(config: Option<&PathBuf>) -> Result<AuthPart, String> {
     match auth {
         Some(Ok(a)) => Ok(a),
         Some(Err(e)) => Err(format!("config `{}`: [auth]: {e}", path.display())),
-        None => Ok(FileAuth::default().auth.unwrap_or_default()),
+        None => Ok(AuthPart::default()),
     }
 }
 

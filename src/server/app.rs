@@ -358,6 +358,20 @@ impl App {
         }))
     }
 
+    /// Whether the caller may read `person`'s activity and settlements
+    /// (`查看补贴` over a unit they serve in).
+    pub fn reads_records_of(&self, caller: &Caller, person: &str) -> bool {
+        caller.is_operator()
+            || self
+                .may_for_person(
+                    caller,
+                    wangge_policy::Permission::ReadSettlements,
+                    person,
+                    None,
+                )
+                .is_ok()
+    }
+
     /// `评分` over one scored unit or person.
     pub fn may_for_scored(&self, caller: &Caller, id: &str) -> Result<(), Status> {
         if caller.is_operator() {

@@ -80,8 +80,7 @@ impl v1::evaluation_service_server::EvaluationService for Evaluations {
             .call(
                 "EvaluationService/RecordSurvey",
                 req,
-                move |caller, req| async move {
-                    let r = req;
+                move |caller, r| async move {
                     required("unit", &r.unit)?;
                     required("period", &r.period)?;
                     required("key", &r.key)?;
@@ -114,8 +113,7 @@ impl v1::evaluation_service_server::EvaluationService for Evaluations {
             .call(
                 "EvaluationService/ScoreUnit",
                 req,
-                move |caller, req| async move {
-                    let r = req;
+                move |caller, r| async move {
                     required("scorecard", &r.scorecard)?;
                     required("id", &r.id)?;
                     required("period", &r.period)?;
@@ -145,8 +143,7 @@ impl v1::evaluation_service_server::EvaluationService for Evaluations {
             .call(
                 "EvaluationService/ScoreLevel",
                 req,
-                move |caller, req| async move {
-                    let r = req;
+                move |caller, r| async move {
                     required("scorecard", &r.scorecard)?;
                     required("period", &r.period)?;
                     app.may(&caller, Permission::Score, Target::Anywhere)?;
@@ -178,26 +175,21 @@ impl v1::evaluation_service_server::EvaluationService for Evaluations {
     ) -> Result<Response<v1::RankResponse>, Status> {
         let app = self.0.clone();
         self.0
-            .call(
-                "EvaluationService/Rank",
-                req,
-                move |caller, req| async move {
-                    let r = req;
-                    required("award", &r.award)?;
-                    required("period", &r.period)?;
-                    app.may(&caller, Permission::Score, Target::Anywhere)?;
-                    let list = blocking(move || {
-                        engine(
-                            app.evaluation
-                                .rank(&app.cases.policy(), &r.award, &r.period),
-                        )
-                    })
-                    .await?;
-                    Ok(Response::new(v1::RankResponse {
-                        ranked: list.iter().map(ranked).collect(),
-                    }))
-                },
-            )
+            .call("EvaluationService/Rank", req, move |caller, r| async move {
+                required("award", &r.award)?;
+                required("period", &r.period)?;
+                app.may(&caller, Permission::Score, Target::Anywhere)?;
+                let list = blocking(move || {
+                    engine(
+                        app.evaluation
+                            .rank(&app.cases.policy(), &r.award, &r.period),
+                    )
+                })
+                .await?;
+                Ok(Response::new(v1::RankResponse {
+                    ranked: list.iter().map(ranked).collect(),
+                }))
+            })
             .await
     }
 
@@ -210,8 +202,7 @@ impl v1::evaluation_service_server::EvaluationService for Evaluations {
             .call(
                 "EvaluationService/History",
                 req,
-                move |caller, req| async move {
-                    let r = req;
+                move |caller, r| async move {
                     required("scorecard", &r.scorecard)?;
                     required("id", &r.id)?;
                     app.may_for_scored(&caller, &r.id)?;

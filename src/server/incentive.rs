@@ -234,8 +234,7 @@ impl v1::incentive_service_server::IncentiveService for Incentive {
             .call(
                 "IncentiveService/ListActivities",
                 req,
-                move |caller, req| async move {
-                    let r = req;
+                move |caller, r| async move {
                     app.may_for_person(&caller, Permission::ReadSettlements, &r.person, None)?;
                     required("period", &r.period)?;
                     let reader = app.clone();
@@ -248,14 +247,10 @@ impl v1::incentive_service_server::IncentiveService for Incentive {
                     })
                     .await?;
                     // A period's whole list: only the people the caller reaches.
-                    let seen = |p: &str| {
-                        app.may_for_person(&caller, Permission::ReadSettlements, p, None)
-                            .is_ok()
-                    };
                     Ok(Response::new(v1::ListActivitiesResponse {
                         activities: list
                             .iter()
-                            .filter(|a| seen(&a.person))
+                            .filter(|a| app.reads_records_of(&caller, &a.person))
                             .map(activity)
                             .collect(),
                     }))
@@ -274,8 +269,7 @@ impl v1::incentive_service_server::IncentiveService for Incentive {
             .call(
                 "IncentiveService/Preview",
                 req,
-                move |caller, req| async move {
-                    let r = req;
+                move |caller, r| async move {
                     app.may_for_person(&caller, Permission::ReadSettlements, &r.person, None)?;
                     required("person", &r.person)?;
                     required("period", &r.period)?;
@@ -304,8 +298,7 @@ impl v1::incentive_service_server::IncentiveService for Incentive {
             .call(
                 "IncentiveService/Settle",
                 req,
-                move |caller, req| async move {
-                    let r = req;
+                move |caller, r| async move {
                     if r.persons.is_empty() {
                         app.may(&caller, Permission::Settle, Target::Anywhere)?;
                     }
@@ -349,8 +342,7 @@ impl v1::incentive_service_server::IncentiveService for Incentive {
             .call(
                 "IncentiveService/Correct",
                 req,
-                move |caller, req| async move {
-                    let r = req;
+                move |caller, r| async move {
                     app.may_for_person(&caller, Permission::Settle, &r.person, None)?;
                     let stamp = app.stamp(&caller, now);
                     required("period", &r.period)?;
@@ -381,8 +373,7 @@ impl v1::incentive_service_server::IncentiveService for Incentive {
             .call(
                 "IncentiveService/ListSettlements",
                 req,
-                move |caller, req| async move {
-                    let r = req;
+                move |caller, r| async move {
                     app.may_for_person(&caller, Permission::ReadSettlements, &r.person, None)?;
                     required("period", &r.period)?;
                     let start: usize = if r.page_token.is_empty() {
@@ -407,21 +398,10 @@ impl v1::incentive_service_server::IncentiveService for Incentive {
                     })
                     .await?;
                     // A period's whole list: only the people the caller reaches.
-                    let list: Vec<_> = if caller.is_operator() {
-                        list
-                    } else {
-                        list.into_iter()
-                            .filter(|s| {
-                                app.may_for_person(
-                                    &caller,
-                                    Permission::ReadSettlements,
-                                    &s.person,
-                                    None,
-                                )
-                                .is_ok()
-                            })
-                            .collect()
-                    };
+                    let list: Vec<_> = list
+                        .into_iter()
+                        .filter(|s| app.reads_records_of(&caller, &s.person))
+                        .collect();
                     let page: Vec<v1::Settlement> =
                         list.iter().skip(start).take(size).map(settlement).collect();
                     let next = start + page.len();
@@ -462,8 +442,7 @@ impl v1::incentive_service_server::IncentiveService for Incentive {
             .call(
                 "IncentiveService/GetBalance",
                 req,
-                move |caller, req| async move {
-                    let r = req;
+                move |caller, r| async move {
                     app.own_or(&caller, &r.resident, Permission::Points)?;
                     required("resident", &r.resident)?;
                     let resident = r.resident.clone();
@@ -484,8 +463,7 @@ impl v1::incentive_service_server::IncentiveService for Incentive {
             .call(
                 "IncentiveService/PointsHistory",
                 req,
-                move |caller, req| async move {
-                    let r = req;
+                move |caller, r| async move {
                     app.own_or(&caller, &r.resident, Permission::Points)?;
                     required("resident", &r.resident)?;
                     let list =

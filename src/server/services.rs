@@ -45,8 +45,7 @@ impl v1::case_service_server::CaseService for Cases {
     ) -> Result<Response<v1::ReportResponse>, Status> {
         let app = self.0.clone();
         self.0
-            .call("CaseService/Report", req, move |caller, req| async move {
-                let r = req;
+            .call("CaseService/Report", req, move |caller, r| async move {
                 if r.workflow.is_empty() {
                     return Err(bad_request("workflow", "is required"));
                 }
@@ -109,8 +108,7 @@ impl v1::case_service_server::CaseService for Cases {
     ) -> Result<Response<v1::ListCasesResponse>, Status> {
         let app = self.0.clone();
         self.0
-            .call("CaseService/List", req, move |caller, req| async move {
-                let r = req;
+            .call("CaseService/List", req, move |caller, r| async move {
                 let size = match r.page_size {
                     0 => 100,
                     n @ 1..=1000 => n as usize,
@@ -220,8 +218,7 @@ impl v1::case_service_server::CaseService for Cases {
     async fn act(&self, req: Request<v1::ActRequest>) -> Result<Response<v1::Case>, Status> {
         let app = self.0.clone();
         self.0
-            .call("CaseService/Act", req, move |caller, req| async move {
-                let r = req;
+            .call("CaseService/Act", req, move |caller, r| async move {
                 if r.id == 0 {
                     return Err(bad_request("id", "is required"));
                 }
@@ -657,8 +654,7 @@ impl v1::policy_service_server::PolicyService for Policies {
             .call(
                 "PolicyService/Evaluate",
                 req,
-                move |_caller, req| async move {
-                    let r = req;
+                move |_caller, r| async move {
                     if r.item.is_empty() {
                         return Err(bad_request("item", "is required"));
                     }
@@ -688,31 +684,26 @@ impl v1::org_service_server::OrgService for Org {
         req: Request<v1::UpsertUnitsRequest>,
     ) -> Result<Response<v1::UpsertResponse>, Status> {
         self.0
-            .call(
-                "OrgService/UpsertUnits",
-                req,
-                move |caller, req| async move {
-                    self.0
-                        .may(&caller, Permission::ImportOrg, Target::Anywhere)?;
-                    let r = req;
-                    let rows = r
-                        .units
-                        .iter()
-                        .enumerate()
-                        .map(|(i, u)| convert::unit_row(u, i))
-                        .collect();
-                    let app = self.0.clone();
-                    let count = blocking(move || {
-                        app.org
-                            .put_units(&app.cases.policy(), rows, &r.ladder, "units")
-                            .map(|(n, _)| n)
-                            .map_err(status)
-                    })
-                    .await?;
-                    let count = count as u32;
-                    Ok(Response::new(v1::UpsertResponse { count }))
-                },
-            )
+            .call("OrgService/UpsertUnits", req, move |caller, r| async move {
+                self.0
+                    .may(&caller, Permission::ImportOrg, Target::Anywhere)?;
+                let rows = r
+                    .units
+                    .iter()
+                    .enumerate()
+                    .map(|(i, u)| convert::unit_row(u, i))
+                    .collect();
+                let app = self.0.clone();
+                let count = blocking(move || {
+                    app.org
+                        .put_units(&app.cases.policy(), rows, &r.ladder, "units")
+                        .map(|(n, _)| n)
+                        .map_err(status)
+                })
+                .await?;
+                let count = count as u32;
+                Ok(Response::new(v1::UpsertResponse { count }))
+            })
             .await
     }
 
@@ -724,10 +715,9 @@ impl v1::org_service_server::OrgService for Org {
             .call(
                 "OrgService/UpsertPeople",
                 req,
-                move |caller, req| async move {
+                move |caller, r| async move {
                     self.0
                         .may(&caller, Permission::ImportOrg, Target::Anywhere)?;
-                    let r = req;
                     let rows = r
                         .people
                         .iter()
@@ -753,10 +743,9 @@ impl v1::org_service_server::OrgService for Org {
         req: Request<v1::ImportRequest>,
     ) -> Result<Response<v1::UpsertResponse>, Status> {
         self.0
-            .call("OrgService/Import", req, move |caller, req| async move {
+            .call("OrgService/Import", req, move |caller, r| async move {
                 self.0
                     .may(&caller, Permission::ImportOrg, Target::Anywhere)?;
-                let r = req;
                 let name = if r.name.is_empty() {
                     "import".to_string()
                 } else {
@@ -798,22 +787,17 @@ impl v1::org_service_server::OrgService for Org {
         req: Request<v1::ListUnitsRequest>,
     ) -> Result<Response<v1::ListUnitsResponse>, Status> {
         self.0
-            .call(
-                "OrgService/ListUnits",
-                req,
-                move |_caller, req| async move {
-                    let r = req;
-                    let level = some(&r.level);
-                    let units = self
-                        .0
-                        .org
-                        .units(some(&r.under).as_deref(), level.as_deref())
-                        .map_err(status)?;
-                    Ok(Response::new(v1::ListUnitsResponse {
-                        units: units.iter().map(convert::unit).collect(),
-                    }))
-                },
-            )
+            .call("OrgService/ListUnits", req, move |_caller, r| async move {
+                let level = some(&r.level);
+                let units = self
+                    .0
+                    .org
+                    .units(some(&r.under).as_deref(), level.as_deref())
+                    .map_err(status)?;
+                Ok(Response::new(v1::ListUnitsResponse {
+                    units: units.iter().map(convert::unit).collect(),
+                }))
+            })
             .await
     }
 

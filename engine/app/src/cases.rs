@@ -596,7 +596,7 @@ impl CaseService {
             return Ok(());
         };
         let id = who.credited();
-        let person = self.store.people()?.into_iter().find(|p| p.id == id);
+        let person = self.store.person(id)?;
         let why = match &person {
             None => format!("`{id}` is no person in the registry"),
             Some(p) if !req.met_by(p) => format!("`{id}` ({}) is not a {}", p.name, req.word()),
@@ -633,8 +633,7 @@ impl CaseService {
             return Ok(());
         };
         checks::name("assignee", to, checks::MAX_NAME)?;
-        let people = self.store.people()?;
-        let Some(person) = people.iter().find(|p| p.id == *to) else {
+        let Some(person) = self.store.person(to)? else {
             return Err(invalid(
                 "assignee",
                 format!("no person `{to}` in the registry"),

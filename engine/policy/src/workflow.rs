@@ -79,9 +79,10 @@ fn not_the_assignee(a: &crate::case::Assignment, who: &Actor) -> CaseError {
     }
 }
 
-fn reason_required(who: &Actor, action: &str) -> Result<(), CaseError> {
+/// The reason `note` an action states, or the error naming `note`.
+fn reason_required<'a>(who: &'a Actor, action: &str) -> Result<&'a str, CaseError> {
     match who.note.as_deref().map(str::trim) {
-        Some(n) if !n.is_empty() => Ok(()),
+        Some(n) if !n.is_empty() => Ok(n),
         _ => Err(CaseError::InvalidArgument {
             field: "note".into(),
             message: format!("{action} states its reason in `note`"),
@@ -734,12 +735,12 @@ impl CompiledWorkflow {
                 ),
             });
         }
-        reason_required(who, name)?;
+        let reason = reason_required(who, name)?.to_string();
         next.request = Some(crate::case::PendingRequest {
             name: name.to_string(),
             by: who.credited().to_string(),
             at: now,
-            reason: who.note.clone().unwrap_or_default(),
+            reason,
         });
         let mut due = None;
         if let Some(limit) = self.requests.get(name).and_then(|r| r.approve) {

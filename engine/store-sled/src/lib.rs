@@ -1509,6 +1509,13 @@ impl OrgRegistry for SledStore {
     fn people(&self) -> Result<Vec<Person>, StoreError> {
         self.people_cache.read(&self.people)
     }
+
+    fn person(&self, id: &str) -> Result<Option<Person>, StoreError> {
+        match self.people.get(id.as_bytes()).map_err(io)? {
+            Some(bytes) => Ok(Some(decode(&bytes)?)),
+            None => Ok(None),
+        }
+    }
 }
 
 /// A registry tree (units, people) kept in memory once read: evaluation

@@ -547,6 +547,12 @@ pub fn records_round_trip(store: &dyn Store) -> Check {
         also: Vec::new(),
     };
     store.put_people(std::slice::from_ref(&person)).map_err(s)?;
+    same(
+        "person",
+        store.person(&person.id).map_err(s)?,
+        Some(person.clone()),
+    )?;
+    same("no person", store.person("nobody").map_err(s)?, None)?;
     same("people", store.people().map_err(s)?, vec![person])?;
     store.put_policy("abc", b"bundle").map_err(s)?;
     same(

@@ -355,6 +355,10 @@ impl OrgRegistry for MemStore {
     fn people(&self) -> Result<Vec<Person>, StoreError> {
         Ok(self.lock()?.people.values().cloned().collect())
     }
+
+    fn person(&self, id: &str) -> Result<Option<Person>, StoreError> {
+        Ok(self.lock()?.people.get(id).cloned())
+    }
 }
 
 impl LedgerSpace for MemStore {

@@ -481,6 +481,9 @@ pub trait OrgRegistry: Send + Sync {
     fn unit(&self, id: &str) -> Result<Option<Unit>, StoreError>;
     fn put_people(&self, people: &[Person]) -> Result<(), StoreError>;
     fn people(&self) -> Result<Vec<Person>, StoreError>;
+    /// One person by id (a point lookup: actions that check the acting
+    /// or assigned person read it).
+    fn person(&self, id: &str) -> Result<Option<Person>, StoreError>;
 }
 
 /// The raw ledger keyspace under the typed ledgers (`crate::ledgers`):
