@@ -498,7 +498,13 @@ const CASE_COLUMNS: [&str; 9] = [
 ];
 
 fn case_row(c: &v1::Case) -> [String; 9] {
-    let next = c.deadlines.iter().map(|d| d.due).min().unwrap_or(0);
+    let next = c
+        .deadlines
+        .iter()
+        .filter(|d| d.kind != "remind")
+        .map(|d| d.due)
+        .min()
+        .unwrap_or(0);
     [
         c.id.to_string(),
         c.workflow.clone(),

@@ -582,6 +582,45 @@ pub struct Workflow {
     pub assign: Vec<AssignRule>,
     /// Requests that need approval (`requests { … }`).
     pub requests: Vec<RequestRule>,
+    /// Reminders before limits run out (`remind limits at 80%`).
+    pub reminders: Vec<Remind>,
+    pub span: Span,
+}
+
+/// Which time limits a reminder watches.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum RemindOf {
+    /// The level's and state's handling limits.
+    Limits,
+    /// The assignee's 签收.
+    Accept,
+    /// The decision on a request (延期申请, 挂账).
+    Approve,
+    /// A summoned department's report-in.
+    Summons,
+}
+
+impl RemindOf {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            RemindOf::Limits => "limits",
+            RemindOf::Accept => "accept",
+            RemindOf::Approve => "approve",
+            RemindOf::Summons => "summons",
+        }
+    }
+}
+
+/// `remind limits at 80%, 95%`: reminders when that share of a limit has
+/// passed, on the limit's own clock.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Remind {
+    pub of: RemindOf,
+    /// Percentages, each 1–99.
+    pub at: Vec<u8>,
     pub span: Span,
 }
 

@@ -1849,6 +1849,44 @@ impl Builder<'_> {
         })
     }
 
+    /// `remind limits at 80%, 95%`; each share 1–99 %.
+    fn remind(&mut self, p: P) -> Option<Remind> {
+        let span = self.span(&p);
+        let mut of = None;
+        let mut at = Vec::new();
+        for q in p.into_inner() {
+            match q.as_rule() {
+                Rule::remind_what => {
+                    of = Some(match q.as_str() {
+                        "accept" => RemindOf::Accept,
+                        "approve" => RemindOf::Approve,
+                        "summons" => RemindOf::Summons,
+                        _ => RemindOf::Limits,
+                    })
+                }
+                Rule::percent_lit => {
+                    let text = q.as_str().trim_end_matches('%');
+                    match text.parse::<u8>() {
+                        Ok(n) if (1..=99).contains(&n) => at.push(n),
+                        _ => self.diags.push(
+                            Diagnostic::error(
+                                "wangge::remind",
+                                self.span(&q),
+                                format!("`{}` is not a share of a limit to remind at", q.as_str()),
+                            )
+                            .with_label("between 1% and 99%")
+                            .with_help("a reminder comes before the limit runs out, e.g. `remind limits at 80%`"),
+                        ),
+                    }
+                }
+                _ => {}
+            }
+        }
+        at.sort_unstable();
+        at.dedup();
+        Some(Remind { of: of?, at, span })
+    }
+
     fn assign_line(&mut self, p: P) -> Option<AssignRule> {
         let span = self.span(&p);
         let mut inner = p.into_inner();
@@ -1910,6 +1948,7 @@ impl Builder<'_> {
             summons: Vec::new(),
             assign: Vec::new(),
             requests: Vec::new(),
+            reminders: Vec::new(),
             span,
         };
         for q in parts {
@@ -1988,6 +2027,11 @@ impl Builder<'_> {
                         if let Some(rule) = self.request_line(line) {
                             wf.requests.push(rule);
                         }
+                    }
+                }
+                Rule::wf_remind => {
+                    if let Some(r) = self.remind(q) {
+                        wf.reminders.push(r);
                     }
                 }
                 Rule::wf_assign => {

@@ -638,3 +638,30 @@ fn a_four_thousand_row_table_checks_quickly() {
         start.elapsed()
     );
 }
+
+#[test]
+fn a_reminder_outside_one_to_ninety_nine_percent_is_refused_at_its_share() {
+    let p = one(
+        "ladder L { 甲 -> 乙 }\nworkflow W on L {\n  start 甲\n  initial 开\n  final 关\n  transitions { 结: 开 -> 关 }\n  remind limits at 80%, 120%\n  remind accept at 0%\n}\n",
+    );
+    let got: Vec<(&str, &str)> = p
+        .diagnostics
+        .iter()
+        .map(|d| (d.code, d.message.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "wangge::remind",
+                "`120%` is not a share of a limit to remind at"
+            ),
+            (
+                "wangge::remind",
+                "`0%` is not a share of a limit to remind at"
+            )
+        ]
+    );
+    let text = rendered(&p);
+    assert!(text.contains("test.wg:7:25"), "{text}");
+}

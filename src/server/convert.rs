@@ -214,15 +214,18 @@ pub fn some(s: &str) -> Option<String> {
 /// A case's deadline on the wire.
 pub fn deadline(d: &wangge_policy::Deadline) -> v1::Deadline {
     let (kind, subject) = match &d.kind {
-        DeadlineKind::Level { level } => ("level", level),
-        DeadlineKind::State { state } => ("state", state),
-        DeadlineKind::ReportIn { department } => ("report_in", department),
-        DeadlineKind::Accept { assignee } => ("accept", assignee),
-        DeadlineKind::Approve { request } => ("approve", request),
+        DeadlineKind::Level { level } => ("level", level.clone()),
+        DeadlineKind::State { state } => ("state", state.clone()),
+        DeadlineKind::ReportIn { department } => ("report_in", department.clone()),
+        DeadlineKind::Accept { assignee } => ("accept", assignee.clone()),
+        DeadlineKind::Approve { request } => ("approve", request.clone()),
+        DeadlineKind::Remind { of, percent } => {
+            ("remind", format!("{percent}% of {}", of.describe()))
+        }
     };
     v1::Deadline {
         kind: kind.into(),
-        subject: subject.clone(),
+        subject,
         clock: d.clock.as_str().into(),
         due: d.due,
     }

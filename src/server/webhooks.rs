@@ -178,6 +178,8 @@ fn body(hook: &str, sequence: u64, e: &wangge_policy::CaseEvent) -> String {
         "state": e.state_after,
         "level": e.level_after,
         "policy_version": e.policy_version,
+        // Why: for `remind`, the deadline and its share; for 派遣, the assignee.
+        "why": e.explanation,
     })
     .to_string()
 }

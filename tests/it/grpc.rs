@@ -50,7 +50,7 @@ async fn report_escalate_by_the_clock_resolve_and_feedback() {
     );
     assert!(r.explanation_json.contains("事件分级"));
     // The 微网格 limit (3 工作时 from 10:00: 10:00–12:00, 13:30–14:30) has
-    // run out a minute after 14:30.
+    // run out a minute after 14:30, its reminder at 80 % (13:54) before.
     let clock = admin
         .advance_clock(v1::AdvanceClockRequest {
             seconds: 4 * 3600 + 31 * 60,
@@ -58,7 +58,7 @@ async fn report_escalate_by_the_clock_resolve_and_feedback() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(clock.fired, 1);
+    assert_eq!(clock.fired, 2);
     let c = cases
         .get(v1::GetCaseRequest { id: c.id })
         .await
@@ -91,7 +91,7 @@ async fn report_escalate_by_the_clock_resolve_and_feedback() {
     let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(
         actions,
-        ["report", "escalate", "立案", "派遣", "处置", "反馈", "核查"]
+        ["report", "remind", "escalate", "立案", "派遣", "处置", "反馈", "核查"]
     );
 }
 
@@ -479,7 +479,8 @@ async fn health_reflection_and_metrics_answer() {
         body.contains("wangge_cases{workflow=\"事件处置\",state=\"上报\"} 1"),
         "{body}"
     );
-    assert!(body.contains("wangge_timers_pending 1"), "{body}");
+    // The limit and its reminder.
+    assert!(body.contains("wangge_timers_pending 2"), "{body}");
 }
 
 /// The README's client session, against a live server.

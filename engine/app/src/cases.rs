@@ -895,6 +895,11 @@ impl CaseService {
                     pending.push(self.store.drop_timer(t.clone())?);
                     continue;
                 };
+                // Another timer of this case failed earlier in this batch:
+                // its timers wait for the retry (already re-queued then).
+                if case.incident.as_ref().is_some_and(|i| i.retry_at > now) {
+                    continue;
+                }
                 let tried = policy
                     .workflow(&case.workflow)
                     .and_then(|wf| wf.fire(&case, &t.deadline));
@@ -904,7 +909,7 @@ impl CaseService {
                         // A new deadline already due and earlier than the rest of
                         // this batch: apply what we have and rescan, to keep due order.
                         let next_in_batch = batch.get(i + 1).map(|n| n.due);
-                        let rescan = match (change.case.next_deadline(), next_in_batch) {
+                        let rescan = match (change.case.next_timer(), next_in_batch) {
                             (Some(d), Some(n)) => d.due <= now && d.due < n,
                             _ => false,
                         };

@@ -26,6 +26,29 @@ pub enum DeadlineKind {
     Accept { assignee: String },
     /// The decision on a pending request (延期申请, 挂账).
     Approve { request: String },
+    /// A reminder (`remind limits at 80%`) before the deadline `of` runs out.
+    Remind { of: Box<DeadlineKind>, percent: u8 },
+}
+
+impl DeadlineKind {
+    /// Whether it is a reminder rather than a time limit.
+    pub fn is_reminder(&self) -> bool {
+        matches!(self, DeadlineKind::Remind { .. })
+    }
+
+    /// A short description: `level 社区`, `签收 by P2`, `reminder at 80% of level 社区`.
+    pub fn describe(&self) -> String {
+        match self {
+            DeadlineKind::Level { level } => format!("level {level}"),
+            DeadlineKind::State { state } => format!("state {state}"),
+            DeadlineKind::ReportIn { department } => format!("report-in {department}"),
+            DeadlineKind::Accept { assignee } => format!("签收 by {assignee}"),
+            DeadlineKind::Approve { request } => format!("decision on {request}"),
+            DeadlineKind::Remind { of, percent } => {
+                format!("reminder at {percent}% of {}", of.describe())
+            }
+        }
+    }
 }
 
 /// A pending time limit. Its timer fires at `due`.
@@ -173,12 +196,23 @@ impl Case {
         !self.breaches.is_empty()
     }
 
-    /// The earliest pending deadline.
-    pub fn next_deadline(&self) -> Option<&Deadline> {
+    /// The earliest pending timer, reminders included.
+    pub fn next_timer(&self) -> Option<&Deadline> {
         if self.paused_at.is_some() {
             return None;
         }
         self.deadlines.iter().min_by_key(|d| d.due)
+    }
+
+    /// The earliest pending time limit (reminders are not limits).
+    pub fn next_deadline(&self) -> Option<&Deadline> {
+        if self.paused_at.is_some() {
+            return None;
+        }
+        self.deadlines
+            .iter()
+            .filter(|d| !d.kind.is_reminder())
+            .min_by_key(|d| d.due)
     }
 }
 

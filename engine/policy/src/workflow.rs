@@ -179,6 +179,8 @@ pub struct CompiledWorkflow {
     assign: HashMap<String, AssignRule>,
     /// Requests that need approval, by name.
     requests: HashMap<String, RequestRule>,
+    /// Reminders: which limits, at which shares (`remind limits at 80%`).
+    reminders: Vec<(wangge_dsl::ast::RemindOf, Vec<u8>)>,
     /// Limits of one class only (`街道 for 大事: …`), by level or state,
     /// then class; they take the place of the general limit for that class.
     class_limits: HashMap<String, HashMap<String, Limit>>,
@@ -494,6 +496,7 @@ impl CompiledWorkflow {
             state_limits,
             class_limits,
             class_summons,
+            reminders: w.reminders.iter().map(|r| (r.of, r.at.clone())).collect(),
             requests: w
                 .requests
                 .iter()
@@ -892,6 +895,101 @@ impl CompiledWorkflow {
             && case.summons.iter().all(|s| s.reported_at.is_some())
     }
 
+    /// The limit a deadline (or the one a reminder watches) counts.
+    fn limit_of(&self, case: &Case, kind: &DeadlineKind) -> Option<&Limit> {
+        match kind {
+            DeadlineKind::Level { level } => self.level_limit(case, level),
+            DeadlineKind::State { state } => self.state_limit(case, state),
+            DeadlineKind::ReportIn { .. } => self.summon_limit(case),
+            DeadlineKind::Accept { .. } => case
+                .assignment
+                .as_ref()
+                .and_then(|a| self.assign.get(&a.action))
+                .and_then(|r| r.accept.as_ref()),
+            DeadlineKind::Approve { request } => {
+                self.requests.get(request).and_then(|r| r.approve.as_ref())
+            }
+            DeadlineKind::Remind { of, .. } => self.limit_of(case, of),
+        }
+    }
+
+    /// The shares of a limit of this kind the policy reminds at.
+    fn reminder_shares(&self, kind: &DeadlineKind) -> &[u8] {
+        use wangge_dsl::ast::RemindOf;
+        let of = match kind {
+            DeadlineKind::Level { .. } | DeadlineKind::State { .. } => RemindOf::Limits,
+            DeadlineKind::Accept { .. } => RemindOf::Accept,
+            DeadlineKind::Approve { .. } => RemindOf::Approve,
+            DeadlineKind::ReportIn { .. } => RemindOf::Summons,
+            DeadlineKind::Remind { .. } => return &[],
+        };
+        self.reminders
+            .iter()
+            .find(|(o, _)| *o == of)
+            .map_or(&[], |(_, at)| at.as_slice())
+    }
+
+    /// Keeps reminders in step with the limits they watch: a limit armed
+    /// or moved since `before` gets fresh reminders counted from `at` on its
+    /// own clock (`percent` of the time left); reminders of limits that are
+    /// gone or moved are dropped. A reminder already due is not set.
+    fn sync_reminders(
+        &self,
+        before: &[Deadline],
+        next: &mut Case,
+        at: Timestamp,
+    ) -> Result<(), CaseError> {
+        if self.reminders.is_empty() {
+            return Ok(());
+        }
+        let limits: Vec<Deadline> = next
+            .deadlines
+            .iter()
+            .filter(|d| !d.kind.is_reminder())
+            .cloned()
+            .collect();
+        let unchanged = |d: &Deadline| before.contains(d);
+        next.deadlines.retain(|d| match &d.kind {
+            DeadlineKind::Remind { of, .. } => {
+                limits.iter().any(|l| l.kind == **of && unchanged(l))
+            }
+            _ => true,
+        });
+        for limit in limits.iter().filter(|l| !unchanged(l)) {
+            for &percent in self.reminder_shares(&limit.kind) {
+                let due = self.share_of(at, limit, percent)?;
+                if due > at && due < limit.due {
+                    next.deadlines.push(Deadline {
+                        kind: DeadlineKind::Remind {
+                            of: Box::new(limit.kind.clone()),
+                            percent,
+                        },
+                        clock: limit.clock,
+                        due,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The moment `percent` of the time from `at` to the limit's due has
+    /// passed, counted on the limit's clock.
+    fn share_of(
+        &self,
+        at: Timestamp,
+        limit: &Deadline,
+        percent: u8,
+    ) -> Result<Timestamp, CaseError> {
+        let part = |total: i64| total.saturating_mul(i64::from(percent)) / 100;
+        match (&self.calendar, limit.clock) {
+            (Some(c), ClockKind::WorkingHours | ClockKind::WorkingDays) => {
+                Ok(c.add_working(at, part(c.working_between(at, limit.due)))?)
+            }
+            _ => Ok(at + part(limit.due - at)),
+        }
+    }
+
     fn deadline_json(&self, d: &Deadline) -> Value {
         let mut v = json!({"what": d.kind, "clock": d.clock, "due": self.zone().format(d.due)});
         // A limit counted on the calendar into a year it has no holidays
@@ -956,7 +1054,8 @@ impl CompiledWorkflow {
             DeadlineKind::State { .. } => !state,
             DeadlineKind::ReportIn { .. }
             | DeadlineKind::Accept { .. }
-            | DeadlineKind::Approve { .. } => true,
+            | DeadlineKind::Approve { .. }
+            | DeadlineKind::Remind { .. } => true,
         });
         if level {
             if let Some(limit) = self.level_limit(case, &case.level).copied() {
@@ -1153,6 +1252,7 @@ impl CompiledWorkflow {
             request: None,
         };
         self.arm(&mut case, now, true, true)?;
+        self.sync_reminders(&[], &mut case, now)?;
         Self::bump(&mut case, now);
         #[derive(serde::Serialize)]
         struct ReportWhy<'a> {
@@ -1442,6 +1542,7 @@ impl CompiledWorkflow {
                 })
             }
         };
+        self.sync_reminders(&case.deadlines, &mut next, now)?;
         Self::bump(&mut next, now);
         if !next.handlers.iter().any(|h| h == who.credited()) {
             next.handlers.push(who.credited().to_string());
@@ -1535,22 +1636,28 @@ impl CompiledWorkflow {
             actor: "timer".into(),
             note: None,
         };
-        let limit = match &deadline.kind {
-            DeadlineKind::Level { level } => self.level_limit(case, level),
-            DeadlineKind::State { state } => self.state_limit(case, state),
-            DeadlineKind::ReportIn { .. } => self.summon_limit(case),
-            DeadlineKind::Accept { .. } => case
-                .assignment
-                .as_ref()
-                .and_then(|a| self.assign.get(&a.action))
-                .and_then(|r| r.accept.as_ref()),
-            DeadlineKind::Approve { request } => {
-                self.requests.get(request).and_then(|r| r.approve.as_ref())
-            }
-        }
-        .filter(|_| explain)
-        .map(Limit::describe);
+        let limit = self
+            .limit_of(case, &deadline.kind)
+            .filter(|_| explain)
+            .map(Limit::describe);
         let (action, explanation) = match &deadline.kind {
+            DeadlineKind::Remind { of, percent } => {
+                next.deadlines.retain(|d| d != deadline);
+                let of_due = case
+                    .deadlines
+                    .iter()
+                    .find(|d| d.kind == **of)
+                    .map(|d| d.due);
+                (
+                    "remind",
+                    why!(explain, {
+                        "reminder": format!("{percent}% of the limit has passed"),
+                        "deadline": of,
+                        "limit": limit,
+                        "due": of_due.map(|d| self.zone().format(d)),
+                    }),
+                )
+            }
             DeadlineKind::ReportIn { department } => {
                 for s in &mut next.summons {
                     if s.department == *department && s.reported_at.is_none() {
@@ -1593,6 +1700,7 @@ impl CompiledWorkflow {
                 }
             }
         };
+        self.sync_reminders(&case.deadlines, &mut next, at)?;
         Self::bump(&mut next, at);
         let event = self.event(
             Some(case),

@@ -384,7 +384,7 @@ impl<'p> Partition<'p> {
         fired: &mut u64,
     ) -> Result<(), CaseError> {
         let wf = set.workflow(&live.case.workflow)?;
-        while let Some(d) = live.case.next_deadline() {
+        while let Some(d) = live.case.next_timer() {
             if d.due > t {
                 break;
             }

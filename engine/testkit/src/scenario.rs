@@ -25,10 +25,10 @@ use wangge_app::org::Unit;
 use wangge_app::{CaseService, Report};
 use wangge_policy::dynamic_to_json;
 use wangge_policy::format_ts;
+use wangge_policy::Case;
 use wangge_policy::PolicySet;
 use wangge_policy::{decision_hits, event_hits, Hit};
 use wangge_policy::{Action, Actor};
-use wangge_policy::{Case, DeadlineKind};
 use wangge_policy::{Clock, ManualClock, Timestamp};
 use wangge_store::MemStore;
 
@@ -715,13 +715,7 @@ impl<'s> Runner<'s> {
             .deadlines
             .iter()
             .map(|d| {
-                let what = match &d.kind {
-                    DeadlineKind::Level { level } => format!("level {level}"),
-                    DeadlineKind::State { state } => format!("state {state}"),
-                    DeadlineKind::ReportIn { department } => format!("report-in {department}"),
-                    DeadlineKind::Accept { assignee } => format!("签收 by {assignee}"),
-                    DeadlineKind::Approve { request } => format!("decision on {request}"),
-                };
+                let what = d.kind.describe();
                 format!("{what} ({}) due {}", d.clock.as_str(), self.show_ts(d.due))
             })
             .collect();

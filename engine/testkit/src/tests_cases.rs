@@ -94,9 +94,19 @@ impl World {
         )
     }
 
+    /// Sets the clock and fires what is due: how many time limits ran out
+    /// (reminders fire too, but are not counted).
     fn at(&self, when: &str) -> usize {
         self.clock.set(t(when));
-        self.svc.fire_due().unwrap()
+        let from = self.svc.feed().next_sequence();
+        let fired = self.svc.fire_due().unwrap();
+        let changes = self.svc.changes(from, usize::MAX).unwrap();
+        let limits = changes
+            .iter()
+            .filter(|(_, e)| !matches!(e.action.as_str(), "remind" | "incident"))
+            .count();
+        assert!(limits <= fired);
+        limits
     }
 
     fn get(&self, id: u64) -> Case {
@@ -104,7 +114,10 @@ impl World {
     }
 
     fn due(&self, id: u64) -> Vec<String> {
-        let mut d: Vec<_> = self.get(id).deadlines.iter().map(|d| show(d.due)).collect();
+        let mut d: Vec<_> = (self.get(id).deadlines.iter())
+            .filter(|d| !d.kind.is_reminder())
+            .map(|d| show(d.due))
+            .collect();
         d.sort();
         d
     }
@@ -855,7 +868,8 @@ fn recovery_after_a_crash_keeps_acknowledged_cases_and_fires_each_timer_once() {
     // The small matters (3 工作时: 10:00–12:00, 13:30–14:30) are overdue
     // now; the hard ones (3 工作日) not yet.
     clock.set(t("2026-09-14T14:30:00+08:00"));
-    assert_eq!(svc.fire_due().unwrap(), 25);
+    // Each small matter's reminder (at 80 %) and its limit.
+    assert_eq!(svc.fire_due().unwrap(), 50);
     assert_eq!(svc.fire_due().unwrap(), 0);
     for (i, id) in ids.iter().enumerate() {
         let escalations = svc
