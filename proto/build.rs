@@ -15,6 +15,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "wangge/v1/incentive.proto",
         "wangge/v1/evaluation.proto",
         "wangge/v1/audit.proto",
+        "wangge/v1/task.proto",
     ];
     for f in &files {
         println!("cargo:rerun-if-changed={f}");

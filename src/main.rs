@@ -25,6 +25,7 @@ mod progress;
 mod replay;
 mod server;
 mod store_cli;
+mod task_cli;
 mod test_cmd;
 
 /// The git revision of this build (see build.rs).
@@ -104,6 +105,8 @@ enum Command {
     Audit(auth_cli::AuditArgs),
     /// Webhook dead letters of a running server: `webhook dead-letters NAME`, `webhook resend NAME SEQ`.
     Webhook(auth_cli::WebhookArgs),
+    /// Tasks sent down (下派任务): create, list, progress, parts, accept, done, events.
+    Task(task_cli::TaskArgs),
 }
 
 /// When the reader of stdout or stderr goes away (`wangge … | head`), the
@@ -150,6 +153,7 @@ fn main() -> ExitCode {
         Command::Token(args) => auth_cli::token(&args),
         Command::Audit(args) => auth_cli::audit(&args),
         Command::Webhook(args) => auth_cli::webhook(&args),
+        Command::Task(args) => task_cli::task(&args),
     }
 }
 

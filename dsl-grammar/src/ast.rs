@@ -97,6 +97,7 @@ pub enum Item {
     Points(Points),
     Scorecard(Scorecard),
     Award(Award),
+    Task(Task),
     Scenario(Scenario),
 }
 
@@ -119,6 +120,7 @@ impl Item {
             Item::Points(p) => &p.name,
             Item::Scorecard(c) => &c.name,
             Item::Award(a) => &a.name,
+            Item::Task(t) => &t.name,
             Item::Scenario(s) => &s.name,
         }
     }
@@ -142,6 +144,7 @@ impl Item {
             Item::Points(_) => "points",
             Item::Scorecard(_) => "scorecard",
             Item::Award(_) => "award",
+            Item::Task(_) => "task",
             Item::Scenario(_) => "scenario",
         }
     }
@@ -584,6 +587,28 @@ pub struct Workflow {
     pub requests: Vec<RequestRule>,
     /// Reminders before limits run out (`remind limits at 80%`).
     pub reminders: Vec<Remind>,
+    pub span: Span,
+}
+
+/// `task 燃气入户排查 on 城市网格 { to 微网格  limit 3h 紧急工作时 … }`: a
+/// task sent down to every unit of a level (下派任务).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Task {
+    pub name: Ident,
+    pub ladder: Ident,
+    pub calendar: Option<Ident>,
+    /// The level of the units that do it.
+    pub to: Option<Ident>,
+    /// Each unit's limit to 完成 (its `key` is the task).
+    pub limit: Option<Limit>,
+    /// `needs count 入户数`: a count to report.
+    pub count: Option<Ident>,
+    /// `needs checklist [查阀门, 查软管]`: every item ticked.
+    pub checklist: Vec<Ident>,
+    /// `needs attachment`: a reference to a photo or a file.
+    pub attachment: bool,
+    /// `remind at 80%`: shares of the limit.
+    pub remind: Vec<u8>,
     pub span: Span,
 }
 

@@ -40,6 +40,12 @@ pub const PERMISSIONS: &[(&str, &str)] = &[
     ("记录调查", "record satisfaction surveys"),
     ("评分", "score and rank units and read their history"),
     ("查看审计", "read and verify the audit log"),
+    (
+        "下派任务",
+        "send a task down to every unit of a level under one's unit",
+    ),
+    ("办理任务", "签收 and 完成 a unit's part of a task"),
+    ("查看任务", "read tasks and their progress"),
 ];
 
 /// The permission that names workflow actions.

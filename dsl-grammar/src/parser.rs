@@ -442,6 +442,7 @@ impl Builder<'_> {
             Rule::points => Item::Points(self.points(p)?),
             Rule::scorecard => Item::Scorecard(self.scorecard(p)?),
             Rule::award => Item::Award(self.award(p)?),
+            Rule::task => Item::Task(self.task(p)?),
             _ => return None,
         })
     }
@@ -1849,42 +1850,101 @@ impl Builder<'_> {
         })
     }
 
-    /// `remind limits at 80%, 95%`; each share 1–99 %.
-    fn remind(&mut self, p: P) -> Option<Remind> {
+    /// `task 名称 on 梯级 { to 级别  limit …  needs …  remind at … }`.
+    fn task(&mut self, p: P) -> Option<Task> {
         let span = self.span(&p);
-        let mut of = None;
-        let mut at = Vec::new();
-        for q in p.into_inner() {
+        let mut parts = Self::parts(p).filter(|q| q.as_rule() != Rule::kw_task);
+        let name = self.ident(&parts.next()?);
+        let ladder = self.ident(&parts.next()?);
+        let mut t = Task {
+            name,
+            ladder,
+            calendar: None,
+            to: None,
+            limit: None,
+            count: None,
+            checklist: Vec::new(),
+            attachment: false,
+            remind: Vec::new(),
+            span,
+        };
+        for q in parts {
             match q.as_rule() {
-                Rule::remind_what => {
-                    of = Some(match q.as_str() {
-                        "accept" => RemindOf::Accept,
-                        "approve" => RemindOf::Approve,
-                        "summons" => RemindOf::Summons,
-                        _ => RemindOf::Limits,
-                    })
+                Rule::wf_calendar => t.calendar = Some(self.ident(&Self::parts(q).next()?)),
+                Rule::task_to => t.to = q.into_inner().nth(1).map(|i| self.ident(&i)),
+                Rule::task_limit => {
+                    let key = t.name.clone();
+                    let lspan = self.span(&q);
+                    let mut inner = q.into_inner().skip(1);
+                    let (amount, clock) = self.amount_clock(inner.next()?, inner.next()?)?;
+                    t.limit = Some(Limit {
+                        key,
+                        class: None,
+                        amount,
+                        clock,
+                        span: lspan,
+                    });
                 }
-                Rule::percent_lit => {
-                    let text = q.as_str().trim_end_matches('%');
-                    match text.parse::<u8>() {
-                        Ok(n) if (1..=99).contains(&n) => at.push(n),
-                        _ => self.diags.push(
-                            Diagnostic::error(
-                                "wangge::remind",
-                                self.span(&q),
-                                format!("`{}` is not a share of a limit to remind at", q.as_str()),
-                            )
-                            .with_label("between 1% and 99%")
-                            .with_help("a reminder comes before the limit runs out, e.g. `remind limits at 80%`"),
-                        ),
+                Rule::task_needs => {
+                    for n in q.into_inner() {
+                        match n.as_rule() {
+                            Rule::need_count => {
+                                t.count = n.into_inner().nth(1).map(|i| self.ident(&i))
+                            }
+                            Rule::need_checklist => t.checklist.extend(
+                                n.into_inner()
+                                    .filter(|i| i.as_rule() == Rule::ident)
+                                    .map(|i| self.ident(&i)),
+                            ),
+                            Rule::need_attach => t.attachment = true,
+                            _ => {}
+                        }
                     }
                 }
+                Rule::task_remind => t.remind = self.percents(q),
                 _ => {}
+            }
+        }
+        Some(t)
+    }
+
+    /// The shares (`80%`) among `p`'s pairs, each 1–99 %, sorted.
+    fn percents(&mut self, p: P) -> Vec<u8> {
+        let mut at = Vec::new();
+        for q in p.into_inner().filter(|q| q.as_rule() == Rule::percent_lit) {
+            let text = q.as_str().trim_end_matches('%');
+            match text.parse::<u8>() {
+                Ok(n) if (1..=99).contains(&n) => at.push(n),
+                _ => self.diags.push(
+                    Diagnostic::error(
+                        "wangge::remind",
+                        self.span(&q),
+                        format!("`{}` is not a share of a limit to remind at", q.as_str()),
+                    )
+                    .with_label("between 1% and 99%")
+                    .with_help(
+                        "a reminder comes before the limit runs out, e.g. `remind limits at 80%`",
+                    ),
+                ),
             }
         }
         at.sort_unstable();
         at.dedup();
-        Some(Remind { of: of?, at, span })
+        at
+    }
+
+    /// `remind limits at 80%, 95%`; each share 1–99 %.
+    fn remind(&mut self, p: P) -> Option<Remind> {
+        let span = self.span(&p);
+        let at = self.percents(p.clone());
+        let what = p.into_inner().find(|q| q.as_rule() == Rule::remind_what)?;
+        let of = match what.as_str() {
+            "accept" => RemindOf::Accept,
+            "approve" => RemindOf::Approve,
+            "summons" => RemindOf::Summons,
+            _ => RemindOf::Limits,
+        };
+        Some(Remind { of, at, span })
     }
 
     fn assign_line(&mut self, p: P) -> Option<AssignRule> {

@@ -149,6 +149,7 @@ pub fn resolve(files: &[File]) -> (Symbols, Vec<Diagnostic>) {
                 );
             }
             Item::Award(a) => r.expect_item(&a.scorecard, &["scorecard"], "scorecard"),
+            Item::Task(t) => r.task(t),
             Item::Role(role) => r.role(role),
             Item::Party(party) => r.party(party),
             Item::Schema(sc) => {
@@ -1265,6 +1266,57 @@ impl Resolver {
                 Step::Record { .. } | Step::Points { .. } | Step::Survey { .. } => {}
             }
         }
+    }
+
+    /// A task: its ladder, the level it goes to (on that ladder), a limit
+    /// (working time needs a calendar), distinct checklist items.
+    fn task(&mut self, t: &Task) {
+        if !matches!(self.symbols.items.get(&t.ladder.name), Some(("ladder", _))) {
+            self.item_of(&t.ladder, &["ladder"], "ladder");
+            return;
+        }
+        let levels: Vec<String> = (self.symbols.levels.iter())
+            .filter(|(_, ls)| ls.contains(&t.ladder.name))
+            .map(|(l, _)| l.clone())
+            .collect();
+        match &t.to {
+            Some(to) if !levels.contains(&to.name) => self.unknown(to, "level", levels),
+            Some(_) => {}
+            None => self.diags.push(
+                Diagnostic::error(
+                    "wangge::task",
+                    t.name.span,
+                    format!("task `{}` needs `to LEVEL`", t.name.name),
+                )
+                .with_label("which units do it?")
+                .with_help("e.g. `to 微网格`: every 微网格 under the unit that sends it"),
+            ),
+        }
+        if let Some(c) = &t.calendar {
+            self.item_of(c, &["calendar"], "calendar");
+        }
+        match &t.limit {
+            None => self.diags.push(
+                Diagnostic::error(
+                    "wangge::task",
+                    t.name.span,
+                    format!("task `{}` needs a `limit`", t.name.name),
+                )
+                .with_label("by when must each unit be done?")
+                .with_help("e.g. `limit 3h 紧急工作时`"),
+            ),
+            Some(l) if l.clock != ClockKind::Continuous && t.calendar.is_none() => self.diags.push(
+                Diagnostic::error(
+                    "wangge::task",
+                    l.span,
+                    format!("`{}` limits need a calendar", l.clock.as_str()),
+                )
+                .with_label("counted in working time")
+                .with_help(format!("add `calendar 工作日历` to task `{}`", t.name.name)),
+            ),
+            Some(_) => {}
+        }
+        self.unique_names(t.checklist.iter(), "checklist item");
     }
 
     fn workflow(&mut self, w: &Workflow) {

@@ -665,3 +665,26 @@ fn a_reminder_outside_one_to_ninety_nine_percent_is_refused_at_its_share() {
     let text = rendered(&p);
     assert!(text.contains("test.wg:7:25"), "{text}");
 }
+
+#[test]
+fn a_task_aimed_at_a_level_not_on_its_ladder_is_refused_with_the_nearest_level() {
+    let p = one(
+        "ladder L { 微网格 -> 一般网格 -> 社区 }\ncalendar 日历 { hours 周一-周五 09:00-17:00 }\ntask 排查 on L {\n  to 微网络\n  limit 3h 紧急工作时\n  needs checklist [甲, 甲]\n}\ntask 宣传 on L {\n  to 社区\n  limit 1 工作日\n}\ntask 空 on L { }\n",
+    );
+    let got: Vec<&str> = p.diagnostics.iter().map(|d| d.message.as_str()).collect();
+    assert_eq!(
+        got,
+        [
+            "unknown level `微网络`",
+            "checklist item `甲` appears twice",
+            "`工作日` limits need a calendar",
+            "task `空` needs `to LEVEL`",
+            "task `空` needs a `limit`",
+        ]
+    );
+    assert!(
+        rendered(&p).contains("did you mean `微网格`"),
+        "{}",
+        rendered(&p)
+    );
+}

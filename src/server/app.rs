@@ -25,6 +25,7 @@ pub struct App {
     pub incentives: Arc<wangge_app::Incentives>,
     pub evaluation: Arc<wangge_app::Evaluation>,
     pub org: Arc<wangge_app::Organisation>,
+    pub tasks: Arc<wangge_app::TaskService>,
     pub registry: Arc<PolicyRegistry>,
     /// Set when the server runs on a manual clock.
     pub manual: Option<Arc<ManualClock>>,

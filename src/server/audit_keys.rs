@@ -33,6 +33,9 @@ const WRITES: &[&str] = &[
     "IncentiveService/RedeemPoints",
     "EvaluationService/RecordSurvey",
     "EvaluationService/ScoreLevel",
+    "TaskService/Create",
+    "TaskService/Accept",
+    "TaskService/Complete",
 ];
 
 pub fn is_write(method: &str) -> bool {
@@ -132,4 +135,11 @@ audit_keys! {
     v1::VerifyRequest {}
     v1::ListDeadLettersRequest { webhook }
     v1::ResendDeadLetterRequest { webhook, sequence }
+    v1::CreateTaskRequest { task, under }
+    v1::ListTasksRequest {}
+    v1::TaskProgressRequest { id, level, under }
+    v1::TaskPartsRequest { id, status, under }
+    v1::TaskUnitRequest { id, unit }
+    v1::CompleteTaskRequest { id, unit, attachment }
+    v1::TaskEventsRequest { from_sequence }
 }

@@ -29,6 +29,7 @@ mod process;
 mod services;
 mod shed;
 mod status;
+mod tasks;
 mod tls;
 pub mod webhooks;
 
@@ -282,13 +283,23 @@ async fn serve(config: config::Config) -> ExitCode {
              declare `grant` items"
         );
     }
+    let org = Arc::new(wangge_app::Organisation::new(store.clone()));
+    let tasks =
+        match wangge_app::TaskService::open(store.clone(), org.clone(), cases.clock().clone()) {
+            Ok(t) => Arc::new(t),
+            Err(e) => {
+                crate::report(e);
+                return ExitCode::FAILURE;
+            }
+        };
     let app = Arc::new(App {
         auth,
+        tasks: tasks.clone(),
         audit: Arc::new(wangge_app::audit::AuditLog::new(store.clone())),
         webhooks: config.webhooks.clone(),
         incentives: Arc::new(wangge_app::Incentives::new(store.clone())),
         evaluation: Arc::new(wangge_app::Evaluation::new(store.clone())),
-        org: Arc::new(wangge_app::Organisation::new(store.clone())),
+        org,
         cases: cases.clone(),
         sled,
         registry,
@@ -324,6 +335,7 @@ async fn serve(config: config::Config) -> ExitCode {
     // no load on the runtime or the blocking pool can starve them (the
     // manual clock fires on every move too).
     let timer_cases = cases.clone();
+    let timer_tasks = tasks;
     let timer_metrics = metrics.clone();
     let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
     let timers = std::thread::Builder::new()
@@ -333,7 +345,10 @@ async fn serve(config: config::Config) -> ExitCode {
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
                 _ => return,
             }
-            match timer_cases.fire_due() {
+            let fired = timer_cases
+                .fire_due()
+                .and_then(|n| Ok(n + timer_tasks.fire_due()?));
+            match fired {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(fired = n, "timers fired"),
                 Err(e) => {
@@ -418,6 +433,9 @@ async fn serve(config: config::Config) -> ExitCode {
         .await;
     health_reporter
         .set_serving::<v1::audit_service_server::AuditServiceServer<audit::Audit>>()
+        .await;
+    health_reporter
+        .set_serving::<v1::task_service_server::TaskServiceServer<tasks::Tasks>>()
         .await;
     // Reflection in both versions: `v1` (grpcurl, Go, Java) and `v1alpha`
     // (Python's grpcio-reflection and older clients).
@@ -505,6 +523,9 @@ async fn serve(config: config::Config) -> ExitCode {
         ))
         .add_service(v1::audit_service_server::AuditServiceServer::new(
             audit::Audit(app.clone()),
+        ))
+        .add_service(v1::task_service_server::TaskServiceServer::new(
+            tasks::Tasks(app.clone()),
         ))
         .serve_with_incoming_shutdown(
             tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),

@@ -850,7 +850,11 @@ impl Admin {
         let fired = blocking(move || {
             app.cases.remember_clock(now).map_err(status)?;
             manual.set(now);
-            app.cases.fire_due().map_err(|e| {
+            let fired = app
+                .cases
+                .fire_due()
+                .and_then(|n| Ok(n + app.tasks.fire_due()?));
+            fired.map_err(|e| {
                 manual.set(before);
                 match app.cases.remember_clock(before) {
                     Ok(()) => status(e),

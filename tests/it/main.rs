@@ -19,5 +19,6 @@ mod regression;
 mod restart;
 mod server;
 mod store;
+mod tasks;
 mod util;
 mod webhooks;

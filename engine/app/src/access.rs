@@ -98,6 +98,7 @@ pub enum Target<'a> {
 pub struct Directory {
     parents: HashMap<String, Option<String>>,
     children: HashMap<String, Vec<String>>,
+    levels: HashMap<String, String>,
     people: HashMap<String, Person>,
 }
 
@@ -115,8 +116,46 @@ impl Directory {
                 .map(|u| (u.id.clone(), u.parent.clone()))
                 .collect(),
             children,
+            levels: units
+                .iter()
+                .map(|u| (u.id.clone(), u.level.clone()))
+                .collect(),
             people: people.into_iter().map(|p| (p.id.clone(), p)).collect(),
         }
+    }
+
+    /// A unit's level, if it is registered.
+    pub fn level(&self, unit: &str) -> Option<&str> {
+        self.levels.get(unit).map(String::as_str)
+    }
+
+    /// A unit's parent.
+    pub fn parent(&self, unit: &str) -> Option<&str> {
+        self.parents.get(unit).and_then(|p| p.as_deref())
+    }
+
+    /// The units at `level` in `root`'s subtree, in id order.
+    pub fn units_at(&self, root: &str, level: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut stack = vec![root];
+        let mut seen = std::collections::HashSet::new();
+        while let Some(id) = stack.pop() {
+            if !seen.insert(id) {
+                continue;
+            }
+            if self.level(id) == Some(level) {
+                out.push(id.to_string());
+            }
+            stack.extend(
+                self.children
+                    .get(id)
+                    .into_iter()
+                    .flatten()
+                    .map(String::as_str),
+            );
+        }
+        out.sort_unstable();
+        out
     }
 
     pub fn person(&self, id: &str) -> Option<&Person> {

@@ -83,6 +83,16 @@ pub enum AppError {
     #[error("invalid `{field}`: {message}")]
     #[diagnostic(code(wangge::app::invalid_argument))]
     InvalidArgument { field: String, message: String },
+    #[error("no task {id}")]
+    #[diagnostic(
+        code(wangge::task::not_found),
+        help("`wangge task list` shows the tasks you may see")
+    )]
+    NoTask { id: u64 },
+    /// A unit's part of a task cannot take this step now (already done …).
+    #[error("{message}")]
+    #[diagnostic(code(wangge::task::state))]
+    TaskState { message: String },
     #[error("`{resident}` has {balance} points; redeeming needs {needed}")]
     #[diagnostic(code(wangge::points::insufficient))]
     InsufficientPoints {
@@ -196,12 +206,14 @@ impl AppError {
             AppError::UnknownPerson { .. }
             | AppError::NotSettled { .. }
             | AppError::NotScored { .. }
-            | AppError::UnknownUnit { .. } => ErrorKind::NotFound,
+            | AppError::UnknownUnit { .. }
+            | AppError::NoTask { .. } => ErrorKind::NotFound,
             AppError::NoScheme { .. }
             | AppError::InsufficientPoints { .. }
             | AppError::Orphans { .. }
             | AppError::PeriodOpen { .. }
-            | AppError::Settled { .. } => ErrorKind::FailedPrecondition,
+            | AppError::Settled { .. }
+            | AppError::TaskState { .. } => ErrorKind::FailedPrecondition,
             AppError::UnknownRule { .. } | AppError::InvalidArgument { .. } => {
                 ErrorKind::InvalidArgument
             }
@@ -234,6 +246,7 @@ impl AppError {
                 "activity kind" => "kind",
                 "scorecard" => "scorecard",
                 "award" => "award",
+                "task" => "task",
                 _ => "rule",
             }),
             _ => None,

@@ -26,6 +26,7 @@ mod parallel;
 mod period;
 mod points;
 mod registry;
+mod tasks;
 
 pub use cases::{Acted, CaseFilter, CaseService, Report, Reported};
 pub use error::{AppError, AppResult, ErrorKind};
@@ -39,6 +40,10 @@ pub use points::PointsEntry;
 pub use registry::{
     compile_files, read_dir, read_dir_with_tests, PolicyRegistry, Rejected, ScenarioGate,
     StoredPolicy,
+};
+pub use tasks::{
+    PartRecord, PartStatus, PartView, Progress, ProgressRow, Step, Tally, TaskEvent, TaskHeader,
+    TaskService,
 };
 
 /// When a write is made and by whom (the verified caller): what activity,

@@ -28,6 +28,9 @@ pub enum Permission {
     Survey,
     Score,
     Audit,
+    SendTask,
+    DoTask,
+    ReadTasks,
 }
 
 const WORDS: &[(Permission, &str)] = &[
@@ -48,6 +51,9 @@ const WORDS: &[(Permission, &str)] = &[
     (Permission::Survey, "记录调查"),
     (Permission::Score, "评分"),
     (Permission::Audit, "查看审计"),
+    (Permission::SendTask, "下派任务"),
+    (Permission::DoTask, "办理任务"),
+    (Permission::ReadTasks, "查看任务"),
 ];
 
 impl Permission {

@@ -55,6 +55,8 @@ pub struct PolicySet {
     /// Scorecards and awards by name.
     pub scorecards: BTreeMap<String, Arc<crate::scorecard::CompiledScorecard>>,
     pub awards: BTreeMap<String, Arc<crate::scorecard::CompiledAward>>,
+    /// Tasks sent down (下派任务) by name.
+    pub tasks: BTreeMap<String, Arc<crate::task::CompiledTask>>,
 }
 
 /// The evaluable items and the engine that runs them: the host's, or,
@@ -195,6 +197,7 @@ pub fn compile(sources: SourceSet, host: &RhaiHost) -> Compiled {
     let mut points_asts = Vec::new();
     let mut card_asts = Vec::new();
     let mut award_asts = Vec::new();
+    let mut task_asts = Vec::new();
     let mut scenarios = Vec::new();
     for (i, file) in files.iter().enumerate() {
         let test_file = sources.files.get(i).is_some_and(|f| is_test_file(&f.name));
@@ -318,6 +321,7 @@ pub fn compile(sources: SourceSet, host: &RhaiHost) -> Compiled {
             Item::Points(p) => points_asts.push(p),
             Item::Scorecard(c) => card_asts.push(c),
             Item::Award(a) => award_asts.push(a),
+            Item::Task(t) => task_asts.push(t),
             Item::Param(_) | Item::Policy(_) | Item::Scenario(_) => {}
         }
     }
@@ -343,6 +347,10 @@ pub fn compile(sources: SourceSet, host: &RhaiHost) -> Compiled {
             workflows.insert(w.name.name.clone(), Arc::new(cw));
         }
     }
+    let tasks = (task_asts.iter())
+        .filter_map(|t| crate::task::CompiledTask::compile(t, &calendars))
+        .map(|t| (t.name.clone(), Arc::new(t)))
+        .collect();
     diagnostics.sort_by_key(|d| (d.span.file, d.span.start, d.severity));
     let hash: Arc<str> = Arc::from(content_hash(&sources));
     let set = (!diagnostics.iter().any(Diagnostic::is_error)).then(|| PolicySet {
@@ -361,6 +369,7 @@ pub fn compile(sources: SourceSet, host: &RhaiHost) -> Compiled {
         points,
         scorecards,
         awards,
+        tasks,
     });
     let targets = crate::coverage::targets(&files, &sources);
     Compiled {

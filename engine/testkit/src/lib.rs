@@ -32,3 +32,5 @@ mod tests_incentives;
 mod tests_listing;
 #[cfg(test)]
 mod tests_org;
+#[cfg(test)]
+mod tests_tasks;
