@@ -276,6 +276,9 @@ enum WebhookCommand {
         webhook: String,
         /// The dead letter's sequence (its delivery id).
         sequence: u64,
+        /// The dead letter is of a task event (delivery id `task-N`).
+        #[arg(long)]
+        task: bool,
     },
 }
 
@@ -286,8 +289,12 @@ impl Show for v1::ListDeadLettersResponse {
         }
         for d in &self.letters {
             println!(
-                "#{} after {} attempt(s): {}\n  {}",
-                d.sequence, d.attempts, d.error, d.body_json
+                "#{}{} after {} attempt(s): {}\n  {}",
+                if d.task { "task-" } else { "" },
+                d.sequence,
+                d.attempts,
+                d.error,
+                d.body_json
             );
         }
     }
@@ -330,11 +337,16 @@ pub fn webhook(args: &WebhookArgs) -> ExitCode {
                         .into_inner();
                     show(out, &r)
                 }
-                WebhookCommand::Resend { webhook, sequence } => {
+                WebhookCommand::Resend {
+                    webhook,
+                    sequence,
+                    task,
+                } => {
                     let r = c
                         .resend_dead_letter(v1::ResendDeadLetterRequest {
                             webhook: webhook.clone(),
                             sequence: *sequence,
+                            task: *task,
                         })
                         .await?
                         .into_inner();

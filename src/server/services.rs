@@ -971,6 +971,7 @@ impl v1::admin_service_server::AdminService for Admin {
                                 body_json: d.body,
                                 error: d.error,
                                 attempts: d.attempts,
+                                task: d.task,
                             })
                             .collect(),
                     }))
@@ -991,7 +992,7 @@ impl v1::admin_service_server::AdminService for Admin {
                 move |caller, r| async move {
                     app.may(&caller, Permission::Audit, Target::Anywhere)?;
                     let hook = app.hook(&r.webhook)?.clone();
-                    super::webhooks::resend(&*app.sled, &hook, r.sequence)
+                    super::webhooks::resend(&*app.sled, &hook, r.sequence, r.task)
                         .await
                         .map_err(|e| bad_request("sequence", e))?;
                     Ok(Response::new(v1::ResendDeadLetterResponse {}))

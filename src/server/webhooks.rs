@@ -1,10 +1,12 @@
-//! Webhooks: case events delivered by HTTP POST to subscribed receivers,
-//! at least once, in feed order. The durable change feed is the outbox:
-//! each webhook keeps a cursor (its next feed sequence) in the ledger, so a
-//! receiver that was down gets every event once it is back, and a restart
-//! resumes where delivery stopped. Each POST carries a JSON body, the
-//! delivery id (`X-Wangge-Delivery`: the feed sequence, for receivers to
-//! drop a repeat) and `X-Wangge-Signature: sha256=<hex HMAC of the body>`.
+//! Webhooks: case events and task events delivered by HTTP POST to
+//! subscribed receivers, at least once, in order. The durable change feed
+//! and the task event log are the outboxes: each webhook keeps a cursor
+//! for each (its next sequence) in the ledger, so a receiver that was down
+//! gets every event once it is back, and a restart resumes where delivery
+//! stopped. Each POST carries a JSON body, the delivery id
+//! (`X-Wangge-Delivery`: the feed sequence, or `task-N` for a task event,
+//! for receivers to drop a repeat) and `X-Wangge-Signature: sha256=<hex
+//! HMAC of the body>`.
 //! A delivery that keeps failing past `max_attempts` (with doubling
 //! backoff) becomes a dead letter, listed and re-sent through AdminService.
 
@@ -81,6 +83,27 @@ pub struct DeadLetter {
     pub body: String,
     pub error: String,
     pub attempts: u32,
+    /// A task event (its sequence is the task event log's).
+    #[serde(default)]
+    pub task: bool,
+}
+
+/// The delivery id of a case event (`17`) or a task event (`task-17`).
+fn delivery_id(sequence: u64, task: bool) -> String {
+    if task {
+        format!("task-{sequence}")
+    } else {
+        sequence.to_string()
+    }
+}
+
+/// The dead letters' key part of a delivery.
+fn dead_key(sequence: u64, task: bool) -> String {
+    if task {
+        format!("task-{sequence:020}")
+    } else {
+        format!("{sequence:020}")
+    }
 }
 
 type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
@@ -116,12 +139,12 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
 async fn post(
     client: &HttpClient,
     hook: &WebhookConfig,
-    sequence: u64,
+    id: &str,
     body: &str,
 ) -> Result<(), String> {
     let req = hyper::Request::post(&hook.url)
         .header("content-type", "application/json")
-        .header("x-wangge-delivery", sequence.to_string())
+        .header("x-wangge-delivery", id)
         .header(
             "x-wangge-signature",
             signature(&hook.secret, body.as_bytes()),
@@ -143,7 +166,7 @@ async fn post(
 async fn deliver(
     client: &HttpClient,
     hook: &WebhookConfig,
-    sequence: u64,
+    id: &str,
     body: &str,
 ) -> Result<(), (String, u32)> {
     let max = hook.max_attempts.unwrap_or(12).max(1);
@@ -151,11 +174,11 @@ async fn deliver(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match post(client, hook, sequence, body).await {
+        match post(client, hook, id, body).await {
             Ok(()) => return Ok(()),
             Err(e) if attempt >= max => return Err((e, attempt)),
             Err(e) => {
-                tracing::debug!(webhook = %hook.name, sequence, attempt, error = %e, "webhook delivery failed; retrying");
+                tracing::debug!(webhook = %hook.name, delivery = id, attempt, error = %e, "webhook delivery failed; retrying");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(60));
             }
@@ -184,18 +207,116 @@ fn body(hook: &str, sequence: u64, e: &wangge_policy::CaseEvent) -> String {
     .to_string()
 }
 
-fn save_cursor(space: &dyn LedgerSpace, name: &str, next: u64) {
+/// The JSON body of one task event.
+fn task_body(hook: &str, e: &wangge_app::TaskEvent) -> String {
+    serde_json::json!({
+        "id": delivery_id(e.seq, true),
+        "webhook": hook,
+        "task_id": e.task_id,
+        "task": e.task,
+        "unit": e.unit,
+        "action": e.action,
+        "at": e.at,
+        "actor": e.actor,
+        "detail": e.detail,
+    })
+    .to_string()
+}
+
+/// Delivers one body with retries; a dead letter when every attempt fails.
+async fn deliver_or_bury(
+    app: &App,
+    client: &HttpClient,
+    hook: &WebhookConfig,
+    (sequence, task): (u64, bool),
+    text: String,
+) {
+    let id = delivery_id(sequence, task);
+    match deliver(client, hook, &id, &text).await {
+        Ok(()) => app.metrics.webhook_delivered(),
+        Err((error, attempts)) => {
+            tracing::warn!(webhook = %hook.name, delivery = %id, %error, "webhook delivery gave up: a dead letter");
+            app.metrics.webhook_dead();
+            let mut b = wangge_store::LedgerBatch::new();
+            let dead = DeadLetter {
+                sequence,
+                body: text,
+                error,
+                attempts,
+                task,
+            };
+            let written = b
+                .put(&DEAD, &[&hook.name, &dead_key(sequence, task)], &Some(dead))
+                .and_then(|()| b.write(&*app.sled));
+            if let Err(e) = written {
+                tracing::error!(webhook = %hook.name, error = %e, "a dead letter could not be stored");
+            }
+        }
+    }
+}
+
+fn save_cursor(space: &dyn LedgerSpace, parts: &[&str], next: u64) {
+    let name = parts.first().copied().unwrap_or_default();
     let mut batch = wangge_store::LedgerBatch::new();
     let saved = batch
-        .put(&CURSORS, &[name], &next)
+        .put(&CURSORS, parts, &next)
         .and_then(|()| batch.write(space));
     if let Err(e) = saved {
         tracing::error!(webhook = %name, error = %e, "the webhook cursor could not be saved");
     }
 }
 
-/// Runs one webhook until the server stops.
+/// Runs one webhook until the server stops: case events from the change
+/// feed and task events from the task event log, each with its cursor.
 pub async fn run(app: Arc<App>, hook: WebhookConfig) {
+    tokio::join!(run_cases(app.clone(), hook.clone()), run_tasks(app, hook));
+}
+
+/// Task events (created, 签收, 完成, remind, overdue), from their log.
+async fn run_tasks(app: Arc<App>, hook: WebhookConfig) {
+    let client = match client() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(webhook = %hook.name, error = %e, "webhook not started");
+            return;
+        }
+    };
+    let space: Arc<dyn LedgerSpace> = app.sled.clone();
+    let cursor = [hook.name.as_str(), "task"];
+    let mut next = match CURSORS.get(&*space, &cursor) {
+        Ok(Some(n)) => n,
+        Ok(None) => 1,
+        Err(e) => {
+            tracing::error!(webhook = %hook.name, error = %e, "the webhook's task cursor cannot be read");
+            return;
+        }
+    };
+    loop {
+        let batch = match app.tasks.events(next, 256) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(webhook = %hook.name, error = %e, "webhook: the task events cannot be read");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if batch.is_empty() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        }
+        for e in batch {
+            if hook.events.is_empty() || hook.events.contains(&e.action) {
+                let text = task_body(&hook.name, &e);
+                deliver_or_bury(&app, &client, &hook, (e.seq, true), text).await;
+            }
+            next = e.seq + 1;
+        }
+        save_cursor(&*space, &cursor, next);
+    }
+}
+
+/// Case events, from the change feed.
+async fn run_cases(app: Arc<App>, hook: WebhookConfig) {
     let client = match client() {
         Ok(c) => c,
         Err(e) => {
@@ -212,7 +333,7 @@ pub async fn run(app: Arc<App>, hook: WebhookConfig) {
             return;
         }
     };
-    save_cursor(&*space, &hook.name, next);
+    save_cursor(&*space, &[&hook.name], next);
     loop {
         let batch = match app.cases.changes(next, 256) {
             Ok(b) => b,
@@ -229,29 +350,11 @@ pub async fn run(app: Arc<App>, hook: WebhookConfig) {
         for (seq, e) in batch {
             if hook.events.is_empty() || hook.events.contains(&e.action) {
                 let text = body(&hook.name, seq, &e);
-                if let Err((error, attempts)) = deliver(&client, &hook, seq, &text).await {
-                    tracing::warn!(webhook = %hook.name, sequence = seq, %error, "webhook delivery gave up: a dead letter");
-                    app.metrics.webhook_dead();
-                    let mut b = wangge_store::LedgerBatch::new();
-                    let dead = DeadLetter {
-                        sequence: seq,
-                        body: text,
-                        error,
-                        attempts,
-                    };
-                    let written = b
-                        .put(&DEAD, &[&hook.name, &format!("{seq:020}")], &Some(dead))
-                        .and_then(|()| b.write(&*space));
-                    if let Err(e) = written {
-                        tracing::error!(webhook = %hook.name, error = %e, "a dead letter could not be stored");
-                    }
-                } else {
-                    app.metrics.webhook_delivered();
-                }
+                deliver_or_bury(&app, &client, &hook, (seq, false), text).await;
             }
             next = seq + 1;
         }
-        save_cursor(&*space, &hook.name, next);
+        save_cursor(&*space, &[&hook.name], next);
     }
 }
 
@@ -268,19 +371,21 @@ pub async fn resend(
     space: &dyn LedgerSpace,
     hook: &WebhookConfig,
     sequence: u64,
+    task: bool,
 ) -> Result<(), String> {
-    let key = format!("{sequence:020}");
+    let key = dead_key(sequence, task);
     let Some(Some(dead)) = DEAD
         .get(space, &[&hook.name, &key])
         .map_err(|e| e.to_string())?
     else {
         return Err(format!(
-            "webhook `{}` has no dead letter {sequence}",
-            hook.name
+            "webhook `{}` has no dead letter {}",
+            hook.name,
+            delivery_id(sequence, task)
         ));
     };
     let client = client()?;
-    post(&client, hook, sequence, &dead.body).await?;
+    post(&client, hook, &delivery_id(sequence, task), &dead.body).await?;
     // Delivered: no longer a dead letter (the ledger keeps no deletes).
     let mut b = wangge_store::LedgerBatch::new();
     b.put(&DEAD, &[&hook.name, &key], &None)

@@ -11,6 +11,7 @@ use sha2::Sha256;
 use wangge_proto::v1;
 use wangge_proto::v1::admin_service_client::AdminServiceClient;
 use wangge_proto::v1::case_service_client::CaseServiceClient;
+use wangge_proto::v1::task_service_client::TaskServiceClient;
 
 use crate::server::Server;
 
@@ -21,6 +22,8 @@ struct Received {
     /// (delivery id, signature valid)
     hub: Vec<(u64, bool)>,
     flaky: Vec<u64>,
+    /// Task events: (delivery id `task-N`, action, signature valid).
+    tasks: Vec<(String, String, bool)>,
 }
 
 type Shared = Arc<(Mutex<Received>, AtomicBool)>;
@@ -52,14 +55,20 @@ async fn receiver(
             post(move |headers: http::HeaderMap, body: axum::body::Bytes| {
                 let hub = hub.clone();
                 async move {
-                    let id: u64 = headers["x-wangge-delivery"]
-                        .to_str()
-                        .unwrap()
-                        .parse()
-                        .unwrap();
+                    let delivery = headers["x-wangge-delivery"].to_str().unwrap().to_string();
                     let sig = headers["x-wangge-signature"].to_str().unwrap();
                     let ok = valid(sig, &body);
-                    hub.0.lock().unwrap().hub.push((id, ok));
+                    if delivery.starts_with("task-") {
+                        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                        let action = v["action"].as_str().unwrap().to_string();
+                        hub.0.lock().unwrap().tasks.push((delivery, action, ok));
+                    } else {
+                        hub.0
+                            .lock()
+                            .unwrap()
+                            .hub
+                            .push((delivery.parse().unwrap(), ok));
+                    }
                     http::StatusCode::OK
                 }
             }),
@@ -200,6 +209,7 @@ async fn webhooks_deliver_every_event_once_with_a_signature_even_after_the_recei
         .resend_dead_letter(v1::ResendDeadLetterRequest {
             webhook: "flaky".into(),
             sequence: dead[0].sequence,
+            task: false,
         })
         .await
         .unwrap();
@@ -246,6 +256,54 @@ async fn webhooks_deliver_every_event_once_with_a_signature_even_after_the_recei
         .await
         .unwrap_err();
     assert_eq!(s.code(), tonic::Code::InvalidArgument);
+
+    // Task events go out too (delivery ids `task-N`): sent, 完成, and the
+    // reminder and the overdue mark when the clock passes the 3 hours.
+    let mut tasks = TaskServiceClient::new(server.channel().await);
+    let t = tasks
+        .create(v1::CreateTaskRequest {
+            task: "节会安保巡查".into(),
+            under: "S1".into(),
+            note: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    tasks
+        .complete(v1::CompleteTaskRequest {
+            id: t.id,
+            unit: "M1".into(),
+            checked: vec!["重点部位".into(), "消防通道".into(), "人员聚集点".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    admin
+        .advance_clock(v1::AdvanceClockRequest { seconds: 4 * 3600 })
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    for _ in 0..100 {
+        got = shared.0.lock().unwrap().tasks.clone();
+        if got.len() >= 5 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let seen: Vec<(&str, &str, bool)> = got
+        .iter()
+        .map(|(id, a, ok)| (id.as_str(), a.as_str(), *ok))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("task-1", "created", true),
+            ("task-2", "完成", true),
+            ("task-3", "remind", true),
+            ("task-4", "remind", true),
+            ("task-5", "overdue", true)
+        ]
+    );
     let _ = stop.send(());
     let _ = second.await;
 }
