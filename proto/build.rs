@@ -16,6 +16,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "wangge/v1/evaluation.proto",
         "wangge/v1/audit.proto",
         "wangge/v1/task.proto",
+        "wangge/v1/intake.proto",
     ];
     for f in &files {
         println!("cargo:rerun-if-changed={f}");

@@ -18,6 +18,7 @@ mod export;
 mod gen;
 mod incentive_cli;
 mod input;
+mod intake_cli;
 mod org;
 mod output;
 mod policy_dir;
@@ -107,6 +108,8 @@ enum Command {
     Webhook(auth_cli::WebhookArgs),
     /// Tasks sent down (下派任务): create, list, progress, parts, accept, done, events.
     Task(task_cli::TaskArgs),
+    /// External work orders (a 12345 工单) in, and the hotline's 回访 back.
+    Intake(intake_cli::IntakeArgs),
 }
 
 /// When the reader of stdout or stderr goes away (`wangge … | head`), the
@@ -154,6 +157,7 @@ fn main() -> ExitCode {
         Command::Audit(args) => auth_cli::audit(&args),
         Command::Webhook(args) => auth_cli::webhook(&args),
         Command::Task(args) => task_cli::task(&args),
+        Command::Intake(args) => intake_cli::intake(&args),
     }
 }
 

@@ -98,6 +98,7 @@ pub enum Item {
     Scorecard(Scorecard),
     Award(Award),
     Task(Task),
+    Intake(Intake),
     Scenario(Scenario),
 }
 
@@ -121,6 +122,7 @@ impl Item {
             Item::Scorecard(c) => &c.name,
             Item::Award(a) => &a.name,
             Item::Task(t) => &t.name,
+            Item::Intake(i) => &i.name,
             Item::Scenario(s) => &s.name,
         }
     }
@@ -145,6 +147,7 @@ impl Item {
             Item::Scorecard(_) => "scorecard",
             Item::Award(_) => "award",
             Item::Task(_) => "task",
+            Item::Intake(_) => "intake",
             Item::Scenario(_) => "scenario",
         }
     }
@@ -609,6 +612,49 @@ pub struct Task {
     pub attachment: bool,
     /// `remind at 80%`: shares of the limit.
     pub remind: Vec<u8>,
+    pub span: Span,
+}
+
+/// `intake 热线工单 for 事件处置 { … }`: an external work order mapped
+/// onto a report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Intake {
+    pub name: Ident,
+    pub workflow: Ident,
+    /// The channel its reports carry (`channel "12345"`).
+    pub channel: Option<(String, Span)>,
+    /// The order's field that identifies it (retries, duplicates, 回访).
+    pub key: Option<Ident>,
+    /// The order's field naming the unit.
+    pub unit: Option<Ident>,
+    pub fields: Vec<IntakeField>,
+    /// `duplicate 类别 within 24h`: a report field and a window (seconds).
+    pub duplicate: Option<(Ident, i64)>,
+    /// `callback 反馈 = 回访结果 { "满意": 满意 }`: the action, the order's
+    /// field, and each value's outcome.
+    pub callback: Option<IntakeCallback>,
+    pub span: Span,
+}
+
+/// `field 类别 = 诉求分类 { "0101": "垃圾堆放" } optional`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IntakeField {
+    /// The report field it fills.
+    pub target: Ident,
+    /// The order's field it reads.
+    pub source: Ident,
+    /// Codes and what each becomes (none: the value as it is).
+    pub codes: Option<Vec<(String, Lit)>>,
+    pub optional: bool,
+    pub span: Span,
+}
+
+/// The hotline's 回访 result mapped onto a workflow action's outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IntakeCallback {
+    pub action: Ident,
+    pub source: Ident,
+    pub outcomes: Vec<(String, Ident)>,
     pub span: Span,
 }
 

@@ -443,6 +443,7 @@ impl Builder<'_> {
             Rule::scorecard => Item::Scorecard(self.scorecard(p)?),
             Rule::award => Item::Award(self.award(p)?),
             Rule::task => Item::Task(self.task(p)?),
+            Rule::intake => Item::Intake(self.intake(p)?),
             _ => return None,
         })
     }
@@ -1906,6 +1907,99 @@ impl Builder<'_> {
             }
         }
         Some(t)
+    }
+
+    /// `intake 名称 for 流程 { channel … key … unit … field … duplicate … callback … }`.
+    fn intake(&mut self, p: P) -> Option<Intake> {
+        let span = self.span(&p);
+        let mut parts = p
+            .into_inner()
+            .filter(|q| !matches!(q.as_rule(), Rule::kw_intake | Rule::kw_for));
+        let name = self.ident(&parts.next()?);
+        let workflow = self.ident(&parts.next()?);
+        let mut i = Intake {
+            name,
+            workflow,
+            channel: None,
+            key: None,
+            unit: None,
+            fields: Vec::new(),
+            duplicate: None,
+            callback: None,
+            span,
+        };
+        for q in parts {
+            let qspan = self.span(&q);
+            let kind = q.as_rule();
+            let mut inner = q.into_inner().skip(1).peekable();
+            match kind {
+                Rule::in_channel => {
+                    let text = self.string(inner.next()?);
+                    i.channel = Some((text, qspan));
+                }
+                Rule::in_key => i.key = Some(self.ident(&inner.next()?)),
+                Rule::in_unit => i.unit = Some(self.ident(&inner.next()?)),
+                Rule::in_field => {
+                    let target = self.ident(&inner.next()?);
+                    let source = self.ident(&inner.next()?);
+                    let mut codes = None;
+                    let mut optional = false;
+                    for x in inner {
+                        match x.as_rule() {
+                            Rule::in_codes => {
+                                let mut list = Vec::new();
+                                for e in x.into_inner() {
+                                    let mut kv = e.into_inner();
+                                    let k = kv.next()?;
+                                    let code = match k.as_rule() {
+                                        Rule::string => self.string(k),
+                                        _ => k.as_str().to_string(),
+                                    };
+                                    let value = self.literal(kv.next()?)?;
+                                    list.push((code, value));
+                                }
+                                codes = Some(list);
+                            }
+                            Rule::kw_optional => optional = true,
+                            _ => {}
+                        }
+                    }
+                    i.fields.push(IntakeField {
+                        target,
+                        source,
+                        codes,
+                        optional,
+                        span: qspan,
+                    });
+                }
+                Rule::in_duplicate => {
+                    let field = self.ident(&inner.next()?);
+                    let window = inner.find(|x| x.as_rule() == Rule::duration)?;
+                    let Some(secs) = parse_duration(window.as_str()).filter(|s| *s > 0) else {
+                        return self.bad_literal(self.span(&window), "duration", window.as_str());
+                    };
+                    i.duplicate = Some((field, secs));
+                }
+                Rule::in_callback => {
+                    let action = self.ident(&inner.next()?);
+                    let source = self.ident(&inner.next()?);
+                    let mut outcomes = Vec::new();
+                    for e in inner {
+                        let mut kv = e.into_inner();
+                        let value = self.string(kv.next()?);
+                        outcomes.push((value, self.ident(&kv.next()?)));
+                    }
+                    i.callback = Some(IntakeCallback {
+                        action,
+                        source,
+                        outcomes,
+                        span: qspan,
+                    });
+                }
+                _ => {}
+            }
+        }
+        Some(i)
     }
 
     /// The shares (`80%`) among `p`'s pairs, each 1–99 %, sorted.

@@ -150,6 +150,7 @@ pub fn resolve(files: &[File]) -> (Symbols, Vec<Diagnostic>) {
             }
             Item::Award(a) => r.expect_item(&a.scorecard, &["scorecard"], "scorecard"),
             Item::Task(t) => r.task(t),
+            Item::Intake(i) => r.intake(i, &items),
             Item::Role(role) => r.role(role),
             Item::Party(party) => r.party(party),
             Item::Schema(sc) => {
@@ -1317,6 +1318,82 @@ impl Resolver {
             Some(_) => {}
         }
         self.unique_names(t.checklist.iter(), "checklist item");
+    }
+
+    /// An intake: its workflow, the order's key and unit fields, distinct
+    /// report fields, a duplicate field it fills, and a callback that names
+    /// one of the workflow's actions and its outcomes.
+    fn intake(&mut self, i: &Intake, items: &[&Item]) {
+        self.item_of(&i.workflow, &["workflow"], "workflow");
+        for (what, field) in [("key", &i.key), ("unit", &i.unit)] {
+            if field.is_none() {
+                self.diags.push(
+                    Diagnostic::error(
+                        "wangge::intake",
+                        i.name.span,
+                        format!("intake `{}` needs `{what} FIELD`", i.name.name),
+                    )
+                    .with_label(format!("which field of the order is its {what}?"))
+                    .with_help(format!(
+                        "e.g. `{what} {}`",
+                        if what == "key" {
+                            "工单编号"
+                        } else {
+                            "网格编码"
+                        }
+                    )),
+                );
+            }
+        }
+        self.unique_names(i.fields.iter().map(|f| &f.target), "report field");
+        if let Some((field, _)) = &i.duplicate {
+            if !i.fields.iter().any(|f| f.target.name == field.name) {
+                let filled = i.fields.iter().map(|f| f.target.name.clone()).collect();
+                self.unknown(field, "report field", filled);
+            }
+        }
+        let workflow = items.iter().find_map(|it| match it {
+            Item::Workflow(w) if w.name.name == i.workflow.name => Some(w),
+            _ => None,
+        });
+        let Some(w) = workflow else { return };
+        if let (Some((_, span)), None) = (&i.channel, &w.channel) {
+            self.diags.push(
+                Diagnostic::error(
+                    "wangge::intake",
+                    *span,
+                    format!(
+                        "workflow `{}` declares no `channel` field to carry it",
+                        w.name.name
+                    ),
+                )
+                .with_label("the channel would be dropped")
+                .with_help(format!("add `channel 来源` to workflow `{}`", w.name.name)),
+            );
+        }
+        let Some(cb) = &i.callback else { return };
+        let outcomes: Vec<String> = (w.transitions.iter())
+            .filter(|t| t.action.name == cb.action.name)
+            .filter_map(|t| t.outcome.as_ref().map(|o| o.name.clone()))
+            .collect();
+        if !w
+            .transitions
+            .iter()
+            .any(|t| t.action.name == cb.action.name)
+        {
+            let actions = w
+                .transitions
+                .iter()
+                .map(|t| t.action.name.clone())
+                .collect();
+            self.unknown(&cb.action, "action", actions);
+            return;
+        }
+        for (_, outcome) in &cb.outcomes {
+            if !outcomes.contains(&outcome.name) {
+                self.unknown(outcome, "outcome", outcomes.clone());
+            }
+        }
     }
 
     fn workflow(&mut self, w: &Workflow) {

@@ -688,3 +688,21 @@ fn a_task_aimed_at_a_level_not_on_its_ladder_is_refused_with_the_nearest_level()
         rendered(&p)
     );
 }
+
+#[test]
+fn an_intake_names_its_workflow_fields_and_callback_outcomes() {
+    let p = one(
+        "ladder L { 甲 -> 乙 }\nworkflow W on L {\n  start 甲\n  initial 开\n  final 关\n  transitions { 反馈 满意: 开 -> 关 }\n}\nintake 单 for W {\n  channel \"12345\"\n  unit 网格\n  field 类别 = 分类 { \"01\": \"垃圾\" }\n  field 类别 = 别的\n  duplicate 地点 within 24h\n  callback 反馈 = 回访 { \"满意\": 满意, \"差\": 不满 }\n}\n",
+    );
+    let got: Vec<&str> = p.diagnostics.iter().map(|d| d.message.as_str()).collect();
+    assert_eq!(
+        got,
+        [
+            "intake `单` needs `key FIELD`",
+            "workflow `W` declares no `channel` field to carry it",
+            "report field `类别` appears twice",
+            "unknown report field `地点`",
+            "unknown outcome `不满`",
+        ]
+    );
+}

@@ -26,6 +26,7 @@ pub struct App {
     pub evaluation: Arc<wangge_app::Evaluation>,
     pub org: Arc<wangge_app::Organisation>,
     pub tasks: Arc<wangge_app::TaskService>,
+    pub intake: Arc<wangge_app::Intake>,
     pub registry: Arc<PolicyRegistry>,
     /// Set when the server runs on a manual clock.
     pub manual: Option<Arc<ManualClock>>,

@@ -36,6 +36,8 @@ const WRITES: &[&str] = &[
     "TaskService/Create",
     "TaskService/Accept",
     "TaskService/Complete",
+    "IntakeService/Submit",
+    "IntakeService/Callback",
 ];
 
 pub fn is_write(method: &str) -> bool {
@@ -142,4 +144,5 @@ audit_keys! {
     v1::TaskUnitRequest { id, unit }
     v1::CompleteTaskRequest { id, unit, attachment }
     v1::TaskEventsRequest { from_sequence }
+    v1::IntakeRequest { intake, actor }
 }

@@ -24,6 +24,7 @@ pub mod config;
 mod convert;
 mod evaluation;
 mod incentive;
+mod intake;
 mod metrics;
 mod process;
 mod services;
@@ -293,6 +294,7 @@ async fn serve(config: config::Config) -> ExitCode {
             }
         };
     let app = Arc::new(App {
+        intake: Arc::new(wangge_app::Intake::new(store.clone(), cases.clone())),
         auth,
         tasks: tasks.clone(),
         audit: Arc::new(wangge_app::audit::AuditLog::new(store.clone())),
@@ -437,6 +439,9 @@ async fn serve(config: config::Config) -> ExitCode {
     health_reporter
         .set_serving::<v1::task_service_server::TaskServiceServer<tasks::Tasks>>()
         .await;
+    health_reporter
+        .set_serving::<v1::intake_service_server::IntakeServiceServer<intake::IntakeApi>>()
+        .await;
     // Reflection in both versions: `v1` (grpcurl, Go, Java) and `v1alpha`
     // (Python's grpcio-reflection and older clients).
     let reflection_builder = || {
@@ -526,6 +531,9 @@ async fn serve(config: config::Config) -> ExitCode {
         ))
         .add_service(v1::task_service_server::TaskServiceServer::new(
             tasks::Tasks(app.clone()),
+        ))
+        .add_service(v1::intake_service_server::IntakeServiceServer::new(
+            intake::IntakeApi(app.clone()),
         ))
         .serve_with_incoming_shutdown(
             tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),

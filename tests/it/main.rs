@@ -9,6 +9,7 @@ mod docs;
 mod faults;
 mod grpc;
 mod inputs;
+mod intake;
 mod layers;
 mod metrics;
 mod org;

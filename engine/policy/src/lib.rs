@@ -25,6 +25,7 @@ mod coverage;
 mod error;
 mod explain;
 mod host;
+mod intake;
 mod items;
 pub mod org;
 mod policy;
@@ -53,6 +54,7 @@ pub use coverage::{decision_hits, event_hits, Hit, Kind as TargetKind, Target};
 pub use error::EvalError;
 pub use explain::{short_hash, Decision, Explanation};
 pub use host::{build_engine, Limits, RhaiHost};
+pub use intake::{CompiledIntake, Mapped, Misread};
 pub use items::Items;
 pub use org::{
     PartyOrgDef, PartyRequirement, PartyTree, Person, Position, RoleDef, Unit, UNIT_KINDS,

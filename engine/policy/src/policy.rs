@@ -57,6 +57,8 @@ pub struct PolicySet {
     pub awards: BTreeMap<String, Arc<crate::scorecard::CompiledAward>>,
     /// Tasks sent down (下派任务) by name.
     pub tasks: BTreeMap<String, Arc<crate::task::CompiledTask>>,
+    /// Intake mappings of external work orders by name.
+    pub intakes: BTreeMap<String, Arc<crate::intake::CompiledIntake>>,
 }
 
 /// The evaluable items and the engine that runs them: the host's, or,
@@ -198,6 +200,7 @@ pub fn compile(sources: SourceSet, host: &RhaiHost) -> Compiled {
     let mut card_asts = Vec::new();
     let mut award_asts = Vec::new();
     let mut task_asts = Vec::new();
+    let mut intake_asts = Vec::new();
     let mut scenarios = Vec::new();
     for (i, file) in files.iter().enumerate() {
         let test_file = sources.files.get(i).is_some_and(|f| is_test_file(&f.name));
@@ -322,6 +325,7 @@ pub fn compile(sources: SourceSet, host: &RhaiHost) -> Compiled {
             Item::Scorecard(c) => card_asts.push(c),
             Item::Award(a) => award_asts.push(a),
             Item::Task(t) => task_asts.push(t),
+            Item::Intake(i) => intake_asts.push(i),
             Item::Param(_) | Item::Policy(_) | Item::Scenario(_) => {}
         }
     }
@@ -340,6 +344,16 @@ pub fn compile(sources: SourceSet, host: &RhaiHost) -> Compiled {
     let (scorecards, awards, d) =
         crate::scorecard::compile(&card_asts, &award_asts, &env, &all_levels, &role_names);
     diagnostics.extend(d);
+    let intakes = (intake_asts.iter())
+        .filter_map(|i| {
+            let channel = (workflow_asts.iter())
+                .find(|w| w.name.name == i.workflow.name)
+                .and_then(|w| w.channel.as_ref())
+                .map(|c| c.name.as_str());
+            crate::intake::CompiledIntake::compile(i, channel)
+        })
+        .map(|i| (i.name.clone(), Arc::new(i)))
+        .collect();
     let mut workflows = BTreeMap::new();
     for w in workflow_asts {
         if let Some(cw) = CompiledWorkflow::compile(w, &ladders, &calendars) {
@@ -370,6 +384,7 @@ pub fn compile(sources: SourceSet, host: &RhaiHost) -> Compiled {
         scorecards,
         awards,
         tasks,
+        intakes,
     });
     let targets = crate::coverage::targets(&files, &sources);
     Compiled {
