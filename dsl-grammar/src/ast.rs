@@ -712,6 +712,8 @@ pub struct RequestRule {
 #[derive(Debug, Clone, PartialEq)]
 pub struct AssignRule {
     pub action: Ident,
+    /// `派遣 at 街道: …`: the roles for cases at that level only.
+    pub level: Option<Ident>,
     pub roles: Vec<Ident>,
     pub accept: Option<Limit>,
     pub span: Span,

@@ -2047,9 +2047,11 @@ impl Builder<'_> {
         let action = self.ident(&inner.next()?);
         let mut roles = Vec::new();
         let mut accept = None;
+        let mut level = None;
         for q in inner {
             match q.as_rule() {
                 Rule::ident => roles.push(self.ident(&q)),
+                Rule::assign_at => level = q.into_inner().nth(1).map(|l| self.ident(&l)),
                 Rule::assign_accept => {
                     let aspan = self.span(&q);
                     let mut parts = Self::parts(q);
@@ -2067,6 +2069,7 @@ impl Builder<'_> {
         }
         Some(AssignRule {
             action,
+            level,
             roles,
             accept,
             span,

@@ -686,7 +686,7 @@ impl Resolver {
 
     /// `assign` lines name transition actions of the workflow (once each)
     /// and declared roles.
-    fn assign_rules(&mut self, w: &Workflow) {
+    fn assign_rules(&mut self, w: &Workflow, levels: &[String]) {
         let actions: Vec<String> = w
             .transitions
             .iter()
@@ -699,8 +699,32 @@ impl Resolver {
             for role in &rule.roles {
                 self.expect_item(role, &["role"], "role");
             }
+            match &rule.level {
+                Some(l) if !levels.contains(&l.name) => self.unknown(l, "level", levels.to_vec()),
+                Some(_) if !w.assign.iter().any(|g| g.level.is_none() && g.action.name == rule.action.name) => {
+                    self.diags.push(
+                        Diagnostic::error(
+                            "wangge::workflow",
+                            rule.span,
+                            format!("`{} at …` needs a general line for `{}` first", rule.action.name, rule.action.name),
+                        )
+                        .with_label("the roles at one level only")
+                        .with_help(format!("add `{}: ROLES accept …` for the other levels", rule.action.name)),
+                    )
+                }
+                _ => {}
+            }
         }
-        self.unique_names(w.assign.iter().map(|r| &r.action), "assign line");
+        let lines: Vec<Ident> = (w.assign.iter())
+            .map(|r| match &r.level {
+                Some(l) => Ident {
+                    name: format!("{} at {}", r.action.name, l.name),
+                    span: r.action.span,
+                },
+                None => r.action.clone(),
+            })
+            .collect();
+        self.unique_names(lines.iter(), "assign line");
         // A request is an action of its own: not a transition or a built-in.
         for r in &w.requests {
             let taken =
@@ -1488,7 +1512,7 @@ impl Resolver {
                 );
             }
         }
-        self.assign_rules(w);
+        self.assign_rules(w, &levels);
         for (i, a) in w.transitions.iter().enumerate() {
             for b in &w.transitions[..i] {
                 let same = a.action.name == b.action.name

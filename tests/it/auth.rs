@@ -981,6 +981,37 @@ async fn a_dispatched_case_goes_to_a_person_who_must_accept_it_in_time() {
 }
 
 #[tokio::test]
+async fn a_case_at_the_community_is_not_dispatched_to_a_micro_grid_volunteer() {
+    let data = tempfile::tempdir().unwrap();
+    let (_server, ch) = secure_server(data.path()).await;
+    let mut c = CaseServiceClient::new(ch.clone());
+    let q1 = token("Q1");
+    // A 邻里纠纷 is a 难事: handled at the 社区.
+    let hard = r#"{"类别": "邻里纠纷", "人数": 2, "风险": 1}"#;
+    let a = c.report(as_(&q1, event("M1", hard))).await.unwrap();
+    let a = a.into_inner().case.unwrap();
+    assert_eq!(a.level, "社区");
+    c.act(as_(&q1, act(a.id, "立案", &[]))).await.unwrap();
+    // `派遣 at 社区` does not list 微网格员: refused, naming the field.
+    let s = c
+        .act(as_(&q1, assign(a.id, "派遣", "W1", "")))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (s.code(), field(&s)),
+        (Code::InvalidArgument, "assignee".into()),
+        "{s:?}"
+    );
+    assert!(s.message().contains("at 社区"), "{}", s.message());
+    let sent = c
+        .act(as_(&q1, assign(a.id, "派遣", "L1", "")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(sent.assignment.unwrap().to, "L1");
+}
+
+#[tokio::test]
 async fn requests_for_more_time_or_a_pause_are_decided_from_above() {
     let data = tempfile::tempdir().unwrap();
     let (_server, ch) = secure_server(data.path()).await;

@@ -639,15 +639,17 @@ impl CaseService {
                 format!("no person `{to}` in the registry"),
             ));
         };
-        if !rule.roles.iter().any(|r| person.holds(r)) {
+        let roles = rule.roles_at(&case.level);
+        if !roles.iter().any(|r| person.holds(r)) {
             let holds: Vec<&str> = person.positions().map(|(r, _)| r).collect();
             return Err(invalid(
                 "assignee",
                 format!(
-                    "`{to}` ({}) holds {}; `{rule_action}` assigns {}",
+                    "`{to}` ({}) holds {}; `{rule_action}` at {} assigns {}",
                     person.name,
                     holds.join(", "),
-                    rule.roles.join(", ")
+                    case.level,
+                    roles.join(", ")
                 ),
             ));
         }

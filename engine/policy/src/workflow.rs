@@ -59,6 +59,15 @@ pub struct AssignRule {
     pub roles: Vec<String>,
     /// How long the assignee has to 签收.
     pub accept: Option<Limit>,
+    /// Roles for cases at a level of their own (`派遣 at 街道: …`).
+    pub by_level: HashMap<String, Vec<String>>,
+}
+
+impl AssignRule {
+    /// The roles an assignee of a case at `level` may hold.
+    pub fn roles_at(&self, level: &str) -> &[String] {
+        self.by_level.get(level).unwrap_or(&self.roles)
+    }
 }
 
 fn not_assigned(id: crate::CaseId) -> CaseError {
@@ -185,6 +194,32 @@ pub struct CompiledWorkflow {
     /// then class; they take the place of the general limit for that class.
     class_limits: HashMap<String, HashMap<String, Limit>>,
     class_summons: HashMap<String, HashMap<String, Limit>>,
+}
+
+/// The dispatching actions' rules: the general line of each, with the
+/// roles of its `at LEVEL` lines.
+fn assign_rules(lines: &[ast::AssignRule]) -> HashMap<String, AssignRule> {
+    let names = |r: &ast::AssignRule| r.roles.iter().map(|i| i.name.clone()).collect();
+    let mut out: HashMap<String, AssignRule> = (lines.iter())
+        .filter(|r| r.level.is_none())
+        .map(|r| {
+            let rule = AssignRule {
+                roles: names(r),
+                accept: r.accept.as_ref().map(|l| Limit {
+                    amount: l.amount,
+                    clock: l.clock,
+                }),
+                by_level: HashMap::new(),
+            };
+            (r.action.name.clone(), rule)
+        })
+        .collect();
+    for r in lines {
+        if let (Some(level), Some(rule)) = (&r.level, out.get_mut(&r.action.name)) {
+            rule.by_level.insert(level.name.clone(), names(r));
+        }
+    }
+    out
 }
 
 /// An explanation when asked for one, `null` otherwise (replays skip them).
@@ -514,22 +549,7 @@ impl CompiledWorkflow {
                     )
                 })
                 .collect(),
-            assign: w
-                .assign
-                .iter()
-                .map(|r| {
-                    (
-                        r.action.name.clone(),
-                        AssignRule {
-                            roles: r.roles.iter().map(|i| i.name.clone()).collect(),
-                            accept: r.accept.as_ref().map(|l| Limit {
-                                amount: l.amount,
-                                clock: l.clock,
-                            }),
-                        },
-                    )
-                })
-                .collect(),
+            assign: assign_rules(&w.assign),
             summons: w
                 .summons
                 .iter()
