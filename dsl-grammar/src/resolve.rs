@@ -701,15 +701,26 @@ impl Resolver {
             }
             match &rule.level {
                 Some(l) if !levels.contains(&l.name) => self.unknown(l, "level", levels.to_vec()),
-                Some(_) if !w.assign.iter().any(|g| g.level.is_none() && g.action.name == rule.action.name) => {
+                Some(_)
+                    if !w
+                        .assign
+                        .iter()
+                        .any(|g| g.level.is_none() && g.action.name == rule.action.name) =>
+                {
                     self.diags.push(
                         Diagnostic::error(
                             "wangge::workflow",
                             rule.span,
-                            format!("`{} at …` needs a general line for `{}` first", rule.action.name, rule.action.name),
+                            format!(
+                                "`{} at …` needs a general line for `{}` first",
+                                rule.action.name, rule.action.name
+                            ),
                         )
                         .with_label("the roles at one level only")
-                        .with_help(format!("add `{}: ROLES accept …` for the other levels", rule.action.name)),
+                        .with_help(format!(
+                            "add `{}: ROLES accept …` for the other levels",
+                            rule.action.name
+                        )),
                     )
                 }
                 _ => {}

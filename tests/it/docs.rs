@@ -63,6 +63,7 @@ fn policy_blocks() -> Vec<String> {
         "points ",
         "scorecard ",
         "award ",
+        "task ",
     ];
     blocks
         .into_iter()
