@@ -791,6 +791,21 @@ pub enum Step {
         fails: bool,
         span: Span,
     },
+    /// `intake 热线工单 as 甲 { … }`: an order taken in through an intake.
+    Intake {
+        intake: Ident,
+        alias: Ident,
+        order: RhaiCode,
+        fails: Option<Option<(String, Span)>>,
+        span: Span,
+    },
+    /// `callback 热线工单 { … }`: the hotline's 回访 of an order.
+    Callback {
+        intake: Ident,
+        order: RhaiCode,
+        fails: Option<Option<(String, Span)>>,
+        span: Span,
+    },
     /// `record P1 入户走访 20 [in UNIT]`: activity in the clock's month.
     Record {
         person: (String, Span),

@@ -505,6 +505,8 @@ impl Builder<'_> {
                     | Rule::kw_scenario
                     | Rule::kw_at
                     | Rule::kw_report
+                    | Rule::kw_intake
+                    | Rule::kw_callback
                     | Rule::kw_act
                     | Rule::kw_expect
                     | Rule::kw_as
@@ -1520,6 +1522,41 @@ impl Builder<'_> {
             }
             Rule::sc_at => self.at_step(inner.next()?)?,
             Rule::sc_report => self.report_step(inner, fails, qspan)?,
+            Rule::sc_intake | Rule::sc_callback => {
+                let intake = self.ident(&inner.next()?);
+                let alias = match kind {
+                    Rule::sc_intake => Some(self.ident(&inner.next()?)),
+                    _ => None,
+                };
+                let mut order = None;
+                let mut message = None;
+                for x in inner {
+                    match x.as_rule() {
+                        Rule::rhai_block => order = self.rhai_block(x),
+                        Rule::string => {
+                            let sspan = self.span(&x);
+                            message = Some((self.string(x), sspan));
+                        }
+                        _ => {}
+                    }
+                }
+                let fails = fails.then_some(message);
+                match alias {
+                    Some(alias) => Step::Intake {
+                        intake,
+                        alias,
+                        order: order?,
+                        fails,
+                        span: qspan,
+                    },
+                    None => Step::Callback {
+                        intake,
+                        order: order?,
+                        fails,
+                        span: qspan,
+                    },
+                }
+            }
             Rule::sc_act => self.act_step(inner, fails, qspan)?,
             Rule::sc_record => {
                 let person = self.unit_ref(inner.next()?)?;

@@ -1247,6 +1247,13 @@ impl Resolver {
                         cases.insert(&alias.name, alias.span);
                     }
                 }
+                Step::Intake { intake, alias, .. } => {
+                    timed = true;
+                    self.expect_item(intake, &["intake"], "intake");
+                    // A duplicate order may name the case another alias has.
+                    cases.entry(&alias.name).or_insert(alias.span);
+                }
+                Step::Callback { intake, .. } => self.expect_item(intake, &["intake"], "intake"),
                 Step::Act { case, .. } => {
                     if !cases.contains_key(case.name.as_str()) {
                         unknown_case(&mut self.diags, case, &cases);

@@ -153,7 +153,8 @@ struct Runner<'s> {
     start: Timestamp,
     started: bool,
     clock: Arc<ManualClock>,
-    svc: CaseService,
+    svc: Arc<CaseService>,
+    intake: wangge_app::Intake,
     cases: HashMap<String, u64>,
     units: Vec<Unit>,
     failures: Vec<Failure>,
@@ -169,8 +170,9 @@ impl<'s> Runner<'s> {
         let start = 20_458 * 86_400 + 9 * 3600 - DEFAULT_OFFSET;
         let clock = Arc::new(ManualClock::new(start));
         let store: Arc<dyn wangge_store::Store> = Arc::new(MemStore::new());
-        let svc = CaseService::new(store.clone(), set.clone(), clock.clone());
+        let svc = Arc::new(CaseService::new(store.clone(), set.clone(), clock.clone()));
         Runner {
+            intake: wangge_app::Intake::new(store.clone(), svc.clone()),
             set,
             sources,
             dir: Path::new(file)
@@ -257,6 +259,19 @@ impl<'s> Runner<'s> {
                 fails,
                 span,
             } => self.report(workflow, alias, unit, by, data, fails.as_ref(), *span),
+            Step::Intake {
+                intake,
+                alias,
+                order,
+                fails,
+                span,
+            } => self.intake(intake, Some(alias), order, fails.as_ref(), *span),
+            Step::Callback {
+                intake,
+                order,
+                fails,
+                span,
+            } => self.intake(intake, None, order, fails.as_ref(), *span),
             Step::Act {
                 case,
                 action,
@@ -361,6 +376,54 @@ impl<'s> Runner<'s> {
             }
             (Err(e), Some(Some((want, at)))) if !e.to_string().contains(want.as_str()) => {
                 return Err(self.stop(*at, format!("the report was refused, but with `{e}`")))
+            }
+            (Err(_), Some(_)) => {}
+        }
+        Ok(())
+    }
+
+    /// `intake NAME as ALIAS { order }` (with an alias) or `callback NAME
+    /// { order }`: through the same service the server runs.
+    fn intake(
+        &mut self,
+        intake: &Ident,
+        alias: Option<&Ident>,
+        order: &RhaiCode,
+        fails: Option<&Option<(String, Span)>>,
+        span: Span,
+    ) -> Result<(), Stop> {
+        let order = self.eval(order, ("#{", "}"))?;
+        let what = if alias.is_some() {
+            "the order"
+        } else {
+            "the 回访"
+        };
+        let done = match alias {
+            Some(_) => self
+                .intake
+                .submit(&self.set, &intake.name, &order, "scenario", None)
+                .map(|t| t.case.id),
+            None => {
+                let who = Actor {
+                    on_behalf: None,
+                    actor: "scenario".into(),
+                    note: None,
+                };
+                (self.intake.callback(&self.set, &intake.name, &order, &who)).map(|c| c.id)
+            }
+        };
+        match (done, fails) {
+            (Ok(id), None) => {
+                if let Some(a) = alias {
+                    self.cases.insert(a.name.clone(), id);
+                }
+            }
+            (Err(e), None) => return Err(self.stop(span, format!("{what} was refused: {e}"))),
+            (Ok(_), Some(_)) => {
+                return Err(self.stop(span, format!("{what} was accepted; expected a refusal")))
+            }
+            (Err(e), Some(Some((want, at)))) if !e.to_string().contains(want.as_str()) => {
+                return Err(self.stop(*at, format!("{what} was refused, but with `{e}`")))
             }
             (Err(_), Some(_)) => {}
         }
