@@ -826,7 +826,7 @@ impl CompiledWorkflow {
             "reason": r.reason,
             "decision": outcome,
             "note": who.note,
-            "deadlines": next.deadlines.iter().map(|d| self.deadline_json(d)).collect::<Vec<_>>(),
+            "deadlines": self.limits_json(&next.deadlines),
         }))
     }
 
@@ -962,30 +962,35 @@ impl CompiledWorkflow {
         if self.reminders.is_empty() {
             return Ok(());
         }
-        let limits: Vec<Deadline> = next
-            .deadlines
-            .iter()
-            .filter(|d| !d.kind.is_reminder())
-            .cloned()
+        // Limits armed or moved since `before` (few: usually one or none).
+        let moved: Vec<(DeadlineKind, ClockKind, Timestamp)> = (next.deadlines.iter())
+            .filter(|d| !d.kind.is_reminder() && !before.contains(d))
+            .map(|d| (d.kind.clone(), d.clock, d.due))
             .collect();
-        let unchanged = |d: &Deadline| before.contains(d);
-        next.deadlines.retain(|d| match &d.kind {
-            DeadlineKind::Remind { of, .. } => {
-                limits.iter().any(|l| l.kind == **of && unchanged(l))
-            }
-            _ => true,
-        });
-        for limit in limits.iter().filter(|l| !unchanged(l)) {
-            for &percent in self.reminder_shares(&limit.kind) {
-                let due = self.share_of(at, limit, percent)?;
-                if due > at && due < limit.due {
+        let limits = &next.deadlines;
+        let keep: Vec<bool> = (limits.iter())
+            .map(|d| match &d.kind {
+                DeadlineKind::Remind { of, .. } => {
+                    limits.iter().any(|l| l.kind == **of) && !moved.iter().any(|m| m.0 == **of)
+                }
+                _ => true,
+            })
+            .collect();
+        if keep.contains(&false) {
+            let mut flags = keep.into_iter();
+            next.deadlines.retain(|_| flags.next().unwrap_or(true));
+        }
+        for (kind, clock, due) in moved {
+            for &percent in self.reminder_shares(&kind) {
+                let when = self.share_of(at, clock, due, percent)?;
+                if when > at && when < due {
                     next.deadlines.push(Deadline {
                         kind: DeadlineKind::Remind {
-                            of: Box::new(limit.kind.clone()),
+                            of: Box::new(kind.clone()),
                             percent,
                         },
-                        clock: limit.clock,
-                        due,
+                        clock,
+                        due: when,
                     });
                 }
             }
@@ -998,16 +1003,25 @@ impl CompiledWorkflow {
     fn share_of(
         &self,
         at: Timestamp,
-        limit: &Deadline,
+        clock: ClockKind,
+        due: Timestamp,
         percent: u8,
     ) -> Result<Timestamp, CaseError> {
         let part = |total: i64| total.saturating_mul(i64::from(percent)) / 100;
-        match (&self.calendar, limit.clock) {
+        match (&self.calendar, clock) {
             (Some(c), ClockKind::WorkingHours | ClockKind::WorkingDays) => {
-                Ok(c.add_working(at, part(c.working_between(at, limit.due)))?)
+                Ok(c.add_working(at, part(c.working_between(at, due)))?)
             }
-            _ => Ok(at + part(limit.due - at)),
+            _ => Ok(at + part(due - at)),
         }
+    }
+
+    /// The time limits (not the reminders) as an explanation shows them.
+    fn limits_json(&self, ds: &[Deadline]) -> Vec<Value> {
+        (ds.iter())
+            .filter(|d| !d.kind.is_reminder())
+            .map(|d| self.deadline_json(d))
+            .collect()
     }
 
     fn deadline_json(&self, d: &Deadline) -> Value {
@@ -1288,11 +1302,7 @@ impl CompiledWorkflow {
                 classification: decision.as_ref(),
                 start_level: &case.level,
                 ceiling: case.ceiling.as_deref(),
-                deadlines: case
-                    .deadlines
-                    .iter()
-                    .map(|d| self.deadline_json(d))
-                    .collect(),
+                deadlines: self.limits_json(&case.deadlines),
             })
         };
         let event = self.event(None, &case, now, who, ("report", None), explanation);
@@ -1351,7 +1361,7 @@ impl CompiledWorkflow {
                 next.paused_at = None;
                 why!(explain, {
                     "paused_from": self.zone().format(paused),
-                    "deadlines": next.deadlines.iter().map(|d| self.deadline_json(d)).collect::<Vec<_>>(),
+                    "deadlines": self.limits_json(&next.deadlines),
                 })
             }
             Action::Escalate => {
@@ -1558,7 +1568,7 @@ impl CompiledWorkflow {
                 why!(explain, {
                     "transition": t.text(),
                     "assignee": assignee,
-                    "deadlines": next.deadlines.iter().map(|d| self.deadline_json(d)).collect::<Vec<_>>(),
+                    "deadlines": self.limits_json(&next.deadlines),
                 })
             }
         };
@@ -1620,14 +1630,7 @@ impl CompiledWorkflow {
             m.insert("to".into(), json!(to));
             m.insert("ceiling".into(), json!(case.ceiling));
             m.insert("breach".into(), json!(breach));
-            m.insert(
-                "deadlines".into(),
-                json!(case
-                    .deadlines
-                    .iter()
-                    .map(|d| self.deadline_json(d))
-                    .collect::<Vec<_>>()),
-            );
+            m.insert("deadlines".into(), json!(self.limits_json(&case.deadlines)));
         }
         Ok(why)
     }

@@ -70,8 +70,10 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
     }
 }
 
-/// The timers a case should have (none while paused; none before the
-/// retry while it has an incident).
+/// The timer a case should have: one, at its earliest deadline (none
+/// while paused; none before the retry while it has an incident). When it
+/// fires, the case's update indexes the next one, so a case with a limit,
+/// its reminder and a summons costs one timer record, not three.
 pub fn timers_of(case: &Case) -> Vec<Timer> {
     if case.paused_at.is_some() {
         return Vec::new();
@@ -80,12 +82,14 @@ pub fn timers_of(case: &Case) -> Vec<Timer> {
     case.deadlines
         .iter()
         .enumerate()
+        .min_by_key(|(i, d)| (d.due, *i))
         .map(|(i, d)| Timer {
             due: d.due.max(not_before),
             case_id: case.id,
             slot: u32::try_from(i).unwrap_or(u32::MAX),
             deadline: d.clone(),
         })
+        .into_iter()
         .collect()
 }
 
