@@ -201,8 +201,10 @@ fn body(hook: &str, sequence: u64, e: &wangge_policy::CaseEvent) -> String {
         "state": e.state_after,
         "level": e.level_after,
         "policy_version": e.policy_version,
-        // Why: for `remind`, the deadline and its share; for 派遣, the assignee.
-        "why": e.explanation,
+        // Why: for `remind`, the deadline and its share; for 派遣, the
+        // assignee. A report's (its classification, ~1 KB) is left to
+        // `CaseService/Events`.
+        "why": if e.action == "report" { None } else { Some(&e.explanation) },
     })
     .to_string()
 }
