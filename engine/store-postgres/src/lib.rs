@@ -1,10 +1,11 @@
 //! The PostgreSQL backend of the storage ports (issue [8/10], in progress):
-//! several servers on one database. This first part: connecting, the
-//! schema migrations kept in `migrations/` (applied at start, a newer
-//! schema refused), and the ports that are not about cases — the
-//! organisation registry, policy versions, the ledger space under the
-//! typed ledgers (activity, settlements, points, scores, audit, tasks),
-//! and settings. Cases, timers with leases and the change feed follow.
+//! several servers on one database. So far: connecting, the schema
+//! migrations kept in `migrations/` (applied at start, a newer schema
+//! refused), the organisation registry, policy versions, the ledger space
+//! under the typed ledgers, settings, and cases with their events, timers,
+//! idempotency keys and change feed (`cases`) — the conformance suite
+//! passes. Feed sequences and case ids handed out by the database (for
+//! several servers), timer leases and group commit follow.
 //!
 //! Driver: tokio-postgres with a deadpool pool, on a runtime of the
 //! store's own. The ports are synchronous (the services call them from
@@ -17,6 +18,7 @@
 //! lower-level, widely used driver (pipelining, binary COPY later for
 //! `store copy`), and deadpool's pool is small and predictable.
 
+mod cases;
 mod migrate;
 mod registry;
 
@@ -34,27 +36,33 @@ pub struct PgStore {
     pool: Pool,
     runtime: Arc<tokio::runtime::Runtime>,
     schema: String,
+    /// The change feed this process's watchers read.
+    feed: wangge_store::Feed,
+    /// Orders this process's writes by their feed sequence.
+    write_lock: std::sync::Mutex<()>,
+    next_id: std::sync::atomic::AtomicU64,
 }
 
 /// A database error as the ports report it: a connection that cannot be
-/// made or was lost is `unavailable` (a retry may succeed); a constraint
-/// is a conflict; anything else is internal.
-pub(crate) fn db_error(e: impl std::fmt::Display, what: &str) -> StoreError {
-    let text = e.to_string();
-    let lost = [
-        "connection",
-        "closed",
-        "timed out",
-        "refused",
-        "reset",
-        "broken pipe",
-    ]
-    .iter()
-    .any(|w| text.to_lowercase().contains(w));
-    if lost {
-        StoreError::unavailable(format!("PostgreSQL is unavailable ({what}): {text}"))
-    } else {
-        StoreError::internal(format!("PostgreSQL failed ({what}): {text}"))
+/// made or was lost is `unavailable` (a retry may succeed); a unique or
+/// check constraint is a conflict; anything else is internal. The message
+/// carries the server's SQLSTATE and text.
+pub(crate) fn db_error(e: tokio_postgres::Error, what: &str) -> StoreError {
+    match e.as_db_error() {
+        Some(db) => {
+            let text = format!("{} ({}): {}", what, db.code().code(), db.message());
+            let class = &db.code().code()[..2];
+            match class {
+                // 23: integrity constraint; 40: serialization failure, deadlock.
+                "23" | "40" => StoreError::conflict(format!("PostgreSQL refused {text}")),
+                // 08: connection; 57: operator intervention (shutdown).
+                "08" | "57" => {
+                    StoreError::unavailable(format!("PostgreSQL is unavailable: {text}"))
+                }
+                _ => StoreError::internal(format!("PostgreSQL failed: {text}")),
+            }
+        }
+        None => StoreError::unavailable(format!("PostgreSQL is unavailable ({what}): {e}")),
     }
 }
 
@@ -103,12 +111,29 @@ impl PgStore {
             .create_timeout(Some(timeout))
             .build()
             .map_err(|e| StoreError::internal(format!("cannot build the connection pool: {e}")))?;
-        let store = PgStore {
+        let mut store = PgStore {
             pool,
             runtime: Arc::new(runtime),
             schema: schema.to_string(),
+            feed: wangge_store::Feed::new(1, 0),
+            write_lock: std::sync::Mutex::new(()),
+            next_id: std::sync::atomic::AtomicU64::new(1),
         };
         store.run(|pool, schema| async move { migrate::migrate(&pool, &schema).await })?;
+        let (next_id, next_seq) = store.run(|pool, schema| async move {
+            let c = client(&pool).await?;
+            let sql = format!(
+                "SELECT (SELECT coalesce(max(id), 0) + 1 FROM {schema}.cases), \
+                        (SELECT coalesce(max(sequence), 0) + 1 FROM {schema}.feed)"
+            );
+            let r = c
+                .query_one(&sql, &[])
+                .await
+                .map_err(|e| db_error(e, "open"))?;
+            Ok((r.get::<_, i64>(0), r.get::<_, i64>(1)))
+        })?;
+        store.next_id = std::sync::atomic::AtomicU64::new(u64::try_from(next_id).unwrap_or(1));
+        store.feed = wangge_store::Feed::new(u64::try_from(next_seq).unwrap_or(1), 65_536);
         Ok(store)
     }
 

@@ -8,10 +8,13 @@ use wangge_store::StoreError;
 use crate::{client, db_error};
 
 /// The migrations, oldest first: (version, SQL).
-pub const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("../migrations/0001_init.sql"))];
+pub const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("../migrations/0001_init.sql")),
+    (2, include_str!("../migrations/0002_cases.sql")),
+];
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// Brings `schema` to [`SCHEMA_VERSION`]; refuses a newer one.
 pub(crate) async fn migrate(pool: &Pool, schema: &str) -> Result<(), StoreError> {

@@ -132,3 +132,20 @@ fn a_database_that_cannot_be_reached_is_unavailable_promptly() {
         .expect("refused");
     assert!(e.to_string().contains("is not a PostgreSQL URL"), "{e}");
 }
+
+impl std::ops::Deref for Fresh {
+    type Target = PgStore;
+    fn deref(&self) -> &PgStore {
+        &self.0
+    }
+}
+
+mod conformance {
+    wangge_store::conformance_suite!(
+        #[cfg_attr(
+            not(pg_tests),
+            ignore = "needs PostgreSQL: set WANGGE_TEST_POSTGRES_URL"
+        )]
+        super::fresh("conformance")
+    );
+}
