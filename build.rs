@@ -3,6 +3,13 @@
 //! tarball) it is `unknown`, or `WANGGE_REVISION` when the packager sets it.
 
 fn main() {
+    // Tests that need PostgreSQL run when the variable is set at build
+    // time, and are ignored naming it otherwise (`cfg(pg_tests)`).
+    println!("cargo::rustc-check-cfg=cfg(pg_tests)");
+    println!("cargo:rerun-if-env-changed=WANGGE_TEST_POSTGRES_URL");
+    if std::env::var_os("WANGGE_TEST_POSTGRES_URL").is_some_and(|v| !v.is_empty()) {
+        println!("cargo:rustc-cfg=pg_tests");
+    }
     println!("cargo:rerun-if-env-changed=WANGGE_REVISION");
     println!("cargo:rerun-if-changed=.git/HEAD");
     println!("cargo:rerun-if-changed=.git/refs");

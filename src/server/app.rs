@@ -20,8 +20,10 @@ use super::status::status;
 
 pub struct App {
     pub cases: Arc<CaseService>,
-    /// The store itself, for maintenance (backups).
-    pub sled: Arc<wangge_store_sled::SledStore>,
+    /// The store itself (the ledger space webhooks keep their cursors in).
+    pub store: Arc<dyn wangge_store::Store>,
+    /// The sled store, when the server runs on sled: for backups.
+    pub sled: Option<Arc<wangge_store_sled::SledStore>>,
     pub incentives: Arc<wangge_app::Incentives>,
     pub evaluation: Arc<wangge_app::Evaluation>,
     pub org: Arc<wangge_app::Organisation>,

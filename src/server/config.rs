@@ -87,6 +87,34 @@ pub struct ServeArgs {
     /// PEM CA whose client certificates are accepted (mutual TLS).
     #[arg(long, env = "WANGGE_TLS_CLIENT_CA")]
     pub tls_client_ca: Option<PathBuf>,
+    /// Store on PostgreSQL at this URL instead of sled in `--data`
+    /// (`postgres://user@host:5432/db`).
+    #[arg(long, env = "WANGGE_POSTGRES")]
+    pub postgres: Option<String>,
+    /// The PostgreSQL schema to work in [default: wangge].
+    #[arg(long, env = "WANGGE_POSTGRES_SCHEMA")]
+    pub postgres_schema: Option<String>,
+}
+
+/// `[storage]` of `wangge.toml`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// `sled` (the default: a local data folder) or `postgres`.
+    pub kind: Option<String>,
+    /// The PostgreSQL URL (`kind = "postgres"`).
+    pub url: Option<String>,
+    /// The schema to work in [default: wangge].
+    pub schema: Option<String>,
+}
+
+/// Where the server stores its data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StorageKind {
+    /// sled in the data folder.
+    Sled,
+    /// PostgreSQL: the URL and the schema.
+    Postgres { url: String, schema: String },
 }
 
 /// `[tls]` of `wangge.toml`.
@@ -131,6 +159,7 @@ struct FileConfig {
     request_timeout_secs: Option<u64>,
     auth: Option<super::auth::AuthConfig>,
     tls: Option<TlsConfig>,
+    storage: Option<StorageConfig>,
     #[serde(default)]
     webhooks: Vec<super::webhooks::WebhookConfig>,
 }
@@ -160,6 +189,7 @@ pub struct Config {
     pub insecure_no_auth: bool,
     /// `[[webhooks]]`: receivers of case events.
     pub webhooks: Vec<super::webhooks::WebhookConfig>,
+    pub storage: StorageKind,
 }
 
 /// A configuration problem, naming the setting.
@@ -332,8 +362,43 @@ impl ServeArgs {
             tls: None,
             insecure_no_auth: self.insecure_no_auth,
             webhooks: checked_webhooks(file.webhooks)?,
+            storage: storage(
+                self.postgres.clone(),
+                self.postgres_schema.clone(),
+                file.storage.unwrap_or_default(),
+            )?,
         }
         .secured(self, file.auth, file.tls)
+    }
+}
+
+/// The storage: `--postgres URL` wins; else `[storage]`; else sled.
+fn storage(
+    flag: Option<String>,
+    schema_flag: Option<String>,
+    file: StorageConfig,
+) -> Result<StorageKind, ConfigError> {
+    let schema = schema_flag
+        .or(file.schema.clone())
+        .unwrap_or_else(|| "wangge".into());
+    if let Some(url) = flag {
+        return Ok(StorageKind::Postgres { url, schema });
+    }
+    match file.kind.as_deref().unwrap_or("sled") {
+        "sled" => Ok(StorageKind::Sled),
+        "postgres" => match file.url {
+            Some(url) => Ok(StorageKind::Postgres { url, schema }),
+            None => Err(ConfigError::Value {
+                setting: "storage.url",
+                value: String::new(),
+                why: "`kind = \"postgres\"` needs `url = \"postgres://…\"`".into(),
+            }),
+        },
+        other => Err(ConfigError::Value {
+            setting: "storage.kind",
+            value: other.into(),
+            why: "expected `sled` or `postgres`".into(),
+        }),
     }
 }
 
@@ -440,7 +505,38 @@ mod tests {
             tls_cert: None,
             tls_key: None,
             tls_client_ca: None,
+            postgres: None,
+            postgres_schema: None,
         }
+    }
+
+    #[test]
+    fn postgres_storage_comes_from_the_flag_or_the_file_and_needs_a_url() {
+        let file = |kind: &str, url: Option<&str>| StorageConfig {
+            kind: Some(kind.into()),
+            url: url.map(str::to_string),
+            schema: None,
+        };
+        assert_eq!(
+            storage(None, None, StorageConfig::default()).unwrap(),
+            StorageKind::Sled
+        );
+        assert_eq!(
+            storage(
+                Some("postgres://a@b/c".into()),
+                Some("s1".into()),
+                file("sled", None)
+            )
+            .unwrap(),
+            StorageKind::Postgres {
+                url: "postgres://a@b/c".into(),
+                schema: "s1".into()
+            }
+        );
+        let e = storage(None, None, file("postgres", None)).unwrap_err();
+        assert!(e.to_string().contains("storage.url"), "{e}");
+        let e = storage(None, None, file("mysql", None)).unwrap_err();
+        assert!(e.to_string().contains("storage.kind"), "{e}");
     }
 
     #[test]

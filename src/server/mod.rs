@@ -184,16 +184,37 @@ fn startup_version(
     registry.load(&stored)
 }
 
+/// The store, and the sled handle when it is sled (for backups).
+type Opened = (Arc<dyn Store>, Option<Arc<SledStore>>);
+
+/// The store the configuration names: sled in the data folder, or
+/// PostgreSQL.
+fn open_store(config: &config::Config) -> Result<Opened, wangge_store::StoreError> {
+    match &config.storage {
+        config::StorageKind::Sled => {
+            let sled = Arc::new(SledStore::open_with(
+                &config.data,
+                config.cache_bytes,
+                config.durability,
+            )?);
+            Ok((sled.clone(), Some(sled)))
+        }
+        config::StorageKind::Postgres { url, schema } => {
+            let pg = wangge_store_postgres::PgStore::connect(url, schema, Duration::from_secs(10))?;
+            tracing::info!(schema = %schema, "storage on PostgreSQL");
+            Ok((Arc::new(pg), None))
+        }
+    }
+}
+
 async fn serve(config: config::Config) -> ExitCode {
-    let sled: Arc<SledStore> =
-        match SledStore::open_with(&config.data, config.cache_bytes, config.durability) {
-            Ok(s) => Arc::new(s),
-            Err(e) => {
-                crate::report(e);
-                return ExitCode::FAILURE;
-            }
-        };
-    let store: Arc<dyn Store> = sled.clone();
+    let (store, sled) = match open_store(&config) {
+        Ok(s) => s,
+        Err(e) => {
+            crate::report(e);
+            return ExitCode::FAILURE;
+        }
+    };
     let host = RhaiHost::default();
     let registry = match PolicyRegistry::open(store.clone(), host, Arc::new(ScenarioRunner)) {
         Ok(r) => Arc::new(r),
@@ -303,6 +324,7 @@ async fn serve(config: config::Config) -> ExitCode {
         evaluation: Arc::new(wangge_app::Evaluation::new(store.clone())),
         org,
         cases: cases.clone(),
+        store: store.clone(),
         sled,
         registry,
         manual,

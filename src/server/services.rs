@@ -935,8 +935,14 @@ impl v1::admin_service_server::AdminService for Admin {
                 if dir.is_empty() {
                     return Err(bad_request("dir", "is required"));
                 }
+                let Some(sled) = app.sled.clone() else {
+                    return Err(Status::failed_precondition(
+                        "this server stores on PostgreSQL: back it up with the database's own \
+                         tools (pg_dump, replication)",
+                    ));
+                };
                 let done =
-                    blocking(move || app.sled.backup(std::path::Path::new(&dir)).map_err(status))
+                    blocking(move || sled.backup(std::path::Path::new(&dir)).map_err(status))
                         .await?;
                 Ok(Response::new(v1::BackupResponse {
                     records: done.records,
@@ -958,7 +964,7 @@ impl v1::admin_service_server::AdminService for Admin {
                 move |caller, r| async move {
                     app.may(&caller, Permission::Audit, Target::Anywhere)?;
                     let hook = app.hook(&r.webhook)?.name.clone();
-                    let space = app.sled.clone();
+                    let space = app.store.clone();
                     let letters = blocking(move || {
                         super::webhooks::dead_letters(&*space, &hook).map_err(Status::unavailable)
                     })
@@ -992,7 +998,7 @@ impl v1::admin_service_server::AdminService for Admin {
                 move |caller, r| async move {
                     app.may(&caller, Permission::Audit, Target::Anywhere)?;
                     let hook = app.hook(&r.webhook)?.clone();
-                    super::webhooks::resend(&*app.sled, &hook, r.sequence, r.task)
+                    super::webhooks::resend(app.store.as_ref(), &hook, r.sequence, r.task)
                         .await
                         .map_err(|e| bad_request("sequence", e))?;
                     Ok(Response::new(v1::ResendDeadLetterResponse {}))

@@ -249,7 +249,7 @@ async fn deliver_or_bury(
             };
             let written = b
                 .put(&DEAD, &[&hook.name, &dead_key(sequence, task)], &Some(dead))
-                .and_then(|()| b.write(&*app.sled));
+                .and_then(|()| b.write(app.store.as_ref()));
             if let Err(e) = written {
                 tracing::error!(webhook = %hook.name, error = %e, "a dead letter could not be stored");
             }
@@ -283,7 +283,7 @@ async fn run_tasks(app: Arc<App>, hook: WebhookConfig) {
             return;
         }
     };
-    let space: Arc<dyn LedgerSpace> = app.sled.clone();
+    let space: Arc<dyn LedgerSpace> = app.store.clone();
     let cursor = [hook.name.as_str(), "task"];
     let mut next = match CURSORS.get(&*space, &cursor) {
         Ok(Some(n)) => n,
@@ -326,7 +326,7 @@ async fn run_cases(app: Arc<App>, hook: WebhookConfig) {
             return;
         }
     };
-    let space: Arc<dyn LedgerSpace> = app.sled.clone();
+    let space: Arc<dyn LedgerSpace> = app.store.clone();
     let mut next = match CURSORS.get(&*space, &[&hook.name]) {
         Ok(Some(n)) => n,
         Ok(None) => app.cases.feed().next_sequence(),

@@ -14,6 +14,7 @@ mod layers;
 mod metrics;
 mod org;
 mod packaging;
+mod postgres;
 mod python;
 mod readme;
 mod regression;

@@ -23,7 +23,6 @@ mod migrate;
 mod registry;
 
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -34,7 +33,9 @@ pub use migrate::{MIGRATIONS, SCHEMA_VERSION};
 /// A PostgreSQL store: a pool of connections to one database and schema.
 pub struct PgStore {
     pool: Pool,
-    runtime: Arc<tokio::runtime::Runtime>,
+    /// The driver's runtime (taken in `Drop`: shut down without waiting,
+    /// so a store may be dropped from any thread, async ones included).
+    runtime: Option<tokio::runtime::Runtime>,
     schema: String,
     /// The change feed this process's watchers read.
     feed: wangge_store::Feed,
@@ -113,7 +114,7 @@ impl PgStore {
             .map_err(|e| StoreError::internal(format!("cannot build the connection pool: {e}")))?;
         let mut store = PgStore {
             pool,
-            runtime: Arc::new(runtime),
+            runtime: Some(runtime),
             schema: schema.to_string(),
             feed: wangge_store::Feed::new(1, 0),
             write_lock: std::sync::Mutex::new(()),
@@ -147,7 +148,10 @@ impl PgStore {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         let pool = self.pool.clone();
         let schema = self.schema.clone();
-        self.runtime.spawn(async move {
+        let Some(runtime) = &self.runtime else {
+            return Err(StoreError::internal("the store is closed"));
+        };
+        runtime.spawn(async move {
             let _ = tx.send(f(pool, schema).await);
         });
         rx.recv()
@@ -167,6 +171,14 @@ impl PgStore {
                 .await
                 .map_err(|e| db_error(e, "drop schema"))
         })
+    }
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
     }
 }
 
