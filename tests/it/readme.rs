@@ -141,6 +141,35 @@ fn every_command_block_of_the_readme_works_as_written() {
             );
             continue;
         };
+        if args.first().map(String::as_str) == Some("serve")
+            && args.iter().any(|a| a == "--postgres")
+        {
+            // The PostgreSQL block runs against the test database, in a
+            // schema of its own, when there is one.
+            let Ok(pg) = std::env::var("WANGGE_TEST_POSTGRES_URL") else {
+                continue;
+            };
+            let schema = format!("readme_{}", std::process::id());
+            for i in 0..args.len() {
+                match args[i].as_str() {
+                    "--postgres" => args[i + 1] = pg.clone(),
+                    "--postgres-schema" => args[i + 1] = schema.clone(),
+                    _ => {}
+                }
+            }
+            drop(server.take());
+            args.extend(["--listen", "127.0.0.1:0", "--metrics-listen", "off"].map(String::from));
+            let started = Server::spawn(&args, work);
+            drop(started);
+            let _ = Command::new("psql")
+                .args([
+                    &pg,
+                    "-qc",
+                    &format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
+                ])
+                .output();
+            continue;
+        }
         if args.first().map(String::as_str) == Some("serve") {
             drop(server.take());
             args.extend(["--listen", "127.0.0.1:0", "--metrics-listen", "off"].map(String::from));
