@@ -167,6 +167,7 @@ fn measure(
     keys: bool,
     durability: &str,
     secure: Option<&Secure>,
+    extra: &[String],
 ) -> (f64, Vec<Duration>) {
     let data = tempfile::tempdir().unwrap();
     let mut server = Command::new(env!("CARGO_BIN_EXE_wangge"))
@@ -186,6 +187,7 @@ fn measure(
         ])
         .arg(data.path())
         .args(secure.map(|s| s.args.clone()).unwrap_or_default())
+        .args(extra)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .stdout(Stdio::piped())
         .spawn()
@@ -348,13 +350,57 @@ fn main() {
         webhook_rate(&rt, total);
         return;
     }
+    // `--postgres URL`: sled and PostgreSQL in turns (each run in a fresh schema).
+    let postgres: String = arg("--postgres", String::new());
+    if !postgres.is_empty() {
+        for round in 0..2 {
+            for on_pg in [false, true] {
+                let schema = format!("bench_{}_{round}", std::process::id());
+                let extra: Vec<String> = if on_pg {
+                    vec![
+                        "--postgres".into(),
+                        postgres.clone(),
+                        "--postgres-schema".into(),
+                        schema.clone(),
+                    ]
+                } else {
+                    Vec::new()
+                };
+                let (rate, lat) = measure(&rt, concurrency, total, keys, &durability, None, &extra);
+                println!(
+                    "gRPC Report, {concurrency} concurrent calls, on {}: {rate:.0} durable reports/s  p50 {:?}  p99 {:?}",
+                    if on_pg { "PostgreSQL" } else { "sled" },
+                    pct(&lat, 0.5),
+                    pct(&lat, 0.99),
+                );
+                if on_pg {
+                    let _ = Command::new("psql")
+                        .args([
+                            &postgres,
+                            "-qc",
+                            &format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
+                        ])
+                        .output();
+                }
+            }
+        }
+        return;
+    }
     let modes: Vec<Option<Secure>> = if flag("--secure") {
         vec![None, Some(secure()), None, Some(secure())]
     } else {
         vec![None]
     };
     for mode in &modes {
-        let (rate, lat) = measure(&rt, concurrency, total, keys, &durability, mode.as_ref());
+        let (rate, lat) = measure(
+            &rt,
+            concurrency,
+            total,
+            keys,
+            &durability,
+            mode.as_ref(),
+            &[],
+        );
         println!(
             "gRPC Report, {concurrency} concurrent calls, {} idempotency keys, durability {durability}, {}: {rate:.0} durable reports/s  p50 {:?}  p99 {:?}  p99.9 {:?}",
             if keys { "with" } else { "without" },
