@@ -1,10 +1,12 @@
 //! Cases on PostgreSQL: a case, its event, its timer, its idempotency key
-//! and its change-feed row written in one transaction; an update is a
+//! and its change-feed row written together; an update is a
 //! compare-and-swap on the case's version (no in-process lock is relied
-//! on for correctness). Feed sequences are handed out under the store's
-//! write lock and published after the commit, so this process's watchers
-//! see them in order. (Several servers sharing the feed — a sequence from
-//! the database and LISTEN/NOTIFY — come next.)
+//! on for correctness). Group commit: one writer task takes every queued
+//! write into one transaction (each in a savepoint of its own, so a
+//! conflict or a retried key leaves the others), commits once, then
+//! answers each and publishes the events in feed order. (Several servers
+//! sharing the feed — sequences from the database and LISTEN/NOTIFY —
+//! come next.)
 
 use std::sync::Arc;
 
@@ -12,7 +14,7 @@ use tokio_postgres::Transaction;
 use wangge_policy::{Case, CaseEvent, CaseId, Change, Timestamp};
 use wangge_store::{
     decode, encode, timers_of, CaseFact, CaseFacts, CaseStore, ChangeFeed, Created, Feed,
-    IdemRecord, Outcome, Pending, StateCounts, StoreError, Timer, TimerQueue,
+    IdemRecord, Outcome, Pending, Slot, StateCounts, StoreError, Timer, TimerQueue,
 };
 
 use crate::{client, db_error, PgStore};
@@ -25,7 +27,7 @@ fn int(v: u64) -> i64 {
 }
 
 /// A change's rows, encoded before the transaction.
-struct Rows {
+pub(crate) struct Rows {
     id: i64,
     version: i64,
     workflow: String,
@@ -107,24 +109,202 @@ enum Written {
     Stale(i64),
 }
 
-impl PgStore {
-    /// Runs a write under the write lock: `sequence` is the feed sequence
-    /// its event gets; on commit the event is published to the feed.
-    fn write(
-        &self,
-        event: CaseEvent,
-        body: impl FnOnce(i64) -> Result<Written, StoreError>,
-    ) -> Result<(Written, u64), StoreError> {
-        let _order = self
-            .write_lock
-            .lock()
-            .map_err(|_| StoreError::internal("the write lock was poisoned"))?;
-        let sequence = self.feed.next_sequence();
-        let written = body(int(sequence))?;
-        if matches!(written, Written::Done) {
-            self.feed.publish(vec![Arc::new(event)]);
+/// A write queued for the writer.
+pub(crate) struct Job {
+    kind: JobKind,
+    event: CaseEvent,
+    slot: Arc<Slot>,
+}
+
+enum JobKind {
+    Create(Box<Rows>, Option<IdemRecord>),
+    Update(Box<Rows>, i64),
+}
+
+/// Writes queued jobs, many to a transaction, until the queue closes.
+pub(crate) async fn writer(
+    pool: deadpool_postgres::Pool,
+    schema: String,
+    feed: Arc<Feed>,
+    mut jobs: tokio::sync::mpsc::UnboundedReceiver<Job>,
+) {
+    while let Some(first) = jobs.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < 512 {
+            match jobs.try_recv() {
+                Ok(j) => batch.push(j),
+                Err(_) => break,
+            }
         }
-        Ok((written, sequence))
+        write_batch(&pool, &schema, &feed, batch).await;
+    }
+}
+
+/// One transaction for `batch`; every job answered after the commit.
+async fn write_batch(pool: &deadpool_postgres::Pool, schema: &str, feed: &Feed, batch: Vec<Job>) {
+    let mut next = int(feed.next_sequence());
+    let mut results: Vec<Result<(Written, i64), StoreError>> = Vec::with_capacity(batch.len());
+    let committed = async {
+        let mut c = client(pool).await?;
+        let mut tx = c.transaction().await.map_err(|e| db_error(e, "begin"))?;
+        for job in &batch {
+            let sp = tx
+                .savepoint("job")
+                .await
+                .map_err(|e| db_error(e, "savepoint"))?;
+            let done = match &job.kind {
+                JobKind::Create(rows, idem) => {
+                    apply_create(&sp, schema, rows, idem.as_ref(), next).await
+                }
+                JobKind::Update(rows, expected) => {
+                    apply_update(&sp, schema, rows, *expected, next).await
+                }
+            };
+            match done {
+                Ok(Written::Done) => {
+                    sp.commit().await.map_err(|e| db_error(e, "release"))?;
+                    results.push(Ok((Written::Done, next)));
+                    next += 1;
+                }
+                other => {
+                    sp.rollback().await.map_err(|e| db_error(e, "rollback"))?;
+                    results.push(other.map(|w| (w, 0)));
+                }
+            }
+        }
+        tx.commit().await.map_err(|e| db_error(e, "commit"))
+    }
+    .await;
+    let mut published = Vec::new();
+    let mut answers = Vec::with_capacity(batch.len());
+    for (i, job) in batch.into_iter().enumerate() {
+        let result = match (&committed, results.get(i)) {
+            (Err(e), _) => Err(e.clone()),
+            (Ok(()), Some(Ok((Written::Done, seq)))) => {
+                published.push(Arc::new(job.event));
+                let sequence = u64::try_from(*seq).unwrap_or(0);
+                Ok(match job.kind {
+                    JobKind::Create(..) => Outcome::Created(Created::New { sequence }),
+                    JobKind::Update(..) => Outcome::Written { sequence },
+                })
+            }
+            (
+                Ok(()),
+                Some(Ok((
+                    Written::Existing {
+                        case_id,
+                        same_payload,
+                    },
+                    _,
+                ))),
+            ) => Ok(Outcome::Created(Created::Existing {
+                case_id: *case_id,
+                same_payload: *same_payload,
+            })),
+            (Ok(()), Some(Ok((Written::Missing, _)))) => Err(StoreError::not_found(format!(
+                "no case `{}`",
+                job.event.case_id
+            ))),
+            (Ok(()), Some(Ok((Written::Stale(at), _)))) => Err(StoreError::conflict(format!(
+                "case `{}` is at version {at}, not the one the change was made on",
+                job.event.case_id
+            ))),
+            (Ok(()), Some(Err(e))) => Err(e.clone()),
+            (Ok(()), None) => Err(StoreError::internal("a write was not attempted")),
+        };
+        answers.push((job.slot, result));
+    }
+    // Published first, so a caller that has its answer finds its event on
+    // the feed.
+    feed.publish(published);
+    for (slot, result) in answers {
+        slot.set(result);
+    }
+}
+
+async fn apply_create(
+    tx: &Transaction<'_>,
+    schema: &str,
+    rows: &Rows,
+    idem: Option<&IdemRecord>,
+    sequence: i64,
+) -> Result<Written, StoreError> {
+    if let Some(idem) = idem {
+        let key = idem.key.as_bytes().to_vec();
+        let sql = format!(
+            "INSERT INTO {schema}.idempotency (key, hash, case_id) VALUES ($1, $2, $3) \
+             ON CONFLICT (key) DO NOTHING"
+        );
+        let n = tx
+            .execute(&sql, &[&key, &idem.hash, &rows.id])
+            .await
+            .map_err(|e| db_error(e, "idempotency"))?;
+        if n == 0 {
+            let sql = format!("SELECT case_id, hash FROM {schema}.idempotency WHERE key = $1");
+            let r = tx
+                .query_one(&sql, &[&key])
+                .await
+                .map_err(|e| db_error(e, "idempotency"))?;
+            return Ok(Written::Existing {
+                case_id: u64::try_from(r.get::<_, i64>(0)).unwrap_or(0),
+                same_payload: r.get::<_, String>(1) == idem.hash,
+            });
+        }
+    }
+    tx.execute(
+        &format!("INSERT INTO {schema}.cases (id, version, workflow, state, record) VALUES ($1, $2, $3, $4, $5)"),
+        &[&rows.id, &rows.version, &rows.workflow, &rows.state, &rows.case],
+    )
+    .await
+    .map_err(|e| db_error(e, "create a case"))?;
+    rows.write_rest(tx, schema, sequence).await?;
+    Ok(Written::Done)
+}
+
+async fn apply_update(
+    tx: &Transaction<'_>,
+    schema: &str,
+    rows: &Rows,
+    expected: i64,
+    sequence: i64,
+) -> Result<Written, StoreError> {
+    let n = tx
+        .execute(
+            &format!(
+                "UPDATE {schema}.cases SET version = $2, state = $3, record = $4 WHERE id = $1 AND version = $5"
+            ),
+            &[&rows.id, &rows.version, &rows.state, &rows.case, &expected],
+        )
+        .await
+        .map_err(|e| db_error(e, "update a case"))?;
+    if n == 0 {
+        let sql = format!("SELECT version FROM {schema}.cases WHERE id = $1");
+        let row = tx
+            .query_opt(&sql, &[&rows.id])
+            .await
+            .map_err(|e| db_error(e, "case"))?;
+        return Ok(match row {
+            None => Written::Missing,
+            Some(r) => Written::Stale(r.get(0)),
+        });
+    }
+    rows.write_rest(tx, schema, sequence).await?;
+    Ok(Written::Done)
+}
+
+impl PgStore {
+    /// Queues a write for the writer; its answer comes through the slot.
+    fn queue(&self, kind: JobKind, event: CaseEvent) -> Result<Pending, StoreError> {
+        let slot = Arc::new(Slot::default());
+        let job = Job {
+            kind,
+            event,
+            slot: slot.clone(),
+        };
+        self.jobs
+            .send(job)
+            .map_err(|_| StoreError::unavailable("the store's writer has stopped"))?;
+        Ok(Pending::on(slot))
     }
 }
 
@@ -167,57 +347,7 @@ impl CaseStore for PgStore {
 
     fn create(&self, change: Change, idem: Option<IdemRecord>) -> Result<Pending, StoreError> {
         let rows = Rows::of(&change)?;
-        let event = change.event;
-        let (written, sequence) = self.write(event, |sequence| {
-            self.run(move |pool, schema| async move {
-                let mut c = client(&pool).await?;
-                let tx = c.transaction().await.map_err(|e| db_error(e, "begin"))?;
-                if let Some(idem) = &idem {
-                    let key = idem.key.as_bytes().to_vec();
-                    let sql = format!(
-                        "INSERT INTO {schema}.idempotency (key, hash, case_id) VALUES ($1, $2, $3) \
-                         ON CONFLICT (key) DO NOTHING"
-                    );
-                    let n = tx
-                        .execute(&sql, &[&key, &idem.hash, &rows.id])
-                        .await
-                        .map_err(|e| db_error(e, "idempotency"))?;
-                    if n == 0 {
-                        let sql = format!("SELECT case_id, hash FROM {schema}.idempotency WHERE key = $1");
-                        let r = tx
-                            .query_one(&sql, &[&key])
-                            .await
-                            .map_err(|e| db_error(e, "idempotency"))?;
-                        return Ok(Written::Existing {
-                            case_id: u64::try_from(r.get::<_, i64>(0)).unwrap_or(0),
-                            same_payload: r.get::<_, String>(1) == idem.hash,
-                        });
-                    }
-                }
-                tx.execute(
-                    &format!(
-                        "INSERT INTO {schema}.cases (id, version, workflow, state, record) VALUES ($1, $2, $3, $4, $5)"
-                    ),
-                    &[&rows.id, &rows.version, &rows.workflow, &rows.state, &rows.case],
-                )
-                .await
-                .map_err(|e| db_error(e, "create a case"))?;
-                rows.write_rest(&tx, &schema, sequence).await?;
-                tx.commit().await.map_err(|e| db_error(e, "commit"))?;
-                Ok(Written::Done)
-            })
-        })?;
-        let outcome = match written {
-            Written::Existing {
-                case_id,
-                same_payload,
-            } => Created::Existing {
-                case_id,
-                same_payload,
-            },
-            _ => Created::New { sequence },
-        };
-        Ok(Pending::ready(Ok(Outcome::Created(outcome))))
+        self.queue(JobKind::Create(Box::new(rows), idem), change.event)
     }
 
     fn update(
@@ -228,44 +358,10 @@ impl CaseStore for PgStore {
     ) -> Result<Pending, StoreError> {
         let _ = fired; // the case's timers are rewritten with it
         let rows = Rows::of(&change)?;
-        let (id, expected) = (before.id, int(before.version));
-        let (written, sequence) = self.write(change.event, |sequence| {
-            self.run(move |pool, schema| async move {
-                let mut c = client(&pool).await?;
-                let tx = c.transaction().await.map_err(|e| db_error(e, "begin"))?;
-                let n = tx
-                    .execute(
-                        &format!(
-                            "UPDATE {schema}.cases SET version = $2, state = $3, record = $4 \
-                             WHERE id = $1 AND version = $5"
-                        ),
-                        &[&rows.id, &rows.version, &rows.state, &rows.case, &expected],
-                    )
-                    .await
-                    .map_err(|e| db_error(e, "update a case"))?;
-                if n == 0 {
-                    let sql = format!("SELECT version FROM {schema}.cases WHERE id = $1");
-                    let row = tx
-                        .query_opt(&sql, &[&rows.id])
-                        .await
-                        .map_err(|e| db_error(e, "case"))?;
-                    return Ok(match row {
-                        None => Written::Missing,
-                        Some(r) => Written::Stale(r.get(0)),
-                    });
-                }
-                rows.write_rest(&tx, &schema, sequence).await?;
-                tx.commit().await.map_err(|e| db_error(e, "commit"))?;
-                Ok(Written::Done)
-            })
-        })?;
-        match written {
-            Written::Missing => Err(StoreError::not_found(format!("no case `{id}`"))),
-            Written::Stale(at) => Err(StoreError::conflict(format!(
-                "case `{id}` is at version {at}, not {expected}"
-            ))),
-            _ => Ok(Pending::ready(Ok(Outcome::Written { sequence }))),
-        }
+        self.queue(
+            JobKind::Update(Box::new(rows), int(before.version)),
+            change.event,
+        )
     }
 
     fn events(&self, id: CaseId) -> Result<Vec<CaseEvent>, StoreError> {

@@ -38,9 +38,9 @@ pub struct PgStore {
     runtime: Option<tokio::runtime::Runtime>,
     schema: String,
     /// The change feed this process's watchers read.
-    feed: wangge_store::Feed,
-    /// Orders this process's writes by their feed sequence.
-    write_lock: std::sync::Mutex<()>,
+    feed: std::sync::Arc<wangge_store::Feed>,
+    /// Writes queued for the writer task (group commit).
+    jobs: tokio::sync::mpsc::UnboundedSender<cases::Job>,
     next_id: std::sync::atomic::AtomicU64,
 }
 
@@ -116,8 +116,8 @@ impl PgStore {
             pool,
             runtime: Some(runtime),
             schema: schema.to_string(),
-            feed: wangge_store::Feed::new(1, 0),
-            write_lock: std::sync::Mutex::new(()),
+            feed: std::sync::Arc::new(wangge_store::Feed::new(1, 0)),
+            jobs: tokio::sync::mpsc::unbounded_channel().0,
             next_id: std::sync::atomic::AtomicU64::new(1),
         };
         store.run(|pool, schema| async move { migrate::migrate(&pool, &schema).await })?;
@@ -134,7 +134,20 @@ impl PgStore {
             Ok((r.get::<_, i64>(0), r.get::<_, i64>(1)))
         })?;
         store.next_id = std::sync::atomic::AtomicU64::new(u64::try_from(next_id).unwrap_or(1));
-        store.feed = wangge_store::Feed::new(u64::try_from(next_seq).unwrap_or(1), 65_536);
+        store.feed = std::sync::Arc::new(wangge_store::Feed::new(
+            u64::try_from(next_seq).unwrap_or(1),
+            65_536,
+        ));
+        let (jobs, queue) = tokio::sync::mpsc::unbounded_channel();
+        store.jobs = jobs;
+        if let Some(rt) = &store.runtime {
+            rt.spawn(cases::writer(
+                store.pool.clone(),
+                store.schema.clone(),
+                store.feed.clone(),
+                queue,
+            ));
+        }
         Ok(store)
     }
 
