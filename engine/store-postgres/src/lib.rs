@@ -4,8 +4,9 @@
 //! refused), the organisation registry, policy versions, the ledger space
 //! under the typed ledgers, settings, and cases with their events, timers,
 //! idempotency keys and change feed (`cases`) — the conformance suite
-//! passes. Feed sequences and case ids handed out by the database (for
-//! several servers), timer leases and group commit follow.
+//! passes; case writes are group-committed by one writer task. Feed
+//! sequences and case ids handed out by the database (for several
+//! servers) and timer leases follow.
 //!
 //! Driver: tokio-postgres with a deadpool pool, on a runtime of the
 //! store's own. The ports are synchronous (the services call them from
