@@ -142,10 +142,7 @@ impl std::ops::Deref for Fresh {
 
 mod conformance {
     wangge_store::conformance_suite!(
-        #[cfg_attr(
-            not(pg_tests),
-            ignore = "needs PostgreSQL: set WANGGE_TEST_POSTGRES_URL"
-        )]
+        attrs [#[cfg_attr(not(pg_tests), ignore = "needs PostgreSQL: set WANGGE_TEST_POSTGRES_URL")]]
         super::fresh("conformance")
     );
 }

@@ -594,9 +594,23 @@ pub fn records_round_trip(store: &dyn Store) -> Check {
 /// (an expression returning something that derefs to a [`Store`]).
 #[macro_export]
 macro_rules! conformance_suite {
-    // `conformance_suite!(#[ignore = "…"] make())`: every test with the attributes.
-    ($(#[$meta:meta])+ $make:expr) => {
-        $crate::conformance_suite!(@tests [$(#[$meta])+] $make;
+    (@tests $attrs:tt $make:expr; $($check:ident),* $(,)?) => {
+        $( $crate::conformance_suite!(@one $attrs $make; $check); )*
+    };
+    (@one [$($attr:tt)*] $make:expr; $check:ident) => {
+        #[test]
+        $($attr)*
+        fn $check() {
+            let store = $make;
+            if let Err(e) = $crate::conformance::$check(&*store) {
+                panic!("{}: {e}", stringify!($check));
+            }
+        }
+    };
+    // `conformance_suite!(attrs [#[ignore = "…"]] make())`: the attributes
+    // go on every test.
+    (attrs $attrs:tt $make:expr) => {
+        $crate::conformance_suite!(@tests $attrs $make;
             create_stores_case_event_timer_and_key,
             idempotency_key_returns_the_first_case,
             update_moves_case_event_and_timers_together,
@@ -613,33 +627,6 @@ macro_rules! conformance_suite {
         );
     };
     ($make:expr) => {
-        $crate::conformance_suite!(@tests [] $make;
-            create_stores_case_event_timer_and_key,
-            idempotency_key_returns_the_first_case,
-            update_moves_case_event_and_timers_together,
-            stale_update_is_a_conflict,
-            update_of_a_missing_case_is_not_found,
-            timers_come_due_in_order_and_once,
-            feed_is_ordered_and_resumable,
-            case_ids_are_dense,
-            feed_history_matches_the_sequences_writes_return,
-            settings_round_trip,
-            state_counts_follow_the_cases,
-            case_facts_agree_with_cases,
-            records_round_trip,
-        );
-    };
-    (@tests $attrs:tt $make:expr; $($check:ident),* $(,)?) => {
-        $( $crate::conformance_suite!(@one $attrs $make; $check); )*
-    };
-    (@one [$($attr:tt)*] $make:expr; $check:ident) => {
-        #[test]
-        $($attr)*
-        fn $check() {
-            let store = $make;
-            if let Err(e) = $crate::conformance::$check(&*store) {
-                panic!("{}: {e}", stringify!($check));
-            }
-        }
+        $crate::conformance_suite!(attrs [] $make);
     };
 }
