@@ -94,6 +94,10 @@ pub struct ServeArgs {
     /// The PostgreSQL schema to work in [default: wangge].
     #[arg(long, env = "WANGGE_POSTGRES_SCHEMA")]
     pub postgres_schema: Option<String>,
+    /// Seconds a server holds the timers it claims on PostgreSQL; another
+    /// server takes over a dead one's after that [default: 30].
+    #[arg(long, env = "WANGGE_POSTGRES_LEASE_SECS")]
+    pub postgres_lease_secs: Option<u64>,
 }
 
 /// `[storage]` of `wangge.toml`.
@@ -106,6 +110,10 @@ pub struct StorageConfig {
     pub url: Option<String>,
     /// The schema to work in [default: wangge].
     pub schema: Option<String>,
+    /// Seconds a server holds the timers it claims [default: 30].
+    pub lease_secs: Option<u64>,
+    /// Connections in the pool [default: 16].
+    pub pool_size: Option<usize>,
 }
 
 /// Where the server stores its data.
@@ -113,8 +121,13 @@ pub struct StorageConfig {
 pub enum StorageKind {
     /// sled in the data folder.
     Sled,
-    /// PostgreSQL: the URL and the schema.
-    Postgres { url: String, schema: String },
+    /// PostgreSQL: the URL, the schema, the timer lease and pool size.
+    Postgres {
+        url: String,
+        schema: String,
+        lease_secs: u64,
+        pool_size: usize,
+    },
 }
 
 /// `[tls]` of `wangge.toml`.
@@ -365,6 +378,7 @@ impl ServeArgs {
             storage: storage(
                 self.postgres.clone(),
                 self.postgres_schema.clone(),
+                self.postgres_lease_secs,
                 file.storage.unwrap_or_default(),
             )?,
         }
@@ -376,18 +390,41 @@ impl ServeArgs {
 fn storage(
     flag: Option<String>,
     schema_flag: Option<String>,
+    lease_flag: Option<u64>,
     file: StorageConfig,
 ) -> Result<StorageKind, ConfigError> {
     let schema = schema_flag
         .or(file.schema.clone())
         .unwrap_or_else(|| "wangge".into());
+    let lease_secs = lease_flag.or(file.lease_secs).unwrap_or(30);
+    if lease_secs == 0 {
+        return Err(ConfigError::Value {
+            setting: "storage.lease_secs",
+            value: "0".into(),
+            why: "a timer lease must last at least a second".into(),
+        });
+    }
+    let pool_size = file.pool_size.unwrap_or(16);
+    if !(2..=1000).contains(&pool_size) {
+        return Err(ConfigError::Value {
+            setting: "storage.pool_size",
+            value: pool_size.to_string(),
+            why: "expected 2 to 1000 connections".into(),
+        });
+    }
+    let postgres = |url| StorageKind::Postgres {
+        url,
+        schema: schema.clone(),
+        lease_secs,
+        pool_size,
+    };
     if let Some(url) = flag {
-        return Ok(StorageKind::Postgres { url, schema });
+        return Ok(postgres(url));
     }
     match file.kind.as_deref().unwrap_or("sled") {
         "sled" => Ok(StorageKind::Sled),
         "postgres" => match file.url {
-            Some(url) => Ok(StorageKind::Postgres { url, schema }),
+            Some(url) => Ok(postgres(url)),
             None => Err(ConfigError::Value {
                 setting: "storage.url",
                 value: String::new(),
@@ -507,6 +544,7 @@ mod tests {
             tls_client_ca: None,
             postgres: None,
             postgres_schema: None,
+            postgres_lease_secs: None,
         }
     }
 
@@ -516,26 +554,38 @@ mod tests {
             kind: Some(kind.into()),
             url: url.map(str::to_string),
             schema: None,
+            lease_secs: None,
+            pool_size: None,
         };
         assert_eq!(
-            storage(None, None, StorageConfig::default()).unwrap(),
+            storage(None, None, None, StorageConfig::default()).unwrap(),
             StorageKind::Sled
         );
         assert_eq!(
             storage(
                 Some("postgres://a@b/c".into()),
                 Some("s1".into()),
+                Some(5),
                 file("sled", None)
             )
             .unwrap(),
             StorageKind::Postgres {
                 url: "postgres://a@b/c".into(),
-                schema: "s1".into()
+                schema: "s1".into(),
+                lease_secs: 5,
+                pool_size: 16,
             }
         );
-        let e = storage(None, None, file("postgres", None)).unwrap_err();
+        let e = storage(None, None, None, file("postgres", None)).unwrap_err();
         assert!(e.to_string().contains("storage.url"), "{e}");
-        let e = storage(None, None, file("mysql", None)).unwrap_err();
+        let e = storage(
+            None,
+            None,
+            Some(0),
+            file("postgres", Some("postgres://a@b/c")),
+        );
+        assert!(e.unwrap_err().to_string().contains("lease_secs"));
+        let e = storage(None, None, None, file("mysql", None)).unwrap_err();
         assert!(e.to_string().contains("storage.kind"), "{e}");
     }
 

@@ -216,7 +216,11 @@ impl Metrics {
 
     /// Registers everything, with the gauges read from `cases` at each
     /// scrape. Call once, before serving.
-    pub fn register(&self, cases: Arc<CaseService>) {
+    pub fn register(
+        &self,
+        cases: Arc<CaseService>,
+        pg: Option<Arc<wangge_store_postgres::PgStore>>,
+    ) {
         let mut r = Registry::default();
         r.register(
             "grpc_server_started",
@@ -295,6 +299,9 @@ impl Metrics {
             self.audit_errors.clone(),
         );
         r.register_collector(Box::new(Scraped { cases }));
+        if let Some(pg) = pg {
+            r.register_collector(Box::new(Database { pg }));
+        }
         if let Ok(mut slot) = self.registry.lock() {
             *slot = Some(r);
         }
@@ -396,6 +403,92 @@ impl Collector for Scraped {
             build.metric_type(),
         )?)?;
         process_metrics(&mut encoder)
+    }
+}
+
+/// The PostgreSQL store's pool, queries, batches and lease takeovers,
+/// read at each scrape.
+struct Database {
+    pg: Arc<wangge_store_postgres::PgStore>,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Database")
+    }
+}
+
+fn counter(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    value: u64,
+) -> Result<(), std::fmt::Error> {
+    let c = prometheus_client::metrics::counter::ConstCounter::new(value);
+    c.encode(encoder.encode_descriptor(name, help, None, c.metric_type())?)
+}
+
+impl Collector for Database {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let (size, idle, waiting) = self.pg.pool_status();
+        gauge(
+            &mut encoder,
+            "wangge_store_pool_connections",
+            "Connections open in the pool",
+            size as i64,
+        )?;
+        gauge(
+            &mut encoder,
+            "wangge_store_pool_idle",
+            "Pooled connections idle",
+            idle as i64,
+        )?;
+        gauge(
+            &mut encoder,
+            "wangge_store_pool_waiting",
+            "Calls waiting for a pooled connection",
+            waiting as i64,
+        )?;
+        let s = self.pg.stats();
+        counter(
+            &mut encoder,
+            "wangge_store_queries",
+            "Statements and batch transactions run on PostgreSQL",
+            s.queries.load(Relaxed),
+        )?;
+        let seconds = s.query_micros.load(Relaxed) as f64 / 1e6;
+        let c = prometheus_client::metrics::counter::ConstCounter::new(seconds);
+        c.encode(encoder.encode_descriptor(
+            "wangge_store_query_seconds",
+            "Time spent in those statements and transactions (divide by wangge_store_queries_total for the mean)",
+            None,
+            c.metric_type(),
+        )?)?;
+        counter(
+            &mut encoder,
+            "wangge_store_query_errors",
+            "Statements that failed",
+            s.query_errors.load(Relaxed),
+        )?;
+        counter(
+            &mut encoder,
+            "wangge_store_batches",
+            "Group-commit transactions committed",
+            s.batches.load(Relaxed),
+        )?;
+        counter(
+            &mut encoder,
+            "wangge_store_batched_writes",
+            "Case writes in those transactions",
+            s.batched_writes.load(Relaxed),
+        )?;
+        counter(
+            &mut encoder,
+            "wangge_store_lease_takeovers",
+            "Timers taken over from another server whose lease ran out",
+            s.lease_takeovers.load(Relaxed),
+        )
     }
 }
 

@@ -184,8 +184,64 @@ fn startup_version(
     registry.load(&stored)
 }
 
-/// The store, and the sled handle when it is sled (for backups).
-type Opened = (Arc<dyn Store>, Option<Arc<SledStore>>);
+/// Health follows the database: the server as a whole (service "") is
+/// NOT_SERVING while PostgreSQL does not answer, SERVING again when it
+/// does (a load balancer then sends calls elsewhere meanwhile).
+async fn watch_database(
+    pg: Arc<wangge_store_postgres::PgStore>,
+    health: tonic_health::server::HealthReporter,
+) {
+    let mut up = true;
+    loop {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let store = pg.clone();
+        let answered = tokio::task::spawn_blocking(move || store.ping())
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()));
+        match (&answered, up) {
+            (Err(e), true) => {
+                tracing::error!(error = %e, "PostgreSQL does not answer: health NOT_SERVING");
+                health
+                    .set_service_status("", tonic_health::ServingStatus::NotServing)
+                    .await;
+            }
+            (Ok(()), false) => {
+                tracing::info!("PostgreSQL answers again: health SERVING");
+                health
+                    .set_service_status("", tonic_health::ServingStatus::Serving)
+                    .await;
+            }
+            _ => {}
+        }
+        up = answered.is_ok();
+    }
+}
+
+/// Makes the version another server sharing the database activated this
+/// server's too (checked every second on the timer thread, before timers
+/// fire, so they fire on it).
+fn follow_deploys(cases: &CaseService, registry: &PolicyRegistry) {
+    let followed = cases.follow_active(|hash| {
+        registry.refresh()?;
+        registry.load(hash)
+    });
+    match followed {
+        Ok(Some(hash)) => {
+            tracing::info!(hash = %hash, "policy version activated by another server")
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot follow the stored active policy version"),
+    }
+}
+
+/// The store, and its own handle: sled (for backups) or PostgreSQL (for
+/// health and pool metrics).
+type Opened = (
+    Arc<dyn Store>,
+    Option<Arc<SledStore>>,
+    Option<Arc<wangge_store_postgres::PgStore>>,
+);
 
 /// The store the configuration names: sled in the data folder, or
 /// PostgreSQL.
@@ -197,18 +253,26 @@ fn open_store(config: &config::Config) -> Result<Opened, wangge_store::StoreErro
                 config.cache_bytes,
                 config.durability,
             )?);
-            Ok((sled.clone(), Some(sled)))
+            Ok((sled.clone(), Some(sled), None))
         }
-        config::StorageKind::Postgres { url, schema } => {
-            let pg = wangge_store_postgres::PgStore::connect(url, schema, Duration::from_secs(10))?;
+        config::StorageKind::Postgres {
+            url,
+            schema,
+            lease_secs,
+            pool_size,
+        } => {
+            let mut options = wangge_store_postgres::PgOptions::new(schema);
+            options.lease = Duration::from_secs(*lease_secs);
+            options.pool_size = *pool_size;
+            let pg = Arc::new(wangge_store_postgres::PgStore::connect_with(url, options)?);
             tracing::info!(schema = %schema, "storage on PostgreSQL");
-            Ok((Arc::new(pg), None))
+            Ok((pg.clone(), None, Some(pg)))
         }
     }
 }
 
 async fn serve(config: config::Config) -> ExitCode {
-    let (store, sled) = match open_store(&config) {
+    let (store, sled, pg) = match open_store(&config) {
         Ok(s) => s,
         Err(e) => {
             crate::report(e);
@@ -261,7 +325,7 @@ async fn serve(config: config::Config) -> ExitCode {
             .checking_inputs()
             .observed_by(metrics.case_observer()),
     );
-    metrics.register(cases.clone());
+    metrics.register(cases.clone(), pg.clone());
     let set = match startup_version(&cases, &registry, folder, &config) {
         Ok(set) => set,
         Err(e) => {
@@ -361,6 +425,8 @@ async fn serve(config: config::Config) -> ExitCode {
     let timer_cases = cases.clone();
     let timer_tasks = tasks;
     let timer_metrics = metrics.clone();
+    // On a shared database, another server may deploy: follow it.
+    let shared_registry = app.sled.is_none().then(|| app.registry.clone());
     let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
     let timers = std::thread::Builder::new()
         .name("wangge-timers".into())
@@ -368,6 +434,9 @@ async fn serve(config: config::Config) -> ExitCode {
             match stop_rx.recv_timeout(Duration::from_secs(1)) {
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
                 _ => return,
+            }
+            if let Some(registry) = &shared_registry {
+                follow_deploys(&timer_cases, registry);
             }
             let fired = timer_cases
                 .fire_due()
@@ -464,6 +533,9 @@ async fn serve(config: config::Config) -> ExitCode {
     health_reporter
         .set_serving::<v1::intake_service_server::IntakeServiceServer<intake::IntakeApi>>()
         .await;
+    if let Some(pg) = pg.clone() {
+        tokio::spawn(watch_database(pg, health_reporter.clone()));
+    }
     // Reflection in both versions: `v1` (grpcurl, Go, Java) and `v1alpha`
     // (Python's grpcio-reflection and older clients).
     let reflection_builder = || {

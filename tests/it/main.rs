@@ -6,6 +6,7 @@ mod auth;
 mod cli;
 mod client;
 mod docs;
+mod failover;
 mod faults;
 mod grpc;
 mod inputs;

@@ -12,7 +12,9 @@ use wangge_policy::{
     Action, Actor, Case, CaseError, CaseEvent, CaseId, Change, Clock, PolicySet, Timestamp, Why,
 };
 pub use wangge_store::CaseFilter;
-use wangge_store::{Created, Feed, IdemRecord, Outcome, Pending, Store, StoreError};
+use wangge_store::{
+    Created, Feed, IdemRecord, Outcome, Pending, Store, StoreError, StoreErrorKind,
+};
 
 use crate::checks;
 use crate::error::{invalid, AppError};
@@ -22,6 +24,9 @@ const STRIPES: usize = 1024;
 
 /// The setting that holds the active policy version's hash.
 const ACTIVE_POLICY: &str = "active_policy";
+
+/// A case before and after a change (what the observer is told).
+type Moved = (Case, Case);
 
 /// The setting that holds a manual clock's time.
 const MANUAL_CLOCK: &str = "manual_clock";
@@ -348,6 +353,35 @@ impl CaseService {
         }
     }
 
+    /// Follows the version stored as active when another server sharing
+    /// the database made it so (a deploy or a rollback there): when it
+    /// differs from this server's, `load` gives its set, which becomes
+    /// active here without storing anything (the deploying server checked
+    /// it). Returns the hash followed, if any.
+    pub fn follow_active(
+        &self,
+        load: impl FnOnce(&str) -> Result<Arc<PolicySet>, AppError>,
+    ) -> Result<Option<String>, AppError> {
+        let Some(stored) = self.stored_active()? else {
+            return Ok(None);
+        };
+        if *self.policy().hash == *stored {
+            return Ok(None);
+        }
+        let set = load(&stored)?;
+        let mut active = self
+            .policy
+            .write()
+            .map_err(|_| storage("the active policy lock is poisoned"))?;
+        // A deploy here may have won the race meanwhile: the stored one
+        // is still the one to serve.
+        if self.stored_active()?.as_deref() == Some(&*set.hash) {
+            *active = set;
+            return Ok(Some(stored));
+        }
+        Ok(None)
+    }
+
     /// The policy version stored as active by the last [`Self::activate`].
     pub fn stored_active(&self) -> Result<Option<String>, AppError> {
         match self.store.setting(ACTIVE_POLICY)? {
@@ -405,9 +439,8 @@ impl CaseService {
         let now = self.clock.now();
         Ok(self
             .store
-            .due(now, 1)?
-            .first()
-            .map_or(0, |t| now.saturating_sub(t.due).max(0)))
+            .earliest_due()?
+            .map_or(0, |due| now.saturating_sub(due).max(0)))
     }
 
     pub fn clock(&self) -> &Arc<dyn Clock> {
@@ -888,13 +921,13 @@ impl CaseService {
             if batch.is_empty() {
                 break;
             }
-            let mut pending: Vec<Pending> = Vec::with_capacity(batch.len());
-            // (before, after) of each change, for the observer.
-            let mut changed: Vec<(Case, Case)> = Vec::new();
+            // Each write, whether it fired a deadline, and (before, after)
+            // of its change for the observer.
+            let mut pending: Vec<(Pending, bool, Option<Moved>)> = Vec::with_capacity(batch.len());
             for (i, t) in batch.iter().enumerate() {
                 let _guard = self.lock(t.case_id)?;
                 let Some(case) = self.store.case(t.case_id)? else {
-                    pending.push(self.store.drop_timer(t.clone())?);
+                    pending.push((self.store.drop_timer(t.clone())?, false, None));
                     continue;
                 };
                 // Another timer of this case failed earlier in this batch:
@@ -916,29 +949,40 @@ impl CaseService {
                             _ => false,
                         };
                         let after = self.observer.as_ref().map(|_| change.case.clone());
-                        pending.push(self.store.update(&case, change, Some(t.clone()))?);
-                        if let Some(after) = after {
-                            changed.push((case, after));
-                        }
-                        fired += 1;
+                        let written = self.store.update(&case, change, Some(t.clone()))?;
+                        pending.push((written, true, after.map(|after| (case, after))));
                         if rescan {
                             break;
                         }
                     }
-                    Ok(None) => pending.push(self.store.drop_timer(t.clone())?),
+                    Ok(None) => pending.push((self.store.drop_timer(t.clone())?, false, None)),
                     // This case's policy fails: mark it and retry later;
                     // the other timers go on.
                     Err(e) => {
                         let change = Change::incident(&case, e.to_string(), now);
-                        pending.push(self.store.update(&case, change, Some(t.clone()))?);
+                        pending.push((
+                            self.store.update(&case, change, Some(t.clone()))?,
+                            false,
+                            None,
+                        ));
                     }
                 }
             }
-            for p in pending {
-                p.wait()?;
-            }
-            for (before, after) in &changed {
-                self.observe(Some(before), after);
+            for (p, counts, changed) in pending {
+                match p.wait() {
+                    Ok(_) => {
+                        fired += usize::from(counts);
+                        if let Some((before, after)) = &changed {
+                            self.observe(Some(before), after);
+                        }
+                    }
+                    // Another server (sharing the database) acted on the
+                    // case first: its write rewrote the case's timers, and
+                    // the next pass fires what is still due on the new
+                    // version.
+                    Err(e) if e.kind() == StoreErrorKind::Conflict => {}
+                    Err(e) => return Err(e.into()),
+                }
             }
         }
         Ok(fired)

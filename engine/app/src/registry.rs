@@ -112,6 +112,17 @@ fn items_of(set: &PolicySet) -> Vec<String> {
         .collect()
 }
 
+/// The versions in `store`, newest first.
+fn stored_versions(store: &dyn Store) -> AppResult<Vec<StoredPolicy>> {
+    let mut versions: Vec<StoredPolicy> = store
+        .policies()?
+        .iter()
+        .map(|(_, v)| decode(v))
+        .collect::<Result<_, _>>()?;
+    versions.sort_by(|a, b| b.deployed_at.cmp(&a.deployed_at).then(a.hash.cmp(&b.hash)));
+    Ok(versions)
+}
+
 impl PolicyRegistry {
     /// The registry over `store`; deployments run their scenarios through
     /// `gate`.
@@ -120,18 +131,23 @@ impl PolicyRegistry {
         host: RhaiHost,
         gate: Arc<dyn ScenarioGate>,
     ) -> AppResult<PolicyRegistry> {
-        let mut versions: Vec<StoredPolicy> = store
-            .policies()?
-            .iter()
-            .map(|(_, v)| decode(v))
-            .collect::<Result<_, _>>()?;
-        versions.sort_by(|a, b| b.deployed_at.cmp(&a.deployed_at).then(a.hash.cmp(&b.hash)));
+        let versions = stored_versions(store.as_ref())?;
         Ok(PolicyRegistry {
             store,
             host,
             gate,
             versions: Mutex::new(versions),
         })
+    }
+
+    /// Reads the stored versions again: those other servers sharing the
+    /// database deployed are known from then on.
+    pub fn refresh(&self) -> AppResult<()> {
+        let versions = stored_versions(self.store.as_ref())?;
+        if let Ok(mut known) = self.versions.lock() {
+            *known = versions;
+        }
+        Ok(())
     }
 
     /// Compiles `files`; on success stores the bundle (if new) and returns

@@ -2,21 +2,22 @@
 //! and its change-feed row written together; an update is a
 //! compare-and-swap on the case's version (no in-process lock is relied
 //! on for correctness). Group commit: one writer task takes every queued
-//! write into one transaction (each in a savepoint of its own, so a
-//! conflict or a retried key leaves the others), commits once, then
-//! answers each and publishes the events in feed order. (Several servers
-//! sharing the feed — sequences from the database and LISTEN/NOTIFY —
-//! come next.)
+//! write into one transaction of a few multi-row statements (a refused
+//! key or a stale version is found by the statement and leaves the
+//! others), takes the batch's feed sequences last, commits once, then
+//! publishes the events in feed order and answers each.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use tokio_postgres::Transaction;
 use wangge_policy::{Case, CaseEvent, CaseId, Change, Timestamp};
 use wangge_store::{
     decode, encode, timers_of, CaseFact, CaseFacts, CaseStore, ChangeFeed, Created, Feed,
     IdemRecord, Outcome, Pending, Slot, StateCounts, StoreError, Timer, TimerQueue,
 };
 
+use crate::follow::{Follower, CHANNEL};
+use crate::sql::{self, Stats};
 use crate::{client, db_error, PgStore};
 
 /// Rows a scan reads at a time.
@@ -61,48 +62,11 @@ impl Rows {
             timers,
         })
     }
-
-    /// Writes the event, the timers and the feed row (the case row is the
-    /// caller's: an insert or a compare-and-swap).
-    async fn write_rest(
-        &self,
-        tx: &Transaction<'_>,
-        schema: &str,
-        sequence: i64,
-    ) -> Result<(), StoreError> {
-        let e = |e| db_error(e, "write a case");
-        tx.execute(
-            &format!("INSERT INTO {schema}.events (case_id, seq, record) VALUES ($1, $2, $3)"),
-            &[&self.id, &self.event_seq, &self.event],
-        )
-        .await
-        .map_err(e)?;
-        tx.execute(
-            &format!("DELETE FROM {schema}.timers WHERE case_id = $1"),
-            &[&self.id],
-        )
-        .await
-        .map_err(e)?;
-        for (slot, due, record) in &self.timers {
-            tx.execute(
-                &format!("INSERT INTO {schema}.timers (case_id, slot, due, record) VALUES ($1, $2, $3, $4)"),
-                &[&self.id, slot, due, record],
-            )
-            .await
-            .map_err(e)?;
-        }
-        tx.execute(
-            &format!("INSERT INTO {schema}.feed (sequence, case_id, seq) VALUES ($1, $2, $3)"),
-            &[&sequence, &self.id, &self.event_seq],
-        )
-        .await
-        .map_err(e)?;
-        Ok(())
-    }
 }
 
-/// What a write transaction found.
-enum Written {
+/// What became of a job in its batch's transaction.
+#[derive(Clone)]
+enum Fate {
     Done,
     Existing { case_id: CaseId, same_payload: bool },
     Missing,
@@ -121,13 +85,26 @@ enum JobKind {
     Update(Box<Rows>, i64),
 }
 
+impl Job {
+    fn rows(&self) -> &Rows {
+        match &self.kind {
+            JobKind::Create(rows, _) | JobKind::Update(rows, _) => rows,
+        }
+    }
+}
+
+/// What the writer needs besides its queue.
+pub(crate) struct Writer {
+    pub(crate) pool: deadpool_postgres::Pool,
+    pub(crate) schema: String,
+    pub(crate) follower: Arc<Follower>,
+    pub(crate) stats: Arc<Stats>,
+    /// Whether the database has `pg_notify` (not CockroachDB).
+    pub(crate) notify: bool,
+}
+
 /// Writes queued jobs, many to a transaction, until the queue closes.
-pub(crate) async fn writer(
-    pool: deadpool_postgres::Pool,
-    schema: String,
-    feed: Arc<Feed>,
-    mut jobs: tokio::sync::mpsc::UnboundedReceiver<Job>,
-) {
+pub(crate) async fn writer(w: Writer, mut jobs: tokio::sync::mpsc::UnboundedReceiver<Job>) {
     while let Some(first) = jobs.recv().await {
         let mut batch = vec![first];
         while batch.len() < 512 {
@@ -136,160 +113,334 @@ pub(crate) async fn writer(
                 Err(_) => break,
             }
         }
-        write_batch(&pool, &schema, &feed, batch).await;
+        write_batch(&w, batch).await;
     }
 }
 
 /// One transaction for `batch`; every job answered after the commit.
-async fn write_batch(pool: &deadpool_postgres::Pool, schema: &str, feed: &Feed, batch: Vec<Job>) {
-    let mut next = int(feed.next_sequence());
-    let mut results: Vec<Result<(Written, i64), StoreError>> = Vec::with_capacity(batch.len());
-    let committed = async {
-        let mut c = client(pool).await?;
-        let mut tx = c.transaction().await.map_err(|e| db_error(e, "begin"))?;
-        for job in &batch {
-            let sp = tx
-                .savepoint("job")
-                .await
-                .map_err(|e| db_error(e, "savepoint"))?;
-            let done = match &job.kind {
-                JobKind::Create(rows, idem) => {
-                    apply_create(&sp, schema, rows, idem.as_ref(), next).await
-                }
-                JobKind::Update(rows, expected) => {
-                    apply_update(&sp, schema, rows, *expected, next).await
-                }
-            };
-            match done {
-                Ok(Written::Done) => {
-                    sp.commit().await.map_err(|e| db_error(e, "release"))?;
-                    results.push(Ok((Written::Done, next)));
-                    next += 1;
-                }
-                other => {
-                    sp.rollback().await.map_err(|e| db_error(e, "rollback"))?;
-                    results.push(other.map(|w| (w, 0)));
-                }
+async fn write_batch(w: &Writer, batch: Vec<Job>) {
+    let started = std::time::Instant::now();
+    let written = transact(w, &batch).await;
+    w.stats.record(started, written.is_ok());
+    let (fates, first) = match written {
+        Ok(done) => done,
+        Err(e) => {
+            for job in batch {
+                job.slot.set(Err(e.clone()));
             }
+            return;
         }
-        tx.commit().await.map_err(|e| db_error(e, "commit"))
-    }
-    .await;
+    };
+    w.stats
+        .batches
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    w.stats
+        .batched_writes
+        .fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    let mut sequence = first;
     let mut published = Vec::new();
     let mut answers = Vec::with_capacity(batch.len());
-    for (i, job) in batch.into_iter().enumerate() {
-        let result = match (&committed, results.get(i)) {
-            (Err(e), _) => Err(e.clone()),
-            (Ok(()), Some(Ok((Written::Done, seq)))) => {
+    for (job, fate) in batch.into_iter().zip(fates) {
+        let result = match fate {
+            Fate::Done => {
                 published.push(Arc::new(job.event));
-                let sequence = u64::try_from(*seq).unwrap_or(0);
+                sequence += 1;
+                let sequence = sequence - 1;
                 Ok(match job.kind {
                     JobKind::Create(..) => Outcome::Created(Created::New { sequence }),
                     JobKind::Update(..) => Outcome::Written { sequence },
                 })
             }
-            (
-                Ok(()),
-                Some(Ok((
-                    Written::Existing {
-                        case_id,
-                        same_payload,
-                    },
-                    _,
-                ))),
-            ) => Ok(Outcome::Created(Created::Existing {
-                case_id: *case_id,
-                same_payload: *same_payload,
+            Fate::Existing {
+                case_id,
+                same_payload,
+            } => Ok(Outcome::Created(Created::Existing {
+                case_id,
+                same_payload,
             })),
-            (Ok(()), Some(Ok((Written::Missing, _)))) => Err(StoreError::not_found(format!(
+            Fate::Missing => Err(StoreError::not_found(format!(
                 "no case `{}`",
                 job.event.case_id
             ))),
-            (Ok(()), Some(Ok((Written::Stale(at), _)))) => Err(StoreError::conflict(format!(
+            Fate::Stale(at) => Err(StoreError::conflict(format!(
                 "case `{}` is at version {at}, not the one the change was made on",
                 job.event.case_id
             ))),
-            (Ok(()), Some(Err(e))) => Err(e.clone()),
-            (Ok(()), None) => Err(StoreError::internal("a write was not attempted")),
         };
         answers.push((job.slot, result));
     }
     // Published first, so a caller that has its answer finds its event on
     // the feed.
-    feed.publish(published);
+    w.follower.publish_own(first, published).await;
     for (slot, result) in answers {
         slot.set(result);
     }
 }
 
-async fn apply_create(
-    tx: &Transaction<'_>,
+/// The batch's transaction: what became of each job, and the first feed
+/// sequence of those written.
+async fn transact(w: &Writer, batch: &[Job]) -> Result<(Vec<Fate>, u64), StoreError> {
+    let (schema, stats) = (w.schema.as_str(), &*w.stats);
+    let mut c = client(&w.pool).await?;
+    let tx = c.transaction().await.map_err(|e| db_error(e, "begin"))?;
+    let mut fates: Vec<Option<Fate>> = vec![None; batch.len()];
+    claim_keys(&tx, stats, schema, batch, &mut fates).await?;
+    insert_cases(&tx, stats, schema, batch, &mut fates).await?;
+    update_cases(&tx, stats, schema, batch, &mut fates).await?;
+    let fates: Vec<Fate> = fates
+        .into_iter()
+        .map(|f| f.ok_or_else(|| StoreError::internal("a write was not attempted")))
+        .collect::<Result<_, _>>()?;
+    let done: Vec<&Job> = batch
+        .iter()
+        .zip(&fates)
+        .filter(|(_, f)| matches!(f, Fate::Done))
+        .map(|(j, _)| j)
+        .collect();
+    let first = write_rest(&tx, w, &done).await?;
+    tx.commit().await.map_err(|e| db_error(e, "commit"))?;
+    Ok((fates, first))
+}
+
+/// Claims the creates' idempotency keys; a key already held (before or
+/// earlier in this batch) makes its job `Existing`.
+async fn claim_keys(
+    tx: &deadpool_postgres::Transaction<'_>,
+    stats: &Stats,
     schema: &str,
-    rows: &Rows,
-    idem: Option<&IdemRecord>,
-    sequence: i64,
-) -> Result<Written, StoreError> {
-    if let Some(idem) = idem {
-        let key = idem.key.as_bytes().to_vec();
-        let sql = format!(
-            "INSERT INTO {schema}.idempotency (key, hash, case_id) VALUES ($1, $2, $3) \
-             ON CONFLICT (key) DO NOTHING"
-        );
-        let n = tx
-            .execute(&sql, &[&key, &idem.hash, &rows.id])
-            .await
-            .map_err(|e| db_error(e, "idempotency"))?;
-        if n == 0 {
-            let sql = format!("SELECT case_id, hash FROM {schema}.idempotency WHERE key = $1");
-            let r = tx
-                .query_one(&sql, &[&key])
-                .await
-                .map_err(|e| db_error(e, "idempotency"))?;
-            return Ok(Written::Existing {
-                case_id: u64::try_from(r.get::<_, i64>(0)).unwrap_or(0),
-                same_payload: r.get::<_, String>(1) == idem.hash,
+    batch: &[Job],
+    fates: &mut [Option<Fate>],
+) -> Result<(), StoreError> {
+    let (mut keys, mut hashes, mut ids) = (Vec::new(), Vec::new(), Vec::new());
+    for job in batch {
+        if let JobKind::Create(rows, Some(idem)) = &job.kind {
+            keys.push(idem.key.as_bytes().to_vec());
+            hashes.push(idem.hash.clone());
+            ids.push(rows.id);
+        }
+    }
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT INTO {schema}.idempotency (key, hash, case_id) \
+         SELECT * FROM unnest($1::bytea[], $2::text[], $3::bigint[]) \
+         ON CONFLICT (key) DO NOTHING RETURNING case_id"
+    );
+    let claimed: HashSet<i64> =
+        sql::rows_on(tx, stats, &sql, &[&keys, &hashes, &ids], "idempotency")
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+    if claimed.len() == keys.len() {
+        return Ok(());
+    }
+    let sql = format!("SELECT key, case_id, hash FROM {schema}.idempotency WHERE key = ANY($1)");
+    let held: HashMap<Vec<u8>, (i64, String)> =
+        sql::rows_on(tx, stats, &sql, &[&keys], "idempotency")
+            .await?
+            .iter()
+            .map(|r| (r.get(0), (r.get(1), r.get(2))))
+            .collect();
+    for (job, fate) in batch.iter().zip(fates.iter_mut()) {
+        let JobKind::Create(rows, Some(idem)) = &job.kind else {
+            continue;
+        };
+        if claimed.contains(&rows.id) {
+            continue;
+        }
+        let (case_id, hash) = held.get(idem.key.as_bytes()).ok_or_else(|| {
+            StoreError::internal(format!("idempotency key of case `{}` vanished", rows.id))
+        })?;
+        *fate = Some(Fate::Existing {
+            case_id: u64::try_from(*case_id).unwrap_or(0),
+            same_payload: *hash == idem.hash,
+        });
+    }
+    Ok(())
+}
+
+/// Inserts the case rows of the creates still to do.
+async fn insert_cases(
+    tx: &deadpool_postgres::Transaction<'_>,
+    stats: &Stats,
+    schema: &str,
+    batch: &[Job],
+    fates: &mut [Option<Fate>],
+) -> Result<(), StoreError> {
+    let (mut ids, mut versions, mut workflows, mut states, mut records) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (job, fate) in batch.iter().zip(fates.iter_mut()) {
+        if let (JobKind::Create(rows, _), None) = (&job.kind, &fate) {
+            ids.push(rows.id);
+            versions.push(rows.version);
+            workflows.push(rows.workflow.as_str());
+            states.push(rows.state.as_str());
+            records.push(rows.case.as_slice());
+            *fate = Some(Fate::Done);
+        }
+    }
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT INTO {schema}.cases (id, version, workflow, state, record) \
+         SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bytea[])"
+    );
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
+        [&ids, &versions, &workflows, &states, &records];
+    sql::execute_on(tx, stats, &sql, &params, "create cases").await?;
+    Ok(())
+}
+
+/// Applies the updates as compare-and-swaps on the version; a case
+/// changed twice in one batch takes one round per change.
+async fn update_cases(
+    tx: &deadpool_postgres::Transaction<'_>,
+    stats: &Stats,
+    schema: &str,
+    batch: &[Job],
+    fates: &mut [Option<Fate>],
+) -> Result<(), StoreError> {
+    let sql = format!(
+        "UPDATE {schema}.cases AS c SET version = u.version, state = u.state, record = u.record \
+         FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bytea[], $5::bigint[]) \
+           AS u(id, version, state, record, expected) \
+         WHERE c.id = u.id AND c.version = u.expected RETURNING c.id"
+    );
+    let check = format!("SELECT id, version FROM {schema}.cases WHERE id = ANY($1)");
+    let mut todo: Vec<usize> = (0..batch.len())
+        .filter(|&i| matches!(batch[i].kind, JobKind::Update(..)))
+        .collect();
+    while !todo.is_empty() {
+        let mut seen = HashSet::new();
+        let (round, later): (Vec<usize>, Vec<usize>) =
+            todo.iter().partition(|&&i| seen.insert(batch[i].rows().id));
+        todo = later;
+        let (mut ids, mut versions, mut states, mut records, mut expected) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for &i in &round {
+            if let JobKind::Update(rows, before) = &batch[i].kind {
+                ids.push(rows.id);
+                versions.push(rows.version);
+                states.push(rows.state.as_str());
+                records.push(rows.case.as_slice());
+                expected.push(*before);
+            }
+        }
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
+            [&ids, &versions, &states, &records, &expected];
+        let updated: HashSet<i64> = sql::rows_on(tx, stats, &sql, &params, "update cases")
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let missed: Vec<i64> = ids
+            .iter()
+            .filter(|id| !updated.contains(id))
+            .copied()
+            .collect();
+        let found: HashMap<i64, i64> = if missed.is_empty() {
+            HashMap::new()
+        } else {
+            sql::rows_on(tx, stats, &check, &[&missed], "case")
+                .await?
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect()
+        };
+        for &i in &round {
+            let id = batch[i].rows().id;
+            fates[i] = Some(if updated.contains(&id) {
+                Fate::Done
+            } else {
+                found.get(&id).map_or(Fate::Missing, |v| Fate::Stale(*v))
             });
         }
     }
-    tx.execute(
-        &format!("INSERT INTO {schema}.cases (id, version, workflow, state, record) VALUES ($1, $2, $3, $4, $5)"),
-        &[&rows.id, &rows.version, &rows.workflow, &rows.state, &rows.case],
-    )
-    .await
-    .map_err(|e| db_error(e, "create a case"))?;
-    rows.write_rest(tx, schema, sequence).await?;
-    Ok(Written::Done)
+    Ok(())
 }
 
-async fn apply_update(
-    tx: &Transaction<'_>,
-    schema: &str,
-    rows: &Rows,
-    expected: i64,
-    sequence: i64,
-) -> Result<Written, StoreError> {
-    let n = tx
-        .execute(
-            &format!(
-                "UPDATE {schema}.cases SET version = $2, state = $3, record = $4 WHERE id = $1 AND version = $5"
-            ),
-            &[&rows.id, &rows.version, &rows.state, &rows.case, &expected],
-        )
-        .await
-        .map_err(|e| db_error(e, "update a case"))?;
-    if n == 0 {
-        let sql = format!("SELECT version FROM {schema}.cases WHERE id = $1");
-        let row = tx
-            .query_opt(&sql, &[&rows.id])
-            .await
-            .map_err(|e| db_error(e, "case"))?;
-        return Ok(match row {
-            None => Written::Missing,
-            Some(r) => Written::Stale(r.get(0)),
-        });
+/// Writes the done jobs' events, their cases' timers and their feed rows;
+/// the sequences are taken from `feed_head` last, so its row lock is held
+/// only until the commit that follows. Returns the first sequence.
+async fn write_rest(
+    tx: &deadpool_postgres::Transaction<'_>,
+    w: &Writer,
+    done: &[&Job],
+) -> Result<u64, StoreError> {
+    let (schema, stats) = (w.schema.as_str(), &*w.stats);
+    if done.is_empty() {
+        return Ok(0);
     }
-    rows.write_rest(tx, schema, sequence).await?;
-    Ok(Written::Done)
+    let (ids, seqs): (Vec<i64>, Vec<i64>) = done
+        .iter()
+        .map(|j| (j.rows().id, j.rows().event_seq))
+        .unzip();
+    let events: Vec<&[u8]> = done.iter().map(|j| j.rows().event.as_slice()).collect();
+    let sql = format!(
+        "INSERT INTO {schema}.events (case_id, seq, record) \
+         SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bytea[])"
+    );
+    sql::execute_on(tx, stats, &sql, &[&ids, &seqs, &events], "events").await?;
+    // A case's timers are those of its last change in the batch.
+    let mut last: HashMap<i64, &Rows> = HashMap::new();
+    for j in done {
+        last.insert(j.rows().id, j.rows());
+    }
+    let updated: Vec<i64> = done
+        .iter()
+        .filter(|j| matches!(j.kind, JobKind::Update(..)))
+        .map(|j| j.rows().id)
+        .collect();
+    if !updated.is_empty() {
+        let sql = format!("DELETE FROM {schema}.timers WHERE case_id = ANY($1)");
+        sql::execute_on(tx, stats, &sql, &[&updated], "timers").await?;
+    }
+    let (mut t_ids, mut slots, mut dues, mut records) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for rows in last.values() {
+        for (slot, due, record) in &rows.timers {
+            t_ids.push(rows.id);
+            slots.push(*slot);
+            dues.push(*due);
+            records.push(record.as_slice());
+        }
+    }
+    if !t_ids.is_empty() {
+        let sql = format!(
+            "INSERT INTO {schema}.timers (case_id, slot, due, record) \
+             SELECT * FROM unnest($1::bigint[], $2::integer[], $3::bigint[], $4::bytea[])"
+        );
+        sql::execute_on(
+            tx,
+            stats,
+            &sql,
+            &[&t_ids, &slots, &dues, &records],
+            "timers",
+        )
+        .await?;
+    }
+    let n = int(done.len() as u64);
+    let sql =
+        format!("UPDATE {schema}.feed_head SET next = next + $1 WHERE one = 1 RETURNING next - $1");
+    let first: i64 = sql::rows_on(tx, stats, &sql, &[&n], "feed head")
+        .await?
+        .first()
+        .map(|r| r.get(0))
+        .ok_or_else(|| StoreError::corrupt(format!("`{schema}.feed_head` has no row")))?;
+    let sequences: Vec<i64> = (first..first + n).collect();
+    let sql = format!(
+        "INSERT INTO {schema}.feed (sequence, case_id, seq) \
+         SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[])"
+    );
+    sql::execute_on(tx, stats, &sql, &[&sequences, &ids, &seqs], "feed").await?;
+    if w.notify {
+        let sql = format!("SELECT pg_notify('{CHANNEL}', $1)");
+        sql::rows_on(tx, stats, &sql, &[&schema], "notify").await?;
+    }
+    u64::try_from(first).map_err(|_| StoreError::corrupt(format!("feed sequence {first}")))
 }
 
 impl PgStore {
@@ -310,39 +461,31 @@ impl PgStore {
 
 impl CaseStore for PgStore {
     fn next_id(&self) -> Result<CaseId, StoreError> {
-        Ok(self
-            .next_id
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst))
+        self.take_id()
     }
 
     fn existing(&self, idem: &IdemRecord) -> Result<Option<Created>, StoreError> {
-        let (key, hash) = (idem.key.as_bytes().to_vec(), idem.hash.clone());
-        self.run(move |pool, schema| async move {
-            let c = client(&pool).await?;
-            let sql = format!("SELECT case_id, hash FROM {schema}.idempotency WHERE key = $1");
-            let row = c
-                .query_opt(&sql, &[&key])
-                .await
-                .map_err(|e| db_error(e, "idempotency"))?;
-            Ok(row.map(|r| Created::Existing {
-                case_id: u64::try_from(r.get::<_, i64>(0)).unwrap_or(0),
-                same_payload: r.get::<_, String>(1) == hash,
-            }))
-        })
+        let key = idem.key.as_bytes().to_vec();
+        let rows = self.query(
+            |s| format!("SELECT case_id, hash FROM {s}.idempotency WHERE key = $1"),
+            vec![Box::new(key)],
+            "idempotency",
+        )?;
+        Ok(rows.first().map(|r| Created::Existing {
+            case_id: id_of(r.get(0)),
+            same_payload: r.get::<_, &str>(1) == idem.hash,
+        }))
     }
 
     fn case(&self, id: CaseId) -> Result<Option<Case>, StoreError> {
-        let id = int(id);
-        let row = self.run(move |pool, schema| async move {
-            let c = client(&pool).await?;
-            let sql = format!("SELECT record FROM {schema}.cases WHERE id = $1");
-            let row = c
-                .query_opt(&sql, &[&id])
-                .await
-                .map_err(|e| db_error(e, "case"))?;
-            Ok(row.map(|r| r.get::<_, Vec<u8>>(0)))
-        })?;
-        row.map(|b| decode(&b)).transpose()
+        let rows = self.query(
+            |s| format!("SELECT record FROM {s}.cases WHERE id = $1"),
+            vec![Box::new(int(id))],
+            "case",
+        )?;
+        rows.first()
+            .map(|r| decode(r.get::<_, &[u8]>(0)))
+            .transpose()
     }
 
     fn create(&self, change: Change, idem: Option<IdemRecord>) -> Result<Pending, StoreError> {
@@ -365,20 +508,12 @@ impl CaseStore for PgStore {
     }
 
     fn events(&self, id: CaseId) -> Result<Vec<CaseEvent>, StoreError> {
-        let id = int(id);
-        let rows = self.run(move |pool, schema| async move {
-            let c = client(&pool).await?;
-            let sql = format!("SELECT record FROM {schema}.events WHERE case_id = $1 ORDER BY seq");
-            let rows = c
-                .query(&sql, &[&id])
-                .await
-                .map_err(|e| db_error(e, "events"))?;
-            Ok(rows
-                .iter()
-                .map(|r| r.get::<_, Vec<u8>>(0))
-                .collect::<Vec<_>>())
-        })?;
-        rows.iter().map(|b| decode(b)).collect()
+        let rows = self.query(
+            |s| format!("SELECT record FROM {s}.events WHERE case_id = $1 ORDER BY seq"),
+            vec![Box::new(int(id))],
+            "events",
+        )?;
+        rows.iter().map(|r| decode(r.get::<_, &[u8]>(0))).collect()
     }
 
     fn scan_cases(&self, f: &mut dyn FnMut(Case) -> bool) -> Result<(), StoreError> {
@@ -390,19 +525,7 @@ impl CaseStore for PgStore {
         from: CaseId,
         f: &mut dyn FnMut(Case) -> bool,
     ) -> Result<(), StoreError> {
-        let mut from = int(from);
-        loop {
-            let page = self.case_page(from, i64::MAX)?;
-            let Some(last) = page.last().map(|(id, _)| *id) else {
-                return Ok(());
-            };
-            for (_, bytes) in &page {
-                if !f(decode(bytes)?) {
-                    return Ok(());
-                }
-            }
-            from = last + 1;
-        }
+        self.scan_pages(int(from), i64::MAX, &mut |case| f(case))
     }
 
     fn case_count(&self) -> u64 {
@@ -410,23 +533,15 @@ impl CaseStore for PgStore {
     }
 
     fn state_counts(&self) -> Result<StateCounts, StoreError> {
-        self.run(|pool, schema| async move {
-            let c = client(&pool).await?;
-            let sql = format!(
-                "SELECT workflow, state, count(*) FROM {schema}.cases GROUP BY workflow, state"
-            );
-            let rows = c
-                .query(&sql, &[])
-                .await
-                .map_err(|e| db_error(e, "counts"))?;
-            Ok(rows
-                .iter()
-                .map(|r| {
-                    let n: i64 = r.get(2);
-                    ((r.get(0), r.get(1)), u64::try_from(n).unwrap_or(0))
-                })
-                .collect())
-        })
+        let rows = self.query(
+            |s| format!("SELECT workflow, state, count(*) FROM {s}.cases GROUP BY workflow, state"),
+            Vec::new(),
+            "counts",
+        )?;
+        Ok(rows
+            .iter()
+            .map(|r| ((r.get(0), r.get(1)), id_of(r.get(2))))
+            .collect())
     }
 
     fn flush(&self) -> Result<(), StoreError> {
@@ -435,30 +550,54 @@ impl CaseStore for PgStore {
     }
 }
 
+/// A stored id or count as the ports hold it (the database holds no
+/// negative ones: its columns only ever receive ids and counts).
+fn id_of(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
 impl PgStore {
-    /// Up to [`PAGE`] case records with ids in `[from, to)`.
-    fn case_page(&self, from: i64, to: i64) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
-        self.run(move |pool, schema| async move {
-            let c = client(&pool).await?;
-            let sql = format!(
-                "SELECT id, record FROM {schema}.cases WHERE id >= $1 AND id < $2 ORDER BY id LIMIT $3"
-            );
-            let rows = c.query(&sql, &[&from, &to, &PAGE]).await.map_err(|e| db_error(e, "cases"))?;
-            Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
-        })
+    /// Calls `f` with each case with an id in `[from, to)`, in id order,
+    /// a page at a time, until it returns false.
+    fn scan_pages(
+        &self,
+        mut from: i64,
+        to: i64,
+        f: &mut dyn FnMut(Case) -> bool,
+    ) -> Result<(), StoreError> {
+        loop {
+            let page = self.query(
+                |s| {
+                    format!(
+                        "SELECT id, record FROM {s}.cases WHERE id >= $1 AND id < $2 \
+                         ORDER BY id LIMIT $3"
+                    )
+                },
+                vec![Box::new(from), Box::new(to), Box::new(PAGE)],
+                "cases",
+            )?;
+            let Some(last) = page.last().map(|r| r.get::<_, i64>(0)) else {
+                return Ok(());
+            };
+            for r in &page {
+                if !f(decode(r.get::<_, &[u8]>(1))?) {
+                    return Ok(());
+                }
+            }
+            from = last + 1;
+        }
     }
 
     /// Rows of `table` (0 when the database cannot say).
     fn count(&self, table: &'static str) -> u64 {
-        let n = self.run(move |pool, schema| async move {
-            let c = client(&pool).await?;
-            let row = c
-                .query_one(&format!("SELECT count(*) FROM {schema}.{table}"), &[])
-                .await
-                .map_err(|e| db_error(e, table))?;
-            Ok(row.get::<_, i64>(0))
-        });
-        n.map_or(0, |n| u64::try_from(n).unwrap_or(0))
+        self.query(
+            |s| format!("SELECT count(*) FROM {s}.{table}"),
+            Vec::new(),
+            table,
+        )
+        .ok()
+        .and_then(|rows| rows.first().map(|r| id_of(r.get(0))))
+        .unwrap_or(0)
     }
 }
 
@@ -469,72 +608,74 @@ impl CaseFacts for PgStore {
         to: CaseId,
         f: &mut dyn FnMut(&CaseFact<'_>) -> bool,
     ) -> Result<(), StoreError> {
-        let (mut from, to) = (int(from), int(to));
-        loop {
-            let page = self.case_page(from, to)?;
-            let Some(last) = page.last().map(|(id, _)| *id) else {
-                return Ok(());
-            };
-            for (_, bytes) in &page {
-                let case: Case = decode(bytes)?;
-                if !f(&CaseFact::of(&case)) {
-                    return Ok(());
-                }
-            }
-            from = last + 1;
-        }
+        self.scan_pages(int(from), int(to), &mut |case| f(&CaseFact::of(&case)))
     }
 }
 
 impl TimerQueue for PgStore {
+    /// Claims up to `max` due timers for this server (a lease of
+    /// [`crate::PgOptions::lease`]): timers nobody holds, this server's
+    /// own, and those whose holder's lease ran out (a takeover, counted).
+    /// Rows another server is claiming right now are skipped, not waited
+    /// for.
     fn due(&self, now: Timestamp, max: usize) -> Result<Vec<Timer>, StoreError> {
-        let max = int(max as u64);
-        let rows = self.run(move |pool, schema| async move {
-            let c = client(&pool).await?;
-            let sql = format!(
-                "SELECT case_id, slot, due, record FROM {schema}.timers WHERE due <= $1 \
-                 ORDER BY due, case_id, slot LIMIT $2"
-            );
-            let rows = c
-                .query(&sql, &[&now, &max])
-                .await
-                .map_err(|e| db_error(e, "timers"))?;
-            Ok(rows
-                .iter()
-                .map(|r| {
-                    let (id, slot): (i64, i32) = (r.get(0), r.get(1));
-                    (id, slot, r.get::<_, i64>(2), r.get::<_, Vec<u8>>(3))
-                })
-                .collect::<Vec<_>>())
-        })?;
-        rows.iter()
-            .map(|(id, slot, due, b)| {
-                Ok(Timer {
-                    due: *due,
-                    case_id: u64::try_from(*id).unwrap_or(0),
-                    slot: u32::try_from(*slot).unwrap_or(0),
-                    deadline: decode(b)?,
-                })
-            })
-            .collect()
+        let lease_ms = i64::try_from(self.options.lease.as_millis()).unwrap_or(i64::MAX);
+        let rows = self.query(
+            |s| {
+                format!(
+                    "WITH c AS (SELECT case_id, slot, lease_owner, lease_until < now() AS expired \
+                       FROM {s}.timers \
+                       WHERE due <= $1 AND (lease_until IS NULL OR lease_until < now() OR lease_owner = $3) \
+                       ORDER BY due, case_id, slot LIMIT $2 FOR UPDATE SKIP LOCKED) \
+                     UPDATE {s}.timers t SET lease_owner = $3, lease_until = now() + $4 * interval '1 millisecond' \
+                     FROM c WHERE t.case_id = c.case_id AND t.slot = c.slot \
+                     RETURNING t.case_id, t.slot, t.due, t.record, c.lease_owner, c.expired"
+                )
+            },
+            vec![
+                Box::new(now),
+                Box::new(int(max as u64)),
+                Box::new(self.owner.clone()),
+                Box::new(lease_ms as f64),
+            ],
+            "timers",
+        )?;
+        let mut timers = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let holder: Option<&str> = r.get(4);
+            let expired: Option<bool> = r.get(5);
+            if holder.is_some_and(|h| h != self.owner) && expired == Some(true) {
+                self.stats
+                    .lease_takeovers
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            timers.push(Timer {
+                case_id: id_of(r.get(0)),
+                slot: u32::try_from(r.get::<_, i32>(1)).unwrap_or(0),
+                due: r.get(2),
+                deadline: decode(r.get::<_, &[u8]>(3))?,
+            });
+        }
+        timers.sort_by_key(|t| (t.due, t.case_id, t.slot));
+        Ok(timers)
+    }
+
+    fn earliest_due(&self) -> Result<Option<Timestamp>, StoreError> {
+        let rows = self.query(
+            |s| format!("SELECT min(due) FROM {s}.timers"),
+            Vec::new(),
+            "timers",
+        )?;
+        Ok(rows.first().and_then(|r| r.get::<_, Option<i64>>(0)))
     }
 
     fn drop_timer(&self, t: Timer) -> Result<Pending, StoreError> {
-        let (id, slot, due) = (
-            int(t.case_id),
-            i32::try_from(t.slot).unwrap_or(i32::MAX),
-            t.due,
-        );
-        self.run(move |pool, schema| async move {
-            let c = client(&pool).await?;
-            let sql = format!(
-                "DELETE FROM {schema}.timers WHERE case_id = $1 AND slot = $2 AND due = $3"
-            );
-            c.execute(&sql, &[&id, &slot, &due])
-                .await
-                .map_err(|e| db_error(e, "timers"))?;
-            Ok(())
-        })?;
+        let slot = i32::try_from(t.slot).unwrap_or(i32::MAX);
+        self.query(
+            |s| format!("DELETE FROM {s}.timers WHERE case_id = $1 AND slot = $2 AND due = $3"),
+            vec![Box::new(int(t.case_id)), Box::new(slot), Box::new(t.due)],
+            "timers",
+        )?;
         Ok(Pending::ready(Ok(Outcome::Done)))
     }
 
@@ -549,25 +690,19 @@ impl ChangeFeed for PgStore {
     }
 
     fn history(&self, from: u64, max: usize) -> Result<Vec<(u64, Arc<CaseEvent>)>, StoreError> {
-        let (from, max) = (int(from), int(max as u64));
-        let rows = self.run(move |pool, schema| async move {
-            let c = client(&pool).await?;
-            let sql = format!(
-                "SELECT f.sequence, e.record FROM {schema}.feed f \
-                 JOIN {schema}.events e ON e.case_id = f.case_id AND e.seq = f.seq \
-                 WHERE f.sequence >= $1 ORDER BY f.sequence LIMIT $2"
-            );
-            let rows = c
-                .query(&sql, &[&from, &max])
-                .await
-                .map_err(|e| db_error(e, "feed"))?;
-            Ok(rows
-                .iter()
-                .map(|r| (r.get::<_, i64>(0), r.get::<_, Vec<u8>>(1)))
-                .collect::<Vec<_>>())
-        })?;
+        let rows = self.query(
+            |s| {
+                format!(
+                    "SELECT f.sequence, e.record FROM {s}.feed f \
+                     JOIN {s}.events e ON e.case_id = f.case_id AND e.seq = f.seq \
+                     WHERE f.sequence >= $1 ORDER BY f.sequence LIMIT $2"
+                )
+            },
+            vec![Box::new(int(from)), Box::new(int(max as u64))],
+            "feed",
+        )?;
         rows.iter()
-            .map(|(seq, b)| Ok((u64::try_from(*seq).unwrap_or(0), Arc::new(decode(b)?))))
+            .map(|r| Ok((id_of(r.get(0)), Arc::new(decode(r.get::<_, &[u8]>(1))?))))
             .collect()
     }
 }

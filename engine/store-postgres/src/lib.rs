@@ -20,16 +20,55 @@
 //! `store copy`), and deadpool's pool is small and predictable.
 
 mod cases;
+mod follow;
 mod migrate;
 mod registry;
+mod sql;
 
 use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use wangge_store::StoreError;
+use wangge_store::{Feed, StoreError};
 
 pub use migrate::{MIGRATIONS, SCHEMA_VERSION};
+pub use sql::Stats;
+
+/// A statement parameter moved into a database call.
+pub(crate) type Param = Box<dyn tokio_postgres::types::ToSql + Send + Sync>;
+
+/// How a [`PgStore`] connects and shares the database with other servers.
+#[derive(Debug, Clone)]
+pub struct PgOptions {
+    /// The schema the store works in (created when missing).
+    pub schema: String,
+    /// How long to wait for a connection before a call is `unavailable`.
+    pub timeout: Duration,
+    /// How long a claimed timer stays this server's: after that, another
+    /// server may take it over (this one is presumed dead).
+    pub lease: Duration,
+    /// Connections in the pool.
+    pub pool_size: usize,
+    /// How often the change feed is read for other servers' events when
+    /// no notification came (LISTEN/NOTIFY makes it prompt where the
+    /// database has it; this is the fallback, e.g. on CockroachDB).
+    pub poll: Duration,
+}
+
+impl PgOptions {
+    /// The defaults for `schema`: 10 s to connect, 30 s leases, 16
+    /// connections, the feed polled every 500 ms.
+    pub fn new(schema: &str) -> PgOptions {
+        PgOptions {
+            schema: schema.to_string(),
+            timeout: Duration::from_secs(10),
+            lease: Duration::from_secs(30),
+            pool_size: 16,
+            poll: Duration::from_millis(500),
+        }
+    }
+}
 
 /// A PostgreSQL store: a pool of connections to one database and schema.
 pub struct PgStore {
@@ -37,12 +76,19 @@ pub struct PgStore {
     /// The driver's runtime (taken in `Drop`: shut down without waiting,
     /// so a store may be dropped from any thread, async ones included).
     runtime: Option<tokio::runtime::Runtime>,
-    schema: String,
-    /// The change feed this process's watchers read.
-    feed: std::sync::Arc<wangge_store::Feed>,
+    options: PgOptions,
+    /// This server's name on the timers it claims.
+    owner: String,
+    /// The change feed this process's watchers read, filled in the
+    /// database's order (this server's writes and every other's).
+    feed: Arc<Feed>,
     /// Writes queued for the writer task (group commit).
     jobs: tokio::sync::mpsc::UnboundedSender<cases::Job>,
-    next_id: std::sync::atomic::AtomicU64,
+    /// The block of case ids this server hands out: `[next, end)`.
+    ids: Mutex<(u64, u64)>,
+    stats: Arc<Stats>,
+    /// Asks the feed follower to read the feed now.
+    nudge: Arc<tokio::sync::Notify>,
 }
 
 /// A database error as the ports report it: a connection that cannot be
@@ -76,80 +122,192 @@ fn plain_identifier(s: &str) -> bool {
         && !s.starts_with(|c: char| c.is_ascii_digit())
 }
 
+/// A name for this server on the leases it takes: host, process, start.
+fn owner_name() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "host".to_string());
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    format!("{host}:{}:{started}", std::process::id())
+}
+
 impl PgStore {
-    /// Connects to `url` (`postgres://user@host:port/db`), using `schema`
-    /// (created when missing), and brings the schema to this build's
-    /// version. A URL that does not parse, a database that cannot be
-    /// reached within `timeout`, or a schema newer than this build knows
-    /// is an error that says so.
+    /// Connects to `url` with the default [`PgOptions`] for `schema` and
+    /// connect `timeout`.
     pub fn connect(url: &str, schema: &str, timeout: Duration) -> Result<PgStore, StoreError> {
-        if !plain_identifier(schema) {
+        let mut options = PgOptions::new(schema);
+        options.timeout = timeout;
+        PgStore::connect_with(url, options)
+    }
+
+    /// Connects to `url` (`postgres://user@host:port/db`), using the
+    /// options' schema (created when missing), and brings the schema to
+    /// this build's version. A URL that does not parse, a database that
+    /// cannot be reached within the timeout, or a schema newer than this
+    /// build knows is an error that says so.
+    pub fn connect_with(url: &str, options: PgOptions) -> Result<PgStore, StoreError> {
+        if !plain_identifier(&options.schema) {
             return Err(StoreError::internal(format!(
-                "`{schema}` is not a plain schema name (letters, digits, `_`)"
+                "`{}` is not a plain schema name (letters, digits, `_`)",
+                options.schema
             )));
         }
-        let config: tokio_postgres::Config = url.parse().map_err(|e| {
+        let mut config: tokio_postgres::Config = url.parse().map_err(|e| {
             StoreError::unavailable(format!("`{}` is not a PostgreSQL URL: {e}", redact(url)))
         })?;
+        config.connect_timeout(options.timeout);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("wangge-postgres")
             .enable_all()
             .build()
             .map_err(|e| StoreError::internal(format!("cannot start the database runtime: {e}")))?;
-        let mut config = config;
-        config.connect_timeout(timeout);
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             tokio_postgres::NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
         );
         let pool = Pool::builder(manager)
-            .max_size(16)
+            .max_size(options.pool_size.max(2))
             .runtime(deadpool_postgres::Runtime::Tokio1)
-            .wait_timeout(Some(timeout))
-            .create_timeout(Some(timeout))
+            .wait_timeout(Some(options.timeout))
+            .create_timeout(Some(options.timeout))
+            .recycle_timeout(Some(options.timeout))
             .build()
             .map_err(|e| StoreError::internal(format!("cannot build the connection pool: {e}")))?;
         let mut store = PgStore {
             pool,
             runtime: Some(runtime),
-            schema: schema.to_string(),
-            feed: std::sync::Arc::new(wangge_store::Feed::new(1, 0)),
+            options,
+            owner: owner_name(),
+            feed: Arc::new(Feed::new(1, 0)),
             jobs: tokio::sync::mpsc::unbounded_channel().0,
-            next_id: std::sync::atomic::AtomicU64::new(1),
+            ids: Mutex::new((0, 0)),
+            stats: Arc::new(Stats::default()),
+            nudge: Arc::new(tokio::sync::Notify::new()),
         };
-        store.run(|pool, schema| async move { migrate::migrate(&pool, &schema).await })?;
-        let (next_id, next_seq) = store.run(|pool, schema| async move {
-            let c = client(&pool).await?;
-            let sql = format!(
-                "SELECT (SELECT coalesce(max(id), 0) + 1 FROM {schema}.cases), \
-                        (SELECT coalesce(max(sequence), 0) + 1 FROM {schema}.feed)"
-            );
-            let r = c
-                .query_one(&sql, &[])
-                .await
-                .map_err(|e| db_error(e, "open"))?;
-            Ok((r.get::<_, i64>(0), r.get::<_, i64>(1)))
+        store.run(|pool, schema| async move {
+            // Two servers starting together both try to migrate: the one
+            // that loses the race finds the schema done when it retries.
+            let mut tries = 0;
+            loop {
+                match migrate::migrate(&pool, &schema).await {
+                    Err(e)
+                        if tries < 3
+                            && matches!(
+                                e.kind(),
+                                wangge_store::StoreErrorKind::Conflict
+                                    | wangge_store::StoreErrorKind::Internal
+                            ) =>
+                    {
+                        tries += 1;
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                    }
+                    done => return done,
+                }
+            }
         })?;
-        store.next_id = std::sync::atomic::AtomicU64::new(u64::try_from(next_id).unwrap_or(1));
-        store.feed = std::sync::Arc::new(wangge_store::Feed::new(
-            u64::try_from(next_seq).unwrap_or(1),
-            65_536,
-        ));
+        let stats = store.stats.clone();
+        let next_seq = store.run(move |pool, schema| async move {
+            let sql = format!("SELECT next FROM {schema}.feed_head WHERE one = 1");
+            let r = sql::rows(&pool, &stats, &sql, &[], "open").await?;
+            r.first()
+                .map(|r| r.get::<_, i64>(0))
+                .ok_or_else(|| StoreError::corrupt(format!("`{schema}.feed_head` has no row")))
+        })?;
+        store.feed = Arc::new(Feed::new(u64::try_from(next_seq).unwrap_or(1), 65_536));
         let (jobs, queue) = tokio::sync::mpsc::unbounded_channel();
         store.jobs = jobs;
+        let follower = Arc::new(follow::Follower::new(
+            store.pool.clone(),
+            store.options.schema.clone(),
+            store.feed.clone(),
+            store.stats.clone(),
+        ));
+        // pg_notify is PostgreSQL's; where it is missing (CockroachDB) the
+        // feed is polled instead.
+        let stats = store.stats.clone();
+        let notify = store
+            .run(move |pool, _| async move {
+                Ok(sql::rows(
+                    &pool,
+                    &stats,
+                    "SELECT pg_notify('wangge_feed', '')",
+                    &[],
+                    "notify",
+                )
+                .await
+                .is_ok())
+            })
+            .unwrap_or(false);
         if let Some(rt) = &store.runtime {
-            rt.spawn(cases::writer(
-                store.pool.clone(),
-                store.schema.clone(),
-                store.feed.clone(),
-                queue,
-            ));
+            let writer = cases::Writer {
+                pool: store.pool.clone(),
+                schema: store.options.schema.clone(),
+                follower: follower.clone(),
+                stats: store.stats.clone(),
+                notify,
+            };
+            rt.spawn(cases::writer(writer, queue));
+            if notify {
+                rt.spawn(follow::listen(
+                    config,
+                    store.options.schema.clone(),
+                    store.nudge.clone(),
+                ));
+            }
+            rt.spawn(follower.run(store.nudge.clone(), store.options.poll));
         }
         Ok(store)
+    }
+
+    /// The store's counters (queries, batches, lease takeovers).
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// The connection pool's size, connections idle, and callers waiting.
+    pub fn pool_status(&self) -> (usize, usize, usize) {
+        let s = self.pool.status();
+        (s.size, s.available, s.waiting)
+    }
+
+    /// Whether the database answers now (a round trip on a pooled
+    /// connection).
+    pub fn ping(&self) -> Result<(), StoreError> {
+        let stats = self.stats.clone();
+        self.run(move |pool, _| async move {
+            sql::rows(&pool, &stats, "SELECT 1", &[], "ping")
+                .await
+                .map(|_| ())
+        })
+    }
+
+    /// Takes the next case id from this server's block, and a new block
+    /// of 64 from the database's sequence when it runs out.
+    fn take_id(&self) -> Result<u64, StoreError> {
+        let mut ids = self
+            .ids
+            .lock()
+            .map_err(|_| StoreError::internal("the case id block lock is poisoned"))?;
+        if ids.0 >= ids.1 {
+            let stats = self.stats.clone();
+            let start = self.run(move |pool, schema| async move {
+                let sql = format!("SELECT nextval('{schema}.case_ids')");
+                let r = sql::rows(&pool, &stats, &sql, &[], "case ids").await?;
+                r.first()
+                    .map(|r| r.get::<_, i64>(0))
+                    .ok_or_else(|| StoreError::internal("nextval returned no row"))
+            })?;
+            let start = u64::try_from(start)
+                .map_err(|_| StoreError::corrupt(format!("case id sequence at {start}")))?;
+            *ids = (start, start + 64);
+        }
+        let id = ids.0;
+        ids.0 += 1;
+        Ok(id)
     }
 
     /// Runs `f` on the store's runtime and waits for it (from any thread).
@@ -161,7 +319,7 @@ impl PgStore {
     {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         let pool = self.pool.clone();
-        let schema = self.schema.clone();
+        let schema = self.options.schema.clone();
         let Some(runtime) = &self.runtime else {
             return Err(StoreError::internal("the store is closed"));
         };
@@ -172,9 +330,28 @@ impl PgStore {
             .map_err(|_| StoreError::internal("a database call was dropped"))?
     }
 
+    /// Runs the statement `sql(schema)` with `params` on a pooled
+    /// connection and returns its rows.
+    pub(crate) fn query(
+        &self,
+        sql: impl FnOnce(&str) -> String,
+        params: Vec<Param>,
+        what: &'static str,
+    ) -> Result<Vec<tokio_postgres::Row>, StoreError> {
+        let sql = sql(&self.options.schema);
+        let stats = self.stats.clone();
+        self.run(move |pool, _| async move {
+            let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
+                .iter()
+                .map(|p| &**p as &(dyn tokio_postgres::types::ToSql + Sync))
+                .collect();
+            sql::rows(&pool, &stats, &sql, &refs, what).await
+        })
+    }
+
     /// The schema this store works in.
     pub fn schema(&self) -> &str {
-        &self.schema
+        &self.options.schema
     }
 
     /// Drops the store's schema and everything in it (tests).

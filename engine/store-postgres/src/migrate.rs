@@ -11,10 +11,11 @@ use crate::{client, db_error};
 pub const MIGRATIONS: &[(i32, &str)] = &[
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_cases.sql")),
+    (3, include_str!("../migrations/0003_servers.sql")),
 ];
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i32 = 2;
+pub const SCHEMA_VERSION: i32 = 3;
 
 /// Brings `schema` to [`SCHEMA_VERSION`]; refuses a newer one.
 pub(crate) async fn migrate(pool: &Pool, schema: &str) -> Result<(), StoreError> {

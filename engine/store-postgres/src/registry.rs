@@ -3,6 +3,8 @@
 //! a prefix scanned as a key range) and settings. Every write of a call
 //! is one transaction.
 
+use std::collections::HashMap;
+
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use wangge_policy::{Person, Unit};
@@ -10,7 +12,7 @@ use wangge_store::{
     decode, encode, LedgerSpace, OrgRegistry, PolicyVersions, Settings, StoreError,
 };
 
-use crate::{client, db_error, PgStore};
+use crate::PgStore;
 
 /// The first key after every key starting with `prefix` (none: no bound).
 fn upper_bound(prefix: &[u8]) -> Option<Vec<u8>> {
@@ -25,44 +27,46 @@ fn upper_bound(prefix: &[u8]) -> Option<Vec<u8>> {
 }
 
 impl PgStore {
-    /// Upserts `(id, record)` rows into `table` in one transaction.
-    fn put_rows(
+    /// Upserts `(key, value)` rows into `table` (key column `key_col`) in
+    /// one statement; of a key given twice, the last value wins.
+    fn upsert<K>(
         &self,
         table: &'static str,
-        rows: Vec<(String, Vec<u8>)>,
-    ) -> Result<(), StoreError> {
-        self.run(move |pool, schema| async move {
-            let mut c = client(&pool).await?;
-            let tx = c.transaction().await.map_err(|e| db_error(e, "begin"))?;
-            let sql = format!(
-                "INSERT INTO {schema}.{table} (id, record) VALUES ($1, $2) \
-                 ON CONFLICT (id) DO UPDATE SET record = EXCLUDED.record"
-            );
-            let stmt = tx.prepare(&sql).await.map_err(|e| db_error(e, table))?;
-            for (id, record) in &rows {
-                tx.execute(&stmt, &[id, record])
-                    .await
-                    .map_err(|e| db_error(e, table))?;
-            }
-            tx.commit().await.map_err(|e| db_error(e, "commit"))
-        })
+        (key_col, value_col): (&'static str, &'static str),
+        rows: Vec<(K, Vec<u8>)>,
+    ) -> Result<(), StoreError>
+    where
+        K: Eq + std::hash::Hash + tokio_postgres::types::ToSql + Send + Sync + 'static,
+        Vec<K>: tokio_postgres::types::ToSql,
+    {
+        let mut last: HashMap<K, Vec<u8>> = HashMap::with_capacity(rows.len());
+        for (k, v) in rows {
+            last.insert(k, v);
+        }
+        let (keys, values): (Vec<K>, Vec<Vec<u8>>) = last.into_iter().unzip();
+        let kind = if key_col == "key" { "bytea" } else { "text" };
+        self.query(
+            |s| {
+                format!(
+                    "INSERT INTO {s}.{table} ({key_col}, {value_col}) \
+                     SELECT * FROM unnest($1::{kind}[], $2::bytea[]) \
+                     ON CONFLICT ({key_col}) DO UPDATE SET {value_col} = EXCLUDED.{value_col}"
+                )
+            },
+            vec![Box::new(keys), Box::new(values)],
+            table,
+        )?;
+        Ok(())
     }
 
     /// Every record of `table`, in id order, decoded.
-    fn all_rows<T: DeserializeOwned + Send + 'static>(
-        &self,
-        table: &'static str,
-    ) -> Result<Vec<T>, StoreError> {
-        let rows = self.run(move |pool, schema| async move {
-            let c = client(&pool).await?;
-            let sql = format!("SELECT record FROM {schema}.{table} ORDER BY id");
-            let rows = c.query(&sql, &[]).await.map_err(|e| db_error(e, table))?;
-            Ok(rows
-                .iter()
-                .map(|r| r.get::<_, Vec<u8>>(0))
-                .collect::<Vec<_>>())
-        })?;
-        rows.iter().map(|b| decode(b)).collect()
+    fn all_rows<T: DeserializeOwned>(&self, table: &'static str) -> Result<Vec<T>, StoreError> {
+        let rows = self.query(
+            |s| format!("SELECT record FROM {s}.{table} ORDER BY id"),
+            Vec::new(),
+            table,
+        )?;
+        rows.iter().map(|r| decode(r.get::<_, &[u8]>(0))).collect()
     }
 
     /// One record of `table` by id.
@@ -71,17 +75,14 @@ impl PgStore {
         table: &'static str,
         id: &str,
     ) -> Result<Option<T>, StoreError> {
-        let id = id.to_string();
-        let row = self.run(move |pool, schema| async move {
-            let c = client(&pool).await?;
-            let sql = format!("SELECT record FROM {schema}.{table} WHERE id = $1");
-            let row = c
-                .query_opt(&sql, &[&id])
-                .await
-                .map_err(|e| db_error(e, table))?;
-            Ok(row.map(|r| r.get::<_, Vec<u8>>(0)))
-        })?;
-        row.map(|b| decode(&b)).transpose()
+        let rows = self.query(
+            |s| format!("SELECT record FROM {s}.{table} WHERE id = $1"),
+            vec![Box::new(id.to_string())],
+            table,
+        )?;
+        rows.first()
+            .map(|r| decode(r.get::<_, &[u8]>(0)))
+            .transpose()
     }
 }
 
@@ -94,7 +95,7 @@ fn encoded<T: Serialize>(
 
 impl OrgRegistry for PgStore {
     fn put_units(&self, units: &[Unit]) -> Result<(), StoreError> {
-        self.put_rows("units", encoded(units, |u| u.id.clone())?)
+        self.upsert("units", ("id", "record"), encoded(units, |u| u.id.clone())?)
     }
 
     fn units(&self) -> Result<Vec<Unit>, StoreError> {
@@ -110,7 +111,11 @@ impl OrgRegistry for PgStore {
     }
 
     fn put_people(&self, people: &[Person]) -> Result<(), StoreError> {
-        self.put_rows("people", encoded(people, |p| p.id.clone())?)
+        self.upsert(
+            "people",
+            ("id", "record"),
+            encoded(people, |p| p.id.clone())?,
+        )
     }
 
     fn people(&self) -> Result<Vec<Person>, StoreError> {
@@ -124,93 +129,57 @@ impl OrgRegistry for PgStore {
 
 impl PolicyVersions for PgStore {
     fn put_policy(&self, hash: &str, record: &[u8]) -> Result<(), StoreError> {
-        let (hash, record) = (hash.to_string(), record.to_vec());
-        self.run(move |pool, schema| async move {
-            let c = client(&pool).await?;
-            let sql = format!(
-                "INSERT INTO {schema}.policies (hash, record) VALUES ($1, $2) \
-                 ON CONFLICT (hash) DO UPDATE SET record = EXCLUDED.record"
-            );
-            c.execute(&sql, &[&hash, &record])
-                .await
-                .map_err(|e| db_error(e, "policies"))?;
-            Ok(())
-        })
+        self.upsert(
+            "policies",
+            ("hash", "record"),
+            vec![(hash.to_string(), record.to_vec())],
+        )
     }
 
     fn policies(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-        self.run(|pool, schema| async move {
-            let c = client(&pool).await?;
-            let sql = format!("SELECT hash, record FROM {schema}.policies ORDER BY hash");
-            let rows = c
-                .query(&sql, &[])
-                .await
-                .map_err(|e| db_error(e, "policies"))?;
-            Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
-        })
+        let rows = self.query(
+            |s| format!("SELECT hash, record FROM {s}.policies ORDER BY hash"),
+            Vec::new(),
+            "policies",
+        )?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 }
 
 impl Settings for PgStore {
     fn setting(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let name = name.to_string();
-        self.run(move |pool, schema| async move {
-            let c = client(&pool).await?;
-            let sql = format!("SELECT value FROM {schema}.settings WHERE name = $1");
-            let row = c
-                .query_opt(&sql, &[&name])
-                .await
-                .map_err(|e| db_error(e, "settings"))?;
-            Ok(row.map(|r| r.get(0)))
-        })
+        let rows = self.query(
+            |s| format!("SELECT value FROM {s}.settings WHERE name = $1"),
+            vec![Box::new(name.to_string())],
+            "settings",
+        )?;
+        Ok(rows.first().map(|r| r.get(0)))
     }
 
     fn put_setting(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
-        let (name, value) = (name.to_string(), value.to_vec());
-        self.run(move |pool, schema| async move {
-            let c = client(&pool).await?;
-            let sql = format!(
-                "INSERT INTO {schema}.settings (name, value) VALUES ($1, $2) \
-                 ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value"
-            );
-            c.execute(&sql, &[&name, &value])
-                .await
-                .map_err(|e| db_error(e, "settings"))?;
-            Ok(())
-        })
+        self.upsert(
+            "settings",
+            ("name", "value"),
+            vec![(name.to_string(), value.to_vec())],
+        )
     }
 }
 
 impl LedgerSpace for PgStore {
     fn ledger_put(&self, pairs: Vec<(Vec<u8>, Vec<u8>)>) -> Result<(), StoreError> {
-        self.run(move |pool, schema| async move {
-            let mut c = client(&pool).await?;
-            let tx = c.transaction().await.map_err(|e| db_error(e, "begin"))?;
-            let sql = format!(
-                "INSERT INTO {schema}.ledger (key, value) VALUES ($1, $2) \
-                 ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"
-            );
-            let stmt = tx.prepare(&sql).await.map_err(|e| db_error(e, "ledger"))?;
-            for (k, v) in &pairs {
-                tx.execute(&stmt, &[k, v])
-                    .await
-                    .map_err(|e| db_error(e, "ledger"))?;
-            }
-            tx.commit().await.map_err(|e| db_error(e, "commit"))
-        })
+        if pairs.is_empty() {
+            return Ok(());
+        }
+        self.upsert("ledger", ("key", "value"), pairs)
     }
 
     fn ledger_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        let key = key.to_vec();
-        self.run(move |pool, schema| async move {
-            let c = client(&pool).await?;
-            let sql = format!("SELECT value FROM {schema}.ledger WHERE key = $1");
-            let row = c
-                .query_opt(&sql, &[&key])
-                .await
-                .map_err(|e| db_error(e, "ledger"))?;
-            Ok(row.map(|r| r.get(0)))
-        })
+        let rows = self.query(
+            |s| format!("SELECT value FROM {s}.ledger WHERE key = $1"),
+            vec![Box::new(key.to_vec())],
+            "ledger",
+        )?;
+        Ok(rows.first().map(|r| r.get(0)))
     }
 
     fn ledger_scan(
@@ -218,27 +187,24 @@ impl LedgerSpace for PgStore {
         prefix: &[u8],
         f: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<(), StoreError> {
-        let (from, to) = (prefix.to_vec(), upper_bound(prefix));
-        let rows: Vec<(Vec<u8>, Vec<u8>)> = self.run(move |pool, schema| async move {
-            let c = client(&pool).await?;
-            let rows = match &to {
-                Some(to) => {
-                    let sql = format!(
-                        "SELECT key, value FROM {schema}.ledger WHERE key >= $1 AND key < $2 ORDER BY key"
-                    );
-                    c.query(&sql, &[&from, to]).await
-                }
-                None => {
-                    let sql =
-                        format!("SELECT key, value FROM {schema}.ledger WHERE key >= $1 ORDER BY key");
-                    c.query(&sql, &[&from]).await
-                }
-            }
-            .map_err(|e| db_error(e, "ledger"))?;
-            Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
-        })?;
-        for (k, v) in &rows {
-            if !f(k, v) {
+        let rows = match upper_bound(prefix) {
+            Some(to) => self.query(
+                |s| {
+                    format!(
+                        "SELECT key, value FROM {s}.ledger WHERE key >= $1 AND key < $2 ORDER BY key"
+                    )
+                },
+                vec![Box::new(prefix.to_vec()), Box::new(to)],
+                "ledger",
+            )?,
+            None => self.query(
+                |s| format!("SELECT key, value FROM {s}.ledger WHERE key >= $1 ORDER BY key"),
+                vec![Box::new(prefix.to_vec())],
+                "ledger",
+            )?,
+        };
+        for r in &rows {
+            if !f(r.get(0), r.get(1)) {
                 break;
             }
         }

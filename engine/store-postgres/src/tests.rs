@@ -146,3 +146,93 @@ mod conformance {
         super::fresh("conformance")
     );
 }
+
+/// A second server on the schema of `first`.
+fn second(first: &PgStore, lease: Duration) -> PgStore {
+    let mut options = crate::PgOptions::new(first.schema());
+    options.lease = lease;
+    PgStore::connect_with(&url(), options).unwrap()
+}
+
+/// `(sequence, case, event)` of everything on `store`'s feed, once it
+/// holds `n` events (waiting up to 10 s for other servers' to arrive).
+fn feed_of(store: &PgStore, n: usize) -> Vec<(u64, u64, u64)> {
+    use wangge_store::ChangeFeed;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let got = store
+            .feed()
+            .read(1, 10_000, Duration::from_millis(100))
+            .unwrap();
+        if got.len() >= n || std::time::Instant::now() > deadline {
+            return got.iter().map(|(q, e)| (*q, e.case_id, e.seq)).collect();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+#[cfg_attr(
+    not(pg_tests),
+    ignore = "needs PostgreSQL: set WANGGE_TEST_POSTGRES_URL"
+)]
+fn two_servers_on_one_schema_hand_out_distinct_ids_and_see_one_feed_order() {
+    let a = fresh("two_servers");
+    let b = second(&a, Duration::from_secs(30));
+    let ((ids_a, seqs_a), (ids_b, seqs_b)) = std::thread::scope(|s| {
+        let ta = s.spawn(|| wangge_store::conformance::fill(&*a, 30).unwrap());
+        let tb = s.spawn(|| wangge_store::conformance::fill(&b, 30).unwrap());
+        (ta.join().unwrap(), tb.join().unwrap())
+    });
+    let ids: std::collections::HashSet<_> = ids_a.iter().chain(&ids_b).collect();
+    assert_eq!(ids.len(), 60, "every case id handed out once");
+    let mut seqs: Vec<u64> = seqs_a.iter().chain(&seqs_b).copied().collect();
+    seqs.sort_unstable();
+    assert_eq!(
+        seqs,
+        (1..=90).collect::<Vec<u64>>(),
+        "one gapless global order"
+    );
+    let (on_a, on_b) = (feed_of(&a, 90), feed_of(&b, 90));
+    assert_eq!(on_a.len(), 90, "server A saw B's events too");
+    assert_eq!(on_a, on_b, "both servers' watchers see the same order");
+}
+
+#[test]
+#[cfg_attr(
+    not(pg_tests),
+    ignore = "needs PostgreSQL: set WANGGE_TEST_POSTGRES_URL"
+)]
+fn a_claimed_timer_goes_to_another_server_only_when_its_lease_runs_out() {
+    use wangge_store::TimerQueue;
+    let a = fresh("leases");
+    let mut options = crate::PgOptions::new(a.schema());
+    options.lease = Duration::from_secs(1);
+    let short = PgStore::connect_with(&url(), options).unwrap();
+    let other = second(&a, Duration::from_secs(30));
+    wangge_store::conformance::fill(&short, 3).unwrap();
+    let later = 4_000_000_000;
+    assert_eq!(
+        short.due(later, 10).unwrap().len(),
+        3,
+        "claimed by the first"
+    );
+    assert!(
+        other.due(later, 10).unwrap().is_empty(),
+        "held: not the other's"
+    );
+    assert_eq!(
+        short.due(later, 10).unwrap().len(),
+        3,
+        "its holder may take them again"
+    );
+    std::thread::sleep(Duration::from_millis(1300));
+    let taken = other.due(later, 10).unwrap();
+    assert_eq!(taken.len(), 3, "taken over once the lease ran out");
+    let n = other
+        .stats()
+        .lease_takeovers
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(n, 3);
+    assert!(short.due(later, 10).unwrap().is_empty(), "now the other's");
+}

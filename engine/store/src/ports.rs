@@ -441,8 +441,14 @@ pub trait CaseStore: Send + Sync {
 /// The deadlines of open cases, in due order. Timers are written with
 /// their case ([`CaseStore`]); this port reads and drops them.
 pub trait TimerQueue: Send + Sync {
-    /// Applied timers due at or before `now`, in due order, at most `max`.
+    /// Applied timers due at or before `now`, in due order, at most `max`,
+    /// for the caller to fire (a backend shared by several servers claims
+    /// them for this one for a while).
     fn due(&self, now: Timestamp, max: usize) -> Result<Vec<Timer>, StoreError>;
+    /// When the earliest timer is due, without claiming anything.
+    fn earliest_due(&self) -> Result<Option<Timestamp>, StoreError> {
+        Ok(self.due(Timestamp::MAX, 1)?.first().map(|t| t.due))
+    }
     /// Submits the removal of a stale timer.
     fn drop_timer(&self, timer: Timer) -> Result<Pending, StoreError>;
     fn timer_count(&self) -> u64;
