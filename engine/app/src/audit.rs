@@ -240,7 +240,7 @@ fn write_loop(
     rx: std::sync::mpsc::Receiver<Submitted>,
     failed: &std::sync::atomic::AtomicU64,
 ) {
-    let mut head: Option<Head> = None;
+    let mut head: Option<Stored> = None;
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while let Ok(more) = rx.try_recv() {
@@ -266,36 +266,66 @@ fn write_loop(
     }
 }
 
-fn write_batch(store: &dyn Store, head: Option<Head>, batch: Vec<AuditRecord>) -> AppResult<Head> {
-    let mut head = match head {
-        Some(h) => h,
-        None => HEAD.get(store, &["head"])?.unwrap_or(Head {
-            seq: 0,
-            hash: GENESIS.into(),
-        }),
-    };
-    let first = head.seq + 1;
-    let mut entries = Vec::with_capacity(batch.len());
-    for record in batch {
-        let seq = head.seq + 1;
-        let hash = entry_hash(seq, &record, &head.hash);
-        let entry = AuditEntry {
-            seq,
-            record,
-            prev: std::mem::replace(&mut head.hash, hash.clone()),
-            hash,
+/// A chain head and its bytes as stored (what the next append compares
+/// against; `None` before the first entry).
+type Stored = (Head, Option<Vec<u8>>);
+
+/// The stored head, or the genesis head of an empty log.
+fn read_head(store: &dyn Store) -> AppResult<Stored> {
+    Ok(match HEAD.get_raw(store, &["head"])? {
+        Some(raw) => (HEAD.decode(&raw)?, Some(raw)),
+        None => (
+            Head {
+                seq: 0,
+                hash: GENESIS.into(),
+            },
+            None,
+        ),
+    })
+}
+
+/// Appends `batch` after the head: one chain, even with several servers
+/// on one database — the write lands only if the head is still the one
+/// chained onto; otherwise the entries chain onto the newer head.
+fn write_batch(
+    store: &dyn Store,
+    head: Option<Stored>,
+    batch: Vec<AuditRecord>,
+) -> AppResult<Stored> {
+    let mut known = head;
+    for _ in 0..64 {
+        let (mut head, expected) = match known.take() {
+            Some(h) => h,
+            None => read_head(store)?,
         };
-        head.seq = seq;
-        entries.push(entry);
+        let first = head.seq + 1;
+        let mut entries = Vec::with_capacity(batch.len());
+        for record in &batch {
+            let seq = head.seq + 1;
+            let hash = entry_hash(seq, record, &head.hash);
+            entries.push(AuditEntry {
+                seq,
+                record: record.clone(),
+                prev: std::mem::replace(&mut head.hash, hash.clone()),
+                hash,
+            });
+            head.seq = seq;
+        }
+        let raw = HEAD.encode(&head)?;
+        let mut out = LedgerBatch::new();
+        out.put(&ENTRIES, &[&format!("{first:020}")], &entries)?;
+        out.put_encoded(&HEAD, &["head"], raw.clone());
+        // Durable with the case writes of the same moment: one group
+        // commit (the store's flush) covers both.
+        if out.write_if(store, &HEAD, &["head"], expected.as_deref())? {
+            store.flush()?;
+            return Ok((head, Some(raw)));
+        }
     }
-    let mut out = LedgerBatch::new();
-    out.put(&ENTRIES, &[&format!("{first:020}")], &entries)?;
-    out.put(&HEAD, &["head"], &head)?;
-    // Durable with the case writes of the same moment: one group commit
-    // (the store's flush) covers both.
-    out.write_unflushed(store)?;
-    store.flush()?;
-    Ok(head)
+    Err(
+        StoreError::conflict("the audit log's head kept moving: another server appends too fast")
+            .into(),
+    )
 }
 
 /// Checks a chain of entries in key order against the stored head.

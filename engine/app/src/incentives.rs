@@ -644,18 +644,26 @@ impl Incentives {
     }
 
     /// Writes a run of new settlements: chunks, the updated index buckets,
-    /// the run counter and the parameter record, in one batch.
+    /// the run counter and the parameter record, in one batch — only if
+    /// the run counter is still `runs` (as read before the settled ones
+    /// were looked up). Otherwise another server settled the month
+    /// meanwhile: nothing is written and the caller is told to try again
+    /// (records are never overwritten, a person never settled twice).
     fn write_run(
         &self,
         set: &PolicySet,
         period: &str,
         chunks: Vec<EncodedChunk>,
         buckets: &mut BTreeMap<u32, Bucket>,
+        runs: Option<Vec<u8>>,
     ) -> R<()> {
         if chunks.is_empty() {
             return Ok(());
         }
-        let run: u32 = RUNS.get(self.store.as_ref(), &[period])?.unwrap_or(1);
+        let run: u32 = match &runs {
+            Some(bytes) => RUNS.decode(bytes)?,
+            None => 1,
+        };
         let mut batch = LedgerBatch::new();
         let mut touched = BTreeSet::new();
         for c in chunks {
@@ -683,7 +691,13 @@ impl Incentives {
         }
         batch.put(&RUNS, &[period], &(run + 1))?;
         batch.put(&PARAMS, &[period, &set.hash], &Self::params_record(set))?;
-        batch.write(self.store.as_ref())?;
+        if !batch.write_if(self.store.as_ref(), &RUNS, &[period], runs.as_deref())? {
+            return Err(AppError::Store(StoreError::conflict(format!(
+                "`{period}` was settled by another server meanwhile: nothing was written; \
+                 settle again (those already settled are kept)"
+            ))));
+        }
+        self.store.flush()?;
         Ok(())
     }
 
@@ -787,6 +801,9 @@ impl Incentives {
         let people = people?;
         let chosen = self.chosen(set, &people, persons)?;
         let _g = self.lock()?;
+        // The run counter as found: another server's run meanwhile makes
+        // this one's write refused (see `write_run`).
+        let runs = RUNS.get_raw(self.store.as_ref(), &[&pk])?;
         let mut buckets = self.buckets(&pk)?;
         let settled = |id: &str| {
             buckets
@@ -806,7 +823,7 @@ impl Incentives {
             .collect();
         let figures = gathered?;
         let (new, chunks) = Self::compute_run(set, &todo, &figures, &period, &stamp, threads)?;
-        self.write_run(set, &pk, chunks, &mut buckets)?;
+        self.write_run(set, &pk, chunks, &mut buckets, runs)?;
         // Freeing a month of figures takes a while: not on the caller's time.
         std::thread::spawn(move || drop(figures));
         let mut summary = SettleSummary {
@@ -926,6 +943,7 @@ impl Incentives {
         let period = Period::month(period, &set.zone())?;
         let pk = period.key();
         let _g = self.lock()?;
+        let runs = RUNS.get_raw(self.store.as_ref(), &[&pk])?;
         let Some(prev) = self.latest(&pk, &p.id)? else {
             return Err(AppError::NotSettled {
                 person: p.id.clone(),
@@ -950,7 +968,7 @@ impl Incentives {
         }];
         let mut buckets = self.buckets(&pk)?;
         let chunks = Self::encode_chunks(&mut new, 0)?;
-        self.write_run(set, &pk, chunks, &mut buckets)?;
+        self.write_run(set, &pk, chunks, &mut buckets, runs)?;
         new.pop()
             .ok_or_else(|| AppError::Store(StoreError::internal("the correction was not kept")))
     }

@@ -155,63 +155,77 @@ impl Incentives {
         let signed = if earn { points } else { -points };
         let _g = self.lock()?;
         let store = self.store().as_ref();
-        if let Some(seq) = POINTS_KEYS.get(store, &[resident, key_])? {
-            let old: PointsEntry = match POINTS.get(store, &[resident, &seq_part(seq)])? {
-                Some(e) => e,
-                None => {
-                    return Err(AppError::Store(storage(format!(
-                        "points entry {seq} of `{resident}` is missing"
-                    ))))
-                }
+        // Several servers on one database: the entry lands only if the
+        // balance is still the one read (else read again), so two
+        // redemptions at once can never take it below zero.
+        for _ in 0..64 {
+            if let Some(seq) = POINTS_KEYS.get(store, &[resident, key_])? {
+                let old: PointsEntry = match POINTS.get(store, &[resident, &seq_part(seq)])? {
+                    Some(e) => e,
+                    None => {
+                        return Err(AppError::Store(storage(format!(
+                            "points entry {seq} of `{resident}` is missing"
+                        ))))
+                    }
+                };
+                let same = old.kind == if earn { "earn" } else { "redeem" }
+                    && old.rule == rule
+                    && old.quantity == quantity.normalize();
+                return if same {
+                    Ok((old, false))
+                } else {
+                    Err(AppError::KeyReused {
+                        key: key_.to_string(),
+                        what: "points entry",
+                    })
+                };
+            }
+            let raw = BALANCES.get_raw(store, &[resident])?;
+            let b = match &raw {
+                Some(bytes) => BALANCES.decode(bytes)?,
+                None => Balance::default(),
             };
-            let same = old.kind == if earn { "earn" } else { "redeem" }
-                && old.rule == rule
-                && old.quantity == quantity.normalize();
-            return if same {
-                Ok((old, false))
-            } else {
-                Err(AppError::KeyReused {
-                    key: key_.to_string(),
-                    what: "points entry",
-                })
-            };
-        }
-        let b = self.balance_of(resident)?;
-        let after = b.balance + signed;
-        if after < 0 {
-            return Err(AppError::InsufficientPoints {
+            let after = b.balance + signed;
+            if after < 0 {
+                return Err(AppError::InsufficientPoints {
+                    resident: resident.to_string(),
+                    balance: b.balance,
+                    needed: points,
+                });
+            }
+            let seq = b.next + 1;
+            let entry = PointsEntry {
                 resident: resident.to_string(),
-                balance: b.balance,
-                needed: points,
-            });
-        }
-        let seq = b.next + 1;
-        let entry = PointsEntry {
-            resident: resident.to_string(),
-            seq,
-            kind: if earn { "earn" } else { "redeem" }.to_string(),
-            rule: rule.to_string(),
-            quantity: quantity.normalize(),
-            points: signed,
-            balance: after,
-            key: key_.to_string(),
-            note,
-            at: now.at,
-            by: now.by.clone(),
-            policy_version: set.hash.to_string(),
-        };
-        let mut batch = LedgerBatch::new();
-        batch.put(&POINTS, &[resident, &seq_part(seq)], &entry)?;
-        batch.put(
-            &BALANCES,
-            &[resident],
-            &Balance {
+                seq,
+                kind: if earn { "earn" } else { "redeem" }.to_string(),
+                rule: rule.to_string(),
+                quantity: quantity.normalize(),
+                points: signed,
                 balance: after,
-                next: seq,
-            },
-        )?;
-        batch.put(&POINTS_KEYS, &[resident, key_], &seq)?;
-        batch.write(store)?;
-        Ok((entry, true))
+                key: key_.to_string(),
+                note: note.clone(),
+                at: now.at,
+                by: now.by.clone(),
+                policy_version: set.hash.to_string(),
+            };
+            let mut batch = LedgerBatch::new();
+            batch.put(&POINTS, &[resident, &seq_part(seq)], &entry)?;
+            batch.put(
+                &BALANCES,
+                &[resident],
+                &Balance {
+                    balance: after,
+                    next: seq,
+                },
+            )?;
+            batch.put(&POINTS_KEYS, &[resident, key_], &seq)?;
+            if batch.write_if(store, &BALANCES, &[resident], raw.as_deref())? {
+                self.store().flush()?;
+                return Ok((entry, true));
+            }
+        }
+        Err(AppError::Store(storage(format!(
+            "the points balance of `{resident}` kept changing under this entry; try again"
+        ))))
     }
 }

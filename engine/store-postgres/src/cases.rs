@@ -101,6 +101,8 @@ pub(crate) struct Writer {
     pub(crate) stats: Arc<Stats>,
     /// Whether the database has `pg_notify` (not CockroachDB).
     pub(crate) notify: bool,
+    /// How long a batch may take before its calls are `unavailable`.
+    pub(crate) timeout: std::time::Duration,
 }
 
 /// Writes queued jobs, many to a transaction, until the queue closes.
@@ -120,7 +122,7 @@ pub(crate) async fn writer(w: Writer, mut jobs: tokio::sync::mpsc::UnboundedRece
 /// One transaction for `batch`; every job answered after the commit.
 async fn write_batch(w: &Writer, batch: Vec<Job>) {
     let started = std::time::Instant::now();
-    let written = transact(w, &batch).await;
+    let written = crate::within(w.timeout, transact(w, &batch)).await;
     w.stats.record(started, written.is_ok());
     let (fates, first) = match written {
         Ok(done) => done,

@@ -57,12 +57,12 @@ pub struct PgOptions {
 }
 
 impl PgOptions {
-    /// The defaults for `schema`: 10 s to connect, 30 s leases, 16
-    /// connections, the feed polled every 500 ms.
+    /// The defaults for `schema`: 5 s to connect or answer, 30 s leases,
+    /// 16 connections, the feed polled every 500 ms.
     pub fn new(schema: &str) -> PgOptions {
         PgOptions {
             schema: schema.to_string(),
-            timeout: Duration::from_secs(10),
+            timeout: Duration::from_secs(5),
             lease: Duration::from_secs(30),
             pool_size: 16,
             poll: Duration::from_millis(500),
@@ -249,6 +249,7 @@ impl PgStore {
                 follower: follower.clone(),
                 stats: store.stats.clone(),
                 notify,
+                timeout: store.options.timeout,
             };
             rt.spawn(cases::writer(writer, queue));
             if notify {
@@ -261,6 +262,11 @@ impl PgStore {
             rt.spawn(follower.run(store.nudge.clone(), store.options.poll));
         }
         Ok(store)
+    }
+
+    /// The counters, for a call moved onto the runtime.
+    pub(crate) fn stats_handle(&self) -> Arc<Stats> {
+        self.stats.clone()
     }
 
     /// The store's counters (queries, batches, lease takeovers).
@@ -323,8 +329,9 @@ impl PgStore {
         let Some(runtime) = &self.runtime else {
             return Err(StoreError::internal("the store is closed"));
         };
+        let limit = self.options.timeout;
         runtime.spawn(async move {
-            let _ = tx.send(f(pool, schema).await);
+            let _ = tx.send(within(limit, f(pool, schema)).await);
         });
         rx.recv()
             .map_err(|_| StoreError::internal("a database call was dropped"))?
@@ -371,6 +378,21 @@ impl Drop for PgStore {
             rt.shutdown_background();
         }
     }
+}
+
+/// `work`, or `unavailable` when the database has not answered within
+/// `limit` (a partition that drops packets would otherwise hang a call
+/// until TCP gives up).
+pub(crate) async fn within<T>(
+    limit: Duration,
+    work: impl Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    tokio::time::timeout(limit, work).await.unwrap_or_else(|_| {
+        Err(StoreError::unavailable(format!(
+            "PostgreSQL did not answer within {} s",
+            limit.as_secs_f64()
+        )))
+    })
 }
 
 /// A pooled connection with its search path on the store's schema.

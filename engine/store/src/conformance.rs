@@ -481,6 +481,39 @@ pub fn settings_round_trip(store: &dyn Store) -> Check {
     )
 }
 
+/// A guarded ledger write lands only over the value the writer read
+/// (absent or not), and writes nothing otherwise.
+pub fn ledger_swap_writes_only_over_the_value_read(store: &dyn Store) -> Check {
+    let pair = |k: &[u8], v: &[u8]| (k.to_vec(), v.to_vec());
+    let wrote = store
+        .ledger_swap(b"g", None, vec![pair(b"g", b"1"), pair(b"x", b"a")])
+        .map_err(s)?;
+    same("claimed while absent", wrote, true)?;
+    let wrote = store
+        .ledger_swap(b"g", None, vec![pair(b"g", b"9"), pair(b"x", b"z")])
+        .map_err(s)?;
+    same("absent no more", wrote, false)?;
+    let wrote = store
+        .ledger_swap(b"g", Some(b"0"), vec![pair(b"g", b"9")])
+        .map_err(s)?;
+    same("another value", wrote, false)?;
+    let wrote = store
+        .ledger_swap(b"g", Some(b"1"), vec![pair(b"g", b"2"), pair(b"x", b"b")])
+        .map_err(s)?;
+    same("over the value read", wrote, true)?;
+    store.flush().map_err(s)?;
+    same(
+        "guard",
+        store.ledger_get(b"g").map_err(s)?,
+        Some(b"2".to_vec()),
+    )?;
+    same(
+        "the rest",
+        store.ledger_get(b"x").map_err(s)?,
+        Some(b"b".to_vec()),
+    )
+}
+
 /// The facts of every case in a range agree with the stored cases.
 pub fn case_facts_agree_with_cases(store: &dyn Store) -> Check {
     let f = Fixture::new()?;
@@ -621,6 +654,7 @@ macro_rules! conformance_suite {
             case_ids_are_dense,
             feed_history_matches_the_sequences_writes_return,
             settings_round_trip,
+            ledger_swap_writes_only_over_the_value_read,
             state_counts_follow_the_cases,
             case_facts_agree_with_cases,
             records_round_trip,

@@ -76,6 +76,21 @@ impl<T> Book<T> {
         (self.codec.encode)(value)
     }
 
+    /// The record at `parts` as stored (its bytes), if any: what a
+    /// [`LedgerBatch::write_if`] compares against.
+    pub fn get_raw(
+        &self,
+        space: &dyn LedgerSpace,
+        parts: &[&str],
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        space.ledger_get(&self.key(parts))
+    }
+
+    /// Decodes a record as this book stores it.
+    pub fn decode(&self, bytes: &[u8]) -> Result<T, StoreError> {
+        (self.codec.decode)(bytes)
+    }
+
     /// The record at `parts`, if any.
     pub fn get(&self, space: &dyn LedgerSpace, parts: &[&str]) -> Result<Option<T>, StoreError> {
         match space.ledger_get(&self.key(parts))? {
@@ -156,6 +171,20 @@ impl LedgerBatch {
             return Ok(());
         }
         space.ledger_put_unflushed(self.pairs)
+    }
+
+    /// Writes every put at once if the record at `parts` of `book` is
+    /// still `expected` (its bytes from [`Book::get_raw`]; `None`:
+    /// absent), durable with the space's next flush; false (nothing
+    /// written) when another writer changed it meanwhile.
+    pub fn write_if<T>(
+        self,
+        space: &dyn LedgerSpace,
+        book: &Book<T>,
+        parts: &[&str],
+        expected: Option<&[u8]>,
+    ) -> Result<bool, StoreError> {
+        space.ledger_swap(&book.key(parts), expected, self.pairs)
     }
 
     /// Writes every put at once, durably.

@@ -509,6 +509,25 @@ pub trait LedgerSpace: Send + Sync {
         self.ledger_put(pairs)
     }
     fn ledger_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Writes every pair at once if the value at `guard` is still
+    /// `expected` (`None`: absent), like [`Self::ledger_put_unflushed`];
+    /// returns whether it wrote. Writers on several servers sharing one
+    /// backend serialise on a guard (a chain's head, a balance, a run
+    /// counter): the loser writes nothing and reads again. The default
+    /// reads, then writes: enough where one process writes the space (sled
+    /// and memory, whose callers serialise themselves in-process).
+    fn ledger_swap(
+        &self,
+        guard: &[u8],
+        expected: Option<&[u8]>,
+        pairs: Vec<(Vec<u8>, Vec<u8>)>,
+    ) -> Result<bool, StoreError> {
+        if self.ledger_get(guard)?.as_deref() != expected {
+            return Ok(false);
+        }
+        self.ledger_put_unflushed(pairs)?;
+        Ok(true)
+    }
     /// Pairs whose key starts with `prefix`, in key order, until `f`
     /// returns false.
     fn ledger_scan(
