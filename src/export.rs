@@ -1,6 +1,7 @@
-//! `wangge export`: the stored history of a data folder (each case's report,
-//! the actions taken on it and the engine's decisions) as JSON Lines in
-//! time order, replayable with `wangge replay` (docs/history.md).
+//! `wangge export`: the stored history of a data folder, or of a
+//! PostgreSQL database while its servers run (each case's report, the
+//! actions taken on it and the engine's decisions), as JSON Lines in time
+//! order, replayable with `wangge replay` (docs/history.md).
 
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
@@ -14,6 +15,9 @@ pub struct Args {
     /// The data folder (stop the server first: sled allows one process).
     #[arg(long, default_value = "data")]
     data: PathBuf,
+    /// Export from PostgreSQL instead, online: the servers on it go on.
+    #[command(flatten)]
+    db: crate::store_cli::Database,
     /// Only cases reported at or after this time (2026-01-01T00:00:00+08:00).
     #[arg(long)]
     from: Option<String>,
@@ -52,7 +56,7 @@ pub fn run(args: &Args) -> ExitCode {
 fn export(args: &Args) -> Result<(), ExitCode> {
     let from = time("--from", &args.from)?;
     let to = time("--to", &args.to)?;
-    if !args.data.is_dir() {
+    if args.db.postgres.is_none() && !args.data.is_dir() {
         eprintln!("error: no data folder `{}`", args.data.display());
         return Err(ExitCode::FAILURE);
     }
@@ -76,7 +80,11 @@ fn export(args: &Args) -> Result<(), ExitCode> {
     } else {
         None
     };
-    let store = SledStore::open(&args.data, 64 << 20).map_err(|e| {
+    let store: Box<dyn wangge_store::Store> = match args.db.open() {
+        Some(pg) => pg.map(|pg| Box::new(pg) as Box<dyn wangge_store::Store>),
+        None => SledStore::open(&args.data, 64 << 20).map(|s| Box::new(s) as _),
+    }
+    .map_err(|e| {
         crate::report(e);
         ExitCode::FAILURE
     })?;
@@ -97,8 +105,8 @@ fn export(args: &Args) -> Result<(), ExitCode> {
             wangge_app::mask::mask_case(set, case);
         }
     };
-    let stats =
-        wangge_testkit::export_redacted(&store, from, to, &mut out, &redact).map_err(|e| {
+    let stats = wangge_testkit::export_redacted(store.as_ref(), from, to, &mut out, &redact)
+        .map_err(|e| {
             crate::report(e);
             ExitCode::FAILURE
         })?;

@@ -26,6 +26,7 @@ mod progress;
 mod replay;
 mod server;
 mod store_cli;
+mod store_copy;
 mod task_cli;
 mod test_cmd;
 

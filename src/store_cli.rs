@@ -1,6 +1,8 @@
-//! `wangge store verify|backup|restore`: check a data folder record by
-//! record, copy a consistent snapshot (of a stopped folder, or of a running
-//! server through AdminService/Backup), and put a backup in place.
+//! `wangge store verify|backup|restore|migrate|copy`: check a data folder
+//! record by record, copy a consistent snapshot (of a stopped folder, or
+//! of a running server through AdminService/Backup), put a backup in
+//! place, bring a PostgreSQL schema to this build's version, and move an
+//! installation from sled to PostgreSQL.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -44,6 +46,50 @@ enum Command {
         #[arg(long, default_value = "data")]
         data: PathBuf,
     },
+    /// Bring a PostgreSQL schema to this build's version (what `serve`
+    /// does at start), then say which version it is at.
+    Migrate {
+        #[command(flatten)]
+        db: Database,
+    },
+    /// Copy a stopped sled data folder into an empty PostgreSQL schema:
+    /// cases with their events, timers, idempotency keys and change feed,
+    /// the registry, policy versions, settings and every ledger.
+    Copy {
+        /// `sled:DIR`.
+        #[arg(long)]
+        from: String,
+        /// `postgres:URL`.
+        #[arg(long)]
+        to: String,
+        /// The schema to copy into (new or empty).
+        #[arg(long, default_value = "wangge")]
+        schema: String,
+    },
+}
+
+/// A PostgreSQL database to work on (`--postgres URL`, `--postgres-schema`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct Database {
+    /// The PostgreSQL URL (`postgres://user@host:5432/db`).
+    #[arg(long, env = "WANGGE_POSTGRES")]
+    pub postgres: Option<String>,
+    /// The schema in it.
+    #[arg(long, env = "WANGGE_POSTGRES_SCHEMA", default_value = "wangge")]
+    pub postgres_schema: String,
+}
+
+impl Database {
+    /// The store, when `--postgres` was given (its schema migrated).
+    pub fn open(&self) -> Option<Result<wangge_store_postgres::PgStore, wangge_store::StoreError>> {
+        self.postgres.as_ref().map(|url| {
+            wangge_store_postgres::PgStore::connect(
+                url,
+                &self.postgres_schema,
+                std::time::Duration::from_secs(10),
+            )
+        })
+    }
 }
 
 pub fn run(args: &Args) -> ExitCode {
@@ -54,6 +100,8 @@ pub fn run(args: &Args) -> ExitCode {
             (data, None) => backup_folder(dir, data.as_deref().unwrap_or(Path::new("data"))),
         },
         Command::Restore { backup, data } => restore(backup, data),
+        Command::Migrate { db } => migrate(db),
+        Command::Copy { from, to, schema } => crate::store_copy::copy(from, to, schema),
     };
     match done {
         Ok(()) => ExitCode::SUCCESS,
@@ -62,6 +110,19 @@ pub fn run(args: &Args) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn migrate(db: &Database) -> Result<(), String> {
+    let store = db
+        .open()
+        .ok_or("`store migrate` needs `--postgres URL`")?
+        .map_err(|e| e.to_string())?;
+    println!(
+        "schema `{}` is at version {}",
+        store.schema(),
+        wangge_store_postgres::SCHEMA_VERSION
+    );
+    Ok(())
 }
 
 fn open(data: &Path) -> Result<SledStore, String> {

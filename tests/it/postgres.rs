@@ -400,3 +400,104 @@ fn two_servers_redeeming_at_once_never_overdraw_points() {
     assert_eq!(history.iter().map(|e| e.points).sum::<i64>(), 0);
     assert!(history.iter().all(|e| e.balance >= 0));
 }
+
+/// An installation on sled moves to PostgreSQL: `store copy` carries every
+/// case, event, key and feed row over, the export of both is the same,
+/// a server on the copy answers a retried report with its case and gives
+/// new cases new ids; copying into a schema with data is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(pg_tests),
+    ignore = "needs PostgreSQL: set WANGGE_TEST_POSTGRES_URL"
+)]
+async fn a_sled_installation_copied_to_postgres_serves_the_same_history() {
+    use wangge_proto::v1::admin_service_client::AdminServiceClient;
+    let schema = Schema::new("copy");
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().display().to_string();
+    let server = Server::start(data.path());
+    let ch = server.channel().await;
+    let mut cases = CaseServiceClient::new(ch.clone());
+    let keyed = |i: usize| v1::ReportRequest {
+        idempotency_key: format!("k{i}"),
+        ..report(SMALL)
+    };
+    let mut ids = Vec::new();
+    for i in 0..30 {
+        ids.push(
+            cases
+                .report(keyed(i))
+                .await
+                .unwrap()
+                .into_inner()
+                .case
+                .unwrap()
+                .id,
+        );
+    }
+    cases
+        .act(crate::grpc::act(ids[3], "立案", ""))
+        .await
+        .unwrap();
+    AdminServiceClient::new(ch)
+        .advance_clock(v1::AdvanceClockRequest {
+            seconds: 4 * 3600 + 31 * 60,
+        })
+        .await
+        .unwrap();
+    assert_eq!(server.stop(), 0);
+    let before = crate::util::wangge(&["export", "--data", &dir]);
+    assert_eq!(before.code, 0, "{}", before.stderr);
+    let copy = ["store", "copy", "--from", &format!("sled:{dir}"), "--to"];
+    let to = format!("postgres:{}", url());
+    let out = crate::util::wangge(&[&copy[..], &[to.as_str(), "--schema", &schema.0]].concat());
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("30 case(s)"), "{}", out.stdout);
+    let after = crate::util::wangge(&[
+        "export",
+        "--postgres",
+        &url(),
+        "--postgres-schema",
+        &schema.0,
+    ]);
+    assert_eq!(after.code, 0, "{}", after.stderr);
+    assert_eq!(after.stdout, before.stdout, "the same history on both");
+    let again = crate::util::wangge(&[&copy[..], &[to.as_str(), "--schema", &schema.0]].concat());
+    assert_ne!(again.code, 0);
+    assert!(
+        again.stderr.contains("already holds data"),
+        "{}",
+        again.stderr
+    );
+    let migrate = crate::util::wangge(&[
+        "store",
+        "migrate",
+        "--postgres",
+        &url(),
+        "--postgres-schema",
+        &schema.0,
+    ]);
+    assert!(
+        migrate.stdout.contains("at version 3"),
+        "{}",
+        migrate.stdout
+    );
+
+    let elsewhere = tempfile::tempdir().unwrap();
+    let on_pg = Server::start_bare(
+        elsewhere.path(),
+        &["--postgres", &url(), "--postgres-schema", &schema.0],
+    );
+    let mut cases = CaseServiceClient::new(on_pg.channel().await);
+    let retried = cases.report(keyed(7)).await.unwrap().into_inner();
+    assert!(!retried.created, "a retried key finds the copied case");
+    assert_eq!(retried.case.unwrap().id, ids[7]);
+    let fresh = cases.report(keyed(99)).await.unwrap().into_inner();
+    assert!(fresh.case.unwrap().id > *ids.iter().max().unwrap());
+    let c = cases
+        .get(v1::GetCaseRequest { id: ids[0] })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(c.level, "一般网格", "the escalation came along");
+}

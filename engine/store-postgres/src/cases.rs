@@ -64,6 +64,12 @@ impl Rows {
     }
 }
 
+/// Whether a retry's payload hash is the stored one: the whole hash, or
+/// its first 16 hex digits for keys copied from sled (which keeps those).
+fn same_payload(stored: &str, retried: &str) -> bool {
+    stored.len() >= 16 && retried.starts_with(stored)
+}
+
 /// What became of a job in its batch's transaction.
 #[derive(Clone)]
 enum Fate {
@@ -257,7 +263,7 @@ async fn claim_keys(
         })?;
         *fate = Some(Fate::Existing {
             case_id: u64::try_from(*case_id).unwrap_or(0),
-            same_payload: *hash == idem.hash,
+            same_payload: same_payload(hash, &idem.hash),
         });
     }
     Ok(())
@@ -475,7 +481,7 @@ impl CaseStore for PgStore {
         )?;
         Ok(rows.first().map(|r| Created::Existing {
             case_id: id_of(r.get(0)),
-            same_payload: r.get::<_, &str>(1) == idem.hash,
+            same_payload: same_payload(r.get(1), &idem.hash),
         }))
     }
 

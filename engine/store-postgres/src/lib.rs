@@ -21,6 +21,7 @@
 
 mod cases;
 mod follow;
+mod import;
 mod migrate;
 mod registry;
 mod sql;
@@ -32,6 +33,7 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use wangge_store::{Feed, StoreError};
 
+pub use import::ImportBatch;
 pub use migrate::{MIGRATIONS, SCHEMA_VERSION};
 pub use sql::Stats;
 

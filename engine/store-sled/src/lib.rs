@@ -742,6 +742,19 @@ impl SledStore {
         })
     }
 
+    /// The stored idempotency record of `key` (`WORKFLOW␀KEY`) as far as
+    /// this store keeps it: the case it made and the first 64 bits of its
+    /// payload hash (16 hex digits) — what `store copy` carries over.
+    pub fn idempotency_prefix(&self, key: &str) -> Result<Option<(String, CaseId)>, StoreError> {
+        let known = self
+            .idem
+            .lock()
+            .map_err(|_| internal("the idempotency index is poisoned"))?
+            .get(&idem_digest(key))
+            .copied();
+        Ok(known.map(|(prefix, case_id)| (format!("{prefix:016x}"), case_id)))
+    }
+
     /// Waits up to `timeout` for the listing index to be built; whether it is.
     pub fn wait_indexed(&self, timeout: std::time::Duration) -> bool {
         let start = std::time::Instant::now();
