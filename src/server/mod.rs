@@ -425,8 +425,9 @@ async fn serve(config: config::Config) -> ExitCode {
     let timer_cases = cases.clone();
     let timer_tasks = tasks;
     let timer_metrics = metrics.clone();
-    // On a shared database, another server may deploy: follow it.
+    // On a shared database, another server may deploy or import: follow it.
     let shared_registry = app.sled.is_none().then(|| app.registry.clone());
+    let shared_org = app.org.clone();
     let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
     let timers = std::thread::Builder::new()
         .name("wangge-timers".into())
@@ -437,6 +438,9 @@ async fn serve(config: config::Config) -> ExitCode {
             }
             if let Some(registry) = &shared_registry {
                 follow_deploys(&timer_cases, registry);
+                if let Err(e) = shared_org.follow() {
+                    tracing::warn!(error = %e, "cannot follow the registry's changes");
+                }
             }
             let fired = timer_cases
                 .fire_due()

@@ -280,3 +280,50 @@ async fn two_servers_one_killed_mid_load_lose_nothing_and_the_survivor_takes_ove
         .expect("the survivor reports lease takeovers");
     eprintln!("on the survivor: {takeovers}");
 }
+
+/// A deploy on one server is what every server serves within seconds
+/// (checked each second on the timer thread), with no restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(pg_tests),
+    ignore = "needs PostgreSQL: set WANGGE_TEST_POSTGRES_URL"
+)]
+async fn a_deploy_on_one_server_is_served_by_the_other() {
+    use wangge_proto::v1::policy_service_client::PolicyServiceClient;
+    let schema = Schema::new("deploys");
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let flags = ["--postgres", &url(), "--postgres-schema", &schema.0];
+    let a = Server::start_with(dir_a.path(), &flags);
+    let b = Server::start_bare(dir_b.path(), &flags);
+    let mut on_b = PolicyServiceClient::new(b.channel().await);
+    let before = on_b
+        .get_active(v1::GetActiveRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .hash;
+    let deployed = PolicyServiceClient::new(a.channel().await)
+        .deploy(v1::DeployRequest {
+            files: crate::restart::changed_bundle(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .version
+        .unwrap()
+        .hash;
+    assert_ne!(deployed, before);
+    for _ in 0..50 {
+        let now = on_b
+            .get_active(v1::GetActiveRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .hash;
+        if now == deployed {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the other server still serves {before}, not {deployed}");
+}

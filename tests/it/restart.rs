@@ -13,7 +13,7 @@ use crate::grpc::{act, bundle, report, SMALL};
 use crate::server::Server;
 
 /// The shipped bundle with one file changed (a new content hash).
-fn changed_bundle() -> Vec<v1::PolicyFile> {
+pub(crate) fn changed_bundle() -> Vec<v1::PolicyFile> {
     let mut files = bundle("policies");
     let f = files.iter_mut().find(|f| f.name == "总则.wg").unwrap();
     f.text.push_str("\n// 重启测试：内容不同，版本不同\n");

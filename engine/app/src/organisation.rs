@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use wangge_policy::{Person, PolicySet, Unit};
-use wangge_store::Store;
+use wangge_store::{Store, StoreError};
 
 use crate::error::{invalid, AppError, AppResult};
 use crate::org::{
@@ -28,7 +28,13 @@ pub struct Organisation {
     store: Arc<dyn Store>,
     /// The registry as the permission checks read it; `None` after a change.
     directory: std::sync::RwLock<Option<Arc<Directory>>>,
+    /// The registry's stored change mark last seen (see [`Self::follow`]).
+    seen: std::sync::Mutex<Option<Vec<u8>>>,
 }
+
+/// The setting every import rewrites: servers sharing a database compare
+/// it to know the registry changed elsewhere.
+const REGISTRY_MARK: &str = "registry_changed";
 
 /// The ladders units must fit, with their names: `name`, or those the
 /// file's levels are on ([`fitting_ladders`]).
@@ -63,7 +69,27 @@ impl Organisation {
         Organisation {
             store,
             directory: std::sync::RwLock::default(),
+            seen: std::sync::Mutex::new(None),
         }
+    }
+
+    /// Drops the cached index when another server sharing the database
+    /// imported units or people since the last look (called every second
+    /// on such servers); whether it did.
+    pub fn follow(&self) -> AppResult<bool> {
+        let mark = self.store.setting(REGISTRY_MARK)?;
+        let mut seen = self
+            .seen
+            .lock()
+            .map_err(|_| StoreError::internal("the registry mark lock is poisoned"))?;
+        if *seen == mark {
+            return Ok(false);
+        }
+        *seen = mark;
+        if let Ok(mut d) = self.directory.write() {
+            *d = None;
+        }
+        Ok(true)
     }
 
     /// The registry index the permission checks read, built on first use
@@ -81,10 +107,17 @@ impl Organisation {
         Ok(built)
     }
 
-    fn changed(&self) {
+    fn changed(&self) -> AppResult<()> {
         if let Ok(mut d) = self.directory.write() {
             *d = None;
         }
+        // A mark no other import writes: the time and this process.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let mark = format!("{nanos}:{}", std::process::id());
+        self.store.put_setting(REGISTRY_MARK, mark.as_bytes())?;
+        Ok(())
     }
 
     /// Imports CSV or JSON text (units or people, told by the columns).
@@ -122,7 +155,7 @@ impl Organisation {
         let (name, ladders) = ladders_for(set, ladder, &levels)?;
         let units = validate_units(&rows, &ladders, &existing, file)?;
         self.store.put_units(&units)?;
-        self.changed();
+        self.changed()?;
         Ok((units.len(), name))
     }
 
@@ -137,7 +170,7 @@ impl Organisation {
         };
         let people = validate_people(&rows, &registry, &set.roles, file)?;
         self.store.put_people(&people)?;
-        self.changed();
+        self.changed()?;
         Ok(people.len())
     }
 
