@@ -91,6 +91,22 @@ enum JobKind {
     Update(Box<Rows>, i64),
 }
 
+/// A guarded ledger write queued for the writer (`LedgerSpace::ledger_swap`):
+/// it lands in the writer's next transaction, so it shares its commit.
+pub(crate) struct Swap {
+    guard: Vec<u8>,
+    expected: Option<Vec<u8>>,
+    keys: Vec<Vec<u8>>,
+    values: Vec<Vec<u8>>,
+    answer: std::sync::mpsc::SyncSender<Result<bool, StoreError>>,
+}
+
+/// What the writer takes from its queue.
+pub(crate) enum Queued {
+    Case(Job),
+    Swap(Swap),
+}
+
 impl Job {
     fn rows(&self) -> &Rows {
         match &self.kind {
@@ -109,36 +125,48 @@ pub(crate) struct Writer {
     pub(crate) notify: bool,
     /// How long a batch may take before its calls are `unavailable`.
     pub(crate) timeout: std::time::Duration,
+    /// This server's name: its own notifications are not read back.
+    pub(crate) owner: String,
 }
 
 /// Writes queued jobs, many to a transaction, until the queue closes.
-pub(crate) async fn writer(w: Writer, mut jobs: tokio::sync::mpsc::UnboundedReceiver<Job>) {
+pub(crate) async fn writer(w: Writer, mut jobs: tokio::sync::mpsc::UnboundedReceiver<Queued>) {
     while let Some(first) = jobs.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < 512 {
-            match jobs.try_recv() {
-                Ok(j) => batch.push(j),
-                Err(_) => break,
+        let (mut batch, mut swaps) = (Vec::new(), Vec::new());
+        let mut next = Some(first);
+        while let Some(q) = next.take() {
+            match q {
+                Queued::Case(j) => batch.push(j),
+                Queued::Swap(s) => swaps.push(s),
+            }
+            if batch.len() + swaps.len() < 512 {
+                next = jobs.try_recv().ok();
             }
         }
-        write_batch(&w, batch).await;
+        write_batch(&w, batch, swaps).await;
     }
 }
 
-/// One transaction for `batch`; every job answered after the commit.
-async fn write_batch(w: &Writer, batch: Vec<Job>) {
+/// One transaction for `batch` and `swaps`; each answered after the commit.
+async fn write_batch(w: &Writer, batch: Vec<Job>, swaps: Vec<Swap>) {
     let started = std::time::Instant::now();
-    let written = crate::within(w.timeout, transact(w, &batch)).await;
+    let written = crate::within(w.timeout, transact(w, &batch, &swaps)).await;
     w.stats.record(started, written.is_ok());
-    let (fates, first) = match written {
+    let (fates, first, swapped) = match written {
         Ok(done) => done,
         Err(e) => {
             for job in batch {
                 job.slot.set(Err(e.clone()));
             }
+            for s in swaps {
+                let _ = s.answer.send(Err(e.clone()));
+            }
             return;
         }
     };
+    for (s, wrote) in swaps.into_iter().zip(swapped) {
+        let _ = s.answer.send(Ok(wrote));
+    }
     w.stats
         .batches
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -185,16 +213,23 @@ async fn write_batch(w: &Writer, batch: Vec<Job>) {
     }
 }
 
-/// The batch's transaction: what became of each job, and the first feed
-/// sequence of those written.
-async fn transact(w: &Writer, batch: &[Job]) -> Result<(Vec<Fate>, u64), StoreError> {
+/// The batch's transaction: what became of each job, the first feed
+/// sequence of those written, and whether each swap wrote.
+async fn transact(
+    w: &Writer,
+    batch: &[Job],
+    swaps: &[Swap],
+) -> Result<(Vec<Fate>, u64, Vec<bool>), StoreError> {
     let (schema, stats) = (w.schema.as_str(), &*w.stats);
     let mut c = client(&w.pool).await?;
     let tx = c.transaction().await.map_err(|e| db_error(e, "begin"))?;
     let mut fates: Vec<Option<Fate>> = vec![None; batch.len()];
-    claim_keys(&tx, stats, schema, batch, &mut fates).await?;
-    insert_cases(&tx, stats, schema, batch, &mut fates).await?;
+    create_cases(&tx, stats, schema, batch, &mut fates).await?;
     update_cases(&tx, stats, schema, batch, &mut fates).await?;
+    let mut swapped = Vec::with_capacity(swaps.len());
+    for s in swaps {
+        swapped.push(swap_in(&tx, stats, schema, s).await?);
+    }
     let fates: Vec<Fate> = fates
         .into_iter()
         .map(|f| f.ok_or_else(|| StoreError::internal("a write was not attempted")))
@@ -207,98 +242,162 @@ async fn transact(w: &Writer, batch: &[Job]) -> Result<(Vec<Fate>, u64), StoreEr
         .collect();
     let first = write_rest(&tx, w, &done).await?;
     tx.commit().await.map_err(|e| db_error(e, "commit"))?;
-    Ok((fates, first))
+    Ok((fates, first, swapped))
 }
 
-/// Claims the creates' idempotency keys; a key already held (before or
-/// earlier in this batch) makes its job `Existing`.
-async fn claim_keys(
+/// A guarded ledger write in one statement: the guard's row rewritten
+/// only where it still holds the value read (a concurrent writer's commit
+/// makes the update re-check it, and then nothing is written) — or, when
+/// it was absent, claimed by inserting it (`ON CONFLICT DO NOTHING`: the
+/// second of two claims waits for the first and finds it) — and then every
+/// other pair upserted. Whether it wrote.
+async fn swap_in(
+    tx: &deadpool_postgres::Transaction<'_>,
+    stats: &Stats,
+    schema: &str,
+    s: &Swap,
+) -> Result<bool, StoreError> {
+    let Some(at) = s.keys.iter().position(|k| *k == s.guard) else {
+        return Err(StoreError::internal(
+            "a guarded ledger write must write its guard",
+        ));
+    };
+    let guard_write = match &s.expected {
+        Some(_) => format!(
+            "UPDATE {schema}.ledger SET value = $2 WHERE key = $1 AND value = $5 RETURNING 1"
+        ),
+        None => format!(
+            "INSERT INTO {schema}.ledger (key, value) SELECT $1, $2 WHERE $5::bytea IS NULL \
+             ON CONFLICT (key) DO NOTHING RETURNING 1"
+        ),
+    };
+    let sql = format!(
+        "WITH g AS ({guard_write}), \
+         w AS (INSERT INTO {schema}.ledger (key, value) \
+             SELECT k, v FROM unnest($3::bytea[], $4::bytea[]) AS x(k, v) \
+             WHERE k <> $1 AND EXISTS (SELECT 1 FROM g) \
+             ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value) \
+         SELECT count(*) FROM g"
+    );
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
+        [&s.guard, &s.values[at], &s.keys, &s.values, &s.expected];
+    let rows = sql::rows_on(tx, stats, &sql, &params, "ledger").await?;
+    Ok(rows.first().is_some_and(|r| r.get::<_, i64>(0) == 1))
+}
+
+/// Writes the creates in one statement: their idempotency keys claimed
+/// (`ON CONFLICT DO NOTHING`), and for each create whose key was claimed
+/// (or that has none) its case row, its event and its timer. A key held
+/// before, or earlier in this batch, makes its job `Existing`.
+async fn create_cases(
     tx: &deadpool_postgres::Transaction<'_>,
     stats: &Stats,
     schema: &str,
     batch: &[Job],
     fates: &mut [Option<Fate>],
 ) -> Result<(), StoreError> {
-    let (mut keys, mut hashes, mut ids) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut keys, mut hashes, mut key_ids) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut ids, mut versions, mut workflows, mut states, mut records, mut keyed) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut e_seqs, mut events) = (Vec::new(), Vec::new());
+    let (mut t_ids, mut slots, mut dues, mut t_records) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for job in batch {
-        if let JobKind::Create(rows, Some(idem)) = &job.kind {
-            keys.push(idem.key.as_bytes().to_vec());
-            hashes.push(idem.hash.clone());
-            ids.push(rows.id);
-        }
-    }
-    if keys.is_empty() {
-        return Ok(());
-    }
-    let sql = format!(
-        "INSERT INTO {schema}.idempotency (key, hash, case_id) \
-         SELECT * FROM unnest($1::bytea[], $2::text[], $3::bigint[]) \
-         ON CONFLICT (key) DO NOTHING RETURNING case_id"
-    );
-    let claimed: HashSet<i64> =
-        sql::rows_on(tx, stats, &sql, &[&keys, &hashes, &ids], "idempotency")
-            .await?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
-    if claimed.len() == keys.len() {
-        return Ok(());
-    }
-    let sql = format!("SELECT key, case_id, hash FROM {schema}.idempotency WHERE key = ANY($1)");
-    let held: HashMap<Vec<u8>, (i64, String)> =
-        sql::rows_on(tx, stats, &sql, &[&keys], "idempotency")
-            .await?
-            .iter()
-            .map(|r| (r.get(0), (r.get(1), r.get(2))))
-            .collect();
-    for (job, fate) in batch.iter().zip(fates.iter_mut()) {
-        let JobKind::Create(rows, Some(idem)) = &job.kind else {
+        let JobKind::Create(rows, idem) = &job.kind else {
             continue;
         };
-        if claimed.contains(&rows.id) {
-            continue;
+        if let Some(idem) = idem {
+            keys.push(idem.key.as_bytes());
+            hashes.push(idem.hash.as_str());
+            key_ids.push(rows.id);
         }
-        let (case_id, hash) = held.get(idem.key.as_bytes()).ok_or_else(|| {
-            StoreError::internal(format!("idempotency key of case `{}` vanished", rows.id))
-        })?;
-        *fate = Some(Fate::Existing {
-            case_id: u64::try_from(*case_id).unwrap_or(0),
-            same_payload: same_payload(hash, &idem.hash),
-        });
-    }
-    Ok(())
-}
-
-/// Inserts the case rows of the creates still to do.
-async fn insert_cases(
-    tx: &deadpool_postgres::Transaction<'_>,
-    stats: &Stats,
-    schema: &str,
-    batch: &[Job],
-    fates: &mut [Option<Fate>],
-) -> Result<(), StoreError> {
-    let (mut ids, mut versions, mut workflows, mut states, mut records) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for (job, fate) in batch.iter().zip(fates.iter_mut()) {
-        if let (JobKind::Create(rows, _), None) = (&job.kind, &fate) {
-            ids.push(rows.id);
-            versions.push(rows.version);
-            workflows.push(rows.workflow.as_str());
-            states.push(rows.state.as_str());
-            records.push(rows.case.as_slice());
-            *fate = Some(Fate::Done);
+        ids.push(rows.id);
+        versions.push(rows.version);
+        workflows.push(rows.workflow.as_str());
+        states.push(rows.state.as_str());
+        records.push(rows.case.as_slice());
+        keyed.push(idem.is_some());
+        e_seqs.push(rows.event_seq);
+        events.push(rows.event.as_slice());
+        for (slot, due, record) in &rows.timers {
+            t_ids.push(rows.id);
+            slots.push(*slot);
+            dues.push(*due);
+            t_records.push(record.as_slice());
         }
     }
     if ids.is_empty() {
         return Ok(());
     }
     let sql = format!(
-        "INSERT INTO {schema}.cases (id, version, workflow, state, record) \
-         SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bytea[])"
+        "WITH k AS (INSERT INTO {schema}.idempotency (key, hash, case_id) \
+             SELECT * FROM unnest($1::bytea[], $2::text[], $3::bigint[]) \
+             ON CONFLICT (key) DO NOTHING RETURNING case_id), \
+         u AS (SELECT * FROM unnest($4::bigint[], $5::bigint[], $6::text[], $7::text[], \
+             $8::bytea[], $9::bool[], $10::bigint[], $11::bytea[]) \
+             AS u(id, version, workflow, state, record, keyed, seq, event)), \
+         c AS (INSERT INTO {schema}.cases (id, version, workflow, state, record) \
+             SELECT id, version, workflow, state, record FROM u \
+             WHERE NOT keyed OR id IN (SELECT case_id FROM k) RETURNING id), \
+         e AS (INSERT INTO {schema}.events (case_id, seq, record) \
+             SELECT id, seq, event FROM u WHERE id IN (SELECT id FROM c)), \
+         t AS (INSERT INTO {schema}.timers (case_id, slot, due, record) \
+             SELECT * FROM unnest($12::bigint[], $13::integer[], $14::bigint[], $15::bytea[]) \
+             AS t(case_id, slot, due, record) WHERE case_id IN (SELECT id FROM c)) \
+         SELECT id FROM c"
     );
-    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
-        [&ids, &versions, &workflows, &states, &records];
-    sql::execute_on(tx, stats, &sql, &params, "create cases").await?;
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 15] = [
+        &keys, &hashes, &key_ids, &ids, &versions, &workflows, &states, &records, &keyed,
+        &e_seqs, &events, &t_ids, &slots, &dues, &t_records,
+    ];
+    let created: HashSet<i64> = sql::rows_on(tx, stats, &sql, &params, "create cases")
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let missed: Vec<&[u8]> = batch
+        .iter()
+        .filter_map(|j| match &j.kind {
+            JobKind::Create(rows, Some(idem)) if !created.contains(&rows.id) => {
+                Some(idem.key.as_bytes())
+            }
+            _ => None,
+        })
+        .collect();
+    let held: HashMap<Vec<u8>, (i64, String)> = if missed.is_empty() {
+        HashMap::new()
+    } else {
+        let sql =
+            format!("SELECT key, case_id, hash FROM {schema}.idempotency WHERE key = ANY($1)");
+        sql::rows_on(tx, stats, &sql, &[&missed], "idempotency")
+            .await?
+            .iter()
+            .map(|r| (r.get(0), (r.get(1), r.get(2))))
+            .collect()
+    };
+    for (job, fate) in batch.iter().zip(fates.iter_mut()) {
+        let JobKind::Create(rows, idem) = &job.kind else {
+            continue;
+        };
+        *fate = Some(match idem {
+            _ if created.contains(&rows.id) => Fate::Done,
+            Some(idem) => {
+                let (case_id, hash) = held.get(idem.key.as_bytes()).ok_or_else(|| {
+                    StoreError::internal(format!("idempotency key of case `{}` vanished", rows.id))
+                })?;
+                Fate::Existing {
+                    case_id: u64::try_from(*case_id).unwrap_or(0),
+                    same_payload: same_payload(hash, &idem.hash),
+                }
+            }
+            None => {
+                return Err(StoreError::internal(format!(
+                    "case `{}` was not created",
+                    rows.id
+                )))
+            }
+        });
+    }
     Ok(())
 }
 
@@ -370,9 +469,10 @@ async fn update_cases(
     Ok(())
 }
 
-/// Writes the done jobs' events, their cases' timers and their feed rows;
-/// the sequences are taken from `feed_head` last, so its row lock is held
-/// only until the commit that follows. Returns the first sequence.
+/// Writes the done updates' events and their cases' timers, then the feed
+/// rows of every done job in one statement that takes the sequences from
+/// `feed_head` (last, so its row lock is held only until the commit that
+/// follows) and notifies the other servers. Returns the first sequence.
 async fn write_rest(
     tx: &deadpool_postgres::Transaction<'_>,
     w: &Writer,
@@ -382,72 +482,67 @@ async fn write_rest(
     if done.is_empty() {
         return Ok(0);
     }
-    let (ids, seqs): (Vec<i64>, Vec<i64>) = done
+    let updated: Vec<&Job> = done
         .iter()
-        .map(|j| (j.rows().id, j.rows().event_seq))
-        .unzip();
-    let events: Vec<&[u8]> = done.iter().map(|j| j.rows().event.as_slice()).collect();
-    let sql = format!(
-        "INSERT INTO {schema}.events (case_id, seq, record) \
-         SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bytea[])"
-    );
-    sql::execute_on(tx, stats, &sql, &[&ids, &seqs, &events], "events").await?;
-    // A case's timers are those of its last change in the batch.
-    let mut last: HashMap<i64, &Rows> = HashMap::new();
-    for j in done {
-        last.insert(j.rows().id, j.rows());
-    }
-    let updated: Vec<i64> = done
-        .iter()
+        .copied()
         .filter(|j| matches!(j.kind, JobKind::Update(..)))
-        .map(|j| j.rows().id)
         .collect();
     if !updated.is_empty() {
-        let sql = format!("DELETE FROM {schema}.timers WHERE case_id = ANY($1)");
-        sql::execute_on(tx, stats, &sql, &[&updated], "timers").await?;
-    }
-    let (mut t_ids, mut slots, mut dues, mut records) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for rows in last.values() {
-        for (slot, due, record) in &rows.timers {
-            t_ids.push(rows.id);
-            slots.push(*slot);
-            dues.push(*due);
-            records.push(record.as_slice());
+        let ids: Vec<i64> = updated.iter().map(|j| j.rows().id).collect();
+        let seqs: Vec<i64> = updated.iter().map(|j| j.rows().event_seq).collect();
+        let events: Vec<&[u8]> = updated.iter().map(|j| j.rows().event.as_slice()).collect();
+        // A case's timers are those of its last change in the batch.
+        let mut last: HashMap<i64, &Rows> = HashMap::new();
+        for j in &updated {
+            last.insert(j.rows().id, j.rows());
+        }
+        let (mut t_ids, mut slots, mut dues, mut records) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for rows in last.values() {
+            for (slot, due, record) in &rows.timers {
+                t_ids.push(rows.id);
+                slots.push(*slot);
+                dues.push(*due);
+                records.push(record.as_slice());
+            }
+        }
+        let sql = format!(
+            "WITH e AS (INSERT INTO {schema}.events (case_id, seq, record) \
+                 SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bytea[])), \
+             d AS (DELETE FROM {schema}.timers WHERE case_id = ANY($1)) \
+             SELECT 1"
+        );
+        sql::rows_on(tx, stats, &sql, &[&ids, &seqs, &events], "events").await?;
+        if !t_ids.is_empty() {
+            let sql = format!(
+                "INSERT INTO {schema}.timers (case_id, slot, due, record) \
+                 SELECT * FROM unnest($1::bigint[], $2::integer[], $3::bigint[], $4::bytea[])"
+            );
+            sql::execute_on(tx, stats, &sql, &[&t_ids, &slots, &dues, &records], "timers").await?;
         }
     }
-    if !t_ids.is_empty() {
-        let sql = format!(
-            "INSERT INTO {schema}.timers (case_id, slot, due, record) \
-             SELECT * FROM unnest($1::bigint[], $2::integer[], $3::bigint[], $4::bytea[])"
-        );
-        sql::execute_on(
-            tx,
-            stats,
-            &sql,
-            &[&t_ids, &slots, &dues, &records],
-            "timers",
-        )
-        .await?;
-    }
+    let ids: Vec<i64> = done.iter().map(|j| j.rows().id).collect();
+    let seqs: Vec<i64> = done.iter().map(|j| j.rows().event_seq).collect();
     let n = int(done.len() as u64);
-    let sql =
-        format!("UPDATE {schema}.feed_head SET next = next + $1 WHERE one = 1 RETURNING next - $1");
-    let first: i64 = sql::rows_on(tx, stats, &sql, &[&n], "feed head")
+    let notify = if w.notify {
+        format!("pg_notify('{CHANNEL}', $4)")
+    } else {
+        "$4".to_string()
+    };
+    let sql = format!(
+        "WITH h AS (UPDATE {schema}.feed_head SET next = next + $1 WHERE one = 1 \
+             RETURNING next - $1 AS first), \
+         f AS (INSERT INTO {schema}.feed (sequence, case_id, seq) \
+             SELECT h.first + x.n - 1, x.case_id, x.seq FROM h, \
+             unnest($2::bigint[], $3::bigint[]) WITH ORDINALITY AS x(case_id, seq, n)) \
+         SELECT first, {notify}::text FROM h"
+    );
+    let payload = format!("{schema}:{}", w.owner);
+    let first: i64 = sql::rows_on(tx, stats, &sql, &[&n, &ids, &seqs, &payload], "feed")
         .await?
         .first()
         .map(|r| r.get(0))
         .ok_or_else(|| StoreError::corrupt(format!("`{schema}.feed_head` has no row")))?;
-    let sequences: Vec<i64> = (first..first + n).collect();
-    let sql = format!(
-        "INSERT INTO {schema}.feed (sequence, case_id, seq) \
-         SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[])"
-    );
-    sql::execute_on(tx, stats, &sql, &[&sequences, &ids, &seqs], "feed").await?;
-    if w.notify {
-        let sql = format!("SELECT pg_notify('{CHANNEL}', $1)");
-        sql::rows_on(tx, stats, &sql, &[&schema], "notify").await?;
-    }
     u64::try_from(first).map_err(|_| StoreError::corrupt(format!("feed sequence {first}")))
 }
 
@@ -461,9 +556,33 @@ impl PgStore {
             slot: slot.clone(),
         };
         self.jobs
-            .send(job)
+            .send(Queued::Case(job))
             .map_err(|_| StoreError::unavailable("the store's writer has stopped"))?;
         Ok(Pending::on(slot))
+    }
+
+    /// Queues a guarded ledger write and waits for its commit.
+    pub(crate) fn swap(
+        &self,
+        guard: Vec<u8>,
+        expected: Option<Vec<u8>>,
+        keys: Vec<Vec<u8>>,
+        values: Vec<Vec<u8>>,
+    ) -> Result<bool, StoreError> {
+        let (answer, answered) = std::sync::mpsc::sync_channel(1);
+        let swap = Swap {
+            guard,
+            expected,
+            keys,
+            values,
+            answer,
+        };
+        self.jobs
+            .send(Queued::Swap(swap))
+            .map_err(|_| StoreError::unavailable("the store's writer has stopped"))?;
+        answered
+            .recv()
+            .map_err(|_| StoreError::unavailable("the store's writer has stopped"))?
     }
 }
 

@@ -19,8 +19,23 @@ use wangge_store::{decode, Feed, StoreError};
 
 use crate::sql::{self, Stats};
 
-/// The notification channel; the payload names the schema written.
+/// The notification channel; the payload is `SCHEMA:SERVER`, the schema
+/// written and the server that wrote.
 pub(crate) const CHANNEL: &str = "wangge_feed";
+
+/// The notifications a server reads: its schema's, written by others.
+pub(crate) struct Wanted {
+    pub(crate) schema: String,
+    pub(crate) own: String,
+}
+
+impl Wanted {
+    fn wants(&self, payload: &str) -> bool {
+        payload
+            .split_once(':')
+            .is_some_and(|(schema, by)| schema == self.schema && by != self.own)
+    }
+}
 
 /// Rows read from the feed table at a time.
 const PAGE: i64 = 1000;
@@ -121,15 +136,16 @@ impl Follower {
 /// nudges the follower; reconnects after a second when the connection is
 /// lost. Where the database has no LISTEN, it says so and stops: the
 /// follower's polling is what remains.
-pub(crate) async fn listen(config: tokio_postgres::Config, schema: String, nudge: Arc<Notify>) {
+pub(crate) async fn listen(config: tokio_postgres::Config, wanted: Wanted, nudge: Arc<Notify>) {
+    let wanted = Arc::new(wanted);
     loop {
         if let Ok((client, mut conn)) = config.connect(tokio_postgres::NoTls).await {
             let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-            let wanted = schema.clone();
+            let wanted = wanted.clone();
             let driver = tokio::spawn(async move {
                 while let Some(m) = std::future::poll_fn(|cx| conn.poll_message(cx)).await {
                     match m {
-                        Ok(AsyncMessage::Notification(n)) if n.payload() == wanted => {
+                        Ok(AsyncMessage::Notification(n)) if wanted.wants(n.payload()) => {
                             if tx.send(()).is_err() {
                                 return;
                             }

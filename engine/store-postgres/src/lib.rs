@@ -1,12 +1,13 @@
-//! The PostgreSQL backend of the storage ports (issue [8/10], in progress):
-//! several servers on one database. So far: connecting, the schema
-//! migrations kept in `migrations/` (applied at start, a newer schema
-//! refused), the organisation registry, policy versions, the ledger space
-//! under the typed ledgers, settings, and cases with their events, timers,
-//! idempotency keys and change feed (`cases`) — the conformance suite
-//! passes; case writes are group-committed by one writer task. Feed
-//! sequences and case ids handed out by the database (for several
-//! servers) and timer leases follow.
+//! The PostgreSQL backend of the storage ports ([8/10]): any number of
+//! servers on one database. Migrations kept in `migrations/` (applied at
+//! start, a newer schema refused); cases group-committed by one writer
+//! task per server in multi-row statements, with the change feed ordered
+//! by commit across servers (`cases`); every server's watchers fed in
+//! that order (`follow`: own commits, LISTEN/NOTIFY, polling); timers
+//! claimed with leases; guarded ledger writes for the audit chain, points
+//! and settlements (`registry`); bulk import for `wangge store copy`
+//! (`import`). docs/postgresql.md says what is shared and how, and which
+//! SQL features are used.
 //!
 //! Driver: tokio-postgres with a deadpool pool, on a runtime of the
 //! store's own. The ports are synchronous (the services call them from
@@ -85,7 +86,7 @@ pub struct PgStore {
     /// database's order (this server's writes and every other's).
     feed: Arc<Feed>,
     /// Writes queued for the writer task (group commit).
-    jobs: tokio::sync::mpsc::UnboundedSender<cases::Job>,
+    jobs: tokio::sync::mpsc::UnboundedSender<cases::Queued>,
     /// The block of case ids this server hands out: `[next, end)`.
     ids: Mutex<(u64, u64)>,
     stats: Arc<Stats>,
@@ -252,14 +253,15 @@ impl PgStore {
                 stats: store.stats.clone(),
                 notify,
                 timeout: store.options.timeout,
+                owner: store.owner.clone(),
             };
             rt.spawn(cases::writer(writer, queue));
             if notify {
-                rt.spawn(follow::listen(
-                    config,
-                    store.options.schema.clone(),
-                    store.nudge.clone(),
-                ));
+                let wanted = follow::Wanted {
+                    schema: store.options.schema.clone(),
+                    own: store.owner.clone(),
+                };
+                rt.spawn(follow::listen(config, wanted, store.nudge.clone()));
             }
             rt.spawn(follower.run(store.nudge.clone(), store.options.poll));
         }

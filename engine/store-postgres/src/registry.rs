@@ -12,7 +12,7 @@ use wangge_store::{
     decode, encode, LedgerSpace, OrgRegistry, PolicyVersions, Settings, StoreError,
 };
 
-use crate::{sql, PgStore};
+use crate::PgStore;
 
 /// The first key after every key starting with `prefix` (none: no bound).
 fn upper_bound(prefix: &[u8]) -> Option<Vec<u8>> {
@@ -179,54 +179,17 @@ impl LedgerSpace for PgStore {
         self.upsert("ledger", ("key", "value"), pairs)
     }
 
-    /// One transaction: the guard's row locked (`FOR UPDATE`), compared,
-    /// then every pair upserted; an absent guard is claimed by inserting
-    /// it first, so two servers that both found it absent cannot both
-    /// write (the second waits for the first's commit, then finds it).
+    /// Goes through the case writer, so it shares a group commit with the
+    /// case writes of the moment (one fsync for both): see
+    /// `cases::swap_in` for the statement.
     fn ledger_swap(
         &self,
         guard: &[u8],
         expected: Option<&[u8]>,
         pairs: Vec<(Vec<u8>, Vec<u8>)>,
     ) -> Result<bool, StoreError> {
-        let (guard, expected) = (guard.to_vec(), expected.map(<[u8]>::to_vec));
         let (keys, values) = last_of_each(pairs);
-        let stats = self.stats_handle();
-        self.run(move |pool, schema| async move {
-            let mut c = crate::client(&pool).await?;
-            let tx = c
-                .transaction()
-                .await
-                .map_err(|e| crate::db_error(e, "begin"))?;
-            let lock = format!("SELECT value FROM {schema}.ledger WHERE key = $1 FOR UPDATE");
-            let found = sql::rows_on(&tx, &stats, &lock, &[&guard], "ledger").await?;
-            let current: Option<Vec<u8>> = found.first().map(|r| r.get(0));
-            if current != expected {
-                return Ok(false);
-            }
-            if expected.is_none() {
-                let claim = format!(
-                    "INSERT INTO {schema}.ledger (key, value) VALUES ($1, ''::bytea) \
-                     ON CONFLICT (key) DO NOTHING RETURNING key"
-                );
-                if sql::rows_on(&tx, &stats, &claim, &[&guard], "ledger")
-                    .await?
-                    .is_empty()
-                {
-                    return Ok(false);
-                }
-            }
-            let put = format!(
-                "INSERT INTO {schema}.ledger (key, value) \
-                 SELECT * FROM unnest($1::bytea[], $2::bytea[]) \
-                 ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"
-            );
-            sql::rows_on(&tx, &stats, &put, &[&keys, &values], "ledger").await?;
-            tx.commit()
-                .await
-                .map_err(|e| crate::db_error(e, "commit"))?;
-            Ok(true)
-        })
+        self.swap(guard.to_vec(), expected.map(<[u8]>::to_vec), keys, values)
     }
 
     fn ledger_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
