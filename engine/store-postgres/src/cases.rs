@@ -103,7 +103,7 @@ pub(crate) struct Swap {
 
 /// What the writer takes from its queue.
 pub(crate) enum Queued {
-    Case(Job),
+    Case(Box<Job>),
     Swap(Swap),
 }
 
@@ -136,7 +136,7 @@ pub(crate) async fn writer(w: Writer, mut jobs: tokio::sync::mpsc::UnboundedRece
         let mut next = Some(first);
         while let Some(q) = next.take() {
             match q {
-                Queued::Case(j) => batch.push(j),
+                Queued::Case(j) => batch.push(*j),
                 Queued::Swap(s) => swaps.push(s),
             }
             if batch.len() + swaps.len() < 512 {
@@ -297,8 +297,14 @@ async fn create_cases(
     fates: &mut [Option<Fate>],
 ) -> Result<(), StoreError> {
     let (mut keys, mut hashes, mut key_ids) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut ids, mut versions, mut workflows, mut states, mut records, mut keyed) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut ids, mut versions, mut workflows, mut states, mut records, mut keyed) = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
     let (mut e_seqs, mut events) = (Vec::new(), Vec::new());
     let (mut t_ids, mut slots, mut dues, mut t_records) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -347,8 +353,8 @@ async fn create_cases(
          SELECT id FROM c"
     );
     let params: [&(dyn tokio_postgres::types::ToSql + Sync); 15] = [
-        &keys, &hashes, &key_ids, &ids, &versions, &workflows, &states, &records, &keyed,
-        &e_seqs, &events, &t_ids, &slots, &dues, &t_records,
+        &keys, &hashes, &key_ids, &ids, &versions, &workflows, &states, &records, &keyed, &e_seqs,
+        &events, &t_ids, &slots, &dues, &t_records,
     ];
     let created: HashSet<i64> = sql::rows_on(tx, stats, &sql, &params, "create cases")
         .await?
@@ -518,7 +524,14 @@ async fn write_rest(
                 "INSERT INTO {schema}.timers (case_id, slot, due, record) \
                  SELECT * FROM unnest($1::bigint[], $2::integer[], $3::bigint[], $4::bytea[])"
             );
-            sql::execute_on(tx, stats, &sql, &[&t_ids, &slots, &dues, &records], "timers").await?;
+            sql::execute_on(
+                tx,
+                stats,
+                &sql,
+                &[&t_ids, &slots, &dues, &records],
+                "timers",
+            )
+            .await?;
         }
     }
     let ids: Vec<i64> = done.iter().map(|j| j.rows().id).collect();
@@ -556,7 +569,7 @@ impl PgStore {
             slot: slot.clone(),
         };
         self.jobs
-            .send(Queued::Case(job))
+            .send(Queued::Case(Box::new(job)))
             .map_err(|_| StoreError::unavailable("the store's writer has stopped"))?;
         Ok(Pending::on(slot))
     }
