@@ -327,3 +327,54 @@ async fn a_deploy_on_one_server_is_served_by_the_other() {
     }
     panic!("the other server still serves {before}, not {deployed}");
 }
+
+/// Tasks sent down are one state across servers: a task created on one
+/// is completed on the other, the first sees that part done, and ids are
+/// never handed out twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(pg_tests),
+    ignore = "needs PostgreSQL: set WANGGE_TEST_POSTGRES_URL"
+)]
+async fn a_task_created_on_one_server_is_worked_on_the_other() {
+    use wangge_proto::v1::task_service_client::TaskServiceClient;
+    let schema = Schema::new("tasks");
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let flags = ["--postgres", &url(), "--postgres-schema", &schema.0];
+    let a = Server::start_with(dir_a.path(), &flags);
+    let b = Server::start_bare(dir_b.path(), &flags);
+    let (mut on_a, mut on_b) = (
+        TaskServiceClient::new(a.channel().await),
+        TaskServiceClient::new(b.channel().await),
+    );
+    let create = || v1::CreateTaskRequest {
+        task: "燃气入户排查".into(),
+        under: "S1".into(),
+        note: "两台服务器".into(),
+    };
+    let first = on_a.create(create()).await.unwrap().into_inner();
+    let done = || v1::CompleteTaskRequest {
+        id: first.id,
+        unit: "M1".into(),
+        count: Some(58),
+        checked: vec!["查阀门".into(), "查软管".into(), "发放告知书".into()],
+        attachment: "photo-1".into(),
+    };
+    on_b.complete(done())
+        .await
+        .expect("the other server knows the task");
+    let again = on_a.complete(done()).await.unwrap_err();
+    assert_eq!(again.code(), tonic::Code::FailedPrecondition, "{again:?}");
+    assert!(again.message().contains("already completed"), "{again:?}");
+    let progress = on_a
+        .progress(v1::TaskProgressRequest {
+            id: first.id,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(progress.totals.unwrap().done, 1);
+    let second = on_b.create(create()).await.unwrap().into_inner();
+    assert_ne!(second.id, first.id, "task ids are never handed out twice");
+}

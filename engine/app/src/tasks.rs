@@ -288,6 +288,13 @@ impl Live {
     }
 }
 
+/// Another server sharing the database wrote tasks meanwhile.
+fn moved() -> AppError {
+    AppError::Store(wangge_store::StoreError::conflict(
+        "tasks were changed on another server meanwhile: nothing was written; try again",
+    ))
+}
+
 fn poisoned() -> AppError {
     AppError::Store(wangge_store::StoreError::internal(
         "a task's state lock was poisoned by a failed call",
@@ -341,6 +348,67 @@ impl TaskService {
         self.store.as_ref()
     }
 
+    /// The stored event counter, the guard of every task write: servers
+    /// sharing one database each write a task batch only over the counter
+    /// they last saw (its bytes, `None` before the first event), so a
+    /// write from another server in between is found, not overwritten.
+    /// Errors with a conflict (after reloading) when the stored counter is
+    /// not this server's: another server wrote since.
+    fn guard(&self, seq: &mut Counters) -> AppResult<Option<Vec<u8>>> {
+        let raw = SEQ.get_raw(self.space(), &["event"])?;
+        let stored = match &raw {
+            Some(bytes) => SEQ.decode(bytes)?,
+            None => 1,
+        };
+        if stored != seq.event {
+            self.reload(seq)?;
+            return Err(moved());
+        }
+        Ok(raw)
+    }
+
+    /// Writes `batch` over the counter `guard` (see [`Self::guard`]),
+    /// durably; a conflict (after reloading) when another server wrote.
+    fn commit(
+        &self,
+        batch: LedgerBatch,
+        guard: Option<Vec<u8>>,
+        seq: &mut Counters,
+    ) -> AppResult<()> {
+        if !batch.write_if(self.space(), &SEQ, &["event"], guard.as_deref())? {
+            self.reload(seq)?;
+            return Err(moved());
+        }
+        self.store.flush()?;
+        Ok(())
+    }
+
+    /// Reads the counters and headers again and forgets the tasks in
+    /// memory (they load again on use): another server changed them.
+    fn reload(&self, seq: &mut Counters) -> AppResult<()> {
+        seq.task = SEQ.get(self.space(), &["task"])?.unwrap_or(1);
+        seq.event = SEQ.get(self.space(), &["event"])?.unwrap_or(1);
+        let headers = HEADERS
+            .scan(self.space(), &[])?
+            .into_iter()
+            .map(|(_, h)| (h.id, h))
+            .collect();
+        *self.headers.write().map_err(|_| poisoned())? = headers;
+        self.live.write().map_err(|_| poisoned())?.clear();
+        Ok(())
+    }
+
+    /// Catches up with task writes other servers sharing the database
+    /// made (a read of the counter; a reload when it moved).
+    fn follow(&self) -> AppResult<()> {
+        let mut seq = self.seq.lock().map_err(|_| poisoned())?;
+        match self.guard(&mut seq) {
+            Ok(_) => Ok(()),
+            Err(AppError::Store(e)) if e.kind() == wangge_store::StoreErrorKind::Conflict => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Adds an event to `batch` with the next sequence of `seq` (held by
     /// the caller until the batch is written).
     #[allow(clippy::too_many_arguments)]
@@ -382,6 +450,7 @@ impl TaskService {
         note: &str,
         by: &str,
     ) -> AppResult<TaskHeader> {
+        self.follow()?;
         let Some(item) = set.tasks.get(name) else {
             let known: Vec<&str> = set.tasks.keys().map(String::as_str).collect();
             return Err(AppError::UnknownRule {
@@ -410,6 +479,7 @@ impl TaskService {
         let now = self.clock.now();
         let due = item.due(now)?;
         let mut seq = self.seq.lock().map_err(|_| poisoned())?;
+        let guard = self.guard(&mut seq)?;
         let mut batch = LedgerBatch::new();
         let id = seq.task;
         seq.task += 1;
@@ -436,7 +506,7 @@ impl TaskService {
         self.event(
             &mut seq, &mut batch, &header, None, "created", now, by, detail,
         )?;
-        batch.write(self.space())?;
+        self.commit(batch, guard, &mut seq)?;
         drop(seq);
         let live = Live {
             header: Mutex::new(header.clone()),
@@ -496,6 +566,7 @@ impl TaskService {
 
     /// A task's header.
     pub fn get(&self, id: u64) -> AppResult<TaskHeader> {
+        self.follow()?;
         self.headers
             .read()
             .map_err(|_| poisoned())?
@@ -506,6 +577,7 @@ impl TaskService {
 
     /// Every task `keep` lets through, newest first.
     pub fn list(&self, keep: &mut dyn FnMut(&TaskHeader) -> bool) -> AppResult<Vec<TaskHeader>> {
+        self.follow()?;
         let mut out: Vec<TaskHeader> = (self.headers.read().map_err(|_| poisoned())?)
             .values()
             .filter(|h| keep(h))
@@ -538,6 +610,7 @@ impl TaskService {
         by: &str,
         completion: Option<Completion>,
     ) -> AppResult<PartView> {
+        self.follow()?;
         let live = self.live(id)?;
         let header = live.header()?;
         let i = live.part_index(unit, id)?;
@@ -579,6 +652,7 @@ impl TaskService {
         batch.put(&PARTS, &[&key(id), unit], &rec)?;
         {
             let mut seq = self.seq.lock().map_err(|_| poisoned())?;
+            let guard = self.guard(&mut seq)?;
             let detail = json!({"completion": rec.completion, "due": header.due});
             self.event(
                 &mut seq,
@@ -590,7 +664,7 @@ impl TaskService {
                 by,
                 detail,
             )?;
-            batch.write(self.space())?;
+            self.commit(batch, guard, &mut seq)?;
         }
         let next = Part {
             accepted: true,
@@ -638,6 +712,7 @@ impl TaskService {
         level: Option<&str>,
         under: Option<&str>,
     ) -> AppResult<Progress> {
+        self.follow()?;
         let live = self.live(id)?;
         let h = live.header()?;
         let now = self.clock.now();
@@ -691,6 +766,7 @@ impl TaskService {
         under: Option<&str>,
         limit: usize,
     ) -> AppResult<Vec<PartView>> {
+        self.follow()?;
         let live = self.live(id)?;
         let h = live.header()?;
         let now = self.clock.now();
@@ -729,6 +805,7 @@ impl TaskService {
     /// (by the clock): the units not done are late, escalated to the unit
     /// above. Returns how many events it wrote.
     pub fn fire_due(&self) -> AppResult<usize> {
+        self.follow()?;
         let now = self.clock.now();
         let waiting: Vec<u64> = (self.headers.read().map_err(|_| poisoned())?)
             .values()
@@ -742,7 +819,12 @@ impl TaskService {
             .collect();
         let mut fired = 0;
         for id in waiting {
-            fired += self.fire_task(id, now)?;
+            match self.fire_task(id, now) {
+                Ok(n) => fired += n,
+                // Another server sharing the database marked it first.
+                Err(AppError::Store(e)) if e.kind() == wangge_store::StoreErrorKind::Conflict => {}
+                Err(e) => return Err(e),
+            }
         }
         Ok(fired)
     }
@@ -765,6 +847,7 @@ impl TaskService {
             (open, parents.len())
         };
         let mut seq = self.seq.lock().map_err(|_| poisoned())?;
+        let guard = self.guard(&mut seq)?;
         let mut batch = LedgerBatch::new();
         let mut fired = 0;
         for (p, at) in h.reminders.clone() {
@@ -786,7 +869,7 @@ impl TaskService {
             fired += 1;
         }
         batch.put(&HEADERS, &[&key(id)], &h)?;
-        batch.write(self.space())?;
+        self.commit(batch, guard, &mut seq)?;
         drop(seq);
         if let Ok(mut mine) = live.header.lock() {
             *mine = h.clone();
