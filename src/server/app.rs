@@ -24,6 +24,8 @@ pub struct App {
     pub store: Arc<dyn wangge_store::Store>,
     /// The sled store, when the server runs on sled: for backups.
     pub sled: Option<Arc<wangge_store_sled::SledStore>>,
+    /// This process's name on the leases it holds (webhook delivery).
+    pub owner: String,
     pub incentives: Arc<wangge_app::Incentives>,
     pub evaluation: Arc<wangge_app::Evaluation>,
     pub org: Arc<wangge_app::Organisation>,

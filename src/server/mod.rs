@@ -25,6 +25,7 @@ mod convert;
 mod evaluation;
 mod incentive;
 mod intake;
+mod lease;
 mod metrics;
 mod process;
 mod services;
@@ -390,6 +391,7 @@ async fn serve(config: config::Config) -> ExitCode {
         cases: cases.clone(),
         store: store.clone(),
         sled,
+        owner: lease::owner(),
         registry,
         manual,
         metrics: metrics.clone(),

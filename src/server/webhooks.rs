@@ -23,6 +23,7 @@ use sha2::Sha256;
 use wangge_store::{Book, LedgerSpace};
 
 use super::app::App;
+use super::lease::Lease;
 
 /// `[[webhooks]]` of `wangge.toml`.
 #[derive(Debug, Clone, Deserialize)]
@@ -274,6 +275,28 @@ pub async fn run(app: Arc<App>, hook: WebhookConfig) {
     tokio::join!(run_cases(app.clone(), hook.clone()), run_tasks(app, hook));
 }
 
+/// How long a server delivers a webhook's stream after its last renewal
+/// before another server sharing the database may take it over.
+const DELIVERY_LEASE: Duration = Duration::from_secs(30);
+
+/// Holds the delivery lease of `hook`'s `stream`, waiting while another
+/// server holds it; true when this server has just taken it over (its
+/// cursor is then read again: the other server moved it).
+async fn deliver_here(lease: &Lease, space: &dyn LedgerSpace, hook: &str) -> bool {
+    let mut waited = false;
+    loop {
+        match lease.hold(space) {
+            Ok(true) => return waited,
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(webhook = %hook, error = %e, "the webhook's delivery lease cannot be read");
+            }
+        }
+        waited = true;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
 /// Task events (created, 签收, 完成, remind, overdue), from their log.
 async fn run_tasks(app: Arc<App>, hook: WebhookConfig) {
     let client = match client() {
@@ -285,6 +308,8 @@ async fn run_tasks(app: Arc<App>, hook: WebhookConfig) {
     };
     let space: Arc<dyn LedgerSpace> = app.store.clone();
     let cursor = [hook.name.as_str(), "task"];
+    let lease = Lease::new(&[&hook.name, "task"], &app.owner, DELIVERY_LEASE);
+    deliver_here(&lease, &*space, &hook.name).await;
     let mut next = match CURSORS.get(&*space, &cursor) {
         Ok(Some(n)) => n,
         Ok(None) => 1,
@@ -294,6 +319,11 @@ async fn run_tasks(app: Arc<App>, hook: WebhookConfig) {
         }
     };
     loop {
+        if deliver_here(&lease, &*space, &hook.name).await {
+            if let Ok(Some(n)) = CURSORS.get(&*space, &cursor) {
+                next = n;
+            }
+        }
         let batch = match app.tasks.events(next, 256) {
             Ok(b) => b,
             Err(e) => {
@@ -327,6 +357,8 @@ async fn run_cases(app: Arc<App>, hook: WebhookConfig) {
         }
     };
     let space: Arc<dyn LedgerSpace> = app.store.clone();
+    let lease = Lease::new(&[&hook.name, "case"], &app.owner, DELIVERY_LEASE);
+    deliver_here(&lease, &*space, &hook.name).await;
     let mut next = match CURSORS.get(&*space, &[&hook.name]) {
         Ok(Some(n)) => n,
         Ok(None) => app.cases.feed().next_sequence(),
@@ -337,6 +369,11 @@ async fn run_cases(app: Arc<App>, hook: WebhookConfig) {
     };
     save_cursor(&*space, &[&hook.name], next);
     loop {
+        if deliver_here(&lease, &*space, &hook.name).await {
+            if let Ok(Some(n)) = CURSORS.get(&*space, &[&hook.name]) {
+                next = n;
+            }
+        }
         let batch = match app.cases.changes(next, 256) {
             Ok(b) => b,
             Err(e) => {
@@ -346,7 +383,8 @@ async fn run_cases(app: Arc<App>, hook: WebhookConfig) {
             }
         };
         if batch.is_empty() {
-            app.cases.feed().wait_for(next).await;
+            // Woken by the next event, or to renew the lease meanwhile.
+            let _ = tokio::time::timeout(DELIVERY_LEASE / 3, app.cases.feed().wait_for(next)).await;
             continue;
         }
         for (seq, e) in batch {

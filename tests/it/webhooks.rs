@@ -327,3 +327,58 @@ fn a_webhook_url_that_is_not_http_is_refused_at_start() {
     assert_eq!(out.code, 1);
     assert!(out.stderr.contains("not an http(s) URL"), "{}", out.stderr);
 }
+
+/// Two servers on one database with the same webhook: each event is
+/// delivered once (by the server holding the delivery lease), not once
+/// per server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(pg_tests),
+    ignore = "needs PostgreSQL: set WANGGE_TEST_POSTGRES_URL"
+)]
+async fn two_servers_deliver_each_event_once() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let shared: Shared = Arc::default();
+    let (_stop, stopped) = tokio::sync::oneshot::channel();
+    tokio::spawn(receiver(listener, shared.clone(), stopped));
+    let schema = crate::postgres::Schema::new("hooks");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("wangge.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[webhooks]]\nname = \"hub\"\nurl = \"http://{addr}/hub\"\nsecret = \"{SECRET}\"\nbackoff_ms = 20\n"
+        ),
+    )
+    .unwrap();
+    let url = crate::postgres::url();
+    let flags = [
+        "--config",
+        &config.display().to_string(),
+        "--postgres",
+        &url,
+        "--postgres-schema",
+        &schema.0,
+    ];
+    let a = Server::start_with(&dir.path().join("a"), &flags);
+    let b = Server::start_bare(&dir.path().join("b"), &flags);
+    let (mut on_a, mut on_b) = (
+        CaseServiceClient::new(a.channel().await),
+        CaseServiceClient::new(b.channel().await),
+    );
+    for _ in 0..5 {
+        on_a.report(report("G1")).await.unwrap();
+        on_b.report(report("G1")).await.unwrap();
+    }
+    let got = wait_for(&shared, 10).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut ids: Vec<u64> = shared.0.lock().unwrap().hub.iter().map(|g| g.0).collect();
+    assert_eq!(got.len(), 10, "every event delivered");
+    ids.sort_unstable();
+    assert_eq!(
+        ids,
+        (1..=10).collect::<Vec<u64>>(),
+        "each once, not once per server"
+    );
+}

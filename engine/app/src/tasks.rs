@@ -831,7 +831,6 @@ impl TaskService {
 
     fn fire_task(&self, id: u64, now: Timestamp) -> AppResult<usize> {
         let live = self.live(id)?;
-        let mut h = live.header()?;
         let (open, late_parents) = {
             let parts = live.parts.lock().map_err(|_| poisoned())?;
             let mut parents = std::collections::HashSet::new();
@@ -848,6 +847,9 @@ impl TaskService {
         };
         let mut seq = self.seq.lock().map_err(|_| poisoned())?;
         let guard = self.guard(&mut seq)?;
+        // Read under the lock: a pass that fired this task a moment ago
+        // (the timer thread and a clock move at once) has marked it.
+        let mut h = live.header()?;
         let mut batch = LedgerBatch::new();
         let mut fired = 0;
         for (p, at) in h.reminders.clone() {
@@ -868,13 +870,16 @@ impl TaskService {
             )?;
             fired += 1;
         }
+        if fired == 0 {
+            return Ok(0);
+        }
         batch.put(&HEADERS, &[&key(id)], &h)?;
         self.commit(batch, guard, &mut seq)?;
-        drop(seq);
         if let Ok(mut mine) = live.header.lock() {
             *mine = h.clone();
         }
         self.headers.write().map_err(|_| poisoned())?.insert(id, h);
+        drop(seq);
         Ok(fired)
     }
 

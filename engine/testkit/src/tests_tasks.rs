@@ -145,3 +145,28 @@ fn a_reminder_and_the_overdue_mark_fired_together_are_both_kept() {
         .collect();
     assert_eq!(actions, ["created", "remind", "remind", "overdue"]);
 }
+
+/// The timer thread and a clock move fire due tasks at the same moment:
+/// each reminder and the overdue mark are written once (they were
+/// written twice when the second pass read the task before the first
+/// pass had marked it — seen in the webhook test on a CI machine).
+#[test]
+fn two_passes_firing_at_once_mark_a_task_once() {
+    for _ in 0..20 {
+        let (tasks, clock, _) = world(10);
+        let set = shipped().unwrap();
+        let h = tasks.create(&set, "节会安保巡查", "S1", "", "Z1").unwrap();
+        clock.set(h.due + 1);
+        let fired: usize = std::thread::scope(|s| {
+            let passes: Vec<_> = (0..4)
+                .map(|_| s.spawn(|| tasks.fire_due().unwrap()))
+                .collect();
+            passes.into_iter().map(|p| p.join().unwrap()).sum()
+        });
+        assert_eq!(fired, 3, "50 %, 80 % and overdue, once");
+        let actions: Vec<String> = (tasks.events(0, 100).unwrap().into_iter())
+            .map(|e| e.action)
+            .collect();
+        assert_eq!(actions, ["created", "remind", "remind", "overdue"]);
+    }
+}
