@@ -288,6 +288,14 @@ impl Live {
     }
 }
 
+/// What a task write is checked against.
+enum Guard {
+    /// The store is this process's alone: nobody else writes.
+    Alone,
+    /// The event counter's bytes as last seen (`None`: no event yet).
+    Shared(Option<Vec<u8>>),
+}
+
 /// Another server sharing the database wrote tasks meanwhile.
 fn moved() -> AppError {
     AppError::Store(wangge_store::StoreError::conflict(
@@ -354,7 +362,10 @@ impl TaskService {
     /// write from another server in between is found, not overwritten.
     /// Errors with a conflict (after reloading) when the stored counter is
     /// not this server's: another server wrote since.
-    fn guard(&self, seq: &mut Counters) -> AppResult<Option<Vec<u8>>> {
+    fn guard(&self, seq: &mut Counters) -> AppResult<Guard> {
+        if !self.store.shared() {
+            return Ok(Guard::Alone);
+        }
         let raw = SEQ.get_raw(self.space(), &["event"])?;
         let stored = match &raw {
             Some(bytes) => SEQ.decode(bytes)?,
@@ -364,17 +375,16 @@ impl TaskService {
             self.reload(seq)?;
             return Err(moved());
         }
-        Ok(raw)
+        Ok(Guard::Shared(raw))
     }
 
     /// Writes `batch` over the counter `guard` (see [`Self::guard`]),
     /// durably; a conflict (after reloading) when another server wrote.
-    fn commit(
-        &self,
-        batch: LedgerBatch,
-        guard: Option<Vec<u8>>,
-        seq: &mut Counters,
-    ) -> AppResult<()> {
+    fn commit(&self, batch: LedgerBatch, guard: Guard, seq: &mut Counters) -> AppResult<()> {
+        let Guard::Shared(guard) = guard else {
+            batch.write(self.space())?;
+            return Ok(());
+        };
         if !batch.write_if(self.space(), &SEQ, &["event"], guard.as_deref())? {
             self.reload(seq)?;
             return Err(moved());

@@ -688,6 +688,10 @@ impl CaseStore for PgStore {
         // Every write is committed before it is answered.
         Ok(())
     }
+
+    fn shared(&self) -> bool {
+        true
+    }
 }
 
 /// A stored id or count as the ports hold it (the database holds no

@@ -436,6 +436,12 @@ pub trait CaseStore: Send + Sync {
     fn state_counts(&self) -> Result<StateCounts, StoreError>;
     /// Waits until every write submitted so far is durable.
     fn flush(&self) -> Result<(), StoreError>;
+    /// Whether other processes (servers sharing one database) write to
+    /// this store too: services that keep state in memory then check the
+    /// store for others' writes. False for sled and memory (one process).
+    fn shared(&self) -> bool {
+        false
+    }
 }
 
 /// The deadlines of open cases, in due order. Timers are written with
