@@ -18,6 +18,10 @@ pub struct Args {
     /// Export from PostgreSQL instead, online: the servers on it go on.
     #[command(flatten)]
     db: crate::store_cli::Database,
+    /// Export from a running server instead (`host:port` or URL; needs
+    /// `导出`, the token from `WANGGE_TOKEN`): it goes on serving.
+    #[arg(long, conflicts_with = "postgres")]
+    server: Option<String>,
     /// Only cases reported at or after this time (2026-01-01T00:00:00+08:00).
     #[arg(long)]
     from: Option<String>,
@@ -56,6 +60,9 @@ pub fn run(args: &Args) -> ExitCode {
 fn export(args: &Args) -> Result<(), ExitCode> {
     let from = time("--from", &args.from)?;
     let to = time("--to", &args.to)?;
+    if let Some(server) = &args.server {
+        return from_server(server, from, to, args);
+    }
     if args.db.postgres.is_none() && !args.data.is_dir() {
         eprintln!("error: no data folder `{}`", args.data.display());
         return Err(ExitCode::FAILURE);
@@ -117,4 +124,70 @@ fn export(args: &Args) -> Result<(), ExitCode> {
     bar.finish_and_clear();
     eprintln!("exported {} case(s), {} line(s)", stats.cases, stats.lines);
     Ok(())
+}
+
+/// Streams the export of a running server (AdminService/Export) to the
+/// output.
+fn from_server(
+    server: &str,
+    from: Option<i64>,
+    to: Option<i64>,
+    args: &Args,
+) -> Result<(), ExitCode> {
+    use wangge_proto::v1;
+    let target = crate::client::Target {
+        server: server.to_string(),
+        token: std::env::var("WANGGE_TOKEN").ok(),
+        tls_ca: std::env::var_os("WANGGE_CA").map(Into::into),
+        tls_cert: std::env::var_os("WANGGE_CLIENT_CERT").map(Into::into),
+        tls_key: std::env::var_os("WANGGE_CLIENT_KEY").map(Into::into),
+        output: crate::output::Output::Text,
+    };
+    let mut out: Box<dyn Write> = match &args.out {
+        Some(p) => match std::fs::File::create(p) {
+            Ok(f) => Box::new(BufWriter::with_capacity(1 << 20, f)),
+            Err(e) => {
+                eprintln!("error: cannot write `{}`: {e}", p.display());
+                return Err(ExitCode::FAILURE);
+            }
+        },
+        None => Box::new(BufWriter::with_capacity(1 << 20, std::io::stdout().lock())),
+    };
+    let request = v1::ExportRequest {
+        from_time: from.unwrap_or(0),
+        to_time: to.unwrap_or(0),
+        redact: args.redact,
+    };
+    let code = crate::client::with_server(&target, |ch| async move {
+        let mut client = wangge_proto::v1::admin_service_client::AdminServiceClient::new(ch);
+        let mut stream = match client.export(request).await {
+            Ok(s) => s.into_inner(),
+            Err(s) => return crate::client::failed(s),
+        };
+        let mut bytes = 0usize;
+        loop {
+            match stream.message().await {
+                Ok(Some(chunk)) => {
+                    bytes += chunk.lines.len();
+                    if let Err(e) = out.write_all(&chunk.lines) {
+                        eprintln!("error: cannot write the export: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+                Ok(None) => break,
+                Err(s) => return crate::client::failed(s),
+            }
+        }
+        if let Err(e) = out.flush() {
+            eprintln!("error: cannot write the export: {e}");
+            return ExitCode::FAILURE;
+        }
+        eprintln!("exported {bytes} bytes from the server");
+        ExitCode::SUCCESS
+    });
+    if code == ExitCode::SUCCESS {
+        Ok(())
+    } else {
+        Err(code)
+    }
 }

@@ -118,6 +118,7 @@ audit_keys! {
     v1::SetClockRequest { now }
     v1::AdvanceClockRequest { seconds }
     v1::BackupRequest { dir }
+    v1::ExportRequest { from_time, to_time, redact }
     v1::RecordActivityRequest { person, kind, quantity, period, unit, key, correction }
     v1::RecordActivitiesRequest {}
     v1::ListActivitiesRequest { period, person }

@@ -36,6 +36,7 @@ fn parse_object(field: &str, text: &str) -> Result<Value, Status> {
 pub struct Cases(pub Arc<App>);
 
 type ChangeStream = Pin<Box<dyn Stream<Item = Result<v1::CaseChange, Status>> + Send>>;
+type ExportStream = Pin<Box<dyn Stream<Item = Result<v1::ExportChunk, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl v1::case_service_server::CaseService for Cases {
@@ -368,6 +369,67 @@ impl v1::case_service_server::CaseService for Cases {
                 },
             )
             .await
+    }
+}
+
+/// Writes the export into the stream in chunks of about 256 KiB, on a
+/// blocking thread; an error ends the stream with its status.
+fn export_to(
+    app: &App,
+    from: Option<i64>,
+    to: Option<i64>,
+    redact: bool,
+    tx: tokio::sync::mpsc::Sender<Result<v1::ExportChunk, Status>>,
+) {
+    /// Sends whole lines once 256 KiB have gathered.
+    struct Chunks {
+        buf: Vec<u8>,
+        tx: tokio::sync::mpsc::Sender<Result<v1::ExportChunk, Status>>,
+    }
+    impl Chunks {
+        fn send(&mut self, upto: usize) -> std::io::Result<()> {
+            let rest = self.buf.split_off(upto);
+            let lines = std::mem::replace(&mut self.buf, rest);
+            self.tx
+                .blocking_send(Ok(v1::ExportChunk { lines }))
+                .map_err(|_| std::io::Error::other("the client went away"))
+        }
+    }
+    impl std::io::Write for Chunks {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.buf.extend_from_slice(b);
+            if self.buf.len() >= 256 << 10 {
+                if let Some(end) = self.buf.iter().rposition(|&c| c == b'\n') {
+                    self.send(end + 1)?;
+                }
+            }
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            if self.buf.is_empty() {
+                return Ok(());
+            }
+            self.send(self.buf.len())
+        }
+    }
+    let set = app.cases.policy();
+    let mask = |case: &mut wangge_policy::Case| {
+        if redact {
+            wangge_app::mask::mask_case(&set, case);
+        }
+    };
+    let mut out = Chunks {
+        buf: Vec::with_capacity(300 << 10),
+        tx: tx.clone(),
+    };
+    let done = wangge_testkit::export_redacted(app.store.as_ref(), from, to, &mut out, &mask)
+        .map_err(|e| Status::internal(format!("the export failed: {e}")))
+        .and_then(|_| {
+            std::io::Write::flush(&mut out)
+                .map_err(|e| Status::cancelled(format!("the export stopped: {e}")))
+        });
+    if let Err(s) = done {
+        let _ = tx.blocking_send(Err(s));
     }
 }
 
@@ -875,6 +937,28 @@ impl Admin {
 
 #[tonic::async_trait]
 impl v1::admin_service_server::AdminService for Admin {
+    type ExportStream = ExportStream;
+
+    async fn export(
+        &self,
+        req: Request<v1::ExportRequest>,
+    ) -> Result<Response<ExportStream>, Status> {
+        let app = self.0.clone();
+        self.0
+            .call("AdminService/Export", req, move |caller, req| async move {
+                app.may(&caller, Permission::Export, Target::Anywhere)?;
+                let redact = req.redact || !app.sees_personal(&caller)?;
+                let time = |t: i64| (t != 0).then_some(t);
+                let (from, to) = (time(req.from_time), time(req.to_time));
+                let (tx, rx) = tokio::sync::mpsc::channel::<Result<v1::ExportChunk, Status>>(16);
+                tokio::task::spawn_blocking(move || export_to(&app, from, to, redact, tx));
+                Ok(Response::new(
+                    Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)) as ExportStream,
+                ))
+            })
+            .await
+    }
+
     async fn get_clock(
         &self,
         req: Request<v1::GetClockRequest>,

@@ -169,3 +169,35 @@ async fn a_manual_clock_folder_is_not_moved_to_the_system_clock_silently() {
         .into_inner();
     assert_eq!(clock.mode, "system");
 }
+
+/// `wangge export --server` reads a running server's history while it
+/// goes on serving, and gets what an export of the stopped folder gets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_server_exports_online_what_its_stopped_folder_exports() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let mut cases = CaseServiceClient::new(server.channel().await);
+    for _ in 0..5 {
+        cases.report(report(SMALL)).await.unwrap();
+    }
+    cases.act(act(2, "立案", "")).await.unwrap();
+    let addr = format!("http://{}", server.grpc);
+    let online =
+        tokio::task::spawn_blocking(move || crate::util::wangge(&["export", "--server", &addr]))
+            .await
+            .unwrap();
+    assert_eq!(online.code, 0, "{}", online.stderr);
+    assert_eq!(online.stdout.lines().count(), 6, "{}", online.stdout);
+    // The server goes on serving meanwhile.
+    cases.report(report(SMALL)).await.unwrap();
+    assert_eq!(server.stop(), 0);
+    let dir = data.path().display().to_string();
+    let stopped = crate::util::wangge(&["export", "--data", &dir]);
+    let first_six: String = stopped
+        .stdout
+        .lines()
+        .filter(|l| !l.contains("\"ref\":6,"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(online.stdout, first_six);
+}
