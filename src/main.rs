@@ -12,6 +12,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod auth_cli;
 mod check;
 mod client;
+mod console;
 mod eval;
 mod evaluation_cli;
 mod export;

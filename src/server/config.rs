@@ -18,6 +18,10 @@ pub struct ServeArgs {
     /// Prometheus metrics listen address [default: 127.0.0.1:9464]; `off` disables it.
     #[arg(long, env = "WANGGE_METRICS_LISTEN")]
     pub metrics_listen: Option<String>,
+    /// The operator console's listen address (HTTP), e.g. 127.0.0.1:8080
+    /// [default: off while the console is being built, issue 9/10].
+    #[arg(long, env = "WANGGE_CONSOLE_LISTEN")]
+    pub console_listen: Option<String>,
     /// Data folder (sled) [default: ./data].
     #[arg(long, env = "WANGGE_DATA")]
     pub data: Option<PathBuf>,
@@ -182,6 +186,8 @@ struct FileConfig {
 pub struct Config {
     pub listen: SocketAddr,
     pub metrics_listen: Option<SocketAddr>,
+    /// The console's address; `None`: no console.
+    pub console_listen: Option<SocketAddr>,
     pub data: PathBuf,
     pub policies: PathBuf,
     pub log: String,
@@ -308,6 +314,10 @@ impl ServeArgs {
                 None
             } else {
                 Some(addr("metrics_listen", &metrics)?)
+            },
+            console_listen: match self.console_listen.as_deref() {
+                None | Some("off") => None,
+                Some(a) => Some(addr("console_listen", a)?),
             },
             data: self
                 .data
@@ -522,6 +532,7 @@ mod tests {
             config: None,
             listen: None,
             metrics_listen: None,
+            console_listen: None,
             data: None,
             policies: None,
             log: None,

@@ -16,7 +16,7 @@ use wangge_store::prelude::*;
 use wangge_store_sled::SledStore;
 use wangge_testkit::ScenarioRunner;
 
-mod app;
+pub(crate) mod app;
 mod audit;
 mod audit_keys;
 pub mod auth;
@@ -28,7 +28,7 @@ mod intake;
 mod lease;
 mod metrics;
 mod process;
-mod services;
+pub(crate) mod services;
 mod shed;
 mod status;
 mod tasks;
@@ -473,6 +473,36 @@ async fn serve(config: config::Config) -> ExitCode {
             }
             Err(e) => {
                 eprintln!("error: cannot listen for metrics on `{addr}`: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+
+    if let Some(addr) = config.console_listen {
+        // The console speaks plain HTTP so far: sessions carry tokens, so
+        // it stays on loopback (behind a TLS-terminating proxy for others).
+        if !addr.ip().is_loopback() && !config.insecure_no_auth {
+            eprintln!(
+                "error: the console on `{addr}` would serve sessions over plain HTTP beyond this \
+                 machine: listen on 127.0.0.1 and put a TLS-terminating proxy in front (or pass \
+                 --insecure-no-auth for a test network)"
+            );
+            return ExitCode::FAILURE;
+        }
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => {
+                if let Ok(bound) = l.local_addr() {
+                    crate::console::announce(bound);
+                }
+                let console = crate::console::Console::new(
+                    services::Cases(app.clone()),
+                    app.auth.clone(),
+                    false,
+                );
+                tokio::spawn(crate::console::serve(l, Arc::new(console)));
+            }
+            Err(e) => {
+                eprintln!("error: cannot listen for the console on `{addr}`: {e}");
                 return ExitCode::FAILURE;
             }
         }

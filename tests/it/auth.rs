@@ -74,7 +74,13 @@ pub fn as_<T>(tok: &str, msg: T) -> Request<T> {
 /// A server requiring authentication, its registry imported by the
 /// bootstrap service account `运维`.
 pub async fn secure_server(data: &std::path::Path) -> (Server, Channel) {
-    let server = Server::start_bare(data, &["--require-auth", "--auth-hmac-secret", SECRET]);
+    secure_server_with(data, &[]).await
+}
+
+/// [`secure_server`] with `extra` flags.
+pub async fn secure_server_with(data: &std::path::Path, extra: &[&str]) -> (Server, Channel) {
+    let flags = [&["--require-auth", "--auth-hmac-secret", SECRET][..], extra].concat();
+    let server = Server::start_bare(data, &flags);
     let ch = server.channel().await;
     import_registry(ch.clone()).await;
     (server, ch)
@@ -98,7 +104,7 @@ async fn import_registry(ch: Channel) {
     }
 }
 
-fn event(unit: &str, data: &str) -> v1::ReportRequest {
+pub fn event(unit: &str, data: &str) -> v1::ReportRequest {
     v1::ReportRequest {
         workflow: "事件处置".into(),
         unit: unit.into(),
@@ -108,7 +114,7 @@ fn event(unit: &str, data: &str) -> v1::ReportRequest {
     }
 }
 
-const SMALL: &str =
+pub const SMALL: &str =
     r#"{"类别": "垃圾堆放", "人数": 1, "风险": 1, "上报人": "张三", "联系电话": "13812341234"}"#;
 const BIG: &str = r#"{"类别": "群体性聚集", "人数": 50, "风险": 4}"#;
 

@@ -5,6 +5,7 @@
 mod auth;
 mod cli;
 mod client;
+mod console;
 mod docs;
 mod failover;
 mod faults;

@@ -11,6 +11,8 @@ pub struct Server {
     child: Option<Child>,
     pub grpc: String,
     pub metrics: String,
+    /// The console's `host:port`, when started with `--console-listen`.
+    pub console: String,
 }
 
 pub const START: &str = "2026-09-14T10:00:00+08:00";
@@ -61,9 +63,12 @@ impl Server {
             .expect("start wangge serve");
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
-        let (mut grpc, mut metrics) = (String::new(), String::new());
+        let (mut grpc, mut metrics, mut console) = (String::new(), String::new(), String::new());
         while grpc.is_empty() {
             let line = lines.next().expect("server exited early").expect("read");
+            if let Some(rest) = line.strip_prefix("wangge console on http://") {
+                console = rest.trim_end_matches('/').to_string();
+            }
             if let Some(rest) = line.strip_prefix("wangge metrics on http://") {
                 metrics = rest.trim_end_matches("/metrics").to_string();
             }
@@ -81,6 +86,7 @@ impl Server {
             child: Some(child),
             grpc,
             metrics,
+            console,
         }
     }
 

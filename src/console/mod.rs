@@ -1,0 +1,164 @@
+//! The operator console ([9/10], first slice): HTML pages served by
+//! `wangge serve` on `--console-listen` (off unless given), every asset
+//! inside the binary. Pages are rendered on the server (maud); each query
+//! goes through the same in-process gRPC service methods the API answers
+//! with, carrying the signed-in user's token, so permissions, scoping,
+//! masking and the audit log are the API's own. Sessions live in the
+//! server's memory behind an HttpOnly, SameSite=Strict cookie; every
+//! action posts a per-session CSRF token.
+
+mod pages;
+mod session;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{Form, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+
+use crate::server::auth::Authenticator;
+use crate::server::services::Cases;
+use session::{Session, Sessions};
+
+/// What the console's handlers share.
+pub struct Console {
+    cases: Cases,
+    auth: Option<Arc<Authenticator>>,
+    sessions: Sessions,
+    /// Cookies are marked `Secure` when the console is reached over TLS.
+    secure_cookies: bool,
+}
+
+impl Console {
+    pub fn new(cases: Cases, auth: Option<Arc<Authenticator>>, secure_cookies: bool) -> Console {
+        Console {
+            cases,
+            auth,
+            sessions: Sessions::default(),
+            secure_cookies,
+        }
+    }
+}
+
+/// Serves the console on `listener` until the server stops.
+pub async fn serve(listener: tokio::net::TcpListener, console: Arc<Console>) {
+    let app = Router::new()
+        .route("/", get(home))
+        .route("/login", get(login_page).post(login))
+        .route("/logout", post(logout))
+        .route("/todo", get(todo))
+        .route("/assets/console.css", get(css))
+        .with_state(console);
+    if let Err(e) = axum::serve(listener, app).await {
+        tracing::error!(error = %e, "the console stopped");
+    }
+}
+
+/// The address the console listens on, said at start.
+pub fn announce(addr: SocketAddr) {
+    println!("wangge console on http://{addr}/");
+}
+
+async fn css() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        include_str!("console.css"),
+    )
+        .into_response()
+}
+
+async fn home(State(c): State<Arc<Console>>, headers: HeaderMap) -> Redirect {
+    match c.sessions.of(&headers) {
+        Some(_) => Redirect::to("/todo"),
+        None => Redirect::to("/login"),
+    }
+}
+
+async fn login_page(State(c): State<Arc<Console>>) -> maud::Markup {
+    pages::login(c.auth.is_some(), None)
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    #[serde(default)]
+    token: String,
+}
+
+/// Signs in with a token (verified as the API verifies it), or — with no
+/// authentication configured — as the local operator.
+async fn login(State(c): State<Arc<Console>>, Form(form): Form<LoginForm>) -> Response {
+    let token = form.token.trim().to_string();
+    let (name, token) = match &c.auth {
+        Some(auth) => match auth.verify(&token) {
+            Ok(principal) => (
+                wangge_app::access::Caller {
+                    principal,
+                    on_behalf: None,
+                }
+                .name(),
+                Some(token),
+            ),
+            Err(s) => {
+                let page = pages::login(true, Some(&format!("登录失败：{}", s.message())));
+                return (StatusCode::UNAUTHORIZED, page).into_response();
+            }
+        },
+        None => ("operator".to_string(), None),
+    };
+    let (id, _) = c.sessions.open(Session::new(name, token));
+    let cookie = session::cookie(&id, c.secure_cookies);
+    ([(header::SET_COOKIE, cookie)], Redirect::to("/todo")).into_response()
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn logout(
+    State(c): State<Arc<Console>>,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    let Some((id, s)) = c.sessions.of(&headers) else {
+        return Redirect::to("/login").into_response();
+    };
+    if !s.csrf_matches(&form.csrf) {
+        return refused("表单已失效（缺少或错误的 CSRF 令牌），请刷新页面后重试。");
+    }
+    c.sessions.close(&id);
+    (
+        [(
+            header::SET_COOKIE,
+            session::expired_cookie(c.secure_cookies),
+        )],
+        Redirect::to("/login"),
+    )
+        .into_response()
+}
+
+/// 待办: the signed-in user's open work, nearest deadline first.
+async fn todo(State(c): State<Arc<Console>>, headers: HeaderMap) -> Response {
+    let Some((_, s)) = c.sessions.of(&headers) else {
+        return Redirect::to("/login").into_response();
+    };
+    let req = s.request(wangge_proto::v1::TodoRequest {
+        page_size: 200,
+        ..Default::default()
+    });
+    let answer = wangge_proto::v1::case_service_server::CaseService::todo(&c.cases, req).await;
+    match answer {
+        Ok(r) => pages::todo(&s, &r.into_inner()).into_response(),
+        Err(status) => refused(&format!("无法读取待办：{}", status.message())),
+    }
+}
+
+/// A refusal page: the message, nothing changed.
+fn refused(message: &str) -> Response {
+    (StatusCode::FORBIDDEN, pages::refused(message)).into_response()
+}
