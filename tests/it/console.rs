@@ -45,23 +45,23 @@ fn session_of(response: &str) -> String {
 async fn the_console_signs_in_with_a_token_and_shows_only_the_callers_todo() {
     let data = tempfile::tempdir().unwrap();
     let (server, ch) = secure_server_with(data.path(), &["--console-listen", "127.0.0.1:0"]).await;
-    let mut cases = CaseServiceClient::new(ch);
-    let mine = cases
-        .report(as_(&token("W1"), event("M1", SMALL)))
-        .await
-        .unwrap()
-        .into_inner()
-        .case
-        .unwrap()
-        .id;
-    let theirs = cases
-        .report(as_(&token("W2"), event("M3", SMALL)))
-        .await
-        .unwrap()
-        .into_inner()
-        .case
-        .unwrap()
-        .id;
+    let cases = CaseServiceClient::new(ch);
+    let report = |who: &str, unit: &str| {
+        let req = as_(&token(who), event(unit, SMALL));
+        let mut cases = cases.clone();
+        async move {
+            cases
+                .report(req)
+                .await
+                .unwrap()
+                .into_inner()
+                .case
+                .unwrap()
+                .id
+        }
+    };
+    let mine = report("W1", "M1").await;
+    let theirs = report("W2", "M3").await;
     let addr = server.console.clone();
     let (w1, forged) = (
         token("W1"),
