@@ -13,7 +13,7 @@ mod session;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{Form, State};
+use axum::extract::{Form, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -51,6 +51,8 @@ pub async fn serve(listener: tokio::net::TcpListener, console: Arc<Console>) {
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
         .route("/todo", get(todo))
+        .route("/cases/{id}", get(case_page))
+        .route("/cases/{id}/act", post(act))
         .route("/assets/console.css", get(css))
         .with_state(console);
     if let Err(e) = axum::serve(listener, app).await {
@@ -92,14 +94,13 @@ struct LoginForm {
 /// authentication configured — as the local operator.
 async fn login(State(c): State<Arc<Console>>, Form(form): Form<LoginForm>) -> Response {
     let token = form.token.trim().to_string();
-    let (name, token) = match &c.auth {
+    let (caller, token) = match &c.auth {
         Some(auth) => match auth.verify(&token) {
             Ok(principal) => (
                 wangge_app::access::Caller {
                     principal,
                     on_behalf: None,
-                }
-                .name(),
+                },
                 Some(token),
             ),
             Err(s) => {
@@ -107,9 +108,9 @@ async fn login(State(c): State<Arc<Console>>, Form(form): Form<LoginForm>) -> Re
                 return (StatusCode::UNAUTHORIZED, page).into_response();
             }
         },
-        None => ("operator".to_string(), None),
+        None => (wangge_app::access::Caller::operator(), None),
     };
-    let (id, _) = c.sessions.open(Session::new(name, token));
+    let (id, _) = c.sessions.open(Session::new(caller, token));
     let cookie = session::cookie(&id, c.secure_cookies);
     ([(header::SET_COOKIE, cookie)], Redirect::to("/todo")).into_response()
 }
@@ -155,6 +156,103 @@ async fn todo(State(c): State<Arc<Console>>, headers: HeaderMap) -> Response {
     match answer {
         Ok(r) => pages::todo(&s, &r.into_inner()).into_response(),
         Err(status) => refused(&format!("无法读取待办：{}", status.message())),
+    }
+}
+
+/// A case: its facts, deadlines, timeline with each decision's
+/// explanation, and the actions this user may take as buttons. A case
+/// outside the user's reach is refused as the API refuses it.
+async fn case_page(
+    State(c): State<Arc<Console>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    use wangge_proto::v1::case_service_server::CaseService;
+    let Some((_, s)) = c.sessions.of(&headers) else {
+        return Redirect::to("/login").into_response();
+    };
+    let Ok(id) = id.parse::<u64>() else {
+        return refused(&format!("`{id}` 不是案件编号。"));
+    };
+    let got = CaseService::get(&c.cases, s.request(wangge_proto::v1::GetCaseRequest { id })).await;
+    let case = match got {
+        Ok(r) => r.into_inner(),
+        Err(status) => return refused(&format!("无法查看案件 {id}：{}", status.message())),
+    };
+    let events =
+        match CaseService::events(&c.cases, s.request(wangge_proto::v1::GetCaseRequest { id }))
+            .await
+        {
+            Ok(r) => r.into_inner().events,
+            Err(status) => {
+                return refused(&format!("无法读取案件 {id} 的经过：{}", status.message()))
+            }
+        };
+    let app = c.cases.0.clone();
+    let caller = s.caller.clone();
+    let actions = tokio::task::spawn_blocking(move || {
+        app.cases
+            .get(id)
+            .map(|domain| app.actions_for(&caller, &domain))
+            .map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| e.to_string())
+    .and_then(|r| r);
+    let actions = match actions {
+        Ok(a) => a,
+        Err(e) => return refused(&format!("无法读取案件 {id} 可办理的操作：{e}")),
+    };
+    let now = c.cases.0.cases.clock().now();
+    pages::case(&s, &case, &events, &actions, now).into_response()
+}
+
+#[derive(Deserialize)]
+struct ActForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    version: u64,
+    #[serde(default)]
+    note: String,
+}
+
+/// Takes an action on a case (`反馈 满意`: the action and its outcome),
+/// through the API with the user's token, against the version the page
+/// showed; refused with the API's reason, nothing changed.
+async fn act(
+    State(c): State<Arc<Console>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<ActForm>,
+) -> Response {
+    use wangge_proto::v1::case_service_server::CaseService;
+    let Some((_, s)) = c.sessions.of(&headers) else {
+        return Redirect::to("/login").into_response();
+    };
+    if !s.csrf_matches(&form.csrf) {
+        return refused("表单已失效（缺少或错误的 CSRF 令牌），请刷新页面后重试。");
+    }
+    let Ok(id) = id.parse::<u64>() else {
+        return refused(&format!("`{id}` 不是案件编号。"));
+    };
+    let (action, outcome) = match form.action.trim().split_once(' ') {
+        Some((a, o)) => (a.to_string(), o.trim().to_string()),
+        None => (form.action.trim().to_string(), String::new()),
+    };
+    let req = s.request(wangge_proto::v1::ActRequest {
+        id,
+        action,
+        outcome,
+        expected_version: form.version,
+        note: form.note,
+        ..Default::default()
+    });
+    match CaseService::act(&c.cases, req).await {
+        Ok(_) => Redirect::to(&format!("/cases/{id}")).into_response(),
+        Err(status) => refused(&format!("未能办理：{}", status.message())),
     }
 }
 

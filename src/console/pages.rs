@@ -87,7 +87,7 @@ pub fn todo(s: &Session, r: &v1::TodoResponse) -> Markup {
                         @for item in &r.items {
                             @if let Some(c) = &item.case {
                                 tr class=[(item.seconds_left < 0).then_some("overdue")] {
-                                    td { (c.id) } td { (c.workflow) } td { (c.class) }
+                                    td { a href={ "/cases/" (c.id) } { (c.id) } } td { (c.workflow) } td { (c.class) }
                                     td { (c.level) } td { (c.state) } td { (c.unit) }
                                     td { (left(item.seconds_left)) }
                                     td { (item.actions.join("、")) }
@@ -109,6 +109,123 @@ pub fn refused(message: &str) -> Markup {
         html! {
             p role="alert" class="error" { (message) }
             p { "没有做任何更改。" a href="/" { "返回" } }
+        },
+    )
+}
+
+/// A time as the page shows it (Beijing time).
+fn when(t: i64) -> String {
+    if t == 0 {
+        return "—".into();
+    }
+    wangge_policy::format_ts(t, 8 * 3600)
+}
+
+/// What an event's explanation says, in a few lines: the classifying
+/// table's matched rows (with their file:line) and the inputs it saw, and
+/// the deadlines set; the whole explanation below, folded.
+fn explanation(json: &str) -> Markup {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(json) else {
+        return html! {};
+    };
+    let class = &v["classification"];
+    let rows: Vec<String> = class["explanation"]["matched"]
+        .as_array()
+        .map(|m| {
+            m.iter()
+                .filter_map(|r| r["at"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let inputs: Vec<String> = class["explanation"]["inputs"]
+        .as_array()
+        .map(|i| {
+            i.iter()
+                .map(|x| format!("{} = {}", x["name"].as_str().unwrap_or("?"), x["value"]))
+                .collect()
+        })
+        .unwrap_or_default();
+    let deadlines: Vec<String> = v["deadlines"]
+        .as_array()
+        .map(|d| {
+            d.iter()
+                .map(|x| {
+                    format!(
+                        "{} {}（{}）",
+                        x["what"]["level"]
+                            .as_str()
+                            .or(x["what"]["kind"].as_str())
+                            .unwrap_or(""),
+                        x["due"].as_str().unwrap_or(""),
+                        x["clock"].as_str().unwrap_or("")
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    html! {
+        @if let Some(item) = class["item"].as_str() {
+            p { "依据 " strong { (item) } @if !rows.is_empty() { "，命中 " code { (rows.join("、")) } } }
+        }
+        @if !inputs.is_empty() { p { "输入：" (inputs.join("；")) } }
+        @if !deadlines.is_empty() { p { "期限：" (deadlines.join("；")) } }
+        details { summary { "完整说明" } pre { (serde_json::to_string_pretty(&v).unwrap_or_default()) } }
+    }
+}
+
+/// A case: facts, deadlines with the time left, the timeline, actions.
+pub fn case(
+    s: &Session,
+    c: &v1::Case,
+    events: &[v1::CaseEvent],
+    actions: &[String],
+    now: i64,
+) -> Markup {
+    page(
+        &format!("案件 {}", c.id),
+        Some(s),
+        html! {
+            dl class="facts" {
+                dt { "流程" } dd { (c.workflow) }
+                dt { "类别" } dd { (c.class) " （上限 " (c.ceiling) "）" }
+                dt { "层级" } dd { (c.level) }
+                dt { "状态" } dd { (c.state) }
+                dt { "单位" } dd { (c.unit) }
+                dt { "上报" } dd { (when(c.created_at)) }
+                @if !c.breaches.is_empty() { dt { "出格" } dd class="error" { "已越过上限 " (c.breaches.len()) " 次" } }
+            }
+            h2 { "期限" }
+            @if c.deadlines.is_empty() { p { "无" } } @else {
+                ul { @for d in &c.deadlines {
+                    li class=[(d.due < now).then_some("error")] {
+                        (d.kind) " " (d.subject) "：" (when(d.due)) "（" (d.clock) "，" (left(d.due - now)) "）"
+                    }
+                } }
+            }
+            h2 { "办理" }
+            @if actions.is_empty() { p { "您现在不能对此案件办理任何操作。" } } @else {
+                div class="actions" { @for a in actions {
+                    form method="post" action={ "/cases/" (c.id) "/act" } {
+                        input type="hidden" name="csrf" value=(s.csrf);
+                        input type="hidden" name="version" value=(c.version);
+                        input type="hidden" name="action" value=(a);
+                        button type="submit" { (a) }
+                    }
+                } }
+            }
+            h2 { "经过" }
+            ol class="timeline" { @for e in events {
+                li {
+                    p {
+                        strong { (e.action) @if !e.outcome.is_empty() { " " (e.outcome) } }
+                        " · " (when(e.at)) " · " (e.actor)
+                        @if e.state_before != e.state_after { " · " (e.state_before) " → " (e.state_after) }
+                        @if e.level_before != e.level_after { " · 层级 " (e.level_before) " → " (e.level_after) }
+                    }
+                    @if !e.note.is_empty() { p { (e.note) } }
+                    (explanation(&e.explanation_json))
+                }
+            } }
         },
     )
 }

@@ -18,15 +18,19 @@ const IDLE: Duration = Duration::from_secs(8 * 3600);
 #[derive(Clone)]
 pub struct Session {
     pub name: String,
+    /// Who the token was verified to be (what the pages ask the policy
+    /// about, e.g. the actions this user may take on a case).
+    pub caller: wangge_app::access::Caller,
     token: Option<String>,
     pub csrf: String,
     seen: Instant,
 }
 
 impl Session {
-    pub fn new(name: String, token: Option<String>) -> Session {
+    pub fn new(caller: wangge_app::access::Caller, token: Option<String>) -> Session {
         Session {
-            name,
+            name: caller.name(),
+            caller,
             token,
             csrf: random_hex(),
             seen: Instant::now(),

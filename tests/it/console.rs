@@ -94,10 +94,109 @@ async fn the_console_signs_in_with_a_token_and_shows_only_the_callers_todo() {
     .await
     .unwrap();
     assert!(pages.contains("待办") && pages.contains("W1"), "{pages}");
-    let cell = |id: u64| format!("<td>{id}</td>");
+    let cell = |id: u64| format!("href=\"/cases/{id}\"");
     assert!(
         pages.contains(&cell(mine)),
         "the caller's case is listed: {pages}"
     );
     assert!(!pages.contains(&cell(theirs)), "another grid's case is not");
+}
+
+/// The CSRF token on the page `page` (its first form's).
+fn csrf_of(page: &str) -> String {
+    let at = page.find("name=\"csrf\" value=\"").expect("a CSRF field") + 19;
+    page[at..].chars().take_while(|c| *c != '"').collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_case_page_shows_its_timeline_and_explanation_and_acts_within_the_users_reach() {
+    let data = tempfile::tempdir().unwrap();
+    let (server, ch) = secure_server_with(data.path(), &["--console-listen", "127.0.0.1:0"]).await;
+    let cases = CaseServiceClient::new(ch);
+    let report = |who: &str, unit: &str| {
+        let req = as_(&token(who), event(unit, SMALL));
+        let mut cases = cases.clone();
+        async move {
+            cases
+                .report(req)
+                .await
+                .unwrap()
+                .into_inner()
+                .case
+                .unwrap()
+                .id
+        }
+    };
+    let mine = report("W1", "M1").await;
+    let theirs = report("W2", "M3").await;
+    let addr = server.console.clone();
+    let w1 = token("W1");
+    let (page, after, acted) = tokio::task::spawn_blocking(move || {
+        let (_, signed_in) = http(&addr, "POST", "/login", None, &format!("token={w1}"));
+        let cookie = session_of(&signed_in);
+        let (code, page) = http(&addr, "GET", &format!("/cases/{mine}"), Some(&cookie), "");
+        assert_eq!(code, 200, "{page}");
+        // Another grid's case, by URL: refused, readable.
+        let (code, other) = http(&addr, "GET", &format!("/cases/{theirs}"), Some(&cookie), "");
+        assert_eq!(code, 403, "{other}");
+        assert!(other.contains("无法查看案件"), "{other}");
+        let (code, _) = http(&addr, "GET", "/cases/not-a-number", Some(&cookie), "");
+        assert_eq!(code, 403);
+        let csrf = csrf_of(&page);
+        // An act without the CSRF token, and one the user may not take.
+        let (code, forged) = http(
+            &addr,
+            "POST",
+            &format!("/cases/{mine}/act"),
+            Some(&cookie),
+            "action=立案&version=1",
+        );
+        assert_eq!(code, 403, "{forged}");
+        let (code, denied) = http(
+            &addr,
+            "POST",
+            &format!("/cases/{theirs}/act"),
+            Some(&cookie),
+            &format!("csrf={csrf}&action=立案&version=1"),
+        );
+        assert_eq!(code, 403, "{denied}");
+        assert!(denied.contains("未能办理"), "{denied}");
+        // The user's own case: 立案 as the page offers it.
+        let (code, acted) = http(
+            &addr,
+            "POST",
+            &format!("/cases/{mine}/act"),
+            Some(&cookie),
+            &format!("csrf={csrf}&action=立案&version=1"),
+        );
+        assert_eq!(code, 303, "{acted}");
+        let (_, after) = http(&addr, "GET", &format!("/cases/{mine}"), Some(&cookie), "");
+        (page, after, acted)
+    })
+    .await
+    .unwrap();
+    assert!(
+        page.contains("经过") && page.contains("report"),
+        "the timeline: {page}"
+    );
+    assert!(
+        page.contains("事件分级") && page.contains("事件分级.wg:"),
+        "the matched row's file:line"
+    );
+    assert!(page.contains("value=\"立案\""), "立案 offered as a button");
+    assert!(acted.contains("location: /cases/"), "{acted}");
+    assert!(
+        after.contains("立案</strong>"),
+        "the action is on the timeline: {after}"
+    );
+    let mut c = CaseServiceClient::new(server.channel().await);
+    let theirs_now = c
+        .get(as_(
+            &token("W2"),
+            wangge_proto::v1::GetCaseRequest { id: theirs },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(theirs_now.state, "上报", "the refused act changed nothing");
 }
