@@ -10,6 +10,13 @@ fn main() {
     if std::env::var_os("WANGGE_TEST_POSTGRES_URL").is_some_and(|v| !v.is_empty()) {
         println!("cargo:rustc-cfg=pg_tests");
     }
+    // Browser tests run when chromedriver's path is set at build time
+    // (`cfg(browser_tests)`); `.ci/run` installs Debian's and sets it.
+    println!("cargo::rustc-check-cfg=cfg(browser_tests)");
+    println!("cargo:rerun-if-env-changed=WANGGE_TEST_CHROMEDRIVER");
+    if std::env::var_os("WANGGE_TEST_CHROMEDRIVER").is_some_and(|v| !v.is_empty()) {
+        println!("cargo:rustc-cfg=browser_tests");
+    }
     println!("cargo:rerun-if-env-changed=WANGGE_REVISION");
     println!("cargo:rerun-if-changed=.git/HEAD");
     println!("cargo:rerun-if-changed=.git/refs");

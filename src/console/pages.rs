@@ -113,6 +113,19 @@ pub fn refused(message: &str) -> Markup {
     )
 }
 
+/// A deadline's kind in words.
+fn kind_name(kind: &str) -> &str {
+    match kind {
+        "level" => "本级时限",
+        "state" => "环节时限",
+        "report_in" => "部门报到",
+        "accept" => "签收时限",
+        "approve" => "审批时限",
+        "remind" => "提醒",
+        other => other,
+    }
+}
+
 /// A time as the page shows it (Beijing time).
 fn when(t: i64) -> String {
     if t == 0 {
@@ -198,7 +211,7 @@ pub fn case(
             @if c.deadlines.is_empty() { p { "无" } } @else {
                 ul { @for d in &c.deadlines {
                     li class=[(d.due < now).then_some("error")] {
-                        (d.kind) " " (d.subject) "：" (when(d.due)) "（" (d.clock) "，" (left(d.due - now)) "）"
+                        (kind_name(&d.kind)) " " (d.subject) "：" (when(d.due)) "（" (d.clock) "，" (left(d.due - now)) "）"
                     }
                 } }
             }

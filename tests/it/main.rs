@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod auth;
+mod browser;
 mod cli;
 mod client;
 mod console;
@@ -25,4 +26,5 @@ mod server;
 mod store;
 mod tasks;
 mod util;
+mod webdriver;
 mod webhooks;
