@@ -104,6 +104,18 @@ async fn import_registry(ch: Channel) {
     }
 }
 
+/// Reports a small event at `unit` as `who` (a person's 编号); its case id.
+pub async fn reported(ch: Channel, who: &str, unit: &str) -> u64 {
+    CaseServiceClient::new(ch)
+        .report(as_(&token(who), event(unit, SMALL)))
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap()
+        .id
+}
+
 pub fn event(unit: &str, data: &str) -> v1::ReportRequest {
     v1::ReportRequest {
         workflow: "事件处置".into(),

@@ -4,9 +4,7 @@
 //! user of one grid cannot open another grid's case by URL. Screenshots
 //! of each page go to `target/console-screenshots/`.
 
-use wangge_proto::v1::case_service_client::CaseServiceClient;
-
-use crate::auth::{as_, event, secure_server_with, token, SMALL};
+use crate::auth::{reported, secure_server_with, token};
 use crate::webdriver::Browser;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -17,23 +15,8 @@ use crate::webdriver::Browser;
 async fn a_grid_worker_signs_in_reads_a_case_and_acts_on_it_in_the_browser() {
     let data = tempfile::tempdir().unwrap();
     let (server, ch) = secure_server_with(data.path(), &["--console-listen", "127.0.0.1:0"]).await;
-    let mut cases = CaseServiceClient::new(ch);
-    let mine = cases
-        .report(as_(&token("W1"), event("M1", SMALL)))
-        .await
-        .unwrap()
-        .into_inner()
-        .case
-        .unwrap()
-        .id;
-    let theirs = cases
-        .report(as_(&token("W2"), event("M3", SMALL)))
-        .await
-        .unwrap()
-        .into_inner()
-        .case
-        .unwrap()
-        .id;
+    let mine = reported(ch.clone(), "W1", "M1").await;
+    let theirs = reported(ch, "W2", "M3").await;
     let base = format!("http://{}", server.console);
     let w1 = token("W1");
     tokio::task::spawn_blocking(move || {

@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 
 use wangge_proto::v1::case_service_client::CaseServiceClient;
 
-use crate::auth::{as_, event, secure_server_with, token, token_with, SMALL};
+use crate::auth::{as_, reported, secure_server_with, token, token_with};
 
 /// One HTTP/1.1 request; the status line's code, the headers and body.
 fn http(addr: &str, method: &str, path: &str, cookie: Option<&str>, form: &str) -> (u16, String) {
@@ -45,23 +45,8 @@ fn session_of(response: &str) -> String {
 async fn the_console_signs_in_with_a_token_and_shows_only_the_callers_todo() {
     let data = tempfile::tempdir().unwrap();
     let (server, ch) = secure_server_with(data.path(), &["--console-listen", "127.0.0.1:0"]).await;
-    let cases = CaseServiceClient::new(ch);
-    let report = |who: &str, unit: &str| {
-        let req = as_(&token(who), event(unit, SMALL));
-        let mut cases = cases.clone();
-        async move {
-            cases
-                .report(req)
-                .await
-                .unwrap()
-                .into_inner()
-                .case
-                .unwrap()
-                .id
-        }
-    };
-    let mine = report("W1", "M1").await;
-    let theirs = report("W2", "M3").await;
+    let mine = reported(ch.clone(), "W1", "M1").await;
+    let theirs = reported(ch.clone(), "W2", "M3").await;
     let addr = server.console.clone();
     let (w1, forged) = (
         token("W1"),
@@ -112,23 +97,8 @@ fn csrf_of(page: &str) -> String {
 async fn a_case_page_shows_its_timeline_and_explanation_and_acts_within_the_users_reach() {
     let data = tempfile::tempdir().unwrap();
     let (server, ch) = secure_server_with(data.path(), &["--console-listen", "127.0.0.1:0"]).await;
-    let cases = CaseServiceClient::new(ch);
-    let report = |who: &str, unit: &str| {
-        let req = as_(&token(who), event(unit, SMALL));
-        let mut cases = cases.clone();
-        async move {
-            cases
-                .report(req)
-                .await
-                .unwrap()
-                .into_inner()
-                .case
-                .unwrap()
-                .id
-        }
-    };
-    let mine = report("W1", "M1").await;
-    let theirs = report("W2", "M3").await;
+    let mine = reported(ch.clone(), "W1", "M1").await;
+    let theirs = reported(ch.clone(), "W2", "M3").await;
     let addr = server.console.clone();
     let w1 = token("W1");
     let (page, after, acted) = tokio::task::spawn_blocking(move || {
