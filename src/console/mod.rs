@@ -13,7 +13,7 @@ mod session;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{Form, Path, State};
+use axum::extract::{Form, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -51,6 +51,7 @@ pub async fn serve(listener: tokio::net::TcpListener, console: Arc<Console>) {
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
         .route("/todo", get(todo))
+        .route("/cases", get(case_list))
         .route("/cases/{id}", get(case_page))
         .route("/cases/{id}/act", post(act))
         .route("/assets/console.css", get(css))
@@ -156,6 +157,70 @@ async fn todo(State(c): State<Arc<Console>>, headers: HeaderMap) -> Response {
     match answer {
         Ok(r) => pages::todo(&s, &r.into_inner()).into_response(),
         Err(status) => refused(&format!("无法读取待办：{}", status.message())),
+    }
+}
+
+/// The filters of the case list, as the form sends them.
+#[derive(Deserialize, Default, Clone)]
+pub struct ListQuery {
+    #[serde(default)]
+    pub unit: String,
+    #[serde(default)]
+    pub state: String,
+    #[serde(default)]
+    pub class: String,
+    #[serde(default)]
+    pub level: String,
+    #[serde(default)]
+    pub workflow: String,
+    /// `on` when ticked.
+    #[serde(default)]
+    pub breached: String,
+    #[serde(default)]
+    pub overdue: String,
+    /// Only cases whose next deadline is within this many hours.
+    #[serde(default)]
+    pub due_within_hours: String,
+    #[serde(default)]
+    pub page_token: String,
+}
+
+/// 案件: the cases the user may see, filtered, a page at a time (the
+/// server pages; the next page's token rides in the link).
+async fn case_list(
+    State(c): State<Arc<Console>>,
+    headers: HeaderMap,
+    Query(q): Query<ListQuery>,
+) -> Response {
+    use wangge_proto::v1::case_service_server::CaseService;
+    let Some((_, s)) = c.sessions.of(&headers) else {
+        return Redirect::to("/login").into_response();
+    };
+    let now = c.cases.0.cases.clock().now();
+    let within = match q.due_within_hours.trim() {
+        "" => None,
+        h => match h.parse::<u32>() {
+            Ok(h) => Some(i64::from(h) * 3600),
+            Err(_) => return refused(&format!("“{h}” 不是小时数。")),
+        },
+    };
+    let req = s.request(wangge_proto::v1::ListCasesRequest {
+        unit: q.unit.trim().to_string(),
+        state: q.state.trim().to_string(),
+        class: q.class.trim().to_string(),
+        level: q.level.trim().to_string(),
+        workflow: q.workflow.trim().to_string(),
+        breached: q.breached == "on",
+        overdue: q.overdue == "on",
+        deadline_from: if within.is_some() { 1 } else { 0 },
+        deadline_to: within.map_or(0, |w| now.saturating_add(w)),
+        page_size: 50,
+        page_token: q.page_token.clone(),
+        ..Default::default()
+    });
+    match CaseService::list(&c.cases, req).await {
+        Ok(r) => pages::case_list(&s, &q, &r.into_inner(), now).into_response(),
+        Err(status) => refused(&format!("无法列出案件：{}", status.message())),
     }
 }
 

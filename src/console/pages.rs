@@ -21,7 +21,7 @@ fn page(title: &str, user: Option<&Session>, body: Markup) -> Markup {
                 header {
                     strong { "网格治理 · 运行台" }
                     @if let Some(s) = user {
-                        nav aria-label="主导航" { a href="/todo" { "待办" } }
+                        nav aria-label="主导航" { a href="/todo" { "待办" } " " a href="/cases" { "案件" } }
                         form method="post" action="/logout" class="inline" {
                             span { (s.name) }
                             input type="hidden" name="csrf" value=(s.csrf);
@@ -239,6 +239,84 @@ pub fn case(
                     (explanation(&e.explanation_json))
                 }
             } }
+        },
+    )
+}
+
+/// The next page's link: the same filters, the next token.
+fn next_link(q: &super::ListQuery, token: &str) -> String {
+    let pairs = [
+        ("unit", &q.unit),
+        ("state", &q.state),
+        ("class", &q.class),
+        ("level", &q.level),
+        ("workflow", &q.workflow),
+        ("breached", &q.breached),
+        ("overdue", &q.overdue),
+        ("due_within_hours", &q.due_within_hours),
+    ];
+    let mut url = String::from("/cases?");
+    for (k, v) in pairs.iter().filter(|(_, v)| !v.is_empty()) {
+        url.push_str(&format!("{k}={}&", encode(v)));
+    }
+    url.push_str(&format!("page_token={}", encode(token)));
+    url
+}
+
+/// Percent-encoding of a query value.
+fn encode(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// 案件: a filter form and a page of cases.
+pub fn case_list(s: &Session, q: &super::ListQuery, r: &v1::ListCasesResponse, now: i64) -> Markup {
+    let field = |name: &str, label: &str, value: &str| {
+        html! {
+            label for=(name) { (label) }
+            input id=(name) name=(name) value=(value);
+        }
+    };
+    page(
+        "案件",
+        Some(s),
+        html! {
+            form method="get" action="/cases" class="filters" {
+                (field("unit", "单位（含下级）", &q.unit))
+                (field("state", "状态", &q.state))
+                (field("class", "类别", &q.class))
+                (field("level", "层级", &q.level))
+                (field("workflow", "流程", &q.workflow))
+                (field("due_within_hours", "期限在几小时内", &q.due_within_hours))
+                label { input type="checkbox" name="breached" checked[q.breached == "on"]; " 出格" }
+                label { input type="checkbox" name="overdue" checked[q.overdue == "on"]; " 超时" }
+                button type="submit" { "筛选" }
+            }
+            @if r.cases.is_empty() { p { "没有符合条件的案件。" } } @else {
+                table {
+                    thead { tr {
+                        th scope="col" { "编号" } th scope="col" { "流程" } th scope="col" { "类别" }
+                        th scope="col" { "层级" } th scope="col" { "状态" } th scope="col" { "单位" }
+                        th scope="col" { "最近期限" }
+                    } }
+                    tbody { @for c in &r.cases {
+                        tr class=[(!c.breaches.is_empty()).then_some("overdue")] {
+                            td { a href={ "/cases/" (c.id) } { (c.id) } } td { (c.workflow) } td { (c.class) }
+                            td { (c.level) } td { (c.state) } td { (c.unit) }
+                            td { @if c.next_deadline > 0 { (left(c.next_deadline - now)) } @else { "—" } }
+                        }
+                    } }
+                }
+                @if !r.next_page_token.is_empty() {
+                    p { a href=(next_link(q, &r.next_page_token)) { "下一页" } }
+                }
+            }
         },
     )
 }

@@ -28,6 +28,10 @@ async fn a_grid_worker_signs_in_reads_a_case_and_acts_on_it_in_the_browser() {
         let todo = b.text();
         assert!(todo.contains("待办") && todo.contains("W1"), "{todo}");
         b.screenshot("todo");
+        b.open(&format!("{base}/cases"));
+        assert!(b.text().contains("筛选"), "the case list with its filters");
+        b.screenshot("cases");
+        b.open(&format!("{base}/todo"));
         b.click(&format!("a[href='/cases/{mine}']"));
         let page = b.text();
         assert!(page.contains(&format!("案件 {mine}")), "{page}");

@@ -170,3 +170,39 @@ async fn a_case_page_shows_its_timeline_and_explanation_and_acts_within_the_user
         .into_inner();
     assert_eq!(theirs_now.state, "上报", "the refused act changed nothing");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_case_list_filters_within_the_users_reach_and_refuses_unknown_values() {
+    let data = tempfile::tempdir().unwrap();
+    let (server, ch) = secure_server_with(data.path(), &["--console-listen", "127.0.0.1:0"]).await;
+    let mine = reported(ch.clone(), "W1", "M1").await;
+    let theirs = reported(ch.clone(), "W2", "M3").await;
+    let addr = server.console.clone();
+    let (q1, z1) = (token("Q1"), token("Z1"));
+    let (community, street, unknown) = tokio::task::spawn_blocking(move || {
+        let sign_in =
+            |t: &str| session_of(&http(&addr, "POST", "/login", None, &format!("token={t}")).1);
+        let (q1, z1) = (sign_in(&q1), sign_in(&z1));
+        let get = |cookie: &str, path: &str| http(&addr, "GET", path, Some(cookie), "");
+        let (code, community) = get(&q1, "/cases?level=%E5%BE%AE%E7%BD%91%E6%A0%BC");
+        assert_eq!(code, 200, "{community}");
+        let (code, street) = get(&z1, "/cases?state=%E4%B8%8A%E6%8A%A5&due_within_hours=24");
+        assert_eq!(code, 200, "{street}");
+        let (code, unknown) = get(&z1, "/cases?state=%E4%B9%B1%E5%86%99");
+        assert_eq!(code, 403, "{unknown}");
+        (community, street, unknown)
+    })
+    .await
+    .unwrap();
+    let link = |id: u64| format!("href=\"/cases/{id}\"");
+    assert!(
+        community.contains(&link(mine)),
+        "a 社区 worker sees C1's grids"
+    );
+    assert!(!community.contains(&link(theirs)), "but not another 社区's");
+    assert!(
+        street.contains(&link(mine)) && street.contains(&link(theirs)),
+        "the 街道 sees both"
+    );
+    assert!(unknown.contains("无法列出案件"), "{unknown}");
+}
