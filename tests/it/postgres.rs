@@ -42,6 +42,14 @@ impl Drop for Schema {
     }
 }
 
+/// Reports `r`; the id of its case.
+async fn report_id(
+    cases: &mut CaseServiceClient<tonic::transport::Channel>,
+    r: v1::ReportRequest,
+) -> u64 {
+    cases.report(r).await.unwrap().into_inner().case.unwrap().id
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[cfg_attr(
     not(pg_tests),
@@ -55,16 +63,7 @@ async fn acknowledged_reports_and_actions_survive_a_kill_on_postgres() {
     let mut cases = CaseServiceClient::new(server.channel().await);
     let mut ids = Vec::new();
     for _ in 0..20 {
-        ids.push(
-            cases
-                .report(report(SMALL))
-                .await
-                .unwrap()
-                .into_inner()
-                .case
-                .unwrap()
-                .id,
-        );
+        ids.push(report_id(&mut cases, report(SMALL)).await);
     }
     cases
         .act(v1::ActRequest {
@@ -424,16 +423,7 @@ async fn a_sled_installation_copied_to_postgres_serves_the_same_history() {
     };
     let mut ids = Vec::new();
     for i in 0..30 {
-        ids.push(
-            cases
-                .report(keyed(i))
-                .await
-                .unwrap()
-                .into_inner()
-                .case
-                .unwrap()
-                .id,
-        );
+        ids.push(report_id(&mut cases, keyed(i)).await);
     }
     cases
         .act(crate::grpc::act(ids[3], "立案", ""))

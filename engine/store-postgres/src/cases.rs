@@ -23,7 +23,7 @@ use crate::{client, db_error, PgStore};
 /// Rows a scan reads at a time.
 const PAGE: i64 = 1000;
 
-fn int(v: u64) -> i64 {
+pub(crate) fn int(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
@@ -392,7 +392,7 @@ async fn create_cases(
                     StoreError::internal(format!("idempotency key of case `{}` vanished", rows.id))
                 })?;
                 Fate::Existing {
-                    case_id: u64::try_from(*case_id).unwrap_or(0),
+                    case_id: id_of(*case_id)?,
                     same_payload: same_payload(hash, &idem.hash),
                 }
             }
@@ -611,10 +611,14 @@ impl CaseStore for PgStore {
             vec![Box::new(key)],
             "idempotency",
         )?;
-        Ok(rows.first().map(|r| Created::Existing {
-            case_id: id_of(r.get(0)),
-            same_payload: same_payload(r.get(1), &idem.hash),
-        }))
+        rows.first()
+            .map(|r| {
+                Ok(Created::Existing {
+                    case_id: id_of(r.get(0))?,
+                    same_payload: same_payload(r.get(1), &idem.hash),
+                })
+            })
+            .transpose()
     }
 
     fn case(&self, id: CaseId) -> Result<Option<Case>, StoreError> {
@@ -678,10 +682,9 @@ impl CaseStore for PgStore {
             Vec::new(),
             "counts",
         )?;
-        Ok(rows
-            .iter()
-            .map(|r| ((r.get(0), r.get(1)), id_of(r.get(2))))
-            .collect())
+        rows.iter()
+            .map(|r| Ok(((r.get(0), r.get(1)), stored(r.get(2), "count")?)))
+            .collect()
     }
 
     fn flush(&self) -> Result<(), StoreError> {
@@ -694,10 +697,14 @@ impl CaseStore for PgStore {
     }
 }
 
-/// A stored id or count as the ports hold it (the database holds no
-/// negative ones: its columns only ever receive ids and counts).
-fn id_of(v: i64) -> u64 {
-    u64::try_from(v).unwrap_or(0)
+/// A stored id, sequence, slot or count as the ports hold it; a value
+/// out of its range (negative) is damage, not a zero.
+pub(crate) fn stored<T: TryFrom<i64>>(v: i64, what: &str) -> Result<T, StoreError> {
+    T::try_from(v).map_err(|_| StoreError::corrupt(format!("a stored {what} is {v}")))
+}
+
+fn id_of(v: i64) -> Result<u64, StoreError> {
+    stored(v, "case id")
 }
 
 impl PgStore {
@@ -732,16 +739,23 @@ impl PgStore {
         }
     }
 
-    /// Rows of `table` (0 when the database cannot say).
+    /// Rows of `table`. The ports' counts have no error to give: when the
+    /// database cannot say, the failure is logged and 0 is answered.
     fn count(&self, table: &'static str) -> u64 {
-        self.query(
-            |s| format!("SELECT count(*) FROM {s}.{table}"),
-            Vec::new(),
-            table,
-        )
-        .ok()
-        .and_then(|rows| rows.first().map(|r| id_of(r.get(0))))
-        .unwrap_or(0)
+        let counted = self
+            .query(
+                |s| format!("SELECT count(*) FROM {s}.{table}"),
+                Vec::new(),
+                table,
+            )
+            .and_then(|rows| match rows.first() {
+                Some(r) => stored(r.get(0), "count"),
+                None => Err(StoreError::internal("count(*) returned no row")),
+            });
+        counted.unwrap_or_else(|e| {
+            tracing::error!(table, error = %e, "counting rows failed");
+            0
+        })
     }
 }
 
@@ -794,8 +808,9 @@ impl TimerQueue for PgStore {
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
             timers.push(Timer {
-                case_id: id_of(r.get(0)),
-                slot: u32::try_from(r.get::<_, i32>(1)).unwrap_or(0),
+                case_id: id_of(r.get(0))?,
+                slot: u32::try_from(r.get::<_, i32>(1))
+                    .map_err(|_| StoreError::corrupt("a stored timer slot is negative"))?,
                 due: r.get(2),
                 deadline: decode(r.get::<_, &[u8]>(3))?,
             });
@@ -846,7 +861,12 @@ impl ChangeFeed for PgStore {
             "feed",
         )?;
         rows.iter()
-            .map(|r| Ok((id_of(r.get(0)), Arc::new(decode(r.get::<_, &[u8]>(1))?))))
+            .map(|r| {
+                Ok((
+                    stored(r.get(0), "feed sequence")?,
+                    Arc::new(decode(r.get::<_, &[u8]>(1))?),
+                ))
+            })
             .collect()
     }
 }

@@ -100,7 +100,7 @@ impl Follower {
                 sql::rows(&self.pool, &self.stats, &sql, &[&from, &end, &PAGE], "feed").await?;
             let mut events = Vec::with_capacity(rows.len());
             for (i, r) in rows.iter().enumerate() {
-                let seq = u64::try_from(r.get::<_, i64>(0)).unwrap_or(0);
+                let seq: u64 = crate::cases::stored(r.get(0), "feed sequence")?;
                 if seq != next + i as u64 {
                     return Err(StoreError::corrupt(format!(
                         "the change feed skips from {} to {seq}",

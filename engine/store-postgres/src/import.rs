@@ -6,6 +6,7 @@
 use wangge_policy::{Case, CaseEvent};
 use wangge_store::{encode, timers_of, IdemRecord, StoreError};
 
+use crate::cases::int;
 use crate::{sql, PgStore};
 
 /// What one import call writes (one transaction).
@@ -18,10 +19,6 @@ pub struct ImportBatch {
     pub keys: Vec<IdemRecord>,
     /// `(sequence, case id, event seq)` rows of the change feed.
     pub feed: Vec<(u64, u64, u64)>,
-}
-
-fn int(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
 }
 
 impl PgStore {

@@ -220,7 +220,7 @@ impl PgStore {
                 .map(|r| r.get::<_, i64>(0))
                 .ok_or_else(|| StoreError::corrupt(format!("`{schema}.feed_head` has no row")))
         })?;
-        store.feed = Arc::new(Feed::new(u64::try_from(next_seq).unwrap_or(1), 65_536));
+        store.feed = Arc::new(Feed::new(cases::stored(next_seq, "feed head")?, 65_536));
         let (jobs, queue) = tokio::sync::mpsc::unbounded_channel();
         store.jobs = jobs;
         let follower = Arc::new(follow::Follower::new(
