@@ -7,6 +7,7 @@
 //! server's memory behind an HttpOnly, SameSite=Strict cookie; every
 //! action posts a per-session CSRF token.
 
+mod board;
 mod pages;
 mod session;
 
@@ -20,6 +21,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
 
+use crate::server::app::App;
 use crate::server::auth::Authenticator;
 use crate::server::services::Cases;
 use session::{Session, Sessions};
@@ -29,18 +31,28 @@ pub struct Console {
     cases: Cases,
     auth: Option<Arc<Authenticator>>,
     sessions: Sessions,
+    board: Arc<board::Board>,
     /// Cookies are marked `Secure` when the console is reached over TLS.
     secure_cookies: bool,
 }
 
 impl Console {
-    pub fn new(cases: Cases, auth: Option<Arc<Authenticator>>, secure_cookies: bool) -> Console {
+    /// The console over `app`; starts the board's feed reader (call
+    /// within the runtime).
+    pub fn new(app: Arc<App>, secure_cookies: bool) -> Console {
+        let board = board::Board::new(app.clone());
+        tokio::spawn(board.clone().follow());
         Console {
-            cases,
-            auth,
+            auth: app.auth.clone(),
+            cases: Cases(app),
             sessions: Sessions::default(),
+            board,
             secure_cookies,
         }
+    }
+
+    fn app(&self) -> &Arc<App> {
+        &self.cases.0
     }
 }
 
@@ -54,7 +66,10 @@ pub async fn serve(listener: tokio::net::TcpListener, console: Arc<Console>) {
         .route("/cases", get(case_list))
         .route("/cases/{id}", get(case_page))
         .route("/cases/{id}/act", post(act))
+        .route("/board", get(board_page))
+        .route("/board/events", get(board_events))
         .route("/assets/console.css", get(css))
+        .route("/assets/board.js", get(board_js))
         .with_state(console);
     if let Err(e) = axum::serve(listener, app).await {
         tracing::error!(error = %e, "the console stopped");
@@ -71,6 +86,57 @@ async fn css() -> Response {
         [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
         include_str!("console.css"),
     )
+        .into_response()
+}
+
+async fn board_js() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("board.js"),
+    )
+        .into_response()
+}
+
+/// 出格超时: the board as the user's scope sees it.
+async fn board_page(State(c): State<Arc<Console>>, headers: HeaderMap) -> Response {
+    let Some((_, s)) = c.sessions.of(&headers) else {
+        return Redirect::to("/login").into_response();
+    };
+    match c.app().read_scope(&s.caller) {
+        Ok(scope) => {
+            let now = c.app().cases.clock().now();
+            pages::board(&s, &c.board.view(&scope, now)).into_response()
+        }
+        Err(status) => refused(&format!("无法查看出格超时统计：{}", status.message())),
+    }
+}
+
+/// The board's updates as server-sent events: the table, re-rendered for
+/// this user's scope whenever the counts change (at most twice a second).
+async fn board_events(State(c): State<Arc<Console>>, headers: HeaderMap) -> Response {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    let Some((_, s)) = c.sessions.of(&headers) else {
+        return (StatusCode::UNAUTHORIZED, "请先登录").into_response();
+    };
+    let scope = match c.app().read_scope(&s.caller) {
+        Ok(scope) => scope,
+        Err(status) => return refused(&format!("无法查看出格超时统计：{}", status.message())),
+    };
+    let mut changed = c.board.subscribe();
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Event, std::convert::Infallible>>(4);
+    let console = c.clone();
+    tokio::spawn(async move {
+        while changed.changed().await.is_ok() {
+            let now = console.app().cases.clock().now();
+            let html = pages::board_table(&console.board.view(&scope, now)).into_string();
+            if tx.send(Ok(Event::default().data(html))).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+    });
+    Sse::new(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .keep_alive(KeepAlive::default())
         .into_response()
 }
 

@@ -7,7 +7,7 @@ use wangge_proto::v1;
 use super::session::Session;
 
 /// The frame every page shares.
-fn page(title: &str, user: Option<&Session>, body: Markup) -> Markup {
+pub(super) fn page(title: &str, user: Option<&Session>, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="zh-CN" {
@@ -21,7 +21,12 @@ fn page(title: &str, user: Option<&Session>, body: Markup) -> Markup {
                 header {
                     strong { "网格治理 · 运行台" }
                     @if let Some(s) = user {
-                        nav aria-label="主导航" { a href="/todo" { "待办" } " " a href="/cases" { "案件" } }
+                        nav aria-label="主导航" {
+                            a href="/todo" { "待办" } " " a href="/cases" { "案件" } " "
+                            a href="/board" { "出格超时" } " " a href="/org" { "组织与星级" } " "
+                            a href="/tasks" { "任务" } " " a href="/settlements" { "补贴" } " "
+                            a href="/reports" { "报表" } " " a href="/policy" { "政策版本" }
+                        }
                         form method="post" action="/logout" class="inline" {
                             span { (s.name) }
                             input type="hidden" name="csrf" value=(s.csrf);
@@ -57,7 +62,7 @@ pub fn login(auth: bool, error: Option<&str>) -> Markup {
 }
 
 /// Seconds left as the page shows them (超时 when negative).
-fn left(seconds: i64) -> String {
+pub(super) fn left(seconds: i64) -> String {
     let (sign, s) = if seconds < 0 {
         ("超时 ", -seconds)
     } else {
@@ -127,7 +132,7 @@ fn kind_name(kind: &str) -> &str {
 }
 
 /// A time as the page shows it (Beijing time).
-fn when(t: i64) -> String {
+pub(super) fn when(t: i64) -> String {
     if t == 0 {
         return "—".into();
     }
@@ -264,7 +269,7 @@ fn next_link(q: &super::ListQuery, token: &str) -> String {
 }
 
 /// Percent-encoding of a query value.
-fn encode(v: &str) -> String {
+pub(super) fn encode(v: &str) -> String {
     v.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
@@ -317,6 +322,60 @@ pub fn case_list(s: &Session, q: &super::ListQuery, r: &v1::ListCasesResponse, n
                     p { a href=(next_link(q, &r.next_page_token)) { "下一页" } }
                 }
             }
+        },
+    )
+}
+
+/// The board's table (also what each server-sent update carries).
+pub fn board_table(v: &super::board::View) -> Markup {
+    let link = |r: &super::board::Row, what: &str| {
+        let unit = if r.grid_id.is_empty() {
+            &r.community_id
+        } else {
+            &r.grid_id
+        };
+        format!(
+            "/cases?unit={}&class={}&{what}=on",
+            encode(unit),
+            encode(&r.class)
+        )
+    };
+    html! {
+        @if !v.ready { p role="status" { "正在统计已存的变更……" } }
+        table id="board-table" {
+            caption { (v.today) "（今日）与本月" }
+            thead { tr {
+                th scope="col" { "社区" } th scope="col" { "一般网格" } th scope="col" { "类别" }
+                th scope="col" { "今日出格" } th scope="col" { "本月出格" }
+                th scope="col" { "今日超时" } th scope="col" { "本月超时" }
+            } }
+            tbody {
+                @for r in &v.rows { tr {
+                    td { (r.community) } td { (r.grid) } td { (r.class) }
+                    td { (r.breached_today) } td { a href=(link(r, "breached")) { (r.breached_month) } }
+                    td { (r.overdue_today) } td { a href=(link(r, "overdue")) { (r.overdue_month) } }
+                } }
+            }
+            tfoot { tr {
+                th scope="row" colspan="3" { "合计" }
+                td data-count="breached-today" { (v.total.breached_today) }
+                td data-count="breached-month" { (v.total.breached_month) }
+                td data-count="overdue-today" { (v.total.overdue_today) }
+                td data-count="overdue-month" { (v.total.overdue_month) }
+            } }
+        }
+    }
+}
+
+/// 出格超时: the board, kept current by server-sent events.
+pub fn board(s: &Session, v: &super::board::View) -> Markup {
+    page(
+        "出格与超时",
+        Some(s),
+        html! {
+            p { "按社区、一般网格和类别统计越过处置上限（出格）和在最高层级仍超时的案件；页面随变更自动更新。" }
+            div id="board" aria-live="polite" data-events="/board/events" { (board_table(v)) }
+            script src="/assets/board.js" defer {}
         },
     )
 }

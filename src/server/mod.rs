@@ -494,11 +494,7 @@ async fn serve(config: config::Config) -> ExitCode {
                 if let Ok(bound) = l.local_addr() {
                     crate::console::announce(bound);
                 }
-                let console = crate::console::Console::new(
-                    services::Cases(app.clone()),
-                    app.auth.clone(),
-                    false,
-                );
+                let console = crate::console::Console::new(app.clone(), false);
                 tokio::spawn(crate::console::serve(l, Arc::new(console)));
             }
             Err(e) => {

@@ -206,3 +206,81 @@ async fn the_case_list_filters_within_the_users_reach_and_refuses_unknown_values
     );
     assert!(unknown.contains("无法列出案件"), "{unknown}");
 }
+
+/// The number in the board's total cell `what` (`breached-today` …).
+fn board_count(page: &str, what: &str) -> u64 {
+    let tag = format!("data-count=\"{what}\">");
+    let at = page
+        .find(&tag)
+        .unwrap_or_else(|| panic!("no {what}: {page}"))
+        + tag.len();
+    page[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .unwrap()
+}
+
+/// Escalates case `id` as `who` (a 网格长 may).
+async fn escalated(ch: tonic::transport::Channel, who: &str, id: u64) {
+    CaseServiceClient::new(ch)
+        .act(as_(
+            &token(who),
+            wangge_proto::v1::ActRequest {
+                id,
+                action: "escalate".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_board_counts_a_breach_within_seconds_and_only_within_the_users_reach() {
+    let data = tempfile::tempdir().unwrap();
+    let (server, ch) = secure_server_with(data.path(), &["--console-listen", "127.0.0.1:0"]).await;
+    let small = reported(ch.clone(), "W1", "M1").await;
+    let addr = server.console.clone();
+    let (z1, w2) = (token("Z1"), token("W2"));
+    let (cookie, other, before) = tokio::task::spawn_blocking(move || {
+        let (_, signed_in) = http(&addr, "POST", "/login", None, &format!("token={z1}"));
+        let cookie = session_of(&signed_in);
+        let (code, board) = http(&addr, "GET", "/board", Some(&cookie), "");
+        assert_eq!(code, 200, "{board}");
+        let (_, signed_in) = http(&addr, "POST", "/login", None, &format!("token={w2}"));
+        (cookie, session_of(&signed_in), board)
+    })
+    .await
+    .unwrap();
+    assert_eq!(board_count(&before, "breached-today"), 0, "{before}");
+    // 小事 at 微网格 → 一般网格 (its ceiling) → 社区: 出格.
+    escalated(ch.clone(), "L1", small).await;
+    escalated(ch.clone(), "L1", small).await;
+    let addr = server.console.clone();
+    tokio::task::spawn_blocking(move || {
+        let started = std::time::Instant::now();
+        loop {
+            let (_, board) = http(&addr, "GET", "/board", Some(&cookie), "");
+            if board_count(&board, "breached-today") == 1 {
+                assert_eq!(board_count(&board, "breached-month"), 1);
+                assert!(
+                    board.contains("和平社区") && board.contains("小事"),
+                    "{board}"
+                );
+                break;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(5),
+                "the breach is not on the board after 5 s: {board}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        // A worker of another grid sees none of it.
+        let (_, theirs) = http(&addr, "GET", "/board", Some(&other), "");
+        assert_eq!(board_count(&theirs, "breached-month"), 0, "{theirs}");
+    })
+    .await
+    .unwrap();
+}
