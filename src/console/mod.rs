@@ -9,6 +9,7 @@
 
 mod board;
 mod pages;
+mod scores;
 mod session;
 
 use std::net::SocketAddr;
@@ -66,6 +67,9 @@ pub async fn serve(listener: tokio::net::TcpListener, console: Arc<Console>) {
         .route("/cases", get(case_list))
         .route("/cases/{id}", get(case_page))
         .route("/cases/{id}/act", post(act))
+        .route("/org", get(scores::org))
+        .route("/org/score", get(scores::score))
+        .route("/awards", get(scores::awards))
         .route("/board", get(board_page))
         .route("/board/events", get(board_events))
         .route("/assets/console.css", get(css))
@@ -385,6 +389,14 @@ async fn act(
         Ok(_) => Redirect::to(&format!("/cases/{id}")).into_response(),
         Err(status) => refused(&format!("未能办理：{}", status.message())),
     }
+}
+
+/// The signed-in user's session, or the way to the sign-in page.
+fn signed_in(c: &Console, headers: &HeaderMap) -> Result<Session, Response> {
+    c.sessions
+        .of(headers)
+        .map(|(_, s)| s)
+        .ok_or_else(|| Redirect::to("/login").into_response())
 }
 
 /// A refusal page: the message, nothing changed.

@@ -134,6 +134,7 @@ audit_keys! {
     v1::ScoreLevelRequest { scorecard, period }
     v1::RankRequest { award, period }
     v1::HistoryRequest { scorecard, id }
+    v1::ListScoresRequest { scorecard, period, unit }
     v1::ListEntriesRequest { who, method, outcome }
     v1::VerifyRequest {}
     v1::ListDeadLettersRequest { webhook }

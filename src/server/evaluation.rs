@@ -216,4 +216,45 @@ impl v1::evaluation_service_server::EvaluationService for Evaluations {
             )
             .await
     }
+
+    async fn list_scores(
+        &self,
+        req: Request<v1::ListScoresRequest>,
+    ) -> Result<Response<v1::ListScoresResponse>, Status> {
+        let app = self.0.clone();
+        self.0
+            .call(
+                "EvaluationService/ListScores",
+                req,
+                move |caller, r| async move {
+                    required("scorecard", &r.scorecard)?;
+                    required("period", &r.period)?;
+                    let unit = r.unit.trim().to_string();
+                    if !unit.is_empty() {
+                        app.may(&caller, Permission::Score, Target::Unit(&unit))?;
+                    }
+                    let reader = app.clone();
+                    let list =
+                        blocking(move || engine(reader.evaluation.scores(&r.scorecard, &r.period)))
+                            .await?;
+                    let dir = app.directory()?;
+                    let under = |id: &str| {
+                        unit.is_empty()
+                            || dir.within(id, &unit)
+                            || dir
+                                .person(id)
+                                .and_then(|p| p.unit.as_deref())
+                                .is_some_and(|u| dir.within(u, &unit))
+                    };
+                    let mut scores: Vec<v1::Score> = list
+                        .iter()
+                        .filter(|s| under(&s.id) && app.may_for_scored(&caller, &s.id).is_ok())
+                        .map(score)
+                        .collect();
+                    scores.sort_by(|a, b| a.id.cmp(&b.id));
+                    Ok(Response::new(v1::ListScoresResponse { scores }))
+                },
+            )
+            .await
+    }
 }

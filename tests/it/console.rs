@@ -284,3 +284,101 @@ async fn the_board_counts_a_breach_within_seconds_and_only_within_the_users_reac
     .await
     .unwrap();
 }
+
+/// Scores every 微网格 for `period` as the 街道's 指挥中心 (Z1).
+async fn scored(ch: tonic::transport::Channel, period: &str) {
+    use wangge_proto::v1::evaluation_service_client::EvaluationServiceClient;
+    EvaluationServiceClient::new(ch)
+        .score_level(as_(
+            &token("Z1"),
+            wangge_proto::v1::ScoreLevelRequest {
+                scorecard: "星级网格".into(),
+                period: period.into(),
+            },
+        ))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_scores_are_listed_within_the_callers_reach() {
+    use wangge_proto::v1::evaluation_service_client::EvaluationServiceClient;
+    let data = tempfile::tempdir().unwrap();
+    let (_server, ch) = secure_server_with(data.path(), &[]).await;
+    scored(ch.clone(), "2026-Q3").await;
+    let mut e = EvaluationServiceClient::new(ch);
+    let list = |who: &str, unit: &str| {
+        as_(
+            &token(who),
+            wangge_proto::v1::ListScoresRequest {
+                scorecard: "星级网格".into(),
+                period: "2026-Q3".into(),
+                unit: unit.into(),
+            },
+        )
+    };
+    let ids = |r: wangge_proto::v1::ListScoresResponse| -> Vec<String> {
+        r.scores.into_iter().map(|s| s.id).collect()
+    };
+    let all = e.list_scores(list("Z1", "")).await.unwrap().into_inner();
+    assert_eq!(ids(all), ["M1", "M3"]);
+    let c1 = e.list_scores(list("Z1", "C1")).await.unwrap().into_inner();
+    assert_eq!(ids(c1), ["M1"]);
+    let none = e.list_scores(list("W2", "")).await.unwrap().into_inner();
+    assert!(
+        none.scores.is_empty(),
+        "a worker without 评分 sees no scores"
+    );
+    let denied = e.list_scores(list("W2", "C1")).await.unwrap_err();
+    assert_eq!(denied.code(), tonic::Code::PermissionDenied, "{denied:?}");
+    let unscored = e
+        .list_scores(as_(
+            &token("Z1"),
+            wangge_proto::v1::ListScoresRequest {
+                scorecard: "星级网格".into(),
+                period: "2026-Q2".into(),
+                unit: String::new(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(unscored.code(), tonic::Code::NotFound, "{unscored:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_org_tree_shows_stars_and_drills_into_a_score_within_the_users_reach() {
+    let data = tempfile::tempdir().unwrap();
+    let (server, ch) = secure_server_with(data.path(), &["--console-listen", "127.0.0.1:0"]).await;
+    scored(ch, "2026-Q3").await;
+    let addr = server.console.clone();
+    let (z1, w2) = (token("Z1"), token("W2"));
+    tokio::task::spawn_blocking(move || {
+        let (_, signed_in) = http(&addr, "POST", "/login", None, &format!("token={z1}"));
+        let cookie = session_of(&signed_in);
+        let (code, tree) = http(&addr, "GET", "/org?period=2026-Q3", Some(&cookie), "");
+        assert_eq!(code, 200, "{tree}");
+        assert!(tree.contains("锦江街道") && tree.contains("安宁一网格1号微网格"));
+        assert!(
+            tree.contains("/org/score?card="),
+            "scored units link to their score: {tree}"
+        );
+        let path = "/org/score?card=%E6%98%9F%E7%BA%A7%E7%BD%91%E6%A0%BC&id=M1&period=2026-Q3";
+        let (code, score) = http(&addr, "GET", path, Some(&cookie), "");
+        assert_eq!(code, 200, "{score}");
+        assert!(score.contains("指标") && score.contains("权重") && score.contains("贡献"));
+        let (code, bad) = http(&addr, "GET", "/org?period=last-year", Some(&cookie), "");
+        assert_eq!(code, 403, "{bad}");
+        // A worker of another grid cannot open M1's score by URL.
+        let (_, signed_in) = http(&addr, "POST", "/login", None, &format!("token={w2}"));
+        let other = session_of(&signed_in);
+        let (code, refused) = http(&addr, "GET", path, Some(&other), "");
+        assert_eq!(code, 403, "{refused}");
+        let (_, tree) = http(&addr, "GET", "/org?period=2026-Q3", Some(&other), "");
+        assert!(
+            !tree.contains("和平一网格1号微网格"),
+            "only the worker's reach: {tree}"
+        );
+    })
+    .await
+    .unwrap();
+}
