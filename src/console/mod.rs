@@ -9,6 +9,7 @@
 
 mod board;
 mod pages;
+mod policy;
 mod scores;
 mod session;
 
@@ -70,6 +71,9 @@ pub async fn serve(listener: tokio::net::TcpListener, console: Arc<Console>) {
         .route("/org", get(scores::org))
         .route("/org/score", get(scores::score))
         .route("/awards", get(scores::awards))
+        .route("/policy", get(policy::versions))
+        .route("/policy/diff", get(policy::diff))
+        .route("/policy/replay", get(policy::replay))
         .route("/board", get(board_page))
         .route("/board/events", get(board_events))
         .route("/assets/console.css", get(css))
