@@ -12,6 +12,7 @@ mod pages;
 mod policy;
 mod scores;
 mod session;
+mod work;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -74,6 +75,8 @@ pub async fn serve(listener: tokio::net::TcpListener, console: Arc<Console>) {
         .route("/policy", get(policy::versions))
         .route("/policy/diff", get(policy::diff))
         .route("/policy/replay", get(policy::replay))
+        .route("/tasks", get(work::tasks))
+        .route("/settlements", get(work::settlements))
         .route("/board", get(board_page))
         .route("/board/events", get(board_events))
         .route("/assets/console.css", get(css))

@@ -470,3 +470,68 @@ async fn policy_versions_show_their_diff_and_a_replay_of_the_stored_cases() {
     .await
     .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn task_progress_and_a_months_settlements_are_shown_within_the_users_reach() {
+    use wangge_proto::v1::incentive_service_client::IncentiveServiceClient;
+    use wangge_proto::v1::task_service_client::TaskServiceClient;
+    let data = tempfile::tempdir().unwrap();
+    let (server, ch) = secure_server_with(data.path(), &["--console-listen", "127.0.0.1:0"]).await;
+    let task = TaskServiceClient::new(ch.clone())
+        .create(as_(
+            &token("Z1"),
+            wangge_proto::v1::CreateTaskRequest {
+                task: "燃气入户排查".into(),
+                under: "S1".into(),
+                note: "冬季燃气安全".into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .id;
+    IncentiveServiceClient::new(ch)
+        .settle(as_(
+            &token("Z1"),
+            wangge_proto::v1::SettleRequest {
+                period: "2026-08".into(),
+                persons: vec![],
+            },
+        ))
+        .await
+        .unwrap();
+    let addr = server.console.clone();
+    let (z1, w1) = (token("Z1"), token("W1"));
+    tokio::task::spawn_blocking(move || {
+        let (_, signed_in) = http(&addr, "POST", "/login", None, &format!("token={z1}"));
+        let cookie = session_of(&signed_in);
+        let (code, page) = http(&addr, "GET", "/tasks?level=社区", Some(&cookie), "");
+        assert_eq!(code, 200, "{page}");
+        assert!(page.contains(&format!("任务 {task} 的进度")) && page.contains("和平社区"));
+        assert!(page.contains("冬季燃气安全"), "{page}");
+        let (code, bad) = http(&addr, "GET", "/tasks?id=x", Some(&cookie), "");
+        assert_eq!(code, 403, "{bad}");
+        let (code, paid) = http(
+            &addr,
+            "GET",
+            "/settlements?period=2026-08",
+            Some(&cookie),
+            "",
+        );
+        assert_eq!(code, 200, "{paid}");
+        assert!(paid.contains("李微网") && paid.contains("实发"), "{paid}");
+        // A 微网格员 may not read settlements.
+        let (_, signed_in) = http(&addr, "POST", "/login", None, &format!("token={w1}"));
+        let worker = session_of(&signed_in);
+        let (code, denied) = http(
+            &addr,
+            "GET",
+            "/settlements?period=2026-08",
+            Some(&worker),
+            "",
+        );
+        assert_eq!(code, 403, "{denied}");
+    })
+    .await
+    .unwrap();
+}
