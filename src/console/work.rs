@@ -78,11 +78,9 @@ fn tally(t: Option<&v1::TaskTally>) -> Markup {
     let Some(t) = t else {
         return html! { td colspan="7" { "—" } };
     };
-    let pct = if t.total == 0 {
-        "—".to_string()
-    } else {
-        format!("{}%", (t.done + t.done_late) * 100 / t.total)
-    };
+    let pct = ((t.done + t.done_late) * 100)
+        .checked_div(t.total)
+        .map_or_else(|| "—".to_string(), |p| format!("{p}%"));
     html! {
         td { (t.total) } td { (t.not_started) } td { (t.accepted) } td { (t.done) }
         td { (t.done_late) } td class=[(t.late > 0).then_some("error")] { (t.late) } td { (pct) }
