@@ -10,6 +10,7 @@
 mod board;
 mod pages;
 mod policy;
+mod reports;
 mod scores;
 mod session;
 mod work;
@@ -77,6 +78,9 @@ pub async fn serve(listener: tokio::net::TcpListener, console: Arc<Console>) {
         .route("/policy/replay", get(policy::replay))
         .route("/tasks", get(work::tasks))
         .route("/settlements", get(work::settlements))
+        .route("/reports", get(reports::show))
+        .route("/reports.csv", get(reports::download_csv))
+        .route("/reports.xlsx", get(reports::download_xlsx))
         .route("/board", get(board_page))
         .route("/board/events", get(board_events))
         .route("/assets/console.css", get(css))

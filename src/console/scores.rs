@@ -56,7 +56,7 @@ fn kind_of(text: &str) -> Option<PeriodKind> {
 }
 
 /// The period of `kind` that `now` falls in (the policy's zone).
-fn current(c: &Console, kind: PeriodKind) -> String {
+pub(super) fn current(c: &Console, kind: PeriodKind) -> String {
     let app = c.app();
     let zone = app.cases.policy().zone();
     let day = zone.format(app.cases.clock().now());

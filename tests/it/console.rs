@@ -535,3 +535,68 @@ async fn task_progress_and_a_months_settlements_are_shown_within_the_users_reach
     .await
     .unwrap();
 }
+
+/// A GET's whole response as bytes (downloads are not UTF-8).
+fn http_bytes(addr: &str, path: &str, cookie: &str) -> Vec<u8> {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let req = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nCookie: {cookie}\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_report_rolls_up_per_unit_and_downloads_as_csv_and_xlsx() {
+    let data = tempfile::tempdir().unwrap();
+    let (server, ch) = secure_server_with(data.path(), &["--console-listen", "127.0.0.1:0"]).await;
+    for _ in 0..2 {
+        reported(ch.clone(), "W1", "M1").await;
+    }
+    reported(ch.clone(), "W2", "M3").await;
+    scored(ch, "2026-Q3").await;
+    let addr = server.console.clone();
+    let z1 = token("Z1");
+    tokio::task::spawn_blocking(move || {
+        let (_, signed_in) = http(&addr, "POST", "/login", None, &format!("token={z1}"));
+        let cookie = session_of(&signed_in);
+        let q = "card=%E6%98%9F%E7%BA%A7%E7%BD%91%E6%A0%BC&period=2026-Q3";
+        let (code, page) = http(&addr, "GET", &format!("/reports?{q}"), Some(&cookie), "");
+        assert_eq!(code, 200, "{page}");
+        assert!(
+            page.contains("小事不出格率") && page.contains("和平一网格 小计"),
+            "{page}"
+        );
+        let csv =
+            String::from_utf8(http_bytes(&addr, &format!("/reports.csv?{q}"), &cookie)).unwrap();
+        assert!(csv.contains("text/csv"), "{csv}");
+        let body = csv.split("\r\n\r\n").nth(1).unwrap();
+        let rows: Vec<&str> = body.lines().collect();
+        assert!(
+            rows[0]
+                .trim_start_matches('\u{feff}')
+                .starts_with("单位,上级,案件,"),
+            "{body}"
+        );
+        assert!(
+            rows.iter()
+                .any(|r| r.starts_with("和平一网格1号微网格,和平一网格,2,")),
+            "{body}"
+        );
+        assert!(
+            rows.iter().any(|r| r.starts_with("合计,,3,")),
+            "the total of both grids: {body}"
+        );
+        let xlsx = http_bytes(&addr, &format!("/reports.xlsx?{q}"), &cookie);
+        let at = xlsx.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        let head = String::from_utf8_lossy(&xlsx[..at]);
+        assert!(head.contains("spreadsheetml"), "{head}");
+        assert_eq!(&xlsx[at..at + 2], b"PK", "a zip (XLSX) body");
+        let (code, bad) = http(&addr, "GET", "/reports?card=nope", Some(&cookie), "");
+        assert_eq!(code, 403, "{bad}");
+    })
+    .await
+    .unwrap();
+}

@@ -29,6 +29,7 @@ mod points;
 mod registry;
 mod tasks;
 
+pub use case_figures::declared_classes;
 pub use cases::{Acted, CaseFilter, CaseService, Report, Reported};
 pub use error::{AppError, AppResult, ErrorKind};
 pub use evaluation::{Evaluation, Survey};
