@@ -18,8 +18,8 @@ pub struct ServeArgs {
     /// Prometheus metrics listen address [default: 127.0.0.1:9464]; `off` disables it.
     #[arg(long, env = "WANGGE_METRICS_LISTEN")]
     pub metrics_listen: Option<String>,
-    /// The operator console's listen address (HTTP), e.g. 127.0.0.1:8080
-    /// [default: off while the console is being built, issue 9/10].
+    /// The operator console's listen address [default: 127.0.0.1:8080];
+    /// `off` disables it. HTTPS with the server's `--tls-cert`/`--tls-key`.
     #[arg(long, env = "WANGGE_CONSOLE_LISTEN")]
     pub console_listen: Option<String>,
     /// Data folder (sled) [default: ./data].
@@ -162,6 +162,7 @@ pub struct TlsFiles {
 struct FileConfig {
     listen: Option<String>,
     metrics_listen: Option<String>,
+    console_listen: Option<String>,
     data: Option<PathBuf>,
     policies: Option<PathBuf>,
     log: Option<String>,
@@ -282,6 +283,11 @@ impl ServeArgs {
             .clone()
             .or(file.metrics_listen)
             .unwrap_or_else(|| "127.0.0.1:9464".into());
+        let console = self
+            .console_listen
+            .clone()
+            .or(file.console_listen)
+            .unwrap_or_else(|| "127.0.0.1:8080".into());
         let clock = self
             .clock
             .clone()
@@ -315,9 +321,10 @@ impl ServeArgs {
             } else {
                 Some(addr("metrics_listen", &metrics)?)
             },
-            console_listen: match self.console_listen.as_deref() {
-                None | Some("off") => None,
-                Some(a) => Some(addr("console_listen", a)?),
+            console_listen: if console == "off" {
+                None
+            } else {
+                Some(addr("console_listen", &console)?)
             },
             data: self
                 .data

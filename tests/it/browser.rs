@@ -1,10 +1,12 @@
 //! The console in a real browser (Debian's chromium and chromedriver,
 //! `WANGGE_TEST_CHROMEDRIVER`; `.ci/run` installs them): sign in, open
 //! 待办, open a case, read its timeline and explanation, act on it; a
-//! user of one grid cannot open another grid's case by URL. Screenshots
-//! of each page go to `target/console-screenshots/`.
+//! user of one grid cannot open another grid's case by URL; the 出格 board
+//! counts a breach within seconds without a reload; the org tree drills
+//! into a score; tasks, settlements, reports and policy versions open.
+//! Screenshots of each page go to `target/console-screenshots/`.
 
-use crate::auth::{reported, secure_server_with, token};
+use crate::auth::{as_, reported, secure_server_with, token};
 use crate::webdriver::Browser;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -54,4 +56,97 @@ async fn a_grid_worker_signs_in_reads_a_case_and_acts_on_it_in_the_browser() {
     })
     .await
     .unwrap();
+}
+
+/// The total cell `what` of the board as the browser shows it now.
+fn board_total(b: &Browser, what: &str) -> String {
+    b.text_of(&format!("td[data-count='{what}']"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(browser_tests),
+    ignore = "needs Chromium: set WANGGE_TEST_CHROMEDRIVER to chromedriver's path"
+)]
+async fn the_command_centre_watches_the_board_change_live_and_drills_into_a_score() {
+    use wangge_proto::v1;
+    let data = tempfile::tempdir().unwrap();
+    let (server, ch) = secure_server_with(data.path(), &["--console-listen", "127.0.0.1:0"]).await;
+    let small = reported(ch.clone(), "W1", "M1").await;
+    v1::evaluation_service_client::EvaluationServiceClient::new(ch.clone())
+        .score_level(as_(
+            &token("Z1"),
+            v1::ScoreLevelRequest {
+                scorecard: "星级网格".into(),
+                period: "2026-Q3".into(),
+            },
+        ))
+        .await
+        .unwrap();
+    let base = format!("http://{}", server.console);
+    let z1 = token("Z1");
+    let (opened_tx, opened_rx) = std::sync::mpsc::channel::<()>();
+    let (escalated_tx, escalated_rx) = std::sync::mpsc::channel::<()>();
+    let browsing = tokio::task::spawn_blocking(move || {
+        let b = Browser::start();
+        b.open(&format!("{base}/login"));
+        b.type_into("#token", &z1);
+        b.click("form[action='/login'] button");
+        b.open(&format!("{base}/board"));
+        assert_eq!(board_total(&b, "breached-today"), "0");
+        b.screenshot("board-before");
+        opened_tx.send(()).unwrap();
+        escalated_rx.recv().unwrap();
+        // No reload: the server-sent update replaces the table.
+        let started = std::time::Instant::now();
+        while board_total(&b, "breached-today") != "1" {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(5),
+                "the board did not change within 5 s: {}",
+                b.text()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        b.screenshot("board-after-breach");
+        b.open(&format!("{base}/org?period=2026-Q3"));
+        assert!(b.text().contains("锦江街道"), "{}", b.text());
+        b.screenshot("org-tree");
+        b.click("a.unit[href*='id=M1']");
+        let score = b.text();
+        assert!(score.contains("指标") && score.contains("贡献"), "{score}");
+        b.screenshot("score");
+        for (path, name, expect) in [
+            ("/awards?period=2026", "awards", "评优排名"),
+            ("/tasks", "tasks", "任务进度"),
+            ("/settlements?period=2026-08", "settlements", "补贴结算"),
+            (
+                "/reports?card=星级网格&period=2026-Q3",
+                "reports",
+                "下载 XLSX",
+            ),
+            ("/policy", "policy", "当前生效"),
+        ] {
+            b.open(&format!("{base}{path}"));
+            assert!(b.text().contains(expect), "{name}: {}", b.text());
+            b.screenshot(name);
+        }
+    });
+    tokio::task::spawn_blocking(move || opened_rx.recv().unwrap())
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        v1::case_service_client::CaseServiceClient::new(ch.clone())
+            .act(as_(
+                &token("L1"),
+                v1::ActRequest {
+                    id: small,
+                    action: "escalate".into(),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap();
+    }
+    escalated_tx.send(()).unwrap();
+    browsing.await.unwrap();
 }

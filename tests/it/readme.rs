@@ -161,11 +161,21 @@ fn every_command_block_of_the_readme_works_as_written() {
             // The addresses the README gives are the test's own.
             while let Some(i) = args
                 .iter()
-                .position(|a| a == "--listen" || a == "--metrics-listen")
+                .position(|a| a == "--listen" || a == "--metrics-listen" || a == "--console-listen")
             {
                 args.drain(i..(i + 2).min(args.len()));
             }
-            args.extend(["--listen", "127.0.0.1:0", "--metrics-listen", "off"].map(String::from));
+            args.extend(
+                [
+                    "--listen",
+                    "127.0.0.1:0",
+                    "--metrics-listen",
+                    "off",
+                    "--console-listen",
+                    "off",
+                ]
+                .map(String::from),
+            );
             let started = Server::spawn(&args, work);
             drop(started);
             let _ = Command::new("psql")
@@ -179,7 +189,17 @@ fn every_command_block_of_the_readme_works_as_written() {
         }
         if args.first().map(String::as_str) == Some("serve") {
             drop(server.take());
-            args.extend(["--listen", "127.0.0.1:0", "--metrics-listen", "off"].map(String::from));
+            args.extend(
+                [
+                    "--listen",
+                    "127.0.0.1:0",
+                    "--metrics-listen",
+                    "off",
+                    "--console-listen",
+                    "127.0.0.1:0",
+                ]
+                .map(String::from),
+            );
             server = Some(Server::spawn(&args, work));
             continue;
         }

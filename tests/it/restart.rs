@@ -144,6 +144,8 @@ async fn a_manual_clock_folder_is_not_moved_to_the_system_clock_silently() {
         "127.0.0.1:0",
         "--metrics-listen",
         "off",
+        "--console-listen",
+        "off",
         "--data",
         dir,
     ];

@@ -11,7 +11,7 @@ pub struct Server {
     child: Option<Child>,
     pub grpc: String,
     pub metrics: String,
-    /// The console's `host:port`, when started with `--console-listen`.
+    /// The console's `host:port` (empty when started with `--console-listen off`).
     pub console: String,
 }
 
@@ -48,6 +48,9 @@ impl Server {
         .map(|s| s.to_string())
         .collect();
         args.push(data.display().to_string());
+        if !extra.contains(&"--console-listen") {
+            args.extend(["--console-listen", "127.0.0.1:0"].map(String::from));
+        }
         args.extend(extra.iter().map(|s| s.to_string()));
         Self::spawn(&args, &crate::util::root())
     }
@@ -154,6 +157,8 @@ fn an_exposed_address_without_tls_and_auth_is_refused_unless_insecure() {
             "--listen",
             "0.0.0.0:0",
             "--metrics-listen",
+            "off",
+            "--console-listen",
             "off",
             "--clock",
             "manual",

@@ -83,6 +83,8 @@ async fn a_truncated_store_is_refused_at_start_with_a_clear_message() {
         "127.0.0.1:0",
         "--metrics-listen",
         "off",
+        "--console-listen",
+        "off",
         "--data",
         path(&data),
     ]);

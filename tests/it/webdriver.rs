@@ -172,17 +172,21 @@ impl Browser {
 
     /// The page's text as the user reads it.
     pub fn text(&self) -> String {
-        let body = self.find("body");
+        self.text_of("body")
+    }
+
+    /// The text of the element `css` selects, as the user reads it (empty
+    /// when the element went away between finding and reading it).
+    pub fn text_of(&self, css: &str) -> String {
+        let e = self.find(css);
         call(
             &self.addr,
             "GET",
-            &self.at(&format!("/element/{body}/text")),
+            &self.at(&format!("/element/{e}/text")),
             None,
         )
-        .unwrap()
-        .as_str()
+        .map(|v| v.as_str().unwrap_or_default().to_string())
         .unwrap_or_default()
-        .to_string()
     }
 
     /// Saves a PNG of the page under `target/console-screenshots/NAME.png`.
