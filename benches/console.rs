@@ -99,7 +99,10 @@ async fn fill(ch: Channel, cases: u64) {
     for m in 0..MICRO_GRIDS {
         people.push_str(&format!("P{m:04},网格员{m},微网格员,M{m:04},否\n"));
     }
-    for (name, text) in [("units.csv", units_csv(MICRO_GRIDS)), ("people.csv", people)] {
+    for (name, text) in [
+        ("units.csv", units_csv(MICRO_GRIDS)),
+        ("people.csv", people),
+    ] {
         org.import(v1::ImportRequest {
             name: name.into(),
             text,
@@ -141,7 +144,10 @@ async fn fill(ch: Channel, cases: u64) {
         })
         .await
         .unwrap();
-    println!("clock moved, timers fired in {:.1} s", t.elapsed().as_secs_f64());
+    println!(
+        "clock moved, timers fired in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
     let t = Instant::now();
     v1::evaluation_service_client::EvaluationServiceClient::new(ch.clone())
         .score_level(v1::ScoreLevelRequest {

@@ -8,6 +8,7 @@
 //! action posts a per-session CSRF token.
 
 mod board;
+pub mod https;
 mod pages;
 mod policy;
 mod reports;
@@ -60,8 +61,13 @@ impl Console {
     }
 }
 
-/// Serves the console on `listener` until the server stops.
-pub async fn serve(listener: tokio::net::TcpListener, console: Arc<Console>) {
+/// Serves the console on `listener` (plain TCP, or [`https::HttpsListener`])
+/// until the server stops.
+pub async fn serve<L>(listener: L, console: Arc<Console>)
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
     let app = Router::new()
         .route("/", get(home))
         .route("/login", get(login_page).post(login))
@@ -85,15 +91,38 @@ pub async fn serve(listener: tokio::net::TcpListener, console: Arc<Console>) {
         .route("/board/events", get(board_events))
         .route("/assets/console.css", get(css))
         .route("/assets/board.js", get(board_js))
-        .with_state(console);
+        .with_state(console)
+        .layer(axum::middleware::map_response(safe_headers));
     if let Err(e) = axum::serve(listener, app).await {
         tracing::error!(error = %e, "the console stopped");
     }
 }
 
 /// The address the console listens on, said at start.
-pub fn announce(addr: SocketAddr) {
-    println!("wangge console on http://{addr}/");
+pub fn announce(addr: SocketAddr, https: bool) {
+    let scheme = if https { "https" } else { "http" };
+    println!("wangge console on {scheme}://{addr}/");
+}
+
+/// Headers every answer carries: scripts, styles and frames from the
+/// console itself only, no content sniffing, no referrer beyond it.
+async fn safe_headers(mut r: Response) -> Response {
+    use axum::http::HeaderValue;
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'self'; frame-ancestors 'none'; form-action 'self'"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    r
 }
 
 async fn css() -> Response {

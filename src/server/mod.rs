@@ -479,28 +479,9 @@ async fn serve(config: config::Config) -> ExitCode {
     }
 
     if let Some(addr) = config.console_listen {
-        // The console speaks plain HTTP so far: sessions carry tokens, so
-        // it stays on loopback (behind a TLS-terminating proxy for others).
-        if !addr.ip().is_loopback() && !config.insecure_no_auth {
-            eprintln!(
-                "error: the console on `{addr}` would serve sessions over plain HTTP beyond this \
-                 machine: listen on 127.0.0.1 and put a TLS-terminating proxy in front (or pass \
-                 --insecure-no-auth for a test network)"
-            );
+        if let Err(e) = start_console(&app, &config, addr).await {
+            eprintln!("error: {e}");
             return ExitCode::FAILURE;
-        }
-        match tokio::net::TcpListener::bind(addr).await {
-            Ok(l) => {
-                if let Ok(bound) = l.local_addr() {
-                    crate::console::announce(bound);
-                }
-                let console = crate::console::Console::new(app.clone(), false);
-                tokio::spawn(crate::console::serve(l, Arc::new(console)));
-            }
-            Err(e) => {
-                eprintln!("error: cannot listen for the console on `{addr}`: {e}");
-                return ExitCode::FAILURE;
-            }
         }
     }
 
@@ -693,4 +674,40 @@ async fn serve(config: config::Config) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Starts the console on `addr`: HTTPS with the server's certificate when
+/// TLS is configured (cookies `Secure`), else plain HTTP on loopback only
+/// (sessions carry tokens) unless `--insecure-no-auth`.
+async fn start_console(
+    app: &Arc<App>,
+    config: &config::Config,
+    addr: std::net::SocketAddr,
+) -> Result<(), String> {
+    let tls = config.tls.as_ref();
+    if tls.is_none() && !addr.ip().is_loopback() && !config.insecure_no_auth {
+        return Err(format!(
+            "the console on `{addr}` would serve sessions over plain HTTP beyond this machine: \
+             give the server a certificate (--tls-cert, --tls-key), listen on 127.0.0.1, or pass \
+             --insecure-no-auth for a test network"
+        ));
+    }
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen for the console on `{addr}`: {e}"))?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    let console = Arc::new(crate::console::Console::new(app.clone(), tls.is_some()));
+    match tls {
+        Some(files) => {
+            let acceptor = crate::console::https::acceptor(files)?;
+            let https = crate::console::https::HttpsListener::new(listener, acceptor)
+                .map_err(|e| e.to_string())?;
+            tokio::spawn(crate::console::serve(https, console));
+        }
+        None => {
+            tokio::spawn(crate::console::serve(listener, console));
+        }
+    }
+    crate::console::announce(bound, tls.is_some());
+    Ok(())
 }

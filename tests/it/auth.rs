@@ -1115,3 +1115,117 @@ async fn requests_for_more_time_or_a_pause_are_decided_from_above() {
         vec![("批准", "L1"), ("驳回", "Q1"), ("批准", "Q1")]
     );
 }
+
+/// `request` sent over TLS to `addr`, trusting `ca_pem`; the answer.
+async fn https(addr: &str, ca_pem: &str, request: String) -> String {
+    use rustls_pki_types::pem::PemObject;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = connector.connect(name, tcp).await.unwrap();
+    tls.write_all(request.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    let _ = tls.read_to_end(&mut out).await;
+    String::from_utf8_lossy(&out).to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_serves_https_with_the_servers_certificate_and_secure_cookies() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.display().to_string()
+    };
+    let pki = Pki::new("wangge test CA");
+    let (srv_cert, srv_key) = pki.issue("localhost", &["localhost"]);
+    let (cert, key) = (
+        write("server.pem", &srv_cert),
+        write("server.key", &srv_key),
+    );
+    let data = dir.path().join("data");
+    let server = Server::start_bare(
+        &data,
+        &[
+            "--require-auth",
+            "--auth-hmac-secret",
+            SECRET,
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &key,
+            "--console-listen",
+            "127.0.0.1:0",
+        ],
+    );
+    let addr = server.console.clone();
+    let page = https(
+        &addr,
+        &pki.ca_pem,
+        format!("GET /login HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"),
+    )
+    .await;
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(
+        page.contains("content-security-policy: default-src 'self'"),
+        "{page}"
+    );
+    let form = format!("token={}", token("Z1"));
+    let signed_in = https(
+        &addr,
+        &pki.ca_pem,
+        format!(
+            "POST /login HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+            form.len()
+        ),
+    )
+    .await;
+    let cookie = signed_in
+        .lines()
+        .find(|l| l.starts_with("set-cookie: "))
+        .unwrap_or_else(|| panic!("{signed_in}"));
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    // Plain HTTP to the HTTPS port gets no page.
+    let mut plain = std::net::TcpStream::connect(&addr).unwrap();
+    std::io::Write::write_all(&mut plain, b"GET /login HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    plain
+        .set_read_timeout(Some(std::time::Duration::from_secs(2)))
+        .unwrap();
+    let mut got = String::new();
+    let _ = std::io::Read::read_to_string(&mut plain, &mut got);
+    assert!(!got.contains("200 OK"), "{got}");
+}
+
+#[test]
+fn a_console_beyond_loopback_without_tls_is_refused() {
+    let data = tempfile::tempdir().unwrap();
+    let out = crate::util::wangge(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--metrics-listen",
+        "off",
+        "--console-listen",
+        "0.0.0.0:0",
+        "--data",
+        &data.path().display().to_string(),
+    ]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains("plain HTTP beyond this machine"),
+        "{}",
+        out.stderr
+    );
+}

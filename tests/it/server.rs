@@ -69,7 +69,10 @@ impl Server {
         let (mut grpc, mut metrics, mut console) = (String::new(), String::new(), String::new());
         while grpc.is_empty() {
             let line = lines.next().expect("server exited early").expect("read");
-            if let Some(rest) = line.strip_prefix("wangge console on http://") {
+            if let Some(rest) = line
+                .strip_prefix("wangge console on http://")
+                .or_else(|| line.strip_prefix("wangge console on https://"))
+            {
                 console = rest.trim_end_matches('/').to_string();
             }
             if let Some(rest) = line.strip_prefix("wangge metrics on http://") {
