@@ -18,6 +18,7 @@ pub(super) fn page(title: &str, user: Option<&Session>, body: Markup) -> Markup 
                 link rel="stylesheet" href="/assets/console.css";
             }
             body {
+                a href="#main" class="skip" { "跳到正文" }
                 header {
                     strong { "网格治理 · 运行台" }
                     @if let Some(s) = user {
@@ -34,7 +35,7 @@ pub(super) fn page(title: &str, user: Option<&Session>, body: Markup) -> Markup 
                         }
                     }
                 }
-                main { h1 { (title) } (body) }
+                main id="main" tabindex="-1" { h1 { (title) } (body) }
             }
         }
     }

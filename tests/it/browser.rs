@@ -46,6 +46,13 @@ async fn a_grid_worker_signs_in_reads_a_case_and_acts_on_it_in_the_browser() {
         let after = b.text();
         assert!(after.contains("立案"), "{after}");
         b.screenshot("case-after-action");
+        // On a phone: the same pages, narrower (screenshots to look at).
+        b.resize(390, 844);
+        b.screenshot("phone-case");
+        b.open(&format!("{base}/todo"));
+        assert!(b.text().contains("待办"));
+        b.screenshot("phone-todo");
+        b.resize(1280, 900);
         b.open(&format!("{base}/cases/{theirs}"));
         let other = b.text();
         assert!(

@@ -170,6 +170,17 @@ impl Browser {
         .unwrap();
     }
 
+    /// Sets the window's size (a phone: 390 × 844).
+    pub fn resize(&self, width: u32, height: u32) {
+        call(
+            &self.addr,
+            "POST",
+            &self.at("/window/rect"),
+            Some(&json!({"width": width, "height": height})),
+        )
+        .unwrap();
+    }
+
     /// The page's text as the user reads it.
     pub fn text(&self) -> String {
         self.text_of("body")
