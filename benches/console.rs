@@ -43,6 +43,8 @@ fn serve(data: &std::path::Path, start: &str) -> (Child, String, String) {
             "warn",
             "--durability",
             "flush",
+            "--request-timeout-secs",
+            "900",
             "--data",
         ])
         .arg(data)
