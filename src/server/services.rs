@@ -308,7 +308,7 @@ impl v1::case_service_server::CaseService for Cases {
                     }
                     worker
                         .cases
-                        .todo(&filter, due_before, TODO_SCAN, &mut |c| {
+                        .todo(&filter, due_before, (TODO_SCAN, size), &mut |c| {
                             scope.sees(c) && !worker.actions_for(&who, c).is_empty()
                         })
                         .map_err(status)

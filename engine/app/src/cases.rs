@@ -758,23 +758,58 @@ impl CaseService {
     /// Up to `limit` cases with id ≥ `from` matching `filter`, and the id to
     /// continue from when there may be more.
     /// Open cases matching `filter` with a pending deadline before
-    /// `due_before` (any when `None`), nearest deadline first; at most
-    /// `scan` cases are looked at (in id order), and `keep` decides which
-    /// are the caller's work.
+    /// `due_before` (any when `None`), nearest deadline first; `keep`
+    /// decides which are the caller's work. With the backend's deadline
+    /// index the cases are looked at nearest deadline first until `want`
+    /// are kept (at most `scan` looked at); without it, the first `scan`
+    /// in id order are sorted.
     pub fn todo(
         &self,
         filter: &CaseFilter,
         due_before: Option<Timestamp>,
-        scan: usize,
+        (scan, want): (usize, usize),
         keep: &mut dyn FnMut(&Case) -> bool,
     ) -> Result<Vec<Case>, AppError> {
         let mut f = filter.clone();
         f.deadline_from = Some(Timestamp::MIN);
         f.deadline_to = Some(due_before.unwrap_or(Timestamp::MAX));
+        // With the backend's index: nearest deadline first, so the `scan`
+        // cases looked at are the most urgent ones, not the lowest ids.
+        let mut after = (Timestamp::MIN, 0);
+        let mut out = Vec::new();
+        let mut seen = 0;
+        while seen < scan && out.len() < want {
+            let chunk = (want - out.len()).clamp(16, 1000).min(scan - seen);
+            let Some(ids) = self.store.find_by_deadline(&f, after, chunk)? else {
+                return self.todo_by_id(&f, scan, keep);
+            };
+            let Some(last) = ids.last() else { break };
+            after = *last;
+            seen += ids.len();
+            for (_, id) in ids {
+                if let Some(c) = self.store.case(id)? {
+                    if f.matches(&c) && keep(&c) {
+                        out.push(c);
+                    }
+                }
+            }
+        }
+        out.sort_by_key(|c| (c.next_deadline().map(|d| d.due), c.id));
+        Ok(out)
+    }
+
+    /// [`Self::todo`] without an index: the first `scan` cases in id
+    /// order, sorted by deadline.
+    fn todo_by_id(
+        &self,
+        f: &CaseFilter,
+        scan: usize,
+        keep: &mut dyn FnMut(&Case) -> bool,
+    ) -> Result<Vec<Case>, AppError> {
         let mut out = Vec::new();
         let (mut from, mut seen) = (1, 0);
         loop {
-            let (page, next) = self.list(&f, from, 1000)?;
+            let (page, next) = self.list(f, from, 1000)?;
             seen += page.len();
             out.extend(page.into_iter().filter(|c| keep(c)));
             match next {

@@ -1297,6 +1297,15 @@ impl CaseStore for SledStore {
         Ok(self.summaries.find(filter, from, limit))
     }
 
+    fn find_by_deadline(
+        &self,
+        filter: &wangge_store::CaseFilter,
+        after: (Timestamp, CaseId),
+        limit: usize,
+    ) -> Result<Option<Vec<(Timestamp, CaseId)>>, StoreError> {
+        Ok(self.summaries.find_by_deadline(filter, after, limit))
+    }
+
     fn state_counts(&self) -> Result<StateCounts, StoreError> {
         Ok(self
             .counts

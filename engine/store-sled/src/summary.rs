@@ -290,6 +290,45 @@ impl Summaries {
     }
 }
 
+impl Summaries {
+    /// Up to `limit` matching ids with a pending deadline, nearest first,
+    /// strictly after `after` in `(due, id)` order; `None` until built.
+    /// One pass over the rows keeping the `limit` smallest keys.
+    pub(crate) fn find_by_deadline(
+        &self,
+        f: &CaseFilter,
+        after: (Timestamp, CaseId),
+        limit: usize,
+    ) -> Option<Vec<(Timestamp, CaseId)>> {
+        if !self.is_ready() || limit == 0 {
+            return None;
+        }
+        let g = self.inner.read().ok()?;
+        let Some(w) = wanted(&g, f) else {
+            return Some(Vec::new());
+        };
+        let mut best: std::collections::BinaryHeap<(Timestamp, CaseId)> =
+            std::collections::BinaryHeap::with_capacity(limit + 1);
+        for (i, row) in g.rows.iter().enumerate().skip(1) {
+            let key = (row.next_deadline, i as CaseId);
+            if row.next_deadline == Timestamp::MAX || key <= after {
+                continue;
+            }
+            if best.len() == limit && best.peek().is_some_and(|top| key >= *top) {
+                continue;
+            }
+            if !matches(row, &w, f) {
+                continue;
+            }
+            best.push(key);
+            if best.len() > limit {
+                best.pop();
+            }
+        }
+        Some(best.into_sorted_vec())
+    }
+}
+
 /// Rows read under one hold of the lock by the facts scan (the writer puts
 /// rows between chunks).
 const FACTS_CHUNK: usize = 4096;

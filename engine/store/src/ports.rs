@@ -431,6 +431,19 @@ pub trait CaseStore: Send + Sync {
         let _ = (filter, from, limit);
         Ok(None)
     }
+    /// Up to `limit` ids of applied cases matching `filter` that have a
+    /// pending deadline, nearest first: `(due, id)` strictly after `after`
+    /// in that order. `None` when the backend keeps no index (or it is not
+    /// built yet): the caller then scans. The default keeps none.
+    fn find_by_deadline(
+        &self,
+        filter: &crate::CaseFilter,
+        after: (Timestamp, CaseId),
+        limit: usize,
+    ) -> Result<Option<Vec<(Timestamp, CaseId)>>, StoreError> {
+        let _ = (filter, after, limit);
+        Ok(None)
+    }
     /// Applied cases by (workflow, state), kept as counters by the backend
     /// (no scan): what metrics and boards read.
     fn state_counts(&self) -> Result<StateCounts, StoreError>;

@@ -266,3 +266,47 @@ fn the_listing_index_answers_as_a_scan_does_before_and_after_a_restart() {
     let (svc, sled) = open(dir.path(), clock);
     check(&svc, &sled);
 }
+
+/// 待办 looks at the most urgent cases first: with more open cases than it
+/// looks at, the nearest deadlines are kept, not the lowest ids (before,
+/// the first `scan` ids were read and sorted, so a 大事 reported after
+/// them never showed).
+#[test]
+fn todo_looks_at_the_nearest_deadlines_first_not_the_lowest_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(t("2026-09-14T10:00:00+08:00")));
+    let (svc, _sled) = open(dir.path(), clock);
+    let report = |data: serde_json::Value| {
+        svc.report(Report {
+            on_behalf: None,
+            workflow: "事件处置".into(),
+            unit: Some("WG-001".into()),
+            data,
+            idempotency_key: None,
+            actor: "网格员".into(),
+        })
+        .unwrap()
+        .0
+        .id
+    };
+    // Five small matters (3 工作时), then five 大事 (1 hour, round the clock).
+    for _ in 0..5 {
+        report(json!({"类别": "垃圾堆放", "人数": 1, "风险": 1}));
+    }
+    let urgent: Vec<u64> = (0..5)
+        .map(|_| report(json!({"类别": "群体性聚集", "人数": 50, "风险": 4})))
+        .collect();
+    let got = svc
+        .todo(&CaseFilter::default(), None, (5, 5), &mut |_| true)
+        .unwrap();
+    let ids: Vec<u64> = got.iter().map(|c| c.id).collect();
+    assert_eq!(ids, urgent, "the five nearest deadlines");
+    // Asked for fewer, the nearest still come first.
+    let two = svc
+        .todo(&CaseFilter::default(), None, (50, 2), &mut |_| true)
+        .unwrap();
+    assert_eq!(
+        two.iter().map(|c| c.id).take(2).collect::<Vec<_>>(),
+        urgent[..2]
+    );
+}
