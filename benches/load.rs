@@ -7,7 +7,8 @@
 //! alternately without authentication and with TLS, a bearer token
 //! checked on every call, the caller's grants checked against the case's
 //! unit, and the audit log written, two rounds each; `--webhook`: how fast
-//! case events reach a local webhook receiver, signed, one POST each)
+//! case events reach a local webhook receiver, signed, one POST each;
+//! `--console`: the server's console on, as it is by default)
 //!
 //! The server gets an organisation of 1,200 micro grids first (a report
 //! must name a registered unit).
@@ -178,7 +179,12 @@ fn measure(
             "--metrics-listen",
             "off",
             "--console-listen",
-            "off",
+            // `--console`: with the console on (it follows the change feed).
+            if flag("--console") {
+                "127.0.0.1:0"
+            } else {
+                "off"
+            },
             "--clock",
             "manual",
             "--log",
