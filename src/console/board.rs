@@ -126,7 +126,13 @@ impl Board {
                 Ok(Ok(batch)) if batch.is_empty() => {
                     self.app.cases.feed().wait_for(next).await;
                 }
-                Ok(Ok(batch)) => next = self.count_blocking(batch, next).await,
+                Ok(Ok(batch)) => {
+                    next = self.count_blocking(batch, next).await;
+                    // A quarter of a second gathers the events of many
+                    // commits into one pass (the board needs seconds, and
+                    // the report path keeps the cores).
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
                 Ok(Err(e)) => {
                     tracing::warn!(error = %e, "the board cannot follow the change feed");
                     tokio::time::sleep(Duration::from_secs(1)).await;
