@@ -283,6 +283,9 @@ pub struct ListQuery {
     pub level: String,
     #[serde(default)]
     pub workflow: String,
+    /// 来源: the source channel.
+    #[serde(default)]
+    pub channel: String,
     /// `on` when ticked.
     #[serde(default)]
     pub breached: String,
@@ -320,6 +323,7 @@ async fn case_list(
         class: q.class.trim().to_string(),
         level: q.level.trim().to_string(),
         workflow: q.workflow.trim().to_string(),
+        channel: q.channel.trim().to_string(),
         breached: q.breached == "on",
         overdue: q.overdue == "on",
         deadline_from: if within.is_some() { 1 } else { 0 },

@@ -257,6 +257,7 @@ fn next_link(q: &super::ListQuery, token: &str) -> String {
         ("class", &q.class),
         ("level", &q.level),
         ("workflow", &q.workflow),
+        ("channel", &q.channel),
         ("breached", &q.breached),
         ("overdue", &q.overdue),
         ("due_within_hours", &q.due_within_hours),
@@ -299,6 +300,7 @@ pub fn case_list(s: &Session, q: &super::ListQuery, r: &v1::ListCasesResponse, n
                 (field("class", "类别", &q.class))
                 (field("level", "层级", &q.level))
                 (field("workflow", "流程", &q.workflow))
+                (field("channel", "来源渠道", &q.channel))
                 (field("due_within_hours", "期限在几小时内", &q.due_within_hours))
                 label { input type="checkbox" name="breached" checked[q.breached == "on"]; " 出格" }
                 label { input type="checkbox" name="overdue" checked[q.overdue == "on"]; " 超时" }

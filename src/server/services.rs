@@ -129,6 +129,7 @@ impl v1::case_service_server::CaseService for Cases {
                     state: some(&r.state),
                     class: some(&r.class),
                     level: some(&r.level),
+                    channel: some(&r.channel),
                     breached: r.breached,
                     overdue: r.overdue,
                     created_from: set(r.created_from),

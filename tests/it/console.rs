@@ -600,3 +600,44 @@ async fn the_report_rolls_up_per_unit_and_downloads_as_csv_and_xlsx() {
     .await
     .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_case_list_filters_by_source_channel() {
+    let data = tempfile::tempdir().unwrap();
+    let (server, ch) = secure_server_with(data.path(), &[]).await;
+    let mut c = CaseServiceClient::new(ch.clone());
+    let hotline = c
+        .report(as_(
+            &token("W1"),
+            crate::auth::event(
+                "M1",
+                r#"{"类别": "垃圾堆放", "人数": 1, "风险": 1, "来源": "12345"}"#,
+            ),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap()
+        .id;
+    let patrol = reported(ch.clone(), "W1", "M1").await;
+    let listed = |channel: &str| {
+        as_(
+            &token("W1"),
+            wangge_proto::v1::ListCasesRequest {
+                channel: channel.into(),
+                ..Default::default()
+            },
+        )
+    };
+    let ids = |r: wangge_proto::v1::ListCasesResponse| -> Vec<u64> {
+        r.cases.into_iter().map(|c| c.id).collect()
+    };
+    assert_eq!(
+        ids(c.list(listed("12345")).await.unwrap().into_inner()),
+        [hotline]
+    );
+    let all = ids(c.list(listed("")).await.unwrap().into_inner());
+    assert!(all.contains(&hotline) && all.contains(&patrol), "{all:?}");
+    drop(server);
+}

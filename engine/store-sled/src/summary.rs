@@ -229,6 +229,7 @@ struct Wanted {
     state: Option<Name>,
     class: Option<Name>,
     level: Option<Name>,
+    channel: Option<Name>,
     /// Indexed by name; `None` when the filter has no units.
     units: Option<Vec<bool>>,
     flags: u8,
@@ -389,6 +390,7 @@ fn wanted(g: &Inner, f: &CaseFilter) -> Option<Wanted> {
         state: name(&f.state)?,
         class: name(&f.class)?,
         level: name(&f.level)?,
+        channel: name(&f.channel)?,
         units,
         flags: PRESENT
             | if f.breached { BREACHED } else { 0 }
@@ -402,6 +404,7 @@ fn matches(r: &Row, w: &Wanted, f: &CaseFilter) -> bool {
         && w.state.is_none_or(|n| r.state == n)
         && w.class.is_none_or(|n| r.class == n)
         && w.level.is_none_or(|n| r.level == n)
+        && w.channel.is_none_or(|n| r.channel == n)
         && w.units
             .as_ref()
             .is_none_or(|u| u.get(r.unit as usize).copied().unwrap_or(false) && r.unit != 0)

@@ -15,6 +15,8 @@ pub struct CaseFilter {
     pub state: Option<String>,
     pub class: Option<String>,
     pub level: Option<String>,
+    /// The source channel (the workflow's `channel` field: 12345, 巡查 …).
+    pub channel: Option<String>,
     /// Only cases that climbed past their ceiling (出格).
     pub breached: bool,
     /// Only cases that missed a limit at the top of their ladder.
@@ -42,6 +44,10 @@ impl CaseFilter {
                 .as_ref()
                 .is_none_or(|s| Some(s) == c.class.as_ref())
             && self.level.as_ref().is_none_or(|s| *s == c.level)
+            && self
+                .channel
+                .as_ref()
+                .is_none_or(|s| Some(s) == c.channel.as_ref())
             && (!self.breached || c.breached())
             && (!self.overdue || c.overdue > 0)
             && self.created_from.is_none_or(|t| c.created_at >= t)
