@@ -435,12 +435,22 @@ async fn act(
     }
 }
 
-/// The signed-in user's session, or the way to the sign-in page.
-fn signed_in(c: &Console, headers: &HeaderMap) -> Result<Session, Response> {
-    c.sessions
-        .of(headers)
-        .map(|(_, s)| s)
-        .ok_or_else(|| Redirect::to("/login").into_response())
+/// The signed-in user, as a handler's argument: a request without a
+/// live session is sent to the sign-in page instead.
+pub struct User(pub Session);
+
+impl axum::extract::FromRequestParts<Arc<Console>> for User {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        c: &Arc<Console>,
+    ) -> Result<User, Response> {
+        c.sessions
+            .of(&parts.headers)
+            .map(|(_, s)| User(s))
+            .ok_or_else(|| Redirect::to("/login").into_response())
+    }
 }
 
 /// A refusal page: the message, nothing changed.

@@ -7,7 +7,6 @@
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use maud::{html, Markup};
 use serde::Deserialize;
@@ -17,7 +16,7 @@ use wangge_proto::v1::admin_service_server::AdminService;
 use wangge_proto::v1::policy_service_server::PolicyService;
 
 use super::pages::{page, when};
-use super::{refused, signed_in, Console};
+use super::{refused, Console, User};
 use crate::server::services::{Admin, Policies};
 
 /// Changed cases a replay report lists.
@@ -35,11 +34,7 @@ pub struct Pair {
 }
 
 /// 政策版本: every version, and the forms to compare two.
-pub async fn versions(State(c): State<Arc<Console>>, headers: HeaderMap) -> Response {
-    let s = match signed_in(&c, &headers) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+pub async fn versions(State(c): State<Arc<Console>>, User(s): User) -> Response {
     let got = Policies(c.app().clone())
         .list_versions(s.request(v1::ListVersionsRequest {}))
         .await;
@@ -105,15 +100,7 @@ fn files_of(c: &Console, hash: &str) -> Result<Vec<(String, String)>, Response> 
 }
 
 /// The line diff of two versions, file by file.
-pub async fn diff(
-    State(c): State<Arc<Console>>,
-    headers: HeaderMap,
-    Query(q): Query<Pair>,
-) -> Response {
-    let s = match signed_in(&c, &headers) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+pub async fn diff(State(c): State<Arc<Console>>, User(s): User, Query(q): Query<Pair>) -> Response {
     let (a, b) = match (files_of(&c, &q.from), files_of(&c, &q.to)) {
         (Ok(a), Ok(b)) => (a, b),
         (Err(r), _) | (_, Err(r)) => return r,
@@ -173,13 +160,9 @@ pub async fn diff(
 /// Replays the stored cases since a day through both versions.
 pub async fn replay(
     State(c): State<Arc<Console>>,
-    headers: HeaderMap,
+    User(s): User,
     Query(q): Query<Pair>,
 ) -> Response {
-    let s = match signed_in(&c, &headers) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     let app = c.app().clone();
     let (a, b) = match (
         app.registry.load(q.from.trim()),

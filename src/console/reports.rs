@@ -11,7 +11,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use maud::{html, Markup};
 use rust_decimal::Decimal;
@@ -22,7 +22,7 @@ use wangge_proto::v1::evaluation_service_server::EvaluationService;
 
 use super::pages::{encode, page};
 use super::scores::current;
-use super::{refused, signed_in, Console};
+use super::{refused, Console, User};
 use crate::server::evaluation::Evaluations;
 
 #[derive(Deserialize, Default)]
@@ -360,13 +360,9 @@ async fn report_of(
 /// 报表: the table, with links to the downloads.
 pub async fn show(
     State(c): State<Arc<Console>>,
-    headers: HeaderMap,
+    User(s): User,
     Query(q): Query<ReportQuery>,
 ) -> Response {
-    let s = match signed_in(&c, &headers) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     let (report, card, period) = match report_of(&c, &s, &q).await {
         Ok(r) => r,
         Err(r) => return r,
@@ -412,13 +408,9 @@ fn table(r: &Report) -> Markup {
 /// The report as a CSV download.
 pub async fn download_csv(
     State(c): State<Arc<Console>>,
-    headers: HeaderMap,
+    User(s): User,
     Query(q): Query<ReportQuery>,
 ) -> Response {
-    let s = match signed_in(&c, &headers) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     match report_of(&c, &s, &q).await {
         Ok((r, card, period)) => (
             [
@@ -438,13 +430,9 @@ pub async fn download_csv(
 /// The report as an XLSX download.
 pub async fn download_xlsx(
     State(c): State<Arc<Console>>,
-    headers: HeaderMap,
+    User(s): User,
     Query(q): Query<ReportQuery>,
 ) -> Response {
-    let s = match signed_in(&c, &headers) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     let (r, card, period) = match report_of(&c, &s, &q).await {
         Ok(x) => x,
         Err(r) => return r,

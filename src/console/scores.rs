@@ -9,7 +9,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use maud::{html, Markup};
 use serde::Deserialize;
@@ -20,7 +19,7 @@ use wangge_proto::v1::evaluation_service_server::EvaluationService;
 
 use super::pages::{encode, page};
 use super::session::Session;
-use super::{refused, signed_in, Console};
+use super::{refused, Console, User};
 use crate::server::evaluation::Evaluations;
 
 #[derive(Deserialize, Default)]
@@ -101,13 +100,9 @@ struct Starred {
 /// 组织与星级: the tree of the user's reach with each unit's stars.
 pub async fn org(
     State(c): State<Arc<Console>>,
-    headers: HeaderMap,
+    User(s): User,
     Query(q): Query<PeriodQuery>,
 ) -> Response {
-    let s = match signed_in(&c, &headers) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     let period = match period_of(&c, &q.period, PeriodKind::Quarterly) {
         Ok(p) => p,
         Err(r) => return r,
@@ -233,13 +228,9 @@ fn branch(
 /// as it stands now (not stored).
 pub async fn score(
     State(c): State<Arc<Console>>,
-    headers: HeaderMap,
+    User(s): User,
     Query(q): Query<ScoreQuery>,
 ) -> Response {
-    let s = match signed_in(&c, &headers) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     let svc = Evaluations(c.app().clone());
     let req = s.request(v1::HistoryRequest {
         scorecard: q.card.clone(),
@@ -306,13 +297,9 @@ fn score_page(s: &Session, sc: &v1::Score, live: bool) -> Markup {
 /// 评优排名: every award's ranking for a year.
 pub async fn awards(
     State(c): State<Arc<Console>>,
-    headers: HeaderMap,
+    User(s): User,
     Query(q): Query<PeriodQuery>,
 ) -> Response {
-    let s = match signed_in(&c, &headers) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     let period = match period_of(&c, &q.period, PeriodKind::Yearly) {
         Ok(p) => p,
         Err(r) => return r,

@@ -6,7 +6,6 @@
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use maud::{html, Markup};
 use serde::Deserialize;
@@ -15,7 +14,7 @@ use wangge_proto::v1::incentive_service_server::IncentiveService;
 use wangge_proto::v1::task_service_server::TaskService;
 
 use super::pages::{encode, page, when};
-use super::{refused, signed_in, Console};
+use super::{refused, Console, User};
 use crate::server::incentive::Incentive;
 use crate::server::tasks::Tasks;
 
@@ -31,13 +30,9 @@ pub struct TaskQuery {
 /// 任务: the tasks the user may see, and one's progress by level.
 pub async fn tasks(
     State(c): State<Arc<Console>>,
-    headers: HeaderMap,
+    User(s): User,
     Query(q): Query<TaskQuery>,
 ) -> Response {
-    let s = match signed_in(&c, &headers) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     let svc = Tasks(c.app().clone());
     let list = match svc.list(s.request(v1::ListTasksRequest {})).await {
         Ok(r) => r.into_inner().tasks,
@@ -146,13 +141,9 @@ pub struct SettlementQuery {
 /// 补贴: a month's settlements, each with its line items.
 pub async fn settlements(
     State(c): State<Arc<Console>>,
-    headers: HeaderMap,
+    User(s): User,
     Query(q): Query<SettlementQuery>,
 ) -> Response {
-    let s = match signed_in(&c, &headers) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     let period = match q.period.trim() {
         "" => {
             let app = c.app();
