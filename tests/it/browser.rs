@@ -27,38 +27,29 @@ async fn a_grid_worker_signs_in_reads_a_case_and_acts_on_it_in_the_browser() {
         b.screenshot("login");
         b.type_into("#token", &w1);
         b.click("form[action='/login'] button");
-        let todo = b.text();
-        assert!(todo.contains("待办") && todo.contains("W1"), "{todo}");
+        b.wait_for(&["待办", "W1"]);
         b.screenshot("todo");
         b.open(&format!("{base}/cases"));
-        assert!(b.text().contains("筛选"), "the case list with its filters");
+        b.wait_for(&["筛选"]); // the case list with its filters
         b.screenshot("cases");
         b.open(&format!("{base}/todo"));
         b.click(&format!("a[href='/cases/{mine}']"));
-        let page = b.text();
-        assert!(page.contains(&format!("案件 {mine}")), "{page}");
-        assert!(
-            page.contains("经过") && page.contains("事件分级"),
-            "timeline and explanation: {page}"
-        );
+        // The timeline and the explanation.
+        b.wait_for(&[&format!("案件 {mine}"), "经过", "事件分级"]);
         b.screenshot("case");
         b.click(".actions button[value='立案'], .actions form:first-child button");
-        let after = b.text();
-        assert!(after.contains("立案"), "{after}");
+        // The state in the facts moves from 上报 to 立案.
+        b.wait_for_in("dl.facts", &["立案"]);
         b.screenshot("case-after-action");
         // On a phone: the same pages, narrower (screenshots to look at).
         b.resize(390, 844);
         b.screenshot("phone-case");
         b.open(&format!("{base}/todo"));
-        assert!(b.text().contains("待办"));
+        b.wait_for(&["待办"]);
         b.screenshot("phone-todo");
         b.resize(1280, 900);
         b.open(&format!("{base}/cases/{theirs}"));
-        let other = b.text();
-        assert!(
-            other.contains("无法查看案件") && other.contains("没有做任何更改"),
-            "{other}"
-        );
+        b.wait_for(&["无法查看案件", "没有做任何更改"]);
         b.screenshot("other-grid-refused");
     })
     .await
@@ -99,7 +90,9 @@ async fn the_command_centre_watches_the_board_change_live_and_drills_into_a_scor
         b.open(&format!("{base}/login"));
         b.type_into("#token", &z1);
         b.click("form[action='/login'] button");
+        b.wait_for(&["待办"]);
         b.open(&format!("{base}/board"));
+        b.wait_for(&["出格"]);
         assert_eq!(board_total(&b, "breached-today"), "0");
         b.screenshot("board-before");
         opened_tx.send(()).unwrap();
@@ -116,11 +109,10 @@ async fn the_command_centre_watches_the_board_change_live_and_drills_into_a_scor
         }
         b.screenshot("board-after-breach");
         b.open(&format!("{base}/org?period=2026-Q3"));
-        assert!(b.text().contains("锦江街道"), "{}", b.text());
+        b.wait_for(&["锦江街道"]);
         b.screenshot("org-tree");
         b.click("a.unit[href*='id=M1']");
-        let score = b.text();
-        assert!(score.contains("指标") && score.contains("贡献"), "{score}");
+        b.wait_for(&["指标", "贡献"]);
         b.screenshot("score");
         for (path, name, expect) in [
             ("/awards?period=2026", "awards", "评优排名"),
@@ -134,7 +126,7 @@ async fn the_command_centre_watches_the_board_change_live_and_drills_into_a_scor
             ("/policy", "policy", "当前生效"),
         ] {
             b.open(&format!("{base}{path}"));
-            assert!(b.text().contains(expect), "{name}: {}", b.text());
+            b.wait_for(&[expect]);
             b.screenshot(name);
         }
     });

@@ -130,7 +130,7 @@ impl Browser {
         .unwrap();
     }
 
-    /// The element `css` selects (waiting up to 5 s for it).
+    /// The element `css` selects (waiting up to 20 s for it).
     pub fn find(&self, css: &str) -> String {
         let started = Instant::now();
         loop {
@@ -142,7 +142,7 @@ impl Browser {
             );
             match found {
                 Ok(v) => return v[ELEMENT].as_str().unwrap_or_default().to_string(),
-                Err(e) if started.elapsed() > Duration::from_secs(5) => panic!("no `{css}`: {e}"),
+                Err(e) if started.elapsed() > Duration::from_secs(20) => panic!("no `{css}`: {e}"),
                 Err(_) => std::thread::sleep(Duration::from_millis(100)),
             }
         }
@@ -184,6 +184,30 @@ impl Browser {
     /// The page's text as the user reads it.
     pub fn text(&self) -> String {
         self.text_of("body")
+    }
+
+    /// The page's text once it holds every one of `needles`: a click's
+    /// navigation may still be under way when the click returns, and a
+    /// loaded CI machine is slow, so this polls for up to 20 s before it
+    /// fails naming what is missing and what the page said.
+    pub fn wait_for(&self, needles: &[&str]) -> String {
+        self.wait_for_in("body", needles)
+    }
+
+    /// The text of the element `css` selects once it holds every one of
+    /// `needles` (as [`Browser::wait_for`], for one part of the page).
+    pub fn wait_for_in(&self, css: &str, needles: &[&str]) -> String {
+        let started = Instant::now();
+        loop {
+            let text = self.text_of(css);
+            if needles.iter().all(|n| text.contains(n)) {
+                return text;
+            }
+            if started.elapsed() > Duration::from_secs(20) {
+                panic!("the page never showed {needles:?}; it said: {text}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// The text of the element `css` selects, as the user reads it (empty
