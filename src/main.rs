@@ -16,6 +16,7 @@ mod console;
 mod eval;
 mod evaluation_cli;
 mod export;
+mod fmt_cmd;
 mod gen;
 mod incentive_cli;
 mod input;
@@ -74,6 +75,8 @@ enum Command {
     Check(check::Args),
     /// Evaluate a table, rule set or calc and explain the result.
     Eval(eval::Args),
+    /// Lay policy files out canonically (`--check` for CI, `-` for stdin).
+    Fmt(fmt_cmd::Args),
     /// The organisation registry: import, list, and run organisation policies over it.
     Org(org::Args),
     /// Run the gRPC service (sled in ./data, policies from ./policies by default).
@@ -141,6 +144,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check(args) => check::run(&args),
         Command::Eval(args) => eval::run(&args),
+        Command::Fmt(args) => fmt_cmd::run(&args),
         Command::Org(args) => org::run(&args),
         Command::Serve(args) => server::run(&args),
         Command::Case(args) => client::case(&args),

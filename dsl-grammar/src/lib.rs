@@ -5,6 +5,7 @@
 pub mod ast;
 pub mod date;
 pub mod diagnostic;
+pub mod format;
 pub mod fullwidth;
 pub mod grant_check;
 pub mod lint;
@@ -15,6 +16,7 @@ pub mod set;
 pub mod source;
 pub mod span;
 pub mod suggest;
+pub mod syntax;
 pub mod value;
 
 pub use diagnostic::{render, Diagnostic, DiagnosticJson, Severity};

@@ -15,7 +15,7 @@ use crate::span::Span;
 
 #[derive(pest_derive::Parser)]
 #[grammar = "grammar.pest"]
-struct PolicyParser;
+pub(crate) struct PolicyParser;
 
 /// Words that start a top-level item.
 pub const ITEM_KEYWORDS: &[&str] = &[

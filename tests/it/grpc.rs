@@ -285,7 +285,7 @@ async fn a_broken_deploy_is_refused_and_the_old_version_keeps_serving() {
     let mut files = bundle("policies");
     for f in &mut files {
         if f.name == "事件分级.wg" {
-            f.text = f.text.replace("| in 日常小事   | -               | -              || \"小事\"                         | 微网格   |", "| in 日常小事   | -               | -              || \"小事\"                         | 一般网格 |");
+            f.text = f.text.replace("| in 日常小事  | -             | -           || \"小事\"                         | 微网格   |", "| in 日常小事  | -             | -           || \"小事\"                         | 一般网格 |");
         }
     }
     // With the shipped scenarios in the bundle, the change is refused: a

@@ -235,8 +235,8 @@ fn replay_against_a_changed_row_lists_the_changed_cases() {
         let p = f.unwrap().path();
         if p.is_file() {
             let text = std::fs::read_to_string(&p).unwrap().replace(
-                "| in 矛盾纠纷   | -               | -              || \"难事\"                         | 社区     |",
-                "| in 矛盾纠纷   | -               | -              || \"小事\"                         | 一般网格 |",
+                "| in 矛盾纠纷  | -             | -           || \"难事\"                         | 社区     |",
+                "| in 矛盾纠纷  | -             | -           || \"小事\"                         | 一般网格 |",
             );
             std::fs::write(alt.join(p.file_name().unwrap()), text).unwrap();
         }

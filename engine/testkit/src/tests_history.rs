@@ -167,8 +167,8 @@ fn replay_of_a_log_through_the_same_version_reports_no_difference() {
 fn replay_through_a_version_with_one_changed_row_reports_exactly_the_affected_cases() {
     let before = shipped_files();
     let mut after = before.clone();
-    let row = "| in 矛盾纠纷   | -               | -              || \"难事\"                         | 社区     |";
-    let changed = "| in 矛盾纠纷   | -               | -              || \"小事\"                         | 一般网格 |";
+    let row = "| in 矛盾纠纷  | -             | -           || \"难事\"                         | 社区     |";
+    let changed = "| in 矛盾纠纷  | -             | -           || \"小事\"                         | 一般网格 |";
     let file = after
         .iter_mut()
         .find(|(name, _)| name == "事件分级.wg")

@@ -1,0 +1,125 @@
+//! Tools for policy authors: `wangge fmt`, `wangge doc`, `wangge bench`,
+//! shell completions and man pages (the language server has its own
+//! module, `lsp`).
+
+use crate::util::{root, wangge, wangge_stdin};
+
+#[test]
+fn fmt_check_passes_on_the_shipped_policies() {
+    let out = wangge(&["fmt", "--check", "policies"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+}
+
+#[test]
+fn fmt_lays_out_stdin_and_check_fails_with_a_diff_on_a_messy_file() {
+    let messy = "param  甲 = 1 // 一\n\n\n\ntable 乙(x) {\n| x || y |\n|  1 || \"是的\" |\n}\n";
+    let out = wangge_stdin(&["fmt", "-"], messy);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        out.stdout,
+        "param 甲 = 1  // 一\n\ntable 乙(x) {\n  | x || y      |\n  | 1 || \"是的\" |\n}\n"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("乙.wg");
+    std::fs::write(&file, messy).unwrap();
+    let path = file.to_str().unwrap();
+    let check = wangge(&["fmt", "--check", path]);
+    assert_eq!(check.code, 1);
+    assert!(
+        check.stdout.contains("+  | 1 || \"是的\" |"),
+        "{}",
+        check.stdout
+    );
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        messy,
+        "--check changes nothing"
+    );
+    assert_eq!(wangge(&["fmt", path]).code, 0);
+    assert_eq!(wangge(&["fmt", "--check", path]).code, 0);
+}
+
+#[test]
+fn fmt_refuses_a_file_that_does_not_parse_with_a_code_frame_and_leaves_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("坏.wg");
+    let broken = "param 甲 = 1\ntable 乙(x) {\n| x || y |\n| 1 |\n}\n";
+    std::fs::write(&file, broken).unwrap();
+    let out = wangge(&["fmt", file.to_str().unwrap()]);
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("坏.wg:5:1"), "{}", out.stderr);
+    assert!(out.stderr.contains("was not formatted"), "{}", out.stderr);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), broken);
+    let latin1 = dir.path().join("编码.wg");
+    std::fs::write(&latin1, b"param a = 1\n// \xb5\n").unwrap();
+    let out = wangge(&["fmt", latin1.to_str().unwrap()]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("not valid UTF-8 (line 2)"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn formatting_a_scrambled_copy_of_the_shipped_policies_keeps_every_scenario_passing() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&root().join("policies"), dir.path());
+    // Scramble: every space doubled outside strings and rhai code is
+    // the formatter's to undo; done here with its own lossless view.
+    for f in wg_files(dir.path()) {
+        let text = std::fs::read_to_string(&f).unwrap();
+        let tree = wangge_dsl::syntax::parse(&text).unwrap();
+        let mut messy = String::new();
+        for t in &tree.tokens {
+            match t.kind {
+                wangge_dsl::syntax::TokenKind::Space => messy.push_str("   "),
+                wangge_dsl::syntax::TokenKind::Newline => messy.push_str(" \t \n"),
+                _ => messy.push_str(tree.text_of(t)),
+            }
+        }
+        std::fs::write(&f, messy).unwrap();
+    }
+    let path = dir.path().to_str().unwrap();
+    assert_eq!(wangge(&["fmt", "--check", path]).code, 1);
+    let out = wangge(&["fmt", path]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let test = wangge(&["test", path]);
+    assert_eq!(test.code, 0, "{}{}", test.stdout, test.stderr);
+    for f in wg_files(dir.path()) {
+        let name = f.strip_prefix(dir.path()).unwrap();
+        let shipped = std::fs::read_to_string(root().join("policies").join(name)).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&f).unwrap(),
+            shipped,
+            "{}",
+            name.display()
+        );
+    }
+}
+
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    for e in std::fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        let dest = to.join(p.file_name().unwrap());
+        if p.is_dir() {
+            std::fs::create_dir_all(&dest).unwrap();
+            copy_dir(&p, &dest);
+        } else {
+            std::fs::copy(&p, &dest).unwrap();
+        }
+    }
+}
+
+fn wg_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(wg_files(&p));
+        } else if p.extension().is_some_and(|e| e == "wg") {
+            out.push(p);
+        }
+    }
+    out
+}
