@@ -21,6 +21,7 @@ mod gen;
 mod incentive_cli;
 mod input;
 mod intake_cli;
+mod lsp;
 mod org;
 mod output;
 mod policy_dir;
@@ -77,6 +78,8 @@ enum Command {
     Eval(eval::Args),
     /// Lay policy files out canonically (`--check` for CI, `-` for stdin).
     Fmt(fmt_cmd::Args),
+    /// The language server for editors, over stdio.
+    Lsp(lsp::Args),
     /// The organisation registry: import, list, and run organisation policies over it.
     Org(org::Args),
     /// Run the gRPC service (sled in ./data, policies from ./policies by default).
@@ -145,6 +148,7 @@ fn main() -> ExitCode {
         Command::Check(args) => check::run(&args),
         Command::Eval(args) => eval::run(&args),
         Command::Fmt(args) => fmt_cmd::run(&args),
+        Command::Lsp(args) => lsp::run(&args),
         Command::Org(args) => org::run(&args),
         Command::Serve(args) => server::run(&args),
         Command::Case(args) => client::case(&args),

@@ -9,6 +9,7 @@ pub mod format;
 pub mod fullwidth;
 pub mod grant_check;
 pub mod lint;
+pub mod outline;
 pub mod parser;
 pub mod resolve;
 pub mod schema_check;

@@ -15,6 +15,8 @@ mod grpc;
 mod inputs;
 mod intake;
 mod layers;
+mod lsp;
+mod lsp_client;
 mod metrics;
 mod org;
 mod packaging;
