@@ -13,6 +13,7 @@ mod auth_cli;
 mod check;
 mod client;
 mod console;
+mod doc;
 mod eval;
 mod evaluation_cli;
 mod export;
@@ -80,6 +81,8 @@ enum Command {
     Fmt(fmt_cmd::Args),
     /// The language server for editors, over stdio.
     Lsp(lsp::Args),
+    /// A static HTML site of a policy set, for reviewers.
+    Doc(doc::Args),
     /// The organisation registry: import, list, and run organisation policies over it.
     Org(org::Args),
     /// Run the gRPC service (sled in ./data, policies from ./policies by default).
@@ -149,6 +152,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => eval::run(&args),
         Command::Fmt(args) => fmt_cmd::run(&args),
         Command::Lsp(args) => lsp::run(&args),
+        Command::Doc(args) => doc::run(&args),
         Command::Org(args) => org::run(&args),
         Command::Serve(args) => server::run(&args),
         Command::Case(args) => client::case(&args),

@@ -123,3 +123,92 @@ fn wg_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// The `href`s of an HTML page.
+fn hrefs(html: &str) -> Vec<String> {
+    html.split("href=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Every page of a written site, relative to its root.
+pub fn site_pages(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|e| e == "html") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn doc_writes_a_site_whose_every_link_and_line_anchor_resolves() {
+    let out = tempfile::tempdir().unwrap();
+    let run = wangge(&["doc", "policies", "--out", out.path().to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let pages = site_pages(out.path());
+    assert!(pages.len() > 50, "{} pages", pages.len());
+    for page in &pages {
+        let html = std::fs::read_to_string(page).unwrap();
+        for href in hrefs(&html) {
+            let (file, anchor) = href.split_once('#').unwrap_or((&href, ""));
+            let target = if file.is_empty() {
+                page.clone()
+            } else {
+                page.parent().unwrap().join(file)
+            };
+            assert!(
+                target.exists(),
+                "{}: `{href}` leads nowhere",
+                page.display()
+            );
+            if !anchor.is_empty() {
+                let there = std::fs::read_to_string(&target).unwrap();
+                assert!(
+                    there.contains(&format!("id=\"{anchor}\"")),
+                    "{}: `{href}`",
+                    page.display()
+                );
+            }
+        }
+    }
+    let table = std::fs::read_to_string(out.path().join("table-事件分级.html")).unwrap();
+    assert!(
+        table.contains("<code>first</code>") && table.contains("群体性聚集"),
+        "{table}"
+    );
+    let flow = std::fs::read_to_string(out.path().join("workflow-事件处置.html")).unwrap();
+    assert!(
+        flow.contains("<svg") && flow.contains(">返工</text>"),
+        "the state diagram"
+    );
+    assert!(flow.contains("3 小时（工作时"), "limits on their clocks");
+    assert!(
+        flow.contains("小事不出网格") || flow.contains("示例（场景）"),
+        "examples"
+    );
+    let subsidy = std::fs::read_to_string(out.path().join("subsidy-微网格员补贴.html")).unwrap();
+    assert!(
+        subsidy.contains("200.00元") && subsidy.contains("calc-计件补贴.html"),
+        "{subsidy}"
+    );
+    // A broken set gets its diagnostics, not a site.
+    let broken = wangge(&[
+        "doc",
+        "tests/fixtures/broken",
+        "--out",
+        out.path().join("x").to_str().unwrap(),
+    ]);
+    assert_eq!(broken.code, 1);
+    assert!(broken.stderr.contains("has errors"), "{}", broken.stderr);
+}

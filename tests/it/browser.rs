@@ -149,3 +149,30 @@ async fn the_command_centre_watches_the_board_change_live_and_drills_into_a_scor
     escalated_tx.send(()).unwrap();
     browsing.await.unwrap();
 }
+
+#[test]
+#[cfg_attr(
+    not(browser_tests),
+    ignore = "needs Chromium: set WANGGE_TEST_CHROMEDRIVER to chromedriver's path"
+)]
+fn the_policy_documentation_opens_in_a_browser_without_errors() {
+    let out = crate::util::root().join("target/policy-doc");
+    let _ = std::fs::remove_dir_all(&out);
+    let run = crate::util::wangge(&["doc", "policies", "--out", out.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let b = Browser::start();
+    for page in crate::authoring::site_pages(&out) {
+        let url = format!("file://{}", page.display());
+        b.open(&url);
+        let title = b.text_of("h1");
+        assert!(!title.is_empty(), "{}: no heading", page.display());
+        let errors = b.console_errors();
+        assert!(errors.is_empty(), "{}: {errors:?}", page.display());
+    }
+    b.open(&format!(
+        "file://{}",
+        out.join("workflow-事件处置.html").display()
+    ));
+    b.wait_for(&["状态图", "处置时限"]);
+    b.screenshot_in("target/policy-doc-screenshots", "事件处置");
+}

@@ -102,6 +102,7 @@ impl Browser {
         }
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
+            "goog:loggingPrefs": {"browser": "ALL"},
             "goog:chromeOptions": {
                 "binary": std::env::var("WANGGE_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
                 "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1000", "--lang=zh-CN"]
@@ -224,14 +225,38 @@ impl Browser {
         .unwrap_or_default()
     }
 
+    /// The errors the page logged to the browser's console since the last
+    /// call (failed loads, script errors, refused content).
+    pub fn console_errors(&self) -> Vec<String> {
+        call(
+            &self.addr,
+            "POST",
+            &self.at("/se/log"),
+            Some(&json!({"type": "browser"})),
+        )
+        .ok()
+        .and_then(|v| v.as_array().cloned())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| e["level"] == "SEVERE")
+        .map(|e| e["message"].as_str().unwrap_or_default().to_string())
+        .collect()
+    }
+
     /// Saves a PNG of the page under `target/console-screenshots/NAME.png`.
     pub fn screenshot(&self, name: &str) {
+        self.screenshot_in("target/console-screenshots", name);
+    }
+
+    /// Saves a PNG of the page under `DIR/NAME.png` (DIR relative to the
+    /// repository).
+    pub fn screenshot_in(&self, dir: &str, name: &str) {
         use base64::Engine as _;
         let v = call(&self.addr, "GET", &self.at("/screenshot"), None).unwrap();
         let png = base64::engine::general_purpose::STANDARD
             .decode(v.as_str().unwrap_or_default())
             .unwrap();
-        let dir = crate::util::root().join("target/console-screenshots");
+        let dir = crate::util::root().join(dir);
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
     }
