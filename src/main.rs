@@ -5,11 +5,14 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 /// mimalloc: the engine allocates many small JSON values; on 2 cores it
-/// beat glibc malloc by about 40 % in the case benchmarks.
+/// beat glibc malloc by about 40 % in the case benchmarks. Wrapped to count
+/// each thread's allocations (thread-local counters; for `wangge bench`).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: wangge_alloc::Counting<mimalloc::MiMalloc> =
+    wangge_alloc::Counting(mimalloc::MiMalloc);
 
 mod auth_cli;
+mod bench_cmd;
 mod check;
 mod client;
 mod console;
@@ -29,6 +32,7 @@ mod policy_dir;
 mod progress;
 mod replay;
 mod server;
+mod shell;
 mod store_cli;
 mod store_copy;
 mod task_cli;
@@ -48,7 +52,7 @@ const VERSION: &str = concat!(
 /// wangge (网格): rules and workflows for grid-based community governance.
 #[derive(Debug, Parser)]
 #[command(name = "wangge", version = VERSION, about, long_about = None)]
-struct Cli {
+pub struct Cli {
     #[command(subcommand)]
     command: Command,
     /// Colour: `auto` colours a terminal unless `NO_COLOR` is set.
@@ -83,6 +87,12 @@ enum Command {
     Lsp(lsp::Args),
     /// A static HTML site of a policy set, for reviewers.
     Doc(doc::Args),
+    /// Time one item's evaluation: its time distribution and allocations.
+    Bench(bench_cmd::Args),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(shell::CompletionsArgs),
+    /// Write the man pages (`wangge.1` and one per command).
+    Man(shell::ManArgs),
     /// The organisation registry: import, list, and run organisation policies over it.
     Org(org::Args),
     /// Run the gRPC service (sled in ./data, policies from ./policies by default).
@@ -153,6 +163,9 @@ fn main() -> ExitCode {
         Command::Fmt(args) => fmt_cmd::run(&args),
         Command::Lsp(args) => lsp::run(&args),
         Command::Doc(args) => doc::run(&args),
+        Command::Bench(args) => bench_cmd::run(&args),
+        Command::Completions(args) => shell::completions(&args),
+        Command::Man(args) => shell::man(&args),
         Command::Org(args) => org::run(&args),
         Command::Serve(args) => server::run(&args),
         Command::Case(args) => client::case(&args),

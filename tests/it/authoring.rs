@@ -212,3 +212,100 @@ fn doc_writes_a_site_whose_every_link_and_line_anchor_resolves() {
     assert_eq!(broken.code, 1);
     assert!(broken.stderr.contains("has errors"), "{}", broken.stderr);
 }
+
+#[test]
+fn bench_reports_the_time_distribution_and_allocations_of_an_evaluation() {
+    let input = r#"{"事件": {"类别": "燃气安全", "人数": 3, "风险": 3}}"#;
+    let out = wangge(&[
+        "bench",
+        "policies",
+        "事件分级",
+        "--input",
+        input,
+        "--count",
+        "200",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let r: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(r["evaluations"], 200);
+    let ns = &r["ns"];
+    assert!(ns["min"].as_u64().unwrap() > 0);
+    assert!(ns["min"].as_u64() <= ns["p50"].as_u64() && ns["p50"].as_u64() <= ns["p99"].as_u64());
+    assert!(r["allocations"].as_f64().unwrap() > 0.0, "counted: {r}");
+    assert!(r["allocated_bytes"].as_f64().unwrap() > 0.0);
+    assert_eq!(r["policy_version"].as_str().unwrap().len(), 64);
+    let human = wangge(&[
+        "bench",
+        "policies",
+        "事件分级",
+        "--input",
+        input,
+        "--time",
+        "100ms",
+    ]);
+    assert!(
+        human.stdout.contains("p99") && human.stdout.contains("per evaluation"),
+        "{}",
+        human.stdout
+    );
+}
+
+#[test]
+fn bench_refuses_bad_input_before_measuring() {
+    let out = wangge(&[
+        "bench",
+        "policies",
+        "事件分级",
+        "--input",
+        r#"{"事件": {"类别": 1}}"#,
+    ]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("does not fit its schema"),
+        "{}",
+        out.stderr
+    );
+    let out = wangge(&[
+        "bench",
+        "policies",
+        "事件分级",
+        "--input",
+        "{}",
+        "--time",
+        "0s",
+    ]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("`0s` is not a duration"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn completions_and_man_pages_are_generated_from_the_command_line() {
+    for (shell, expect) in [
+        ("bash", "_wangge()"),
+        ("zsh", "#compdef wangge"),
+        ("fish", "complete -c wangge"),
+    ] {
+        let out = wangge(&["completions", shell]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert!(
+            out.stdout.contains(expect) && out.stdout.contains("fmt"),
+            "{shell}"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = wangge(&["man", "--out", dir.path().to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    for page in ["wangge.1", "wangge-fmt.1", "wangge-lsp.1", "wangge-serve.1"] {
+        let text = std::fs::read_to_string(dir.path().join(page)).unwrap();
+        assert!(
+            text.starts_with(".ie") || text.contains(".TH"),
+            "{page}: {text}"
+        );
+    }
+}

@@ -36,6 +36,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         ],
     ),
     ("wangge-proto", &[]),
+    ("wangge-alloc", &[]),
 ];
 
 struct Graph {
