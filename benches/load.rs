@@ -8,7 +8,9 @@
 //! checked on every call, the caller's grants checked against the case's
 //! unit, and the audit log written, two rounds each; `--webhook`: how fast
 //! case events reach a local webhook receiver, signed, one POST each;
-//! `--console`: the server's console on, as it is by default)
+//! `--console`: the server's console on, as it is by default; `--server
+//! BIN`: run this `wangge` binary instead of the one built with the bench,
+//! to compare two builds in one session)
 //!
 //! The server gets an organisation of 1,200 micro grids first (a report
 //! must name a registered unit).
@@ -24,6 +26,11 @@ use std::time::{Duration, Instant};
 use tonic::transport::Channel;
 use wangge_proto::v1;
 use wangge_testkit::bench::{arg, flag, units_csv, CATEGORIES};
+
+/// The `wangge` binary to run: `--server BIN`, or the one built with the bench.
+fn server_bin() -> String {
+    arg("--server", env!("CARGO_BIN_EXE_wangge").to_string())
+}
 
 fn request(i: u64, keys: bool) -> v1::ReportRequest {
     v1::ReportRequest {
@@ -171,7 +178,7 @@ fn measure(
     extra: &[String],
 ) -> (f64, Vec<Duration>) {
     let data = tempfile::tempdir().unwrap();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_wangge"))
+    let mut server = Command::new(server_bin())
         .args([
             "serve",
             "--listen",
@@ -286,7 +293,7 @@ fn webhook_rate(rt: &tokio::runtime::Runtime, total: u64) {
     )
     .unwrap();
     let data = dir.path().join("data");
-    let mut server = Command::new(env!("CARGO_BIN_EXE_wangge"))
+    let mut server = Command::new(server_bin())
         .args([
             "serve",
             "--listen",

@@ -74,6 +74,24 @@ fn main() {
     }
     report("edit → diagnostics", &mut diag);
     report("hover/definition/completion", &mut requests);
+    // A 4 MB file typed into (not a policy anyone writes: the server must
+    // stay responsive).
+    let u = uri(&files[0]);
+    let mut huge = String::from("table 巨表(x) hit first {\n| x || y |\n");
+    while huge.len() < 4 << 20 {
+        huge.push_str("| \"一个很长的类别名称\" || \"大事\" |\n");
+    }
+    huge.push('}');
+    let mut times = Vec::new();
+    for n in 0..3 {
+        lsp.published.clear();
+        let started = Instant::now();
+        version += 1;
+        lsp.change(&u, version, &format!("{huge}\n// {n}"));
+        lsp.diagnostics_for(&u);
+        times.push(started.elapsed());
+    }
+    report("a 4 MB file: edit → diagnostics", &mut times);
 }
 
 fn report(what: &str, times: &mut [Duration]) {
