@@ -426,10 +426,11 @@ fn fuzzed_edits_never_crash_or_hang_the_server() {
         "200 fuzzed edits with 4 requests each in {:?}",
         started.elapsed()
     );
-    // A huge file: 4 MB of table rows, half-typed at the end.
+    // A huge file: 2 MB of table rows, half-typed at the end (a debug
+    // build on a loaded CI machine; benches/lsp.rs times 4 MB in release).
     let (uri, _) = read(&dir, "事件分级.wg");
     let mut huge = String::from("table 巨表(x) hit first {\n| x || y |\n");
-    while huge.len() < 4 << 20 {
+    while huge.len() < 2 << 20 {
         huge.push_str("| \"一个很长的类别名称\" || \"大事\" |\n");
     }
     huge.push_str("| \"半");

@@ -20,7 +20,7 @@ pub struct Lsp {
 }
 
 /// How long any answer may take before the server counts as hung.
-pub const HANG: Duration = Duration::from_secs(20);
+pub const HANG: Duration = Duration::from_secs(60);
 
 impl Lsp {
     /// Starts `wangge lsp` with `root` as the workspace folder.
