@@ -234,6 +234,16 @@ fn item_body(site: &Site<'_>, item: &Item) -> Markup {
         Item::Workflow(w) => workflow(site, w),
         Item::Subsidy(s) => subsidy(site, s),
         Item::Scorecard(c) => scorecard(site, c),
+        Item::Ladder(l) => html! {
+            p { "由低到高（超时逐级上交）：" }
+            p class="ladder" {
+                @for (n, level) in l.levels.iter().enumerate() {
+                    @if n > 0 { " → " }
+                    strong { (level.name) }
+                }
+            }
+        },
+        Item::Calendar(c) => calendar(site, c),
         Item::Calc(c) => html! {
             p { "参数：" (c.params.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join("、"))
                 @if let Some(r) = &c.returns { "；结果：" (r.name) } }
@@ -382,7 +392,7 @@ fn subsidy(site: &Site<'_>, s: &Subsidy) -> Markup {
         dl class="facts" {
             @if let Some(f) = &s.floor { dt { "保底" } dd { (lit(f)) } }
             @if let Some(c) = &s.cap { dt { "封顶" } dd { (lit(c)) } }
-            @if let Some((_, span)) = &s.round { dt { "取整" } dd { (site.text(*span).trim()) } }
+            @if let Some((_, span)) = &s.round { dt { "取整" } dd { (site.text(*span).trim().trim_matches('"')) } }
             @if !s.activities.is_empty() { dt { "登记的活动" } dd { (s.activities.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join("、")) } }
         }
     }
@@ -419,6 +429,35 @@ fn scorecard(site: &Site<'_>, c: &Scorecard) -> Markup {
             table { thead { tr { th { "星级" } th { "总分不低于" } } }
                 tbody { @for (s, min) in &c.stars { tr { td { (lit(s)) " 星" } td { (lit(min)) } } } } }
         }
+    }
+}
+
+/// A calendar: its zone, working hours, days off and make-up workdays.
+fn calendar(site: &Site<'_>, c: &wangge_dsl::ast::Calendar) -> Markup {
+    const DAYS: [&str; 7] = ["周一", "周二", "周三", "周四", "周五", "周六", "周日"];
+    let day = |d: u8| DAYS.get(usize::from(d)).copied().unwrap_or("?");
+    let clock = |secs: u32| format!("{:02}:{:02}", secs / 3600, secs % 3600 / 60);
+    let dates = |ranges: &[wangge_dsl::ast::DateRange]| {
+        ranges
+            .iter()
+            .map(|r| site.text(r.span).trim().replace("..", " 至 "))
+            .collect::<Vec<_>>()
+    };
+    html! {
+        dl class="facts" {
+            @if let Some((y, _)) = c.year { dt { "年份" } dd { (y) " 年的放假与调休" } }
+            @if let Some((_, span)) = &c.timezone { dt { "时区" } dd { (site.text(*span).trim().trim_matches('"')) } }
+        }
+        @if !c.hours.is_empty() {
+            h2 { "上班时间" }
+            table { thead { tr { th { "日子" } th { "时段" } } }
+                tbody { @for h in &c.hours { tr {
+                    td { (day(h.first_day)) @if h.last_day != h.first_day { "至" (day(h.last_day)) } }
+                    td { (h.ranges.iter().map(|(a, b)| format!("{}–{}", clock(*a), clock(*b))).collect::<Vec<_>>().join("，")) }
+                } } } }
+        }
+        @if !c.holidays.is_empty() { h2 { "放假" } ul { @for d in dates(&c.holidays) { li { (d) } } } }
+        @if !c.makeup.is_empty() { h2 { "调休上班" } ul { @for d in dates(&c.makeup) { li { (d) } } } }
     }
 }
 

@@ -202,6 +202,20 @@ fn doc_writes_a_site_whose_every_link_and_line_anchor_resolves() {
         subsidy.contains("200.00元") && subsidy.contains("calc-计件补贴.html"),
         "{subsidy}"
     );
+    let ladder = std::fs::read_to_string(out.path().join("ladder-城市网格.html")).unwrap();
+    assert!(
+        ladder.contains("<strong>微网格</strong> → <strong>一般网格</strong>"),
+        "{ladder}"
+    );
+    let calendar = std::fs::read_to_string(out.path().join("calendar-工作日历.html")).unwrap();
+    assert!(
+        calendar.contains("09:00–12:00") && calendar.contains("调休上班"),
+        "{calendar}"
+    );
+    assert!(
+        calendar.contains("2026-10-01 至 2026-10-07"),
+        "the year block's holidays too"
+    );
     // A broken set gets its diagnostics, not a site.
     let broken = wangge(&[
         "doc",
