@@ -108,17 +108,10 @@ pub fn workflow_svg(w: &Workflow) -> String {
         };
         let restart = if t.restart { "（重新计时）" } else { "" };
         for f in &t.from {
-            let (Some(&(fx, fy, fw)), Some(&(tx, ty, _))) = (at.get(&f.name), at.get(&t.to.name))
-            else {
+            let (Some(&source), Some(&target)) = (at.get(&f.name), at.get(&t.to.name)) else {
                 continue;
             };
-            edge(
-                &mut svg,
-                (fx + fw, fy + NODE_H / 2.0),
-                (tx, ty + NODE_H / 2.0),
-                (fx, fw),
-                &format!("{label}{restart}"),
-            );
+            edge(&mut svg, source, target, &format!("{label}{restart}"));
         }
     }
     for (s, (x, y, w_)) in &at {
@@ -159,10 +152,12 @@ pub fn workflow_svg(w: &Workflow) -> String {
     svg
 }
 
-/// One labelled edge: a curve right to a later column, an arc below
-/// otherwise (from the source node's bottom).
-fn edge(svg: &mut String, from: (f64, f64), to: (f64, f64), source: (f64, f64), label: &str) {
-    let (path, lx, ly) = if to.0 > from.0 {
+/// One labelled edge between two boxes `(x, y, width)`: a curve right to
+/// a later column; straight up or down within a column; an arc below,
+/// back to an earlier column.
+fn edge(svg: &mut String, s: (f64, f64, f64), t: (f64, f64, f64), label: &str) {
+    let (path, lx, ly) = if t.0 > s.0 {
+        let (from, to) = ((s.0 + s.2, s.1 + NODE_H / 2.0), (t.0, t.1 + NODE_H / 2.0));
         let mid = (from.0 + to.0) / 2.0;
         (
             format!(
@@ -172,9 +167,21 @@ fn edge(svg: &mut String, from: (f64, f64), to: (f64, f64), source: (f64, f64), 
             mid,
             (from.1 + to.1) / 2.0 - 6.0,
         )
+    } else if (t.0 - s.0).abs() < 1.0 && (t.1 - s.1).abs() > 1.0 {
+        let x = s.0 + s.2.min(t.2) / 2.0;
+        let (y1, y2) = if t.1 > s.1 {
+            (s.1 + NODE_H, t.1)
+        } else {
+            (s.1, t.1 + NODE_H)
+        };
+        (
+            format!("M{x},{y1} L{x},{y2}"),
+            x + 6.0,
+            (y1 + y2) / 2.0 + 4.0,
+        )
     } else {
-        let start = (source.0 + source.1 / 2.0, from.1 + NODE_H / 2.0);
-        let end = (to.0 + 12.0, to.1 + NODE_H / 2.0);
+        let start = (s.0 + s.2 / 2.0, s.1 + NODE_H);
+        let end = (t.0 + 12.0, t.1 + NODE_H);
         let dip = start.1.max(end.1) + 40.0;
         (
             format!(
