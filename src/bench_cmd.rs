@@ -3,7 +3,6 @@
 //! the time distribution of one evaluation and what it allocates (counted
 //! by the binary's allocator, per thread).
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -13,18 +12,13 @@ use crate::Format;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The policy set: a directory of `.wg` files or one file.
-    policy: PathBuf,
-    /// Name of the table, rule set or calc.
-    item: String,
-    /// Input as JSON keyed by parameter name; `@FILE` reads a file, `-` stdin.
-    #[arg(long, short)]
-    input: String,
+    #[command(flatten)]
+    target: crate::eval::ItemInput,
     /// How long to measure (after a tenth as long warming up): `2s`, `500ms`.
     #[arg(long, default_value = "1s", value_parser = parse_time)]
     time: Duration,
     /// Measure exactly this many evaluations instead of for `--time`.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     count: Option<u64>,
     #[arg(long, value_enum, default_value_t = Format::Human)]
     format: Format,
@@ -73,25 +67,19 @@ struct Distribution {
 }
 
 pub fn run(args: &Args) -> ExitCode {
-    let input = match crate::input::json(&args.input, "input") {
-        Ok(v) => v,
-        Err(e) => {
-            crate::report(e);
-            return ExitCode::FAILURE;
-        }
-    };
-    let Some(set) = crate::policy_dir::load(&args.policy) else {
+    let Some((set, input)) = args.target.load() else {
         return ExitCode::FAILURE;
     };
+    let item = &args.target.item;
     // Once first: a bad item or input is an error, not a benchmark.
-    if let Err(e) = set.evaluate(&args.item, &input) {
+    if let Err(e) = set.evaluate(item, &input) {
         crate::report(e);
         return ExitCode::FAILURE;
     }
     let once = || {
         let before = wangge_alloc::this_thread();
         let started = Instant::now();
-        let result = std::hint::black_box(set.evaluate(&args.item, &input));
+        let result = std::hint::black_box(set.evaluate(item, &input));
         let took = started.elapsed();
         drop(result);
         (took, wangge_alloc::this_thread().since(before))
@@ -149,7 +137,7 @@ fn summarise(
     };
     let counted = wangge_alloc::installed();
     Report {
-        item: args.item.clone(),
+        item: args.target.item.clone(),
         policy_version: set.hash.to_string(),
         evaluations: times.len() as u64,
         per_second: times.len() as f64 / wall.as_secs_f64().max(1e-9),

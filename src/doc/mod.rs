@@ -33,7 +33,7 @@ pub fn run(args: &Args) -> ExitCode {
         }
     };
     let host = wangge_policy::RhaiHost::default();
-    let compiled = wangge_policy::compile(sources.clone(), &host);
+    let compiled = wangge_policy::compile(sources, &host);
     if compiled.set.is_none() {
         eprint!(
             "{}",
@@ -45,9 +45,8 @@ pub fn run(args: &Args) -> ExitCode {
         );
         return ExitCode::FAILURE;
     }
-    let parsed = wangge_dsl::parse_set(sources);
-    let site = Site::new(&args.dir, &parsed.sources);
-    match render::write_site(&site, &parsed, &args.out) {
+    let site = Site::new(&args.dir, &compiled.sources);
+    match render::write_site(&site, &compiled.files, &args.out) {
         Ok(pages) => {
             println!("wrote {pages} page(s) to {}", args.out.display());
             ExitCode::SUCCESS

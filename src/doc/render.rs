@@ -3,22 +3,22 @@
 use std::path::Path;
 
 use maud::{html, Markup, PreEscaped, DOCTYPE};
+use wangge_dsl::ast::File;
 use wangge_dsl::ast::{
     ClockKind, HitPolicy, Item, Limit, Norm, Scenario, Scorecard, Subsidy, Table, Workflow,
 };
 use wangge_dsl::outline::{doc_comment, item_span};
-use wangge_dsl::{ParsedSet, Span};
+use wangge_dsl::Span;
 
 use super::{diagram, item_page, Site};
 
 const CSS: &str = include_str!("doc.css");
 
 /// Writes every page; how many.
-pub fn write_site(site: &Site<'_>, parsed: &ParsedSet, out: &Path) -> std::io::Result<usize> {
+pub fn write_site(site: &Site<'_>, files: &[File], out: &Path) -> std::io::Result<usize> {
     std::fs::create_dir_all(out.join("src"))?;
     std::fs::write(out.join("style.css"), CSS)?;
-    let scenarios: Vec<&Scenario> = parsed
-        .files
+    let scenarios: Vec<&Scenario> = files
         .iter()
         .flat_map(|f| &f.items)
         .filter_map(|i| match i {
@@ -36,7 +36,7 @@ pub fn write_site(site: &Site<'_>, parsed: &ParsedSet, out: &Path) -> std::io::R
         pages += 1;
         Ok(())
     };
-    write("index.html", index(site, parsed, &scenarios))?;
+    write("index.html", index(site, files, &scenarios))?;
     write("scenarios.html", scenario_page(site, &scenarios))?;
     for (id, name) in site.names.iter().enumerate() {
         let Ok(id) = u32::try_from(id) else { break };
@@ -45,7 +45,7 @@ pub fn write_site(site: &Site<'_>, parsed: &ParsedSet, out: &Path) -> std::io::R
     // Items of one kind and name share a page (a calendar and its year
     // blocks, kept in files of their own).
     let mut pages_of: Vec<(String, Vec<&Item>)> = Vec::new();
-    for item in parsed.files.iter().flat_map(|f| &f.items) {
+    for item in files.iter().flat_map(|f| &f.items) {
         if matches!(item, Item::Scenario(_)) {
             continue;
         }
@@ -126,9 +126,12 @@ const KIND_ORDER: &[&str] = &[
     "param",
 ];
 
-fn index(site: &Site<'_>, parsed: &ParsedSet, scenarios: &[&Scenario]) -> Markup {
-    let items: Vec<&Item> = parsed.files.iter().flat_map(|f| &f.items).collect();
-    let header = parsed.symbols.header.as_ref();
+fn index(site: &Site<'_>, files: &[File], scenarios: &[&Scenario]) -> Markup {
+    let items: Vec<&Item> = files.iter().flat_map(|f| &f.items).collect();
+    let header = items.iter().find_map(|i| match i {
+        Item::Policy(h) => Some(h),
+        _ => None,
+    });
     let title = header.map_or("策略", |h| h.name.name.as_str());
     page(
         title,

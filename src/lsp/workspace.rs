@@ -124,17 +124,19 @@ impl Workspace {
             .files
             .iter()
             .any(|f| f.text.len() > FULL_ANALYSIS_LIMIT);
-        let parsed = wangge_dsl::parse_set(sources.clone());
-        let diagnostics = if large {
-            parsed.diagnostics.clone()
+        // One parse either way: the compile keeps the trees it read.
+        let (sources, files, diagnostics) = if large {
+            let parsed = wangge_dsl::parse_set(sources);
+            (parsed.sources, parsed.files, parsed.diagnostics)
         } else {
             let host = wangge_policy::RhaiHost::default();
-            wangge_policy::compile(sources, &host).diagnostics
+            let c = wangge_policy::compile(sources, &host);
+            (c.sources, c.files, c.diagnostics)
         };
         Analysis {
-            decls: declarations(&parsed.files),
-            files: parsed.files,
-            sources: parsed.sources,
+            decls: declarations(&files),
+            files,
+            sources,
             diagnostics,
             paths,
         }

@@ -146,6 +146,9 @@ pub struct Compiled {
     pub scenarios: Vec<wangge_dsl::ast::Scenario>,
     /// Everything a scenario can exercise (for coverage).
     pub targets: Vec<crate::coverage::Target>,
+    /// The syntax trees it was compiled from, by file id (for the tools
+    /// that also navigate the source: the language server, `wangge doc`).
+    pub files: Vec<wangge_dsl::ast::File>,
 }
 
 /// Scenario files: `*.test.wg`. They hold scenarios only, and are not part
@@ -393,6 +396,7 @@ pub fn compile(sources: SourceSet, host: &RhaiHost) -> Compiled {
         diagnostics,
         scenarios,
         targets,
+        files,
     }
 }
 
