@@ -39,8 +39,9 @@ pub fn run(_args: &Args) -> ExitCode {
     let (connection, io) = Connection::stdio();
     let result = serve(&connection);
     drop(connection);
-    let joined = io.join();
-    match result.and(joined.map_err(|e| e.to_string())) {
+    // After a failure the reader thread may still wait on stdin: exit
+    // without joining it (the process ends it).
+    match result.and_then(|()| io.join().map_err(|e| e.to_string())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: the language server stopped: {e}");
@@ -69,13 +70,31 @@ fn capabilities() -> lsp::ServerCapabilities {
 
 fn serve(connection: &Connection) -> Result<(), String> {
     let caps = serde_json::to_value(capabilities()).map_err(|e| e.to_string())?;
-    let init = connection.initialize(caps).map_err(|e| e.to_string())?;
+    let (id, init) = connection.initialize_start().map_err(|e| e.to_string())?;
+    // Params that do not parse are refused, not read as "no workspace".
+    let params: lsp::InitializeParams = match serde_json::from_value(init) {
+        Ok(p) => p,
+        Err(e) => {
+            let message = format!("the `initialize` params do not parse: {e}");
+            let refusal = Response::new_err(id, ErrorCode::InvalidParams as i32, message.clone());
+            send(connection, Message::Response(refusal));
+            // Until the client has read it and says `exit` (or leaves).
+            for msg in &connection.receiver {
+                if matches!(&msg, Message::Notification(n) if n.method == note::Exit::METHOD) {
+                    break;
+                }
+            }
+            return Err(message);
+        }
+    };
+    connection
+        .initialize_finish(id, serde_json::json!({ "capabilities": caps }))
+        .map_err(|e| e.to_string())?;
     let mut server = Server {
         ws: Workspace::default(),
         published: HashMap::new(),
         dirty: HashSet::new(),
     };
-    let params: lsp::InitializeParams = serde_json::from_value(init).unwrap_or_default();
     #[allow(deprecated)] // rootUri: older clients send only it
     let root = params
         .workspace_folders

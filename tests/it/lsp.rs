@@ -26,6 +26,25 @@ fn at(uri: &str, text: &str, offset: usize) -> Value {
     json!({"textDocument": {"uri": uri}, "position": position(text, offset)})
 }
 
+/// The first edit of the quick fixes offered for diagnostic `d`.
+fn quick_fix(lsp: &mut Lsp, uri: &str, d: &Value) -> Value {
+    let actions = lsp
+        .request(
+            "textDocument/codeAction",
+            json!({"textDocument": {"uri": uri}, "range": d["range"], "context": {"diagnostics": [d]}}),
+        )
+        .unwrap();
+    actions[0]["edit"]["changes"][uri][0].clone()
+}
+
+/// A formatting request for the document, as VS Code sends it.
+fn format_request(lsp: &mut Lsp, uri: &str) -> Result<Value, Value> {
+    lsp.request(
+        "textDocument/formatting",
+        json!({"textDocument": {"uri": uri}, "options": {"tabSize": 2, "insertSpaces": true}}),
+    )
+}
+
 #[test]
 fn an_unknown_name_is_a_diagnostic_at_its_range_with_a_quick_fix() {
     let (dir, mut lsp) = setup();
@@ -54,14 +73,8 @@ fn an_unknown_name_is_a_diagnostic_at_its_range_with_a_quick_fix() {
             .contains("did you mean `大事人数`"),
         "{d}"
     );
-    let actions = lsp
-        .request(
-            "textDocument/codeAction",
-            json!({"textDocument": {"uri": uri}, "range": d["range"], "context": {"diagnostics": [d]}}),
-        )
-        .unwrap();
-    let edit = &actions[0]["edit"]["changes"][&uri][0];
-    assert_eq!(edit["newText"], "大事人数", "{actions}");
+    let edit = quick_fix(&mut lsp, &uri, d);
+    assert_eq!(edit["newText"], "大事人数", "{edit}");
     assert_eq!(edit["range"], d["range"]);
 }
 
@@ -76,13 +89,7 @@ fn a_full_width_mark_gets_a_quick_fix_that_makes_the_file_clean() {
         .iter()
         .find(|d| d["code"] == "wangge::full-width")
         .unwrap_or_else(|| panic!("{diags:#?}"));
-    let actions = lsp
-        .request(
-            "textDocument/codeAction",
-            json!({"textDocument": {"uri": uri}, "range": d["range"], "context": {"diagnostics": [d]}}),
-        )
-        .unwrap();
-    let edit = &actions[0]["edit"]["changes"][&uri][0];
+    let edit = quick_fix(&mut lsp, &uri, d);
     assert_eq!(edit["newText"], "=");
     // Applied as the editor applies it: the file is clean again.
     let at = broken.find('＝').unwrap();
@@ -276,12 +283,7 @@ fn formatting_answers_the_same_text_as_wangge_fmt() {
         .replace("| ", "|   ")
         .replace("param 大事人数 = 30", "param   大事人数 =  30");
     lsp.open(&uri, &messy);
-    let edits = lsp
-        .request(
-            "textDocument/formatting",
-            json!({"textDocument": {"uri": uri}, "options": {"tabSize": 2, "insertSpaces": true}}),
-        )
-        .unwrap();
+    let edits = format_request(&mut lsp, &uri).unwrap();
     let edits = edits.as_array().unwrap();
     assert_eq!(edits.len(), 1);
     assert_eq!(
@@ -290,12 +292,7 @@ fn formatting_answers_the_same_text_as_wangge_fmt() {
         "formatted back to the shipped file"
     );
     lsp.change(&uri, 2, &text);
-    let none = lsp
-        .request(
-            "textDocument/formatting",
-            json!({"textDocument": {"uri": uri}, "options": {"tabSize": 2, "insertSpaces": true}}),
-        )
-        .unwrap();
+    let none = format_request(&mut lsp, &uri).unwrap();
     assert_eq!(none, json!([]));
 }
 
@@ -417,7 +414,7 @@ fn fuzzed_edits_never_crash_or_hang_the_server() {
                 let answer = lsp.request(method, at(&uri, &text, offset));
                 assert!(answer.is_ok(), "{method} failed: {answer:?}");
             }
-            let _ = lsp.request("textDocument/formatting", json!({"textDocument": {"uri": uri}, "options": {"tabSize": 2, "insertSpaces": true}}));
+            let _ = format_request(&mut lsp, &uri);
         }
         lsp.change(&uri, version + 1, &shipped);
         version += 1;
@@ -448,4 +445,25 @@ fn fuzzed_edits_never_crash_or_hang_the_server() {
         started.elapsed()
     );
     assert_eq!(lsp.shutdown(), Some(0), "exits cleanly after all that");
+}
+
+#[test]
+fn initialize_params_that_do_not_parse_are_refused_not_defaulted() {
+    let mut lsp = Lsp::spawn(env!("CARGO_BIN_EXE_wangge"));
+    let err = lsp
+        .request(
+            "initialize",
+            json!({"processId": "not a number", "capabilities": {}}),
+        )
+        .unwrap_err();
+    assert_eq!(err["code"], -32602, "{err}");
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("`initialize` params do not parse"),
+        "{err}"
+    );
+    lsp.notify("exit", Value::Null);
+    assert_eq!(lsp.exit_code(), Some(1), "exits failed when told to");
 }

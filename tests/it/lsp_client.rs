@@ -25,6 +25,20 @@ pub const HANG: Duration = Duration::from_secs(60);
 impl Lsp {
     /// Starts `wangge lsp` with `root` as the workspace folder.
     pub fn start(bin: &str, root: &std::path::Path) -> Lsp {
+        let mut lsp = Lsp::spawn(bin);
+        let uri = uri(root);
+        lsp.request(
+            "initialize",
+            json!({"processId": null, "rootUri": uri, "capabilities": {},
+                   "workspaceFolders": [{"uri": uri, "name": "policies"}]}),
+        )
+        .expect("initialize");
+        lsp.notify("initialized", json!({}));
+        lsp
+    }
+
+    /// Starts `wangge lsp` without initializing it.
+    pub fn spawn(bin: &str) -> Lsp {
         let mut child = Command::new(bin)
             .arg("lsp")
             .stdin(Stdio::piped())
@@ -64,22 +78,13 @@ impl Lsp {
                 }
             }
         });
-        let mut lsp = Lsp {
+        Lsp {
             child,
             stdin,
             messages,
             next_id: 0,
             published: Vec::new(),
-        };
-        let uri = uri(root);
-        lsp.request(
-            "initialize",
-            json!({"processId": null, "rootUri": uri, "capabilities": {},
-                   "workspaceFolders": [{"uri": uri, "name": "policies"}]}),
-        )
-        .expect("initialize");
-        lsp.notify("initialized", json!({}));
-        lsp
+        }
     }
 
     fn write(&mut self, v: &Value) {
@@ -166,6 +171,11 @@ impl Lsp {
     pub fn shutdown(mut self) -> Option<i32> {
         let _ = self.request("shutdown", Value::Null);
         self.notify("exit", Value::Null);
+        self.exit_code()
+    }
+
+    /// Waits for the server to exit (up to `HANG`); its exit code.
+    pub fn exit_code(mut self) -> Option<i32> {
         let started = Instant::now();
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
